@@ -1,0 +1,1 @@
+"""Model catalogue: models, aliases, pricing and provider routes."""

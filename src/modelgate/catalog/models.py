@@ -1,0 +1,122 @@
+"""Typed, strict models of the catalogue YAML (providers, models, pricing, routes).
+
+Internal configuration is strict (``extra="forbid"``): a misspelt key is an error at start, named
+with its file and path, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CREDITS_PER_USD = 2_000_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Timeouts(_Strict):
+    connect: float = Field(default=10.0, gt=0)
+    first_byte: float = Field(default=120.0, gt=0)
+    total: float = Field(default=600.0, gt=0)
+
+
+class ProviderConfig(_Strict):
+    type: str = Field(min_length=1)
+    base_url: str | None = None
+    api_key: str | None = None
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    headers: dict[str, str] = Field(default_factory=dict)
+    circuit_breaker: dict[str, float] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    # Filled by the loader, never from YAML: env vars referenced but unset (=> unconfigured).
+    missing_env: list[str] = Field(default_factory=list, exclude=True)
+
+    @property
+    def configured(self) -> bool:
+        return not self.missing_env
+
+
+class Pricing(_Strict):
+    input_usd_per_mtok: float = Field(ge=0)
+    output_usd_per_mtok: float = Field(ge=0)
+    cached_input_usd_per_mtok: float | None = Field(default=None, ge=0)
+
+    def credits(self, *, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> int:
+        """Exact credits for a usage, rounded up to a whole credit (1 USD = 2,000,000 credits)."""
+        cached = min(cached_tokens, prompt_tokens) if self.cached_input_usd_per_mtok is not None else 0
+        cached_price = self.cached_input_usd_per_mtok or 0.0
+        micro_usd = (
+            (prompt_tokens - cached) * self.input_usd_per_mtok
+            + cached * cached_price
+            + completion_tokens * self.output_usd_per_mtok
+        )
+        # credits = usd * 2e6 = (micro_usd / 1e6) * 2e6
+        return math.ceil(round(micro_usd * 2, 6))
+
+
+class Route(_Strict):
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Reasoning(_Strict):
+    """Per-model thinking bounds (Gemini ``thinkingBudget``, Anthropic ``budget_tokens``)."""
+
+    budget_min: int = Field(default=0, ge=0)
+    budget_max: int = Field(default=32768, ge=0)
+    budget_default: int = -1  # -1 = dynamic
+    can_disable: bool = True
+    effort_budgets: dict[str, int] = Field(
+        default_factory=lambda: {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+    )
+
+
+class Modalities(_Strict):
+    input: list[str] = Field(default_factory=lambda: ["text"])
+    output: list[str] = Field(default_factory=lambda: ["text"])
+
+
+class ModelSpec(_Strict):
+    id: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    type: Literal["chat"] = "chat"
+    info: dict[str, Any] = Field(default_factory=dict)
+    pricing: Pricing
+    routes: list[Route] = Field(min_length=1)
+    capabilities: list[str] = Field(default_factory=lambda: ["streaming"])
+    tags: list[str] = Field(default_factory=list)
+    modalities: Modalities = Field(default_factory=Modalities)
+    reasoning: Reasoning | None = None
+
+    @field_validator("info")
+    @classmethod
+    def _info_names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in ("name", "developer"):
+            if not isinstance(v.get(key), str) or not v[key]:
+                raise ValueError(f"info.{key} is required")
+        return v
+
+    @property
+    def endpoint_type(self) -> str:
+        return "openai/chat-completions"
+
+    @property
+    def output_max(self) -> int | None:
+        value = self.info.get("outputMax")
+        return int(value) if isinstance(value, int) else None
+
+    @property
+    def context_length(self) -> int | None:
+        value = self.info.get("contextLength")
+        return int(value) if isinstance(value, int) else None
+
+
+class CatalogFile(_Strict):
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: list[ModelSpec] = Field(default_factory=list)

@@ -1,0 +1,163 @@
+"""The one error hierarchy of modelgate, and nothing else.
+
+Every failure a client can see is a ``GatewayError``; the HTTP layer renders any of them as the
+documented envelope (``api/errors.py``). Adapters translate upstream failures into ``UpstreamError``
+subclasses at their boundary, with ``raise ... from exc``.
+
+    GatewayError (500, internal_error)
+    ├── InvalidRequestError (400, invalid_request_error)   body/query validation, impossible options
+    ├── AuthenticationError (401, authentication_error)    missing, unknown or disabled key
+    ├── PermissionDeniedError (403, permission_error)      scope missing, management-only
+    │   ├── InsufficientCreditsError (403)                 balance cannot cover the hold
+    │   └── SpendLimitError (403)                          key over its period limit
+    ├── NotFoundError (404, not_found_error)               unknown model, key, route
+    ├── ConflictError (409, conflict_error)
+    ├── RateLimitError (429, rate_limit_error)             local queue full, per-key limits
+    ├── ProviderNotConfiguredError (503, service_unavailable)
+    └── UpstreamError (502, upstream_error)                anything that went wrong past our boundary
+        ├── UpstreamStatusError (status of upstream)       upstream answered an HTTP error
+        ├── UpstreamConnectionError (502)                  refused, reset, DNS
+        ├── UpstreamTimeoutError (504)                     connect / first byte / total
+        └── UpstreamProtocolError (502)                    malformed body or stream
+
+``retryable`` tells the router whether another route may be tried (connect errors, timeouts,
+429, 5xx, 529); errors caused by the request itself are never retried.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    status_code: int = 500
+    error_type: str = "internal_error"
+    default_code: str | None = None
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.headers = headers or {}
+
+
+class InvalidRequestError(GatewayError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class AuthenticationError(GatewayError):
+    status_code = 401
+    error_type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDeniedError(GatewayError):
+    status_code = 403
+    error_type = "permission_error"
+
+
+class InsufficientCreditsError(PermissionDeniedError):
+    default_code = "insufficient_credits"
+
+
+class SpendLimitError(PermissionDeniedError):
+    default_code = "key_limit_exceeded"
+
+
+class NotFoundError(GatewayError):
+    status_code = 404
+    error_type = "not_found_error"
+
+
+class ConflictError(GatewayError):
+    status_code = 409
+    error_type = "conflict_error"
+
+
+class RateLimitError(GatewayError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, **kw: object) -> None:
+        headers = dict(kw.pop("headers", None) or {})  # type: ignore[call-overload]
+        headers.setdefault("Retry-After", str(max(1, int(round(retry_after)))))
+        super().__init__(message, headers=headers, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ProviderNotConfiguredError(GatewayError):
+    status_code = 503
+    error_type = "service_unavailable"
+    default_code = "provider_not_configured"
+
+
+class UpstreamError(GatewayError):
+    status_code = 502
+    error_type = "upstream_error"
+    retryable = True
+
+    def __init__(self, message: str, *, provider: str | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.provider = provider
+
+
+class UpstreamStatusError(UpstreamError):
+    """The upstream answered with an HTTP error status; we answer with the same class of status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        upstream_status: int,
+        provider: str | None = None,
+        retry_after: float | None = None,
+        **kw: object,
+    ) -> None:
+        super().__init__(message, provider=provider, **kw)
+        self.upstream_status = upstream_status
+        self.retry_after = retry_after
+        self.retryable = upstream_status in (408, 429) or upstream_status >= 500
+        self.status_code, self.error_type = _status_for_upstream(upstream_status)
+
+
+def _status_for_upstream(status: int) -> tuple[int, str]:
+    if status == 400 or status == 422:
+        return 400, "invalid_request_error"
+    if status in (401, 403):
+        # The operator's upstream credentials are wrong: not the client's fault.
+        return 502, "upstream_error"
+    if status == 404:
+        return 404, "not_found_error"
+    if status == 413:
+        return 400, "invalid_request_error"
+    if status == 429:
+        return 429, "rate_limit_error"
+    if status == 529:
+        return 503, "service_unavailable"
+    if status in (503, 504):
+        return status, "service_unavailable" if status == 503 else "upstream_error"
+    if status >= 500:
+        return 502, "upstream_error"
+    return 502, "upstream_error"
+
+
+class UpstreamConnectionError(UpstreamError):
+    pass
+
+
+class UpstreamTimeoutError(UpstreamError):
+    status_code = 504
+    default_code = "upstream_timeout"
+
+
+class UpstreamProtocolError(UpstreamError):
+    default_code = "upstream_protocol_error"

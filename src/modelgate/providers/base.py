@@ -1,0 +1,97 @@
+"""The provider contract: one small async Protocol that every upstream adapter implements.
+
+An adapter receives a ``ProviderCall`` (the validated public request, the upstream model name and the
+effective output cap already resolved) and answers either a ``Completion`` or an async iterator of
+``Chunk``. Both speak the OpenAI chat shape internally: ``Completion.choices`` are OpenAI
+``choices[]`` dicts (``index``, ``message``, ``finish_reason``, ``logprobs``) and ``Chunk.choices``
+are OpenAI ``choices[]`` delta dicts. The gateway adds ids, model name, usage and credits.
+
+Errors: adapters raise ``modelgate.errors.UpstreamError`` subclasses (translated at their boundary
+with ``raise ... from exc``) or ``InvalidRequestError`` for options the upstream cannot honour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from modelgate.catalog.models import ModelSpec, ProviderConfig
+    from modelgate.wire.chat import ChatRequest
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0  # includes reasoning tokens
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
+        }
+
+
+@dataclass(slots=True)
+class ProviderCall:
+    """Everything an adapter needs for one upstream call."""
+
+    request: ChatRequest
+    upstream_model: str
+    max_tokens: int  # effective output cap (client's, or the 512 default), reasoning included
+    model: ModelSpec
+    inference_id: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)  # route-level options from the catalogue
+
+
+@dataclass(slots=True)
+class Completion:
+    choices: list[dict[str, Any]]
+    usage: Usage
+    upstream_id: str | None = None
+    system_fingerprint: str | None = None
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One streamed event: delta choices, and/or the final usage (usually on the last chunk)."""
+
+    choices: list[dict[str, Any]]
+    usage: Usage | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What every upstream adapter is. Capability flags let the gateway reject what cannot work."""
+
+    name: str
+    supports_tools: bool
+    supports_reasoning: bool
+    supports_json_schema: bool
+    supports_streaming: bool
+
+    async def complete(self, call: ProviderCall) -> Completion: ...
+
+    def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
+class ProviderContext:
+    """Shared resources handed to provider factories (no globals)."""
+
+    user_agent: str = "modelgate"
+
+
+ProviderFactory = Callable[["str", "ProviderConfig", ProviderContext], Provider]

@@ -1,0 +1,136 @@
+"""Adapter for any OpenAI-compatible chat server: vLLM, Ollama, llama.cpp server, OpenAI itself.
+
+The request is passed through (with the upstream model name and the effective token cap), usage is
+always asked for on streams, and ``reasoning_content`` / ``reasoning`` are surfaced as
+``reasoning_content``. Stream chunks are re-emitted one by one as they arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from modelgate.catalog.models import ProviderConfig
+from modelgate.errors import UpstreamProtocolError, UpstreamStatusError
+from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext, Usage
+from modelgate.providers.http import HTTPUpstream, iter_sse, loads_event
+
+# Our own request fields that no upstream should see.
+_GATEWAY_ONLY = {"provider", "thinking", "model", "max_tokens", "max_completion_tokens", "stream_options"}
+
+
+class OpenAICompatProvider:
+    supports_tools = True
+    supports_reasoning = True
+    supports_json_schema = True
+    supports_streaming = True
+
+    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+        self.name = name
+        headers = {"User-Agent": context.user_agent}
+        if config.api_key:
+            headers["Authorization"] = f"Bearer {config.api_key}"
+        self._http = HTTPUpstream(name, config, default_headers=headers)
+        self._token_field = str(config.options.get("max_tokens_field", "")) or None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _body(self, call: ProviderCall, *, stream: bool) -> dict[str, Any]:
+        req = call.request
+        body = req.model_dump(exclude_none=True, exclude=_GATEWAY_ONLY, by_alias=True)
+        body["model"] = call.upstream_model
+        field = self._token_field or (
+            "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
+        )
+        body[field] = call.max_tokens
+        body["stream"] = stream
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        body.update(call.extra.get("body", {}) if isinstance(call.extra.get("body"), dict) else {})
+        return body
+
+    async def complete(self, call: ProviderCall) -> Completion:
+        data = await self._http.post_json("/chat/completions", self._body(call, stream=False))
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise UpstreamProtocolError(
+                f"upstream {self.name} answered JSON without choices", provider=self.name
+            )
+        choices = [_normalize_choice(c, i) for i, c in enumerate(data["choices"])]
+        return Completion(
+            choices=choices,
+            usage=_usage(data.get("usage")),
+            upstream_id=data.get("id") if isinstance(data.get("id"), str) else None,
+            system_fingerprint=data.get("system_fingerprint"),
+        )
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
+        async with self._http.post("/chat/completions", self._body(call, stream=True)) as resp:
+            async for ev in iter_sse(resp):
+                if ev.data.strip() == "[DONE]":
+                    return
+                obj = loads_event(self.name, ev.data)
+                if not isinstance(obj, dict):
+                    raise UpstreamProtocolError(f"upstream {self.name} sent a bad chunk", provider=self.name)
+                if "error" in obj:
+                    err = obj["error"]
+                    msg = err.get("message") if isinstance(err, dict) else str(err)
+                    code = err.get("code") if isinstance(err, dict) else None
+                    status = code if isinstance(code, int) and code >= 400 else 502
+                    raise UpstreamStatusError(
+                        f"upstream {self.name} failed mid-stream: {msg}",
+                        upstream_status=status,
+                        provider=self.name,
+                    )
+                deltas = [_normalize_delta(c) for c in obj.get("choices") or []]
+                usage = _usage(obj["usage"]) if obj.get("usage") else None
+                if deltas or usage is not None:
+                    yield Chunk(choices=deltas, usage=usage)
+
+
+def _normalize_choice(choice: Any, index: int) -> dict[str, Any]:
+    if not isinstance(choice, dict):
+        choice = {}
+    msg = dict(choice.get("message") or {})
+    msg.setdefault("role", "assistant")
+    msg.setdefault("content", None)
+    msg.setdefault("refusal", None)
+    reasoning = msg.pop("reasoning", None)
+    if reasoning and not msg.get("reasoning_content"):
+        msg["reasoning_content"] = reasoning
+    if not msg.get("tool_calls"):
+        msg.pop("tool_calls", None)
+    return {
+        "index": choice.get("index", index),
+        "message": msg,
+        "finish_reason": choice.get("finish_reason") or "stop",
+        "logprobs": choice.get("logprobs"),
+    }
+
+
+def _normalize_delta(choice: dict[str, Any]) -> dict[str, Any]:
+    delta = choice.get("delta")
+    if isinstance(delta, dict) and "reasoning" in delta:
+        delta = dict(delta)
+        reasoning = delta.pop("reasoning")
+        if reasoning and not delta.get("reasoning_content"):
+            delta["reasoning_content"] = reasoning
+        choice = {**choice, "delta": delta}
+    return choice
+
+
+def _usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    details = raw.get("completion_tokens_details") or {}
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens") or 0),
+        reasoning_tokens=int(details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0,
+        cached_tokens=int(prompt_details.get("cached_tokens") or 0) if isinstance(prompt_details, dict) else 0,
+    )
+
+
+def create(name: str, config: ProviderConfig, context: ProviderContext) -> OpenAICompatProvider:
+    return OpenAICompatProvider(name, config, context)
