@@ -52,6 +52,9 @@ class ProviderCall:
     model: ModelSpec
     inference_id: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)  # route-level options from the catalogue
+    # Live token counts, kept up to date by adapters that know them exactly (the local model), so that
+    # a stream the client abandons is charged for what was produced.
+    progress: Usage = field(default_factory=Usage)
 
 
 @dataclass(slots=True)
@@ -79,6 +82,9 @@ class Provider(Protocol):
     supports_reasoning: bool
     supports_json_schema: bool
     supports_streaming: bool
+    # True: when a client abandons a stream, keep reading the upstream for its final usage.
+    # False: the adapter stops generating at once and keeps ``ProviderCall.progress`` exact instead.
+    drain_on_disconnect: bool
 
     async def complete(self, call: ProviderCall) -> Completion: ...
 

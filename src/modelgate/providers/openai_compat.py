@@ -24,6 +24,7 @@ class OpenAICompatProvider:
     supports_reasoning = True
     supports_json_schema = True
     supports_streaming = True
+    drain_on_disconnect = True
 
     def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
         self.name = name

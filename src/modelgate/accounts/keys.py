@@ -1,0 +1,126 @@
+"""API keys: generation, digests, and authentication with a small invalidating cache.
+
+A key is 32 random hex characters (128 bits) shown once; the database keeps its SHA-256 digest and
+its first 8 characters (the public ``prefix``). Lookups go by digest, then the digest is compared
+in constant time. Authentications are cached for ``ttl`` seconds; disabling or deleting a key
+invalidates the cache at once (and, with Redis, on every instance).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from modelgate.errors import AuthenticationError
+from modelgate.store.schema import ApiKey, utcnow
+
+KEY_SCOPES = (
+    "model:chat",
+    "model:responses",
+    "model:image",
+    "model:audio",
+    "model:video",
+    "model:embeddings",
+    "model:speech",
+    "model:ocr",
+)
+INVALID_KEY_MESSAGE = (
+    "This request requires a valid API key. You can create a new API key on the Keys page: /app/keys"
+)
+
+
+def generate_key() -> str:
+    return secrets.token_hex(16)
+
+
+def key_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyIdentity:
+    """Who is calling: resolved from a valid, enabled key."""
+
+    key_id: int
+    account_id: int
+    prefix: str
+    digest: str
+    is_management: bool
+    scopes: tuple[str, ...] | None  # None = every scope
+    limit_retention: str | None
+    limit_credits: int | None
+
+    def allows(self, scope: str) -> bool:
+        return self.scopes is None or scope in self.scopes
+
+
+class KeyAuthenticator:
+    def __init__(self, engine: AsyncEngine, *, ttl: float = 30.0) -> None:
+        self._engine = engine
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, KeyIdentity]] = {}
+        self._last_used: dict[int, datetime] = {}
+
+    async def authenticate(self, raw: str | None) -> KeyIdentity:
+        if not raw:
+            raise AuthenticationError(INVALID_KEY_MESSAGE)
+        digest = key_digest(raw)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            ident = hit[1]
+        else:
+            ident = await self._load(digest)
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[digest] = (now + self._ttl, ident)
+        if not secrets.compare_digest(ident.digest, digest):
+            raise AuthenticationError(INVALID_KEY_MESSAGE)
+        self._last_used[ident.key_id] = utcnow()
+        return ident
+
+    async def _load(self, digest: str) -> KeyIdentity:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(ApiKey).where(ApiKey.digest == digest, ApiKey.deleted_at.is_(None))
+                )
+            ).first()
+        if row is None:
+            raise AuthenticationError(INVALID_KEY_MESSAGE)
+        k = row._mapping
+        if k["disabled"]:
+            raise AuthenticationError("This API key is disabled. Enable it on the Keys page or use another key.")
+        return KeyIdentity(
+            key_id=k["id"],
+            account_id=k["account_id"],
+            prefix=k["prefix"],
+            digest=k["digest"],
+            is_management=k["is_management"],
+            scopes=tuple(k["scopes"]) if k["scopes"] is not None else None,
+            limit_retention=k["limit_retention"],
+            limit_credits=k["limit_credits"],
+        )
+
+    def invalidate(self, *, digest: str | None = None, key_id: int | None = None) -> None:
+        if digest is not None:
+            self._cache.pop(digest, None)
+        if key_id is not None:
+            for d, (_, ident) in list(self._cache.items()):
+                if ident.key_id == key_id:
+                    self._cache.pop(d, None)
+
+    async def flush_last_used(self) -> None:
+        """Persist last-used times collected on the hot path (called periodically)."""
+        if not self._last_used:
+            return
+        pending, self._last_used = self._last_used, {}
+        async with self._engine.begin() as conn:
+            for key_id, when in pending.items():
+                await conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when))

@@ -1,0 +1,186 @@
+"""Routing: walk a model's provider chain with bounded retries, fallback and circuit breakers.
+
+- ``provider`` in the request: ``auto`` (default) walks the whole chain; a named provider runs only
+  that route, with retries but no fallback; an unknown name is a 400 listing the valid ones.
+- Fallback happens only on retryable failures (connect errors, timeouts, 429, 5xx, 529), never on
+  errors caused by the request. A stream falls back only before its first chunk was produced.
+- A provider failing ``failure_threshold`` times in a row is skipped for ``cooldown`` seconds
+  (open), then given one trial request (half-open); a success closes the breaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from modelgate.catalog.models import ModelSpec, Route
+from modelgate.catalog.registry import Catalog, not_configured_message
+from modelgate.errors import GatewayError, InvalidRequestError, ProviderNotConfiguredError, UpstreamError
+from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall
+
+MAX_BACKOFF = 8.0
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Breaker:
+    failure_threshold: int = 5
+    cooldown: float = 30.0
+    failures: int = 0
+    opened_at: float | None = None
+    trial_in_flight: bool = False
+
+    def state(self, now: float) -> str:
+        if self.opened_at is None:
+            return "closed"
+        if now - self.opened_at >= self.cooldown:
+            return "half-open"
+        return "open"
+
+    def allow(self, now: float) -> bool:
+        st = self.state(now)
+        if st == "closed":
+            return True
+        if st == "half-open" and not self.trial_in_flight:
+            self.trial_in_flight = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self.failures, self.opened_at, self.trial_in_flight = 0, None, False
+
+    def failure(self, now: float) -> None:
+        self.trial_in_flight = False
+        self.failures += 1
+        if self.opened_at is not None or self.failures >= self.failure_threshold:
+            self.opened_at = now
+
+
+class Router:
+    def __init__(
+        self,
+        catalog: Catalog,
+        providers: dict[str, Provider],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._catalog = catalog
+        self._providers = providers
+        self._clock = clock
+        self._sleep = sleep
+        self.breakers: dict[str, Breaker] = {}
+        for name, conf in catalog.providers.items():
+            cb = conf.circuit_breaker
+            self.breakers[name] = Breaker(
+                failure_threshold=int(cb.get("failure_threshold", 5)), cooldown=float(cb.get("cooldown", 30.0))
+            )
+
+    def plan(self, model: ModelSpec, requested: str | None) -> list[Route]:
+        """The routes to try, in order; raises for unknown or unconfigured providers."""
+        wanted = (requested or "auto").strip().lower()
+        routes = list(model.routes)
+        if wanted != "auto":
+            routes = [r for r in model.routes if r.provider.lower() == wanted]
+            if not routes:
+                valid = ", ".join(["auto", *dict.fromkeys(r.provider for r in model.routes)])
+                raise InvalidRequestError(
+                    f"provider: unknown provider {requested!r} for model {model.id}; valid values: {valid}",
+                    param="provider",
+                )
+        usable = [r for r in routes if r.provider in self._providers]
+        if not usable:
+            conf = self._catalog.providers[routes[0].provider]
+            raise ProviderNotConfiguredError(not_configured_message(routes[0].provider, conf))
+        return usable
+
+    async def complete(
+        self, plan: list[Route], make_call: Callable[[Route], ProviderCall]
+    ) -> tuple[str, Completion]:
+        last: GatewayError | None = None
+        for route in plan:
+            try:
+                return route.provider, await self._with_retries(
+                    route, lambda r=route: self._providers[r.provider].complete(make_call(r))
+                )
+            except UpstreamError as exc:
+                if not exc.retryable:
+                    raise
+                last = exc
+        raise last or _all_open(plan)
+
+    async def open_stream(
+        self, plan: list[Route], make_call: Callable[[Route], ProviderCall]
+    ) -> tuple[str, Chunk | None, AsyncIterator[Chunk]]:
+        """Start a stream and wait for its first chunk (the last point where fallback is allowed)."""
+        last: GatewayError | None = None
+        for route in plan:
+
+            async def start(r: Route = route) -> tuple[Chunk | None, AsyncIterator[Chunk]]:
+                it = aiter(self._providers[r.provider].stream(make_call(r)))
+                try:
+                    first = await anext(it)
+                except StopAsyncIteration:
+                    return None, it
+                except BaseException:
+                    await _aclose(it)
+                    raise
+                return first, it
+
+            try:
+                first, it = await self._with_retries(route, start)
+                return route.provider, first, it
+            except UpstreamError as exc:
+                if not exc.retryable:
+                    raise
+                last = exc
+        raise last or _all_open(plan)
+
+    async def _with_retries(self, route: Route, attempt: Callable[[], Awaitable[T]]) -> T:
+        breaker = self.breakers.setdefault(route.provider, Breaker())
+        retries = self._catalog.providers[route.provider].max_retries
+        for n in range(retries + 1):
+            if not breaker.allow(self._clock()):
+                raise UpstreamError(
+                    f"provider {route.provider} is temporarily skipped after repeated failures",
+                    provider=route.provider,
+                    code="circuit_open",
+                )
+            try:
+                result = await attempt()
+            except UpstreamError as exc:
+                if exc.retryable:
+                    breaker.failure(self._clock())
+                else:
+                    breaker.success()
+                if not exc.retryable or n == retries:
+                    raise
+                delay = getattr(exc, "retry_after", None)
+                if delay is None:
+                    delay = min(MAX_BACKOFF, 0.25 * 2**n) * random.uniform(0.5, 1.0)
+                await self._sleep(min(float(delay), MAX_BACKOFF))
+                continue
+            except BaseException:
+                breaker.trial_in_flight = False
+                raise
+            breaker.success()
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def breaker_state(self, provider: str) -> str:
+        return self.breakers.setdefault(provider, Breaker()).state(self._clock())
+
+
+def _all_open(plan: list[Route]) -> GatewayError:
+    names = ", ".join(r.provider for r in plan)
+    return UpstreamError(f"no provider could serve the request (tried: {names})")
+
+
+async def _aclose(it: AsyncIterator[Chunk]) -> None:
+    close = getattr(it, "aclose", None)
+    if close is not None:
+        await close()

@@ -1,0 +1,54 @@
+"""Runtime settings, from the environment (prefix ``MODELGATE_``) and CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELGATE_", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///data/modelgate.db")
+    config: Path | None = None  # operator catalogue YAML merged over the built-in one
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    # Credits given to the admin account created on the first start of an empty database.
+    bootstrap_credits_usd: float = 10.0
+    # Print the bootstrap key on first start (disable for unattended deployments).
+    bootstrap: bool = True
+    log_level: str = "info"
+    # Browser origins allowed by CORS ("*" by default, as a public API).
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    # Seconds a cached API-key lookup is trusted before it is re-read (disable/delete invalidate at once).
+    key_cache_ttl: float = 30.0
+    # Request logs are written in batches off the hot path.
+    log_flush_interval: float = 0.2
+    log_batch_size: int = 500
+    # Secret used to sign web sessions; generated and stored in the database when unset.
+    secret_key: str | None = None
+    # Behind TLS: mark cookies Secure.
+    secure_cookies: bool = False
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Map a plain database URL to the async driver used internally."""
+    if url.startswith("sqlite:///") or url == "sqlite://":
+        return "sqlite+aiosqlite://" + url[len("sqlite:") + 2 :] if url != "sqlite://" else "sqlite+aiosqlite://"
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (so its folder can be created), or None."""
+    for prefix in ("sqlite:///", "sqlite+aiosqlite:///"):
+        if url.startswith(prefix):
+            rest = url[len(prefix) :]
+            return Path(rest) if rest and rest != ":memory:" else None
+    return None
