@@ -1,0 +1,62 @@
+"""Request-scoped helpers shared by the routers: the app state, the caller's key, tracing headers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
+
+from modelgate.accounts.keys import KeyAuthenticator, KeyIdentity
+
+if TYPE_CHECKING:
+    from modelgate.catalog.registry import Catalog
+    from modelgate.gateway.pipeline import ChatGateway
+    from modelgate.settings import Settings
+    from modelgate.store.db import Database
+
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass
+class AppState:
+    """Everything the app holds for its lifetime; built by ``app.build_app`` (no globals)."""
+
+    settings: Settings
+    db: Database
+    catalog: Catalog
+    gateway: ChatGateway
+    keys: KeyAuthenticator
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.mg
+    return state
+
+
+def bearer_token(request: Request) -> str | None:
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        return None
+    return request.headers.get("x-api-key") or None
+
+
+def client_request_id(request: Request) -> str | None:
+    """``X-Client-Request-Id`` when valid; an invalid one is silently dropped (documented)."""
+    value = request.headers.get("x-client-request-id")
+    if value and _CLIENT_REQUEST_ID.match(value):
+        return value
+    return None
+
+
+async def current_key(request: Request) -> KeyIdentity:
+    return await app_state(request).keys.authenticate(bearer_token(request))
+
+
+StateDep = Annotated[AppState, Depends(app_state)]
+CurrentKey = Annotated[KeyIdentity, Depends(current_key)]

@@ -1,0 +1,130 @@
+"""The one mapping from errors to HTTP: the documented envelope, for every failure.
+
+The body satisfies both audiences: the OpenAI SDKs read ``error.{message,type,param,code}`` and
+raise their typed exceptions; AI/ML API clients read ``message``, ``statusCode``, ``path``,
+``requestId`` and ``timestamp`` (aimlapi-docs/general-info.md). No stack trace ever leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from modelgate.errors import GatewayError, InvalidRequestError, NotFoundError
+
+log = logging.getLogger("modelgate.api")
+
+_GENERIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def new_request_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def envelope(
+    *, status: int, message: str, error_type: str, param: str | None, code: str | None, path: str, request_id: str
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "error": {"message": message, "type": error_type, "param": param, "code": code},
+        "message": message,
+        "statusCode": status,
+        "path": path,
+        "requestId": request_id,
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+    }
+
+
+def gateway_error_body(exc: GatewayError, *, path: str, request_id: str) -> dict[str, Any]:
+    return envelope(
+        status=exc.status_code,
+        message=exc.message,
+        error_type=exc.error_type,
+        param=exc.param,
+        code=exc.code,
+        path=path,
+        request_id=request_id,
+    )
+
+
+def request_id_of(request: Request) -> str:
+    rid = getattr(request.state, "inference_id", None)
+    return rid if isinstance(rid, str) else new_request_id()
+
+
+def error_response(exc: GatewayError, request: Request, extra_headers: dict[str, str] | None = None) -> Response:
+    rid = request_id_of(request)
+    body = gateway_error_body(exc, path=request.url.path, request_id=rid)
+    headers = {**exc.headers, **(extra_headers or {})}
+    headers.setdefault("x-inference-id", rid)
+    return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json", headers=headers)
+
+
+def format_validation_errors(errors: list[Any]) -> tuple[str, str | None]:
+    """'Body validation error: messages[0].role: ...' naming the first offending field."""
+    parts: list[str] = []
+    first_param: str | None = None
+    for err in errors[:5]:
+        loc = [p for p in err.get("loc", ()) if p != "body"]
+        # Drop pydantic's union/discriminator tags ("UserMessage", "function-after[...]", "str").
+        cleaned: list[str | int] = []
+        for p in loc:
+            if isinstance(p, str) and (p[:1].isupper() or "[" in p or p in ("str", "list", "int", "float", "bool", "dict", "literal")):
+                continue
+            cleaned.append(p)
+        path = ""
+        for p in cleaned:
+            path += f"[{p}]" if isinstance(p, int) else (f".{p}" if path else str(p))
+        msg = str(err.get("msg", "invalid value"))
+        msg = msg.removeprefix("Value error, ")
+        if first_param is None and path:
+            first_param = path
+        parts.append(f"{path}: {msg}" if path else msg)
+    return "Body validation error: " + "; ".join(dict.fromkeys(parts)), first_param
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def _gateway(request: Request, exc: GatewayError) -> Response:
+        return error_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        message, param = format_validation_errors(list(exc.errors()))
+        return error_response(InvalidRequestError(message, param=param), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        status = exc.status_code
+        if status == 404:
+            err: GatewayError = NotFoundError(f"Cannot {request.method} {request.url.path}")
+        else:
+            err = GatewayError(str(exc.detail))
+            err.status_code = status
+            err.error_type = _GENERIC_TYPES.get(status, "internal_error" if status >= 500 else "invalid_request_error")
+        return error_response(err, request, extra_headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        rid = request_id_of(request)
+        log.error("unhandled error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
+        return error_response(GatewayError(f"Internal server error (request id {rid})"), request)

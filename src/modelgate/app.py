@@ -1,0 +1,134 @@
+"""The application factory. ``build_app(settings)`` wires everything; nothing lives at module level.
+
+A request's path: ``api/chat.py`` (parse, authenticate) → ``gateway/pipeline.py`` (model, scope,
+hold, route, settle, log) → ``gateway/router.py`` (chain, retries, breaker) →
+``providers/<type>.py`` (the upstream protocol).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from modelgate.accounts.keys import KeyAuthenticator
+from modelgate.api import chat, models
+from modelgate.api.deps import AppState
+from modelgate.api.errors import gateway_error_body, install_error_handlers
+from modelgate.billing.ledger import Ledger
+from modelgate.catalog.loader import load_catalog_files
+from modelgate.catalog.registry import Catalog
+from modelgate.errors import GatewayError
+from modelgate.gateway.logsink import RequestLogSink
+from modelgate.gateway.pipeline import ChatGateway, RequestMeta
+from modelgate.gateway.router import Router
+from modelgate.providers.base import ProviderContext
+from modelgate.providers.registry import ProviderTypeRegistry, build_providers, check_types
+from modelgate.settings import Settings
+from modelgate.store.db import Database
+
+log = logging.getLogger("modelgate")
+
+EXPOSED_HEADERS = [
+    "x-inference-id",
+    "x-client-request-id",
+    "x-aimlapi-credits-used",
+    "x-aimlapi-usd-spent",
+    "x-modelgate-provider",
+    "Retry-After",
+]
+
+
+def load_catalog(settings: Settings, registry: ProviderTypeRegistry) -> Catalog:
+    providers, model_list = load_catalog_files(settings.config)
+    catalog = Catalog(providers=providers, models=model_list)
+    check_types(catalog, registry, str(settings.config or "built-in catalogue"))
+    return catalog
+
+
+def _render_stream_error(exc: GatewayError, meta: RequestMeta) -> dict[str, Any]:
+    return gateway_error_body(exc, path=meta.path, request_id=meta.inference_id)
+
+
+def build_app(settings: Settings | None = None, *, registry: ProviderTypeRegistry | None = None) -> FastAPI:
+    settings = settings or Settings()
+    registry = registry or ProviderTypeRegistry.with_defaults()
+    catalog = load_catalog(settings, registry)  # fail fast, before the server binds
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        await db.create_schema()
+        providers = build_providers(catalog, registry, ProviderContext())
+        ledger = Ledger(db.engine)
+        await ledger.release_stale(older_than=timedelta(minutes=15))
+        logsink = RequestLogSink(db.engine, interval=settings.log_flush_interval, batch_size=settings.log_batch_size)
+        logsink.start()
+        keys = KeyAuthenticator(db.engine, ttl=settings.key_cache_ttl)
+        gateway = ChatGateway(
+            catalog=catalog,
+            providers=providers,
+            router=Router(catalog, providers),
+            ledger=ledger,
+            logsink=logsink,
+            error_renderer=_render_stream_error,
+        )
+        app.state.mg = AppState(settings=settings, db=db, catalog=catalog, gateway=gateway, keys=keys)
+        flusher = asyncio.create_task(_periodic(keys.flush_last_used, 5.0))
+        for provider in providers.values():
+            start = getattr(provider, "start", None)
+            if start is not None:
+                gateway._spawn(start())
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await gateway.drain_background()
+            await keys.flush_last_used()
+            await logsink.aclose()
+            for provider in providers.values():
+                with contextlib.suppress(Exception):
+                    await provider.aclose()
+            await db.aclose()
+
+    app = FastAPI(title="modelgate", version="0.1.0", lifespan=lifespan, docs_url="/api-docs", redoc_url=None)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=EXPOSED_HEADERS,
+    )
+    install_error_handlers(app)
+    app.include_router(chat.router)
+    app.include_router(models.router)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    return app
+
+
+async def _periodic(fn: Any, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await fn()
+        except Exception:
+            log.exception("periodic task failed")
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (used by ``modelgate serve --workers N``)."""
+    return build_app(Settings())

@@ -1,0 +1,164 @@
+"""``modelgate`` command line: serve, admin, db."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from modelgate.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    if getattr(args, "config", None):
+        os.environ["MODELGATE_CONFIG"] = str(args.config)
+    if getattr(args, "database_url", None):
+        os.environ["MODELGATE_DATABASE_URL"] = args.database_url
+    return Settings()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from modelgate.app import build_app
+    from modelgate.catalog.loader import CatalogError
+    from modelgate.store.bootstrap import prepare_database
+
+    settings = _settings(args)
+    try:
+        build_app(settings)  # validates the catalogue before anything binds
+    except (CatalogError, ValueError) as exc:
+        print(f"modelgate: configuration error: {exc}", file=sys.stderr)
+        return 2
+    key = asyncio.run(prepare_database(settings))
+    url = f"http://{args.host}:{args.port}"
+    if key:
+        print(
+            "\n  modelgate created an admin account (admin@localhost) on this new database.\n"
+            f"  Its API key, shown only this once:\n\n      {key}\n\n"
+            f"  Try it:  curl {url}/v1/chat/completions -H 'Authorization: Bearer {key}' \\\n"
+            "             -H 'Content-Type: application/json' \\\n"
+            "             -d '{\"model\": \"smollm2\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi!\"}]}'\n",
+            flush=True,
+        )
+    uvicorn.run(
+        "modelgate.app:create_app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level,
+        access_log=False,
+        loop="auto",
+        http="auto",
+    )
+    return 0
+
+
+async def _create_key(args: argparse.Namespace, settings: Settings) -> str:
+    from modelgate.accounts.service import create_key, get_or_create_account, top_up
+    from modelgate.store.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        await db.create_schema()
+        async with db.engine.begin() as conn:
+            account_id = await get_or_create_account(conn, email=args.email)
+            if args.credits_usd:
+                await top_up(conn, account_id=account_id, usd=args.credits_usd, description="admin top-up")
+            new = await create_key(conn, account_id=account_id, name=args.name, management=args.management)
+        return new.key
+    finally:
+        await db.aclose()
+
+
+def cmd_create_key(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print(asyncio.run(_create_key(args, settings)))
+    return 0
+
+
+async def _top_up(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from modelgate.accounts.service import top_up
+    from modelgate.store.db import Database
+    from modelgate.store.schema import Account
+
+    db = Database(settings.database_url)
+    try:
+        await db.create_schema()
+        async with db.engine.begin() as conn:
+            row = (await conn.execute(select(Account.id).where(Account.email == args.email.lower()))).first()
+            if row is None:
+                print(f"modelgate: no account with email {args.email}", file=sys.stderr)
+                return 1
+            credits = await top_up(conn, account_id=int(row[0]), usd=args.usd, description="admin top-up")
+        print(credits)
+        return 0
+    finally:
+        await db.aclose()
+
+
+def cmd_top_up(args: argparse.Namespace) -> int:
+    return asyncio.run(_top_up(args, _settings(args)))
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from modelgate.store.db import Database
+
+    async def run() -> None:
+        db = Database(_settings(args).database_url)
+        try:
+            await db.create_schema()
+        finally:
+            await db.aclose()
+
+    asyncio.run(run())
+    print("database is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelgate", description="Self-hostable LLM API gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default=os.environ.get("MODELGATE_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("MODELGATE_PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("MODELGATE_WORKERS", "1")))
+    serve.add_argument("--config", help="catalogue YAML merged over the built-in one (MODELGATE_CONFIG)")
+    serve.add_argument("--database-url", help="database URL (MODELGATE_DATABASE_URL)")
+    serve.set_defaults(func=cmd_serve)
+
+    admin = sub.add_parser("admin", help="administration").add_subparsers(dest="admin_command", required=True)
+    ck = admin.add_parser("create-key", help="create an account if missing, add credits, print only the new key")
+    ck.add_argument("--email", required=True)
+    ck.add_argument("--credits-usd", type=float, default=0.0)
+    ck.add_argument("--name")
+    ck.add_argument("--management", action="store_true", help="a management key (manages keys only)")
+    ck.add_argument("--database-url")
+    ck.set_defaults(func=cmd_create_key)
+
+    tu = admin.add_parser("top-up", help="add credits to an account")
+    tu.add_argument("--email", required=True)
+    tu.add_argument("--usd", type=float, required=True)
+    tu.add_argument("--database-url")
+    tu.set_defaults(func=cmd_top_up)
+
+    dbp = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    up = dbp.add_parser("upgrade", help="create or migrate the schema")
+    up.add_argument("--database-url")
+    up.set_defaults(func=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

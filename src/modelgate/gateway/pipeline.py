@@ -1,0 +1,385 @@
+"""The chat pipeline: resolve model → check scope → price and hold → route → settle → log.
+
+It knows nothing of HTTP frameworks or provider wire formats: ``api/chat.py`` hands it a validated
+``ChatRequest`` and an authenticated ``KeyIdentity`` and renders what comes back.
+
+Every exit path ends the hold exactly once: settled to the real usage on success (also when a
+client abandons a stream: the upstream is drained for its usage, or the adapter's live counts are
+used), released on any failure, including cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelgate.accounts.keys import KeyIdentity
+from modelgate.billing.ledger import HoldTicket, Ledger
+from modelgate.catalog.models import ModelSpec, Route
+from modelgate.catalog.registry import Catalog
+from modelgate.errors import GatewayError, InvalidRequestError, NotFoundError, PermissionDeniedError
+from modelgate.gateway.estimate import prompt_tokens_upper_bound
+from modelgate.gateway.logsink import RequestLogSink
+from modelgate.gateway.render import DONE, ChunkRenderer, completion_body, error_frame
+from modelgate.gateway.router import Router
+from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall, Usage
+from modelgate.store.schema import utcnow
+from modelgate.wire.chat import ChatRequest
+
+log = logging.getLogger("modelgate.gateway")
+
+DEFAULT_MAX_TOKENS = 512
+DRAIN_TIMEOUT = 120.0
+
+
+@dataclass(slots=True)
+class RequestMeta:
+    inference_id: str
+    path: str = "/v1/chat/completions"
+    client_request_id: str | None = None
+    origin: str = "api"
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(slots=True)
+class CompletionResult:
+    body: dict[str, Any]
+    credits: int
+    provider: str
+
+
+@dataclass(slots=True)
+class StreamResult:
+    provider: str
+    frames: AsyncIterator[bytes]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    model: ModelSpec
+    plan: list[Route]
+    max_tokens: int
+    hold_credits: int
+    prompt_estimate: int
+
+
+class ChatGateway:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        providers: dict[str, Provider],
+        router: Router,
+        ledger: Ledger,
+        logsink: RequestLogSink,
+        error_renderer: Any,
+    ) -> None:
+        self.catalog = catalog
+        self.providers = providers
+        self.router = router
+        self.ledger = ledger
+        self.logsink = logsink
+        self._render_error = error_renderer
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ---- preparation -------------------------------------------------------------------------
+
+    def _prepare(self, req: ChatRequest, ident: KeyIdentity) -> _Prepared:
+        if ident.is_management:
+            raise PermissionDeniedError(
+                "Management keys can only manage API keys; use a regular API key to call models.",
+                code="management_key",
+            )
+        if not ident.allows("model:chat"):
+            raise PermissionDeniedError(
+                "This API key does not have the model:chat scope.", code="missing_scope", param="scopes"
+            )
+        model = self.catalog.find(req.model)
+        if model is None:
+            raise NotFoundError(
+                f"The model `{req.model}` does not exist. List the available models at GET /v1/models.",
+                param="model",
+                code="model_not_found",
+            )
+        max_tokens = req.output_limit or DEFAULT_MAX_TOKENS
+        limit = model.output_max
+        if limit is not None and max_tokens > limit:
+            field_name = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
+            raise InvalidRequestError(
+                f"{field_name}: {max_tokens} is too large for {model.id}; the maximum is {limit}",
+                param=field_name,
+            )
+        plan = self.router.plan(model, req.provider)
+        n = req.n or 1
+        prompt_estimate = prompt_tokens_upper_bound(req)
+        hold = model.pricing.credits(prompt_tokens=prompt_estimate, completion_tokens=max_tokens * n)
+        return _Prepared(model, plan, max_tokens, hold, prompt_estimate)
+
+    def _call_factory(self, req: ChatRequest, prep: _Prepared, meta: RequestMeta, calls: list[ProviderCall]):  # type: ignore[no-untyped-def]
+        def make(route: Route) -> ProviderCall:
+            call = ProviderCall(
+                request=req,
+                upstream_model=route.model,
+                max_tokens=prep.max_tokens,
+                model=prep.model,
+                inference_id=meta.inference_id,
+                extra=route.options,
+            )
+            calls.append(call)
+            return call
+
+        return make
+
+    # ---- non-streaming -----------------------------------------------------------------------
+
+    async def complete(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> CompletionResult:
+        prep = self._prepare(req, ident)
+        ticket = await self.ledger.hold(ident=ident, inference_id=meta.inference_id, credits=prep.hold_credits)
+        provider = prep.plan[0].provider
+        try:
+            provider, result = await self.router.complete(
+                prep.plan, self._call_factory(req, prep, meta, [])
+            )
+        except BaseException as exc:
+            await self._finish_failed(ticket, req, prep.model, ident, meta, provider, exc, stream=False)
+            raise
+        credits = self._cost(prep.model, result.usage)
+        charged = await self._settle(ticket, credits, prep.model)
+        self._log(req, prep.model, ident, meta, provider, usage=result.usage, credits=charged,
+                  finish=_first_finish(result), stream=False)
+        body = completion_body(
+            completion_id=f"chatcmpl-{meta.inference_id}",
+            created=int(time.time()),
+            model=prep.model.id,
+            result=result,
+            credits=charged,
+        )
+        return CompletionResult(body=body, credits=charged, provider=provider)
+
+    # ---- streaming ---------------------------------------------------------------------------
+
+    async def stream(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> StreamResult:
+        prep = self._prepare(req, ident)
+        ticket = await self.ledger.hold(ident=ident, inference_id=meta.inference_id, credits=prep.hold_credits)
+        calls: list[ProviderCall] = []
+        provider = prep.plan[0].provider
+        try:
+            provider, first, upstream = await self.router.open_stream(
+                prep.plan, self._call_factory(req, prep, meta, calls)
+            )
+        except BaseException as exc:
+            await self._finish_failed(ticket, req, prep.model, ident, meta, provider, exc, stream=True)
+            raise
+        frames = self._frames(req, prep, ident, meta, ticket, provider, first, upstream, calls[-1])
+        return StreamResult(provider=provider, frames=frames)
+
+    async def _frames(
+        self,
+        req: ChatRequest,
+        prep: _Prepared,
+        ident: KeyIdentity,
+        meta: RequestMeta,
+        ticket: HoldTicket,
+        provider: str,
+        first: Chunk | None,
+        upstream: AsyncIterator[Chunk],
+        call: ProviderCall,
+    ) -> AsyncIterator[bytes]:
+        renderer = ChunkRenderer(
+            completion_id=f"chatcmpl-{meta.inference_id}", created=int(time.time()), model=prep.model.id
+        )
+        usage: Usage | None = None
+        finish: str | None = None
+        deltas = 0
+        done = False
+        try:
+            chunk = first
+            while chunk is not None:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.choices:
+                    deltas += 1
+                    finish = _chunk_finish(chunk) or finish
+                    frame = renderer.choices(chunk)
+                    if frame is not None:
+                        yield frame
+                chunk = await anext(upstream, None)
+            done = True
+        except GatewayError as exc:
+            done = True
+            await _aclose(upstream)
+            await self._finish_failed(ticket, req, prep.model, ident, meta, provider, exc, stream=True)
+            yield error_frame(self._render_error(exc, meta))
+            return
+        except BaseException:
+            # Client went away (generator closed / task cancelled): charge what was produced.
+            if not done:
+                self._spawn(self._settle_abandoned(req, prep, ident, meta, ticket, provider, upstream, call, deltas))
+            raise
+        usage = usage or _estimate_usage(prep, deltas)
+        credits = self._cost(prep.model, usage)
+        charged = min(credits, ticket.credits)
+        tail = renderer.usage(usage, charged) if req.include_usage else renderer.final_meta(charged)
+        settle = self._spawn(self._settle_and_log(req, prep, ident, meta, ticket, provider, usage, credits, finish))
+        yield tail
+        yield DONE
+        await asyncio.shield(settle)
+
+    async def _settle_abandoned(
+        self,
+        req: ChatRequest,
+        prep: _Prepared,
+        ident: KeyIdentity,
+        meta: RequestMeta,
+        ticket: HoldTicket,
+        provider: str,
+        upstream: AsyncIterator[Chunk],
+        call: ProviderCall,
+        deltas: int,
+    ) -> None:
+        usage: Usage | None = None
+        drain = getattr(self.providers.get(provider), "drain_on_disconnect", True)
+        try:
+            if drain:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(DRAIN_TIMEOUT):
+                        async for chunk in upstream:
+                            if chunk.usage is not None:
+                                usage = chunk.usage
+            elif call.progress.completion_tokens or call.progress.prompt_tokens:
+                usage = Usage(**{k: getattr(call.progress, k) for k in
+                                 ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens")})
+        finally:
+            await _aclose(upstream)
+        usage = usage or _estimate_usage(prep, deltas)
+        credits = self._cost(prep.model, usage)
+        await self._settle_and_log(req, prep, ident, meta, ticket, provider, usage, credits, "client_disconnected",
+                                   http_status=499)
+
+    async def _settle_and_log(
+        self,
+        req: ChatRequest,
+        prep: _Prepared,
+        ident: KeyIdentity,
+        meta: RequestMeta,
+        ticket: HoldTicket,
+        provider: str,
+        usage: Usage,
+        credits: int,
+        finish: str | None,
+        http_status: int = 200,
+    ) -> None:
+        charged = await self._settle(ticket, credits, prep.model)
+        self._log(req, prep.model, ident, meta, provider, usage=usage, credits=charged, finish=finish,
+                  stream=True, http_status=http_status)
+
+    # ---- shared ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _cost(model: ModelSpec, usage: Usage) -> int:
+        return model.pricing.credits(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+        )
+
+    async def _settle(self, ticket: HoldTicket, credits: int, model: ModelSpec) -> int:
+        return await asyncio.shield(self.ledger.settle(ticket, credits=credits, description=model.id))
+
+    async def _finish_failed(
+        self,
+        ticket: HoldTicket,
+        req: ChatRequest,
+        model: ModelSpec,
+        ident: KeyIdentity,
+        meta: RequestMeta,
+        provider: str,
+        exc: BaseException,
+        *,
+        stream: bool,
+    ) -> None:
+        release = self._spawn(self.ledger.release(ticket))
+        status = exc.status_code if isinstance(exc, GatewayError) else (499 if isinstance(exc, asyncio.CancelledError) else 500)
+        message = exc.message if isinstance(exc, GatewayError) else type(exc).__name__
+        self._log(req, model, ident, meta, getattr(exc, "provider", None) or provider, usage=Usage(), credits=0,
+                  finish=None, stream=stream, http_status=status, error=message)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(release)
+
+    def _log(
+        self,
+        req: ChatRequest,
+        model: ModelSpec,
+        ident: KeyIdentity,
+        meta: RequestMeta,
+        provider: str | None,
+        *,
+        usage: Usage,
+        credits: int,
+        finish: str | None,
+        stream: bool,
+        http_status: int = 200,
+        error: str | None = None,
+    ) -> None:
+        self.logsink.record(
+            {
+                "inference_id": meta.inference_id,
+                "account_id": ident.account_id,
+                "key_id": ident.key_id,
+                "key_prefix": ident.prefix,
+                "model": model.id,
+                "provider": provider,
+                "status": "success" if error is None else "error",
+                "http_status": http_status,
+                "origin": meta.origin,
+                "stream": stream,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "reasoning_tokens": usage.reasoning_tokens,
+                "cached_tokens": usage.cached_tokens,
+                "credits": credits,
+                "finish_reason": finish,
+                "client_request_id": meta.client_request_id,
+                "error_message": error,
+                "latency_ms": int((time.perf_counter() - meta.started) * 1000),
+                "created_at": utcnow(),
+            }
+        )
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def drain_background(self) -> None:
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+
+def _first_finish(result: Completion) -> str | None:
+    return result.choices[0].get("finish_reason") if result.choices else None
+
+
+def _chunk_finish(chunk: Chunk) -> str | None:
+    for c in chunk.choices:
+        if c.get("finish_reason"):
+            return str(c["finish_reason"])
+    return None
+
+
+def _estimate_usage(prep: _Prepared, deltas: int) -> Usage:
+    """Used only when an upstream never reported usage: an upper bound, capped by the hold."""
+    return Usage(prompt_tokens=prep.prompt_estimate, completion_tokens=min(deltas, prep.max_tokens))
+
+
+async def _aclose(it: AsyncIterator[Chunk]) -> None:
+    close = getattr(it, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()

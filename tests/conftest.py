@@ -1,0 +1,196 @@
+"""Shared fixtures: real databases (SQLite file and a fresh PostgreSQL database per session),
+protocol-level fake upstreams, and a live modelgate server in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from modelgate.accounts.service import create_key, get_or_create_account, top_up
+from modelgate.app import build_app
+from modelgate.settings import Settings
+from modelgate.store.db import Database
+from tests.fakes.openai_server import FakeOpenAI
+
+PG_ADMIN_URL = os.environ.get("MODELGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+MOCK_CONFIG = """
+providers:
+  mock:
+    type: openai
+    base_url: {base_url}
+    api_key: ${{MOCK_KEY:-sk-mock}}
+    timeouts: {{connect: 2, first_byte: 3, total: 10}}
+    max_retries: 0
+  mock2:
+    type: openai
+    base_url: {base_url}
+    api_key: sk-mock2
+    max_retries: 0
+  nokey:
+    type: openai
+    base_url: http://127.0.0.1:9/v1
+    api_key: ${{MODELGATE_TEST_UNSET_KEY}}
+models:
+  - id: mock/echo
+    aliases: [echo]
+    info: {{name: Mock, developer: Lab, contextLength: 8192, outputMax: 4096}}
+    pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
+    routes:
+      - {{provider: mock, model: mock-model}}
+  - id: mock/chain
+    info: {{name: Chain, developer: Lab, outputMax: 4096}}
+    pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
+    routes:
+      - {{provider: mock, model: first-model}}
+      - {{provider: mock2, model: second-model}}
+  - id: mock/unconfigured
+    info: {{name: Nokey, developer: Lab}}
+    pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
+    routes:
+      - {{provider: nokey, model: x}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    import asyncpg
+
+    name = f"mg_test_{secrets.token_hex(4)}"
+    admin = PG_ADMIN_URL
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    base = admin.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/modelgate.db"
+        return
+    url: str = request.getfixturevalue("pg_database")
+    yield url
+    _truncate_pg(url)
+
+
+def _truncate_pg(url: str) -> None:
+    async def run() -> None:
+        db = Database(url)
+        try:
+            from modelgate.store.schema import Base
+
+            async with db.engine.begin() as conn:
+                for table in reversed(Base.metadata.sorted_tables):
+                    await conn.execute(table.delete())
+        finally:
+            await db.aclose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def openai_upstream(fake_openai: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    fake_openai.reset()
+    yield fake_openai
+    fake_openai.reset()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+    app: Any
+
+    def run(self, coro: Any) -> Any:
+        """Run a coroutine against the server's database from the test thread."""
+        return asyncio.run(coro)
+
+    def create_key(self, *, email: str = "user@example.com", usd: float = 10.0, **kw: Any) -> str:
+        async def make() -> str:
+            db = Database(self.settings.database_url)
+            try:
+                async with db.engine.begin() as conn:
+                    account_id = await get_or_create_account(conn, email=email)
+                    if usd:
+                        await top_up(conn, account_id=account_id, usd=usd)
+                    return (await create_key(conn, account_id=account_id, **kw)).key
+            finally:
+                await db.aclose()
+
+        return str(asyncio.run(make()))
+
+
+class _ServerThread:
+    def __init__(self, app: Any, port: int) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("modelgate test server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+@pytest.fixture
+def live_server(
+    database_url: str, openai_upstream: FakeOpenAI, tmp_path: Path
+) -> Iterator[LiveServer]:
+    config = tmp_path / "modelgate.yaml"
+    config.write_text(MOCK_CONFIG.format(base_url=openai_upstream.base_url))
+    settings = Settings(database_url=database_url, config=config, bootstrap=False, log_flush_interval=0.05)
+    app = build_app(settings)
+    asyncio.run(_create_schema(database_url))
+    thread = _ServerThread(app, _free_port())
+    thread.start()
+    yield LiveServer(url=f"http://127.0.0.1:{thread.server.config.port}", settings=settings, app=app)
+    thread.stop()
+
+
+async def _create_schema(url: str) -> None:
+    db = Database(url)
+    try:
+        await db.create_schema()
+    finally:
+        await db.aclose()

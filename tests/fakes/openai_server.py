@@ -1,0 +1,138 @@
+"""A local server speaking the OpenAI chat-completions protocol (JSON and SSE), scriptable per test.
+
+By default it echoes the last user message. ``script(...)`` queues one-shot behaviours: a status
+with a body, a malformed body, a connection reset (before or mid-stream), a slow first byte,
+or custom stream chunks. Every received request is kept in ``requests`` for assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from tests.fakes.threaded import ThreadedServer
+
+
+@dataclass
+class Scripted:
+    status: int = 200
+    body: Any = None  # JSON-able, or bytes sent raw
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # before the response head
+    reset: bool = False  # close the connection before answering
+    reset_after_chunks: int | None = None  # stream: close the connection after N chunks
+    chunks: list[Any] | None = None  # stream: raw chunk objects (dicts) or bytes lines
+    chunk_delay: float = 0.0
+    usage: dict[str, int] | None = None
+    text: str | None = None
+    reasoning: str | None = None
+    finish_reason: str = "stop"
+
+
+class FakeOpenAI:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self._script: list[Scripted] = []
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self.server = ThreadedServer(app)
+
+    def start(self) -> FakeOpenAI:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.server.url}/v1"
+
+    def script(self, *items: Scripted) -> None:
+        self._script.extend(items)
+
+    def reset(self) -> None:
+        self._script.clear()
+        self.requests.clear()
+        self.headers.clear()
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        plan = self._script.pop(0) if self._script else Scripted()
+        if plan.delay:
+            await asyncio.sleep(plan.delay)
+        if plan.reset:
+            assert request.transport is not None
+            request.transport.close()
+            await asyncio.sleep(0.05)
+            return web.Response()
+        if plan.status != 200 or plan.body is not None:
+            raw = plan.body if isinstance(plan.body, bytes) else orjson.dumps(plan.body)
+            return web.Response(status=plan.status, body=raw, headers=plan.headers,
+                                content_type="application/json")
+        text = plan.text if plan.text is not None else _last_user_text(body)
+        usage = plan.usage or {"prompt_tokens": 11, "completion_tokens": len(text.split()) or 1,
+                               "total_tokens": 11 + (len(text.split()) or 1)}
+        if body.get("stream"):
+            return await self._stream(request, body, plan, text, usage)
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if plan.reasoning:
+            message["reasoning_content"] = plan.reasoning
+        return web.json_response({
+            "id": "chatcmpl-upstream1", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [{"index": i, "message": message, "finish_reason": plan.finish_reason, "logprobs": None}
+                        for i in range(body.get("n") or 1)],
+            "usage": usage,
+        })
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], plan: Scripted, text: str,
+                      usage: dict[str, int]) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        chunks: list[Any]
+        if plan.chunks is not None:
+            chunks = plan.chunks
+        else:
+            base = {"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
+            chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                             "finish_reason": None}]}]
+            if plan.reasoning:
+                chunks.append({**base, "choices": [{"index": 0, "delta": {"reasoning": plan.reasoning},
+                                                     "finish_reason": None}]})
+            for word in text.split(" "):
+                chunks.append({**base, "choices": [{"index": 0, "delta": {"content": word + " "},
+                                                     "finish_reason": None}]})
+            chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": plan.finish_reason}]})
+            if (body.get("stream_options") or {}).get("include_usage"):
+                chunks.append({**base, "choices": [], "usage": usage})
+            chunks.append(b"[DONE]")
+        for i, chunk in enumerate(chunks):
+            if plan.reset_after_chunks is not None and i == plan.reset_after_chunks:
+                assert request.transport is not None
+                request.transport.close()
+                return resp
+            data = chunk if isinstance(chunk, bytes) else orjson.dumps(chunk)
+            await resp.write(b"data: " + data + b"\n\n")
+            if plan.chunk_delay:
+                await asyncio.sleep(plan.chunk_delay)
+        await resp.write_eof()
+        return resp
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    for msg in reversed(body.get("messages") or []):
+        if msg.get("role") == "user":
+            content = msg.get("content")
+            if isinstance(content, str):
+                return content
+            return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
+    return "hello"
