@@ -1,0 +1,162 @@
+"""Native adapter for the Gemini API (``generativelanguage.googleapis.com/v1beta``), ``type: gemini``.
+
+``POST {base}/models/{model}:generateContent`` and ``:streamGenerateContent?alt=sse``, key in the
+``x-goog-api-key`` header. The OpenAI <-> Gemini mapping lives in ``gemini_convert``; this module
+does the I/O: the call, the stream reader (SSE, with raw JSON error objects tolerated mid-stream and
+a plain JSON array body accepted), and the translation of upstream errors.
+
+Thinking is always requested with ``includeThoughts: true``; thought-summary parts become
+``reasoning_content``. ``maxOutputTokens`` is the effective cap and includes thinking, so with a low
+cap a reasoning model may spend it all on thoughts: the answer is then ``content: ""`` with
+``finish_reason: "length"`` and ``reasoning_tokens > 0`` -- reported as such, never as an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+from modelgate.catalog.models import ProviderConfig
+from modelgate.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamStatusError
+from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext
+from modelgate.providers.gemini_convert import RPC_STATUS, StreamState, build_request, parse_response
+from modelgate.providers.http import HTTPUpstream
+
+_MAX_RAW_JSON = 1024 * 1024
+
+
+class GeminiProvider:
+    supports_tools = True
+    supports_reasoning = True
+    supports_json_schema = True
+    supports_streaming = True
+    drain_on_disconnect = True  # keep reading an abandoned stream: usage comes with the last event
+
+    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+        self.name = name
+        headers = {"User-Agent": context.user_agent}
+        if config.api_key:
+            headers["x-goog-api-key"] = config.api_key
+        self._http = HTTPUpstream(name, config, default_headers=headers)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @staticmethod
+    def _path(call: ProviderCall, method: str) -> str:
+        return f"/models/{quote(call.upstream_model, safe='-._~/')}:{method}"
+
+    async def complete(self, call: ProviderCall) -> Completion:
+        data = await self._http.post_json(self._path(call, "generateContent"), build_request(call))
+        if isinstance(data, dict) and "error" in data:
+            raise self._error(data["error"])
+        choices, usage = parse_response(data, self.name)
+        upstream_id = data.get("responseId")
+        return Completion(
+            choices=choices,
+            usage=usage,
+            upstream_id=upstream_id if isinstance(upstream_id, str) else None,
+        )
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
+        state = StreamState()
+        path = self._path(call, "streamGenerateContent") + "?alt=sse"
+        async with self._http.post(path, build_request(call)) as resp:
+            async for event in self._events(resp):
+                if "error" in event:
+                    raise self._error(event["error"])
+                deltas = state.feed(event)
+                if deltas:
+                    yield Chunk(choices=deltas)
+        if not state.finished:
+            raise UpstreamConnectionError(
+                f"upstream {self.name} ended the stream before a finish reason", provider=self.name
+            )
+        if state.usage is not None:
+            yield Chunk(choices=[], usage=state.usage)
+
+    async def _events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+        """Every JSON object of the body: SSE ``data:`` events, or raw JSON (an error, an array)."""
+        if resp.content_type == "application/json":
+            for obj in self._objects(self._loads(await resp.read())):
+                yield obj
+            return
+        data: list[str] = []
+        raw: list[str] = []
+        async for raw_line in resp.content:
+            line = raw_line.decode("utf-8").rstrip("\r\n")
+            if raw:  # inside a raw (non-SSE) JSON document: collect until it parses
+                raw.append(line)
+                parsed = self._try_raw(raw)
+                if parsed is not None:
+                    raw = []
+                    for obj in self._objects(parsed):
+                        yield obj
+                continue
+            if not line:
+                if data:
+                    for obj in self._objects(self._loads("\n".join(data).encode())):
+                        yield obj
+                    data = []
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+            elif line.startswith((":", "event:", "id:", "retry:")):
+                continue
+            else:
+                raw.append(line)
+                parsed = self._try_raw(raw)
+                if parsed is not None:
+                    raw = []
+                    for obj in self._objects(parsed):
+                        yield obj
+        if data:
+            for obj in self._objects(self._loads("\n".join(data).encode())):
+                yield obj
+        if raw:
+            self._loads("\n".join(raw).encode())  # raises UpstreamProtocolError
+
+    def _try_raw(self, lines: list[str]) -> Any:
+        text = "\n".join(lines)
+        if len(text) > _MAX_RAW_JSON:
+            raise UpstreamProtocolError(
+                f"upstream {self.name} sent an oversized raw body", provider=self.name
+            )
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
+
+    def _loads(self, raw: bytes) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamProtocolError(
+                f"upstream {self.name} sent a stream event that is not JSON", provider=self.name
+            ) from exc
+
+    def _objects(self, value: Any) -> list[dict[str, Any]]:
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, dict) for item in items):
+            raise UpstreamProtocolError(f"upstream {self.name} sent a bad stream event", provider=self.name)
+        return items
+
+    def _error(self, err: Any) -> UpstreamStatusError:
+        """A Gemini ``{"error": {code, message, status}}`` object as the matching status error."""
+        if not isinstance(err, dict):
+            err = {"message": str(err)}
+        code = err.get("code")
+        status = (
+            code if isinstance(code, int) and code >= 400 else RPC_STATUS.get(str(err.get("status")), 502)
+        )
+        message = err.get("message") or err.get("status") or "error"
+        return UpstreamStatusError(
+            f"upstream {self.name} answered {status}: {message}", upstream_status=status, provider=self.name
+        )
+
+
+def create(name: str, config: ProviderConfig, context: ProviderContext) -> GeminiProvider:
+    return GeminiProvider(name, config, context)

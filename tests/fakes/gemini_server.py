@@ -1,0 +1,61 @@
+"""A fake of the Gemini API (``v1beta``): ``POST /v1beta/models/{model}:generateContent`` and
+``:streamGenerateContent?alt=sse``, key checked in ``x-goog-api-key`` as the real service does
+(400 ``API_KEY_INVALID`` for a wrong key, 403 ``PERMISSION_DENIED`` for none).
+
+Without ``alt=sse`` the real service answers a JSON array of responses; ``json_array`` builds that.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes import SSE, Reply, ScriptedServer, SSEReply, load
+
+_PATH = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
+
+
+class GeminiFake(ScriptedServer):
+    def __init__(self, *, api_key: str | None = "test-gemini-key") -> None:
+        super().__init__()
+        self.api_key = api_key
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1beta"
+
+    async def guard(self, request: web.Request) -> web.StreamResponse | None:
+        if request.method != "POST" or not _PATH.match(request.path):
+            return web.json_response(
+                {"error": {"code": 404, "message": f"{request.path} not found", "status": "NOT_FOUND"}},
+                status=404,
+            )
+        if self.api_key is not None:
+            given = request.headers.get("x-goog-api-key")
+            if given is None:
+                return web.json_response(load("gemini_errors.json")["403"], status=403)
+            if given != self.api_key:
+                return web.json_response(load("gemini_errors.json")["api_key_invalid"], status=400)
+        return None
+
+    def model_and_method(self, index: int = -1) -> tuple[str, str]:
+        m = _PATH.match(self.requests[index].path)
+        assert m is not None
+        return m["model"], m["method"]
+
+
+def gemini_sse(events: list[dict[str, Any]], *, delay: float = 0.0, **kw: Any) -> SSEReply:
+    """``alt=sse`` framing: one ``data:`` line per GenerateContentResponse, no event names, no [DONE]."""
+    return SSEReply([SSE(e, delay=delay) for e in events], **kw)
+
+
+def gemini_error(status: int | str, *, as_array: bool = False) -> Reply:
+    body = load("gemini_errors.json")[str(status)]
+    code = body["error"]["code"]
+    return Reply(status=code, body=[body] if as_array else body)
+
+
+def json_array(events: list[dict[str, Any]]) -> Reply:
+    return Reply(body=events)
