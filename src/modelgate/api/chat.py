@@ -30,7 +30,11 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
             raise InvalidRequestError("Body validation error: the request body is not valid JSON") from None
         if errors and errors[0].get("type") == "model_type" and not errors[0].get("loc"):
             raise InvalidRequestError("Body validation error: the request body must be a JSON object") from None
-        message, param = format_validation_errors(list(errors))
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data = None
+        message, param = format_validation_errors(list(errors), data)
         raise InvalidRequestError(message, param=param) from None
 
 

@@ -79,23 +79,35 @@ def error_response(exc: GatewayError, request: Request, extra_headers: dict[str,
     return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json", headers=headers)
 
 
-def format_validation_errors(errors: list[Any]) -> tuple[str, str | None]:
+def _field_path(loc: tuple[Any, ...] | list[Any], data: Any) -> str:
+    """Render a pydantic error location as ``messages[0].content``, walking the input so that
+    union and discriminator tags (``user``, ``function-after[...]``, ``str``) are left out."""
+    path = ""
+    current = data
+    parts = [p for p in loc if p != "body"]
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(part, int) and isinstance(current, list):
+            path += f"[{part}]"
+            current = current[part] if part < len(current) else None
+        elif isinstance(part, str) and isinstance(current, dict):
+            if part in current:
+                path += f".{part}" if path else part
+                current = current[part]
+            elif last or data is None:
+                path += f".{part}" if path else part
+        elif data is None and isinstance(part, str) and not (part[:1].isupper() or "[" in part):
+            path += f".{part}" if path else part
+    return path
+
+
+def format_validation_errors(errors: list[Any], data: Any = None) -> tuple[str, str | None]:
     """'Body validation error: messages[0].role: ...' naming the first offending field."""
     parts: list[str] = []
     first_param: str | None = None
     for err in errors[:5]:
-        loc = [p for p in err.get("loc", ()) if p != "body"]
-        # Drop pydantic's union/discriminator tags ("UserMessage", "function-after[...]", "str").
-        cleaned: list[str | int] = []
-        for p in loc:
-            if isinstance(p, str) and (p[:1].isupper() or "[" in p or p in ("str", "list", "int", "float", "bool", "dict", "literal")):
-                continue
-            cleaned.append(p)
-        path = ""
-        for p in cleaned:
-            path += f"[{p}]" if isinstance(p, int) else (f".{p}" if path else str(p))
-        msg = str(err.get("msg", "invalid value"))
-        msg = msg.removeprefix("Value error, ")
+        path = _field_path(tuple(err.get("loc", ())), data)
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if first_param is None and path:
             first_param = path
         parts.append(f"{path}: {msg}" if path else msg)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 _NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 
@@ -109,7 +109,7 @@ Message = Annotated[
 
 
 class StreamOptions(_Wire):
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ResponseFormatText(_Wire):
@@ -178,7 +178,7 @@ class ChatRequest(_Wire):
     messages: list[Message] = Field(min_length=1)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
     n: int | None = Field(default=None, ge=1, le=128)
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -191,10 +191,10 @@ class ChatRequest(_Wire):
     response_format: ResponseFormat | None = None
     tools: list[Tool] | None = Field(default=None, max_length=128)
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
-    parallel_tool_calls: bool | None = None
+    parallel_tool_calls: StrictBool | None = None
     prediction: Prediction | None = None
     provider: str | None = None
-    logprobs: bool | None = None
+    logprobs: StrictBool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     logit_bias: dict[str, float] | None = None
     reasoning_effort: ReasoningEffort | None = None
