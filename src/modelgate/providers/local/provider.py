@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import InvalidRequestError, ProviderNotConfiguredError
-from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext, Usage
+from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext
 from modelgate.providers.local.engine import Engine, EngineStats, GenRequest
 from modelgate.providers.local.runtime import RuntimeOptions, default_model_path
 from modelgate.providers.local.sampling import SamplingParams, grammar_for
 from modelgate.wire.chat import ChatRequest, content_text
-
-_RECENT_CALLS = 1024  # how many calls' live usage stays reachable through usage_so_far()
 
 
 class LocalOptions(BaseModel):
@@ -41,6 +38,7 @@ class LocalProvider:
     supports_reasoning = False
     supports_json_schema = True
     supports_streaming = True
+    drain_on_disconnect = False  # a closed stream stops at once; ``call.progress`` is exact
 
     def __init__(self, name: str, options: LocalOptions) -> None:
         self.name = name
@@ -56,7 +54,6 @@ class LocalProvider:
             ),
             max_queue=options.max_queue,
         )
-        self._calls: OrderedDict[str, GenRequest] = OrderedDict()
 
     async def start(self) -> None:
         """Load the model in the worker thread (also done lazily by the first call)."""
@@ -64,11 +61,6 @@ class LocalProvider:
 
     def stats(self) -> EngineStats:
         return self.engine.stats
-
-    def usage_so_far(self, inference_id: str) -> Usage | None:
-        """Live token counts of a recent call (also after its stream was cancelled)."""
-        req = self._calls.get(inference_id)
-        return req.usage() if req is not None else None
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.engine.shutdown)
@@ -137,12 +129,9 @@ class LocalProvider:
             max_tokens=max(1, call.max_tokens),
             stops=tuple(request.stop_list),
             loop=asyncio.get_running_loop(),
+            progress=call.progress,
         )
         self.engine.submit(req)
-        if call.inference_id:
-            self._calls[call.inference_id] = req
-            while len(self._calls) > _RECENT_CALLS:
-                self._calls.popitem(last=False)
         return req
 
 
