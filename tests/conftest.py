@@ -106,9 +106,13 @@ def _truncate_pg(url: str) -> None:
         try:
             from modelgate.store.schema import Base
 
+            from sqlalchemy import inspect
+
             async with db.engine.begin() as conn:
+                existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
                 for table in reversed(Base.metadata.sorted_tables):
-                    await conn.execute(table.delete())
+                    if table.name in existing:
+                        await conn.execute(table.delete())
         finally:
             await db.aclose()
 
