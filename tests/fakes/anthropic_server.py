@@ -35,9 +35,9 @@ class AnthropicFake(ScriptedServer):
         return None
 
 
-def anthropic_sse(events: list[dict[str, Any]], *, delay: float = 0.0, **kw: Any) -> SSEReply:
+def anthropic_sse(events: list[dict[str, Any]], *, event_delay: float = 0.0, **kw: Any) -> SSEReply:
     """Recorded events (``{"event": name, "data": {...}}``) as an SSE reply."""
-    return SSEReply([SSE(e["data"], event=e["event"], delay=delay) for e in events], **kw)
+    return SSEReply([SSE(e["data"], event=e["event"], delay=event_delay) for e in events], **kw)
 
 
 def anthropic_error(status: int) -> Reply:

@@ -46,9 +46,9 @@ class GeminiFake(ScriptedServer):
         return m["model"], m["method"]
 
 
-def gemini_sse(events: list[dict[str, Any]], *, delay: float = 0.0, **kw: Any) -> SSEReply:
+def gemini_sse(events: list[dict[str, Any]], *, event_delay: float = 0.0, **kw: Any) -> SSEReply:
     """``alt=sse`` framing: one ``data:`` line per GenerateContentResponse, no event names, no [DONE]."""
-    return SSEReply([SSE(e, delay=delay) for e in events], **kw)
+    return SSEReply([SSE(e, delay=event_delay) for e in events], **kw)
 
 
 def gemini_error(status: int | str, *, as_array: bool = False) -> Reply:

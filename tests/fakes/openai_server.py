@@ -76,42 +76,76 @@ class FakeOpenAI:
             return web.Response()
         if plan.status != 200 or plan.body is not None:
             raw = plan.body if isinstance(plan.body, bytes) else orjson.dumps(plan.body)
-            return web.Response(status=plan.status, body=raw, headers=plan.headers,
-                                content_type="application/json")
+            return web.Response(
+                status=plan.status, body=raw, headers=plan.headers, content_type="application/json"
+            )
         text = plan.text if plan.text is not None else _last_user_text(body)
-        usage = plan.usage or {"prompt_tokens": 11, "completion_tokens": len(text.split()) or 1,
-                               "total_tokens": 11 + (len(text.split()) or 1)}
+        usage = plan.usage or {
+            "prompt_tokens": 11,
+            "completion_tokens": len(text.split()) or 1,
+            "total_tokens": 11 + (len(text.split()) or 1),
+        }
         if body.get("stream"):
             return await self._stream(request, body, plan, text, usage)
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if plan.reasoning:
             message["reasoning_content"] = plan.reasoning
-        return web.json_response({
-            "id": "chatcmpl-upstream1", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model"),
-            "choices": [{"index": i, "message": message, "finish_reason": plan.finish_reason, "logprobs": None}
-                        for i in range(body.get("n") or 1)],
-            "usage": usage,
-        })
+        return web.json_response(
+            {
+                "id": "chatcmpl-upstream1",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model"),
+                "choices": [
+                    {"index": i, "message": message, "finish_reason": plan.finish_reason, "logprobs": None}
+                    for i in range(body.get("n") or 1)
+                ],
+                "usage": usage,
+            }
+        )
 
-    async def _stream(self, request: web.Request, body: dict[str, Any], plan: Scripted, text: str,
-                      usage: dict[str, int]) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], plan: Scripted, text: str, usage: dict[str, int]
+    ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         chunks: list[Any]
         if plan.chunks is not None:
             chunks = plan.chunks
         else:
-            base = {"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
-            chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                             "finish_reason": None}]}]
+            base = {
+                "id": "chatcmpl-up",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": body["model"],
+            }
+            chunks = [
+                {
+                    **base,
+                    "choices": [
+                        {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+                    ],
+                }
+            ]
             if plan.reasoning:
-                chunks.append({**base, "choices": [{"index": 0, "delta": {"reasoning": plan.reasoning},
-                                                     "finish_reason": None}]})
+                chunks.append(
+                    {
+                        **base,
+                        "choices": [
+                            {"index": 0, "delta": {"reasoning": plan.reasoning}, "finish_reason": None}
+                        ],
+                    }
+                )
             for word in text.split(" "):
-                chunks.append({**base, "choices": [{"index": 0, "delta": {"content": word + " "},
-                                                     "finish_reason": None}]})
-            chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": plan.finish_reason}]})
+                chunks.append(
+                    {
+                        **base,
+                        "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}],
+                    }
+                )
+            chunks.append(
+                {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": plan.finish_reason}]}
+            )
             if (body.get("stream_options") or {}).get("include_usage"):
                 chunks.append({**base, "choices": [], "usage": usage})
             chunks.append(b"[DONE]")

@@ -679,7 +679,7 @@ async def test_slow_first_byte_times_out(gemini_fake: GeminiFake, stream: bool) 
     gemini_fake.add(reply)
     call = build_call(PRO, {"messages": HI, "stream": stream})
     try:
-        with pytest.raises(UpstreamTimeoutError) as info:
+        with pytest.raises(UpstreamTimeoutError, match=r"sent no response within 0\.2s") as info:
             if stream:
                 await collect(p, call)
             else:
@@ -695,7 +695,7 @@ async def test_stalled_stream_times_out(gemini_fake: GeminiFake) -> None:
     events = load("gemini_stream_text.json")
     gemini_fake.add(SSEReply([SSE(events[0]), SSE(events[1], delay=1.5)]))
     try:
-        with pytest.raises(UpstreamTimeoutError):
+        with pytest.raises(UpstreamTimeoutError, match="stalled"):
             await collect(p, build_call(PRO, {"messages": HI, "stream": True}))
     finally:
         await p.aclose()

@@ -1,0 +1,94 @@
+"""Native adapter for the Anthropic Messages API, ``type: anthropic``.
+
+``POST {base}/messages`` with ``x-api-key`` and ``anthropic-version: 2023-06-01``. The OpenAI <->
+Messages mapping lives in ``anthropic_convert``; this module does the I/O: the call, the named SSE
+events of a stream (``message_start`` ... ``message_stop``, ``ping``, and ``error`` after a 200),
+and the translation of upstream errors (``overloaded_error`` / HTTP 529 is retryable).
+
+Thinking blocks become ``reasoning_content``; redacted thinking is dropped. Anthropic does not count
+thinking tokens apart from ``output_tokens``, so ``reasoning_tokens`` stays 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from modelgate.catalog.models import ProviderConfig
+from modelgate.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamStatusError
+from modelgate.providers.anthropic_convert import ERROR_STATUS, StreamState, build_request, parse_message
+from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext
+from modelgate.providers.http import HTTPUpstream, iter_sse, loads_event
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+class AnthropicProvider:
+    supports_tools = True
+    supports_reasoning = True
+    supports_json_schema = False
+    supports_streaming = True
+    drain_on_disconnect = True  # keep reading an abandoned stream: output usage comes at the end
+
+    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+        self.name = name
+        headers = {"User-Agent": context.user_agent, "anthropic-version": ANTHROPIC_VERSION}
+        if config.api_key:
+            headers["x-api-key"] = config.api_key
+        self._http = HTTPUpstream(name, config, default_headers=headers)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def complete(self, call: ProviderCall) -> Completion:
+        data = await self._http.post_json("/messages", build_request(call))
+        if isinstance(data, dict) and data.get("type") == "error":
+            raise self._error(data.get("error"))
+        choice, usage = parse_message(data, self.name)
+        upstream_id = data.get("id")
+        return Completion(
+            choices=[choice], usage=usage, upstream_id=upstream_id if isinstance(upstream_id, str) else None
+        )
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
+        body = {**build_request(call), "stream": True}
+        state = StreamState()
+        async with self._http.post("/messages", body) as resp:
+            async for ev in iter_sse(resp):
+                event = loads_event(self.name, ev.data)
+                if not isinstance(event, dict):
+                    raise UpstreamProtocolError(f"upstream {self.name} sent a bad event", provider=self.name)
+                kind = str(event.get("type") or ev.event or "")
+                if kind == "error":
+                    raise self._error(event.get("error"))
+                delta = state.feed(kind, event)
+                if kind == "message_delta" and state.finish is not None:
+                    yield Chunk(choices=[_choice(delta or {}, state.finish)])
+                elif delta is not None:
+                    yield Chunk(choices=[_choice(delta, None)])
+                if state.stopped:
+                    break
+        if not state.stopped:
+            raise UpstreamConnectionError(
+                f"upstream {self.name} ended the stream before message_stop", provider=self.name
+            )
+        yield Chunk(choices=[], usage=state.usage)
+
+    def _error(self, err: Any) -> UpstreamStatusError:
+        """An Anthropic ``{"type": ..., "message": ...}`` error object as the matching status error."""
+        kind = err.get("type") if isinstance(err, dict) else None
+        message = err.get("message") if isinstance(err, dict) else None
+        status = ERROR_STATUS.get(str(kind), 502)
+        return UpstreamStatusError(
+            f"upstream {self.name} failed ({kind or 'error'}): {message or 'no message'}",
+            upstream_status=status,
+            provider=self.name,
+        )
+
+
+def _choice(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+
+
+def create(name: str, config: ProviderConfig, context: ProviderContext) -> AnthropicProvider:
+    return AnthropicProvider(name, config, context)

@@ -1,0 +1,358 @@
+"""Pure translation between the OpenAI chat shape and the Anthropic Messages API.
+
+``build_request(call)`` returns the ``POST /v1/messages`` body (and rejects impossible combinations
+with an ``InvalidRequestError`` naming the fields); ``parse_message`` turns a Message into an OpenAI
+choice; ``StreamState`` turns the named SSE events into delta choices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from modelgate.catalog.models import Reasoning
+from modelgate.errors import InvalidRequestError, UpstreamProtocolError
+from modelgate.providers.base import ProviderCall, Usage
+from modelgate.wire.chat import (
+    AssistantMessage,
+    AudioPart,
+    ChatRequest,
+    FilePart,
+    ImagePart,
+    NamedToolChoice,
+    ResponseFormatText,
+    SystemMessage,
+    ToolMessage,
+    UserMessage,
+    content_text,
+)
+
+STOP_REASONS: dict[str, str] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+# Anthropic error ``type`` -> the HTTP status it stands for (for ``error`` events after a 200).
+ERROR_STATUS: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def _image_block(url: str, where: str) -> dict[str, Any]:
+    if url.startswith("data:"):
+        head, sep, data = url.partition(",")
+        if not sep or ";base64" not in head:
+            raise InvalidRequestError(f"{where}: expected a base64 data: URL", param=where)
+        media_type = head[5:].split(";", 1)[0]
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    if url.startswith(("http://", "https://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    raise InvalidRequestError(f"{where}: unsupported URL scheme", param=where)
+
+
+def _user_blocks(msg: UserMessage, idx: int) -> list[dict[str, Any]]:
+    if isinstance(msg.content, str):
+        return [{"type": "text", "text": msg.content}] if msg.content else []
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(msg.content):
+        where = f"messages[{idx}].content[{j}]"
+        if isinstance(part, ImagePart):
+            blocks.append(_image_block(part.image_url.url, f"{where}.image_url.url"))
+        elif isinstance(part, AudioPart):
+            raise InvalidRequestError(f"{where}: audio input is not supported by this model", param=where)
+        elif isinstance(part, FilePart):
+            data = part.file.get("file_data")
+            if not isinstance(data, str) or not data.startswith("data:application/pdf;base64,"):
+                raise InvalidRequestError(
+                    f"{where}.file: only base64 PDF data: URLs are supported", param=where
+                )
+            source = {"type": "base64", "media_type": "application/pdf", "data": data.partition(",")[2]}
+            blocks.append({"type": "document", "source": source})
+        elif part.text:
+            blocks.append({"type": "text", "text": part.text})
+    return blocks
+
+
+def build_messages(req: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
+    """(system, messages): tool results become user turns; consecutive same-role turns merged."""
+    system: list[str] = []
+    messages: list[dict[str, Any]] = []
+
+    def add(role: str, blocks: list[dict[str, Any]]) -> None:
+        if not blocks:
+            return
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].extend(blocks)
+        else:
+            messages.append({"role": role, "content": blocks})
+
+    for i, msg in enumerate(req.messages):
+        if isinstance(msg, SystemMessage):
+            system.append(content_text(msg.content))
+        elif isinstance(msg, UserMessage):
+            add("user", _user_blocks(msg, i))
+        elif isinstance(msg, AssistantMessage):
+            blocks: list[dict[str, Any]] = []
+            text = content_text(msg.content)
+            if text:
+                blocks.append({"type": "text", "text": text})
+            for call in msg.tool_calls or []:
+                try:
+                    args = orjson.loads(call.function.arguments or "{}")
+                except orjson.JSONDecodeError as exc:
+                    raise InvalidRequestError(
+                        f"messages[{i}].tool_calls: arguments of {call.id!r} are not valid JSON",
+                        param=f"messages[{i}].tool_calls",
+                    ) from exc
+                blocks.append({"type": "tool_use", "id": call.id, "name": call.function.name, "input": args})
+            add("assistant", blocks)
+        elif isinstance(msg, ToolMessage):
+            result = {
+                "type": "tool_result",
+                "tool_use_id": msg.tool_call_id,
+                "content": content_text(msg.content),
+            }
+            add("user", [result])
+    return ("\n\n".join(system) if system else None), messages
+
+
+def _thinking(req: ChatRequest, bounds: Reasoning | None, max_tokens: int) -> dict[str, Any] | None:
+    """The ``thinking`` parameter, or None; impossible combinations raise InvalidRequestError."""
+    explicit = req.thinking
+    effort = req.reasoning_effort
+    if explicit is not None and explicit.type == "disabled":
+        return None
+    if explicit is None and effort in (None, "none"):
+        return None
+    if bounds is None:
+        field_name = "thinking" if explicit is not None else "reasoning_effort"
+        raise InvalidRequestError(
+            f"{field_name}: this model does not support extended thinking", param=field_name
+        )
+    lo, hi = max(1024, bounds.budget_min), bounds.budget_max
+    if explicit is not None and explicit.type == "enabled" and explicit.budget_tokens is not None:
+        budget = explicit.budget_tokens
+        if budget < lo:
+            raise InvalidRequestError(
+                f"thinking.budget_tokens: must be at least {lo} (got {budget})",
+                param="thinking.budget_tokens",
+            )
+        if budget >= max_tokens:
+            raise InvalidRequestError(
+                f"thinking.budget_tokens ({budget}) must be less than max_tokens ({max_tokens}); "
+                "raise max_tokens (or max_completion_tokens)",
+                param="thinking.budget_tokens",
+            )
+        return {"type": "enabled", "budget_tokens": min(budget, hi)}
+    # An effort level (or thinking enabled without a budget, or adaptive): fit the cap if possible.
+    level = effort if effort not in (None, "none") else "medium"
+    wanted = bounds.effort_budgets.get(str(level), hi)
+    budget = max(lo, min(hi, wanted, max_tokens - 1))
+    if budget >= max_tokens:
+        field_name = "reasoning_effort" if explicit is None else "thinking"
+        raise InvalidRequestError(
+            f"{field_name}: extended thinking needs a budget of at least {lo} tokens, "
+            f"which must be less than max_tokens ({max_tokens}); raise max_tokens (or max_completion_tokens)",
+            param=field_name,
+        )
+    return {"type": "enabled", "budget_tokens": budget}
+
+
+def build_request(call: ProviderCall) -> dict[str, Any]:
+    req = call.request
+    if req.n is not None and req.n > 1:
+        raise InvalidRequestError("n: only 1 choice is supported by this model", param="n")
+    if req.logprobs:
+        raise InvalidRequestError("logprobs: not supported by this model", param="logprobs")
+    if req.response_format is not None and not isinstance(req.response_format, ResponseFormatText):
+        raise InvalidRequestError(
+            f"response_format: {req.response_format.type} is not supported by this model",
+            param="response_format",
+        )
+    if req.temperature is not None and req.temperature > 1:
+        raise InvalidRequestError("temperature: must be between 0 and 1 for this model", param="temperature")
+    system, messages = build_messages(req)
+    body: dict[str, Any] = {"model": call.upstream_model, "max_tokens": call.max_tokens, "messages": messages}
+    if system:
+        body["system"] = system
+    thinking = _thinking(req, call.model.reasoning, call.max_tokens)
+    if thinking is not None:
+        body["thinking"] = thinking
+        _check_thinking_compatible(req)
+    optional = {"temperature": req.temperature, "top_p": req.top_p, "top_k": req.top_k}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    if req.stop_list:
+        body["stop_sequences"] = req.stop_list
+    if req.tools:
+        body["tools"] = [
+            {
+                "name": t.function.name,
+                **({"description": t.function.description} if t.function.description else {}),
+                "input_schema": t.function.parameters or {"type": "object", "properties": {}},
+            }
+            for t in req.tools
+        ]
+    tool_choice = _tool_choice(req)
+    if tool_choice is not None:
+        body["tool_choice"] = tool_choice
+    if req.user:
+        body["metadata"] = {"user_id": req.user}
+    extra = call.extra.get("body")
+    if isinstance(extra, dict):
+        body.update(extra)
+    return body
+
+
+def _check_thinking_compatible(req: ChatRequest) -> None:
+    if req.temperature is not None and req.temperature != 1:
+        raise InvalidRequestError(
+            f"temperature: must be 1 (or unset) when thinking is enabled (got {req.temperature:g})",
+            param="temperature",
+        )
+    if req.top_k is not None:
+        raise InvalidRequestError("top_k: cannot be set when thinking is enabled", param="top_k")
+    if req.top_p is not None and req.top_p < 0.95:
+        raise InvalidRequestError("top_p: must be between 0.95 and 1 when thinking is enabled", param="top_p")
+    if req.tool_choice == "required" or isinstance(req.tool_choice, NamedToolChoice):
+        raise InvalidRequestError(
+            "tool_choice: forcing a tool ('required' or a named function) is not possible "
+            "when thinking is enabled",
+            param="tool_choice",
+        )
+
+
+def _tool_choice(req: ChatRequest) -> dict[str, Any] | None:
+    choice = req.tool_choice
+    out: dict[str, Any] | None
+    if isinstance(choice, NamedToolChoice):
+        out = {"type": "tool", "name": choice.function.name}
+    elif choice is None:
+        out = {"type": "auto"} if req.tools and req.parallel_tool_calls is False else None
+    else:
+        out = {"type": {"auto": "auto", "required": "any", "none": "none"}[choice]}
+    if out is not None and out["type"] != "none" and req.parallel_tool_calls is False:
+        out["disable_parallel_tool_use"] = True
+    if out is not None and not req.tools:
+        return None
+    return out
+
+
+def parse_usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    cache_read = int(raw.get("cache_read_input_tokens") or 0)
+    cache_write = int(raw.get("cache_creation_input_tokens") or 0)
+    return Usage(
+        prompt_tokens=int(raw.get("input_tokens") or 0) + cache_read + cache_write,
+        completion_tokens=int(raw.get("output_tokens") or 0),
+        cached_tokens=cache_read,
+    )
+
+
+def stop_reason(raw: Any) -> str:
+    return STOP_REASONS.get(str(raw), "stop") if raw is not None else "stop"
+
+
+def parse_message(data: Any, provider: str) -> tuple[dict[str, Any], Usage]:
+    if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+        raise UpstreamProtocolError(f"upstream {provider} answered JSON without content", provider=provider)
+    text: list[str] = []
+    thinking: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in data["content"]:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            text.append(str(block.get("text", "")))
+        elif kind == "thinking":
+            thinking.append(str(block.get("thinking", "")))
+        elif kind == "tool_use":
+            arguments = orjson.dumps(block.get("input") or {}).decode()
+            calls.append(
+                {
+                    "id": str(block.get("id", "")),
+                    "type": "function",
+                    "function": {"name": str(block.get("name", "")), "arguments": arguments},
+                }
+            )
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(text) if text or not calls else None,
+        "refusal": None,
+    }
+    if calls:
+        message["tool_calls"] = calls
+    if thinking:
+        message["reasoning_content"] = "".join(thinking)
+    choice = {
+        "index": 0,
+        "message": message,
+        "finish_reason": stop_reason(data.get("stop_reason")),
+        "logprobs": None,
+    }
+    return choice, parse_usage(data.get("usage"))
+
+
+@dataclass(slots=True)
+class StreamState:
+    """Bookkeeping across the named events of one Messages stream."""
+
+    usage_raw: dict[str, Any] = field(default_factory=dict)
+    tool_index: dict[int, int] = field(default_factory=dict)  # content block index -> tool call index
+    started: bool = False
+    finish: str | None = None
+    stopped: bool = False
+
+    @property
+    def usage(self) -> Usage:
+        return parse_usage(self.usage_raw)
+
+    def feed(self, kind: str, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The delta (or None) for one event. ``error`` events are handled by the caller."""
+        delta: dict[str, Any] = {}
+        if kind == "message_start":
+            message = event.get("message") or {}
+            self.usage_raw.update(message.get("usage") or {})
+            self.started = True
+            return {"role": "assistant", "content": ""}
+        if kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                index = len(self.tool_index)
+                self.tool_index[int(event.get("index", 0))] = index
+                function = {"name": block.get("name", ""), "arguments": ""}
+                delta["tool_calls"] = [
+                    {"index": index, "id": block.get("id", ""), "type": "function", "function": function}
+                ]
+            elif block.get("type") == "text" and block.get("text"):
+                delta["content"] = block["text"]
+        elif kind == "content_block_delta":
+            d = event.get("delta") or {}
+            dtype = d.get("type")
+            if dtype == "text_delta":
+                delta["content"] = d.get("text", "")
+            elif dtype == "thinking_delta":
+                delta["reasoning_content"] = d.get("thinking", "")
+            elif dtype == "input_json_delta" and d.get("partial_json"):
+                index = self.tool_index.get(int(event.get("index", 0)), 0)
+                delta["tool_calls"] = [{"index": index, "function": {"arguments": d["partial_json"]}}]
+        elif kind == "message_delta":
+            self.usage_raw.update(event.get("usage") or {})
+            self.finish = stop_reason((event.get("delta") or {}).get("stop_reason"))
+        elif kind == "message_stop":
+            self.stopped = True
+        return delta or None
