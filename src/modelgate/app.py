@@ -34,6 +34,7 @@ from modelgate.providers.base import ProviderContext
 from modelgate.providers.registry import ProviderTypeRegistry, build_providers, check_types
 from modelgate.settings import Settings
 from modelgate.store.db import Database
+from modelgate.web import install as install_web
 
 log = logging.getLogger("modelgate")
 
@@ -112,6 +113,7 @@ def build_app(settings: Settings | None = None, *, registry: ProviderTypeRegistr
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(models.router)
+    install_web(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> Response:

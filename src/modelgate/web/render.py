@@ -1,0 +1,65 @@
+"""Templates and the per-app web state (no module-level state: it hangs off ``app.state.web``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from modelgate.catalog.models import CREDITS_PER_USD
+from modelgate.web.ratelimit import LoginLimiter
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+def usd(credits: int | None) -> str:
+    value = (credits or 0) / CREDITS_PER_USD
+    if value and abs(value) < 0.01:
+        return f"${value:.6f}"
+    return f"${value:,.2f}"
+
+
+def credits_fmt(credits: int | None) -> str:
+    return f"{credits or 0:,}"
+
+
+@dataclass
+class WebState:
+    templates: Jinja2Templates
+    login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+
+    @classmethod
+    def create(cls) -> WebState:
+        templates = Jinja2Templates(directory=str(TEMPLATE_DIR))  # autoescape on for .html
+        templates.env.filters["usd"] = usd
+        templates.env.filters["credits"] = credits_fmt
+        return cls(templates=templates)
+
+
+def web_state(request: Request) -> WebState:
+    state: WebState = request.app.state.web
+    return state
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> Response:
+    from modelgate.web.sessions import anon_csrf_token
+
+    ctx: dict[str, Any] = {"user": getattr(request.state, "web_user", None)}
+    ctx.update(context or {})
+    if ctx["user"] is None:
+        ctx.setdefault("csrf_token", anon_csrf_token(request))
+    else:
+        ctx.setdefault("csrf_token", ctx["user"].csrf_token)
+    response = web_state(request).templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    if ctx["user"] is None:
+        from modelgate.web.sessions import set_anon_csrf_cookie
+
+        set_anon_csrf_cookie(request, response, ctx["csrf_token"])
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

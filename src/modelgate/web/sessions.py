@@ -1,0 +1,149 @@
+"""Browser sessions and CSRF protection.
+
+A session is a random 256-bit token in an HttpOnly, SameSite=Lax cookie (Secure when
+``settings.secure_cookies``); the server keeps only its SHA-256 digest in ``web_sessions`` with the
+account, a per-session CSRF token and an expiry, so logging out (or deleting the row) ends it at once.
+
+CSRF: every state-changing form carries ``csrf_token``; ``fetch`` calls send ``X-CSRF-Token``.
+Logged in, the token is the session's; before log-in (sign-up and log-in forms) it is a random
+double-submit cookie ``mg_csrf`` that the form must echo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import delete, insert, select
+from starlette.responses import Response
+
+from modelgate.api.deps import app_state
+from modelgate.store.schema import Account
+from modelgate.web.models import WebSession
+
+SESSION_COOKIE = "mg_session"
+CSRF_COOKIE = "mg_csrf"
+CSRF_HEADER = "x-csrf-token"
+SESSION_TTL = timedelta(days=14)
+
+
+class LoginRequired(Exception):
+    """No valid session: pages redirect to the log-in page, fetch endpoints get a 401."""
+
+
+class CSRFError(Exception):
+    """A state-changing request without the right CSRF token."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebUser:
+    account_id: int
+    email: str
+    csrf_token: str
+    is_admin: bool
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _cookie_kwargs(request: Request) -> dict[str, object]:
+    return {"httponly": True, "samesite": "lax", "secure": app_state(request).settings.secure_cookies, "path": "/"}
+
+
+async def start_session(request: Request, response: Response, *, account_id: int) -> None:
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    async with app_state(request).db.engine.begin() as conn:
+        await conn.execute(delete(WebSession).where(WebSession.expires_at < now))
+        await conn.execute(
+            insert(WebSession).values(
+                digest=_digest(token),
+                account_id=account_id,
+                csrf_token=secrets.token_urlsafe(32),
+                created_at=now,
+                expires_at=now + SESSION_TTL,
+            )
+        )
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_TTL.total_seconds()), **_cookie_kwargs(request))  # type: ignore[arg-type]
+    response.delete_cookie(CSRF_COOKIE, path="/")
+
+
+async def end_session(request: Request, response: Response) -> None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        async with app_state(request).db.engine.begin() as conn:
+            await conn.execute(delete(WebSession).where(WebSession.digest == _digest(token)))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+async def load_user(request: Request) -> WebUser | None:
+    if hasattr(request.state, "web_user"):
+        user: WebUser | None = request.state.web_user
+        return user
+    user = None
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        async with app_state(request).db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(WebSession.account_id, WebSession.csrf_token, WebSession.expires_at,
+                           Account.email, Account.is_admin)
+                    .join(Account, Account.id == WebSession.account_id)
+                    .where(WebSession.digest == _digest(token))
+                )
+            ).first()
+        if row is not None:
+            expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+            if expires > datetime.now(UTC):
+                user = WebUser(row.account_id, row.email, row.csrf_token, bool(row.is_admin))
+    request.state.web_user = user
+    return user
+
+
+async def current_user(request: Request) -> WebUser:
+    user = await load_user(request)
+    if user is None:
+        raise LoginRequired
+    return user
+
+
+async def csrf_user(request: Request) -> WebUser:
+    """The logged-in user of a state-changing request whose CSRF token (form field or header) matches."""
+    user = await current_user(request)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value = (await request.form()).get("csrf_token")
+        sent = value if isinstance(value, str) else None
+    if not sent or not secrets.compare_digest(sent, user.csrf_token):
+        raise CSRFError
+    return user
+
+
+def anon_csrf_token(request: Request) -> str:
+    token = getattr(request.state, "anon_csrf", None) or request.cookies.get(CSRF_COOKIE)
+    if not token or len(token) < 32:
+        token = secrets.token_urlsafe(32)
+    request.state.anon_csrf = token
+    return str(token)
+
+
+def set_anon_csrf_cookie(request: Request, response: Response, token: str) -> None:
+    if request.cookies.get(CSRF_COOKIE) != token:
+        response.set_cookie(CSRF_COOKIE, token, max_age=3600 * 12, **_cookie_kwargs(request))  # type: ignore[arg-type]
+
+
+def check_anon_csrf(request: Request, sent: str | None) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE)
+    if not cookie or not sent or not secrets.compare_digest(cookie, sent):
+        raise CSRFError
+
+
+CurrentUser = Annotated[WebUser, Depends(current_user)]
+CsrfUser = Annotated[WebUser, Depends(csrf_user)]
