@@ -1,0 +1,113 @@
+"""The command line as users run it: subprocesses against real databases."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.spec_helpers import response_schema, validate
+
+KEY_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modelgate.cli", *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def cli_env(database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["MODELGATE_DATABASE_URL"] = database_url
+    env.pop("MODELGATE_CONFIG", None)
+    return env
+
+
+def test_create_key_prints_only_the_key(database_url):
+    env = cli_env(database_url)
+    out = run_cli("admin", "create-key", "--email", "Dev@Example.com", "--credits-usd", "5", "--name", "ci", env=env)
+    assert out.returncode == 0, out.stderr
+    assert KEY_RE.match(out.stdout.strip()), out.stdout
+    assert out.stdout.count("\n") == 1
+    again = run_cli("admin", "create-key", "--email", "dev@example.com", env=env)
+    assert KEY_RE.match(again.stdout.strip()) and again.stdout.strip() != out.stdout.strip()
+    topped = run_cli("admin", "top-up", "--email", "dev@example.com", "--usd", "1.5", env=env)
+    assert topped.returncode == 0 and topped.stdout.strip() == "3000000"
+    missing = run_cli("admin", "top-up", "--email", "ghost@example.com", "--usd", "1", env=env)
+    assert missing.returncode == 1 and "no account" in missing.stderr
+
+
+def test_bad_config_fails_fast_with_file_and_key(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("providers:\n  x: {type: teleport, base_url: http://h}\n")
+    env = cli_env(f"sqlite:///{tmp_path}/db.sqlite")
+    out = run_cli("serve", "--config", str(cfg), "--port", "1", env=env)
+    assert out.returncode == 2
+    assert str(cfg) in out.stderr and "providers.x.type" in out.stderr and "teleport" in out.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.local_model
+def test_first_start_prints_key_and_seed_sample_works(tmp_path: Path):
+    """The README flow: first start prints a key; the seed's Python sample (model swapped to
+    smollm2) returns a real completion that validates against the spec's 200 schema."""
+    pytest.importorskip("llama_cpp")
+    port = _free_port()
+    env = cli_env(f"sqlite:///{tmp_path}/first.db")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelgate.cli", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        key = None
+        deadline = time.monotonic() + 120
+        lines = []
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            m = re.search(r"\b([0-9a-f]{32})\b", line)
+            if m:
+                key = m.group(1)
+                break
+        assert key, "".join(lines)
+        base = f"http://127.0.0.1:{port}"
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        response = requests.post(
+            f"{base}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            json={
+                "model": "smollm2",
+                "messages": [{"role": "user", "content": "Hi! What do you think about mankind?"}],
+                "max_tokens": 40,
+            },
+            timeout=120,
+        )
+        assert response.status_code == 200, response.text
+        data = response.json()
+        validate(data, response_schema("chat-gemini-2.5-pro.json", "/v1/chat/completions", "post"))
+        assert data["model"] == "local/smollm2-135m-instruct"
+        assert data["choices"][0]["message"]["content"].strip()
+        assert data["usage"]["completion_tokens"] <= 40 and data["usage"]["prompt_tokens"] > 5
+        assert data["meta"]["usage"]["credits_used"] > 0
+    finally:
+        proc.terminate()
+        proc.wait(30)
