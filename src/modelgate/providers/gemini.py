@@ -1,9 +1,9 @@
 """Native adapter for the Gemini API (``generativelanguage.googleapis.com/v1beta``), ``type: gemini``.
 
 ``POST {base}/models/{model}:generateContent`` and ``:streamGenerateContent?alt=sse``, key in the
-``x-goog-api-key`` header. The OpenAI <-> Gemini mapping lives in ``gemini_convert``; this module
-does the I/O: the call, the stream reader (SSE, with raw JSON error objects tolerated mid-stream and
-a plain JSON array body accepted), and the translation of upstream errors.
+``x-goog-api-key`` header. The mapping lives in ``gemini_convert`` (request) and ``gemini_response``;
+this module does the I/O: the call, the stream reader (SSE, with raw JSON error objects tolerated
+mid-stream and a plain JSON array body accepted), and the translation of upstream errors.
 
 Thinking is always requested with ``includeThoughts: true``; thought-summary parts become
 ``reasoning_content``. ``maxOutputTokens`` is the effective cap and includes thinking, so with a low
@@ -23,7 +23,8 @@ import orjson
 from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamStatusError
 from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext
-from modelgate.providers.gemini_convert import RPC_STATUS, StreamState, build_request, parse_response
+from modelgate.providers.gemini_convert import RPC_STATUS, build_request
+from modelgate.providers.gemini_response import StreamState, parse_response
 from modelgate.providers.http import HTTPUpstream
 
 _MAX_RAW_JSON = 1024 * 1024
