@@ -1,3 +1,92 @@
-from fastapi import APIRouter
+"""Documentation pages generated from the catalogue: ``/docs``, ``/docs/models/{id}``, ``/docs-json``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from modelgate.api.deps import app_state
+from modelgate.catalog.models import ModelSpec
+from modelgate.errors import NotFoundError
+from modelgate.web.openapi import model_openapi, request_schema, response_schema, schema_rows
+from modelgate.web.render import render, web_state
+from modelgate.web.samples import example_response, js_sample, python_sample, sample_max_tokens
+from modelgate.web.sessions import load_user
 
 router = APIRouter(include_in_schema=False)
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _find(request: Request, model_id: str) -> ModelSpec:
+    model = app_state(request).catalog.find(model_id)
+    if model is None:
+        raise NotFoundError(f"Model {model_id!r} not found", param="model", code="model_not_found")
+    return model
+
+
+def _price(model: ModelSpec) -> str:
+    p = model.pricing
+    return f"${p.input_usd_per_mtok:g} in / ${p.output_usd_per_mtok:g} out per 1M tokens"
+
+
+@router.get("/docs")
+async def docs_index(request: Request, q: str = "", capability: str = "", developer: str = "") -> Response:
+    await load_user(request)
+    catalog = app_state(request).catalog
+    models = list(catalog.models)
+    capabilities = sorted({c for m in models for c in m.capabilities})
+    developers = sorted({str(m.info.get("developer", "")) for m in models})
+    needle = q.strip().lower()
+    shown: list[dict[str, Any]] = []
+    for m in models:
+        haystack = " ".join([m.id, *m.aliases, str(m.info.get("name", "")), str(m.info.get("description", ""))])
+        if needle and needle not in haystack.lower():
+            continue
+        if capability and capability not in m.capabilities:
+            continue
+        if developer and m.info.get("developer") != developer:
+            continue
+        shown.append({"model": m, "price": _price(m), "unavailable": catalog.unavailable_reason(m)})
+    return render(request, "docs_index.html", {
+        "models": shown, "total": len(models), "capabilities": capabilities, "developers": developers,
+        "q": q, "capability": capability, "developer": developer, "page": "docs",
+    })
+
+
+@router.get("/docs/models/{model_id:path}")
+async def docs_model(request: Request, model_id: str) -> Response:
+    await load_user(request)
+    model = app_state(request).catalog.find(model_id)
+    if model is None:
+        return render(request, "error.html", {"title": "Model not found", "back": "/docs", "page": "docs",
+                                              "message": f"There is no model {model_id!r} in this catalogue."},
+                      status_code=404)
+    base = base_url(request)
+    doc = model_openapi(web_state(request).chat_template, model, base)
+    req = request_schema(doc)
+    return render(request, "docs_model.html", {
+        "model": model,
+        "base": base,
+        "price": _price(model),
+        "unavailable": app_state(request).catalog.unavailable_reason(model),
+        "reasoning": "reasoning" in model.capabilities,
+        "max_tokens": sample_max_tokens(model),
+        "request_rows": schema_rows(req),
+        "response_rows": schema_rows(response_schema(doc), max_depth=1),
+        "python": python_sample(base, model),
+        "javascript": js_sample(base, model),
+        "example": json.dumps(example_response(model), indent=2, ensure_ascii=False),
+        "page": "docs",
+    })
+
+
+@router.get("/docs-json")
+async def docs_json(request: Request, model: str) -> Response:
+    spec = _find(request, model)
+    return JSONResponse(model_openapi(web_state(request).chat_template, spec, base_url(request)))

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from modelgate.catalog.models import CREDITS_PER_USD
+from modelgate.web.openapi import load_template
 from modelgate.web.ratelimit import LoginLimiter
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -30,6 +31,7 @@ def credits_fmt(credits: int | None) -> str:
 @dataclass
 class WebState:
     templates: Jinja2Templates
+    chat_template: dict[str, Any]
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
     @classmethod
@@ -37,7 +39,7 @@ class WebState:
         templates = Jinja2Templates(directory=str(TEMPLATE_DIR))  # autoescape on for .html
         templates.env.filters["usd"] = usd
         templates.env.filters["credits"] = credits_fmt
-        return cls(templates=templates)
+        return cls(templates=templates, chat_template=load_template())
 
 
 def web_state(request: Request) -> WebState:

@@ -1,0 +1,162 @@
+"""Per-model OpenAPI documents, derived from one chat-completions template.
+
+The template (``templates/openapi/chat-completions.json``) has the structure of the AI/ML API's
+per-model chat specs. For a model we set the ``model`` enum to its id, the servers to this gateway,
+bound ``max_tokens`` by the model's output limit, add ``reasoning_effort`` (from our wire model) where
+the model can reason, drop tool fields where it cannot call tools, and attach our code samples.
+Nothing here is per-model code: every difference comes from the catalogue entry.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelgate.catalog.models import ModelSpec
+from modelgate.web.samples import curl_sample, js_sample, python_sample
+from modelgate.wire.chat import ChatRequest
+
+TEMPLATE = Path(__file__).parent / "templates" / "openapi" / "chat-completions.json"
+TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
+
+
+def load_template() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(TEMPLATE.read_text(encoding="utf-8"))
+    return data
+
+
+def _reasoning_effort_schema() -> dict[str, Any]:
+    field = ChatRequest.model_json_schema()["properties"]["reasoning_effort"]
+    options = field.get("anyOf", [field])
+    enum = next((o["enum"] for o in options if "enum" in o), [])
+    return {
+        "type": "string",
+        "enum": enum,
+        "description": "Constrains effort on reasoning for reasoning models. Reducing reasoning effort can "
+        "result in faster responses and fewer tokens used on reasoning in a response.",
+    }
+
+
+def model_openapi(template: dict[str, Any], model: ModelSpec, base_url: str) -> dict[str, Any]:
+    doc = copy.deepcopy(template)
+    doc["info"] = {"title": f"modelgate · {model.info.get('name', model.id)}", "version": "1.0.0"}
+    doc["servers"] = [{"url": base_url}]
+    samples = [
+        {"lang": "cURL", "source": curl_sample(base_url, model)},
+        {"lang": "JavaScript", "source": js_sample(base_url, model)},
+        {"lang": "Python", "source": python_sample(base_url, model)},
+    ]
+    for item in doc["paths"].values():
+        for op in item.values():
+            schema = op["requestBody"]["content"]["application/json"]["schema"]
+            props: dict[str, Any] = schema["properties"]
+            props["model"] = {"type": "string", "enum": [model.id]}
+            if model.output_max:
+                for name in ("max_tokens", "max_completion_tokens"):
+                    if name in props:
+                        props[name]["maximum"] = model.output_max
+            if "reasoning" in model.capabilities:
+                props.setdefault("reasoning_effort", _reasoning_effort_schema())
+            else:
+                props.pop("reasoning_effort", None)
+            if "tools" not in model.capabilities:
+                for name in TOOL_FIELDS:
+                    props.pop(name, None)
+            op["x-codeSamples"] = samples
+            _set_example_model(op.get("responses", {}), model.id)
+    return doc
+
+
+def _set_example_model(node: Any, model_id: str) -> None:
+    if isinstance(node, dict):
+        props = node.get("properties")
+        if isinstance(props, dict) and isinstance(props.get("model"), dict) and "example" in props["model"]:
+            props["model"]["example"] = model_id
+        for value in node.values():
+            _set_example_model(value, model_id)
+    elif isinstance(node, list):
+        for value in node:
+            _set_example_model(value, model_id)
+
+
+def request_schema(doc: dict[str, Any]) -> dict[str, Any]:
+    op = doc["paths"]["/v1/chat/completions"]["post"]
+    schema: dict[str, Any] = op["requestBody"]["content"]["application/json"]["schema"]
+    return schema
+
+
+def response_schema(doc: dict[str, Any]) -> dict[str, Any]:
+    op = doc["paths"]["/v1/chat/completions"]["post"]
+    schema: dict[str, Any] = op["responses"]["200"]["content"]["application/json"]["schema"]
+    return schema
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaRow:
+    name: str
+    type: str
+    required: bool
+    description: str
+    depth: int
+    default: Any = None
+    bounds: str = ""
+
+
+def _type_label(s: dict[str, Any]) -> str:
+    if "enum" in s:
+        values = ", ".join(json.dumps(v) for v in s["enum"][:8])
+        return f"{s.get('type', 'string')} · one of {values}" + ("…" if len(s["enum"]) > 8 else "")
+    for key in ("anyOf", "oneOf"):
+        if key in s:
+            labels = [_type_label(o) if "enum" not in o else o.get("type", "string") for o in s[key]]
+            return " | ".join(dict.fromkeys(label for label in labels if label))
+    t = s.get("type", "")
+    if t == "array" and isinstance(s.get("items"), dict):
+        inner = _type_label(s["items"])
+        return f"array of {inner}" if inner else "array"
+    if s.get("nullable"):
+        return f"{t} | null" if t else "null"
+    return str(t) if t else ("null" if s.get("nullable") else "object")
+
+
+def _bounds(s: dict[str, Any]) -> str:
+    parts = []
+    if "minimum" in s:
+        parts.append(f"≥ {s['minimum']}")
+    if "maximum" in s:
+        parts.append(f"≤ {s['maximum']}")
+    return ", ".join(parts)
+
+
+def _variant_name(v: dict[str, Any], index: int) -> str:
+    props = v.get("properties", {})
+    for key in ("role", "type"):
+        enum = props.get(key, {}).get("enum")
+        if enum:
+            return f"{key} = {enum[0]}"
+    return v.get("title") or f"variant {index + 1}"
+
+
+def schema_rows(schema: dict[str, Any], *, depth: int = 0, max_depth: int = 3) -> list[SchemaRow]:
+    """Flatten an object schema into table rows (nested objects indented, unions as variants)."""
+    rows: list[SchemaRow] = []
+    required = set(schema.get("required", []))
+    for name, prop in schema.get("properties", {}).items():
+        rows.append(SchemaRow(name, _type_label(prop), name in required, prop.get("description", ""), depth,
+                              prop.get("default"), _bounds(prop)))
+        if depth + 1 > max_depth:
+            continue
+        target = prop.get("items", prop) if prop.get("type") == "array" else prop
+        variants = target.get("oneOf") or target.get("anyOf")
+        if isinstance(variants, list) and any("properties" in v for v in variants):
+            for i, v in enumerate(variants):
+                if "properties" in v:
+                    rows.append(SchemaRow(f"{name} · {_variant_name(v, i)}", "object", False,
+                                          v.get("description", ""), depth + 1))
+                    rows.extend(schema_rows(v, depth=depth + 2, max_depth=max_depth))
+        elif "properties" in target:
+            rows.extend(schema_rows(target, depth=depth + 1, max_depth=max_depth))
+    return rows
