@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 
+from modelgate.accounts.keys import KeyIdentity
 from modelgate.api.deps import app_state, bearer_token, client_request_id
 from modelgate.api.errors import error_response, format_validation_errors, new_request_id
 from modelgate.errors import GatewayError, InvalidRequestError
@@ -38,7 +39,8 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise InvalidRequestError(message, param=param) from None
 
 
-async def run_chat(request: Request, *, origin: str = "api") -> Response:
+async def run_chat(request: Request, *, origin: str = "api", ident: KeyIdentity | None = None) -> Response:
+    """Run one chat request; ``ident`` skips bearer authentication (the web playground passes its own)."""
     state = app_state(request)
     inference_id = new_request_id()
     request.state.inference_id = inference_id
@@ -47,7 +49,8 @@ async def run_chat(request: Request, *, origin: str = "api") -> Response:
     if crid:
         headers["x-client-request-id"] = crid
     try:
-        ident = await state.keys.authenticate(bearer_token(request))
+        if ident is None:
+            ident = await state.keys.authenticate(bearer_token(request))
         req = parse_chat_request(await request.body())
         meta = RequestMeta(inference_id=inference_id, client_request_id=crid, origin=origin, path=request.url.path)
         if req.stream:
