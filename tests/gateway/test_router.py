@@ -1,0 +1,173 @@
+"""Routing: fallback order, named provider without fallback, breaker states, no fallback after first chunk."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from modelgate.catalog.models import ModelSpec, Pricing, ProviderConfig, Route
+from modelgate.catalog.registry import Catalog
+from modelgate.errors import (
+    InvalidRequestError,
+    ProviderNotConfiguredError,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamStatusError,
+)
+from modelgate.gateway.router import Router
+from modelgate.providers.base import Chunk, Completion, ProviderCall, Usage
+from modelgate.wire.chat import ChatRequest
+
+
+class ScriptedProvider:
+    supports_tools = supports_reasoning = supports_json_schema = supports_streaming = True
+    drain_on_disconnect = True
+
+    def __init__(self, name: str, outcomes: list[object]) -> None:
+        self.name = name
+        self.outcomes = outcomes
+        self.calls: list[str] = []
+
+    def _next(self) -> object:
+        return self.outcomes.pop(0) if self.outcomes else "ok"
+
+    async def complete(self, call: ProviderCall) -> Completion:
+        self.calls.append(call.upstream_model)
+        outcome = self._next()
+        if isinstance(outcome, Exception):
+            raise outcome
+        return Completion(choices=[{"index": 0, "message": {"role": "assistant", "content": self.name},
+                                    "finish_reason": "stop", "logprobs": None}], usage=Usage(1, 1))
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
+        self.calls.append(call.upstream_model)
+        outcome = self._next()
+        if isinstance(outcome, Exception):
+            raise outcome
+        yield Chunk(choices=[{"index": 0, "delta": {"content": self.name}, "finish_reason": None}])
+        if outcome == "fail-after-first":
+            raise UpstreamConnectionError("reset", provider=self.name)
+        yield Chunk(choices=[], usage=Usage(1, 1))
+
+    async def aclose(self) -> None:
+        return None
+
+
+def boom(status: int) -> UpstreamStatusError:
+    return UpstreamStatusError(f"status {status}", upstream_status=status, provider="x")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def no_sleep(_: float) -> None:
+    return None
+
+
+def setup(outcomes: dict[str, list[object]], *, breaker: dict[str, float] | None = None, retries: int = 0):
+    providers_conf = {
+        name: ProviderConfig(type="openai", base_url="http://x", max_retries=retries,
+                             circuit_breaker=breaker or {})
+        for name in ("a", "b", "c")
+    }
+    providers_conf["c"].missing_env = ["C_KEY"]
+    model = ModelSpec(
+        id="t/m", info={"name": "M", "developer": "D"},
+        pricing=Pricing(input_usd_per_mtok=1, output_usd_per_mtok=1),
+        routes=[Route(provider="a", model="a-model"), Route(provider="b", model="b-model")],
+    )
+    catalog = Catalog(providers=providers_conf, models=[model])
+    fakes = {name: ScriptedProvider(name, outcomes.get(name, [])) for name in ("a", "b")}
+    clock = Clock()
+    router = Router(catalog, dict(fakes), clock=clock, sleep=no_sleep)
+    req = ChatRequest.model_validate({"model": "t/m", "messages": [{"role": "user", "content": "x"}]})
+
+    def make(route: Route) -> ProviderCall:
+        return ProviderCall(request=req, upstream_model=route.model, max_tokens=512, model=model)
+
+    return router, model, fakes, make, clock
+
+
+async def test_fallback_in_order_on_retryable_errors():
+    router, model, fakes, make, _ = setup({"a": [boom(503)]})
+    provider, result = await router.complete(router.plan(model, None), make)
+    assert provider == "b" and result.choices[0]["message"]["content"] == "b"
+    assert fakes["a"].calls == ["a-model"] and fakes["b"].calls == ["b-model"]
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+async def test_no_fallback_on_request_errors(status):
+    router, model, fakes, make, _ = setup({"a": [boom(status)]})
+    with pytest.raises(UpstreamStatusError):
+        await router.complete(router.plan(model, "auto"), make)
+    assert fakes["b"].calls == []
+
+
+async def test_named_provider_runs_alone_without_fallback():
+    router, model, fakes, make, _ = setup({"b": [boom(500)]})
+    plan = router.plan(model, "B")
+    assert [r.provider for r in plan] == ["b"]
+    with pytest.raises(UpstreamError):
+        await router.complete(plan, make)
+    assert fakes["a"].calls == []
+
+
+async def test_unknown_provider_lists_valid_ones():
+    router, model, *_ = setup({})
+    with pytest.raises(InvalidRequestError) as exc:
+        router.plan(model, "openrouter")
+    assert "auto, a, b" in exc.value.message and exc.value.param == "provider"
+
+
+async def test_retries_then_success():
+    router, model, fakes, make, _ = setup({"a": [boom(429), boom(500)]}, retries=2)
+    provider, _ = await router.complete(router.plan(model, "a"), make)
+    assert provider == "a" and len(fakes["a"].calls) == 3
+
+
+async def test_circuit_breaker_open_half_open_closed():
+    router, model, fakes, make, clock = setup(
+        {"a": [boom(500), boom(500)]}, breaker={"failure_threshold": 2, "cooldown": 10}
+    )
+    plan = router.plan(model, None)
+    await router.complete(plan, make)  # a fails (1), b serves
+    await router.complete(plan, make)  # a fails (2) -> open
+    assert router.breaker_state("a") == "open"
+    calls_before = len(fakes["a"].calls)
+    provider, _ = await router.complete(plan, make)
+    assert provider == "b" and len(fakes["a"].calls) == calls_before  # skipped while open
+    clock.now += 11
+    assert router.breaker_state("a") == "half-open"
+    fakes["a"].outcomes = [boom(500)]
+    await router.complete(plan, make)  # trial fails -> open again
+    assert router.breaker_state("a") == "open"
+    clock.now += 11
+    provider, _ = await router.complete(plan, make)  # trial succeeds -> closed
+    assert provider == "a" and router.breaker_state("a") == "closed"
+
+
+async def test_stream_falls_back_only_before_first_chunk():
+    router, model, fakes, make, _ = setup({"a": [UpstreamConnectionError("refused", provider="a")]})
+    provider, first, rest = await router.open_stream(router.plan(model, None), make)
+    assert provider == "b" and first is not None and first.choices[0]["delta"]["content"] == "b"
+
+    router, model, fakes, make, _ = setup({"a": ["fail-after-first"]})
+    provider, first, rest = await router.open_stream(router.plan(model, None), make)
+    assert provider == "a"
+    with pytest.raises(UpstreamConnectionError):
+        async for _ in rest:
+            pass
+    assert fakes["b"].calls == []  # bytes already produced: no fallback
+
+
+async def test_unconfigured_only_route_is_503():
+    router, model, *_ = setup({})
+    model.routes.append(Route(provider="c", model="c-model"))
+    with pytest.raises(ProviderNotConfiguredError, match="set C_KEY"):
+        router.plan(model, "c")
