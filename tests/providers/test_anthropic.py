@@ -587,3 +587,15 @@ async def test_slow_first_byte_times_out(anthropic_fake: AnthropicFake, stream: 
     finally:
         await p.aclose()
     assert (info.value.status_code, info.value.retryable) == (504, True)
+
+
+async def test_stream_without_message_delta_still_finishes(
+    anthropic_fake: AnthropicFake, provider: AnthropicProvider
+) -> None:
+    events = load("anthropic_stream_text.json")
+    assert events[-2]["event"] == "message_delta"
+    del events[-2]
+    anthropic_fake.add(anthropic_sse(events))
+    chunks = await collect(provider, build_call(SONNET, {"messages": HI, "stream": True}))
+    assert finishes(chunks) == ["stop"]
+    assert joined(chunks, "content") == "Hello!"

@@ -699,3 +699,11 @@ async def test_stalled_stream_times_out(gemini_fake: GeminiFake) -> None:
             await collect(p, build_call(PRO, {"messages": HI, "stream": True}))
     finally:
         await p.aclose()
+
+
+async def test_error_body_as_json_array(gemini_fake: GeminiFake, provider: GeminiProvider) -> None:
+    """The streaming endpoint may wrap its error object in an array."""
+    gemini_fake.add(gemini_error(429, as_array=True))
+    with pytest.raises(UpstreamStatusError, match="exceeded your current quota") as info:
+        await collect(provider, build_call(PRO, {"messages": HI, "stream": True}))
+    assert (info.value.upstream_status, info.value.status_code, info.value.retryable) == (429, 429, True)

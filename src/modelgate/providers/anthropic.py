@@ -53,6 +53,7 @@ class AnthropicProvider:
     async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
         body = {**build_request(call), "stream": True}
         state = StreamState()
+        finished = False
         async with self._http.post("/messages", body) as resp:
             async for ev in iter_sse(resp):
                 event = loads_event(self.name, ev.data)
@@ -64,6 +65,7 @@ class AnthropicProvider:
                 delta = state.feed(kind, event)
                 if kind == "message_delta" and state.finish is not None:
                     yield Chunk(choices=[_choice(delta or {}, state.finish)])
+                    finished = True
                 elif delta is not None:
                     yield Chunk(choices=[_choice(delta, None)])
                 if state.stopped:
@@ -72,6 +74,8 @@ class AnthropicProvider:
             raise UpstreamConnectionError(
                 f"upstream {self.name} ended the stream before message_stop", provider=self.name
             )
+        if not finished:  # a message_delta without stop_reason: still close the choice
+            yield Chunk(choices=[_choice({}, "stop")])
         yield Chunk(choices=[], usage=state.usage)
 
     def _error(self, err: Any) -> UpstreamStatusError:
