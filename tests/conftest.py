@@ -104,9 +104,9 @@ def _truncate_pg(url: str) -> None:
     async def run() -> None:
         db = Database(url)
         try:
-            from modelgate.store.schema import Base
-
             from sqlalchemy import inspect
+
+            from modelgate.store.schema import Base
 
             async with db.engine.begin() as conn:
                 existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
@@ -178,9 +178,7 @@ class _ServerThread:
 
 
 @pytest.fixture
-def live_server(
-    database_url: str, openai_upstream: FakeOpenAI, tmp_path: Path
-) -> Iterator[LiveServer]:
+def live_server(database_url: str, openai_upstream: FakeOpenAI, tmp_path: Path) -> Iterator[LiveServer]:
     config = tmp_path / "modelgate.yaml"
     config.write_text(MOCK_CONFIG.format(base_url=openai_upstream.base_url))
     settings = Settings(database_url=database_url, config=config, bootstrap=False, log_flush_interval=0.05)

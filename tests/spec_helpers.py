@@ -42,7 +42,11 @@ def _convert(node: Any) -> Any:
 
 
 def response_schema(
-    spec_file: str, path: str, method: str = "get", status: str = "200", content_type: str = "application/json"
+    spec_file: str,
+    path: str,
+    method: str = "get",
+    status: str = "200",
+    content_type: str = "application/json",
 ) -> dict[str, Any]:
     spec = load_spec(spec_file)
     op = spec["paths"][path][method.lower()]

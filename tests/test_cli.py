@@ -33,7 +33,9 @@ def cli_env(database_url: str) -> dict[str, str]:
 
 def test_create_key_prints_only_the_key(database_url):
     env = cli_env(database_url)
-    out = run_cli("admin", "create-key", "--email", "Dev@Example.com", "--credits-usd", "5", "--name", "ci", env=env)
+    out = run_cli(
+        "admin", "create-key", "--email", "Dev@Example.com", "--credits-usd", "5", "--name", "ci", env=env
+    )
     assert out.returncode == 0, out.stderr
     assert KEY_RE.match(out.stdout.strip()), out.stdout
     assert out.stdout.count("\n") == 1
@@ -69,7 +71,10 @@ def test_first_start_prints_key_and_seed_sample_works(tmp_path: Path):
     env = cli_env(f"sqlite:///{tmp_path}/first.db")
     proc = subprocess.Popen(
         [sys.executable, "-m", "modelgate.cli", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     try:
         key = None

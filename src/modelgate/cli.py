@@ -40,7 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"  Its API key, shown only this once:\n\n      {key}\n\n"
             f"  Try it:  curl {url}/v1/chat/completions -H 'Authorization: Bearer {key}' \\\n"
             "             -H 'Content-Type: application/json' \\\n"
-            "             -d '{\"model\": \"smollm2\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi!\"}]}'\n",
+            '             -d \'{"model": "smollm2", "messages": [{"role": "user", "content": "Hi!"}]}\'\n',
             flush=True,
         )
     uvicorn.run(
@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     admin = sub.add_parser("admin", help="administration").add_subparsers(dest="admin_command", required=True)
-    ck = admin.add_parser("create-key", help="create an account if missing, add credits, print only the new key")
+    ck = admin.add_parser(
+        "create-key", help="create an account if missing, add credits, print only the new key"
+    )
     ck.add_argument("--email", required=True)
     ck.add_argument("--credits-usd", type=float, default=0.0)
     ck.add_argument("--name")

@@ -89,7 +89,7 @@ class RateLimitError(GatewayError):
 
     def __init__(self, message: str, *, retry_after: float = 1.0, **kw: object) -> None:
         headers = dict(kw.pop("headers", None) or {})  # type: ignore[call-overload]
-        headers.setdefault("Retry-After", str(max(1, int(round(retry_after)))))
+        headers.setdefault("Retry-After", str(max(1, round(retry_after))))
         super().__init__(message, headers=headers, **kw)  # type: ignore[arg-type]
         self.retry_after = retry_after
 

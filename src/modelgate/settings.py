@@ -38,7 +38,9 @@ class Settings(BaseSettings):
 def sqlalchemy_url(url: str) -> str:
     """Map a plain database URL to the async driver used internally."""
     if url.startswith("sqlite:///") or url == "sqlite://":
-        return "sqlite+aiosqlite://" + url[len("sqlite:") + 2 :] if url != "sqlite://" else "sqlite+aiosqlite://"
+        return (
+            "sqlite+aiosqlite://" + url[len("sqlite:") + 2 :] if url != "sqlite://" else "sqlite+aiosqlite://"
+        )
     for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+psycopg2://"):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]

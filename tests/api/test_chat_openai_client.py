@@ -5,7 +5,6 @@ from __future__ import annotations
 import openai
 import pytest
 import requests
-
 from tests.fakes.openai_server import Scripted
 from tests.spec_helpers import response_schema, validate
 
@@ -80,7 +79,7 @@ def test_stream_without_usage_still_ends_with_meta(live_server, openai_upstream)
     assert lines[-1] == b"data: [DONE]"
     import json
 
-    final = json.loads(lines[-2][len(b"data: "):])
+    final = json.loads(lines[-2][len(b"data: ") :])
     assert final["choices"] == [] and "usage" not in final
     assert final["meta"]["usage"]["credits_used"] > 0
 
@@ -108,7 +107,9 @@ def test_typed_errors(client, live_server):
 
 
 def test_missing_key_is_401(live_server):
-    r = requests.post(f"{live_server.url}/v1/chat/completions", json={"model": "echo", "messages": []}, timeout=5)
+    r = requests.post(
+        f"{live_server.url}/v1/chat/completions", json={"model": "echo", "messages": []}, timeout=5
+    )
     assert r.status_code == 401
     assert r.json()["error"]["type"] == "authentication_error"
 
@@ -126,7 +127,9 @@ def test_upstream_errors_map_to_envelope(client, openai_upstream):
         client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "x"}])
     assert "bad temperature" in bad.value.message
 
-    openai_upstream.script(Scripted(status=429, body={"error": {"message": "slow down"}}, headers={"Retry-After": "7"}))
+    openai_upstream.script(
+        Scripted(status=429, body={"error": {"message": "slow down"}}, headers={"Retry-After": "7"})
+    )
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "x"}])
 
@@ -168,7 +171,7 @@ def test_stream_reset_mid_stream_is_one_error_frame(live_server, openai_upstream
     import json
 
     assert b"[DONE]" not in lines[-1]
-    err = json.loads(lines[-1][len(b"data: "):])
+    err = json.loads(lines[-1][len(b"data: ") :])
     assert err["error"]["type"] == "upstream_error"
     assert sum(1 for ln in lines if b'"error"' in ln) == 1
     data = [json.loads(ln[6:]) for ln in lines[:-1]]
@@ -178,7 +181,11 @@ def test_stream_reset_mid_stream_is_one_error_frame(live_server, openai_upstream
 def test_stream_error_before_first_chunk_is_http_error(client, openai_upstream):
     openai_upstream.script(Scripted(status=503, body={"error": {"message": "overloaded"}}))
     with pytest.raises(openai.APIStatusError) as exc:
-        list(client.chat.completions.create(model="echo", stream=True, messages=[{"role": "user", "content": "x"}]))
+        list(
+            client.chat.completions.create(
+                model="echo", stream=True, messages=[{"role": "user", "content": "x"}]
+            )
+        )
     assert exc.value.status_code == 503
 
 
@@ -189,10 +196,12 @@ def test_reasoning_passthrough(client, openai_upstream):
     assert c.choices[0].message.model_extra["reasoning_content"] == "thinking hard"
 
     openai_upstream.script(Scripted(text="answer", reasoning="deep"))
-    chunks = list(client.chat.completions.create(model="echo", stream=True,
-                                                 messages=[{"role": "user", "content": "q"}]))
-    reasoning = "".join((c.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
-                        for c in chunks if c.choices)
+    chunks = list(
+        client.chat.completions.create(model="echo", stream=True, messages=[{"role": "user", "content": "q"}])
+    )
+    reasoning = "".join(
+        (c.choices[0].delta.model_extra or {}).get("reasoning_content") or "" for c in chunks if c.choices
+    )
     assert reasoning == "deep"
 
 
@@ -200,14 +209,23 @@ def test_client_request_id_echo_and_drop(live_server):
     key = live_server.create_key()
     url = f"{live_server.url}/v1/chat/completions"
     body = {"model": "echo", "messages": [{"role": "user", "content": "x"}]}
-    ok = requests.post(url, json=body, headers={"Authorization": f"Bearer {key}", "X-Client-Request-Id": "order-8f21c4"},
-                       timeout=5)
+    ok = requests.post(
+        url,
+        json=body,
+        headers={"Authorization": f"Bearer {key}", "X-Client-Request-Id": "order-8f21c4"},
+        timeout=5,
+    )
     assert ok.headers["x-client-request-id"] == "order-8f21c4"
-    bad = requests.post(url, json=body, headers={"Authorization": f"Bearer {key}", "X-Client-Request-Id": "bad id!"},
-                        timeout=5)
+    bad = requests.post(
+        url,
+        json=body,
+        headers={"Authorization": f"Bearer {key}", "X-Client-Request-Id": "bad id!"},
+        timeout=5,
+    )
     assert bad.status_code == 200 and "x-client-request-id" not in bad.headers
-    cors = requests.post(url, json=body, headers={"Authorization": f"Bearer {key}", "Origin": "https://app.example"},
-                         timeout=5)
+    cors = requests.post(
+        url, json=body, headers={"Authorization": f"Bearer {key}", "Origin": "https://app.example"}, timeout=5
+    )
     exposed = cors.headers["access-control-expose-headers"].lower()
     for h in ("x-inference-id", "x-client-request-id", "x-aimlapi-credits-used", "x-aimlapi-usd-spent"):
         assert h in exposed

@@ -24,8 +24,17 @@ CASES = [
     ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
     ({"messages": [{"role": "assistant"}]}, "messages[0]"),
     ({"messages": [{"role": "user", "content": [{"type": "video", "url": "x"}]}]}, "messages[0].content"),
-    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x", "detail": "max"}}]}]},
-     "messages[0].content[0].image_url.detail"),
+    (
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "x", "detail": "max"}}],
+                }
+            ]
+        },
+        "messages[0].content[0].image_url.detail",
+    ),
     ({"max_tokens": 0}, "max_tokens"),
     ({"max_tokens": 1.5}, "max_tokens"),
     ({"max_completion_tokens": 0}, "max_completion_tokens"),
@@ -43,14 +52,21 @@ CASES = [
     ({"stream_options": {"include_usage": True}}, "stream_options"),
     ({"response_format": {"type": "xml"}}, "response_format"),
     ({"response_format": {"type": "json_schema"}}, "response_format.json_schema"),
-    ({"response_format": {"type": "json_schema", "json_schema": {"name": "bad name!"}}},
-     "response_format.json_schema.name"),
+    (
+        {"response_format": {"type": "json_schema", "json_schema": {"name": "bad name!"}}},
+        "response_format.json_schema.name",
+    ),
     ({"tools": [{"type": "retrieval"}]}, "tools[0].type"),
     ({"tools": [{"type": "function", "function": {"name": "has space"}}]}, "tools[0].function.name"),
     ({"tool_choice": "sometimes"}, "tool_choice"),
     ({"tool_choice": "required"}, "tool_choice"),
-    ({"tool_choice": {"type": "function", "function": {"name": "nope"}},
-      "tools": [{"type": "function", "function": {"name": "yes", "parameters": {}}}]}, "tool_choice"),
+    (
+        {
+            "tool_choice": {"type": "function", "function": {"name": "nope"}},
+            "tools": [{"type": "function", "function": {"name": "yes", "parameters": {}}}],
+        },
+        "tool_choice",
+    ),
     ({"parallel_tool_calls": "maybe"}, "parallel_tool_calls"),
     ({"prediction": {"type": "diff", "content": "x"}}, "prediction.type"),
     ({"top_logprobs": 3}, "top_logprobs"),
@@ -84,10 +100,20 @@ def test_full_valid_request_is_accepted():
             messages=[
                 {"role": "system", "content": [{"type": "text", "text": "be brief"}], "name": "sys"},
                 {"role": "developer", "content": "dev note"},
-                {"role": "user", "content": [{"type": "text", "text": "look"},
-                                             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]},
-                {"role": "assistant", "content": None,
-                 "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "look"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
+                    ],
+                },
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                    ],
+                },
                 {"role": "tool", "content": "42", "tool_call_id": "c1"},
             ],
             max_tokens=100,
@@ -101,8 +127,10 @@ def test_full_valid_request_is_accepted():
             frequency_penalty=0.1,
             presence_penalty=-0.1,
             seed=7,
-            response_format={"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object"},
-                                                                     "strict": True}},
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "out", "schema": {"type": "object"}, "strict": True},
+            },
             tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
             tool_choice={"type": "function", "function": {"name": "f"}},
             parallel_tool_calls=False,

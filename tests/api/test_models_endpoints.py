@@ -1,5 +1,4 @@
 import requests
-
 from tests.spec_helpers import response_schema, validate
 
 SPEC = response_schema("models.json", "/v1/models")
@@ -20,7 +19,9 @@ def test_list_models_without_key(live_server):
     assert item["aliases"] == ["echo"] and item["type"] == "openai/chat-completions"
     assert "pricing" not in item and "capabilities" not in item
     assert get(live_server, "/models").json() == body
-    again = requests.get(f"{live_server.url}/v1/models", headers={"If-None-Match": r.headers["etag"]}, timeout=5)
+    again = requests.get(
+        f"{live_server.url}/v1/models", headers={"If-None-Match": r.headers["etag"]}, timeout=5
+    )
     assert again.status_code == 304
 
 

@@ -1,5 +1,4 @@
 import requests
-
 from tests.fakes.openai_server import Scripted
 
 

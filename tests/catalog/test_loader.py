@@ -24,7 +24,9 @@ def test_builtin_catalogue_loads_and_unconfigured_providers_are_named():
 
 
 def test_env_interpolation_and_override(tmp_path):
-    cfg = write(tmp_path, """
+    cfg = write(
+        tmp_path,
+        """
 providers:
   mock:
     type: openai
@@ -42,7 +44,8 @@ models:
     pricing: {input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}
     routes:
       - {provider: mock, model: gemini}
-""")
+""",
+    )
     providers, models = load_catalog_files(cfg, env={"MOCK_KEY": "sk-123"})
     assert providers["mock"].api_key == "sk-123" and providers["mock"].configured
     by_id = {m.id: m for m in models}
@@ -57,12 +60,22 @@ models:
     [
         ("providers: [1, 2]", "providers: must be a mapping"),
         ("providers:\n  x: {type: openai, base_url: http://h, colour: red}\n", "providers.x.colour"),
-        ("models:\n  - id: a/b\n    info: {name: A, developer: B}\n    pricing: {input_usd_per_mtok: 1, "
-         "output_usd_per_mtok: 1}\n    routes: [{provider: ghost, model: m}]\n", "unknown provider 'ghost'"),
-        ("models:\n  - id: a/b\n    info: {name: A}\n    pricing: {input_usd_per_mtok: 1, output_usd_per_mtok: 1}\n"
-         "    routes: [{provider: local, model: m}]\n", "models[0].info"),
-        ("models:\n  - id: a/b\n    info: {name: A, developer: B}\n    pricing: {input_usd_per_mtok: -1, "
-         "output_usd_per_mtok: 1}\n    routes: [{provider: local, model: m}]\n", "pricing.input_usd_per_mtok"),
+        (
+            "models:\n  - id: a/b\n    info: {name: A, developer: B}\n    pricing: {input_usd_per_mtok: 1, "
+            "output_usd_per_mtok: 1}\n    routes: [{provider: ghost, model: m}]\n",
+            "unknown provider 'ghost'",
+        ),
+        (
+            "models:\n  - id: a/b\n    info: {name: A}\n"
+            "    pricing: {input_usd_per_mtok: 1, output_usd_per_mtok: 1}\n"
+            "    routes: [{provider: local, model: m}]\n",
+            "models[0].info",
+        ),
+        (
+            "models:\n  - id: a/b\n    info: {name: A, developer: B}\n    pricing: {input_usd_per_mtok: -1, "
+            "output_usd_per_mtok: 1}\n    routes: [{provider: local, model: m}]\n",
+            "pricing.input_usd_per_mtok",
+        ),
         ("modles: []\n", "unknown top-level key(s): modles"),
         ("providers: {x: {type: openai\n", "invalid YAML"),
     ],
@@ -104,7 +117,7 @@ providers:
 
 
 def test_pricing_credits_are_exact():
-    providers, models = load_catalog_files(None, env={})
+    _, models = load_catalog_files(None, env={})
     pro = next(m for m in models if m.id == "google/gemini-2.5-pro")
     # 24 prompt tokens at $1.25/M + 1000 completion at $10/M = 10030 micro-USD = 20060 credits
     assert pro.pricing.credits(prompt_tokens=24, completion_tokens=1000) == 20060

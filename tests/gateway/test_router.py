@@ -37,8 +37,17 @@ class ScriptedProvider:
         outcome = self._next()
         if isinstance(outcome, Exception):
             raise outcome
-        return Completion(choices=[{"index": 0, "message": {"role": "assistant", "content": self.name},
-                                    "finish_reason": "stop", "logprobs": None}], usage=Usage(1, 1))
+        return Completion(
+            choices=[
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": self.name},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            usage=Usage(1, 1),
+        )
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
         self.calls.append(call.upstream_model)
@@ -72,13 +81,15 @@ async def no_sleep(_: float) -> None:
 
 def setup(outcomes: dict[str, list[object]], *, breaker: dict[str, float] | None = None, retries: int = 0):
     providers_conf = {
-        name: ProviderConfig(type="openai", base_url="http://x", max_retries=retries,
-                             circuit_breaker=breaker or {})
+        name: ProviderConfig(
+            type="openai", base_url="http://x", max_retries=retries, circuit_breaker=breaker or {}
+        )
         for name in ("a", "b", "c")
     }
     providers_conf["c"].missing_env = ["C_KEY"]
     model = ModelSpec(
-        id="t/m", info={"name": "M", "developer": "D"},
+        id="t/m",
+        info={"name": "M", "developer": "D"},
         pricing=Pricing(input_usd_per_mtok=1, output_usd_per_mtok=1),
         routes=[Route(provider="a", model="a-model"), Route(provider="b", model="b-model")],
     )

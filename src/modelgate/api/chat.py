@@ -30,7 +30,9 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         if errors and errors[0].get("type") == "json_invalid":
             raise InvalidRequestError("Body validation error: the request body is not valid JSON") from None
         if errors and errors[0].get("type") == "model_type" and not errors[0].get("loc"):
-            raise InvalidRequestError("Body validation error: the request body must be a JSON object") from None
+            raise InvalidRequestError(
+                "Body validation error: the request body must be a JSON object"
+            ) from None
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -52,7 +54,9 @@ async def run_chat(request: Request, *, origin: str = "api", ident: KeyIdentity 
         if ident is None:
             ident = await state.keys.authenticate(bearer_token(request))
         req = parse_chat_request(await request.body())
-        meta = RequestMeta(inference_id=inference_id, client_request_id=crid, origin=origin, path=request.url.path)
+        meta = RequestMeta(
+            inference_id=inference_id, client_request_id=crid, origin=origin, path=request.url.path
+        )
         if req.stream:
             result = await state.gateway.stream(req, ident, meta)
             headers["x-modelgate-provider"] = result.provider

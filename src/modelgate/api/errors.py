@@ -41,7 +41,14 @@ def new_request_id() -> str:
 
 
 def envelope(
-    *, status: int, message: str, error_type: str, param: str | None, code: str | None, path: str, request_id: str
+    *,
+    status: int,
+    message: str,
+    error_type: str,
+    param: str | None,
+    code: str | None,
+    path: str,
+    request_id: str,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     return {
@@ -71,12 +78,16 @@ def request_id_of(request: Request) -> str:
     return rid if isinstance(rid, str) else new_request_id()
 
 
-def error_response(exc: GatewayError, request: Request, extra_headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    exc: GatewayError, request: Request, extra_headers: dict[str, str] | None = None
+) -> Response:
     rid = request_id_of(request)
     body = gateway_error_body(exc, path=request.url.path, request_id=rid)
     headers = {**exc.headers, **(extra_headers or {})}
     headers.setdefault("x-inference-id", rid)
-    return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json", headers=headers)
+    return Response(
+        orjson.dumps(body), status_code=exc.status_code, media_type="application/json", headers=headers
+    )
 
 
 def _field_path(loc: tuple[Any, ...] | list[Any], data: Any) -> str:
@@ -132,11 +143,15 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             err = GatewayError(str(exc.detail))
             err.status_code = status
-            err.error_type = _GENERIC_TYPES.get(status, "internal_error" if status >= 500 else "invalid_request_error")
+            err.error_type = _GENERIC_TYPES.get(
+                status, "internal_error" if status >= 500 else "invalid_request_error"
+            )
         return error_response(err, request, extra_headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         rid = request_id_of(request)
-        log.error("unhandled error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
+        log.error(
+            "unhandled error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc
+        )
         return error_response(GatewayError(f"Internal server error (request id {rid})"), request)

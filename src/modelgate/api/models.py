@@ -64,7 +64,12 @@ def model_item(model: ModelSpec, sections: set[str], catalog: Catalog, base_url:
         ]
         if p.cached_input_usd_per_mtok is not None:
             units.append(
-                {"name": "token", "measure": "cached_input", "price": p.cached_input_usd_per_mtok, "per": 1_000_000}
+                {
+                    "name": "token",
+                    "measure": "cached_input",
+                    "price": p.cached_input_usd_per_mtok,
+                    "per": 1_000_000,
+                }
             )
         item["pricing"] = {"kind": "fixed", "currency": "USD", "units": units}
     return item

@@ -122,7 +122,9 @@ def _check_consistency(providers: dict[str, ProviderConfig], models: list[ModelS
         for name in (m.id, *m.aliases):
             key = name.lower()
             if key in seen and seen[key] != m.id:
-                raise CatalogError(f"{source}: models: name {name!r} is used by both {seen[key]!r} and {m.id!r}")
+                raise CatalogError(
+                    f"{source}: models: name {name!r} is used by both {seen[key]!r} and {m.id!r}"
+                )
             seen[key] = m.id
         for i, route in enumerate(m.routes):
             if route.provider not in providers:

@@ -45,7 +45,9 @@ class ChunkRenderer:
     __slots__ = ("_prefix", "_role_sent")
 
     def __init__(self, *, completion_id: str, created: int, model: str) -> None:
-        head = orjson.dumps({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model})
+        head = orjson.dumps(
+            {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        )
         self._prefix = head[:-1]  # '{"id":...,"model":"..."' without the closing brace
         self._role_sent: set[int] = set()
 

@@ -77,7 +77,8 @@ class Router:
         for name, conf in catalog.providers.items():
             cb = conf.circuit_breaker
             self.breakers[name] = Breaker(
-                failure_threshold=int(cb.get("failure_threshold", 5)), cooldown=float(cb.get("cooldown", 30.0))
+                failure_threshold=int(cb.get("failure_threshold", 5)),
+                cooldown=float(cb.get("cooldown", 30.0)),
             )
 
     def plan(self, model: ModelSpec, requested: str | None) -> list[Route]:
@@ -103,10 +104,13 @@ class Router:
     ) -> tuple[str, Completion]:
         last: GatewayError | None = None
         for route in plan:
+            provider = self._providers[route.provider]
+
+            async def attempt(r: Route = route, p: Provider = provider) -> Completion:
+                return await p.complete(make_call(r))
+
             try:
-                return route.provider, await self._with_retries(
-                    route, lambda r=route: self._providers[r.provider].complete(make_call(r))
-                )
+                return route.provider, await self._with_retries(route, attempt)
             except UpstreamError as exc:
                 if not exc.retryable:
                     raise
