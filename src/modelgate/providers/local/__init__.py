@@ -1,8 +1,9 @@
 """The embedded local model provider: SmolLM2-135M-Instruct (GGUF) run by llama.cpp in-process.
 
 Layout: ``provider.py`` (the Provider Protocol, options, request mapping), ``engine.py`` (the
-worker thread and continuous batching), ``runtime.py`` (model/context, chat template, tokens),
-``sampling.py`` (sampler chains, JSON grammars), ``text.py`` (UTF-8 and stop sequences).
+worker thread and continuous batching), ``request.py`` (what crosses threads), ``runtime.py``
+(model/context, chat template, tokens), ``sampling.py`` (sampler chains, JSON grammars),
+``text.py`` (UTF-8 and stop sequences). Design notes: ``docs/local-model.md``.
 
 Token accounting: ``usage.prompt_tokens`` is the exact token count of the chat-templated prompt;
 ``usage.completion_tokens`` counts every sampled token of every choice, the end-of-generation token

@@ -25,7 +25,6 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from modelgate.errors import (
@@ -35,86 +34,12 @@ from modelgate.errors import (
     RateLimitError,
     UpstreamError,
 )
-from modelgate.providers.base import Usage
+from modelgate.providers.local.request import EngineStats, Event, GenRequest
 from modelgate.providers.local.runtime import LlamaRuntime, RuntimeOptions
-from modelgate.providers.local.sampling import SamplingParams, build_chain
+from modelgate.providers.local.sampling import build_chain
 from modelgate.providers.local.text import TextAssembler
 
 log = logging.getLogger("modelgate.providers.local")
-
-ChoiceDelta = tuple[int, str, str | None]  # (choice index, text, finish_reason)
-
-
-@dataclass(slots=True)
-class Event:
-    choices: list[ChoiceDelta] = field(default_factory=list)
-    done: bool = False
-    error: GatewayError | None = None
-
-
-@dataclass(slots=True)
-class EngineStats:
-    steps: int = 0
-    prefill_tokens: int = 0
-    generated_tokens: int = 0
-    max_seqs_in_step: int = 0  # most sequences sampled after one llama_decode (batching proof)
-    active_seqs: int = 0
-    waiting: int = 0
-
-
-class GenRequest:
-    """One submitted call. The worker writes counters and events; the event loop reads them."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        messages: list[dict[str, str]],
-        params: SamplingParams,
-        n: int,
-        max_tokens: int,
-        stops: tuple[str, ...],
-        loop: asyncio.AbstractEventLoop,
-        progress: Usage | None = None,
-    ) -> None:
-        self._engine = engine
-        self.messages = messages
-        self.params = params
-        self.n = n
-        self.max_tokens = max_tokens
-        self.stops = stops
-        self.loop = loop
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
-        self.cancelled = False
-        self.finished = False
-        self.tokens: list[int] | None = None  # the templated prompt, tokenized by the worker
-        self.prompt_tokens = 0
-        self.completion_tokens = [0] * n
-        # Live totals written by the worker as tokens are sampled (``ProviderCall.progress``).
-        self.progress = progress if progress is not None else Usage()
-        self.submitted_at = time.monotonic()
-
-    def usage(self) -> Usage:
-        """Exact counts so far: the templated prompt, and every sampled token (an end token too)."""
-        return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=sum(self.completion_tokens))
-
-    def cancel(self) -> None:
-        """Stop generating (no-op once finished): the worker frees the sequences at its next step."""
-        if not self.finished and not self.cancelled:
-            self.cancelled = True
-            self._engine.wake()
-
-    async def events(self) -> Any:
-        while True:
-            ev = await self.queue.get()
-            if ev.error is not None:
-                self.finished = True
-                raise ev.error
-            if ev.done:
-                self.finished = True
-            yield ev
-            if ev.done:
-                return
 
 
 class _Seq:
@@ -237,12 +162,14 @@ class Engine:
                 self._fail_all(UpstreamError(f"local model failed: {exc}", provider="local"))
 
     def _step(self) -> None:
+        started = time.perf_counter()
         out: dict[GenRequest, Event] = {}
         self._reap(out)
         self._admit(out)
         if self._active:
             self._decode_and_sample(out)
         self._deliver(out)
+        self.stats.step_seconds += time.perf_counter() - started
 
     def _reap(self, out: dict[GenRequest, Event]) -> None:
         for act in [a for a in self._active if a.req.cancelled]:
@@ -344,10 +271,12 @@ class Engine:
                     seq.pos = len(act.tokens)
                     sampling.append((act, seq, n - 1))
         batch.n_tokens = n
+        t0 = time.perf_counter()
         rc = lib.llama_decode(rt.ctx, batch)
+        stats = self.stats
+        stats.decode_seconds += time.perf_counter() - t0
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
-        stats = self.stats
         stats.steps += 1
         stats.prefill_tokens += prefill
         stats.max_seqs_in_step = max(stats.max_seqs_in_step, len(sampling))

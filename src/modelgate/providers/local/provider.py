@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import InvalidRequestError, ProviderNotConfiguredError
 from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext
-from modelgate.providers.local.engine import Engine, EngineStats, GenRequest
+from modelgate.providers.local.engine import Engine
+from modelgate.providers.local.request import EngineStats, GenRequest
 from modelgate.providers.local.runtime import RuntimeOptions, default_model_path
 from modelgate.providers.local.sampling import SamplingParams, grammar_for
 from modelgate.wire.chat import ChatRequest, content_text
@@ -122,13 +123,13 @@ class LocalProvider:
         )
         await self.start()
         req = GenRequest(
-            self.engine,
             messages=_messages(request),
             params=params,
             n=request.n or 1,
             max_tokens=max(1, call.max_tokens),
             stops=tuple(request.stop_list),
             loop=asyncio.get_running_loop(),
+            wake=self.engine.wake,
             progress=call.progress,
         )
         self.engine.submit(req)
