@@ -26,7 +26,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 def _wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "") or "x-csrf-token" in request.headers
+    return ("application/json" in request.headers.get("accept", "")
+            or request.headers.get("content-type", "").startswith("application/json")
+            or "x-csrf-token" in request.headers)
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:

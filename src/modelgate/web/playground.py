@@ -1,3 +1,96 @@
-from fastapi import APIRouter
+"""The playground page and its session-authenticated chat endpoint.
+
+Decision: playground calls are made with a per-account *internal playground key* — a normal
+``api_keys`` row (scope ``model:chat``, no spending limit) recorded in ``web_playground_keys``,
+hidden from the Keys page, whose raw value is discarded at creation. ``POST /app/playground/chat``
+checks the session and the ``X-CSRF-Token`` header, loads that key's identity and hands it to
+``api.chat.run_chat(request, origin="playground", ident=...)``: the same pipeline as the public API
+(billing the logged-in account, limits, logging with ``origin: playground``), with no bearer token
+ever reaching the browser.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.responses import Response
+
+from modelgate.accounts.keys import KeyIdentity
+from modelgate.accounts.service import create_key
+from modelgate.api.chat import run_chat
+from modelgate.api.deps import app_state
+from modelgate.gateway.pipeline import DEFAULT_MAX_TOKENS
+from modelgate.store.schema import ApiKey
+from modelgate.web.models import PlaygroundKey
+from modelgate.web.render import render
+from modelgate.web.sessions import CsrfUser, CurrentUser
 
 router = APIRouter(include_in_schema=False)
+
+PLAYGROUND_KEY_NAME = "Playground (internal)"
+
+
+async def playground_identity(conn: AsyncConnection, *, account_id: int) -> KeyIdentity:
+    """The account's internal playground key, created on first use."""
+    row = (
+        await conn.execute(
+            select(ApiKey)
+            .join(PlaygroundKey, PlaygroundKey.key_id == ApiKey.id)
+            .where(PlaygroundKey.account_id == account_id, ApiKey.deleted_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        await conn.execute(PlaygroundKey.__table__.delete().where(PlaygroundKey.account_id == account_id))
+        new = await create_key(conn, account_id=account_id, name=PLAYGROUND_KEY_NAME, scopes=["model:chat"])
+        await conn.execute(insert(PlaygroundKey).values(account_id=account_id, key_id=new.key_id))
+        row = (await conn.execute(select(ApiKey).where(ApiKey.id == new.key_id))).one()
+    k = row._mapping
+    return KeyIdentity(
+        key_id=k["id"],
+        account_id=k["account_id"],
+        prefix=k["prefix"],
+        digest=k["digest"],
+        is_management=False,
+        scopes=tuple(k["scopes"]) if k["scopes"] is not None else None,
+        limit_retention=None,
+        limit_credits=None,
+    )
+
+
+def _model_options(request: Request) -> list[dict[str, Any]]:
+    catalog = app_state(request).catalog
+    out = []
+    for m in catalog.models:
+        out.append({
+            "id": m.id,
+            "name": m.info.get("name", m.id),
+            "unavailable": catalog.unavailable_reason(m),
+            "reasoning": "reasoning" in m.capabilities,
+            "json": "structured_output" in m.capabilities,
+            "output_max": m.output_max,
+        })
+    return out
+
+
+@router.get("/app/playground")
+async def playground_page(request: Request, user: CurrentUser, model: str = "") -> Response:
+    options = _model_options(request)
+    found = app_state(request).catalog.find(model) if model else None
+    selected = found.id if found else next((o["id"] for o in options if not o["unavailable"]), "")
+    return render(request, "playground.html", {
+        "models": options,
+        "selected": selected,
+        "default_max_tokens": DEFAULT_MAX_TOKENS,
+        "api_base": str(request.base_url).rstrip("/"),
+        "page": "playground",
+    })
+
+
+@router.post("/app/playground/chat")
+async def playground_chat(request: Request, user: CsrfUser) -> Response:
+    async with app_state(request).db.engine.begin() as conn:
+        ident = await playground_identity(conn, account_id=user.account_id)
+    return await run_chat(request, origin="playground", ident=ident)
