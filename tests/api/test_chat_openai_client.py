@@ -229,3 +229,27 @@ def test_client_request_id_echo_and_drop(live_server):
     exposed = cors.headers["access-control-expose-headers"].lower()
     for h in ("x-inference-id", "x-client-request-id", "x-aimlapi-credits-used", "x-aimlapi-usd-spent"):
         assert h in exposed
+
+
+def test_stream_chunks_are_forwarded_as_they_arrive(live_server, openai_upstream):
+    """The first content chunk reaches the client long before the upstream finishes."""
+    import time
+
+    key = live_server.create_key()
+    openai_upstream.script(Scripted(text="w1 w2 w3 w4", chunk_delay=0.4))
+    started = time.monotonic()
+    r = requests.post(
+        f"{live_server.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "echo", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+        stream=True,
+        timeout=20,
+    )
+    arrivals = []
+    for line in r.iter_lines():
+        if line.startswith(b"data: {") and b'"content"' in line:
+            arrivals.append(time.monotonic() - started)
+    total = time.monotonic() - started
+    assert len(arrivals) >= 4
+    assert total > 1.6
+    assert arrivals[1] < total - 0.8  # early chunks were not held back until the end
