@@ -66,6 +66,8 @@ class KeyAuthenticator:
         self._ttl = ttl
         self._cache: dict[str, tuple[float, KeyIdentity]] = {}
         self._last_used: dict[int, datetime] = {}
+        # Bumped by every invalidation: a lookup that raced with one is not cached (it may be stale).
+        self._generation = 0
 
     async def authenticate(self, raw: str | None) -> KeyIdentity:
         if not raw:
@@ -76,10 +78,12 @@ class KeyAuthenticator:
         if hit is not None and hit[0] > now:
             ident = hit[1]
         else:
+            generation = self._generation
             ident = await self._load(digest)
             if len(self._cache) > 100_000:
                 self._cache.clear()
-            self._cache[digest] = (now + self._ttl, ident)
+            if generation == self._generation:
+                self._cache[digest] = (now + self._ttl, ident)
         if not secrets.compare_digest(ident.digest, digest):
             raise AuthenticationError(INVALID_KEY_MESSAGE)
         self._last_used[ident.key_id] = utcnow()
@@ -88,15 +92,15 @@ class KeyAuthenticator:
     async def _load(self, digest: str) -> KeyIdentity:
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(
-                    select(ApiKey).where(ApiKey.digest == digest, ApiKey.deleted_at.is_(None))
-                )
+                await conn.execute(select(ApiKey).where(ApiKey.digest == digest, ApiKey.deleted_at.is_(None)))
             ).first()
         if row is None:
             raise AuthenticationError(INVALID_KEY_MESSAGE)
         k = row._mapping
         if k["disabled"]:
-            raise AuthenticationError("This API key is disabled. Enable it on the Keys page or use another key.")
+            raise AuthenticationError(
+                "This API key is disabled. Enable it on the Keys page or use another key."
+            )
         return KeyIdentity(
             key_id=k["id"],
             account_id=k["account_id"],
@@ -109,6 +113,7 @@ class KeyAuthenticator:
         )
 
     def invalidate(self, *, digest: str | None = None, key_id: int | None = None) -> None:
+        self._generation += 1
         if digest is not None:
             self._cache.pop(digest, None)
         if key_id is not None:

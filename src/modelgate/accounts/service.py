@@ -1,15 +1,44 @@
-"""Account and key administration (keyword-only service functions)."""
+"""Account and key administration (keyword-only service functions).
+
+Every function takes an open ``AsyncConnection`` and runs inside the caller's transaction, so a
+caller (API router, web UI, CLI) composes them atomically with ``async with engine.begin()``.
+
+Accounts:  ``create_account``, ``verify_password``, ``set_password``, ``get_account``,
+           ``get_or_create_account``, ``top_up``.
+Keys:      ``create_key`` here; listing, updating and deleting in ``accounts.manage``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.accounts.keys import generate_key, key_digest
+from modelgate.accounts.keys import KEY_SCOPES, generate_key, key_digest
 from modelgate.catalog.models import CREDITS_PER_USD
+from modelgate.errors import ConflictError, InvalidRequestError
 from modelgate.store.schema import Account, ApiKey, LedgerEntry
+
+MIN_PASSWORD_LENGTH = 8
+LIMIT_RETENTIONS = ("no_reset", "day", "week", "month")
+# Ledger kinds (``ledger.kind``); /v2/billing/transactions maps them to its ``type`` values.
+LEDGER_KINDS = ("topup", "bonus", "refund", "adjustment", "charge", "expired", "init")
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("modelgate-timing-equaliser")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    id: int
+    email: str
+    is_admin: bool
+    balance_credits: int
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +47,107 @@ class NewKey:
     key_id: int
     prefix: str
     account_id: int
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
+        raise InvalidRequestError("Enter a valid email address.", param="email")
+    return email
+
+
+async def create_account(conn: AsyncConnection, *, email: str, password: str, is_admin: bool = False) -> int:
+    """Sign up: a new account with an argon2id password hash and a zero balance; returns its id.
+
+    Raises ``InvalidRequestError`` (400) for a malformed email or a password shorter than
+    ``MIN_PASSWORD_LENGTH``, and ``ConflictError`` (409) when the email is taken. An account created
+    earlier without a password (CLI ``admin create-key``) is claimed by its first sign-up instead.
+    """
+    email = normalise_email(email)
+    _check_password(password)
+    row = (
+        await conn.execute(select(Account.id, Account.password_hash).where(Account.email == email))
+    ).first()
+    if row is not None:
+        if row[1] is not None:
+            raise ConflictError("An account with this email already exists.", param="email")
+        await conn.execute(
+            update(Account).where(Account.id == row[0]).values(password_hash=_hasher.hash(password))
+        )
+        return int(row[0])
+    result = await conn.execute(
+        insert(Account)
+        .values(email=email, password_hash=_hasher.hash(password), is_admin=is_admin, balance_credits=0)
+        .returning(Account.id)
+    )
+    return int(result.scalar_one())
+
+
+async def verify_password(conn: AsyncConnection, *, email: str, password: str) -> int | None:
+    """The account id when ``password`` is right for ``email``, else None (unknown email included).
+
+    Takes about the same time whether or not the account exists, and upgrades the stored hash when
+    argon2's parameters have changed.
+    """
+    email = email.strip().lower()
+    row = (
+        await conn.execute(select(Account.id, Account.password_hash).where(Account.email == email))
+    ).first()
+    stored = row[1] if row is not None and row[1] else None
+    try:
+        _hasher.verify(stored or _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if row is None or stored is None:
+        return None
+    if _hasher.check_needs_rehash(stored):
+        await conn.execute(
+            update(Account).where(Account.id == row[0]).values(password_hash=_hasher.hash(password))
+        )
+    return int(row[0])
+
+
+async def set_password(conn: AsyncConnection, *, account_id: int, password: str) -> None:
+    """Replace an account's password (400 when too short)."""
+    _check_password(password)
+    await conn.execute(
+        update(Account).where(Account.id == account_id).values(password_hash=_hasher.hash(password))
+    )
+
+
+async def get_account(conn: AsyncConnection, *, account_id: int) -> AccountInfo | None:
+    """The account's email, admin flag and available balance (credits not held by requests in flight)."""
+    row = (
+        await conn.execute(
+            select(
+                Account.id, Account.email, Account.is_admin, Account.balance_credits, Account.created_at
+            ).where(Account.id == account_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return AccountInfo(int(row[0]), row[1], bool(row[2]), int(row[3]), row[4])
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidRequestError(
+            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.", param="password"
+        )
+
+
+def check_key_settings(*, scopes: list[str] | None, limit_retention: str | None) -> None:
+    """400 for an unknown scope or limit retention."""
+    for scope in scopes or ():
+        if scope not in KEY_SCOPES:
+            raise InvalidRequestError(
+                f"Unknown scope {scope!r}; allowed: {', '.join(KEY_SCOPES)}", param="scopes"
+            )
+    if limit_retention is not None and limit_retention not in LIMIT_RETENTIONS:
+        raise InvalidRequestError(
+            f"Unknown limit retention {limit_retention!r}; allowed: {', '.join(LIMIT_RETENTIONS)}",
+            param="limit.retention",
+        )
 
 
 async def get_or_create_account(conn: AsyncConnection, *, email: str, is_admin: bool = False) -> int:
@@ -41,6 +171,11 @@ async def create_key(
     limit_retention: str | None = None,
     limit_credits: int | None = None,
 ) -> NewKey:
+    """A new key (the raw value is returned only here). ``scopes=None`` allows every scope;
+    ``limit_credits`` with ``limit_retention`` (no_reset|day|week|month) caps its spend per period."""
+    check_key_settings(scopes=scopes, limit_retention=limit_retention)
+    if limit_credits is not None and limit_retention is None:
+        limit_retention = "no_reset"
     for _ in range(5):
         raw = generate_key()
         prefix = raw[:8]
@@ -67,17 +202,38 @@ async def create_key(
 
 
 async def top_up(
-    conn: AsyncConnection, *, account_id: int, usd: float, description: str = "top-up"
+    conn: AsyncConnection,
+    *,
+    account_id: int,
+    usd: float,
+    description: str = "top-up",
+    kind: str = "topup",
+    reference_id: str | None = None,
 ) -> int:
-    """Add credits to an account: one ledger row and the balance, in the caller's transaction."""
+    """Add credits to an account: one ledger row and the balance, in the caller's transaction.
+
+    ``kind`` is ``topup`` (a payment), ``bonus`` (free credits) or ``adjustment``; ``reference_id``
+    (e.g. a payment transaction id) must be unique, which makes a retried top-up fail instead of
+    paying twice. Returns the credits added.
+    """
     credits = round(usd * CREDITS_PER_USD)
     if credits <= 0:
         raise ValueError("a top-up must be positive")
+    if kind not in ("topup", "bonus", "adjustment", "refund"):
+        raise ValueError(f"unknown top-up kind {kind!r}")
     await conn.execute(
-        update(Account).where(Account.id == account_id).values(balance_credits=Account.balance_credits + credits)
+        update(Account)
+        .where(Account.id == account_id)
+        .values(balance_credits=Account.balance_credits + credits)
     )
     await conn.execute(
-        insert(LedgerEntry).values(account_id=account_id, kind="topup", credits=credits, description=description)
+        insert(LedgerEntry).values(
+            account_id=account_id,
+            kind=kind,
+            credits=credits,
+            description=description,
+            reference_id=reference_id,
+        )
     )
     return credits
 

@@ -8,8 +8,10 @@ hold row is deleted first and only the request that deleted it moves money.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -21,8 +23,10 @@ from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import InsufficientCreditsError, SpendLimitError
 from modelgate.store.schema import Account, Hold, KeySpend, LedgerEntry
 
+# The documented 403 text (errors-with-status-code-4xx.md), pointing at this instance's billing page.
 OUT_OF_CREDITS_MESSAGE = (
-    "You've run out of credits. Please top up your balance or update your payment method to continue: /app/billing"
+    "You've run out of credits. Please top up your balance or update your payment method to continue: "
+    "/app/billing/"
 )
 
 
@@ -39,6 +43,25 @@ def period_key(retention: str | None, now: datetime | None = None) -> str:
     return "all"
 
 
+def period_start(retention: str | None, now: datetime | None = None) -> datetime | None:
+    """When the current limit period began (00:00 UTC); None for ``no_reset`` (all time)."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if retention == "day":
+        return midnight
+    if retention == "week":
+        return midnight - timedelta(days=now.weekday())
+    if retention == "month":
+        return midnight.replace(day=1)
+    return None
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    start = period_start("month", now)
+    assert start is not None
+    return start
+
+
 @dataclass(slots=True)
 class HoldTicket:
     inference_id: str
@@ -52,8 +75,37 @@ class Ledger:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
+        self._orphans: set[asyncio.Task[Any]] = set()
 
     async def hold(self, *, ident: KeyIdentity, inference_id: str, credits: int) -> HoldTicket:
+        """Reserve ``credits`` (403 when the balance or the key's period limit cannot cover them).
+
+        Cancellation-safe: the transaction runs in its own task; if the caller is cancelled while
+        it commits, the hold that nobody will settle is released as soon as it exists.
+        """
+        task = asyncio.ensure_future(self._hold(ident=ident, inference_id=inference_id, credits=credits))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._track(task)
+            task.add_done_callback(self._release_orphan)
+            raise
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._orphans.add(task)
+        task.add_done_callback(self._orphans.discard)
+
+    def _release_orphan(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        self._track(asyncio.ensure_future(self.release(task.result())))
+
+    async def drain(self) -> None:
+        """Wait for releases of orphaned holds (called at shutdown)."""
+        while self._orphans:
+            await asyncio.gather(*list(self._orphans), return_exceptions=True)
+
+    async def _hold(self, *, ident: KeyIdentity, inference_id: str, credits: int) -> HoldTicket:
         period = period_key(ident.limit_retention) if ident.limit_credits is not None else None
         async with self._engine.begin() as conn:
             res = await conn.execute(
@@ -119,6 +171,7 @@ class Ledger:
                         credits=-charge,
                         reference_id=ticket.inference_id,
                         description=description,
+                        model=description,
                     )
                 )
             await self._unhold_spend(conn, ticket, spent=charge)

@@ -21,8 +21,13 @@ async def prepare_database(settings: Settings) -> str | None:
                 return None
             account_id = await get_or_create_account(conn, email=ADMIN_EMAIL, is_admin=True)
             if settings.bootstrap_credits_usd > 0:
-                await top_up(conn, account_id=account_id, usd=settings.bootstrap_credits_usd,
-                             description="welcome credits")
+                await top_up(
+                    conn,
+                    account_id=account_id,
+                    usd=settings.bootstrap_credits_usd,
+                    description="welcome credits",
+                    kind="bonus",
+                )
             new = await create_key(conn, account_id=account_id, name="bootstrap")
             return new.key
     finally:

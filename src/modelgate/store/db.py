@@ -6,7 +6,6 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from modelgate.settings import sqlalchemy_url, sqlite_path
-from modelgate.store.schema import Base
 
 
 class Database:
@@ -22,9 +21,15 @@ class Database:
         else:
             self.engine = create_async_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
+    async def upgrade(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent, safe on every start)."""
+        from modelgate.store.migrate import upgrade
+
+        await upgrade(self.engine)
+
     async def create_schema(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+        """Kept for callers written before migrations: the same as ``upgrade()``."""
+        await self.upgrade()
 
     async def aclose(self) -> None:
         await self.engine.dispose()

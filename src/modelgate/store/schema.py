@@ -73,9 +73,16 @@ class LedgerEntry(Base):
     credits: Mapped[int] = mapped_column(BigInteger)
     reference_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     description: Mapped[str | None] = mapped_column(Text, default=None)
+    model: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    __table_args__ = (Index("ix_ledger_account_created", "account_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_ledger_account_created", "account_id", "created_at"),
+        # /v2/billing/transactions pages newest first by id within an account.
+        Index("ix_ledger_account_id", "account_id", "id"),
+        # monthly_usage of a key: its charges since the start of the month.
+        Index("ix_ledger_key_created", "key_id", "created_at"),
+    )
 
 
 class Hold(Base):
@@ -89,6 +96,11 @@ class Hold(Base):
     period: Mapped[str | None] = mapped_column(String(32), default=None)
     credits: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_holds_created", "created_at"),  # release_stale
+        Index("ix_holds_account", "account_id"),
+    )
 
 
 class RequestLog(Base):
@@ -120,6 +132,7 @@ class RequestLog(Base):
     __table_args__ = (
         Index("ix_request_logs_account_created", "account_id", "created_at"),
         Index("ix_request_logs_key_created", "key_id", "created_at"),
+        Index("ix_request_logs_key_client_request", "key_id", "client_request_id"),
     )
 
 

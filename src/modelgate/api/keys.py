@@ -1,0 +1,151 @@
+"""API key management (api-key-management.md; specs keys-*.json, key-get.json).
+
+``POST/GET /v1/keys`` and ``PATCH/PUT/DELETE /v1/keys/{prefix}`` need a management key and act on
+the regular keys of its account (a management key's own prefix, another account's or an unknown
+one is a 404). ``GET /v1/key`` takes any key: a regular key reads itself, a management key reads
+its account's most recently used key. Every change invalidates the authentication cache, so a
+disabled or deleted key is refused on its very next request.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from modelgate.accounts.manage import (
+    UNSET,
+    KeyRecord,
+    delete_key,
+    get_key,
+    get_key_by_id,
+    latest_used_key,
+    list_keys,
+    monthly_usage,
+    update_key,
+)
+from modelgate.accounts.service import create_key
+from modelgate.api.deps import CurrentKey, StateDep
+from modelgate.api.service_query import json_response, parse_body, require_management
+from modelgate.catalog.models import CREDITS_PER_USD
+from modelgate.errors import NotFoundError
+from modelgate.wire.service import KeyCreate, KeyLimit, KeyPatch, KeyPut, key_view
+
+router = APIRouter(tags=["keys"])
+
+
+def _limit(limit: KeyLimit | None) -> tuple[str, int] | None:
+    if limit is None:
+        return None
+    return limit.retention, round(limit.threshold * CREDITS_PER_USD)
+
+
+async def _render(conn: object, rec: KeyRecord, *, key: str | None = None) -> dict[str, object]:
+    usage = await monthly_usage(conn, key_ids=[rec.id])  # type: ignore[arg-type]
+    return {"data": key_view(rec, monthly_credits=usage.get(rec.id, 0), key=key)}
+
+
+async def _target(conn: object, account_id: int, prefix: str) -> KeyRecord:
+    rec = await get_key(conn, account_id=account_id, prefix=prefix)  # type: ignore[arg-type]
+    if rec is None or rec.is_management:
+        raise NotFoundError(f"No API key with prefix {prefix!r}", param="prefix", code="key_not_found")
+    return rec
+
+
+@router.post("/v1/keys")
+async def create(request: Request, ident: CurrentKey, state: StateDep) -> Response:
+    require_management(ident)
+    body = await parse_body(request, KeyCreate, required=False)
+    limit = _limit(body.limit)
+    async with state.db.engine.begin() as conn:
+        new = await create_key(
+            conn,
+            account_id=ident.account_id,
+            name=body.name,
+            scopes=list(dict.fromkeys(body.scopes)) if body.scopes is not None else None,
+            limit_retention=limit[0] if limit else None,
+            limit_credits=limit[1] if limit else None,
+        )
+        rec = await get_key_by_id(conn, key_id=new.key_id)
+        assert rec is not None
+        return json_response(await _render(conn, rec, key=new.key))
+
+
+@router.get("/v1/keys")
+async def list_all(ident: CurrentKey, state: StateDep) -> Response:
+    require_management(ident)
+    async with state.db.engine.connect() as conn:
+        recs = await list_keys(conn, account_id=ident.account_id)
+        usage = await monthly_usage(conn, key_ids=[r.id for r in recs])
+    return json_response({"data": [key_view(r, monthly_credits=usage.get(r.id, 0)) for r in recs]})
+
+
+@router.get("/v1/key")
+async def latest(ident: CurrentKey, state: StateDep) -> Response:
+    await state.keys.flush_last_used()
+    async with state.db.engine.connect() as conn:
+        if ident.is_management:
+            rec = await latest_used_key(conn, account_id=ident.account_id)
+            if rec is None:
+                raise NotFoundError("This account has no API keys yet", code="key_not_found")
+        else:
+            rec = await get_key_by_id(conn, key_id=ident.key_id)
+            assert rec is not None
+        return json_response(await _render(conn, rec))
+
+
+async def _change(
+    request: Request, ident: CurrentKey, state: StateDep, prefix: str, *, replace: bool
+) -> Response:
+    require_management(ident)
+    body = await parse_body(request, KeyPut if replace else KeyPatch)
+    sent = body.model_fields_set
+    changes: dict[str, object] = {}
+    if replace:
+        changes = {
+            "name": body.name,
+            "disabled": bool(body.disabled),
+            "scopes": list(body.scopes) if body.scopes is not None else None,
+            "limit": _limit(body.limit),
+        }
+    else:
+        if "name" in sent:
+            changes["name"] = body.name
+        if "disabled" in sent:
+            changes["disabled"] = bool(body.disabled)
+        if "scopes" in sent:
+            changes["scopes"] = list(body.scopes) if body.scopes is not None else None
+        if "limit" in sent:
+            changes["limit"] = _limit(body.limit)
+    async with state.db.engine.begin() as conn:
+        rec = await _target(conn, ident.account_id, prefix)
+        rec = await update_key(
+            conn,
+            key_id=rec.id,
+            name=changes.get("name", UNSET),  # type: ignore[arg-type]
+            disabled=changes.get("disabled", UNSET),  # type: ignore[arg-type]
+            scopes=changes.get("scopes", UNSET),  # type: ignore[arg-type]
+            limit=changes.get("limit", UNSET),  # type: ignore[arg-type]
+        )
+        out = await _render(conn, rec)
+    state.keys.invalidate(key_id=rec.id)
+    return json_response(out)
+
+
+@router.patch("/v1/keys/{prefix}")
+async def patch(request: Request, ident: CurrentKey, state: StateDep, prefix: str) -> Response:
+    return await _change(request, ident, state, prefix, replace=False)
+
+
+@router.put("/v1/keys/{prefix}")
+async def put(request: Request, ident: CurrentKey, state: StateDep, prefix: str) -> Response:
+    return await _change(request, ident, state, prefix, replace=True)
+
+
+@router.delete("/v1/keys/{prefix}")
+async def delete(ident: CurrentKey, state: StateDep, prefix: str) -> Response:
+    require_management(ident)
+    async with state.db.engine.begin() as conn:
+        rec = await _target(conn, ident.account_id, prefix)
+        await delete_key(conn, key_id=rec.id)
+    state.keys.invalidate(key_id=rec.id)
+    return json_response({"data": {"prefix": rec.prefix, "deleted": True}})

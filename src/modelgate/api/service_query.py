@@ -1,0 +1,176 @@
+"""Shared parsing for the service endpoints: JSON bodies, key roles, time windows, key selection.
+
+Time windows (``/v2/usage``, ``/v2/usage/detail``, ``/v2/logs``): ``period`` (a positive integer
+followed by ``h`` or ``d``) xor ``start`` + ``end`` (ISO-8601; no offset means UTC); ``end`` not
+before ``start``; at most 92 days. Anything else is a 400.
+
+Key selection (api-key-usage.md): no ``key_prefix`` = the calling key; a regular key may name
+only its own prefix (403 otherwise); a management key may name any key of its account (404 when
+the prefix is not the account's).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
+
+from modelgate.accounts.keys import KeyIdentity
+from modelgate.accounts.manage import get_key
+from modelgate.api.errors import format_validation_errors
+from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+
+MAX_WINDOW = timedelta(days=92)
+_PERIOD = re.compile(r"^([1-9][0-9]{0,5})([hd])$")
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def parse_body(request: Request, model: type[M], *, required: bool = True) -> M:
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise InvalidRequestError("Body validation error: the request body is empty; send a JSON object")
+        raw = b"{}"
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if errors and errors[0].get("type") == "json_invalid":
+            raise InvalidRequestError("Body validation error: the request body is not valid JSON") from None
+        if errors and errors[0].get("type") == "model_type" and not errors[0].get("loc"):
+            raise InvalidRequestError(
+                "Body validation error: the request body must be a JSON object"
+            ) from None
+        message, param = format_validation_errors(list(errors))
+        raise InvalidRequestError(message, param=param) from None
+
+
+def require_management(ident: KeyIdentity) -> None:
+    if not ident.is_management:
+        raise PermissionDeniedError(
+            "This endpoint requires a management key. Create one on the Keys page (Management Keys tab).",
+            code="management_key_required",
+        )
+
+
+def require_regular(ident: KeyIdentity) -> None:
+    if ident.is_management:
+        raise PermissionDeniedError(
+            "Management keys can only manage API keys; use a regular API key for this endpoint.",
+            code="management_key",
+        )
+
+
+def reject_unknown_params(request: Request, allowed: set[str]) -> None:
+    for name in request.query_params:
+        if name not in allowed:
+            raise InvalidRequestError(f"Unknown query parameter {name!r}", param=name)
+
+
+def single(request: Request, name: str) -> str | None:
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise InvalidRequestError(f"{name} may be given only once", param=name)
+    return values[0] if values else None
+
+
+def int_param(request: Request, name: str, *, default: int, low: int, high: int | None = None) -> int:
+    raw = single(request, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequestError(f"{name} must be an integer", param=name) from None
+    if value < low or (high is not None and value > high):
+        span = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InvalidRequestError(f"{name} must be {span}", param=name)
+    return value
+
+
+def parse_instant(raw: str, name: str) -> datetime:
+    """ISO-8601; a value without an offset is UTC. Returned in UTC."""
+    text = raw.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequestError(f"{name} is not an ISO-8601 timestamp: {raw!r}", param=name) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+def time_window(request: Request, *, now: datetime | None = None) -> Window:
+    period = single(request, "period")
+    start_raw, end_raw = single(request, "start"), single(request, "end")
+    if period is not None and (start_raw is not None or end_raw is not None):
+        raise InvalidRequestError("Provide either period or start and end, not both", param="period")
+    if period is not None:
+        m = _PERIOD.match(period)
+        if m is None:
+            raise InvalidRequestError(
+                "period must be a positive integer followed by h or d, e.g. 24h or 7d", param="period"
+            )
+        n, unit = int(m.group(1)), m.group(2)
+        span = timedelta(hours=n) if unit == "h" else timedelta(days=n)
+        if span > MAX_WINDOW:
+            raise InvalidRequestError("The window must not exceed 92 days", param="period")
+        end = now or datetime.now(UTC)
+        return Window(end - span, end)
+    if start_raw is None and end_raw is None:
+        raise InvalidRequestError(
+            "Provide either period (e.g. 24h, 7d) or both start and end", param="period"
+        )
+    if start_raw is None or end_raw is None:
+        missing = "start" if start_raw is None else "end"
+        raise InvalidRequestError("start and end must be given together", param=missing)
+    start, end = parse_instant(start_raw, "start"), parse_instant(end_raw, "end")
+    if end < start:
+        raise InvalidRequestError("end must not be earlier than start", param="end")
+    if end - start > MAX_WINDOW:
+        raise InvalidRequestError("The window must not exceed 92 days", param="end")
+    return Window(start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyTarget:
+    key_id: int
+    requested_prefix: str | None
+
+
+async def resolve_key(request: Request, ident: KeyIdentity, conn: Any) -> KeyTarget:
+    prefix = single(request, "key_prefix")
+    if prefix is None or prefix == "":
+        return KeyTarget(ident.key_id, None)
+    if prefix == ident.prefix:
+        return KeyTarget(ident.key_id, prefix)
+    if not ident.is_management:
+        raise PermissionDeniedError(
+            "A regular API key can only read its own usage; use a management key to read another key's.",
+            param="key_prefix",
+            code="key_prefix_forbidden",
+        )
+    rec = await get_key(conn, account_id=ident.account_id, prefix=prefix, include_deleted=True)
+    if rec is None:
+        raise NotFoundError(
+            f"No API key with prefix {prefix!r} in this account", param="key_prefix", code="key_not_found"
+        )
+    return KeyTarget(rec.id, prefix)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the modelgate schema (run by ``modelgate db upgrade`` and on start)."""

@@ -1,0 +1,148 @@
+"""Wire shapes of the service endpoints (keys, billing, usage, logs), per aimlapi-specs.
+
+Request bodies are pydantic models, strict about unknown fields (the key specs say
+``additionalProperties: false``). Responses are plain dicts built by the ``*_view`` functions so the
+exact field set of each spec is visible in one place.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelgate.catalog.models import CREDITS_PER_USD
+
+Scope = Literal[
+    "model:chat",
+    "model:responses",
+    "model:image",
+    "model:audio",
+    "model:video",
+    "model:embeddings",
+    "model:speech",
+    "model:ocr",
+]
+Retention = Literal["no_reset", "day", "week", "month"]
+
+
+class KeyLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    retention: Retention = "no_reset"
+    threshold: float = Field(ge=0, le=10_000_000)
+
+
+class KeyCreate(BaseModel):
+    """``POST /v1/keys``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    limit: KeyLimit | None = None
+    scopes: list[Scope] | None = None
+
+
+class KeyPatch(BaseModel):
+    """``PATCH /v1/keys/{prefix}``: only the fields sent change (``limit: null`` removes the limit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    disabled: bool | None = None
+    limit: KeyLimit | None = None
+    scopes: list[Scope] | None = None
+
+
+class KeyPut(KeyPatch):
+    """``PUT /v1/keys/{prefix}``: the full set of properties; a field left out takes its default
+    (no name, enabled, every scope, no limit)."""
+
+
+class TopUp(BaseModel):
+    """``POST /v1/admin/top-up`` (modelgate's own admin API)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320)
+    usd: float = Field(gt=0, le=1_000_000)
+    description: str | None = Field(default=None, max_length=500)
+
+
+def usd(credits: int) -> float:
+    return round(credits / CREDITS_PER_USD, 9)
+
+
+def iso(dt: datetime) -> str:
+    """UTC, millisecond precision, ``Z`` suffix (``2026-02-18T06:59:10.031Z``)."""
+    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def limit_view(retention: str | None, credits: int | None) -> dict[str, Any] | None:
+    if credits is None:
+        return None
+    return {"retention": retention or "no_reset", "threshold": usd(credits)}
+
+
+def key_view(rec: Any, *, monthly_credits: int, key: str | None = None) -> dict[str, Any]:
+    """One key as the keys specs render it (``key`` only at creation)."""
+    out: dict[str, Any] = {
+        "name": rec.name,
+        "prefix": rec.prefix,
+        "disabled": bool(rec.disabled),
+        "scopes": list(rec.scopes) if rec.scopes is not None else None,
+        "limit": limit_view(rec.limit_retention, rec.limit_credits),
+        "created_at": iso(rec.created_at),
+        "updated_at": iso(rec.updated_at),
+        "monthly_usage": usd(monthly_credits),
+    }
+    if key is not None:
+        out["key"] = key
+        if out["limit"] is None:  # keys-post: ``limit`` is an object, not nullable
+            del out["limit"]
+    return out
+
+
+# /v2/billing/transactions: ledger kinds -> the spec's ``type``.
+TRANSACTION_TYPES = {
+    "topup": "PAYMENT",
+    "bonus": "BONUS",
+    "refund": "REFUND",
+    "adjustment": "ADJUSTMENT",
+    "charge": "MODEL_USAGE",
+    "expired": "CREDITS_EXPIRED",
+    "init": "INIT",
+}
+KINDS_BY_TYPE = {v: k for k, v in TRANSACTION_TYPES.items()}
+
+
+def transaction_view(row: Any) -> dict[str, Any]:
+    m = row._mapping
+    credits = int(m["credits"])
+    kind = TRANSACTION_TYPES.get(m["kind"], "ADJUSTMENT")
+    return {
+        "created_at": iso(m["created_at"]),
+        "direction": "TOPUP" if credits > 0 else "CHARGE",
+        "type": kind,
+        "amount": {"usd": usd(abs(credits)), "credits": abs(credits)},
+        "model": m["model"] if kind == "MODEL_USAGE" else None,
+        "reference_id": m["reference_id"],
+    }
+
+
+def log_view(row: Any) -> dict[str, Any]:
+    m = row._mapping
+    inp, out = int(m["prompt_tokens"]), int(m["completion_tokens"])
+    return {
+        "created": iso(m["created_at"]),
+        "status": "succeeded" if m["status"] == "success" else "failed",
+        "origin": m["origin"],
+        "model": m["model"],
+        "cost": {"usd": usd(int(m["credits"])), "credits": int(m["credits"])},
+        "tokens": {"input": inp, "output": out, "total": inp + out},
+        "request_id": m["inference_id"],
+        "inference_id": m["inference_id"],
+        "client_request_id": m["client_request_id"],
+    }
