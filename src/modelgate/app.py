@@ -20,7 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from modelgate.accounts.keys import KeyAuthenticator
-from modelgate.api import chat, models
+from modelgate.api import billing, chat, keys, models, usage
 from modelgate.api.deps import AppState
 from modelgate.api.errors import gateway_error_body, install_error_handlers
 from modelgate.billing.ledger import Ledger
@@ -67,11 +67,13 @@ def build_app(settings: Settings | None = None, *, registry: ProviderTypeRegistr
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        await db.create_schema()
+        await db.upgrade()  # Alembic migrations to head
         providers = build_providers(catalog, registry, ProviderContext())
         ledger = Ledger(db.engine)
         await ledger.release_stale(older_than=timedelta(minutes=15))
-        logsink = RequestLogSink(db.engine, interval=settings.log_flush_interval, batch_size=settings.log_batch_size)
+        logsink = RequestLogSink(
+            db.engine, interval=settings.log_flush_interval, batch_size=settings.log_batch_size
+        )
         logsink.start()
         keys = KeyAuthenticator(db.engine, ttl=settings.key_cache_ttl)
         gateway = ChatGateway(
@@ -95,6 +97,7 @@ def build_app(settings: Settings | None = None, *, registry: ProviderTypeRegistr
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
             await gateway.drain_background()
+            await ledger.drain()
             await keys.flush_last_used()
             await logsink.aclose()
             for provider in providers.values():
@@ -113,6 +116,9 @@ def build_app(settings: Settings | None = None, *, registry: ProviderTypeRegistr
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(models.router)
+    app.include_router(keys.router)
+    app.include_router(billing.router)
+    app.include_router(usage.router)
     install_web(app)
 
     @app.get("/health", include_in_schema=False)

@@ -139,19 +139,25 @@ class ChatGateway:
 
     async def complete(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> CompletionResult:
         prep = self._prepare(req, ident)
-        ticket = await self.ledger.hold(ident=ident, inference_id=meta.inference_id, credits=prep.hold_credits)
+        ticket = await self.ledger.hold(
+            ident=ident, inference_id=meta.inference_id, credits=prep.hold_credits
+        )
         provider = prep.plan[0].provider
         try:
-            provider, result = await self.router.complete(
-                prep.plan, self._call_factory(req, prep, meta, [])
-            )
+            provider, result = await self.router.complete(prep.plan, self._call_factory(req, prep, meta, []))
         except BaseException as exc:
             await self._finish_failed(ticket, req, prep.model, ident, meta, provider, exc, stream=False)
             raise
         credits = self._cost(prep.model, result.usage)
-        charged = await self._settle(ticket, credits, prep.model)
-        self._log(req, prep.model, ident, meta, provider, usage=result.usage, credits=charged,
-                  finish=_first_finish(result), stream=False)
+        # Settle and log as one task: a cancelled caller can neither skip the log row of a charge
+        # nor leave the hold open.
+        settle = self._spawn(
+            self._settle_and_log(
+                req, prep, ident, meta, ticket, provider, result.usage, credits, _first_finish(result),
+                stream=False,
+            )
+        )
+        charged = await asyncio.shield(settle)
         body = completion_body(
             completion_id=f"chatcmpl-{meta.inference_id}",
             created=int(time.time()),
@@ -165,7 +171,9 @@ class ChatGateway:
 
     async def stream(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> StreamResult:
         prep = self._prepare(req, ident)
-        ticket = await self.ledger.hold(ident=ident, inference_id=meta.inference_id, credits=prep.hold_credits)
+        ticket = await self.ledger.hold(
+            ident=ident, inference_id=meta.inference_id, credits=prep.hold_credits
+        )
         calls: list[ProviderCall] = []
         provider = prep.plan[0].provider
         try:
@@ -176,6 +184,10 @@ class ChatGateway:
             await self._finish_failed(ticket, req, prep.model, ident, meta, provider, exc, stream=True)
             raise
         frames = self._frames(req, prep, ident, meta, ticket, provider, first, upstream, calls[-1])
+        # Run the generator to its priming point, inside its try: from now on it owns the hold, and
+        # closing it (or its finalisation, if the response never iterates it because the client
+        # left first) settles the hold to what the upstream produced.
+        await anext(frames)
         return StreamResult(provider=provider, frames=frames)
 
     async def _frames(
@@ -198,6 +210,7 @@ class ChatGateway:
         deltas = 0
         done = False
         try:
+            yield b""  # priming point (consumed by stream(), never sent)
             chunk = first
             while chunk is not None:
                 if chunk.usage is not None:
@@ -219,13 +232,17 @@ class ChatGateway:
         except BaseException:
             # Client went away (generator closed / task cancelled): charge what was produced.
             if not done:
-                self._spawn(self._settle_abandoned(req, prep, ident, meta, ticket, provider, upstream, call, deltas))
+                self._spawn(
+                    self._settle_abandoned(req, prep, ident, meta, ticket, provider, upstream, call, deltas)
+                )
             raise
         usage = usage or _estimate_usage(prep, deltas)
         credits = self._cost(prep.model, usage)
         charged = min(credits, ticket.credits)
         tail = renderer.usage(usage, charged) if req.include_usage else renderer.final_meta(charged)
-        settle = self._spawn(self._settle_and_log(req, prep, ident, meta, ticket, provider, usage, credits, finish))
+        settle = self._spawn(
+            self._settle_and_log(req, prep, ident, meta, ticket, provider, usage, credits, finish)
+        )
         yield tail
         yield DONE
         await asyncio.shield(settle)
@@ -252,14 +269,19 @@ class ChatGateway:
                             if chunk.usage is not None:
                                 usage = chunk.usage
             elif call.progress.completion_tokens or call.progress.prompt_tokens:
-                usage = Usage(**{k: getattr(call.progress, k) for k in
-                                 ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens")})
+                usage = Usage(
+                    **{
+                        k: getattr(call.progress, k)
+                        for k in ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens")
+                    }
+                )
         finally:
             await _aclose(upstream)
         usage = usage or _estimate_usage(prep, deltas)
         credits = self._cost(prep.model, usage)
-        await self._settle_and_log(req, prep, ident, meta, ticket, provider, usage, credits, "client_disconnected",
-                                   http_status=499)
+        await self._settle_and_log(
+            req, prep, ident, meta, ticket, provider, usage, credits, "client_disconnected", http_status=499
+        )
 
     async def _settle_and_log(
         self,
@@ -273,10 +295,22 @@ class ChatGateway:
         credits: int,
         finish: str | None,
         http_status: int = 200,
-    ) -> None:
+        stream: bool = True,
+    ) -> int:
         charged = await self._settle(ticket, credits, prep.model)
-        self._log(req, prep.model, ident, meta, provider, usage=usage, credits=charged, finish=finish,
-                  stream=True, http_status=http_status)
+        self._log(
+            req,
+            prep.model,
+            ident,
+            meta,
+            provider,
+            usage=usage,
+            credits=charged,
+            finish=finish,
+            stream=stream,
+            http_status=http_status,
+        )
+        return charged
 
     # ---- shared ------------------------------------------------------------------------------
 
@@ -304,10 +338,25 @@ class ChatGateway:
         stream: bool,
     ) -> None:
         release = self._spawn(self.ledger.release(ticket))
-        status = exc.status_code if isinstance(exc, GatewayError) else (499 if isinstance(exc, asyncio.CancelledError) else 500)
+        status = (
+            exc.status_code
+            if isinstance(exc, GatewayError)
+            else (499 if isinstance(exc, asyncio.CancelledError) else 500)
+        )
         message = exc.message if isinstance(exc, GatewayError) else type(exc).__name__
-        self._log(req, model, ident, meta, getattr(exc, "provider", None) or provider, usage=Usage(), credits=0,
-                  finish=None, stream=stream, http_status=status, error=message)
+        self._log(
+            req,
+            model,
+            ident,
+            meta,
+            getattr(exc, "provider", None) or provider,
+            usage=Usage(),
+            credits=0,
+            finish=None,
+            stream=stream,
+            http_status=status,
+            error=message,
+        )
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(release)
 
