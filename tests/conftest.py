@@ -178,16 +178,36 @@ class _ServerThread:
 
 
 @pytest.fixture
-def live_server(database_url: str, openai_upstream: FakeOpenAI, tmp_path: Path) -> Iterator[LiveServer]:
-    config = tmp_path / "modelgate.yaml"
-    config.write_text(MOCK_CONFIG.format(base_url=openai_upstream.base_url))
-    settings = Settings(database_url=database_url, config=config, bootstrap=False, log_flush_interval=0.05)
-    app = build_app(settings)
-    asyncio.run(_create_schema(database_url))
-    thread = _ServerThread(app, _free_port())
-    thread.start()
-    yield LiveServer(url=f"http://127.0.0.1:{thread.server.config.port}", settings=settings, app=app)
-    thread.stop()
+def make_live_server(database_url: str, tmp_path: Path) -> Iterator[Any]:
+    """Factory: ``make_live_server(config_yaml_text)`` starts modelgate on that catalogue."""
+    threads: list[_ServerThread] = []
+
+    def make(config_text: str, **settings_kw: Any) -> LiveServer:
+        config = tmp_path / f"modelgate-{len(threads)}.yaml"
+        config.write_text(config_text)
+        settings = Settings(
+            database_url=database_url,
+            config=config,
+            bootstrap=False,
+            log_flush_interval=0.05,
+            **settings_kw,
+        )
+        app = build_app(settings)
+        asyncio.run(_create_schema(database_url))
+        thread = _ServerThread(app, _free_port())
+        thread.start()
+        threads.append(thread)
+        return LiveServer(url=f"http://127.0.0.1:{thread.server.config.port}", settings=settings, app=app)
+
+    yield make
+    for thread in threads:
+        thread.stop()
+
+
+@pytest.fixture
+def live_server(make_live_server: Any, openai_upstream: FakeOpenAI) -> LiveServer:
+    server: LiveServer = make_live_server(MOCK_CONFIG.format(base_url=openai_upstream.base_url))
+    return server
 
 
 async def _create_schema(url: str) -> None:
