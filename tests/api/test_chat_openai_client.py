@@ -5,6 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 import requests
+
 from tests.fakes.openai_server import Scripted
 from tests.spec_helpers import response_schema, validate
 

@@ -1,4 +1,5 @@
 import requests
+
 from tests.spec_helpers import response_schema, validate
 
 SPEC = response_schema("models.json", "/v1/models")

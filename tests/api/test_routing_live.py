@@ -1,4 +1,5 @@
 import requests
+
 from tests.fakes.openai_server import Scripted
 
 

@@ -6,9 +6,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from tests.fakes import SSE, Reply, SSEReply, load
-from tests.fakes.anthropic_server import AnthropicFake, anthropic_error, anthropic_sse
-from tests.fakes.calls import build_call, builtin_model, provider_config
 
 from modelgate.errors import (
     InvalidRequestError,
@@ -20,6 +17,9 @@ from modelgate.errors import (
 from modelgate.providers.anthropic import AnthropicProvider
 from modelgate.providers.base import Chunk, Provider, ProviderCall, ProviderContext
 from modelgate.providers.registry import ProviderTypeRegistry
+from tests.fakes import SSE, Reply, SSEReply, load
+from tests.fakes.anthropic_server import AnthropicFake, anthropic_error, anthropic_sse
+from tests.fakes.calls import build_call, builtin_model, provider_config
 
 SONNET = "anthropic/claude-sonnet-4.5"
 HI = [{"role": "user", "content": "Hello, Claude"}]

@@ -6,9 +6,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from tests.fakes import SSE, Reply, SSEReply, load
-from tests.fakes.calls import build_call, provider_config
-from tests.fakes.gemini_server import GeminiFake, gemini_error, gemini_sse, json_array
 
 from modelgate.errors import (
     InvalidRequestError,
@@ -20,6 +17,9 @@ from modelgate.errors import (
 from modelgate.providers.base import Chunk, Provider, ProviderContext
 from modelgate.providers.gemini import GeminiProvider
 from modelgate.providers.registry import ProviderTypeRegistry
+from tests.fakes import SSE, Reply, SSEReply, load
+from tests.fakes.calls import build_call, provider_config
+from tests.fakes.gemini_server import GeminiFake, gemini_error, gemini_sse, json_array
 
 PRO = "google/gemini-2.5-pro"
 FLASH = "google/gemini-2.5-flash"
