@@ -57,6 +57,8 @@ async def billing(ident: CurrentKey, state: StateDep) -> Response:
 async def billing_detail(ident: CurrentKey, state: StateDep) -> Response:
     require_regular(ident)
     credits, email = await _balance(state, ident.account_id)
+    # billing-detail-v2.json nests the top-level ``required`` list under autotopup_settings (a
+    # misplaced list that no body can satisfy); the shape below is the intended one.
     return json_response(
         {
             "user_id": ident.account_id,
