@@ -591,7 +591,8 @@ async def test_upstream_status_errors(
     assert load("gemini_errors.json")[str(status)]["error"]["message"][:40] in err.message
 
 
-async def test_wrong_api_key_is_the_upstreams_400(gemini_fake: GeminiFake) -> None:
+async def test_wrong_api_key_is_the_operators_fault_not_the_clients(gemini_fake: GeminiFake) -> None:
+    """Gemini answers a bad key with 400 API_KEY_INVALID; the client must not be told it erred."""
     p = GeminiProvider(
         "google", provider_config("gemini", gemini_fake.base_url, api_key="nope"), ProviderContext()
     )
@@ -600,8 +601,18 @@ async def test_wrong_api_key_is_the_upstreams_400(gemini_fake: GeminiFake) -> No
             await p.complete(build_call(PRO, {"messages": HI}))
     finally:
         await p.aclose()
-    assert info.value.upstream_status == 400
+    assert info.value.upstream_status == 401
+    assert info.value.status_code == 502 and not info.value.retryable
     assert gemini_fake.last.headers["x-goog-api-key"] == "nope"
+
+
+async def test_quota_retry_delay_is_read_from_retry_info(
+    gemini_fake: GeminiFake, provider: GeminiProvider
+) -> None:
+    gemini_fake.add(gemini_error(429))
+    with pytest.raises(UpstreamStatusError) as info:
+        await provider.complete(build_call(PRO, {"messages": HI}))
+    assert info.value.retry_after == 17.0 and info.value.status_code == 429
 
 
 async def test_error_event_mid_stream(gemini_fake: GeminiFake, provider: GeminiProvider) -> None:

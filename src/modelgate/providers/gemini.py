@@ -25,7 +25,7 @@ from modelgate.errors import UpstreamConnectionError, UpstreamProtocolError, Ups
 from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext
 from modelgate.providers.gemini_convert import RPC_STATUS, build_request
 from modelgate.providers.gemini_response import StreamState, parse_response
-from modelgate.providers.http import HTTPUpstream
+from modelgate.providers.http import HTTPUpstream, UpstreamErrorInfo
 
 _MAX_RAW_JSON = 1024 * 1024
 
@@ -42,7 +42,7 @@ class GeminiProvider:
         headers = {"User-Agent": context.user_agent}
         if config.api_key:
             headers["x-goog-api-key"] = config.api_key
-        self._http = HTTPUpstream(name, config, default_headers=headers)
+        self._http = HTTPUpstream(name, config, default_headers=headers, status_hint=gemini_status_hint)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -161,3 +161,25 @@ class GeminiProvider:
 
 def create(name: str, config: ProviderConfig, context: ProviderContext) -> GeminiProvider:
     return GeminiProvider(name, config, context)
+
+
+def gemini_status_hint(status: int, body: Any) -> UpstreamErrorInfo | None:
+    """Gemini reports a bad API key as 400 ``API_KEY_INVALID`` (our operator's fault, not the
+    client's: treat it as 401 → 502) and a 429's wait in ``RetryInfo.retryDelay`` (``"17s"``)."""
+    err = body[0] if isinstance(body, list) and body else body
+    err = err.get("error") if isinstance(err, dict) else None
+    if not isinstance(err, dict):
+        return None
+    retry_after: float | None = None
+    for detail in err.get("details") or []:
+        if not isinstance(detail, dict):
+            continue
+        if detail.get("reason") == "API_KEY_INVALID":
+            return UpstreamErrorInfo(status=401, retry_after=None)
+        delay = detail.get("retryDelay")
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                retry_after = float(delay[:-1])
+            except ValueError:
+                retry_after = None
+    return UpstreamErrorInfo(status=status, retry_after=retry_after) if retry_after is not None else None

@@ -8,7 +8,7 @@ response head and for every gap between stream reads, ``total`` for the whole ex
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +28,19 @@ _MAX_ERROR_BODY = 64 * 1024
 
 
 @dataclass(slots=True)
+class UpstreamErrorInfo:
+    """What an adapter's ``status_hint`` may adjust about an upstream HTTP error."""
+
+    status: int
+    retry_after: float | None
+
+
+# (status, parsed JSON body or None) -> adjusted info; lets an adapter read protocol-specific
+# details (e.g. Gemini's ``API_KEY_INVALID`` arrives as a 400, its retry delay in ``RetryInfo``).
+StatusHint = Callable[[int, Any], UpstreamErrorInfo | None]
+
+
+@dataclass(slots=True)
 class SSEEvent:
     event: str | None
     data: str
@@ -36,7 +49,14 @@ class SSEEvent:
 class HTTPUpstream:
     """A pooled HTTP client bound to one provider's base URL, credentials and timeouts."""
 
-    def __init__(self, name: str, config: ProviderConfig, *, default_headers: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: ProviderConfig,
+        *,
+        default_headers: Mapping[str, str],
+        status_hint: StatusHint | None = None,
+    ) -> None:
         if not config.base_url:
             raise ValueError(f"provider {name}: base_url is required")
         self.name = name
@@ -44,6 +64,7 @@ class HTTPUpstream:
         self.timeouts = config.timeouts
         self._headers = {**default_headers, **config.headers}
         self._session: aiohttp.ClientSession | None = None
+        self._status_hint = status_hint
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -122,9 +143,19 @@ class HTTPUpstream:
             raw = b""
         message = upstream_error_message(raw) or resp.reason or "error"
         retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+        status = resp.status
+        if self._status_hint is not None:
+            try:
+                parsed = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                parsed = None
+            hint = self._status_hint(status, parsed)
+            if hint is not None:
+                status = hint.status
+                retry_after = hint.retry_after if hint.retry_after is not None else retry_after
         raise UpstreamStatusError(
             f"upstream {self.name} answered {resp.status}: {message}",
-            upstream_status=resp.status,
+            upstream_status=status,
             provider=self.name,
             retry_after=retry_after,
         )
