@@ -1,0 +1,132 @@
+"""A fast mock OpenAI upstream for benchmarks: raw asyncio protocol + httptools parser on uvloop.
+
+Answers ``POST */chat/completions`` at once with a fixed completion (JSON), or, when the body asks
+for ``"stream": true``, with ``--chunks`` SSE chunks (plus a usage chunk and ``[DONE]``), sleeping
+``--chunk-delay-ms`` between chunks so inter-chunk overhead can be measured. Anything else: 404.
+
+    python bench/mock_upstream.py --port 9100 [--chunks 8] [--chunk-delay-ms 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+import httptools
+
+JSON_BODY = (
+    b'{"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"mock-model",'
+    b'"choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the mock upstream."},'
+    b'"finish_reason":"stop","logprobs":null}],'
+    b'"usage":{"prompt_tokens":12,"completion_tokens":6,"total_tokens":18}}'
+)
+JSON_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    + str(len(JSON_BODY)).encode()
+    + b"\r\n\r\n"
+)
+SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+_CHUNK = (
+    b'data: {"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1700000000,"model":"mock-model",'
+    b'"choices":[{"index":0,"delta":{"content":"tok "},"finish_reason":null}]}\n\n'
+)
+_LAST = (
+    b'data: {"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1700000000,"model":"mock-model",'
+    b'"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    b'data: {"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1700000000,"model":"mock-model",'
+    b'"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20}}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+def _chunked(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class MockProtocol(asyncio.Protocol):
+    chunks = 8
+    delay = 0.0
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.body: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            assert self.transport is not None
+            self.transport.close()
+
+    # httptools callbacks
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        assert self.transport is not None
+        url, body = self.url, b"".join(self.body)
+        self.url, self.body = b"", []
+        if not url.endswith(b"/chat/completions"):
+            self.transport.write(NOT_FOUND)
+            return
+        if b'"stream":true' in body or b'"stream": true' in body:
+            if self.delay:
+                asyncio.ensure_future(self._slow_stream())
+            else:
+                parts = [SSE_HEAD] + [_chunked(_CHUNK)] * self.chunks + [_chunked(_LAST), b"0\r\n\r\n"]
+                self.transport.write(b"".join(parts))
+            return
+        self.transport.write(JSON_HEAD + JSON_BODY)
+
+    async def _slow_stream(self) -> None:
+        t = self.transport
+        assert t is not None
+        t.write(SSE_HEAD + _chunked(_CHUNK))
+        for _ in range(self.chunks - 1):
+            await asyncio.sleep(self.delay)
+            if t.is_closing():
+                return
+            t.write(_chunked(_CHUNK))
+        await asyncio.sleep(self.delay)
+        if not t.is_closing():
+            t.write(_chunked(_LAST) + b"0\r\n\r\n")
+
+
+async def serve(host: str, port: int) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(MockProtocol, host, port, backlog=2048, reuse_address=True)
+    print(f"mock upstream listening on http://{host}:{port} (pid {os.getpid()})", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=9100)
+    ap.add_argument("--chunks", type=int, default=8)
+    ap.add_argument("--chunk-delay-ms", type=float, default=0.0)
+    args = ap.parse_args()
+    MockProtocol.chunks = max(1, args.chunks)
+    MockProtocol.delay = args.chunk_delay_ms / 1000.0
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,383 @@
+"""Benchmark orchestrator: the mock upstream directly, modelgate in front of it, and LiteLLM proxy
+(a baseline installed into ``.bench-venv/``), measured in the same run with the same request body.
+
+    bash bench/run.sh                      # everything, defaults (a few minutes)
+    BENCH_DURATION=20 BENCH_RSS_REQUESTS=1000000 bash bench/run.sh   # longer, 1M-request RSS check
+
+Environment knobs (all optional):
+  BENCH_DURATION       seconds per throughput/latency measurement (default 10)
+  BENCH_CONNECTIONS    connections for the throughput figure (default 32)
+  BENCH_RSS_REQUESTS   requests sent before the second RSS reading (default 100000)
+  BENCH_BASELINE_RSS_REQUESTS  the same for the baseline (default 5000: it runs at ~100-200 req/s)
+  BENCH_SKIP_BASELINE  1 to skip LiteLLM;  BENCH_SKIP_SCALING 1 to skip the 2-worker run
+  BENCH_WRITE_DOCS     0 to leave docs/benchmarks.md alone (default 1)
+
+Results: ``bench/results/<timestamp>.json`` and the table between the markers in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PY = sys.executable
+BASE_VENV = ROOT / ".bench-venv"
+DURATION = float(os.environ.get("BENCH_DURATION", "10"))
+CONNS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+RSS_N = int(os.environ.get("BENCH_RSS_REQUESTS", "100000"))
+BASE_RSS_N = int(os.environ.get("BENCH_BASELINE_RSS_REQUESTS", "5000"))
+SKIP_BASELINE = os.environ.get("BENCH_SKIP_BASELINE") == "1"
+SKIP_SCALING = os.environ.get("BENCH_SKIP_SCALING") == "1"
+WRITE_DOCS = os.environ.get("BENCH_WRITE_DOCS", "1") == "1"
+STREAM_CHUNK_DELAY_MS = 2.0
+BODY = BENCH / "body.json"
+BODY_STREAM = BENCH / "body_stream.json"
+WRK = shutil.which("wrk")
+
+CATALOG = """
+providers:
+  # The built-in "local" provider would load the embedded model (hundreds of MB); the benchmark
+  # measures the gateway without it, so it is pointed at the mock like the others.
+  local:
+    type: openai
+    base_url: http://127.0.0.1:{fast}/v1
+    api_key: sk-bench
+  benchmock:
+    type: openai
+    base_url: http://127.0.0.1:{fast}/v1
+    api_key: sk-bench
+    max_retries: 0
+  benchmock-slow:
+    type: openai
+    base_url: http://127.0.0.1:{slow}/v1
+    api_key: sk-bench
+    max_retries: 0
+models:
+  - id: bench/mock
+    info: {{name: Bench mock, developer: bench, contextLength: 8192, outputMax: 4096}}
+    pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
+    routes: [{{provider: benchmock, model: mock-model}}]
+  - id: bench/mock-slow
+    info: {{name: Bench mock (paced stream), developer: bench, contextLength: 8192, outputMax: 4096}}
+    pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
+    routes: [{{provider: benchmock-slow, model: mock-model}}]
+"""
+
+LITELLM_CONFIG = """
+model_list:
+  - model_name: bench/mock
+    litellm_params: {{model: openai/mock-model, api_base: "http://127.0.0.1:{fast}/v1", api_key: sk-bench}}
+  - model_name: bench/mock-slow
+    litellm_params: {{model: openai/mock-model, api_base: "http://127.0.0.1:{slow}/v1", api_key: sk-bench}}
+litellm_settings:
+  telemetry: false
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", flush=True)
+
+
+def wait_port(port: int, timeout: float = 120.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@contextmanager
+def process(cmd: list[str], *, port: int, env: dict[str, str] | None = None, logfile: Path, timeout: float = 120.0):
+    with open(logfile, "wb") as out:
+        proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+                                cwd=ROOT, start_new_session=True)
+        try:
+            wait_port(port, timeout, proc)
+            yield proc
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGINT)
+                proc.wait(15)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                with_suppress_kill(proc)
+
+
+def with_suppress_kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(5)
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and all its descendants, in MB."""
+    pids = {pid}
+    changed = True
+    while changed:
+        changed = False
+        for p in Path("/proc").iterdir():
+            if not p.name.isdigit() or int(p.name) in pids:
+                continue
+            try:
+                ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid in pids:
+                pids.add(int(p.name))
+                changed = True
+    total = 0
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def wrk(url: str, *, conns: int, duration: float, key: str | None, body: Path, latency: bool = False) -> dict[str, float]:
+    assert WRK
+    cmd = [WRK, "-t1", f"-c{conns}", f"-d{max(1, int(duration))}s", "-s", str(BENCH / "post.lua"), url]
+    if latency:
+        cmd.insert(1, "--latency")
+    env = {**os.environ, "BENCH_BODY": str(body), "BENCH_KEY": key or ""}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    out = proc.stdout
+    res: dict[str, float] = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    res["errors"] = float(m.group(1)) if m else 0.0
+    m = re.search(r"(\d+) requests in", out)
+    res["requests"] = float(m.group(1)) if m else 0.0
+    for pct in ("50", "99"):
+        m = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)\b", out)
+        if m:
+            v = float(m.group(1))
+            res[f"p{pct}_ms"] = v / 1000 if m.group(2) == "us" else (v * 1000 if m.group(2) == "s" else v)
+    return res
+
+
+def loadgen(url: str, *, conns: int, key: str | None, body: Path, duration: float | None = None,
+            requests: int | None = None, warmup: float = 1.0) -> dict[str, float]:
+    cmd = [PY, str(BENCH / "loadgen.py"), url, "--body", str(body), "-c", str(conns), "--json",
+           "--warmup", str(warmup)]
+    if key:
+        cmd += ["--key", key]
+    cmd += ["-n", str(requests)] if requests is not None else ["-d", str(duration or DURATION)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def throughput(url: str, key: str | None) -> dict[str, float]:
+    if WRK:
+        return wrk(url, conns=CONNS, duration=DURATION, key=key, body=BODY)
+    return loadgen(url, conns=CONNS, key=key, body=BODY)
+
+
+def latency1(url: str, key: str | None) -> dict[str, float]:
+    if WRK:
+        return wrk(url, conns=1, duration=DURATION, key=key, body=BODY, latency=True)
+    return loadgen(url, conns=1, key=key, body=BODY)
+
+
+def measure(name: str, url: str, key: str | None, pid: int | None, *, rss_n: int) -> dict[str, object]:
+    log(f"{name}: warm-up")
+    loadgen(url, conns=8, key=key, body=BODY, requests=2000, warmup=0)
+    loadgen(url, conns=2, key=key, body=BODY_STREAM.with_name("body_stream.json"), requests=200, warmup=0)
+    r: dict[str, object] = {"name": name}
+    if pid is not None:
+        r["rss_warm_mb"] = tree_rss_mb(pid)
+    log(f"{name}: throughput at {CONNS} connections")
+    r["throughput"] = throughput(url, key)
+    log(f"{name}: latency at 1 connection")
+    r["latency"] = latency1(url, key)
+    log(f"{name}: streaming TTFB / inter-chunk gaps (1 connection, paced upstream)")
+    r["stream"] = loadgen(url, conns=1, key=key, body=BENCH / "body_stream_slow.json", duration=min(DURATION, 5))
+    if pid is not None and rss_n:
+        log(f"{name}: {rss_n} requests for the RSS check")
+        t0 = time.monotonic()
+        res = loadgen(url, conns=CONNS, key=key, body=BODY, requests=rss_n, warmup=0)
+        r["rss_requests"] = res["requests"]
+        r["rss_errors"] = res["errors"]
+        r["rss_seconds"] = round(time.monotonic() - t0, 1)
+        r["rss_after_mb"] = tree_rss_mb(pid)
+    return r
+
+
+def create_key(db_url: str) -> str:
+    out = subprocess.run(
+        [str(Path(PY).parent / "modelgate"), "admin", "create-key", "--email", "bench@example.com",
+         "--credits-usd", "1000000000", "--database-url", db_url],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout
+    return out.strip().splitlines()[-1]
+
+
+def run_modelgate(tmp: Path, fast: int, slow: int, workers: int, rss_n: int, only_throughput: bool = False):
+    cfg = tmp / "catalog.yaml"
+    cfg.write_text(CATALOG.format(fast=fast, slow=slow))
+    # One database for every modelgate run: the 1-worker run creates the tables, so the two workers of
+    # the scaling run never race on first-start DDL.
+    db_url = f"sqlite:///{tmp}/modelgate.db"
+    key = create_key(db_url)
+    port = free_port()
+    env = {"MODELGATE_CONFIG": str(cfg), "MODELGATE_DATABASE_URL": db_url, "MODELGATE_BOOTSTRAP": "false",
+           "MODELGATE_LOG_LEVEL": "warning"}
+    cmd = [str(Path(PY).parent / "modelgate"), "serve", "--port", str(port), "--workers", str(workers)]
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    with process(cmd, port=port, env=env, logfile=tmp / f"modelgate-w{workers}.log") as proc:
+        if only_throughput:
+            loadgen(url, conns=8, key=key, body=BODY, requests=2000 * workers, warmup=0)
+            return {"name": f"modelgate x{workers}", "throughput": throughput(url, key)}
+        res = measure(f"modelgate (workers={workers})", url, key, proc.pid, rss_n=rss_n)
+        res["ledger_check"] = ledger_check(db_url)
+        return res
+
+
+def ledger_check(db_url: str) -> dict[str, int]:
+    """After the run: open holds should be 0 and charges should equal logged credits."""
+    import sqlite3
+
+    time.sleep(1.0)
+    path = db_url.removeprefix("sqlite:///")
+    con = sqlite3.connect(path)
+    try:
+        holds = con.execute("select count(*) from holds").fetchone()[0]
+        charged = -(con.execute("select coalesce(sum(credits),0) from ledger where kind='charge'").fetchone()[0])
+        logged = con.execute("select coalesce(sum(credits),0) from request_logs").fetchone()[0]
+        n = con.execute("select count(*) from request_logs").fetchone()[0]
+    finally:
+        con.close()
+    return {"open_holds": holds, "charged_credits": charged, "logged_credits": logged, "logged_requests": n}
+
+
+def run_litellm(tmp: Path, fast: int, slow: int) -> dict[str, object] | None:
+    exe = BASE_VENV / "bin" / "litellm"
+    if not exe.exists():
+        log("LiteLLM is not installed in .bench-venv (bash bench/run.sh installs it); skipping the baseline")
+        return None
+    cfg = tmp / "litellm.yaml"
+    cfg.write_text(LITELLM_CONFIG.format(fast=fast, slow=slow))
+    port = free_port()
+    cmd = [str(exe), "--config", str(cfg), "--port", str(port), "--num_workers", "1"]
+    master = "sk-" + secrets.token_hex(32)  # auth on (master key only: LiteLLM has no database here)
+    env = {"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "DISABLE_ADMIN_UI": "True",
+           "LITELLM_MASTER_KEY": master}
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    with process(cmd, port=port, env=env, logfile=tmp / "litellm.log", timeout=180) as proc:
+        return measure("LiteLLM proxy (baseline)", url, master, proc.pid, rss_n=BASE_RSS_N)
+
+
+def fmt(v: object, nd: int = 2) -> str:
+    if isinstance(v, float):
+        return "n/a" if v != v else f"{v:,.{nd}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return "n/a" if v is None else str(v)
+
+
+def table(mock: dict, mg: dict, base: dict | None, mg2: dict | None) -> str:
+    cols = [mock, mg] + ([base] if base else [])
+    lat_mock = mock["latency"]
+    st_mock = mock["stream"]
+
+    def added(r: dict, key: str, sub: str = "latency") -> str:
+        if r is mock:
+            return "—"
+        return fmt(r[sub].get(key, float("nan")) - (lat_mock if sub == "latency" else st_mock).get(key, float("nan")), 3)
+
+    rows = [
+        ("requests/s at %d connections" % CONNS, [fmt(c["throughput"]["rps"], 0) for c in cols]),
+        ("non-2xx responses during that", [fmt(int(c["throughput"].get("errors", 0))) for c in cols]),
+        ("latency p50 at 1 connection (ms)", [fmt(c["latency"].get("p50_ms", float("nan")), 3) for c in cols]),
+        ("latency p99 at 1 connection (ms)", [fmt(c["latency"].get("p99_ms", float("nan")), 3) for c in cols]),
+        ("**added** latency p50 (ms)", [added(c, "p50_ms") for c in cols]),
+        ("**added** latency p99 (ms)", [added(c, "p99_ms") for c in cols]),
+        ("stream TTFB p50 (ms)", [fmt(c["stream"]["ttfb_p50_ms"], 3) for c in cols]),
+        ("**added** stream TTFB p50 (ms)", [added(c, "ttfb_p50_ms", "stream") for c in cols]),
+        ("inter-chunk gap mean (ms; upstream paces %g)" % STREAM_CHUNK_DELAY_MS,
+         [fmt(c["stream"]["gap_mean_ms"], 3) for c in cols]),
+        ("RSS after warm-up (MB)", [fmt(c.get("rss_warm_mb"), 1) for c in cols]),
+        ("RSS after the RSS-check requests (MB)", [fmt(c.get("rss_after_mb"), 1) for c in cols]),
+        ("RSS-check requests sent", [fmt(c.get("rss_requests")) for c in cols]),
+    ]
+    head = "| figure | " + " | ".join(c["name"] for c in cols) + " |\n"
+    head += "|---|" + "---|" * len(cols) + "\n"
+    body = "".join(f"| {name} | " + " | ".join(vals) + " |\n" for name, vals in rows)
+    if mg2:
+        one = mg["throughput"]["rps"]
+        two = mg2["throughput"]["rps"]
+        body += f"\nScaling: 1 worker {one:,.0f} req/s → 2 workers {two:,.0f} req/s (×{two / one:.2f}).\n"
+    return head + body
+
+
+def main() -> int:
+    (BENCH / "results").mkdir(exist_ok=True)
+    slow_body = json.loads(BODY_STREAM.read_text())
+    slow_body["model"] = "bench/mock-slow"
+    (BENCH / "body_stream_slow.json").write_text(json.dumps(slow_body))
+    tmp = Path(tempfile.mkdtemp(prefix="modelgate-bench-"))
+    fast, slow = free_port(), free_port()
+    mock_cmd = [PY, str(BENCH / "mock_upstream.py"), "--port", str(fast)]
+    slow_cmd = [PY, str(BENCH / "mock_upstream.py"), "--port", str(slow), "--chunk-delay-ms", str(STREAM_CHUNK_DELAY_MS)]
+    log(f"load generator: {'wrk' if WRK else 'bench/loadgen.py (wrk not found)'}; work dir {tmp}")
+    with process(mock_cmd, port=fast, logfile=tmp / "mock.log"), process(slow_cmd, port=slow, logfile=tmp / "mock-slow.log"):
+        direct = f"http://127.0.0.1:{fast}/v1/chat/completions"
+        mock = measure("mock upstream (direct)", direct, None, None, rss_n=0)
+        # the paced stream needs the slow mock when hit directly
+        mock["stream"] = loadgen(f"http://127.0.0.1:{slow}/v1/chat/completions", conns=1, key=None,
+                                 body=BENCH / "body_stream_slow.json", duration=min(DURATION, 5))
+        mg = run_modelgate(tmp, fast, slow, 1, RSS_N)
+        mg2 = None if SKIP_SCALING else run_modelgate(tmp, fast, slow, 2, 0, only_throughput=True)
+        base = None if SKIP_BASELINE else run_litellm(tmp, fast, slow)
+    results = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+               "python": platform.python_version(), "loadgen": "wrk" if WRK else "loadgen.py",
+               "duration_s": DURATION, "mock": mock, "modelgate": mg, "modelgate_2_workers": mg2, "baseline": base}
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (BENCH / "results" / f"{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
+    md = table(mock, mg, base, mg2)
+    md += (f"\nRun {results['when']} on {results['machine']}, Python {results['python']}, load generator "
+           f"{results['loadgen']}, {DURATION:g}s per figure. Ledger check after the run: {mg['ledger_check']}.\n")
+    print("\n" + md)
+    if WRITE_DOCS:
+        doc = ROOT / "docs" / "benchmarks.md"
+        if doc.exists():
+            text = doc.read_text()
+            new = re.sub(r"(<!-- bench:begin -->\n).*?(<!-- bench:end -->)", lambda m: m.group(1) + md + m.group(2),
+                         text, flags=re.S)
+            doc.write_text(new)
+            log("updated docs/benchmarks.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
