@@ -19,9 +19,10 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 def usd(credits: int | None) -> str:
     value = (credits or 0) / CREDITS_PER_USD
-    if value and abs(value) < 0.01:
-        return f"${value:.6f}"
-    return f"${value:,.2f}"
+    sign, value = ("-" if value < 0 else ""), abs(value)
+    if value and value < 0.01:
+        return f"{sign}${value:.6f}"
+    return f"{sign}${value:,.2f}"
 
 
 def credits_fmt(credits: int | None) -> str:
