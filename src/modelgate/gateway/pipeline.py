@@ -139,9 +139,7 @@ class ChatGateway:
 
     async def complete(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> CompletionResult:
         prep = self._prepare(req, ident)
-        ticket = await self.ledger.hold(
-            ident=ident, inference_id=meta.inference_id, credits=prep.hold_credits
-        )
+        ticket = await self._hold(req, prep, ident, meta, stream=False)
         provider = prep.plan[0].provider
         try:
             provider, result = await self.router.complete(prep.plan, self._call_factory(req, prep, meta, []))
@@ -171,9 +169,7 @@ class ChatGateway:
 
     async def stream(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> StreamResult:
         prep = self._prepare(req, ident)
-        ticket = await self.ledger.hold(
-            ident=ident, inference_id=meta.inference_id, credits=prep.hold_credits
-        )
+        ticket = await self._hold(req, prep, ident, meta, stream=True)
         calls: list[ProviderCall] = []
         provider = prep.plan[0].provider
         try:
@@ -313,6 +309,21 @@ class ChatGateway:
         return charged
 
     # ---- shared ------------------------------------------------------------------------------
+
+    async def _hold(
+        self, req: ChatRequest, prep: _Prepared, ident: KeyIdentity, meta: RequestMeta, *, stream: bool
+    ) -> HoldTicket:
+        """Reserve the worst-case cost; a refusal (403: credits or key limit) is logged as failed."""
+        try:
+            return await self.ledger.hold(
+                ident=ident, inference_id=meta.inference_id, credits=prep.hold_credits
+            )
+        except GatewayError as exc:
+            self._log(
+                req, prep.model, ident, meta, None, usage=Usage(), credits=0, finish=None, stream=stream,
+                http_status=exc.status_code, error=exc.message,
+            )
+            raise
 
     @staticmethod
     def _cost(model: ModelSpec, usage: Usage) -> int:
