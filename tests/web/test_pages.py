@@ -6,6 +6,7 @@ import asyncio
 import html
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import jsonschema
@@ -39,7 +40,9 @@ def top_up_account(server: LiveServer, email: str, usd: float = 5.0) -> None:
         finally:
             await db.aclose()
 
-    asyncio.run(run())
+    # In a worker thread: the sync Playwright API keeps an event loop running in the test thread.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 def test_session_cookie_flags_and_logout(web_server: LiveServer) -> None:
