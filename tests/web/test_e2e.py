@@ -50,7 +50,8 @@ def test_browser_flow(web_server: LiveServer, tmp_path: Path) -> None:
     url = web_server.url
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         context = browser.new_context(viewport=DESKTOP)
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
@@ -157,7 +158,9 @@ def test_browser_flow(web_server: LiveServer, tmp_path: Path) -> None:
         browser.close()
 
     script = tmp_path / "sample.py"
-    script.write_text(sample.replace("google/gemini-2.5-pro", "mock/thinker").replace("<YOUR_AIMLAPI_KEY>", key))
+    script.write_text(
+        sample.replace("google/gemini-2.5-pro", "mock/thinker").replace("<YOUR_AIMLAPI_KEY>", key)
+    )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)

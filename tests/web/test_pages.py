@@ -49,7 +49,9 @@ def test_session_cookie_flags_and_logout(web_server: LiveServer) -> None:
     with _client(web_server) as c:
         page = c.get("/app/signup")
         token = CSRF_FIELD.search(page.text).group(1)  # type: ignore[union-attr]
-        r = c.post("/app/signup", data={"email": "a@example.com", "password": "password123", "csrf_token": token})
+        r = c.post(
+            "/app/signup", data={"email": "a@example.com", "password": "password123", "csrf_token": token}
+        )
         cookie = next(v for v in r.headers.get_list("set-cookie") if v.startswith("mg_session="))
         assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower() and "Secure" not in cookie
         keys = c.get("/app/keys")
@@ -67,7 +69,9 @@ def test_sign_up_form_errors(web_server: LiveServer) -> None:
         r = c.post("/app/signup", data={"email": "nope", "password": "short", "csrf_token": token})
         assert r.status_code == 400
         assert "Enter a valid email address" in r.text and "at least 8 characters" in r.text
-        r = c.post("/app/signup", data={"email": "taken@example.com", "password": "password123", "csrf_token": token})
+        r = c.post(
+            "/app/signup", data={"email": "taken@example.com", "password": "password123", "csrf_token": token}
+        )
         assert r.status_code == 400 and "already exists" in r.text
 
 
@@ -122,19 +126,24 @@ def test_pages_require_login(web_server: LiveServer) -> None:
         assert r.status_code == 401
 
 
-def test_playground_bills_and_logs_model_output_escaped(web_server: LiveServer, openai_upstream: FakeOpenAI) -> None:
+def test_playground_bills_and_logs_model_output_escaped(
+    web_server: LiveServer, openai_upstream: FakeOpenAI
+) -> None:
     evil = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
     with _client(web_server) as c:
         sign_up(c, "pg@example.com")
         top_up_account(web_server, "pg@example.com")
         token = CSRF_META.search(c.get("/app/playground").text).group(1)  # type: ignore[union-attr]
         openai_upstream.script(Scripted(text=evil))
-        body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}], "stream": True,
-                "stream_options": {"include_usage": True}}
+        body = {
+            "model": "echo",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         r = c.post("/app/playground/chat", json=body, headers={"X-CSRF-Token": token})
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-        frames = [json.loads(line[6:]) for line in r.text.splitlines()
-                  if line.startswith("data: {")]
+        frames = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
         text = "".join(ch["delta"].get("content") or "" for f in frames for ch in f.get("choices", []))
         assert text.strip() == evil
         assert frames[-1]["meta"]["usage"]["credits_used"] > 0 and "usage" in frames[-1]
@@ -166,7 +175,8 @@ def test_docs_pages_for_every_model(web_server: LiveServer) -> None:
             assert html.escape(item["id"]) in page.text
             spec = c.get("/docs-json", params={"model": item["id"]}).json()
             props = spec["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"][
-                "application/json"]["schema"]["properties"]
+                "application/json"
+            ]["schema"]["properties"]
             assert props["model"]["enum"] == [item["id"]]
             assert spec["servers"] == [{"url": web_server.url}]
         thinker = c.get("/docs/models/mock/thinker").text
@@ -181,11 +191,21 @@ def test_docs_pages_for_every_model(web_server: LiveServer) -> None:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_docs_json_request_schema_accepts_the_samples(web_server: LiveServer) -> None:
     spec = httpx.get(f"{web_server.url}/docs-json", params={"model": "mock/thinker"}).json()
-    schema = spec["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    good = {"model": "mock/thinker", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 15000,
-            "reasoning_effort": "low"}
+    schema = spec["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
+    good = {
+        "model": "mock/thinker",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "max_tokens": 15000,
+        "reasoning_effort": "low",
+    }
     jsonschema.validate(good, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**good, "model": "mock/echo"}, schema)
-    assert "reasoning_effort" not in httpx.get(f"{web_server.url}/docs-json", params={"model": "mock/echo"}).json()[
-        "paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert (
+        "reasoning_effort"
+        not in httpx.get(f"{web_server.url}/docs-json", params={"model": "mock/echo"}).json()["paths"][
+            "/v1/chat/completions"
+        ]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    )

@@ -26,15 +26,19 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 def _wants_json(request: Request) -> bool:
-    return ("application/json" in request.headers.get("accept", "")
-            or request.headers.get("content-type", "").startswith("application/json")
-            or "x-csrf-token" in request.headers)
+    return (
+        "application/json" in request.headers.get("accept", "")
+        or request.headers.get("content-type", "").startswith("application/json")
+        or "x-csrf-token" in request.headers
+    )
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
     if _wants_json(request):
-        return JSONResponse({"error": {"message": "Log in to use the playground.", "type": "authentication_error"}},
-                            status_code=401)
+        return JSONResponse(
+            {"error": {"message": "Log in to use the playground.", "type": "authentication_error"}},
+            status_code=401,
+        )
     return auth.login_redirect(request)
 
 
@@ -42,8 +46,12 @@ async def _csrf_failed(request: Request, exc: Exception) -> Response:
     message = "This form expired or did not come from this site. Reload the page and try again."
     if _wants_json(request):
         return JSONResponse({"error": {"message": message, "type": "csrf_error"}}, status_code=403)
-    return render(request, "error.html", {"title": "Request refused", "message": message,
-                                          "back": request.headers.get("referer")}, status_code=403)
+    return render(
+        request,
+        "error.html",
+        {"title": "Request refused", "message": message, "back": request.headers.get("referer")},
+        status_code=403,
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -55,8 +55,13 @@ async def _usage(conn: Any, account_id: int, since: datetime) -> list[dict[str, 
         )
     ).all()
     return [
-        {"day": _as_date(r.day), "model": r.model, "requests": int(r.requests), "tokens": int(r.tokens or 0),
-         "credits": int(r.credits or 0)}
+        {
+            "day": _as_date(r.day),
+            "model": r.model,
+            "requests": int(r.requests),
+            "tokens": int(r.tokens or 0),
+            "credits": int(r.credits or 0),
+        }
         for r in rows
     ]
 
@@ -76,8 +81,14 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
         usage = await _usage(conn, user.account_id, since)
         txs = (
             await conn.execute(
-                select(LedgerEntry.id, LedgerEntry.kind, LedgerEntry.credits, LedgerEntry.description,
-                       LedgerEntry.reference_id, LedgerEntry.created_at)
+                select(
+                    LedgerEntry.id,
+                    LedgerEntry.kind,
+                    LedgerEntry.credits,
+                    LedgerEntry.description,
+                    LedgerEntry.reference_id,
+                    LedgerEntry.created_at,
+                )
                 .where(LedgerEntry.account_id == user.account_id)
                 .order_by(LedgerEntry.id.desc())
                 .limit(PAGE_SIZE + 1)
@@ -93,61 +104,80 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
             log_q = log_q.where(RequestLog.origin == f_origin)
         logs = (
             await conn.execute(
-                log_q.order_by(RequestLog.created_at.desc()).limit(PAGE_SIZE + 1).offset((log_page - 1) * PAGE_SIZE)
+                log_q.order_by(RequestLog.created_at.desc())
+                .limit(PAGE_SIZE + 1)
+                .offset((log_page - 1) * PAGE_SIZE)
             )
         ).all()
         log_models = (
-            await conn.execute(
-                select(RequestLog.model).where(RequestLog.account_id == user.account_id).distinct()
+            (
+                await conn.execute(
+                    select(RequestLog.model).where(RequestLog.account_id == user.account_id).distinct()
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
 
     def value(row: dict[str, Any]) -> float:
         if metric == "usd":
             return row["credits"] / CREDITS_PER_USD
         return float(row[metric])
 
-    models = sorted({r["model"] for r in usage}, key=lambda m: -sum(value(r) for r in usage if r["model"] == m))
+    models = sorted(
+        {r["model"] for r in usage}, key=lambda m: -sum(value(r) for r in usage if r["model"] == m)
+    )
     palette = colors(models)
     per_day: dict[tuple[date, str], float] = {}
     for r in usage:
         per_day[(r["day"], r["model"])] = per_day.get((r["day"], r["model"]), 0.0) + value(r)
     per_model = [
-        {"model": m, "color": palette[m],
-         "requests": sum(r["requests"] for r in usage if r["model"] == m),
-         "tokens": sum(r["tokens"] for r in usage if r["model"] == m),
-         "credits": sum(r["credits"] for r in usage if r["model"] == m),
-         "value": sum(value(r) for r in usage if r["model"] == m)}
+        {
+            "model": m,
+            "color": palette[m],
+            "requests": sum(r["requests"] for r in usage if r["model"] == m),
+            "tokens": sum(r["tokens"] for r in usage if r["model"] == m),
+            "credits": sum(r["credits"] for r in usage if r["model"] == m),
+            "value": sum(value(r) for r in usage if r["model"] == m),
+        }
         for m in models
     ]
     top = max((p["value"] for p in per_model), default=0) or 1
     for p in per_model:
         p["pct"] = round(100 * p["value"] / top, 1)
-    chart = stacked_bars(last_days(today, CHART_DAYS), per_day, palette,
-                         title=f"{METRICS[metric]} per day and model, last {CHART_DAYS} days")
+    chart = stacked_bars(
+        last_days(today, CHART_DAYS),
+        per_day,
+        palette,
+        title=f"{METRICS[metric]} per day and model, last {CHART_DAYS} days",
+    )
 
     def link(**changes: Any) -> str:
         params = {k: v for k, v in q.items()}
         params.update({k: str(v) for k, v in changes.items()})
         return str(request.url.replace_query_params(**{k: v for k, v in params.items() if v}))
 
-    return render(request, "billing.html", {
-        "balance": balance,
-        "balance_usd": balance / CREDITS_PER_USD,
-        "chart": Markup(chart),  # built from escaped values only (charts.py escapes every label)
-        "per_model": per_model,
-        "metric": metric,
-        "metrics": METRICS,
-        "total_requests": sum(r["requests"] for r in usage),
-        "total_credits": sum(r["credits"] for r in usage),
-        "txs": [dict(r._mapping) for r in txs[:PAGE_SIZE]],
-        "tx_page": tx_page,
-        "tx_more": len(txs) > PAGE_SIZE,
-        "logs": [dict(r._mapping) for r in logs[:PAGE_SIZE]],
-        "log_page": log_page,
-        "log_more": len(logs) > PAGE_SIZE,
-        "log_models": sorted(log_models),
-        "filters": {"model": f_model, "status": f_status, "origin": f_origin},
-        "link": link,
-        "page": "billing",
-    })
+    return render(
+        request,
+        "billing.html",
+        {
+            "balance": balance,
+            "balance_usd": balance / CREDITS_PER_USD,
+            "chart": Markup(chart),  # built from escaped values only (charts.py escapes every label)
+            "per_model": per_model,
+            "metric": metric,
+            "metrics": METRICS,
+            "total_requests": sum(r["requests"] for r in usage),
+            "total_credits": sum(r["credits"] for r in usage),
+            "txs": [dict(r._mapping) for r in txs[:PAGE_SIZE]],
+            "tx_page": tx_page,
+            "tx_more": len(txs) > PAGE_SIZE,
+            "logs": [dict(r._mapping) for r in logs[:PAGE_SIZE]],
+            "log_page": log_page,
+            "log_more": len(logs) > PAGE_SIZE,
+            "log_models": sorted(log_models),
+            "filters": {"model": f_model, "status": f_status, "origin": f_origin},
+            "link": link,
+            "page": "billing",
+        },
+    )

@@ -55,7 +55,9 @@ def stacked_bars(
         y = top + plot_h - plot_h * i / 4
         out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(ymax * i / 4)}</text>')
-    out.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>')
+    out.append(
+        f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>'
+    )
     label_every = max(1, len(days) // 7)
     for i, day in enumerate(days):
         x = left + slot * i + (slot - bar_w) / 2
@@ -71,9 +73,8 @@ def stacked_bars(
                 f"<title>{escape(model)} · {day:%b %d}: {_fmt(v)}</title></rect>"
             )
         if i % label_every == 0 or i == len(days) - 1:
-            out.append(
-                f'<text x="{left + slot * i + slot / 2:.1f}" y="{height - 8}" text-anchor="middle">{day:%b %d}</text>'
-            )
+            cx = left + slot * i + slot / 2
+            out.append(f'<text x="{cx:.1f}" y="{height - 8}" text-anchor="middle">{day:%b %d}</text>')
     out.append("</svg>")
     return "".join(out)
 

@@ -45,7 +45,9 @@ async def docs_index(request: Request, q: str = "", capability: str = "", develo
     needle = q.strip().lower()
     shown: list[dict[str, Any]] = []
     for m in models:
-        haystack = " ".join([m.id, *m.aliases, str(m.info.get("name", "")), str(m.info.get("description", ""))])
+        haystack = " ".join(
+            [m.id, *m.aliases, str(m.info.get("name", "")), str(m.info.get("description", ""))]
+        )
         if needle and needle not in haystack.lower():
             continue
         if capability and capability not in m.capabilities:
@@ -53,10 +55,20 @@ async def docs_index(request: Request, q: str = "", capability: str = "", develo
         if developer and m.info.get("developer") != developer:
             continue
         shown.append({"model": m, "price": _price(m), "unavailable": catalog.unavailable_reason(m)})
-    return render(request, "docs_index.html", {
-        "models": shown, "total": len(models), "capabilities": capabilities, "developers": developers,
-        "q": q, "capability": capability, "developer": developer, "page": "docs",
-    })
+    return render(
+        request,
+        "docs_index.html",
+        {
+            "models": shown,
+            "total": len(models),
+            "capabilities": capabilities,
+            "developers": developers,
+            "q": q,
+            "capability": capability,
+            "developer": developer,
+            "page": "docs",
+        },
+    )
 
 
 @router.get("/docs/models/{model_id:path}")
@@ -64,26 +76,38 @@ async def docs_model(request: Request, model_id: str) -> Response:
     await load_user(request)
     model = app_state(request).catalog.find(model_id)
     if model is None:
-        return render(request, "error.html", {"title": "Model not found", "back": "/docs", "page": "docs",
-                                              "message": f"There is no model {model_id!r} in this catalogue."},
-                      status_code=404)
+        return render(
+            request,
+            "error.html",
+            {
+                "title": "Model not found",
+                "back": "/docs",
+                "page": "docs",
+                "message": f"There is no model {model_id!r} in this catalogue.",
+            },
+            status_code=404,
+        )
     base = base_url(request)
     doc = model_openapi(web_state(request).chat_template, model, base)
     req = request_schema(doc)
-    return render(request, "docs_model.html", {
-        "model": model,
-        "base": base,
-        "price": _price(model),
-        "unavailable": app_state(request).catalog.unavailable_reason(model),
-        "reasoning": "reasoning" in model.capabilities,
-        "max_tokens": sample_max_tokens(model),
-        "request_rows": schema_rows(req),
-        "response_rows": schema_rows(response_schema(doc), max_depth=1),
-        "python": python_sample(base, model),
-        "javascript": js_sample(base, model),
-        "example": json.dumps(example_response(model), indent=2, ensure_ascii=False),
-        "page": "docs",
-    })
+    return render(
+        request,
+        "docs_model.html",
+        {
+            "model": model,
+            "base": base,
+            "price": _price(model),
+            "unavailable": app_state(request).catalog.unavailable_reason(model),
+            "reasoning": "reasoning" in model.capabilities,
+            "max_tokens": sample_max_tokens(model),
+            "request_rows": schema_rows(req),
+            "response_rows": schema_rows(response_schema(doc), max_depth=1),
+            "python": python_sample(base, model),
+            "javascript": js_sample(base, model),
+            "example": json.dumps(example_response(model), indent=2, ensure_ascii=False),
+            "page": "docs",
+        },
+    )
 
 
 @router.get("/docs-json")

@@ -39,8 +39,15 @@ async def _list_keys(request: Request, account_id: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-async def _page(request: Request, user: Any, *, new_key: Any = None, errors: dict[str, str] | None = None,
-                form: dict[str, Any] | None = None, status_code: int = 200) -> Response:
+async def _page(
+    request: Request,
+    user: Any,
+    *,
+    new_key: Any = None,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
     return render(
         request,
         "keys.html",
@@ -89,8 +96,13 @@ async def create_key_submit(request: Request, user: CsrfUser) -> Response:
             limit_credits = round(limit_usd * CREDITS_PER_USD)
         except ValueError:
             errors["limit_usd"] = "Enter a spending limit in USD greater than 0, or leave it empty."
-    values = {"name": name, "scopes": scopes, "management": management, "limit_usd": limit_raw,
-              "retention": retention}
+    values = {
+        "name": name,
+        "scopes": scopes,
+        "management": management,
+        "limit_usd": limit_raw,
+        "retention": retention,
+    }
     if errors:
         return await _page(request, user, errors=errors, form=values, status_code=400)
     async with app_state(request).db.engine.begin() as conn:
@@ -112,8 +124,12 @@ async def _owned_update(request: Request, user: Any, key_id: int, **values: Any)
     async with app_state(request).db.engine.begin() as conn:
         await conn.execute(
             update(ApiKey)
-            .where(ApiKey.id == key_id, ApiKey.account_id == user.account_id, ApiKey.deleted_at.is_(None),
-                   ApiKey.id.not_in(hidden))
+            .where(
+                ApiKey.id == key_id,
+                ApiKey.account_id == user.account_id,
+                ApiKey.deleted_at.is_(None),
+                ApiKey.id.not_in(hidden),
+            )
             .values(updated_at=now, **values)
         )
     app_state(request).keys.invalidate(key_id=key_id)

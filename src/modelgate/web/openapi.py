@@ -145,8 +145,17 @@ def schema_rows(schema: dict[str, Any], *, depth: int = 0, max_depth: int = 3) -
     rows: list[SchemaRow] = []
     required = set(schema.get("required", []))
     for name, prop in schema.get("properties", {}).items():
-        rows.append(SchemaRow(name, _type_label(prop), name in required, prop.get("description", ""), depth,
-                              prop.get("default"), _bounds(prop)))
+        rows.append(
+            SchemaRow(
+                name,
+                _type_label(prop),
+                name in required,
+                prop.get("description", ""),
+                depth,
+                prop.get("default"),
+                _bounds(prop),
+            )
+        )
         if depth + 1 > max_depth:
             continue
         target = prop.get("items", prop) if prop.get("type") == "array" else prop
@@ -154,8 +163,15 @@ def schema_rows(schema: dict[str, Any], *, depth: int = 0, max_depth: int = 3) -
         if isinstance(variants, list) and any("properties" in v for v in variants):
             for i, v in enumerate(variants):
                 if "properties" in v:
-                    rows.append(SchemaRow(f"{name} · {_variant_name(v, i)}", "object", False,
-                                          v.get("description", ""), depth + 1))
+                    rows.append(
+                        SchemaRow(
+                            f"{name} · {_variant_name(v, i)}",
+                            "object",
+                            False,
+                            v.get("description", ""),
+                            depth + 1,
+                        )
+                    )
                     rows.extend(schema_rows(v, depth=depth + 2, max_depth=max_depth))
         elif "properties" in target:
             rows.extend(schema_rows(target, depth=depth + 1, max_depth=max_depth))

@@ -71,5 +71,7 @@ async def verify_password(conn: AsyncConnection, *, email: str, password: str) -
     if row is None or not row.password_hash:
         return None
     if _hasher.check_needs_rehash(stored):
-        await conn.execute(update(Account).where(Account.id == row.id).values(password_hash=_hasher.hash(password)))
+        await conn.execute(
+            update(Account).where(Account.id == row.id).values(password_hash=_hasher.hash(password))
+        )
     return int(row.id)

@@ -64,14 +64,16 @@ def _model_options(request: Request) -> list[dict[str, Any]]:
     catalog = app_state(request).catalog
     out = []
     for m in catalog.models:
-        out.append({
-            "id": m.id,
-            "name": m.info.get("name", m.id),
-            "unavailable": catalog.unavailable_reason(m),
-            "reasoning": "reasoning" in m.capabilities,
-            "json": "structured_output" in m.capabilities,
-            "output_max": m.output_max,
-        })
+        out.append(
+            {
+                "id": m.id,
+                "name": m.info.get("name", m.id),
+                "unavailable": catalog.unavailable_reason(m),
+                "reasoning": "reasoning" in m.capabilities,
+                "json": "structured_output" in m.capabilities,
+                "output_max": m.output_max,
+            }
+        )
     return out
 
 
@@ -80,13 +82,17 @@ async def playground_page(request: Request, user: CurrentUser, model: str = "") 
     options = _model_options(request)
     found = app_state(request).catalog.find(model) if model else None
     selected = found.id if found else next((o["id"] for o in options if not o["unavailable"]), "")
-    return render(request, "playground.html", {
-        "models": options,
-        "selected": selected,
-        "default_max_tokens": DEFAULT_MAX_TOKENS,
-        "api_base": str(request.base_url).rstrip("/"),
-        "page": "playground",
-    })
+    return render(
+        request,
+        "playground.html",
+        {
+            "models": options,
+            "selected": selected,
+            "default_max_tokens": DEFAULT_MAX_TOKENS,
+            "api_base": str(request.base_url).rstrip("/"),
+            "page": "playground",
+        },
+    )
 
 
 @router.post("/app/playground/chat")

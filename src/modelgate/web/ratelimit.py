@@ -2,7 +2,7 @@
 
 Kept in process memory (per worker): it slows down password guessing against one account from one
 address without adding a store dependency. With several workers the effective limit is
-``limit × workers``; a Redis-backed limiter can replace this class behind the same two methods.
+``limit * workers``; a Redis-backed limiter can replace this class behind the same two methods.
 """
 
 from __future__ import annotations

@@ -52,7 +52,12 @@ def _digest(token: str) -> str:
 
 
 def _cookie_kwargs(request: Request) -> dict[str, object]:
-    return {"httponly": True, "samesite": "lax", "secure": app_state(request).settings.secure_cookies, "path": "/"}
+    return {
+        "httponly": True,
+        "samesite": "lax",
+        "secure": app_state(request).settings.secure_cookies,
+        "path": "/",
+    }
 
 
 async def start_session(request: Request, response: Response, *, account_id: int) -> None:
@@ -69,7 +74,9 @@ async def start_session(request: Request, response: Response, *, account_id: int
                 expires_at=now + SESSION_TTL,
             )
         )
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_TTL.total_seconds()), **_cookie_kwargs(request))  # type: ignore[arg-type]
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=int(SESSION_TTL.total_seconds()), **_cookie_kwargs(request)
+    )  # type: ignore[arg-type]
     response.delete_cookie(CSRF_COOKIE, path="/")
 
 
@@ -91,8 +98,13 @@ async def load_user(request: Request) -> WebUser | None:
         async with app_state(request).db.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(WebSession.account_id, WebSession.csrf_token, WebSession.expires_at,
-                           Account.email, Account.is_admin)
+                    select(
+                        WebSession.account_id,
+                        WebSession.csrf_token,
+                        WebSession.expires_at,
+                        Account.email,
+                        Account.is_admin,
+                    )
                     .join(Account, Account.id == WebSession.account_id)
                     .where(WebSession.digest == _digest(token))
                 )
