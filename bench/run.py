@@ -47,6 +47,7 @@ WRITE_DOCS = os.environ.get("BENCH_WRITE_DOCS", "1") == "1"
 STREAM_CHUNK_DELAY_MS = 2.0
 BODY = BENCH / "body.json"
 BODY_STREAM = BENCH / "body_stream.json"
+SLOW_BODY = BODY_STREAM  # replaced in main() by a copy naming the paced model
 WRK = shutil.which("wrk")
 
 CATALOG = """
@@ -212,7 +213,7 @@ def latency1(url: str, key: str | None) -> dict[str, float]:
 def measure(name: str, url: str, key: str | None, pid: int | None, *, rss_n: int) -> dict[str, object]:
     log(f"{name}: warm-up")
     loadgen(url, conns=8, key=key, body=BODY, requests=2000, warmup=0)
-    loadgen(url, conns=2, key=key, body=BODY_STREAM.with_name("body_stream.json"), requests=200, warmup=0)
+    loadgen(url, conns=2, key=key, body=BODY_STREAM, requests=200, warmup=0)
     r: dict[str, object] = {"name": name}
     if pid is not None:
         r["rss_warm_mb"] = tree_rss_mb(pid)
@@ -221,7 +222,7 @@ def measure(name: str, url: str, key: str | None, pid: int | None, *, rss_n: int
     log(f"{name}: latency at 1 connection")
     r["latency"] = latency1(url, key)
     log(f"{name}: streaming TTFB / inter-chunk gaps (1 connection, paced upstream)")
-    r["stream"] = loadgen(url, conns=1, key=key, body=BENCH / "body_stream_slow.json", duration=min(DURATION, 5))
+    r["stream"] = loadgen(url, conns=1, key=key, body=SLOW_BODY, duration=min(DURATION, 5))
     if pid is not None and rss_n:
         log(f"{name}: {rss_n} requests for the RSS check")
         t0 = time.monotonic()
@@ -344,8 +345,10 @@ def main() -> int:
     (BENCH / "results").mkdir(exist_ok=True)
     slow_body = json.loads(BODY_STREAM.read_text())
     slow_body["model"] = "bench/mock-slow"
-    (BENCH / "body_stream_slow.json").write_text(json.dumps(slow_body))
     tmp = Path(tempfile.mkdtemp(prefix="modelgate-bench-"))
+    global SLOW_BODY
+    SLOW_BODY = tmp / "body_stream_slow.json"
+    SLOW_BODY.write_text(json.dumps(slow_body))
     fast, slow = free_port(), free_port()
     mock_cmd = [PY, str(BENCH / "mock_upstream.py"), "--port", str(fast)]
     slow_cmd = [PY, str(BENCH / "mock_upstream.py"), "--port", str(slow), "--chunk-delay-ms", str(STREAM_CHUNK_DELAY_MS)]
@@ -355,7 +358,7 @@ def main() -> int:
         mock = measure("mock upstream (direct)", direct, None, None, rss_n=0)
         # the paced stream needs the slow mock when hit directly
         mock["stream"] = loadgen(f"http://127.0.0.1:{slow}/v1/chat/completions", conns=1, key=None,
-                                 body=BENCH / "body_stream_slow.json", duration=min(DURATION, 5))
+                                 body=SLOW_BODY, duration=min(DURATION, 5))
         mg = run_modelgate(tmp, fast, slow, 1, RSS_N)
         mg2 = None if SKIP_SCALING else run_modelgate(tmp, fast, slow, 2, 0, only_throughput=True)
         base = None if SKIP_BASELINE else run_litellm(tmp, fast, slow)

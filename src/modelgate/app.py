@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from modelgate.accounts.keys import KeyAuthenticator
 from modelgate.api import billing, chat, keys, models, usage
+from modelgate.api import metrics as metrics_api
 from modelgate.api.deps import AppState
 from modelgate.api.errors import gateway_error_body, install_error_handlers
 from modelgate.billing.ledger import Ledger
@@ -30,6 +31,8 @@ from modelgate.errors import GatewayError
 from modelgate.gateway.logsink import RequestLogSink
 from modelgate.gateway.pipeline import ChatGateway, RequestMeta
 from modelgate.gateway.router import Router
+from modelgate.limits import build_limiter, limits_resolver, share_invalidations
+from modelgate.observability.metrics import Metrics
 from modelgate.providers.base import ProviderContext
 from modelgate.providers.registry import ProviderTypeRegistry, build_providers, check_types
 from modelgate.settings import Settings
@@ -45,6 +48,12 @@ EXPOSED_HEADERS = [
     "x-aimlapi-usd-spent",
     "x-modelgate-provider",
     "Retry-After",
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
 ]
 
 
@@ -76,15 +85,29 @@ def build_app(settings: Settings | None = None, *, registry: ProviderTypeRegistr
         )
         logsink.start()
         keys = KeyAuthenticator(db.engine, ttl=settings.key_cache_ttl)
+        metrics = Metrics()
+        metrics.watch_queue_depth(providers)
+        limiter = build_limiter(settings.redis_url, prefix=settings.redis_prefix)
+        await share_invalidations(keys, limiter)  # with Redis: a disabled key is refused everywhere
+        router = Router(catalog, providers)
+        router.on_upstream_error = lambda name, exc: metrics.upstream_error(
+            name, getattr(exc, "upstream_status", None) or exc.code or exc.status_code
+        )
         gateway = ChatGateway(
             catalog=catalog,
             providers=providers,
-            router=Router(catalog, providers),
+            router=router,
             ledger=ledger,
             logsink=logsink,
             error_renderer=_render_stream_error,
+            limiter=limiter,
+            limits_for=limits_resolver(
+                rpm=settings.rate_limit_rpm, tpm=settings.rate_limit_tpm, overrides=settings.rate_limits
+            ),
+            metrics=metrics,
         )
         app.state.mg = AppState(settings=settings, db=db, catalog=catalog, gateway=gateway, keys=keys)
+        app.state.mg.extras.update(metrics=metrics, limiter=limiter)
         flusher = asyncio.create_task(_periodic(keys.flush_last_used, 5.0))
         for provider in providers.values():
             start = getattr(provider, "start", None)
@@ -100,6 +123,8 @@ def build_app(settings: Settings | None = None, *, registry: ProviderTypeRegistr
             await ledger.drain()
             await keys.flush_last_used()
             await logsink.aclose()
+            with contextlib.suppress(Exception):
+                await limiter.aclose()
             for provider in providers.values():
                 with contextlib.suppress(Exception):
                     await provider.aclose()
@@ -119,6 +144,7 @@ def build_app(settings: Settings | None = None, *, registry: ProviderTypeRegistr
     app.include_router(keys.router)
     app.include_router(billing.router)
     app.include_router(usage.router)
+    app.include_router(metrics_api.router)
     install_web(app)
 
     @app.get("/health", include_in_schema=False)

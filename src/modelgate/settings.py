@@ -14,6 +14,13 @@ class Settings(BaseSettings):
     database_url: str = Field(default="sqlite:///data/modelgate.db")
     config: Path | None = None  # operator catalogue YAML merged over the built-in one
     redis_url: str | None = None
+    # Key prefix in Redis (one per deployment sharing a Redis server).
+    redis_prefix: str = "modelgate:"
+    # Default per-key rate limits (requests / tokens per minute; 0 = unlimited), and overrides by
+    # key prefix: MODELGATE_RATE_LIMITS='{"a1b2c3d4": {"rpm": 600, "tpm": 200000}}'.
+    rate_limit_rpm: int = 0
+    rate_limit_tpm: int = 0
+    rate_limits: dict[str, dict[str, int]] = Field(default_factory=dict)
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 
 from modelgate.accounts.keys import KeyIdentity
-from modelgate.api.deps import app_state, bearer_token, client_request_id
+from modelgate.api.deps import AppState, app_state, bearer_token, client_request_id
 from modelgate.api.errors import error_response, format_validation_errors, new_request_id
 from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.pipeline import RequestMeta
@@ -60,16 +60,29 @@ async def run_chat(request: Request, *, origin: str = "api", ident: KeyIdentity 
         if req.stream:
             result = await state.gateway.stream(req, ident, meta)
             headers["x-modelgate-provider"] = result.provider
+            if meta.rate_headers:
+                headers.update(meta.rate_headers)
+            _count(state, request, 200)
             return StreamingResponse(
                 result.frames, media_type="text/event-stream", headers={**headers, **SSE_HEADERS}
             )
         done = await state.gateway.complete(req, ident, meta)
     except GatewayError as exc:
+        _count(state, request, exc.status_code)
         return error_response(exc, request, extra_headers=headers)
+    _count(state, request, 200)
+    if meta.rate_headers:
+        headers.update(meta.rate_headers)
     headers["x-modelgate-provider"] = done.provider
     headers["x-aimlapi-credits-used"] = str(done.credits)
     headers["x-aimlapi-usd-spent"] = usd_header(done.credits)
     return Response(orjson.dumps(done.body), media_type="application/json", headers=headers)
+
+
+def _count(state: AppState, request: Request, status: int) -> None:
+    metrics = state.extras.get("metrics")
+    if metrics is not None:
+        metrics.http.inc((request.scope["path"], str(status)))
 
 
 @router.post("/v1/chat/completions", response_model=None)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +22,18 @@ from modelgate.accounts.keys import KeyIdentity
 from modelgate.billing.ledger import HoldTicket, Ledger
 from modelgate.catalog.models import ModelSpec, Route
 from modelgate.catalog.registry import Catalog
-from modelgate.errors import GatewayError, InvalidRequestError, NotFoundError, PermissionDeniedError
+from modelgate.errors import (
+    GatewayError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+)
 from modelgate.gateway.estimate import prompt_tokens_upper_bound
 from modelgate.gateway.logsink import RequestLogSink
 from modelgate.gateway.render import DONE, ChunkRenderer, completion_body, error_frame
 from modelgate.gateway.router import Router
+from modelgate.limits.base import Limiter, RateLimit
 from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall, Usage
 from modelgate.store.schema import utcnow
 from modelgate.wire.chat import ChatRequest
@@ -44,6 +51,11 @@ class RequestMeta:
     client_request_id: str | None = None
     origin: str = "api"
     started: float = field(default_factory=time.perf_counter)
+    # Rate limiting (limits/): the window and token estimate counted, and the x-ratelimit-* headers.
+    rate_window: int | None = None
+    rate_tokens: int = 0
+    rate_headers: dict[str, str] | None = None
+    first_provider: str | None = None
 
 
 @dataclass(slots=True)
@@ -78,7 +90,13 @@ class ChatGateway:
         ledger: Ledger,
         logsink: RequestLogSink,
         error_renderer: Any,
+        limiter: Limiter | None = None,
+        limits_for: Callable[[KeyIdentity], RateLimit] | None = None,
+        metrics: Any = None,
     ) -> None:
+        self.limiter = limiter
+        self.limits_for = limits_for
+        self.metrics = metrics
         self.catalog = catalog
         self.providers = providers
         self.router = router
@@ -139,6 +157,7 @@ class ChatGateway:
 
     async def complete(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> CompletionResult:
         prep = self._prepare(req, ident)
+        await self._rate_limit(req, prep, ident, meta)
         ticket = await self._hold(req, prep, ident, meta, stream=False)
         provider = prep.plan[0].provider
         try:
@@ -169,6 +188,7 @@ class ChatGateway:
 
     async def stream(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> StreamResult:
         prep = self._prepare(req, ident)
+        await self._rate_limit(req, prep, ident, meta)
         ticket = await self._hold(req, prep, ident, meta, stream=True)
         calls: list[ProviderCall] = []
         provider = prep.plan[0].provider
@@ -205,6 +225,7 @@ class ChatGateway:
         finish: str | None = None
         deltas = 0
         done = False
+        pending: asyncio.Future[Chunk | None] | None = None
         try:
             yield b""  # priming point (consumed by stream(), never sent)
             chunk = first
@@ -217,7 +238,11 @@ class ChatGateway:
                     frame = renderer.choices(chunk)
                     if frame is not None:
                         yield frame
-                chunk = await anext(upstream, None)
+                # The read runs in its own task: a client leaving mid-read cancels this generator,
+                # not the upstream, which _settle_abandoned then drains for the real usage.
+                pending = asyncio.ensure_future(_read(upstream))
+                chunk = await asyncio.shield(pending)
+                pending = None
             done = True
         except GatewayError as exc:
             done = True
@@ -229,7 +254,9 @@ class ChatGateway:
             # Client went away (generator closed / task cancelled): charge what was produced.
             if not done:
                 self._spawn(
-                    self._settle_abandoned(req, prep, ident, meta, ticket, provider, upstream, call, deltas)
+                    self._settle_abandoned(
+                        req, prep, ident, meta, ticket, provider, upstream, call, deltas, pending
+                    )
                 )
             raise
         usage = usage or _estimate_usage(prep, deltas)
@@ -254,10 +281,18 @@ class ChatGateway:
         upstream: AsyncIterator[Chunk],
         call: ProviderCall,
         deltas: int,
+        pending: asyncio.Future[Chunk | None] | None = None,
     ) -> None:
         usage: Usage | None = None
         drain = getattr(self.providers.get(provider), "drain_on_disconnect", True)
         try:
+            if pending is not None and not drain:
+                pending.cancel()
+            if pending is not None:
+                with contextlib.suppress(BaseException):
+                    first = await pending  # the read the client's departure interrupted
+                    if first is not None and first.usage is not None:
+                        usage = first.usage
             if drain:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(DRAIN_TIMEOUT):
@@ -309,6 +344,56 @@ class ChatGateway:
         return charged
 
     # ---- shared ------------------------------------------------------------------------------
+
+    async def _rate_limit(
+        self, req: ChatRequest, prep: _Prepared, ident: KeyIdentity, meta: RequestMeta
+    ) -> None:
+        """Per-key requests/tokens per minute (limits/): 429 with Retry-After when over."""
+        meta.first_provider = prep.plan[0].provider
+        if self.limiter is None or self.limits_for is None:
+            return
+        limits = self.limits_for(ident)
+        if not limits.enabled:
+            return
+        tokens = prep.prompt_estimate + prep.max_tokens * (req.n or 1)
+        decision = await self.limiter.acquire(ident.key_id, limits, tokens=tokens if limits.tpm else 0)
+        meta.rate_headers = decision.headers()
+        if not decision.allowed:
+            if self.metrics is not None:
+                self.metrics.rate_limited.inc((decision.refused_by or "requests",))
+            what = "requests" if decision.refused_by == "requests" else "tokens"
+            limit = decision.limit_requests if what == "requests" else decision.limit_tokens
+            raise RateLimitError(
+                f"Rate limit reached for this API key: {limit} {what} per minute. "
+                f"Retry after {meta.rate_headers['Retry-After']}s.",
+                retry_after=decision.retry_after,
+                headers=dict(meta.rate_headers),
+            )
+        if limits.tpm:
+            meta.rate_window, meta.rate_tokens = decision.window, tokens
+
+    def _observe(self, model: ModelSpec, ident: KeyIdentity, meta: RequestMeta, provider: str | None,
+                 usage: Usage, credits: int, stream: bool, http_status: int) -> None:
+        """Metrics and the token-limit correction; called once per routed request, from _log."""
+        if self.metrics is not None:
+            self.metrics.request_done(
+                model=model.id, provider=provider, status=http_status, stream=stream,
+                seconds=time.perf_counter() - meta.started, prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens, credits=credits,
+                fallback=meta.first_provider is not None and provider not in (None, meta.first_provider),
+            )
+        if meta.rate_window is not None and self.limiter is not None:
+            delta = usage.prompt_tokens + usage.completion_tokens - meta.rate_tokens
+            window, meta.rate_window = meta.rate_window, None
+            if delta:
+                self._spawn(self._adjust_tokens(ident.key_id, window, delta))
+
+    async def _adjust_tokens(self, key_id: int, window: int, delta: int) -> None:
+        assert self.limiter is not None
+        try:
+            await self.limiter.adjust_tokens(key_id, window, delta)
+        except Exception:
+            log.warning("could not correct the token count of key %s", key_id, exc_info=True)
 
     async def _hold(
         self, req: ChatRequest, prep: _Prepared, ident: KeyIdentity, meta: RequestMeta, *, stream: bool
@@ -386,6 +471,7 @@ class ChatGateway:
         http_status: int = 200,
         error: str | None = None,
     ) -> None:
+        self._observe(model, ident, meta, provider, usage, credits, stream, http_status)
         self.logsink.record(
             {
                 "inference_id": meta.inference_id,
@@ -436,6 +522,10 @@ def _chunk_finish(chunk: Chunk) -> str | None:
 def _estimate_usage(prep: _Prepared, deltas: int) -> Usage:
     """Used only when an upstream never reported usage: an upper bound, capped by the hold."""
     return Usage(prompt_tokens=prep.prompt_estimate, completion_tokens=min(deltas, prep.max_tokens))
+
+
+async def _read(it: AsyncIterator[Chunk]) -> Chunk | None:
+    return await anext(it, None)
 
 
 async def _aclose(it: AsyncIterator[Chunk]) -> None:

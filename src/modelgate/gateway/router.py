@@ -74,6 +74,8 @@ class Router:
         self._clock = clock
         self._sleep = sleep
         self.breakers: dict[str, Breaker] = {}
+        # Called with (provider, error) for every failed attempt (metrics: observability/).
+        self.on_upstream_error: Callable[[str, UpstreamError], None] | None = None
         for name, conf in catalog.providers.items():
             cb = conf.circuit_breaker
             self.breakers[name] = Breaker(
@@ -157,6 +159,8 @@ class Router:
             try:
                 result = await attempt()
             except UpstreamError as exc:
+                if self.on_upstream_error is not None:
+                    self.on_upstream_error(route.provider, exc)
                 if exc.retryable:
                     breaker.failure(self._clock())
                 else:

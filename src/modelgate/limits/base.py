@@ -86,8 +86,16 @@ def wait_for_room(limit: int, prev: float, cur: float, elapsed: float, cost: int
     return rest + WINDOW * (1 - (limit - cost) / cur)
 
 
-def decide(limits: RateLimit, *, now: float, req_prev: float, req_cur: float, tok_prev: float, tok_cur: float,
-           tokens: int) -> Decision:
+def decide(
+    limits: RateLimit,
+    *,
+    now: float,
+    req_prev: float,
+    req_cur: float,
+    tok_prev: float,
+    tok_cur: float,
+    tokens: int,
+) -> Decision:
     """The pure decision both implementations share (Redis runs the same arithmetic in Lua)."""
     window = int(now // WINDOW)
     elapsed = now - window * WINDOW

@@ -82,8 +82,15 @@ class RedisLimiter:
         ok, now_ms, rp, rc, tp, tc = await self._acquire(
             keys=[self._base(key_id)], args=[limits.rpm or 0, limits.tpm or 0, tokens, WINDOW]
         )
-        d = decide(limits, now=int(now_ms) / 1000, req_prev=float(rp), req_cur=float(rc), tok_prev=float(tp),
-                   tok_cur=float(tc), tokens=tokens)
+        d = decide(
+            limits,
+            now=int(now_ms) / 1000,
+            req_prev=float(rp),
+            req_cur=float(rc),
+            tok_prev=float(tp),
+            tok_cur=float(tc),
+            tokens=tokens,
+        )
         if bool(ok) != d.allowed:  # float edge: the script's verdict is the one that counted
             d.allowed = bool(ok)
             if d.allowed:

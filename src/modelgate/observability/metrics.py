@@ -17,7 +17,24 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+)
 
 Labels = tuple[str, ...]
 
@@ -55,8 +72,9 @@ class Gauge:
 
     __slots__ = ("fn", "help", "labels", "name", "values")
 
-    def __init__(self, name: str, help: str, labels: Labels = (),
-                 fn: Callable[[], dict[Labels, float]] | None = None) -> None:
+    def __init__(
+        self, name: str, help: str, labels: Labels = (), fn: Callable[[], dict[Labels, float]] | None = None
+    ) -> None:
         self.name, self.help, self.labels, self.fn = name, help, labels, fn
         self.values: dict[Labels, float] = {}
 
@@ -74,7 +92,9 @@ class Gauge:
 class Histogram:
     __slots__ = ("buckets", "help", "labels", "name", "series")
 
-    def __init__(self, name: str, help: str, labels: Labels = (), buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+    def __init__(
+        self, name: str, help: str, labels: Labels = (), buckets: tuple[float, ...] = LATENCY_BUCKETS
+    ) -> None:
         self.name, self.help, self.labels, self.buckets = name, help, labels, buckets
         # per label set: [count per bucket (non-cumulative, +Inf last)..., sum]
         self.series: dict[Labels, list[float]] = {}
@@ -93,7 +113,7 @@ class Histogram:
             acc = 0.0
             for i, b in enumerate(self.buckets):
                 acc += s[i]
-                le = _labels(self.labels, lv, 'le="%g"' % b)
+                le = _labels(self.labels, lv, f'le="{b:g}"')
                 yield f"{self.name}_bucket{le} {acc:g}"
             acc += s[len(self.buckets)]
             le = _labels(self.labels, lv, 'le="+Inf"')
@@ -107,27 +127,52 @@ class Metrics:
 
     def __init__(self) -> None:
         self.started = time.time()
-        self.http = Counter("modelgate_http_requests_total", "Chat HTTP responses by path and status.",
-                            ("path", "status"))
-        self.requests = Counter("modelgate_requests_total", "Chat requests that reached routing, by outcome.",
-                                ("model", "provider", "status", "stream"))
-        self.latency = Histogram("modelgate_request_duration_seconds",
-                                 "Gateway time per chat request (to the last byte for streams).", ("model", "stream"))
-        self.tokens = Counter("modelgate_tokens_total", "Tokens billed, by model and kind.", ("model", "kind"))
-        self.credits = Counter("modelgate_credits_total", "Credits charged, by model (2,000,000 = 1 USD).",
-                               ("model",))
-        self.upstream_errors = Counter("modelgate_upstream_errors_total",
-                                       "Failed upstream attempts (retried, fallen back or final).",
-                                       ("provider", "status"))
-        self.fallbacks = Counter("modelgate_fallbacks_total", "Requests served by a route after the first.",
-                                 ("model", "provider"))
-        self.rate_limited = Counter("modelgate_rate_limited_total", "Requests refused by rate limits.", ("limit",))
+        self.http = Counter(
+            "modelgate_http_requests_total", "Chat HTTP responses by path and status.", ("path", "status")
+        )
+        self.requests = Counter(
+            "modelgate_requests_total",
+            "Chat requests that reached routing, by outcome.",
+            ("model", "provider", "status", "stream"),
+        )
+        self.latency = Histogram(
+            "modelgate_request_duration_seconds",
+            "Gateway time per chat request (to the last byte for streams).",
+            ("model", "stream"),
+        )
+        self.tokens = Counter(
+            "modelgate_tokens_total", "Tokens billed, by model and kind.", ("model", "kind")
+        )
+        self.credits = Counter(
+            "modelgate_credits_total", "Credits charged, by model (2,000,000 = 1 USD).", ("model",)
+        )
+        self.upstream_errors = Counter(
+            "modelgate_upstream_errors_total",
+            "Failed upstream attempts (retried, fallen back or final).",
+            ("provider", "status"),
+        )
+        self.fallbacks = Counter(
+            "modelgate_fallbacks_total", "Requests served by a route after the first.", ("model", "provider")
+        )
+        self.rate_limited = Counter(
+            "modelgate_rate_limited_total", "Requests refused by rate limits.", ("limit",)
+        )
         self.in_flight = Gauge("modelgate_requests_in_flight", "Chat requests being processed.")
-        self.queue_depth = Gauge("modelgate_local_queue_depth", "Requests waiting in a local provider's queue.",
-                                 ("provider",))
-        self._collectors: list[Any] = [self.http, self.requests, self.latency, self.tokens, self.credits,
-                                       self.upstream_errors, self.fallbacks, self.rate_limited, self.in_flight,
-                                       self.queue_depth]
+        self.queue_depth = Gauge(
+            "modelgate_local_queue_depth", "Requests waiting in a local provider's queue.", ("provider",)
+        )
+        self._collectors: list[Any] = [
+            self.http,
+            self.requests,
+            self.latency,
+            self.tokens,
+            self.credits,
+            self.upstream_errors,
+            self.fallbacks,
+            self.rate_limited,
+            self.in_flight,
+            self.queue_depth,
+        ]
 
     def watch_queue_depth(self, providers: dict[str, Any]) -> None:
         """Providers exposing ``queue_depth`` (an int attribute or a method) appear in the gauge."""
@@ -136,10 +181,15 @@ class Metrics:
             out: dict[Labels, float] = {}
             for name, p in providers.items():
                 q = getattr(p, "queue_depth", None)
-                if q is None:
+                stats = getattr(p, "stats", None)
+                if q is None and stats is None:
                     continue
                 try:
-                    out[(name,)] = float(q() if callable(q) else q)
+                    if q is not None:
+                        out[(name,)] = float(q() if callable(q) else q)
+                    else:  # the local provider: EngineStats.waiting
+                        assert stats is not None
+                        out[(name,)] = float((stats() if callable(stats) else stats).waiting)
                 except Exception:  # a provider's gauge must never break a scrape
                     continue
             return out
@@ -148,8 +198,19 @@ class Metrics:
 
     # ---- hot path ------------------------------------------------------------------------------
 
-    def request_done(self, *, model: str, provider: str | None, status: int, stream: bool, seconds: float,
-                     prompt_tokens: int, completion_tokens: int, credits: int, fallback: bool) -> None:
+    def request_done(
+        self,
+        *,
+        model: str,
+        provider: str | None,
+        status: int,
+        stream: bool,
+        seconds: float,
+        prompt_tokens: int,
+        completion_tokens: int,
+        credits: int,
+        fallback: bool,
+    ) -> None:
         s = "true" if stream else "false"
         p = provider or ""
         self.requests.inc((model, p, str(status), s))
