@@ -1,0 +1,175 @@
+"""Two gateway instances on different ports, one PostgreSQL, one Redis: budgets stay exact, rate
+limits are global, and a key disabled through one instance is refused by the other within 1 s."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from modelgate.store.db import Database
+from modelgate.store.schema import Account, Hold, LedgerEntry, RequestLog
+
+pytestmark = pytest.mark.postgres
+BODY = {"model": "mock/echo", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 50}
+
+
+async def _fire(urls: list[str], key: str, n: int, body: dict[str, Any] = BODY) -> list[httpx.Response]:
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def one(i: int) -> httpx.Response:
+            return await client.post(
+                f"{urls[i % len(urls)]}/v1/chat/completions",
+                json=body,
+                headers={"Authorization": f"Bearer {key}"},
+            )
+
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+def _books(url: str, email: str) -> dict[str, int]:
+    async def run() -> dict[str, int]:
+        db = Database(url)
+        try:
+            async with db.engine.connect() as conn:
+                acc = (await conn.execute(select(Account).where(Account.email == email))).one()._mapping
+                aid = acc["id"]
+                topups = (
+                    await conn.execute(
+                        select(func.coalesce(func.sum(LedgerEntry.credits), 0)).where(
+                            LedgerEntry.account_id == aid, LedgerEntry.credits > 0
+                        )
+                    )
+                ).scalar_one()
+                charges = (
+                    await conn.execute(
+                        select(func.coalesce(func.sum(LedgerEntry.credits), 0)).where(
+                            LedgerEntry.account_id == aid, LedgerEntry.credits < 0
+                        )
+                    )
+                ).scalar_one()
+                logged = (
+                    await conn.execute(
+                        select(func.coalesce(func.sum(RequestLog.credits), 0)).where(
+                            RequestLog.account_id == aid
+                        )
+                    )
+                ).scalar_one()
+                holds = (
+                    await conn.execute(select(func.count()).select_from(Hold).where(Hold.account_id == aid))
+                ).scalar_one()
+                return {
+                    "balance": int(acc["balance_credits"]),
+                    "topups": int(topups),
+                    "charges": int(charges),
+                    "logged": int(logged),
+                    "holds": int(holds),
+                }
+        finally:
+            await db.aclose()
+
+    return asyncio.run(run())
+
+
+def _wait_settled(url: str, email: str, expect_logged_requests: int) -> dict[str, int]:
+    deadline = time.monotonic() + 10
+    while True:
+        books = _books(url, email)
+        if (books["holds"] == 0 and books["logged"] == -books["charges"]) or time.monotonic() > deadline:
+            return books
+        time.sleep(0.1)
+
+
+def test_budget_exact_across_instances(cluster: Any) -> None:
+    a, b = cluster(2)
+    # Enough for a handful of holds only: most of the 40 parallel requests must be refused, and the
+    # books must balance to the credit.
+    key = a.create_key(email="scale@example.com", usd=0.0006)
+    responses = asyncio.run(_fire([a.url, b.url], key, 40))
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {200, 403}, codes
+    assert 0 < codes.count(200) < 40
+    books = _wait_settled(a.settings.database_url, "scale@example.com", len(codes))
+    assert books["holds"] == 0
+    assert books["balance"] >= 0
+    assert books["balance"] == books["topups"] + books["charges"]
+    assert books["logged"] == -books["charges"]
+    charged = sum(int(r.headers["x-aimlapi-credits-used"]) for r in responses if r.status_code == 200)
+    assert charged == -books["charges"]
+
+
+def test_rate_limit_is_global(cluster: Any) -> None:
+    a, b = cluster(2, rate_limit_rpm=10)
+    key = a.create_key(email="rl@example.com", usd=5.0)
+    responses = asyncio.run(_fire([a.url, b.url], key, 30))
+    ok = [r for r in responses if r.status_code == 200]
+    limited = [r for r in responses if r.status_code == 429]
+    assert len(ok) == 10 and len(limited) == 20, [r.status_code for r in responses]
+    assert {r.headers["x-modelgate-provider"] for r in ok} == {"mock"}
+    for r in limited:
+        assert int(r.headers["Retry-After"]) >= 1
+        assert r.headers["x-ratelimit-limit-requests"] == "10"
+        assert r.headers["x-ratelimit-remaining-requests"] == "0"
+        assert r.json()["error"]["type"] == "rate_limit_error"
+    assert "x-ratelimit-remaining-requests" in ok[0].headers
+
+
+def test_rate_limit_counts_both_instances(cluster: Any) -> None:
+    a, b = cluster(2, rate_limit_rpm=10)
+    key = a.create_key(email="rl2@example.com", usd=5.0)
+    on_a = asyncio.run(_fire([a.url], key, 6))
+    assert [r.status_code for r in on_a] == [200] * 6
+    on_b = asyncio.run(_fire([b.url], key, 10))
+    assert sorted(r.status_code for r in on_b) == [200] * 4 + [429] * 6
+
+
+def test_disable_propagates_within_a_second(cluster: Any) -> None:
+    a, b = cluster(2)
+    user_key = a.create_key(email="dis@example.com", usd=5.0)
+    mgmt_key = a.create_key(email="dis@example.com", usd=0.0, management=True)
+    prefix = user_key[:8]
+    with httpx.Client(timeout=30) as client:
+        for server in (a, b):  # warm both instances' key caches
+            r = client.post(
+                f"{server.url}/v1/chat/completions",
+                json=BODY,
+                headers={"Authorization": f"Bearer {user_key}"},
+            )
+            assert r.status_code == 200, r.text
+        r = client.patch(
+            f"{a.url}/v1/keys/{prefix}",
+            json={"disabled": True},
+            headers={"Authorization": f"Bearer {mgmt_key}"},
+        )
+        assert r.status_code == 200, r.text
+        t0 = time.monotonic()
+        while True:
+            r = client.post(
+                f"{b.url}/v1/chat/completions", json=BODY, headers={"Authorization": f"Bearer {user_key}"}
+            )
+            if r.status_code == 401:
+                break
+            assert time.monotonic() - t0 < 1.0, "instance B still accepts the disabled key after 1 s"
+            time.sleep(0.02)
+        assert time.monotonic() - t0 < 1.0
+
+
+def test_metrics_and_ready(cluster: Any) -> None:
+    (a,) = cluster(1)
+    key = a.create_key(email="obs@example.com", usd=5.0)
+    with httpx.Client(timeout=30) as client:
+        r = client.post(f"{a.url}/v1/chat/completions", json=BODY, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200
+        ready = client.get(f"{a.url}/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["redis"] == "ok"
+        assert ready.json()["checks"]["database"] == "ok"
+        text = client.get(f"{a.url}/metrics").text
+    assert 'modelgate_requests_total{model="mock/echo",provider="mock",status="200",stream="false"} 1' in text
+    assert 'modelgate_http_requests_total{path="/v1/chat/completions",status="200"} 1' in text
+    assert "modelgate_request_duration_seconds_bucket" in text
+    assert 'modelgate_tokens_total{model="mock/echo",kind="prompt"}' in text
