@@ -327,3 +327,15 @@ async def test_full_queue_answers_429_and_long_prompts_400() -> None:
         assert too_long.value.code == "context_length_exceeded"
     finally:
         await small.aclose()
+
+
+@local_model
+async def test_missing_model_file_is_not_configured(tmp_path: Any) -> None:
+    pytest.importorskip("llama_cpp")
+    options = {"model_path": str(tmp_path / "missing.gguf")}
+    provider = create("local", ProviderConfig(type="local", options=options), ProviderContext())
+    try:
+        with pytest.raises(ProviderNotConfiguredError, match=r"no GGUF file"):
+            await provider.complete(make_call())
+    finally:
+        await provider.aclose()

@@ -132,8 +132,13 @@ class Engine:
     def _run(self) -> None:
         try:
             rt = LlamaRuntime(self.opts)
-        except Exception as exc:
+        except GatewayError as exc:
             self._ready.set_exception(exc)
+            return
+        except Exception as exc:  # ImportError (no 'local' extra), OSError from the shared library...
+            error = ProviderNotConfiguredError(f"local model: cannot load: {exc}")
+            error.__cause__ = exc
+            self._ready.set_exception(error)
             return
         self._rt = rt
         self._lib: Any = rt.lib
