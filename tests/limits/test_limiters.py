@@ -38,13 +38,13 @@ async def test_requests_per_minute(limiter: InMemoryLimiter) -> None:
     limits = RateLimit(rpm=3)
     results = await asyncio.gather(*(limiter.acquire(7, limits, tokens=0) for _ in range(5)))
     assert sum(d.allowed for d in results) == 3
-    refused = [d for d in results if not d.allowed][0]
+    refused = next(d for d in results if not d.allowed)
     h = refused.headers()
     assert h["x-ratelimit-limit-requests"] == "3"
     assert h["x-ratelimit-remaining-requests"] == "0"
     assert int(h["Retry-After"]) >= 1
     assert refused.refused_by == "requests"
-    ok = [d for d in results if d.allowed][0].headers()
+    ok = next(d for d in results if d.allowed).headers()
     assert "Retry-After" not in ok
     # another key has its own budget
     assert (await limiter.acquire(8, limits, tokens=0)).allowed

@@ -157,7 +157,6 @@ class Metrics:
         self.rate_limited = Counter(
             "modelgate_rate_limited_total", "Requests refused by rate limits.", ("limit",)
         )
-        self.in_flight = Gauge("modelgate_requests_in_flight", "Chat requests being processed.")
         self.queue_depth = Gauge(
             "modelgate_local_queue_depth", "Requests waiting in a local provider's queue.", ("provider",)
         )
@@ -170,7 +169,6 @@ class Metrics:
             self.upstream_errors,
             self.fallbacks,
             self.rate_limited,
-            self.in_flight,
             self.queue_depth,
         ]
 
