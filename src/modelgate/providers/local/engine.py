@@ -190,7 +190,12 @@ class Engine:
         while self._waiting and len(self._free_ids) >= self._waiting[0].n:
             req = self._waiting[0]
             if req.tokens is None:
-                req.tokens = rt.tokenize(rt.render(req.messages))
+                try:
+                    req.tokens = rt.tokenize(rt.render(req.messages))
+                except GatewayError as exc:  # this request's own fault: fail it alone
+                    self._pop_waiting()
+                    out[req] = Event(error=exc)
+                    continue
                 req.prompt_tokens = req.progress.prompt_tokens = len(req.tokens)
             tokens = req.tokens
             room = (rt.n_ctx - len(tokens)) // req.n

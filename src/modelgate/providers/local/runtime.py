@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelgate.errors import ProviderNotConfiguredError
+from modelgate.errors import InvalidRequestError, ProviderNotConfiguredError
 
 log = logging.getLogger("modelgate.providers.local")
 
@@ -91,6 +91,7 @@ class LlamaRuntime:
         if not raw:
             raise ProviderNotConfiguredError("local model: the GGUF carries no chat template")
         env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.globals["raise_exception"] = _raise_template_error  # used by many HF templates
         self._template = env.from_string(raw.decode("utf-8"))
         self._bos = self._token_text(lib.llama_vocab_bos(self.vocab))
         self._eos = self._token_text(lib.llama_vocab_eos(self.vocab))
@@ -102,11 +103,16 @@ class LlamaRuntime:
 
     def render(self, messages: list[dict[str, str]]) -> str:
         """The chat-templated prompt, ending with the assistant generation prefix."""
-        return str(
-            self._template.render(
-                messages=messages, add_generation_prompt=True, bos_token=self._bos, eos_token=self._eos
+        from jinja2 import TemplateError
+
+        try:
+            return str(
+                self._template.render(
+                    messages=messages, add_generation_prompt=True, bos_token=self._bos, eos_token=self._eos
+                )
             )
-        )
+        except TemplateError as exc:
+            raise InvalidRequestError(f"messages: the model's chat template failed: {exc}") from exc
 
     def tokenize(self, text: str) -> list[int]:
         data = text.encode("utf-8")
@@ -142,6 +148,10 @@ class LlamaRuntime:
         if self.model:
             self.lib.llama_model_free(self.model)
             self.model = None
+
+
+def _raise_template_error(message: str) -> None:
+    raise InvalidRequestError(f"messages: the model's chat template refused them: {message}")
 
 
 def _forward_log(level: int, text: bytes, _user: Any) -> None:
