@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.accounts.service import check_key_settings
 from modelgate.billing.ledger import month_start, period_key, period_start
-from modelgate.store.schema import ApiKey, KeySpend, LedgerEntry, utcnow
+from modelgate.store.schema import ApiKey, KeySpend, LedgerEntry, PlaygroundKey, utcnow
 
 UNSET: Any = object()
 
@@ -46,6 +46,8 @@ def _record(row: Any) -> KeyRecord:
 
 
 _COLUMNS = [getattr(ApiKey, f) for f in KeyRecord.__slots__]
+# Internal keys (the web playground's) are never listed, fetched or changed through the key API.
+_NOT_INTERNAL = ApiKey.id.not_in(select(PlaygroundKey.key_id))
 
 
 async def list_keys(
@@ -53,7 +55,7 @@ async def list_keys(
 ) -> list[KeyRecord]:
     """The account's live keys, oldest first. ``management``: False = regular keys only (what
     ``GET /v1/keys`` lists), True = management keys only, None = both."""
-    q = select(*_COLUMNS).where(ApiKey.account_id == account_id, ApiKey.deleted_at.is_(None))
+    q = select(*_COLUMNS).where(ApiKey.account_id == account_id, ApiKey.deleted_at.is_(None), _NOT_INTERNAL)
     if management is not None:
         q = q.where(ApiKey.is_management.is_(management))
     rows = (await conn.execute(q.order_by(ApiKey.created_at, ApiKey.id))).all()
@@ -64,7 +66,7 @@ async def get_key(
     conn: AsyncConnection, *, account_id: int, prefix: str, include_deleted: bool = False
 ) -> KeyRecord | None:
     """One of the account's keys by its 8-character prefix (None when not the account's)."""
-    q = select(*_COLUMNS).where(ApiKey.account_id == account_id, ApiKey.prefix == prefix)
+    q = select(*_COLUMNS).where(ApiKey.account_id == account_id, ApiKey.prefix == prefix, _NOT_INTERNAL)
     if not include_deleted:
         q = q.where(ApiKey.deleted_at.is_(None))
     row = (await conn.execute(q)).first()
@@ -80,7 +82,12 @@ async def latest_used_key(conn: AsyncConnection, *, account_id: int) -> KeyRecor
     """The account's most recently used live regular key (the newest one when none was used)."""
     q = (
         select(*_COLUMNS)
-        .where(ApiKey.account_id == account_id, ApiKey.deleted_at.is_(None), ApiKey.is_management.is_(False))
+        .where(
+            ApiKey.account_id == account_id,
+            ApiKey.deleted_at.is_(None),
+            ApiKey.is_management.is_(False),
+            _NOT_INTERNAL,
+        )
         .order_by(ApiKey.last_used_at.is_(None), ApiKey.last_used_at.desc(), ApiKey.id.desc())
         .limit(1)
     )

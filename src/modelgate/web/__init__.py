@@ -2,23 +2,19 @@
 
 ``install(app)`` is the one call ``app.build_app`` makes: it mounts ``/static``, the routers and
 the two web exception handlers. Routers, one concept each: ``auth`` (sign-up/log-in/log-out),
-``keys``, ``billing``, ``playground``, ``docs``. Sessions and CSRF live in ``sessions``; tables in
-``models`` (on the store's ``Base``).
+``keys``, ``billing``, ``playground``, ``docs``. Sessions and CSRF live in ``sessions``; their tables
+are in ``store/schema.py`` with every other table.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from modelgate.web import auth, billing, docs, keys, playground
-from modelgate.web.models import ensure_web_tables
 from modelgate.web.render import WebState, render
 from modelgate.web.sessions import CSRFError, LoginRequired
 
@@ -61,21 +57,3 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CSRFError, _csrf_failed)
     for module in (auth, keys, billing, playground, docs):
         app.include_router(module.router)
-    _wrap_lifespan(app)
-
-
-def _wrap_lifespan(app: FastAPI) -> None:
-    """After the app's own start-up (migrations), make sure the web tables exist.
-
-    A stop-gap until an Alembic revision creates ``web_sessions`` and ``web_playground_keys``;
-    ``create_all(checkfirst)`` on just these two tables is a no-op once they exist.
-    """
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app_: Any) -> AsyncIterator[Any]:
-        async with inner(app_) as state:
-            await ensure_web_tables(app_.state.mg.db.engine)
-            yield state
-
-    app.router.lifespan_context = lifespan

@@ -24,7 +24,7 @@ from modelgate.api.chat import run_chat
 from modelgate.api.deps import app_state
 from modelgate.gateway.pipeline import DEFAULT_MAX_TOKENS
 from modelgate.store.schema import ApiKey
-from modelgate.web.models import PlaygroundKey
+from modelgate.store.schema import PlaygroundKey
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser
 

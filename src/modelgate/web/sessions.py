@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from modelgate.api.deps import app_state
 from modelgate.store.schema import Account
-from modelgate.web.models import WebSession
+from modelgate.store.schema import WebSession
 
 SESSION_COOKIE = "mg_session"
 CSRF_COOKIE = "mg_csrf"
