@@ -16,8 +16,7 @@ from modelgate.accounts.keys import KEY_SCOPES
 from modelgate.accounts.service import create_key
 from modelgate.api.deps import app_state
 from modelgate.catalog.models import CREDITS_PER_USD
-from modelgate.store.schema import ApiKey
-from modelgate.store.schema import PlaygroundKey
+from modelgate.store.schema import ApiKey, PlaygroundKey
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser
 

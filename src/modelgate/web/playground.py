@@ -23,8 +23,7 @@ from modelgate.accounts.service import create_key
 from modelgate.api.chat import run_chat
 from modelgate.api.deps import app_state
 from modelgate.gateway.pipeline import DEFAULT_MAX_TOKENS
-from modelgate.store.schema import ApiKey
-from modelgate.store.schema import PlaygroundKey
+from modelgate.store.schema import ApiKey, PlaygroundKey
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser
 

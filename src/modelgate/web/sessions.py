@@ -22,8 +22,7 @@ from sqlalchemy import delete, insert, select
 from starlette.responses import Response
 
 from modelgate.api.deps import app_state
-from modelgate.store.schema import Account
-from modelgate.store.schema import WebSession
+from modelgate.store.schema import Account, WebSession
 
 SESSION_COOKIE = "mg_session"
 CSRF_COOKIE = "mg_csrf"
