@@ -1,11 +1,12 @@
 """Sign-up and password check (argon2id via argon2-cffi), keyword-only like ``accounts.service``.
 
-These live here until the accounts service grows its own; they only touch ``accounts.password_hash``.
+Used by the web UI's sign-up and log-in forms; they only touch ``accounts.password_hash``.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -19,7 +20,12 @@ MIN_PASSWORD = 8
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 
 _hasher = PasswordHasher()  # stateless parameters object; no per-app state
-_DUMMY_HASH = _hasher.hash("modelgate-timing-equaliser")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so both paths take an argon2 verification."""
+    return _hasher.hash("modelgate-timing-equaliser")
 
 
 class SignUpError(ValueError):
@@ -63,7 +69,7 @@ async def verify_password(conn: AsyncConnection, *, email: str, password: str) -
             select(Account.id, Account.password_hash).where(Account.email == normalise_email(email))
         )
     ).first()
-    stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
+    stored = row.password_hash if row is not None and row.password_hash else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
