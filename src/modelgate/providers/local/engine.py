@@ -131,6 +131,9 @@ class Engine:
 
     def _run(self) -> None:
         try:
+            import numpy as np  # with llama-cpp-python (the 'local' extra)
+
+            self._as_array: Any = np.ctypeslib.as_array
             rt = LlamaRuntime(self.opts)
         except GatewayError as exc:
             self._ready.set_exception(exc)
@@ -215,12 +218,17 @@ class Engine:
                 return  # wait until running requests free KV cells (FIFO: no overtaking)
             seqs: list[_Seq] = []
             for index in range(req.n):
+                if req.params.plain_greedy:
+                    seqs.append(_Seq(index, self._free_ids.pop(), None, req.stops))
+                    continue
                 chain = build_chain(
                     self._lib, rt.vocab, rt.n_vocab, req.params, choice=index, window=req.max_tokens
                 )
                 if chain is None:
                     for s in seqs:
-                        self._lib.llama_sampler_free(s.sampler)
+                        self._free_ids.append(s.seq_id)
+                        if s.sampler is not None:
+                            self._lib.llama_sampler_free(s.sampler)
                     self._pop_waiting()
                     out[req] = Event(error=InvalidRequestError("response_format: invalid grammar"))
                     break
@@ -291,10 +299,14 @@ class Engine:
         stats.prefill_tokens += prefill
         stats.max_seqs_in_step = max(stats.max_seqs_in_step, len(sampling))
         sample, eog, piece = lib.llama_sampler_sample, rt.eog, rt.piece
+        logits_ith, as_array, n_vocab = lib.llama_get_logits_ith, self._as_array, rt.n_vocab
         ctx = rt.ctx
         for act, seq, idx in sampling:
             req = act.req
-            token = sample(seq.sampler, ctx, idx)
+            if seq.sampler is None:  # plain greedy: argmax of the logits, first maximum as llama.cpp
+                token = int(as_array(logits_ith(ctx, idx), shape=(n_vocab,)).argmax())
+            else:
+                token = sample(seq.sampler, ctx, idx)
             req.completion_tokens[seq.index] += 1
             req.progress.completion_tokens += 1
             finish: str | None = None
@@ -318,7 +330,8 @@ class Engine:
 
     def _free_seq(self, act: _Active, seq: _Seq) -> None:
         self._lib.llama_memory_seq_rm(self._rt.memory, seq.seq_id, -1, -1)
-        self._lib.llama_sampler_free(seq.sampler)
+        if seq.sampler is not None:
+            self._lib.llama_sampler_free(seq.sampler)
         self._free_ids.append(seq.seq_id)
         act.seqs.remove(seq)
 

@@ -32,6 +32,11 @@ class SamplingParams:
     def greedy(self) -> bool:
         return self.temperature <= 0.0
 
+    @property
+    def plain_greedy(self) -> bool:
+        """Greedy with nothing else in the chain: the engine takes the argmax itself (faster)."""
+        return self.greedy and self.grammar is None and not (self.frequency_penalty or self.presence_penalty)
+
     def seed_for(self, choice: int) -> int:
         """Choice ``k`` of a seeded request draws with ``seed + k``: same seed => same n choices."""
         if self.seed is None:
