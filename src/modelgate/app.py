@@ -24,19 +24,21 @@ from modelgate.api import billing, chat, keys, models, usage
 from modelgate.api import metrics as metrics_api
 from modelgate.api.deps import AppState
 from modelgate.api.errors import gateway_error_body, install_error_handlers
-from modelgate.billing.ledger import Ledger
+from modelgate.billing.ledger import Ledger, LedgerBase
+from modelgate.billing.sqlite_ledger import SQLiteLedger
 from modelgate.catalog.loader import load_catalog_files
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import GatewayError
-from modelgate.gateway.logsink import RequestLogSink
+from modelgate.gateway.logsink import RequestLogSink, WriterLogSink
 from modelgate.gateway.pipeline import ChatGateway, RequestMeta
 from modelgate.gateway.router import Router
 from modelgate.limits import build_limiter, limits_resolver, share_invalidations
 from modelgate.observability.metrics import Metrics
 from modelgate.providers.base import ProviderContext
 from modelgate.providers.registry import ProviderTypeRegistry, build_providers, check_types
-from modelgate.settings import Settings
+from modelgate.settings import Settings, sqlite_path
 from modelgate.store.db import Database
+from modelgate.store.sqlite_writer import SQLiteWriter
 from modelgate.web import install as install_web
 
 log = logging.getLogger("modelgate")
@@ -68,6 +70,22 @@ def _render_stream_error(exc: GatewayError, meta: RequestMeta) -> dict[str, Any]
     return gateway_error_body(exc, path=meta.path, request_id=meta.inference_id)
 
 
+def _billing_backend(
+    db: Database, settings: Settings
+) -> tuple[LedgerBase, RequestLogSink, SQLiteWriter | None]:
+    """SQLite file: one group-commit writer thread for holds, settles and log rows.
+    PostgreSQL (or in-memory SQLite): short SQLAlchemy transactions and a batching log writer."""
+    path = sqlite_path(db.url)
+    if db.is_sqlite and path is not None:
+        writer = SQLiteWriter(path)
+        writer.start()
+        return SQLiteLedger(writer), WriterLogSink(writer), writer
+    logsink = RequestLogSink(
+        db.engine, interval=settings.log_flush_interval, batch_size=settings.log_batch_size
+    )
+    return Ledger(db.engine), logsink, None
+
+
 def build_app(settings: Settings | None = None, *, registry: ProviderTypeRegistry | None = None) -> FastAPI:
     settings = settings or Settings()
     registry = registry or ProviderTypeRegistry.with_defaults()
@@ -78,11 +96,8 @@ def build_app(settings: Settings | None = None, *, registry: ProviderTypeRegistr
         db = Database(settings.database_url)
         await db.upgrade()  # Alembic migrations to head
         providers = build_providers(catalog, registry, ProviderContext())
-        ledger = Ledger(db.engine)
+        ledger, logsink, writer = _billing_backend(db, settings)
         await ledger.release_stale(older_than=timedelta(minutes=15))
-        logsink = RequestLogSink(
-            db.engine, interval=settings.log_flush_interval, batch_size=settings.log_batch_size
-        )
         logsink.start()
         keys = KeyAuthenticator(db.engine, ttl=settings.key_cache_ttl)
         metrics = Metrics()
@@ -123,6 +138,8 @@ def build_app(settings: Settings | None = None, *, registry: ProviderTypeRegistr
             await ledger.drain()
             await keys.flush_last_used()
             await logsink.aclose()
+            if writer is not None:
+                await writer.aclose()
             with contextlib.suppress(Exception):
                 await limiter.aclose()
             for provider in providers.values():

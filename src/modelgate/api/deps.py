@@ -31,6 +31,14 @@ class AppState:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+async def pending_writes_flushed(request: Request) -> None:
+    """Router dependency of the read endpoints: charges and log rows of requests already answered
+    are committed before we read (read-your-writes within an instance)."""
+    gateway = app_state(request).gateway
+    await gateway.ledger.flush()
+    await gateway.logsink.flush()
+
+
 def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.mg
     return state

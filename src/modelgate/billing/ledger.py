@@ -9,6 +9,7 @@ hold row is deleted first and only the request that deleted it moves money.
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,11 +72,65 @@ class HoldTicket:
     credits: int
 
 
-class Ledger:
+def spend_limit_error(ident: KeyIdentity) -> SpendLimitError:
+    usd = (ident.limit_credits or 0) / CREDITS_PER_USD
+    retention = ident.limit_retention or "no_reset"
+    return SpendLimitError(
+        f"This API key has reached its spending limit of {usd:g} USD "
+        f"(retention: {retention}). Raise the limit or wait for the next period.",
+        param="limit",
+    )
+
+
+class LedgerBase(ABC):
+    """What every ledger shares: tracking of in-flight work, so that ``flush()`` gives
+    read-your-writes to the billing endpoints and shutdown loses nothing."""
+
+    def __init__(self) -> None:
+        self._pending: set[asyncio.Future[Any]] = set()
+
+    def _spawn(self, coro: Any) -> asyncio.Future[Any]:
+        fut = asyncio.ensure_future(coro)
+        self._pending.add(fut)
+        fut.add_done_callback(self._pending.discard)
+        return fut
+
+    async def _tracked(self, awaitable: Any) -> Any:
+        return await self._spawn(awaitable)
+
+    async def flush(self) -> None:
+        """Return once every settle/release started so far is committed."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait for in-flight work (called at shutdown)."""
+        await self.flush()
+
+    @abstractmethod
+    async def hold(self, *, ident: KeyIdentity, inference_id: str, credits: int) -> HoldTicket:
+        """Reserve ``credits`` or raise InsufficientCreditsError / SpendLimitError (403)."""
+
+    @abstractmethod
+    async def settle(self, ticket: HoldTicket, *, credits: int, description: str | None = None) -> int:
+        """Charge the real cost (at most the hold) and return what was charged; idempotent."""
+
+    @abstractmethod
+    async def release(self, ticket: HoldTicket) -> None:
+        """Give the whole hold back (the request failed); idempotent."""
+
+    @abstractmethod
+    async def release_stale(self, *, older_than: timedelta) -> int:
+        """Release holds older than ``older_than`` (left by a crashed process)."""
+
+
+class Ledger(LedgerBase):
+    """The ledger through SQLAlchemy (PostgreSQL, or SQLite when no writer thread is wanted)."""
+
     def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__()
         self._engine = engine
         self._dialect = engine.dialect.name
-        self._orphans: set[asyncio.Task[Any]] = set()
 
     async def hold(self, *, ident: KeyIdentity, inference_id: str, credits: int) -> HoldTicket:
         """Reserve ``credits`` (403 when the balance or the key's period limit cannot cover them).
@@ -87,23 +142,15 @@ class Ledger:
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            self._track(task)
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
             task.add_done_callback(self._release_orphan)
             raise
 
-    def _track(self, task: asyncio.Task[Any]) -> None:
-        self._orphans.add(task)
-        task.add_done_callback(self._orphans.discard)
-
-    def _release_orphan(self, task: asyncio.Task[Any]) -> None:
+    def _release_orphan(self, task: asyncio.Future[Any]) -> None:
         if task.cancelled() or task.exception() is not None:
             return
-        self._track(asyncio.ensure_future(self.release(task.result())))
-
-    async def drain(self) -> None:
-        """Wait for releases of orphaned holds (called at shutdown)."""
-        while self._orphans:
-            await asyncio.gather(*list(self._orphans), return_exceptions=True)
+        self._spawn(self.release(task.result()))
 
     async def _hold(self, *, ident: KeyIdentity, inference_id: str, credits: int) -> HoldTicket:
         period = period_key(ident.limit_retention) if ident.limit_credits is not None else None
@@ -127,13 +174,7 @@ class Ledger:
                     .values(held_credits=KeySpend.held_credits + credits)
                 )
                 if res.rowcount != 1:
-                    usd = ident.limit_credits / CREDITS_PER_USD
-                    retention = ident.limit_retention or "no_reset"
-                    raise SpendLimitError(
-                        f"This API key has reached its spending limit of {usd:g} USD "
-                        f"(retention: {retention}). Raise the limit or wait for the next period.",
-                        param="limit",
-                    )
+                    raise spend_limit_error(ident)
             await conn.execute(
                 insert(Hold).values(
                     inference_id=inference_id,
@@ -153,6 +194,9 @@ class Ledger:
 
     async def settle(self, ticket: HoldTicket, *, credits: int, description: str | None = None) -> int:
         """Charge the real cost (never more than was held); returns the credits charged."""
+        return int(await self._tracked(self._settle(ticket, credits=credits, description=description)))
+
+    async def _settle(self, ticket: HoldTicket, *, credits: int, description: str | None) -> int:
         charge = max(0, min(credits, ticket.credits))
         async with self._engine.begin() as conn:
             if not await self._take_hold(conn, ticket):
@@ -178,6 +222,9 @@ class Ledger:
         return charge
 
     async def release(self, ticket: HoldTicket) -> None:
+        await self._tracked(self._release(ticket))
+
+    async def _release(self, ticket: HoldTicket) -> None:
         async with self._engine.begin() as conn:
             if not await self._take_hold(conn, ticket):
                 return

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.store.schema import RequestLog
+from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
 
 log = logging.getLogger("modelgate.logsink")
 
@@ -68,3 +70,31 @@ class RequestLogSink:
                 await self._task
             self._task = None
         await self.flush()
+
+
+class WriterLogSink(RequestLogSink):
+    """Request-log rows for the embedded SQLite database: handed to the process's group-commit
+    writer, so they land in the same transaction as the charges queued with them."""
+
+    def __init__(self, writer: SQLiteWriter) -> None:
+        self._writer = writer
+        self._sql: dict[tuple[str, ...], str] = {}
+
+    def start(self) -> None:
+        return None
+
+    def record(self, row: dict[str, Any]) -> None:
+        cols = tuple(row)
+        sql = self._sql.get(cols)
+        if sql is None:
+            sql = f"INSERT INTO request_logs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            self._sql[cols] = sql
+        self._writer.add_row(
+            sql, [sqlite_timestamp(v) if isinstance(v, datetime) else v for v in row.values()]
+        )
+
+    async def flush(self) -> None:
+        await self._writer.flush()
+
+    async def aclose(self) -> None:
+        await self._writer.flush()

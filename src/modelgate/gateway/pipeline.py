@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelgate.accounts.keys import KeyIdentity
-from modelgate.billing.ledger import HoldTicket, Ledger
+from modelgate.billing.ledger import HoldTicket, LedgerBase
 from modelgate.catalog.models import ModelSpec, Route
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import (
@@ -33,6 +33,7 @@ from modelgate.gateway.estimate import prompt_tokens_upper_bound
 from modelgate.gateway.logsink import RequestLogSink
 from modelgate.gateway.render import DONE, ChunkRenderer, completion_body, error_frame
 from modelgate.gateway.router import Router
+from modelgate.gateway.streaming import UpstreamPump
 from modelgate.limits.base import Limiter, RateLimit
 from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall, Usage
 from modelgate.store.schema import utcnow
@@ -87,7 +88,7 @@ class ChatGateway:
         catalog: Catalog,
         providers: dict[str, Provider],
         router: Router,
-        ledger: Ledger,
+        ledger: LedgerBase,
         logsink: RequestLogSink,
         error_renderer: Any,
         limiter: Limiter | None = None,
@@ -166,15 +167,23 @@ class ChatGateway:
             await self._finish_failed(ticket, req, prep.model, ident, meta, provider, exc, stream=False)
             raise
         credits = self._cost(prep.model, result.usage)
-        # Settle and log as one task: a cancelled caller can neither skip the log row of a charge
-        # nor leave the hold open.
-        settle = self._spawn(
+        charged = min(credits, ticket.credits)
+        # Settle and log in their own task, not awaited: the charge is recorded right after the
+        # response (as documented), and a cancelled caller can neither skip it nor its log row.
+        self._spawn(
             self._settle_and_log(
-                req, prep, ident, meta, ticket, provider, result.usage, credits, _first_finish(result),
+                req,
+                prep,
+                ident,
+                meta,
+                ticket,
+                provider,
+                result.usage,
+                credits,
+                _first_finish(result),
                 stream=False,
             )
         )
-        charged = await asyncio.shield(settle)
         body = completion_body(
             completion_id=f"chatcmpl-{meta.inference_id}",
             created=int(time.time()),
@@ -221,45 +230,27 @@ class ChatGateway:
         renderer = ChunkRenderer(
             completion_id=f"chatcmpl-{meta.inference_id}", created=int(time.time()), model=prep.model.id
         )
-        usage: Usage | None = None
+        pump = UpstreamPump(first, upstream, provider=provider)
         finish: str | None = None
         deltas = 0
-        done = False
-        pending: asyncio.Future[Chunk | None] | None = None
         try:
             yield b""  # priming point (consumed by stream(), never sent)
-            chunk = first
-            while chunk is not None:
-                if chunk.usage is not None:
-                    usage = chunk.usage
+            while (chunk := await pump.next()) is not None:
                 if chunk.choices:
                     deltas += 1
                     finish = _chunk_finish(chunk) or finish
                     frame = renderer.choices(chunk)
                     if frame is not None:
                         yield frame
-                # The read runs in its own task: a client leaving mid-read cancels this generator,
-                # not the upstream, which _settle_abandoned then drains for the real usage.
-                pending = asyncio.ensure_future(_read(upstream))
-                chunk = await asyncio.shield(pending)
-                pending = None
-            done = True
         except GatewayError as exc:
-            done = True
-            await _aclose(upstream)
             await self._finish_failed(ticket, req, prep.model, ident, meta, provider, exc, stream=True)
             yield error_frame(self._render_error(exc, meta))
             return
         except BaseException:
-            # Client went away (generator closed / task cancelled): charge what was produced.
-            if not done:
-                self._spawn(
-                    self._settle_abandoned(
-                        req, prep, ident, meta, ticket, provider, upstream, call, deltas, pending
-                    )
-                )
+            # The client went away (generator closed / task cancelled): charge what was produced.
+            self._spawn(self._settle_abandoned(req, prep, ident, meta, ticket, provider, pump, call, deltas))
             raise
-        usage = usage or _estimate_usage(prep, deltas)
+        usage = pump.usage or _estimate_usage(prep, deltas)
         credits = self._cost(prep.model, usage)
         charged = min(credits, ticket.credits)
         tail = renderer.usage(usage, charged) if req.include_usage else renderer.final_meta(charged)
@@ -278,36 +269,15 @@ class ChatGateway:
         meta: RequestMeta,
         ticket: HoldTicket,
         provider: str,
-        upstream: AsyncIterator[Chunk],
+        pump: UpstreamPump,
         call: ProviderCall,
         deltas: int,
-        pending: asyncio.Future[Chunk | None] | None = None,
     ) -> None:
-        usage: Usage | None = None
         drain = getattr(self.providers.get(provider), "drain_on_disconnect", True)
-        try:
-            if pending is not None and not drain:
-                pending.cancel()
-            if pending is not None:
-                with contextlib.suppress(BaseException):
-                    first = await pending  # the read the client's departure interrupted
-                    if first is not None and first.usage is not None:
-                        usage = first.usage
-            if drain:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(DRAIN_TIMEOUT):
-                        async for chunk in upstream:
-                            if chunk.usage is not None:
-                                usage = chunk.usage
-            elif call.progress.completion_tokens or call.progress.prompt_tokens:
-                usage = Usage(
-                    **{
-                        k: getattr(call.progress, k)
-                        for k in ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens")
-                    }
-                )
-        finally:
-            await _aclose(upstream)
+        usage = await pump.abandon(drain=drain, drain_seconds=DRAIN_TIMEOUT)
+        if not drain and (call.progress.completion_tokens or call.progress.prompt_tokens):
+            p = call.progress
+            usage = Usage(p.prompt_tokens, p.completion_tokens, p.reasoning_tokens, p.cached_tokens)
         usage = usage or _estimate_usage(prep, deltas)
         credits = self._cost(prep.model, usage)
         await self._settle_and_log(
@@ -328,7 +298,9 @@ class ChatGateway:
         http_status: int = 200,
         stream: bool = True,
     ) -> int:
-        charged = await self._settle(ticket, credits, prep.model)
+        # The log row is queued with the settle (on SQLite: the same writer batch, so the row and
+        # its charge commit together); the charge is the credits capped by the hold.
+        charged = min(max(credits, 0), ticket.credits)
         self._log(
             req,
             prep.model,
@@ -341,7 +313,10 @@ class ChatGateway:
             stream=stream,
             http_status=http_status,
         )
-        return charged
+        settled = await self._settle(ticket, credits, prep.model)
+        if settled != charged:
+            log.warning("hold %s was already settled or released", ticket.inference_id)
+        return settled
 
     # ---- shared ------------------------------------------------------------------------------
 
@@ -372,14 +347,28 @@ class ChatGateway:
         if limits.tpm:
             meta.rate_window, meta.rate_tokens = decision.window, tokens
 
-    def _observe(self, model: ModelSpec, ident: KeyIdentity, meta: RequestMeta, provider: str | None,
-                 usage: Usage, credits: int, stream: bool, http_status: int) -> None:
+    def _observe(
+        self,
+        model: ModelSpec,
+        ident: KeyIdentity,
+        meta: RequestMeta,
+        provider: str | None,
+        usage: Usage,
+        credits: int,
+        stream: bool,
+        http_status: int,
+    ) -> None:
         """Metrics and the token-limit correction; called once per routed request, from _log."""
         if self.metrics is not None:
             self.metrics.request_done(
-                model=model.id, provider=provider, status=http_status, stream=stream,
-                seconds=time.perf_counter() - meta.started, prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens, credits=credits,
+                model=model.id,
+                provider=provider,
+                status=http_status,
+                stream=stream,
+                seconds=time.perf_counter() - meta.started,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                credits=credits,
                 fallback=meta.first_provider is not None and provider not in (None, meta.first_provider),
             )
         if meta.rate_window is not None and self.limiter is not None:
@@ -405,8 +394,17 @@ class ChatGateway:
             )
         except GatewayError as exc:
             self._log(
-                req, prep.model, ident, meta, None, usage=Usage(), credits=0, finish=None, stream=stream,
-                http_status=exc.status_code, error=exc.message,
+                req,
+                prep.model,
+                ident,
+                meta,
+                None,
+                usage=Usage(),
+                credits=0,
+                finish=None,
+                stream=stream,
+                http_status=exc.status_code,
+                error=exc.message,
             )
             raise
 
@@ -522,14 +520,3 @@ def _chunk_finish(chunk: Chunk) -> str | None:
 def _estimate_usage(prep: _Prepared, deltas: int) -> Usage:
     """Used only when an upstream never reported usage: an upper bound, capped by the hold."""
     return Usage(prompt_tokens=prep.prompt_estimate, completion_tokens=min(deltas, prep.max_tokens))
-
-
-async def _read(it: AsyncIterator[Chunk]) -> Chunk | None:
-    return await anext(it, None)
-
-
-async def _aclose(it: AsyncIterator[Chunk]) -> None:
-    close = getattr(it, "aclose", None)
-    if close is not None:
-        with contextlib.suppress(Exception):
-            await close()

@@ -5,19 +5,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup
 from sqlalchemy import func, select
 from starlette.responses import Response
 
-from modelgate.api.deps import app_state
+from modelgate.api.deps import app_state, pending_writes_flushed
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.store.schema import Account, LedgerEntry, RequestLog
 from modelgate.web.charts import colors, last_days, stacked_bars
 from modelgate.web.render import render
 from modelgate.web.sessions import CurrentUser
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(pending_writes_flushed)])
 
 PAGE_SIZE = 20
 CHART_DAYS = 14

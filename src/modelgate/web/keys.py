@@ -8,19 +8,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select, update
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.accounts.keys import KEY_SCOPES
 from modelgate.accounts.service import create_key
-from modelgate.api.deps import app_state
+from modelgate.api.deps import app_state, pending_writes_flushed
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.store.schema import ApiKey, PlaygroundKey
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(pending_writes_flushed)])
 
 RETENTIONS = {"": "never resets", "day": "per day", "week": "per week", "month": "per month"}
 

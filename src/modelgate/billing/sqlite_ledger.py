@@ -1,0 +1,149 @@
+"""The ledger on the embedded SQLite database, through the process's group-commit writer.
+
+Same contract and same SQL guards as ``Ledger`` (``UPDATE ... WHERE balance_credits >= :amount``),
+but every operation is a function run by ``SQLiteWriter`` inside one batch transaction, so a busy
+gateway commits hundreds of holds and settles at once instead of queueing on SQLite's write lock.
+Request-log rows go through the same writer, usually in the very transaction of their charge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modelgate.accounts.keys import KeyIdentity
+from modelgate.billing.ledger import (
+    OUT_OF_CREDITS_MESSAGE,
+    HoldTicket,
+    LedgerBase,
+    period_key,
+    spend_limit_error,
+)
+from modelgate.errors import InsufficientCreditsError
+from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
+
+
+class SQLiteLedger(LedgerBase):
+    def __init__(self, writer: SQLiteWriter) -> None:
+        super().__init__()
+        self._writer = writer
+
+    async def hold(self, *, ident: KeyIdentity, inference_id: str, credits: int) -> HoldTicket:
+        period = period_key(ident.limit_retention) if ident.limit_credits is not None else None
+        now = sqlite_timestamp(datetime.now(UTC))
+
+        def op(conn: sqlite3.Connection) -> HoldTicket:
+            cur = conn.execute(
+                "UPDATE accounts SET balance_credits = balance_credits - ?"
+                " WHERE id = ? AND balance_credits >= ?",
+                (credits, ident.account_id, credits),
+            )
+            if cur.rowcount != 1:
+                raise InsufficientCreditsError(OUT_OF_CREDITS_MESSAGE)
+            if period is not None and ident.limit_credits is not None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO key_spend (key_id, period, spent_credits, held_credits)"
+                    " VALUES (?, ?, 0, 0)",
+                    (ident.key_id, period),
+                )
+                cur = conn.execute(
+                    "UPDATE key_spend SET held_credits = held_credits + ? WHERE key_id = ? AND period = ?"
+                    " AND spent_credits + held_credits + ? <= ?",
+                    (credits, ident.key_id, period, credits, ident.limit_credits),
+                )
+                if cur.rowcount != 1:
+                    raise spend_limit_error(ident)
+            conn.execute(
+                "INSERT INTO holds (inference_id, account_id, key_id, period, credits, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (inference_id, ident.account_id, ident.key_id, period, credits, now),
+            )
+            return HoldTicket(inference_id, ident.account_id, ident.key_id, period, credits)
+
+        fut = self._writer.submit(op)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            # Nobody will settle a hold whose caller is gone: release it once it exists.
+            fut.add_done_callback(self._release_orphan)
+            raise
+
+    def _release_orphan(self, fut: asyncio.Future[HoldTicket]) -> None:
+        if not fut.cancelled() and fut.exception() is None:
+            self._spawn(self.release(fut.result()))
+
+    async def settle(self, ticket: HoldTicket, *, credits: int, description: str | None = None) -> int:
+        charge = max(0, min(credits, ticket.credits))
+        now = sqlite_timestamp(datetime.now(UTC))
+
+        def op(conn: sqlite3.Connection) -> int:
+            if not _take_hold(conn, ticket):
+                return 0
+            conn.execute(
+                "UPDATE accounts SET balance_credits = balance_credits + ? WHERE id = ?",
+                (ticket.credits - charge, ticket.account_id),
+            )
+            if charge:
+                conn.execute(
+                    "INSERT INTO ledger (account_id, key_id, kind, credits, reference_id, description, model,"
+                    " created_at) VALUES (?, ?, 'charge', ?, ?, ?, ?, ?)",
+                    (
+                        ticket.account_id,
+                        ticket.key_id,
+                        -charge,
+                        ticket.inference_id,
+                        description,
+                        description,
+                        now,
+                    ),
+                )
+            _unhold_spend(conn, ticket, spent=charge)
+            return charge
+
+        return int(await self._tracked(self._writer.submit(op)))
+
+    async def release(self, ticket: HoldTicket) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            if _take_hold(conn, ticket):
+                conn.execute(
+                    "UPDATE accounts SET balance_credits = balance_credits + ? WHERE id = ?",
+                    (ticket.credits, ticket.account_id),
+                )
+                _unhold_spend(conn, ticket, spent=0)
+
+        await self._tracked(self._writer.submit(op))
+
+    async def release_stale(self, *, older_than: timedelta) -> int:
+        cutoff = sqlite_timestamp(datetime.now(UTC) - older_than)
+
+        def op(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT inference_id, account_id, key_id, period, credits FROM holds WHERE created_at < ?",
+                (cutoff,),
+            ).fetchall()
+
+        rows = await self._writer.submit(op)
+        for row in rows:
+            await self.release(HoldTicket(*row))
+        return len(rows)
+
+    async def flush(self) -> None:
+        await super().flush()
+        await self._writer.flush()
+
+
+def _take_hold(conn: sqlite3.Connection, ticket: HoldTicket) -> bool:
+    cur = conn.execute("DELETE FROM holds WHERE inference_id = ?", (ticket.inference_id,))
+    return cur.rowcount == 1
+
+
+def _unhold_spend(conn: sqlite3.Connection, ticket: HoldTicket, *, spent: int) -> None:
+    if ticket.period is None or ticket.key_id is None:
+        return
+    conn.execute(
+        "UPDATE key_spend SET held_credits = held_credits - ?, spent_credits = spent_credits + ?"
+        " WHERE key_id = ? AND period = ?",
+        (ticket.credits, spent, ticket.key_id, ticket.period),
+    )

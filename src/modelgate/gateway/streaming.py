@@ -1,0 +1,83 @@
+"""Reading an upstream stream independently of the client that receives it.
+
+``UpstreamPump`` reads the provider's chunk iterator in its own task into a queue. A client that
+leaves mid-stream therefore never cancels a read half-way (which would lose bytes already received
+and the final usage), and after it left the pump either keeps draining the upstream for its usage
+(network providers) or is cancelled at once (the local model, whose live counts are exact).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from modelgate.errors import GatewayError, UpstreamProtocolError
+from modelgate.providers.base import Chunk, Usage
+
+_END = object()
+
+
+class UpstreamPump:
+    __slots__ = ("_queue", "_task", "_upstream", "abandoned", "usage")
+
+    def __init__(self, first: Chunk | None, upstream: AsyncIterator[Chunk], *, provider: str) -> None:
+        self._upstream = upstream
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self.usage: Usage | None = None
+        self.abandoned = False
+        if first is None:
+            self._queue.put_nowait(_END)
+            self._task: asyncio.Task[None] | None = None
+            return
+        self._queue.put_nowait(first)
+        self._task = asyncio.ensure_future(self._run(provider))
+
+    async def _run(self, provider: str) -> None:
+        try:
+            async for chunk in self._upstream:
+                if chunk.usage is not None:
+                    self.usage = chunk.usage
+                if not self.abandoned:
+                    self._queue.put_nowait(chunk)
+            self._queue.put_nowait(_END)
+        except GatewayError as exc:
+            self._queue.put_nowait(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an adapter bug must still end the stream with an error frame
+            self._queue.put_nowait(
+                UpstreamProtocolError(
+                    f"upstream {provider} stream failed: {type(exc).__name__}", provider=provider
+                )
+            )
+        finally:
+            close = getattr(self._upstream, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+
+    async def next(self) -> Chunk | None:
+        """The next chunk, None at the end; raises the upstream's GatewayError."""
+        item = self._queue.get_nowait() if not self._queue.empty() else await self._queue.get()
+        if item is _END:
+            return None
+        if isinstance(item, GatewayError):
+            raise item
+        assert isinstance(item, Chunk)
+        if item.usage is not None:
+            self.usage = item.usage
+        return item
+
+    async def abandon(self, *, drain: bool, drain_seconds: float) -> Usage | None:
+        """The client left: keep reading for the usage (``drain``) or stop the upstream now."""
+        self.abandoned = True
+        if self._task is None:
+            return self.usage
+        if drain:
+            with contextlib.suppress(Exception, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), drain_seconds)
+        self._task.cancel()
+        with contextlib.suppress(BaseException):
+            await self._task
+        return self.usage
