@@ -7,8 +7,9 @@ tokens each, distinct prompts) through ``LocalProvider.stream`` and through ``ll
 ``/v1/chat/completions`` (built by ``bench/local_build_llama_server.sh``), interleaved level by
 level so both see the same machine load, and prints aggregate tokens/s, per-stream tokens/s, and
 time to first token (p50 / max). It then reports how often a batched greedy answer (from the
-highest level) equals the same prompt answered alone, and the engine's Python overhead (time in
-whole steps minus time inside ``llama_decode``).
+highest level) equals the same prompt answered alone, for the engine and for llama-server, whether
+the engine alone equals llama-server alone, and the engine's Python overhead (time in whole steps
+minus time inside ``llama_decode``).
 """
 
 from __future__ import annotations
@@ -135,6 +136,16 @@ async def server_one(session: aiohttp.ClientSession, url: str, i: int, tokens: i
     return Run("".join(parts), completion, ttft, time.perf_counter() - start)
 
 
+def compare(label: str, left: list[Run], right: list[Run]) -> str:
+    same = sum(a.text == b.text for a, b in zip(left, right, strict=True))
+    prefix = statistics.mean(common_prefix(a.text, b.text) for a, b in zip(left, right, strict=True))
+    return f"{label:<36} {same:>2}/{len(left)}  {prefix:6.0f} chars"
+
+
+def common_prefix(a: str, b: str) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
 async def level(runner: Any, n: int, offset: int) -> Level:
     start = time.perf_counter()
     runs = await asyncio.gather(*(runner(offset + i) for i in range(n)))
@@ -230,6 +241,11 @@ async def main() -> None:
             )
         top = max(levels)
         alone = [await engine_one(provider, i, args.tokens) for i in range(top)]
+        server_alone = (
+            [await server_one(session, url, i, args.tokens) for i in range(top)]
+            if session is not None
+            else []
+        )
     finally:
         if session is not None:
             await session.close()
@@ -257,13 +273,12 @@ async def main() -> None:
                 f"{n:>7} | {mine.tok_s:>12.1f} | {'-':>12} | {'-':>6} | {mine.per_stream:>6.1f}/{'-':<7} | "
                 f"{e50 * 1e3:>7.0f}/{'-':<9} | {emax * 1e3:>7.0f}/{'-':<9}"
             )
-    batched = results[top][0].runs
-    same = sum(a.text == b.text for a, b in zip(batched, alone, strict=True))
-    print(f"\ngreedy answers identical batched ({top} streams) vs alone: {same}/{top}")
-    if results[top][1] is not None:
-        server_runs = results[top][1].runs  # type: ignore[union-attr]
-        same_srv = sum(a.text == b.text for a, b in zip(batched, server_runs, strict=True))
-        print(f"greedy answers identical engine vs llama-server ({top} streams): {same_srv}/{top}")
+    print(f"\ngreedy answers, {top} prompts: identical / mean characters before the first difference")
+    print("  " + compare("engine batched vs engine alone", results[top][0].runs, alone))
+    if server_alone:
+        server_batched = results[top][1].runs  # type: ignore[union-attr]
+        print("  " + compare("llama-server batched vs alone", server_batched, server_alone))
+        print("  " + compare("engine alone vs llama-server alone", alone, server_alone))
     lengths = [r.tokens for r in results[top][0].runs]
     print(f"completion tokens per answer at {top} streams: min {min(lengths)}, max {max(lengths)}")
 

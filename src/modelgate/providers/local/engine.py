@@ -176,8 +176,8 @@ class Engine:
         self._admit(out)
         if self._active:
             self._decode_and_sample(out)
-        self._deliver(out)
         self.stats.step_seconds += time.perf_counter() - started
+        self._deliver(out)
 
     def _reap(self, out: dict[GenRequest, Event]) -> None:
         for act in [a for a in self._active if a.req.cancelled]:
