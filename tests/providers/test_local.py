@@ -339,3 +339,17 @@ async def test_missing_model_file_is_not_configured(tmp_path: Any) -> None:
             await provider.complete(make_call())
     finally:
         await provider.aclose()
+
+
+@local_model
+async def test_penalties_change_a_greedy_answer(local: LocalProvider) -> None:
+    prompt = "List the days of the week, then list them again."
+    plain = await local.complete(make_call(prompt, temperature=0, max_tokens=40))
+    penalized = await local.complete(
+        make_call(prompt, temperature=0, max_tokens=40, frequency_penalty=2.0, presence_penalty=2.0)
+    )
+    again = await local.complete(
+        make_call(prompt, temperature=0, max_tokens=40, frequency_penalty=2.0, presence_penalty=2.0)
+    )
+    assert penalized.choices[0]["message"]["content"] != plain.choices[0]["message"]["content"]
+    assert penalized.choices[0]["message"] == again.choices[0]["message"]
