@@ -353,3 +353,11 @@ async def test_penalties_change_a_greedy_answer(local: LocalProvider) -> None:
     )
     assert penalized.choices[0]["message"]["content"] != plain.choices[0]["message"]["content"]
     assert penalized.choices[0]["message"] == again.choices[0]["message"]
+
+
+async def test_closed_provider_refuses_calls(tmp_path: Any) -> None:
+    options = {"model_path": str(tmp_path / "never-loaded.gguf")}
+    provider = create("local", ProviderConfig(type="local", options=options), ProviderContext())
+    await provider.aclose()
+    with pytest.raises(ProviderNotConfiguredError, match="shut down"):
+        await asyncio.wait_for(provider.complete(make_call()), 5)

@@ -124,6 +124,8 @@ class Engine:
             self._stopping = True
             self._cond.notify()
             thread = self._thread
+            if thread is None and not self._ready.done():  # never started: fail later start() calls
+                self._ready.set_exception(ProviderNotConfiguredError("local model is shut down"))
         if thread is not None and thread is not threading.current_thread():
             thread.join()
 
