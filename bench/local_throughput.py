@@ -203,7 +203,7 @@ async def main() -> None:
         ProviderContext(),
     )
     await provider.start()
-    gguf = str(provider.engine.opts.model_path)
+    gguf = str(provider.model_path)
     await engine_one(provider, 0, 16)  # warm-up
 
     proc = None

@@ -127,7 +127,7 @@ async def test_completion_has_exact_usage(local: LocalProvider) -> None:
     ]
     result = await local.complete(make_call(messages=messages, temperature=0, max_tokens=24))
 
-    vocab = Llama(model_path=str(local.engine.opts.model_path), vocab_only=True, verbose=False)
+    vocab = Llama(model_path=str(local.model_path), vocab_only=True, verbose=False)
     template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(
         vocab.metadata["tokenizer.chat_template"]
     )
@@ -361,3 +361,10 @@ async def test_closed_provider_refuses_calls(tmp_path: Any) -> None:
     await provider.aclose()
     with pytest.raises(ProviderNotConfiguredError, match="shut down"):
         await asyncio.wait_for(provider.complete(make_call()), 5)
+
+
+def test_create_needs_no_model_until_first_use(tmp_path: Any) -> None:
+    """The default catalogue always lists the local provider: building it must not load or fail."""
+    provider = create("local", ProviderConfig(type="local"), ProviderContext())
+    assert provider.engine.stats.steps == 0 and provider.engine.stats.active_seqs == 0
+    provider.engine.shutdown()

@@ -43,10 +43,9 @@ class LocalProvider:
 
     def __init__(self, name: str, options: LocalOptions) -> None:
         self.name = name
-        path = options.model_path or default_model_path()
         self.engine = Engine(
             RuntimeOptions(
-                model_path=path,
+                model_path=options.model_path,
                 n_ctx=options.n_ctx,
                 n_batch=max(options.n_batch, options.parallel),
                 n_seq_max=options.parallel,
@@ -55,6 +54,12 @@ class LocalProvider:
             ),
             max_queue=options.max_queue,
         )
+
+    @property
+    def model_path(self) -> Path:
+        """The GGUF this provider runs (raises ProviderNotConfiguredError if there is none)."""
+        configured: Path | None = self.engine.opts.model_path
+        return configured if configured is not None else default_model_path()
 
     async def start(self) -> None:
         """Load the model in the worker thread (also done lazily by the first call)."""

