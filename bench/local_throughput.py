@@ -217,7 +217,10 @@ async def main() -> None:
             launch_server, args.server_bin, gguf, port, n_ctx, parallel, args.threads
         )
         await wait_ready(url, proc)
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600))
+        session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=600),
+            connector=aiohttp.TCPConnector(force_close=True),  # llama-server may drop idle keep-alives
+        )
         await server_one(session, url, 0, 16)  # warm-up
     elif not args.no_server:
         print(f"(no llama-server at {args.server_bin}: run bench/local_build_llama_server.sh)")
