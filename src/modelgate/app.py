@@ -24,6 +24,7 @@ from modelgate.api import billing, chat, keys, models, usage
 from modelgate.api import metrics as metrics_api
 from modelgate.api.deps import AppState
 from modelgate.api.errors import gateway_error_body, install_error_handlers
+from modelgate.api.fastpath import ChatFastPath
 from modelgate.billing.ledger import Ledger, LedgerBase
 from modelgate.billing.sqlite_ledger import SQLiteLedger
 from modelgate.catalog.loader import load_catalog_files
@@ -68,6 +69,18 @@ def load_catalog(settings: Settings, registry: ProviderTypeRegistry) -> Catalog:
 
 def _render_stream_error(exc: GatewayError, meta: RequestMeta) -> dict[str, Any]:
     return gateway_error_body(exc, path=meta.path, request_id=meta.inference_id)
+
+
+class GatewayApp(FastAPI):
+    """FastAPI, with the chat endpoint answered by ``api/fastpath.py`` before any routing."""
+
+    fastpath: ChatFastPath | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.fastpath is not None and self.fastpath.handles(scope):
+            await self.fastpath(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _billing_backend(
@@ -147,7 +160,12 @@ def build_app(settings: Settings | None = None, *, registry: ProviderTypeRegistr
                     await provider.aclose()
             await db.aclose()
 
-    app = FastAPI(title="modelgate", version="0.1.0", lifespan=lifespan, docs_url="/api-docs", redoc_url=None)
+    app = GatewayApp(
+        title="modelgate", version="0.1.0", lifespan=lifespan, docs_url="/api-docs", redoc_url=None
+    )
+    app.fastpath = ChatFastPath(
+        lambda: app.state.mg, cors_origins=settings.cors_origins, expose_headers=EXPOSED_HEADERS
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -44,22 +44,25 @@ def app_state(request: Request) -> AppState:
     return state
 
 
+def bearer_from(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The API key of ``Authorization: Bearer <key>`` (or ``x-api-key``)."""
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        return (token.strip() or None) if scheme.lower() == "bearer" else None
+    return x_api_key or None
+
+
+def valid_client_request_id(value: str | None) -> str | None:
+    """``X-Client-Request-Id`` when valid; an invalid one is silently dropped (documented)."""
+    return value if value and _CLIENT_REQUEST_ID.match(value) else None
+
+
 def bearer_token(request: Request) -> str | None:
-    auth = request.headers.get("authorization")
-    if auth:
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-        return None
-    return request.headers.get("x-api-key") or None
+    return bearer_from(request.headers.get("authorization"), request.headers.get("x-api-key"))
 
 
 def client_request_id(request: Request) -> str | None:
-    """``X-Client-Request-Id`` when valid; an invalid one is silently dropped (documented)."""
-    value = request.headers.get("x-client-request-id")
-    if value and _CLIENT_REQUEST_ID.match(value):
-        return value
-    return None
+    return valid_client_request_id(request.headers.get("x-client-request-id"))
 
 
 async def current_key(request: Request) -> KeyIdentity:
