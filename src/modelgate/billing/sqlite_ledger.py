@@ -8,7 +8,6 @@ Request-log rows go through the same writer, usually in the very transaction of 
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,14 +34,11 @@ class SQLiteLedger(LedgerBase):
         now = sqlite_timestamp(datetime.now(UTC))
 
         def op(conn: sqlite3.Connection) -> HoldTicket:
-            cur = conn.execute(
-                "UPDATE accounts SET balance_credits = balance_credits - ?"
-                " WHERE id = ? AND balance_credits >= ?",
-                (credits, ident.account_id, credits),
-            )
-            if cur.rowcount != 1:
-                raise InsufficientCreditsError(OUT_OF_CREDITS_MESSAGE)
-            if period is not None and ident.limit_credits is not None:
+            # Refusals must leave nothing written (the writer's contract; a zero key_spend row is
+            # neutral): the key's period limit is reserved first and given back if the balance
+            # then refuses.
+            limited = period is not None and ident.limit_credits is not None
+            if limited:
                 conn.execute(
                     "INSERT OR IGNORE INTO key_spend (key_id, period, spent_credits, held_credits)"
                     " VALUES (?, ?, 0, 0)",
@@ -55,6 +51,19 @@ class SQLiteLedger(LedgerBase):
                 )
                 if cur.rowcount != 1:
                     raise spend_limit_error(ident)
+            cur = conn.execute(
+                "UPDATE accounts SET balance_credits = balance_credits - ?"
+                " WHERE id = ? AND balance_credits >= ?",
+                (credits, ident.account_id, credits),
+            )
+            if cur.rowcount != 1:
+                if limited:
+                    conn.execute(
+                        "UPDATE key_spend SET held_credits = held_credits - ?"
+                        " WHERE key_id = ? AND period = ?",
+                        (credits, ident.key_id, period),
+                    )
+                raise InsufficientCreditsError(OUT_OF_CREDITS_MESSAGE)
             conn.execute(
                 "INSERT INTO holds (inference_id, account_id, key_id, period, credits, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -62,17 +71,12 @@ class SQLiteLedger(LedgerBase):
             )
             return HoldTicket(inference_id, ident.account_id, ident.key_id, period, credits)
 
-        fut = self._writer.submit(op)
-        try:
-            return await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            # Nobody will settle a hold whose caller is gone: release it once it exists.
-            fut.add_done_callback(self._release_orphan)
-            raise
+        # Not shielded: if the caller is cancelled, the writer hands the committed hold (which
+        # nobody will settle) to _release_orphan.
+        return await self._writer.submit(op, orphan=self._release_orphan)
 
-    def _release_orphan(self, fut: asyncio.Future[HoldTicket]) -> None:
-        if not fut.cancelled() and fut.exception() is None:
-            self._spawn(self.release(fut.result()))
+    def _release_orphan(self, ticket: HoldTicket) -> None:
+        self._spawn(self.release(ticket))
 
     async def settle(self, ticket: HoldTicket, *, credits: int, description: str | None = None) -> int:
         charge = max(0, min(credits, ticket.credits))

@@ -7,9 +7,8 @@ response head and for every gap between stream reads, ``total`` for the whole ex
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ from modelgate.errors import (
 )
 
 _MAX_ERROR_BODY = 64 * 1024
+_JSON = {"Content-Type": "application/json"}
 
 
 @dataclass(slots=True)
@@ -86,21 +86,17 @@ class HTTPUpstream:
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
-    @asynccontextmanager
-    async def post(
-        self, path: str, body: Any, *, headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """POST JSON; yields the response once its head arrived with a 2xx status.
+    async def _send(self, path: str, body: Any, headers: Mapping[str, str] | None) -> aiohttp.ClientResponse:
+        """POST JSON and wait for the response head (2xx, else ``UpstreamStatusError``).
 
-        Non-2xx answers raise ``UpstreamStatusError`` with the upstream's own message.
+        aiohttp's own timeouts bound each phase: ``sock_connect`` the connect, ``sock_read`` the
+        wait for the head and every gap between reads, ``total`` the whole exchange.
         """
-        session = self._get_session()
-        url = f"{self.base_url}{path}"
-        data = orjson.dumps(body)
-        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        hdrs = _JSON if headers is None else {**_JSON, **headers}
         try:
-            async with asyncio.timeout(self.timeouts.first_byte + self.timeouts.connect):
-                resp = await session.post(url, data=data, headers=hdrs)
+            resp = await self._get_session().post(
+                f"{self.base_url}{path}", data=orjson.dumps(body), headers=hdrs
+            )
         except TimeoutError as exc:
             raise UpstreamTimeoutError(
                 f"upstream {self.name} sent no response within {self.timeouts.first_byte:g}s",
@@ -110,10 +106,43 @@ class HTTPUpstream:
             raise UpstreamConnectionError(
                 f"cannot reach upstream {self.name}: {type(exc).__name__}", provider=self.name
             ) from exc
-        try:
-            if resp.status >= 400:
+        if resp.status >= 400:
+            try:
                 await self._raise_for_status(resp)
-            yield resp
+            finally:
+                resp.release()
+        return resp
+
+    @asynccontextmanager
+    async def post(
+        self, path: str, body: Any, *, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST JSON; yields the response once its head arrived with a 2xx status (streams)."""
+        resp = await self._send(path, body, headers)
+        try:
+            with self._read_errors():
+                yield resp
+        finally:
+            resp.release()
+
+    async def post_json(self, path: str, body: Any, *, headers: Mapping[str, str] | None = None) -> Any:
+        resp = await self._send(path, body, headers)
+        try:
+            with self._read_errors():
+                raw = await resp.read()
+        finally:
+            resp.release()
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamProtocolError(
+                f"upstream {self.name} answered a body that is not JSON", provider=self.name
+            ) from exc
+
+    @contextmanager
+    def _read_errors(self) -> Iterator[None]:
+        try:
+            yield
         except TimeoutError as exc:
             raise UpstreamTimeoutError(
                 f"upstream {self.name} stalled for more than {self.timeouts.first_byte:g}s",
@@ -122,18 +151,6 @@ class HTTPUpstream:
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
             raise UpstreamConnectionError(
                 f"upstream {self.name} closed the connection: {type(exc).__name__}", provider=self.name
-            ) from exc
-        finally:
-            resp.release()
-
-    async def post_json(self, path: str, body: Any, *, headers: Mapping[str, str] | None = None) -> Any:
-        async with self.post(path, body, headers=headers) as resp:
-            raw = await resp.read()
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamProtocolError(
-                f"upstream {self.name} answered a body that is not JSON", provider=self.name
             ) from exc
 
     async def _raise_for_status(self, resp: aiohttp.ClientResponse) -> None:

@@ -4,9 +4,10 @@ SQLite serialises writers; pooled connections fighting for its write lock make e
 the busy handler, and a writer thread pays a thread hop and GIL hand-offs per operation. Instead,
 every hot-path write of this process (holds, settles, releases, request-log rows) is queued, and
 once per event-loop iteration everything queued so far runs in one ``BEGIN IMMEDIATE`` transaction
-on one connection. An operation is a function of the connection run inside its own SAVEPOINT, so
-one that raises (a refused hold) rolls back alone and the batch still commits. Its future resolves
-after the COMMIT.
+on one connection. An operation is a function of the connection; it may refuse by raising a
+``GatewayError`` *before writing anything* (a hold over the balance), and the batch still commits.
+Any other exception rolls the batch back and its operations are re-run one transaction each, so
+only the broken one fails. A future resolves after the COMMIT.
 
 The loop never waits on a lock: the connection's busy timeout is zero, and a batch that finds the
 write lock taken (another process, or the SQLAlchemy pool's occasional admin write) is retried a
@@ -24,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from modelgate.errors import GatewayError
+
 log = logging.getLogger("modelgate.sqlite_writer")
 
 T = TypeVar("T")
@@ -40,11 +43,33 @@ def sqlite_timestamp(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+_Queued = tuple[Op, "asyncio.Future[Any]", "Callable[[Any], None] | None"]
+_Done = tuple["asyncio.Future[Any]", Any, "BaseException | None", "Callable[[Any], None] | None"]
+
+
+class _OpFailed(Exception):
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _resolve(results: list[_Done]) -> None:
+    for fut, value, error, orphan in results:
+        if fut.done():
+            if fut.cancelled() and orphan is not None and error is None:
+                orphan(value)
+            continue
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(value)
+
+
 class SQLiteWriter:
     def __init__(self, path: Path | str) -> None:
         self._path = str(path)
         self._conn: sqlite3.Connection | None = None
-        self._ops: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._ops: list[_Queued] = []
         self._rows: dict[str, list[Sequence[Any]]] = {}
         self._scheduled: asyncio.Handle | asyncio.TimerHandle | None = None
         self._failing_since: float | None = None
@@ -65,10 +90,13 @@ class SQLiteWriter:
 
     # ---- submitting ------------------------------------------------------------------------
 
-    def submit(self, op: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Queue ``op``; the future resolves once its batch is committed."""
+    def submit(
+        self, op: Callable[[sqlite3.Connection], T], *, orphan: Callable[[T], None] | None = None
+    ) -> asyncio.Future[T]:
+        """Queue ``op``; the future resolves once its batch is committed. If the future was
+        cancelled meanwhile (its caller left), ``orphan`` receives the committed result instead."""
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._ops.append((op, fut))
+        self._ops.append((op, fut, orphan))
         self._schedule()
         return fut
 
@@ -96,40 +124,64 @@ class SQLiteWriter:
         assert conn is not None
         ops, rows = self._ops, self._rows
         self._ops, self._rows = [], {}
-        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for op, fut in ops:
-                conn.execute("SAVEPOINT op")
-                try:
-                    value = op(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    results.append((fut, None, exc))
-                else:
-                    conn.execute("RELEASE op")
-                    results.append((fut, value, None))
-            for sql, params in rows.items():
-                conn.executemany(sql, params)
-            conn.execute("COMMIT")
+            results = self._run_batch(conn, ops, rows)
+        except _OpFailed as failed:
+            # An operation broke unexpectedly, possibly half-way: nothing of the batch was kept.
+            # Run each operation alone so that only the broken one fails.
+            log.error("SQLite operation failed unexpectedly: %r; isolating the batch", failed.error)
+            results = self._run_isolated(conn, ops, rows)
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._retry_later(ops, rows, exc)
             return
         self._failing_since = None
-        for fut, value, error in results:
-            if fut.done():
-                continue
-            if error is not None:
-                fut.set_exception(error)
-            else:
-                fut.set_result(value)
+        _resolve(results)
+
+    @staticmethod
+    def _run_batch(
+        conn: sqlite3.Connection, ops: list[_Queued], rows: dict[str, list[Sequence[Any]]]
+    ) -> list[_Done]:
+        results: list[_Done] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for op, fut, orphan in ops:
+                try:
+                    results.append((fut, op(conn), None, orphan))
+                except GatewayError as refusal:  # refused before writing anything
+                    results.append((fut, None, refusal, None))
+                except Exception as exc:
+                    raise _OpFailed(exc) from exc
+            for sql, params in rows.items():
+                conn.executemany(sql, params)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results
+
+    def _run_isolated(
+        self, conn: sqlite3.Connection, ops: list[_Queued], rows: dict[str, list[Sequence[Any]]]
+    ) -> list[_Done]:
+        results: list[_Done] = []
+        for item in ops:
+            try:
+                results.extend(self._run_batch(conn, [item], {}))
+            except _OpFailed as failed:
+                results.append((item[1], None, failed.error, None))
+            except sqlite3.Error as exc:
+                results.append((item[1], None, exc, None))
+        try:
+            self._run_batch(conn, [], rows)
+        except sqlite3.Error as exc:
+            log.error("could not write %d request-log rows: %s", sum(map(len, rows.values())), exc)
+        return results
 
     def _retry_later(
         self,
-        ops: list[tuple[Op, asyncio.Future[Any]]],
+        ops: list[_Queued],
         rows: dict[str, list[Sequence[Any]]],
         exc: sqlite3.Error,
     ) -> None:
@@ -141,7 +193,7 @@ class SQLiteWriter:
             # Every waiter gets the error (a hold fails its request; an unsettled hold stays on disk
             # and is recovered at start); log rows of this batch are lost and said so.
             log.error("SQLite writes failing for %.0fs (%s); giving up on this batch", GIVE_UP_AFTER, exc)
-            for _, fut in ops:
+            for _, fut, _orphan in ops:
                 if not fut.done():
                     fut.set_exception(exc)
             self._failing_since = None
