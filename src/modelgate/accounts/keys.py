@@ -8,6 +8,7 @@ invalidates the cache at once (and, with Redis, on every instance).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -33,6 +34,13 @@ KEY_SCOPES = (
 INVALID_KEY_MESSAGE = (
     "This request requires a valid API key. You can create a new API key on the Keys page: /app/keys"
 )
+
+
+UNKNOWN_KEY_TTL = 2.0
+
+
+class UnknownKeyError(AuthenticationError):
+    """No live key has this digest (as opposed to a disabled one)."""
 
 
 def generate_key() -> str:
@@ -68,6 +76,10 @@ class KeyAuthenticator:
         self._last_used: dict[int, datetime] = {}
         # Bumped by every invalidation: a lookup that raced with one is not cached (it may be stale).
         self._generation = 0
+        # Lookups in flight, so that a burst of requests with an uncached key costs one query.
+        self._loading: dict[str, asyncio.Future[KeyIdentity]] = {}
+        # Digests that matched no key, remembered briefly so a flood of bad keys spares the database.
+        self._unknown: dict[str, float] = {}
 
     async def authenticate(self, raw: str | None) -> KeyIdentity:
         if not raw:
@@ -77,16 +89,35 @@ class KeyAuthenticator:
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
             ident = hit[1]
+        elif self._unknown.get(digest, 0.0) > now:
+            raise AuthenticationError(INVALID_KEY_MESSAGE)
         else:
-            generation = self._generation
-            ident = await self._load(digest)
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            if generation == self._generation:
-                self._cache[digest] = (now + self._ttl, ident)
+            ident = await self._load_once(digest, now)
         if not secrets.compare_digest(ident.digest, digest):
             raise AuthenticationError(INVALID_KEY_MESSAGE)
         self._last_used[ident.key_id] = utcnow()
+        return ident
+
+    async def _load_once(self, digest: str, now: float) -> KeyIdentity:
+        pending = self._loading.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        generation = self._generation
+        fut = asyncio.ensure_future(self._load(digest))
+        self._loading[digest] = fut
+        try:
+            ident = await asyncio.shield(fut)
+        except UnknownKeyError:
+            if len(self._unknown) > 100_000:
+                self._unknown.clear()
+            self._unknown[digest] = now + UNKNOWN_KEY_TTL
+            raise
+        finally:
+            self._loading.pop(digest, None)
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        if generation == self._generation:
+            self._cache[digest] = (now + self._ttl, ident)
         return ident
 
     async def _load(self, digest: str) -> KeyIdentity:
@@ -95,7 +126,7 @@ class KeyAuthenticator:
                 await conn.execute(select(ApiKey).where(ApiKey.digest == digest, ApiKey.deleted_at.is_(None)))
             ).first()
         if row is None:
-            raise AuthenticationError(INVALID_KEY_MESSAGE)
+            raise UnknownKeyError(INVALID_KEY_MESSAGE)
         k = row._mapping
         if k["disabled"]:
             raise AuthenticationError(
