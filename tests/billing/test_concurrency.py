@@ -13,7 +13,14 @@ import httpx
 from sqlalchemy import select
 
 from modelgate.store.schema import KeySpend
-from tests.billing.helpers import CREDITS_PER_USD, account_state, assert_books_balance, chat, db_read
+from tests.billing.helpers import (
+    CREDITS_PER_USD,
+    account_state,
+    assert_books_balance,
+    chat,
+    db_read,
+    wait_for,
+)
 from tests.fakes.openai_server import Scripted
 
 N, K = 220, 37
@@ -49,6 +56,8 @@ def test_parallel_requests_never_overspend_the_balance(live_server, openai_upstr
     refused = [r for r in results if r[0] != 200]
     assert len(ok) == K
     assert refused and all(r == (403, "insufficient_credits") for r in refused)
+    # Charges are recorded right after each response (documented): wait until none is open.
+    wait_for(lambda: account_state(live_server, "edge@example.com")["holds"] == 0)
     state = account_state(live_server, "edge@example.com")
     assert state["balance"] == hold - 1 and state["charged"] == K * hold and state["charges"] == K
     assert_books_balance(live_server, "edge@example.com", key, initial_credits=initial, requests_made=K + len(refused))
@@ -68,6 +77,7 @@ def test_parallel_requests_never_overspend_a_key_limit(live_server, openai_upstr
     async def spend(conn):
         return (await conn.execute(select(KeySpend.spent_credits, KeySpend.held_credits))).all()
 
+    wait_for(lambda: [tuple(r) for r in db_read(live_server, spend)] == [(K * hold, 0)])
     rows = db_read(live_server, spend)
     assert [tuple(r) for r in rows] == [(K * hold, 0)]
     assert_books_balance(live_server, "capped@example.com", key, initial_credits=1000 * CREDITS_PER_USD,
