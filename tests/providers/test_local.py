@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from modelgate.catalog.models import ModelSpec, ProviderConfig
-from modelgate.errors import InvalidRequestError, ProviderNotConfiguredError, RateLimitError
+from modelgate.errors import InvalidRequestError, ProviderNotConfiguredError, RateLimitError, UpstreamError
 from modelgate.providers.base import Chunk, Provider, ProviderCall, ProviderContext
 from modelgate.providers.local import LocalProvider, create
 from modelgate.providers.local.text import TextAssembler
@@ -368,3 +368,24 @@ def test_create_needs_no_model_until_first_use(tmp_path: Any) -> None:
     provider = create("local", ProviderConfig(type="local"), ProviderContext())
     assert provider.engine.stats.steps == 0 and provider.engine.stats.active_seqs == 0
     provider.engine.shutdown()
+
+
+@local_model
+async def test_a_failed_step_fails_running_requests_and_the_engine_recovers(
+    local: LocalProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = local.engine._decode_and_sample
+    calls = 0
+
+    def flaky(out: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        original(out)
+
+    monkeypatch.setattr(local.engine, "_decode_and_sample", flaky)
+    with pytest.raises(UpstreamError, match="boom"):
+        await local.complete(make_call(max_tokens=4))
+    assert local.engine.stats.active_seqs == 0
+    assert (await local.complete(make_call(max_tokens=4, temperature=0))).usage.completion_tokens == 4
