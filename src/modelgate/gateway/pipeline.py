@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from modelgate.accounts.keys import KeyIdentity
@@ -27,36 +27,21 @@ from modelgate.errors import (
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
-    RateLimitError,
 )
 from modelgate.gateway.estimate import prompt_tokens_upper_bound
 from modelgate.gateway.logsink import RequestLogSink
+from modelgate.gateway.recorder import RequestMeta, RequestRecorder
 from modelgate.gateway.render import DONE, ChunkRenderer, completion_body, error_frame
 from modelgate.gateway.router import Router
 from modelgate.gateway.streaming import UpstreamPump
 from modelgate.limits.base import Limiter, RateLimit
 from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall, Usage
-from modelgate.store.schema import utcnow
 from modelgate.wire.chat import ChatRequest
 
 log = logging.getLogger("modelgate.gateway")
 
 DEFAULT_MAX_TOKENS = 512
 DRAIN_TIMEOUT = 120.0
-
-
-@dataclass(slots=True)
-class RequestMeta:
-    inference_id: str
-    path: str = "/v1/chat/completions"
-    client_request_id: str | None = None
-    origin: str = "api"
-    started: float = field(default_factory=time.perf_counter)
-    # Rate limiting (limits/): the window and token estimate counted, and the x-ratelimit-* headers.
-    rate_window: int | None = None
-    rate_tokens: int = 0
-    rate_headers: dict[str, str] | None = None
-    first_provider: str | None = None
 
 
 @dataclass(slots=True)
@@ -95,9 +80,9 @@ class ChatGateway:
         limits_for: Callable[[KeyIdentity], RateLimit] | None = None,
         metrics: Any = None,
     ) -> None:
-        self.limiter = limiter
-        self.limits_for = limits_for
-        self.metrics = metrics
+        self.recorder = RequestRecorder(
+            logsink=logsink, limiter=limiter, limits_for=limits_for, metrics=metrics, spawn=self._spawn
+        )
         self.catalog = catalog
         self.providers = providers
         self.router = router
@@ -158,7 +143,10 @@ class ChatGateway:
 
     async def complete(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> CompletionResult:
         prep = self._prepare(req, ident)
-        await self._rate_limit(req, prep, ident, meta)
+        meta.first_provider = prep.plan[0].provider
+        await self.recorder.check_rate_limit(
+            ident, meta, tokens=prep.prompt_estimate + prep.max_tokens * (req.n or 1)
+        )
         ticket = await self._hold(req, prep, ident, meta, stream=False)
         provider = prep.plan[0].provider
         try:
@@ -197,7 +185,10 @@ class ChatGateway:
 
     async def stream(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> StreamResult:
         prep = self._prepare(req, ident)
-        await self._rate_limit(req, prep, ident, meta)
+        meta.first_provider = prep.plan[0].provider
+        await self.recorder.check_rate_limit(
+            ident, meta, tokens=prep.prompt_estimate + prep.max_tokens * (req.n or 1)
+        )
         ticket = await self._hold(req, prep, ident, meta, stream=True)
         calls: list[ProviderCall] = []
         provider = prep.plan[0].provider
@@ -320,70 +311,6 @@ class ChatGateway:
 
     # ---- shared ------------------------------------------------------------------------------
 
-    async def _rate_limit(
-        self, req: ChatRequest, prep: _Prepared, ident: KeyIdentity, meta: RequestMeta
-    ) -> None:
-        """Per-key requests/tokens per minute (limits/): 429 with Retry-After when over."""
-        meta.first_provider = prep.plan[0].provider
-        if self.limiter is None or self.limits_for is None:
-            return
-        limits = self.limits_for(ident)
-        if not limits.enabled:
-            return
-        tokens = prep.prompt_estimate + prep.max_tokens * (req.n or 1)
-        decision = await self.limiter.acquire(ident.key_id, limits, tokens=tokens if limits.tpm else 0)
-        meta.rate_headers = decision.headers()
-        if not decision.allowed:
-            if self.metrics is not None:
-                self.metrics.rate_limited.inc((decision.refused_by or "requests",))
-            what = "requests" if decision.refused_by == "requests" else "tokens"
-            limit = decision.limit_requests if what == "requests" else decision.limit_tokens
-            raise RateLimitError(
-                f"Rate limit reached for this API key: {limit} {what} per minute. "
-                f"Retry after {meta.rate_headers['Retry-After']}s.",
-                retry_after=decision.retry_after,
-                headers=dict(meta.rate_headers),
-            )
-        if limits.tpm:
-            meta.rate_window, meta.rate_tokens = decision.window, tokens
-
-    def _observe(
-        self,
-        model: ModelSpec,
-        ident: KeyIdentity,
-        meta: RequestMeta,
-        provider: str | None,
-        usage: Usage,
-        credits: int,
-        stream: bool,
-        http_status: int,
-    ) -> None:
-        """Metrics and the token-limit correction; called once per routed request, from _log."""
-        if self.metrics is not None:
-            self.metrics.request_done(
-                model=model.id,
-                provider=provider,
-                status=http_status,
-                stream=stream,
-                seconds=time.perf_counter() - meta.started,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                credits=credits,
-                fallback=meta.first_provider is not None and provider not in (None, meta.first_provider),
-            )
-        if meta.rate_window is not None and self.limiter is not None:
-            delta = usage.prompt_tokens + usage.completion_tokens - meta.rate_tokens
-            window, meta.rate_window = meta.rate_window, None
-            if delta:
-                self._spawn(self._adjust_tokens(ident.key_id, window, delta))
-
-    async def _adjust_tokens(self, key_id: int, window: int, delta: int) -> None:
-        assert self.limiter is not None
-        try:
-            await self.limiter.adjust_tokens(key_id, window, delta)
-        except Exception:
-            log.warning("could not correct the token count of key %s", key_id, exc_info=True)
-
     async def _hold(
         self, req: ChatRequest, prep: _Prepared, ident: KeyIdentity, meta: RequestMeta, *, stream: bool
     ) -> HoldTicket:
@@ -461,39 +388,9 @@ class ChatGateway:
         ident: KeyIdentity,
         meta: RequestMeta,
         provider: str | None,
-        *,
-        usage: Usage,
-        credits: int,
-        finish: str | None,
-        stream: bool,
-        http_status: int = 200,
-        error: str | None = None,
+        **outcome: Any,
     ) -> None:
-        self._observe(model, ident, meta, provider, usage, credits, stream, http_status)
-        self.logsink.record(
-            {
-                "inference_id": meta.inference_id,
-                "account_id": ident.account_id,
-                "key_id": ident.key_id,
-                "key_prefix": ident.prefix,
-                "model": model.id,
-                "provider": provider,
-                "status": "success" if error is None else "error",
-                "http_status": http_status,
-                "origin": meta.origin,
-                "stream": stream,
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "reasoning_tokens": usage.reasoning_tokens,
-                "cached_tokens": usage.cached_tokens,
-                "credits": credits,
-                "finish_reason": finish,
-                "client_request_id": meta.client_request_id,
-                "error_message": error,
-                "latency_ms": int((time.perf_counter() - meta.started) * 1000),
-                "created_at": utcnow(),
-            }
-        )
+        self.recorder.record(model=model, ident=ident, meta=meta, provider=provider, **outcome)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)

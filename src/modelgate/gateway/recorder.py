@@ -1,0 +1,151 @@
+"""What a request leaves behind besides money: its log row, its metrics, and the per-key rate
+limit (checked before the hold, corrected to the real token count after the call)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelgate.accounts.keys import KeyIdentity
+from modelgate.catalog.models import ModelSpec
+from modelgate.errors import RateLimitError
+from modelgate.gateway.logsink import RequestLogSink
+from modelgate.limits.base import Limiter, RateLimit
+from modelgate.providers.base import Usage
+from modelgate.store.schema import utcnow
+
+log = logging.getLogger("modelgate.gateway")
+
+
+@dataclass(slots=True)
+class RequestMeta:
+    inference_id: str
+    path: str = "/v1/chat/completions"
+    client_request_id: str | None = None
+    origin: str = "api"
+    started: float = field(default_factory=time.perf_counter)
+    # Rate limiting (limits/): the window and token estimate counted, and the x-ratelimit-* headers.
+    rate_window: int | None = None
+    rate_tokens: int = 0
+    rate_headers: dict[str, str] | None = None
+    first_provider: str | None = None
+
+
+class RequestRecorder:
+    def __init__(
+        self,
+        *,
+        logsink: RequestLogSink,
+        limiter: Limiter | None,
+        limits_for: Callable[[KeyIdentity], RateLimit] | None,
+        metrics: Any,
+        spawn: Callable[[Any], Any],
+    ) -> None:
+        self.logsink = logsink
+        self.limiter = limiter
+        self.limits_for = limits_for
+        self.metrics = metrics
+        self._spawn = spawn
+
+    async def check_rate_limit(self, ident: KeyIdentity, meta: RequestMeta, *, tokens: int) -> None:
+        """Per-key requests/tokens per minute (limits/): 429 with Retry-After when over."""
+        if self.limiter is None or self.limits_for is None:
+            return
+        limits = self.limits_for(ident)
+        if not limits.enabled:
+            return
+        decision = await self.limiter.acquire(ident.key_id, limits, tokens=tokens if limits.tpm else 0)
+        meta.rate_headers = decision.headers()
+        if not decision.allowed:
+            if self.metrics is not None:
+                self.metrics.rate_limited.inc((decision.refused_by or "requests",))
+            what = "requests" if decision.refused_by == "requests" else "tokens"
+            limit = decision.limit_requests if what == "requests" else decision.limit_tokens
+            raise RateLimitError(
+                f"Rate limit reached for this API key: {limit} {what} per minute. "
+                f"Retry after {meta.rate_headers['Retry-After']}s.",
+                retry_after=decision.retry_after,
+                headers=dict(meta.rate_headers),
+            )
+        if limits.tpm:
+            meta.rate_window, meta.rate_tokens = decision.window, tokens
+
+    def _observe(
+        self,
+        model: ModelSpec,
+        ident: KeyIdentity,
+        meta: RequestMeta,
+        provider: str | None,
+        usage: Usage,
+        credits: int,
+        stream: bool,
+        http_status: int,
+    ) -> None:
+        """Metrics and the token-limit correction; called once per routed request, from _log."""
+        if self.metrics is not None:
+            self.metrics.request_done(
+                model=model.id,
+                provider=provider,
+                status=http_status,
+                stream=stream,
+                seconds=time.perf_counter() - meta.started,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                credits=credits,
+                fallback=meta.first_provider is not None and provider not in (None, meta.first_provider),
+            )
+        if meta.rate_window is not None and self.limiter is not None:
+            delta = usage.prompt_tokens + usage.completion_tokens - meta.rate_tokens
+            window, meta.rate_window = meta.rate_window, None
+            if delta:
+                self._spawn(self._adjust_tokens(ident.key_id, window, delta))
+
+    async def _adjust_tokens(self, key_id: int, window: int, delta: int) -> None:
+        assert self.limiter is not None
+        try:
+            await self.limiter.adjust_tokens(key_id, window, delta)
+        except Exception:
+            log.warning("could not correct the token count of key %s", key_id, exc_info=True)
+
+    def record(
+        self,
+        *,
+        model: ModelSpec,
+        ident: KeyIdentity,
+        meta: RequestMeta,
+        provider: str | None,
+        usage: Usage,
+        credits: int,
+        finish: str | None,
+        stream: bool,
+        http_status: int = 200,
+        error: str | None = None,
+    ) -> None:
+        self._observe(model, ident, meta, provider, usage, credits, stream, http_status)
+        self.logsink.record(
+            {
+                "inference_id": meta.inference_id,
+                "account_id": ident.account_id,
+                "key_id": ident.key_id,
+                "key_prefix": ident.prefix,
+                "model": model.id,
+                "provider": provider,
+                "status": "success" if error is None else "error",
+                "http_status": http_status,
+                "origin": meta.origin,
+                "stream": stream,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "reasoning_tokens": usage.reasoning_tokens,
+                "cached_tokens": usage.cached_tokens,
+                "credits": credits,
+                "finish_reason": finish,
+                "client_request_id": meta.client_request_id,
+                "error_message": error,
+                "latency_ms": int((time.perf_counter() - meta.started) * 1000),
+                "created_at": utcnow(),
+            }
+        )
