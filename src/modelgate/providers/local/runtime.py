@@ -8,6 +8,7 @@ and turns tokens into bytes through a per-token piece cache (incremental detoken
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.util
 import logging
 import os
@@ -59,8 +60,7 @@ class LlamaRuntime:
         path = opts.model_path or default_model_path()
         if not path.is_file():
             raise ProviderNotConfiguredError(f"local model: no GGUF file at {path}")
-        self._log_cb = llama_cpp.llama_log_callback(_forward_log)  # keep a reference: C holds it
-        lib.llama_log_set(self._log_cb, ctypes.c_void_p(0))
+        _install_log_forwarding(llama_cpp)
         lib.llama_backend_init()
         self.model = lib.llama_model_load_from_file(str(path).encode(), lib.llama_model_default_params())
         if not self.model:
@@ -147,6 +147,18 @@ class LlamaRuntime:
         if self.model:
             self.lib.llama_model_free(self.model)
             self.model = None
+
+
+@functools.cache
+def _install_log_forwarding(lib: Any) -> Any:
+    """Route llama.cpp's process-wide log callback to ``logging``, once per process.
+
+    The C library keeps the pointer for the life of the process, so the ctypes callback object must
+    live as long: the cache holds it (freeing it while llama.cpp may still log would crash).
+    """
+    callback = lib.llama_log_callback(_forward_log)
+    lib.llama_log_set(callback, ctypes.c_void_p(0))
+    return callback
 
 
 def _raise_template_error(message: str) -> None:
