@@ -96,11 +96,8 @@ class Hold(Base):
     period: Mapped[str | None] = mapped_column(String(32), default=None)
     credits: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-    __table_args__ = (
-        Index("ix_holds_created", "created_at"),  # release_stale
-        Index("ix_holds_account", "account_id"),
-    )
+    # No secondary indexes: the table only ever holds the requests in flight, and every request
+    # inserts and deletes one row, so each index would cost two B-tree writes per request.
 
 
 class RequestLog(Base):
