@@ -31,7 +31,8 @@ from modelgate.catalog.loader import load_catalog_files
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import GatewayError
 from modelgate.gateway.logsink import RequestLogSink, WriterLogSink
-from modelgate.gateway.pipeline import ChatGateway, RequestMeta
+from modelgate.gateway.pipeline import ChatGateway
+from modelgate.gateway.recorder import RequestMeta
 from modelgate.gateway.router import Router
 from modelgate.limits import build_limiter, limits_resolver, share_invalidations
 from modelgate.observability.metrics import Metrics

@@ -154,7 +154,7 @@ async def key_spend_since(
     )
     if since is not None:
         q = q.where(LedgerEntry.created_at >= since)
-    return {int(k): int(v) for k, v in (await conn.execute(q)).all()}
+    return {int(k): int(v) for k, v in (await conn.execute(q)).all() if k is not None}
 
 
 async def monthly_usage(conn: AsyncConnection, *, key_ids: list[int]) -> dict[int, int]:

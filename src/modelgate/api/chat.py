@@ -20,7 +20,7 @@ from modelgate.accounts.keys import KeyIdentity
 from modelgate.api.deps import AppState, app_state, bearer_from, valid_client_request_id
 from modelgate.api.errors import format_validation_errors, gateway_error_body, new_request_id
 from modelgate.errors import GatewayError, InvalidRequestError
-from modelgate.gateway.pipeline import RequestMeta
+from modelgate.gateway.recorder import RequestMeta
 from modelgate.gateway.render import usd_header
 from modelgate.wire.chat import ChatRequest
 

@@ -90,7 +90,7 @@ class LedgerBase(ABC):
         self._pending: set[asyncio.Future[Any]] = set()
 
     def _spawn(self, coro: Any) -> asyncio.Future[Any]:
-        fut = asyncio.ensure_future(coro)
+        fut: asyncio.Future[Any] = asyncio.ensure_future(coro)
         self._pending.add(fut)
         fut.add_done_callback(self._pending.discard)
         return fut

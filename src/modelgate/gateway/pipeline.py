@@ -393,7 +393,7 @@ class ChatGateway:
         self.recorder.record(model=model, ident=ident, meta=meta, provider=provider, **outcome)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task

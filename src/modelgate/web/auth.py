@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
@@ -83,7 +84,7 @@ async def login_submit(
     limiter = web_state(request).login_limiter
     ip = _client_ip(request)
     key_email = normalise_email(email)
-    ctx = {"email": email, "next": _safe_next(next)}
+    ctx: dict[str, Any] = {"email": email, "next": _safe_next(next)}
     wait = limiter.retry_after(key_email, ip)
     if wait:
         minutes = max(1, round(wait / 60))

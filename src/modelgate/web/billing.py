@@ -69,7 +69,9 @@ async def _usage(conn: Any, account_id: int, since: datetime) -> list[dict[str, 
 @router.get("/app/billing")
 async def billing_page(request: Request, user: CurrentUser) -> Response:
     q = request.query_params
-    metric = q.get("metric") if q.get("metric") in METRICS else "requests"
+    metric = q.get("metric") or "requests"
+    if metric not in METRICS:
+        metric = "requests"
     tx_page, log_page = _int(q.get("tx_page")), _int(q.get("log_page"))
     f_model, f_status, f_origin = q.get("model", ""), q.get("status", ""), q.get("origin", "")
     today = datetime.now(UTC).date()
@@ -121,7 +123,7 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
 
     def value(row: dict[str, Any]) -> float:
         if metric == "usd":
-            return row["credits"] / CREDITS_PER_USD
+            return float(row["credits"]) / CREDITS_PER_USD
         return float(row[metric])
 
     models = sorted(

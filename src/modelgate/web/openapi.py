@@ -31,7 +31,7 @@ def load_template() -> dict[str, Any]:
 def _reasoning_effort_schema() -> dict[str, Any]:
     field = ChatRequest.model_json_schema()["properties"]["reasoning_effort"]
     options = field.get("anyOf", [field])
-    enum = next((o["enum"] for o in options if "enum" in o), [])
+    enum: list[str] = next((o["enum"] for o in options if "enum" in o), [])
     return {
         "type": "string",
         "enum": enum,

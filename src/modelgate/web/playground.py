@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
@@ -42,7 +42,7 @@ async def playground_identity(conn: AsyncConnection, *, account_id: int) -> KeyI
         )
     ).first()
     if row is None:
-        await conn.execute(PlaygroundKey.__table__.delete().where(PlaygroundKey.account_id == account_id))
+        await conn.execute(delete(PlaygroundKey).where(PlaygroundKey.account_id == account_id))
         new = await create_key(conn, account_id=account_id, name=PLAYGROUND_KEY_NAME, scopes=["model:chat"])
         await conn.execute(insert(PlaygroundKey).values(account_id=account_id, key_id=new.key_id))
         row = (await conn.execute(select(ApiKey).where(ApiKey.id == new.key_id))).one()

@@ -15,7 +15,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal, TypedDict
 
 from fastapi import Depends, Request
 from sqlalchemy import delete, insert, select
@@ -50,7 +50,14 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _cookie_kwargs(request: Request) -> dict[str, object]:
+class _CookieOptions(TypedDict):
+    httponly: bool
+    samesite: Literal["lax", "strict", "none"] | None
+    secure: bool
+    path: str | None
+
+
+def _cookie_kwargs(request: Request) -> _CookieOptions:
     return {
         "httponly": True,
         "samesite": "lax",
@@ -75,7 +82,7 @@ async def start_session(request: Request, response: Response, *, account_id: int
         )
     response.set_cookie(
         SESSION_COOKIE, token, max_age=int(SESSION_TTL.total_seconds()), **_cookie_kwargs(request)
-    )  # type: ignore[arg-type]
+    )
     response.delete_cookie(CSRF_COOKIE, path="/")
 
 
@@ -147,7 +154,7 @@ def anon_csrf_token(request: Request) -> str:
 
 def set_anon_csrf_cookie(request: Request, response: Response, token: str) -> None:
     if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(CSRF_COOKIE, token, max_age=3600 * 12, **_cookie_kwargs(request))  # type: ignore[arg-type]
+        response.set_cookie(CSRF_COOKIE, token, max_age=3600 * 12, **_cookie_kwargs(request))
 
 
 def check_anon_csrf(request: Request, sent: str | None) -> None:
