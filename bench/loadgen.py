@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import time
@@ -79,8 +80,9 @@ def build_request(url: str, body: bytes, key: str | None) -> tuple[str, int, byt
     return host, port, ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-async def run(url: str, body: bytes, key: str | None, conns: int, duration: float, requests: int | None,
-              warmup: float) -> dict[str, object]:
+async def run(
+    url: str, body: bytes, key: str | None, conns: int, duration: float, requests: int | None, warmup: float
+) -> dict[str, object]:
     host, port, raw = build_request(url, body, key)
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
@@ -121,7 +123,7 @@ async def run(url: str, body: bytes, key: str | None, conns: int, duration: floa
                 if conn.first_byte is not None:
                     ttfb.append(conn.first_byte - t0)
                 ft = conn.frame_times
-                gaps.extend(b - a for a, b in zip(ft, ft[1:], strict=False))
+                gaps.extend(b - a for a, b in itertools.pairwise(ft))
         finally:
             if conn.transport is not None:
                 conn.transport.close()
@@ -171,7 +173,9 @@ def main() -> None:
         pass
     with open(args.body, "rb") as f:
         body = f.read().strip()
-    res = asyncio.run(run(args.url, body, args.key, args.connections, args.duration, args.requests, args.warmup))
+    res = asyncio.run(
+        run(args.url, body, args.key, args.connections, args.duration, args.requests, args.warmup)
+    )
     if args.json:
         print(json.dumps(res))
     else:

@@ -81,7 +81,7 @@ class MockProtocol(asyncio.Protocol):
             return
         if b'"stream":true' in body or b'"stream": true' in body:
             if self.delay:
-                asyncio.ensure_future(self._slow_stream())
+                self._task = asyncio.ensure_future(self._slow_stream())
             else:
                 parts = [SSE_HEAD] + [_chunked(_CHUNK)] * self.chunks + [_chunked(_LAST), b"0\r\n\r\n"]
                 self.transport.write(b"".join(parts))

@@ -29,8 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,10 +113,18 @@ def wait_port(port: int, timeout: float = 120.0, proc: subprocess.Popen[bytes] |
 
 
 @contextmanager
-def process(cmd: list[str], *, port: int, env: dict[str, str] | None = None, logfile: Path, timeout: float = 120.0):
+def process(
+    cmd: list[str], *, port: int, env: dict[str, str] | None = None, logfile: Path, timeout: float = 120.0
+):
     with open(logfile, "wb") as out:
-        proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
-                                cwd=ROOT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         try:
             wait_port(port, timeout, proc)
             yield proc
@@ -130,10 +137,8 @@ def process(cmd: list[str], *, port: int, env: dict[str, str] | None = None, log
 
 
 def with_suppress_kill(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(5)
 
 
@@ -164,7 +169,9 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def wrk(url: str, *, conns: int, duration: float, key: str | None, body: Path, latency: bool = False) -> dict[str, float]:
+def wrk(
+    url: str, *, conns: int, duration: float, key: str | None, body: Path, latency: bool = False
+) -> dict[str, float]:
     assert WRK
     cmd = [WRK, "-t1", f"-c{conns}", f"-d{max(1, int(duration))}s", "-s", str(BENCH / "post.lua"), url]
     if latency:
@@ -187,10 +194,28 @@ def wrk(url: str, *, conns: int, duration: float, key: str | None, body: Path, l
     return res
 
 
-def loadgen(url: str, *, conns: int, key: str | None, body: Path, duration: float | None = None,
-            requests: int | None = None, warmup: float = 1.0) -> dict[str, float]:
-    cmd = [PY, str(BENCH / "loadgen.py"), url, "--body", str(body), "-c", str(conns), "--json",
-           "--warmup", str(warmup)]
+def loadgen(
+    url: str,
+    *,
+    conns: int,
+    key: str | None,
+    body: Path,
+    duration: float | None = None,
+    requests: int | None = None,
+    warmup: float = 1.0,
+) -> dict[str, float]:
+    cmd = [
+        PY,
+        str(BENCH / "loadgen.py"),
+        url,
+        "--body",
+        str(body),
+        "-c",
+        str(conns),
+        "--json",
+        "--warmup",
+        str(warmup),
+    ]
     if key:
         cmd += ["--key", key]
     cmd += ["-n", str(requests)] if requests is not None else ["-d", str(duration or DURATION)]
@@ -236,9 +261,21 @@ def measure(name: str, url: str, key: str | None, pid: int | None, *, rss_n: int
 
 def create_key(db_url: str) -> str:
     out = subprocess.run(
-        [str(Path(PY).parent / "modelgate"), "admin", "create-key", "--email", "bench@example.com",
-         "--credits-usd", "1000000000", "--database-url", db_url],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        [
+            str(Path(PY).parent / "modelgate"),
+            "admin",
+            "create-key",
+            "--email",
+            "bench@example.com",
+            "--credits-usd",
+            "1000000000",
+            "--database-url",
+            db_url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     ).stdout
     return out.strip().splitlines()[-1]
 
@@ -251,8 +288,12 @@ def run_modelgate(tmp: Path, fast: int, slow: int, workers: int, rss_n: int, onl
     db_url = f"sqlite:///{tmp}/modelgate.db"
     key = create_key(db_url)
     port = free_port()
-    env = {"MODELGATE_CONFIG": str(cfg), "MODELGATE_DATABASE_URL": db_url, "MODELGATE_BOOTSTRAP": "false",
-           "MODELGATE_LOG_LEVEL": "warning"}
+    env = {
+        "MODELGATE_CONFIG": str(cfg),
+        "MODELGATE_DATABASE_URL": db_url,
+        "MODELGATE_BOOTSTRAP": "false",
+        "MODELGATE_LOG_LEVEL": "warning",
+    }
     cmd = [str(Path(PY).parent / "modelgate"), "serve", "--port", str(port), "--workers", str(workers)]
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     with process(cmd, port=port, env=env, logfile=tmp / f"modelgate-w{workers}.log") as proc:
@@ -273,7 +314,9 @@ def ledger_check(db_url: str) -> dict[str, int]:
     con = sqlite3.connect(path)
     try:
         holds = con.execute("select count(*) from holds").fetchone()[0]
-        charged = -(con.execute("select coalesce(sum(credits),0) from ledger where kind='charge'").fetchone()[0])
+        charged = -(
+            con.execute("select coalesce(sum(credits),0) from ledger where kind='charge'").fetchone()[0]
+        )
         logged = con.execute("select coalesce(sum(credits),0) from request_logs").fetchone()[0]
         n = con.execute("select count(*) from request_logs").fetchone()[0]
     finally:
@@ -291,8 +334,12 @@ def run_litellm(tmp: Path, fast: int, slow: int) -> dict[str, object] | None:
     port = free_port()
     cmd = [str(exe), "--config", str(cfg), "--port", str(port), "--num_workers", "1"]
     master = "sk-" + secrets.token_hex(32)  # auth on (master key only: LiteLLM has no database here)
-    env = {"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "DISABLE_ADMIN_UI": "True",
-           "LITELLM_MASTER_KEY": master}
+    env = {
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_TELEMETRY": "False",
+        "DISABLE_ADMIN_UI": "True",
+        "LITELLM_MASTER_KEY": master,
+    }
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     with process(cmd, port=port, env=env, logfile=tmp / "litellm.log", timeout=180) as proc:
         return measure("LiteLLM proxy (baseline)", url, master, proc.pid, rss_n=BASE_RSS_N)
@@ -314,19 +361,31 @@ def table(mock: dict, mg: dict, base: dict | None, mg2: dict | None) -> str:
     def added(r: dict, key: str, sub: str = "latency") -> str:
         if r is mock:
             return "—"
-        return fmt(r[sub].get(key, float("nan")) - (lat_mock if sub == "latency" else st_mock).get(key, float("nan")), 3)
+        return fmt(
+            r[sub].get(key, float("nan"))
+            - (lat_mock if sub == "latency" else st_mock).get(key, float("nan")),
+            3,
+        )
 
     rows = [
-        ("requests/s at %d connections" % CONNS, [fmt(c["throughput"]["rps"], 0) for c in cols]),
+        (f"requests/s at {CONNS} connections", [fmt(c["throughput"]["rps"], 0) for c in cols]),
         ("non-2xx responses during that", [fmt(int(c["throughput"].get("errors", 0))) for c in cols]),
-        ("latency p50 at 1 connection (ms)", [fmt(c["latency"].get("p50_ms", float("nan")), 3) for c in cols]),
-        ("latency p99 at 1 connection (ms)", [fmt(c["latency"].get("p99_ms", float("nan")), 3) for c in cols]),
+        (
+            "latency p50 at 1 connection (ms)",
+            [fmt(c["latency"].get("p50_ms", float("nan")), 3) for c in cols],
+        ),
+        (
+            "latency p99 at 1 connection (ms)",
+            [fmt(c["latency"].get("p99_ms", float("nan")), 3) for c in cols],
+        ),
         ("**added** latency p50 (ms)", [added(c, "p50_ms") for c in cols]),
         ("**added** latency p99 (ms)", [added(c, "p99_ms") for c in cols]),
         ("stream TTFB p50 (ms)", [fmt(c["stream"]["ttfb_p50_ms"], 3) for c in cols]),
         ("**added** stream TTFB p50 (ms)", [added(c, "ttfb_p50_ms", "stream") for c in cols]),
-        ("inter-chunk gap mean (ms; upstream paces %g)" % STREAM_CHUNK_DELAY_MS,
-         [fmt(c["stream"]["gap_mean_ms"], 3) for c in cols]),
+        (
+            f"inter-chunk gap mean (ms; upstream paces {STREAM_CHUNK_DELAY_MS:g})",
+            [fmt(c["stream"]["gap_mean_ms"], 3) for c in cols],
+        ),
         ("RSS after warm-up (MB)", [fmt(c.get("rss_warm_mb"), 1) for c in cols]),
         ("RSS after the RSS-check requests (MB)", [fmt(c.get("rss_after_mb"), 1) for c in cols]),
         ("RSS-check requests sent", [fmt(c.get("rss_requests")) for c in cols]),
@@ -337,7 +396,7 @@ def table(mock: dict, mg: dict, base: dict | None, mg2: dict | None) -> str:
     if mg2:
         one = mg["throughput"]["rps"]
         two = mg2["throughput"]["rps"]
-        body += f"\nScaling: 1 worker {one:,.0f} req/s → 2 workers {two:,.0f} req/s (×{two / one:.2f}).\n"
+        body += f"\nScaling: 1 worker {one:,.0f} req/s → 2 workers {two:,.0f} req/s (x{two / one:.2f}).\n"
     return head + body
 
 
@@ -351,32 +410,61 @@ def main() -> int:
     SLOW_BODY.write_text(json.dumps(slow_body))
     fast, slow = free_port(), free_port()
     mock_cmd = [PY, str(BENCH / "mock_upstream.py"), "--port", str(fast)]
-    slow_cmd = [PY, str(BENCH / "mock_upstream.py"), "--port", str(slow), "--chunk-delay-ms", str(STREAM_CHUNK_DELAY_MS)]
+    slow_cmd = [
+        PY,
+        str(BENCH / "mock_upstream.py"),
+        "--port",
+        str(slow),
+        "--chunk-delay-ms",
+        str(STREAM_CHUNK_DELAY_MS),
+    ]
     log(f"load generator: {'wrk' if WRK else 'bench/loadgen.py (wrk not found)'}; work dir {tmp}")
-    with process(mock_cmd, port=fast, logfile=tmp / "mock.log"), process(slow_cmd, port=slow, logfile=tmp / "mock-slow.log"):
+    with (
+        process(mock_cmd, port=fast, logfile=tmp / "mock.log"),
+        process(slow_cmd, port=slow, logfile=tmp / "mock-slow.log"),
+    ):
         direct = f"http://127.0.0.1:{fast}/v1/chat/completions"
         mock = measure("mock upstream (direct)", direct, None, None, rss_n=0)
         # the paced stream needs the slow mock when hit directly
-        mock["stream"] = loadgen(f"http://127.0.0.1:{slow}/v1/chat/completions", conns=1, key=None,
-                                 body=SLOW_BODY, duration=min(DURATION, 5))
+        mock["stream"] = loadgen(
+            f"http://127.0.0.1:{slow}/v1/chat/completions",
+            conns=1,
+            key=None,
+            body=SLOW_BODY,
+            duration=min(DURATION, 5),
+        )
         mg = run_modelgate(tmp, fast, slow, 1, RSS_N)
         mg2 = None if SKIP_SCALING else run_modelgate(tmp, fast, slow, 2, 0, only_throughput=True)
         base = None if SKIP_BASELINE else run_litellm(tmp, fast, slow)
-    results = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-               "python": platform.python_version(), "loadgen": "wrk" if WRK else "loadgen.py",
-               "duration_s": DURATION, "mock": mock, "modelgate": mg, "modelgate_2_workers": mg2, "baseline": base}
+    results = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "python": platform.python_version(),
+        "loadgen": "wrk" if WRK else "loadgen.py",
+        "duration_s": DURATION,
+        "mock": mock,
+        "modelgate": mg,
+        "modelgate_2_workers": mg2,
+        "baseline": base,
+    }
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (BENCH / "results" / f"{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
     md = table(mock, mg, base, mg2)
-    md += (f"\nRun {results['when']} on {results['machine']}, Python {results['python']}, load generator "
-           f"{results['loadgen']}, {DURATION:g}s per figure. Ledger check after the run: {mg['ledger_check']}.\n")
+    md += (
+        f"\nRun {results['when']} on {results['machine']}, Python {results['python']}, load generator "
+        f"{results['loadgen']}, {DURATION:g}s per figure. Ledger check after the run: {mg['ledger_check']}.\n"
+    )
     print("\n" + md)
     if WRITE_DOCS:
         doc = ROOT / "docs" / "benchmarks.md"
         if doc.exists():
             text = doc.read_text()
-            new = re.sub(r"(<!-- bench:begin -->\n).*?(<!-- bench:end -->)", lambda m: m.group(1) + md + m.group(2),
-                         text, flags=re.S)
+            new = re.sub(
+                r"(<!-- bench:begin -->\n).*?(<!-- bench:end -->)",
+                lambda m: m.group(1) + md + m.group(2),
+                text,
+                flags=re.S,
+            )
             doc.write_text(new)
             log("updated docs/benchmarks.md")
     return 0

@@ -39,11 +39,16 @@ def test_balance_endpoints(live_server):
     validate(detail, _detail_schema())
     assert detail["email"] == "payer@example.com" and detail["current_balance"] == 2.5
     assert detail["autotopup_settings"]["is_enabled"] is False
-    legacy = check(get(live_server, "/v1/billing/balance", key), "billing-balance-v1.json", "/v1/billing/balance")
+    legacy = check(
+        get(live_server, "/v1/billing/balance", key), "billing-balance-v1.json", "/v1/billing/balance"
+    )
     assert legacy["balance"] == 5_000_000 and legacy["lowBalance"] is False
     r = chat(live_server, key)
     spent = int(r.headers["x-aimlapi-credits-used"])
-    assert get(live_server, "/v2/billing", key).json()["current_balance"] == (5_000_000 - spent) / CREDITS_PER_USD
+    assert (
+        get(live_server, "/v2/billing", key).json()["current_balance"]
+        == (5_000_000 - spent) / CREDITS_PER_USD
+    )
     for path in ("/v2/billing", "/v2/billing/detail", "/v2/billing/transactions", "/v1/billing/balance"):
         error(get(live_server, path, mgmt), 403)
         error(get(live_server, path, None), 401)
@@ -65,8 +70,12 @@ def test_transactions_feed_and_cursor(live_server):
     for i in range(5):
         r = chat(live_server, key, f"message number {i}")
         ids.append(r.headers["x-inference-id"])
-    r = requests.post(f"{live_server.url}/v1/admin/top-up", headers=auth(admin), timeout=10,
-                      json={"email": "feed@example.com", "usd": 0.5})
+    r = requests.post(
+        f"{live_server.url}/v1/admin/top-up",
+        headers=auth(admin),
+        timeout=10,
+        json={"email": "feed@example.com", "usd": 0.5},
+    )
     assert r.status_code == 200 and r.json()["data"]["amount"]["credits"] == 1_000_000
 
     path = "/v2/billing/transactions"
@@ -104,32 +113,73 @@ def test_transactions_feed_and_cursor(live_server):
     padded = payload + "=" * (-len(payload) % 4)
     std = base64.b64encode(base64.urlsafe_b64decode(padded)).decode()
     spaced = base64.urlsafe_b64encode(b'{"id": ' + base64.urlsafe_b64decode(padded)[6:]).decode().rstrip("=")
-    variants = (cursor + "x", padded + "=." + mac, std + "." + mac, spaced + "." + mac, payload + "." + mac[::-1],
-                payload.upper() + "." + mac, "garbage", "")
+    variants = (
+        cursor + "x",
+        padded + "=." + mac,
+        std + "." + mac,
+        spaced + "." + mac,
+        payload + "." + mac[::-1],
+        payload.upper() + "." + mac,
+        "garbage",
+        "",
+    )
     for bad in (v for v in variants if v != cursor):  # (std base64 can coincide with base64url)
         error(get(live_server, path, key, limit=2, cursor=bad), 400)
     error(get(live_server, path, key, limit=3, cursor=cursor), 400)  # bound to the query it came from
     other = live_server.create_key(email="other@example.com", usd=1.0)
     error(get(live_server, path, other, limit=2, cursor=cursor), 400)  # and to the account
 
-    for params in ({"limit": 0}, {"limit": 101}, {"limit": "x"}, {"direction": "UP"}, {"type": "GIFT"},
-                   {"offset": 2}, {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
-                   {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, {"from": "yesterday"}):
+    for params in (
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "x"},
+        {"direction": "UP"},
+        {"type": "GIFT"},
+        {"offset": 2},
+        {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+        {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+        {"from": "yesterday"},
+    ):
         error(get(live_server, path, key, **params), 400)
 
 
 def test_admin_top_up_requires_admin(live_server):
     key = live_server.create_key(email="someone@example.com", usd=1.0)
-    error(requests.post(f"{live_server.url}/v1/admin/top-up", headers=auth(key), timeout=10,
-                        json={"email": "someone@example.com", "usd": 100}), 403)
+    error(
+        requests.post(
+            f"{live_server.url}/v1/admin/top-up",
+            headers=auth(key),
+            timeout=10,
+            json={"email": "someone@example.com", "usd": 100},
+        ),
+        403,
+    )
     admin = live_server.create_key(email="root@example.com", usd=0)
     _make_admin(live_server, "root@example.com")
-    error(requests.post(f"{live_server.url}/v1/admin/top-up", headers=auth(admin), timeout=10,
-                        json={"email": "nobody@example.com", "usd": 1}), 404)
-    error(requests.post(f"{live_server.url}/v1/admin/top-up", headers=auth(admin), timeout=10,
-                        json={"email": "someone@example.com", "usd": -1}), 400)
-    r = requests.post(f"{live_server.url}/v1/admin/top-up", headers=auth(admin), timeout=10,
-                      json={"email": "someone@example.com", "usd": 1.25})
+    error(
+        requests.post(
+            f"{live_server.url}/v1/admin/top-up",
+            headers=auth(admin),
+            timeout=10,
+            json={"email": "nobody@example.com", "usd": 1},
+        ),
+        404,
+    )
+    error(
+        requests.post(
+            f"{live_server.url}/v1/admin/top-up",
+            headers=auth(admin),
+            timeout=10,
+            json={"email": "someone@example.com", "usd": -1},
+        ),
+        400,
+    )
+    r = requests.post(
+        f"{live_server.url}/v1/admin/top-up",
+        headers=auth(admin),
+        timeout=10,
+        json={"email": "someone@example.com", "usd": 1.25},
+    )
     assert r.json()["data"]["balance"]["credits"] == 4_500_000
     assert get(live_server, "/v2/billing", key).json()["current_balance"] == 2.25
 

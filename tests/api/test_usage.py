@@ -31,28 +31,38 @@ def test_usage_totals_and_breakdown(live_server, openai_upstream):
     assert body["start"].endswith("Z") and body["end"].endswith("Z")
     assert "models" not in body and "groups" not in body
 
-    detail = check(get(live_server, "/v2/usage/detail", key, period="7d", key_prefix=key[:8]), UD, "/v2/usage/detail")
+    detail = check(
+        get(live_server, "/v2/usage/detail", key, period="7d", key_prefix=key[:8]), UD, "/v2/usage/detail"
+    )
     assert detail["api_key_prefix"] == key[:8] and "groups" not in detail
     assert {m["model"]: m["requests"] for m in detail["models"]} == {"mock/echo": 2, "mock/chain": 1}
     assert detail["models"] == sorted(detail["models"], key=lambda m: -m["spend"])
 
-    by_model = check(get(live_server, "/v2/usage/detail", key, period="1d", group_by="model"), UD, "/v2/usage/detail")
+    by_model = check(
+        get(live_server, "/v2/usage/detail", key, period="1d", group_by="model"), UD, "/v2/usage/detail"
+    )
     echo = next(g for g in by_model["groups"] if g["model"] == "mock/echo")
     assert echo["requests"] == {"total": 3, "charged": 2, "succeeded": 2, "failed": 1}
     assert echo["tokens"]["total"] == echo["tokens"]["input"] + echo["tokens"]["output"] > 0
     assert sum(g["requests"]["charged"] for g in by_model["groups"]) == by_model["requests"] == 3
 
     today = datetime.now(UTC).date().isoformat()
-    by_day = check(get(live_server, "/v2/usage/detail", key, period="3d", group_by="day"), UD, "/v2/usage/detail")
+    by_day = check(
+        get(live_server, "/v2/usage/detail", key, period="3d", group_by="day"), UD, "/v2/usage/detail"
+    )
     assert [g["day"] for g in by_day["groups"]] == [today]
     assert by_day["groups"][0]["requests"]["total"] == 4 and "model" not in by_day["groups"][0]
-    both = get(live_server, "/v2/usage/detail", key, period="3d", group_by="day,model", tz="Pacific/Kiritimati")
+    both = get(
+        live_server, "/v2/usage/detail", key, period="3d", group_by="day,model", tz="Pacific/Kiritimati"
+    )
     groups = check(both, UD, "/v2/usage/detail")["groups"]
     kiritimati = (datetime.now(UTC) + timedelta(hours=14)).date().isoformat()
     assert {(g["day"], g["model"]) for g in groups} == {(kiritimati, "mock/echo"), (kiritimati, "mock/chain")}
 
     # An absolute window that ends before the traffic: nothing.
-    past = get(live_server, "/v2/usage", key, start="2026-01-01T00:00:00", end="2026-01-02T00:00:00+03:00").json()
+    past = get(
+        live_server, "/v2/usage", key, start="2026-01-01T00:00:00", end="2026-01-02T00:00:00+03:00"
+    ).json()
     assert past["requests"] == 0 and past["spend"] == 0
     assert past["start"] == "2026-01-01T00:00:00.000Z" and past["end"] == "2026-01-01T21:00:00.000Z"
 
@@ -62,7 +72,11 @@ def test_usage_window_and_parameter_errors(live_server):
     bad = [
         {},
         {"period": "24h", "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"},
-        {"period": "0d"}, {"period": "24"}, {"period": "-1d"}, {"period": "1w"}, {"period": "93d"},
+        {"period": "0d"},
+        {"period": "24"},
+        {"period": "-1d"},
+        {"period": "1w"},
+        {"period": "93d"},
         {"start": "2026-01-01T00:00:00Z"},
         {"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
         {"start": "2026-01-01T00:00:00Z", "end": "2026-04-03T00:00:01Z"},

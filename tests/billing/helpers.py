@@ -62,17 +62,33 @@ def db_read(server: Any, fn: Any) -> Any:
 
 def account_state(server: Any, email: str) -> dict[str, int]:
     async def fn(conn: Any) -> dict[str, int]:
-        acc = (await conn.execute(select(Account.id, Account.balance_credits).where(Account.email == email))).one()
-        ledger = (await conn.execute(
-            select(func.coalesce(func.sum(LedgerEntry.credits), 0)).where(LedgerEntry.account_id == acc[0])
-        )).scalar()
-        charges = (await conn.execute(
-            select(func.coalesce(func.sum(-LedgerEntry.credits), 0), func.count())
-            .where(LedgerEntry.account_id == acc[0], LedgerEntry.kind == "charge")
-        )).one()
-        holds = (await conn.execute(select(func.count()).select_from(Hold).where(Hold.account_id == acc[0]))).scalar()
-        return {"balance": int(acc[1]), "ledger": int(ledger), "charged": int(charges[0]),
-                "charges": int(charges[1]), "holds": int(holds)}
+        acc = (
+            await conn.execute(select(Account.id, Account.balance_credits).where(Account.email == email))
+        ).one()
+        ledger = (
+            await conn.execute(
+                select(func.coalesce(func.sum(LedgerEntry.credits), 0)).where(
+                    LedgerEntry.account_id == acc[0]
+                )
+            )
+        ).scalar()
+        charges = (
+            await conn.execute(
+                select(func.coalesce(func.sum(-LedgerEntry.credits), 0), func.count()).where(
+                    LedgerEntry.account_id == acc[0], LedgerEntry.kind == "charge"
+                )
+            )
+        ).one()
+        holds = (
+            await conn.execute(select(func.count()).select_from(Hold).where(Hold.account_id == acc[0]))
+        ).scalar()
+        return {
+            "balance": int(acc[1]),
+            "ledger": int(ledger),
+            "charged": int(charges[0]),
+            "charges": int(charges[1]),
+            "holds": int(holds),
+        }
 
     result: dict[str, int] = db_read(server, fn)
     return result
@@ -109,7 +125,9 @@ def all_logs(server: Any, key: str, **params: Any) -> list[dict[str, Any]]:
         offset += 100
 
 
-def assert_books_balance(server: Any, email: str, key: str, *, initial_credits: int, requests_made: int) -> None:
+def assert_books_balance(
+    server: Any, email: str, key: str, *, initial_credits: int, requests_made: int
+) -> None:
     """Ledger sum == balance; -(charges) == sum of /v2/logs costs == balance change; no open hold;
     one log row per request."""
     wait_for(lambda: account_state(server, email)["holds"] == 0)

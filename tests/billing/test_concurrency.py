@@ -39,8 +39,11 @@ async def _fire(url, key, n):
     body = {"model": "echo", "messages": [{"role": "user", "content": "same prompt for every request"}]}
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
         async def one():
-            r = await client.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"})
+            r = await client.post(
+                "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+            )
             return r.status_code, (r.json().get("error") or {}).get("code") if r.status_code != 200 else None
 
         return await asyncio.gather(*(one() for _ in range(n)))
@@ -60,14 +63,18 @@ def test_parallel_requests_never_overspend_the_balance(live_server, openai_upstr
     wait_for(lambda: account_state(live_server, "edge@example.com")["holds"] == 0)
     state = account_state(live_server, "edge@example.com")
     assert state["balance"] == hold - 1 and state["charged"] == K * hold and state["charges"] == K
-    assert_books_balance(live_server, "edge@example.com", key, initial_credits=initial, requests_made=K + len(refused))
+    assert_books_balance(
+        live_server, "edge@example.com", key, initial_credits=initial, requests_made=K + len(refused)
+    )
 
 
 def test_parallel_requests_never_overspend_a_key_limit(live_server, openai_upstream):
     hold = _hold_size(live_server, openai_upstream)
     openai_upstream.script(*[Scripted(usage=HUGE) for _ in range(N)])
     limit = K * hold + hold // 2
-    key = live_server.create_key(email="capped@example.com", usd=1000.0, limit_retention="day", limit_credits=limit)
+    key = live_server.create_key(
+        email="capped@example.com", usd=1000.0, limit_retention="day", limit_credits=limit
+    )
     results = asyncio.run(_fire(live_server.url, key, N))
     ok = [r for r in results if r[0] == 200]
     refused = [r for r in results if r[0] != 200]
@@ -80,5 +87,6 @@ def test_parallel_requests_never_overspend_a_key_limit(live_server, openai_upstr
     wait_for(lambda: [tuple(r) for r in db_read(live_server, spend)] == [(K * hold, 0)])
     rows = db_read(live_server, spend)
     assert [tuple(r) for r in rows] == [(K * hold, 0)]
-    assert_books_balance(live_server, "capped@example.com", key, initial_credits=1000 * CREDITS_PER_USD,
-                         requests_made=N)
+    assert_books_balance(
+        live_server, "capped@example.com", key, initial_credits=1000 * CREDITS_PER_USD, requests_made=N
+    )

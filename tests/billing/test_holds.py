@@ -47,8 +47,13 @@ def test_stream_disconnect_mid_stream_charges_produced_tokens(live_server, opena
     email = "mid@example.com"
     key = live_server.create_key(email=email, usd=1.0)
     openai_upstream.script(Scripted(text=WORDS, chunk_delay=0.05))
-    r = requests.post(f"{live_server.url}/v1/chat/completions", headers=auth(key), stream=True, timeout=10,
-                      json={"model": "echo", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+    r = requests.post(
+        f"{live_server.url}/v1/chat/completions",
+        headers=auth(key),
+        stream=True,
+        timeout=10,
+        json={"model": "echo", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+    )
     inference_id = r.headers["x-inference-id"]
     lines = r.iter_lines()
     assert next(line for line in lines if line).startswith(b"data: ")
@@ -67,8 +72,12 @@ def test_stream_client_gone_before_first_byte(live_server, openai_upstream):
     key = live_server.create_key(email=email, usd=1.0)
     openai_upstream.script(Scripted(text="a b c", delay=0.8))
     with pytest.raises(requests.exceptions.ReadTimeout):
-        requests.post(f"{live_server.url}/v1/chat/completions", headers=auth(key), timeout=(2, 0.2),
-                      json={"model": "echo", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+        requests.post(
+            f"{live_server.url}/v1/chat/completions",
+            headers=auth(key),
+            timeout=(2, 0.2),
+            json={"model": "echo", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+        )
     wait_for(lambda: account_state(live_server, email)["charges"] == 1, timeout=15)
     assert account_state(live_server, email)["holds"] == 0
     assert_books_balance(live_server, email, key, initial_credits=2_000_000, requests_made=1)
@@ -79,8 +88,12 @@ def test_non_stream_client_gone_is_settled(live_server, openai_upstream):
     key = live_server.create_key(email=email, usd=1.0)
     openai_upstream.script(Scripted(delay=0.6))
     with pytest.raises(requests.exceptions.ReadTimeout):
-        requests.post(f"{live_server.url}/v1/chat/completions", headers=auth(key), timeout=(2, 0.2),
-                      json={"model": "echo", "messages": [{"role": "user", "content": "x"}]})
+        requests.post(
+            f"{live_server.url}/v1/chat/completions",
+            headers=auth(key),
+            timeout=(2, 0.2),
+            json={"model": "echo", "messages": [{"role": "user", "content": "x"}]},
+        )
     wait_for(lambda: account_state(live_server, email)["charges"] == 1)
     assert_books_balance(live_server, email, key, initial_credits=2_000_000, requests_made=1)
 
@@ -88,9 +101,11 @@ def test_non_stream_client_gone_is_settled(live_server, openai_upstream):
 def test_upstream_error_and_timeout_release(live_server, openai_upstream):
     email = "fail@example.com"
     key = live_server.create_key(email=email, usd=1.0)
-    openai_upstream.script(Scripted(status=500, body={"error": {"message": "boom"}}),
-                           Scripted(text=WORDS, reset_after_chunks=3),
-                           Scripted(delay=3.5))
+    openai_upstream.script(
+        Scripted(status=500, body={"error": {"message": "boom"}}),
+        Scripted(text=WORDS, reset_after_chunks=3),
+        Scripted(delay=3.5),
+    )
     assert chat(live_server, key).status_code == 502
     r = chat(live_server, key, stream=True)
     assert r.status_code == 200 and '"error"' in r.text
@@ -104,12 +119,24 @@ async def test_hold_cancelled_at_any_point_leaks_nothing(database_url):
     db = Database(database_url)
     await db.upgrade()
     async with db.engine.begin() as conn:
-        acc = (await conn.execute(
-            insert(Account).values(email=f"c{secrets.token_hex(3)}@x", balance_credits=1000, is_admin=False)
-            .returning(Account.id))).scalar_one()
+        acc = (
+            await conn.execute(
+                insert(Account)
+                .values(email=f"c{secrets.token_hex(3)}@x", balance_credits=1000, is_admin=False)
+                .returning(Account.id)
+            )
+        ).scalar_one()
     ledger = Ledger(db.engine)
-    ident = KeyIdentity(key_id=1, account_id=acc, prefix="p", digest="d", is_management=False, scopes=None,
-                        limit_retention=None, limit_credits=None)
+    ident = KeyIdentity(
+        key_id=1,
+        account_id=acc,
+        prefix="p",
+        digest="d",
+        is_management=False,
+        scopes=None,
+        limit_retention=None,
+        limit_credits=None,
+    )
     try:
         for steps in range(8):
             task = asyncio.ensure_future(ledger.hold(ident=ident, inference_id=f"inf-{steps}", credits=100))
@@ -131,7 +158,9 @@ async def test_gateway_task_cancelled_or_stream_dropped(database_url, openai_ups
     """In-process: cancel a non-stream call mid-upstream; drop an opened stream without reading it."""
     config = tmp_path / "mg.yaml"
     config.write_text(MOCK_CONFIG.format(base_url=openai_upstream.base_url))
-    app = build_app(Settings(database_url=database_url, config=config, bootstrap=False, log_flush_interval=0.05))
+    app = build_app(
+        Settings(database_url=database_url, config=config, bootstrap=False, log_flush_interval=0.05)
+    )
     openai_upstream.script(Scripted(delay=0.5), Scripted(text="one two three"))
     async with app.router.lifespan_context(app):
         state = app.state.mg
@@ -143,27 +172,35 @@ async def test_gateway_task_cancelled_or_stream_dropped(database_url, openai_ups
             raw = (await create_key(conn, account_id=acc)).key
         ident = await state.keys.authenticate(raw)
         body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
-        task = asyncio.ensure_future(state.gateway.complete(
-            ChatRequest.model_validate(body), ident, RequestMeta(inference_id="cancelled-1")))
+        task = asyncio.ensure_future(
+            state.gateway.complete(
+                ChatRequest.model_validate(body), ident, RequestMeta(inference_id="cancelled-1")
+            )
+        )
         await asyncio.sleep(0.2)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         result = await state.gateway.stream(
-            ChatRequest.model_validate({**body, "stream": True}), ident, RequestMeta(inference_id="dropped-1"))
+            ChatRequest.model_validate({**body, "stream": True}), ident, RequestMeta(inference_id="dropped-1")
+        )
         del result
         gc.collect()
         for _ in range(200):
             await asyncio.sleep(0.02)
             async with state.db.engine.connect() as conn:
                 holds = (await conn.execute(select(Hold))).all()
-                charge = (await conn.execute(
-                    select(LedgerEntry.credits).where(LedgerEntry.reference_id == "dropped-1"))).scalar()
+                charge = (
+                    await conn.execute(
+                        select(LedgerEntry.credits).where(LedgerEntry.reference_id == "dropped-1")
+                    )
+                ).scalar()
             if not holds and charge:
                 break
         assert holds == [] and charge is not None and charge < 0
         async with state.db.engine.connect() as conn:
-            assert (await conn.execute(
-                select(LedgerEntry).where(LedgerEntry.reference_id == "cancelled-1"))).all() == []
+            assert (
+                await conn.execute(select(LedgerEntry).where(LedgerEntry.reference_id == "cancelled-1"))
+            ).all() == []
             balance = (await conn.execute(select(Account.balance_credits).where(Account.id == acc))).scalar()
         assert balance == 2_000_000 + charge
