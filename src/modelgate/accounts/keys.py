@@ -14,23 +14,16 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import get_args
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.errors import AuthenticationError
 from modelgate.store.schema import ApiKey, utcnow
+from modelgate.wire.service import Scope
 
-KEY_SCOPES = (
-    "model:chat",
-    "model:responses",
-    "model:image",
-    "model:audio",
-    "model:video",
-    "model:embeddings",
-    "model:speech",
-    "model:ocr",
-)
+KEY_SCOPES: tuple[str, ...] = get_args(Scope)  # the public enum of wire/service.py
 INVALID_KEY_MESSAGE = (
     "This request requires a valid API key. You can create a new API key on the Keys page: /app/keys"
 )

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.api.deps import AppState, app_state, bearer_from, valid_client_request_id
-from modelgate.api.errors import format_validation_errors, gateway_error_body, new_request_id
-from modelgate.errors import GatewayError, InvalidRequestError
+from modelgate.api.errors import gateway_error_body, new_request_id, validate_body
+from modelgate.errors import GatewayError
 from modelgate.gateway.recorder import RequestMeta
 from modelgate.gateway.render import usd_header
 from modelgate.wire.chat import ChatRequest
@@ -40,24 +39,7 @@ class ChatOutcome:
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
-    if not raw.strip():
-        raise InvalidRequestError("Body validation error: the request body is empty; send a JSON object")
-    try:
-        return ChatRequest.model_validate_json(raw)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        if errors and errors[0].get("type") == "json_invalid":
-            raise InvalidRequestError("Body validation error: the request body is not valid JSON") from None
-        if errors and errors[0].get("type") == "model_type" and not errors[0].get("loc"):
-            raise InvalidRequestError(
-                "Body validation error: the request body must be a JSON object"
-            ) from None
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            data = None
-        message, param = format_validation_errors(list(errors), data)
-        raise InvalidRequestError(message, param=param) from None
+    return validate_body(raw, ChatRequest)
 
 
 async def execute_chat(

@@ -10,17 +10,19 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from modelgate.errors import GatewayError, InvalidRequestError, NotFoundError
 
 log = logging.getLogger("modelgate.api")
+M = TypeVar("M", bound=BaseModel)
 
 _GENERIC_TYPES = {
     400: "invalid_request_error",
@@ -123,6 +125,31 @@ def format_validation_errors(errors: list[Any], data: Any = None) -> tuple[str, 
             first_param = path
         parts.append(f"{path}: {msg}" if path else msg)
     return "Body validation error: " + "; ".join(dict.fromkeys(parts)), first_param
+
+
+def validate_body(raw: bytes, model: type[M], *, empty: bytes | None = None) -> M:
+    """Validate a JSON request body into ``model``; any failure is a 400 naming the field.
+    ``empty``: the body to assume when none was sent (None: an empty body is an error)."""
+    if not raw.strip():
+        if empty is None:
+            raise InvalidRequestError("Body validation error: the request body is empty; send a JSON object")
+        raw = empty
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if errors and errors[0].get("type") == "json_invalid":
+            raise InvalidRequestError("Body validation error: the request body is not valid JSON") from None
+        if errors and errors[0].get("type") == "model_type" and not errors[0].get("loc"):
+            raise InvalidRequestError(
+                "Body validation error: the request body must be a JSON object"
+            ) from None
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data = None
+        message, param = format_validation_errors(list(errors), data)
+        raise InvalidRequestError(message, param=param) from None
 
 
 def install_error_handlers(app: FastAPI) -> None:

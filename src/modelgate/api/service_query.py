@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.manage import get_key
-from modelgate.api.errors import format_validation_errors
+from modelgate.api.errors import validate_body
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 
 MAX_WINDOW = timedelta(days=92)
@@ -36,23 +36,7 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 
 async def parse_body(request: Request, model: type[M], *, required: bool = True) -> M:
-    raw = await request.body()
-    if not raw.strip():
-        if required:
-            raise InvalidRequestError("Body validation error: the request body is empty; send a JSON object")
-        raw = b"{}"
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        if errors and errors[0].get("type") == "json_invalid":
-            raise InvalidRequestError("Body validation error: the request body is not valid JSON") from None
-        if errors and errors[0].get("type") == "model_type" and not errors[0].get("loc"):
-            raise InvalidRequestError(
-                "Body validation error: the request body must be a JSON object"
-            ) from None
-        message, param = format_validation_errors(list(errors))
-        raise InvalidRequestError(message, param=param) from None
+    return validate_body(await request.body(), model, empty=None if required else b"{}")
 
 
 def require_management(ident: KeyIdentity) -> None:
