@@ -15,6 +15,7 @@ import orjson
 from modelgate.catalog.models import Reasoning
 from modelgate.errors import InvalidRequestError, UpstreamProtocolError
 from modelgate.providers.base import ProviderCall, Usage
+from modelgate.providers.convert import append_turn, parse_data_url
 from modelgate.wire.chat import (
     AssistantMessage,
     AudioPart,
@@ -55,10 +56,7 @@ ERROR_STATUS: dict[str, int] = {
 
 def _image_block(url: str, where: str) -> dict[str, Any]:
     if url.startswith("data:"):
-        head, sep, data = url.partition(",")
-        if not sep or ";base64" not in head:
-            raise InvalidRequestError(f"{where}: expected a base64 data: URL", param=where)
-        media_type = head[5:].split(";", 1)[0]
+        media_type, data = parse_data_url(url, where)
         return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
     if url.startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
@@ -94,12 +92,7 @@ def build_messages(req: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
     messages: list[dict[str, Any]] = []
 
     def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)
-        else:
-            messages.append({"role": role, "content": blocks})
+        append_turn(messages, role, blocks, key="content")
 
     for i, msg in enumerate(req.messages):
         if isinstance(msg, SystemMessage):

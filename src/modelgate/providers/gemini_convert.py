@@ -13,6 +13,7 @@ import orjson
 from modelgate.catalog.models import Reasoning
 from modelgate.errors import InvalidRequestError
 from modelgate.providers.base import ProviderCall
+from modelgate.providers.convert import append_turn, parse_data_url
 from modelgate.wire.chat import (
     AssistantMessage,
     AudioPart,
@@ -45,18 +46,9 @@ RPC_STATUS: dict[str, int] = {
 }
 
 
-def _data_url(url: str, field_name: str) -> tuple[str, str]:
-    """``data:<mime>;base64,<data>`` -> (mime, data)."""
-    head, sep, data = url.partition(",")
-    if not sep or not head.startswith("data:") or ";base64" not in head:
-        raise InvalidRequestError(f"{field_name}: expected a base64 data: URL", param=field_name)
-    mime = head[5:].split(";", 1)[0] or "application/octet-stream"
-    return mime, data
-
-
 def _image_part(url: str, field_name: str) -> dict[str, Any]:
     if url.startswith("data:"):
-        mime, data = _data_url(url, field_name)
+        mime, data = parse_data_url(url, field_name)
         return {"inlineData": {"mimeType": mime, "data": data}}
     if url.startswith(("http://", "https://", "gs://")):
         guessed, _ = mimetypes.guess_type(url.split("?", 1)[0])
@@ -85,7 +77,7 @@ def _user_parts(msg: UserMessage, idx: int) -> list[dict[str, Any]]:
             file_data = part.file.get("file_data")
             if not isinstance(file_data, str):
                 raise InvalidRequestError(f"{where}.file.file_data: a base64 data: URL is required")
-            mime, data = _data_url(file_data, f"{where}.file.file_data")
+            mime, data = parse_data_url(file_data, f"{where}.file.file_data")
             parts.append({"inlineData": {"mimeType": mime, "data": data}})
         else:
             parts.append({"text": part.text})
@@ -108,12 +100,7 @@ def build_contents(req: ChatRequest) -> tuple[dict[str, Any] | None, list[dict[s
     call_names: dict[str, str] = {}
 
     def add(role: str, parts: list[dict[str, Any]]) -> None:
-        if not parts:
-            return
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+        append_turn(contents, role, parts, key="parts")
 
     for i, msg in enumerate(req.messages):
         if isinstance(msg, SystemMessage):
