@@ -497,6 +497,18 @@ async def test_image_parts(gemini_fake: GeminiFake, provider: GeminiProvider) ->
     ]
 
 
+async def test_file_parts_are_inline_data(gemini_fake: GeminiFake, provider: GeminiProvider) -> None:
+    gemini_fake.add(Reply(body=load("gemini_text.json")))
+    content = [{"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0x"}}]
+    await provider.complete(build_call(PRO, {"messages": [{"role": "user", "content": content}]}))
+    assert gemini_fake.last.json["contents"][0]["parts"] == [
+        {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0x"}}
+    ]
+    bad = [{"type": "file", "file": {"file_data": "JVBERi0x"}}]
+    with pytest.raises(InvalidRequestError, match="base64 data: URL"):
+        await provider.complete(build_call(PRO, {"messages": [{"role": "user", "content": bad}]}))
+
+
 async def test_image_url_without_known_type_is_rejected(
     gemini_fake: GeminiFake, provider: GeminiProvider
 ) -> None:
