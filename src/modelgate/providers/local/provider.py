@@ -31,7 +31,6 @@ class LocalOptions(BaseModel):
     n_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
     parallel: int = Field(default=16, ge=1, le=256)
     max_queue: int = Field(default=64, ge=0)
-    kv_unified: bool = True
 
 
 class LocalProvider:
@@ -50,7 +49,6 @@ class LocalProvider:
                 n_batch=max(options.n_batch, options.parallel),
                 n_seq_max=options.parallel,
                 n_threads=options.n_threads,
-                kv_unified=options.kv_unified,
             ),
             max_queue=options.max_queue,
         )

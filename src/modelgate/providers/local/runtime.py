@@ -45,7 +45,6 @@ class RuntimeOptions:
     n_batch: int = 512
     n_seq_max: int = 16
     n_threads: int = max(1, os.cpu_count() or 1)
-    kv_unified: bool = True
 
 
 class LlamaRuntime:
@@ -72,7 +71,7 @@ class LlamaRuntime:
         cparams.n_seq_max = opts.n_seq_max
         cparams.n_threads = opts.n_threads
         cparams.n_threads_batch = opts.n_threads
-        cparams.kv_unified = opts.kv_unified
+        cparams.kv_unified = True  # one cell pool for all sequences; n choices share prompt cells
         cparams.no_perf = True
         self.ctx = lib.llama_init_from_model(self.model, cparams)
         if not self.ctx:
