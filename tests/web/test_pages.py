@@ -124,6 +124,10 @@ def test_pages_require_login(web_server: LiveServer) -> None:
             assert r.status_code == 303 and r.headers["location"].startswith("/app/login?next=")
         r = c.post("/app/playground/chat", json={}, headers={"X-CSRF-Token": "x"})
         assert r.status_code == 401
+        r = c.get("/")
+        assert r.status_code == 303 and r.headers["location"] == "/app"
+        r = c.get("/app")
+        assert r.status_code == 303 and r.headers["location"] == "/app/login"
 
 
 def test_playground_bills_and_logs_model_output_escaped(

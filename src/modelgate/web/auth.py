@@ -33,6 +33,11 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+@router.get("/")
+async def root() -> Response:
+    return RedirectResponse("/app", status_code=303)
+
+
 @router.get("/app")
 async def app_home(request: Request) -> Response:
     user = await load_user(request)
