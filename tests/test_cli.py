@@ -102,16 +102,17 @@ def test_first_start_prints_key_and_seed_sample_works(tmp_path: Path):
             json={
                 "model": "smollm2",
                 "messages": [{"role": "user", "content": "Hi! What do you think about mankind?"}],
-                "max_tokens": 40,
+                "max_tokens": 15000,  # the seed sample's value, verbatim
             },
-            timeout=120,
+            timeout=180,
         )
         assert response.status_code == 200, response.text
         data = response.json()
         validate(data, response_schema("chat-gemini-2.5-pro.json", "/v1/chat/completions", "post"))
         assert data["model"] == "local/smollm2-135m-instruct"
         assert data["choices"][0]["message"]["content"].strip()
-        assert data["usage"]["completion_tokens"] <= 40 and data["usage"]["prompt_tokens"] > 5
+        # No fixed output cap on the embedded model: generation ends at a stop or a full context.
+        assert 0 < data["usage"]["completion_tokens"] <= 8192 and data["usage"]["prompt_tokens"] > 5
         assert data["meta"]["usage"]["credits_used"] > 0
     finally:
         proc.terminate()
