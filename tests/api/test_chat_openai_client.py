@@ -254,3 +254,21 @@ def test_stream_chunks_are_forwarded_as_they_arrive(live_server, openai_upstream
     assert len(arrivals) >= 4
     assert total > 1.6
     assert arrivals[1] < total - 0.8  # early chunks were not held back until the end
+
+
+def test_cors_preflight_and_other_methods_reach_fastapi(live_server):
+    url = f"{live_server.url}/v1/chat/completions"
+    pre = requests.options(
+        url,
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-client-request-id",
+        },
+        timeout=5,
+    )
+    assert pre.status_code == 200
+    assert pre.headers["access-control-allow-origin"] in ("*", "https://app.example")
+    assert "POST" in pre.headers["access-control-allow-methods"]
+    wrong = requests.get(url, timeout=5)  # not the fast path: FastAPI answers in the envelope
+    assert wrong.status_code == 405 and wrong.json()["statusCode"] == 405
