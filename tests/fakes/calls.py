@@ -7,10 +7,9 @@ from typing import Any
 
 from modelgate.catalog.loader import load_catalog_files
 from modelgate.catalog.models import ModelSpec, ProviderConfig, Timeouts
+from modelgate.gateway.admission import DEFAULT_MAX_TOKENS
 from modelgate.providers.base import ProviderCall
 from modelgate.wire.chat import ChatRequest
-
-DEFAULT_MAX_TOKENS = 512  # the public API's default output cap
 
 
 @cache

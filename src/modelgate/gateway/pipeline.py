@@ -24,11 +24,8 @@ from modelgate.catalog.models import ModelSpec, Route
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import (
     GatewayError,
-    InvalidRequestError,
-    NotFoundError,
-    PermissionDeniedError,
 )
-from modelgate.gateway.estimate import prompt_tokens_upper_bound
+from modelgate.gateway.admission import Prepared, admit
 from modelgate.gateway.logsink import RequestLogSink
 from modelgate.gateway.recorder import RequestMeta, RequestRecorder
 from modelgate.gateway.render import DONE, ChunkRenderer, completion_body, error_frame
@@ -40,7 +37,6 @@ from modelgate.wire.chat import ChatRequest
 
 log = logging.getLogger("modelgate.gateway")
 
-DEFAULT_MAX_TOKENS = 512
 DRAIN_TIMEOUT = 120.0
 
 
@@ -55,15 +51,6 @@ class CompletionResult:
 class StreamResult:
     provider: str
     frames: AsyncIterator[bytes]
-
-
-@dataclass(slots=True)
-class _Prepared:
-    model: ModelSpec
-    plan: list[Route]
-    max_tokens: int
-    hold_credits: int
-    prompt_estimate: int
 
 
 class ChatGateway:
@@ -93,38 +80,21 @@ class ChatGateway:
 
     # ---- preparation -------------------------------------------------------------------------
 
-    def _prepare(self, req: ChatRequest, ident: KeyIdentity) -> _Prepared:
-        if ident.is_management:
-            raise PermissionDeniedError(
-                "Management keys can only manage API keys; use a regular API key to call models.",
-                code="management_key",
-            )
-        if not ident.allows("model:chat"):
-            raise PermissionDeniedError(
-                "This API key does not have the model:chat scope.", code="missing_scope", param="scopes"
-            )
-        model = self.catalog.find(req.model)
-        if model is None:
-            raise NotFoundError(
-                f"The model `{req.model}` does not exist. List the available models at GET /v1/models.",
-                param="model",
-                code="model_not_found",
-            )
-        max_tokens = req.output_limit or DEFAULT_MAX_TOKENS
-        limit = model.output_max
-        if limit is not None and max_tokens > limit:
-            field_name = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
-            raise InvalidRequestError(
-                f"{field_name}: {max_tokens} is too large for {model.id}; the maximum is {limit}",
-                param=field_name,
-            )
-        plan = self.router.plan(model, req.provider)
-        n = req.n or 1
-        prompt_estimate = prompt_tokens_upper_bound(req)
-        hold = model.pricing.credits(prompt_tokens=prompt_estimate, completion_tokens=max_tokens * n)
-        return _Prepared(model, plan, max_tokens, hold, prompt_estimate)
+    async def _admit(
+        self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta, *, stream: bool
+    ) -> tuple[Prepared, HoldTicket]:
+        """Model, scope and limits checked, rate limit counted, worst-case cost held."""
+        prep = admit(self.catalog, self.router, req, ident)
+        meta.first_provider = prep.plan[0].provider
+        await self.recorder.check_rate_limit(
+            ident, meta, tokens=prep.prompt_estimate + prep.max_tokens * (req.n or 1)
+        )
+        return prep, await self._hold(req, prep, ident, meta, stream=stream)
 
-    def _call_factory(self, req: ChatRequest, prep: _Prepared, meta: RequestMeta, calls: list[ProviderCall]):  # type: ignore[no-untyped-def]
+    @staticmethod
+    def _call_factory(
+        req: ChatRequest, prep: Prepared, meta: RequestMeta, calls: list[ProviderCall]
+    ) -> Callable[[Route], ProviderCall]:
         def make(route: Route) -> ProviderCall:
             call = ProviderCall(
                 request=req,
@@ -142,12 +112,7 @@ class ChatGateway:
     # ---- non-streaming -----------------------------------------------------------------------
 
     async def complete(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> CompletionResult:
-        prep = self._prepare(req, ident)
-        meta.first_provider = prep.plan[0].provider
-        await self.recorder.check_rate_limit(
-            ident, meta, tokens=prep.prompt_estimate + prep.max_tokens * (req.n or 1)
-        )
-        ticket = await self._hold(req, prep, ident, meta, stream=False)
+        prep, ticket = await self._admit(req, ident, meta, stream=False)
         provider = prep.plan[0].provider
         try:
             provider, result = await self.router.complete(prep.plan, self._call_factory(req, prep, meta, []))
@@ -158,18 +123,10 @@ class ChatGateway:
         charged = min(credits, ticket.credits)
         # Settle and log in their own task, not awaited: the charge is recorded right after the
         # response (as documented), and a cancelled caller can neither skip it nor its log row.
+        finish = _first_finish(result)
         self._spawn(
             self._settle_and_log(
-                req,
-                prep,
-                ident,
-                meta,
-                ticket,
-                provider,
-                result.usage,
-                credits,
-                _first_finish(result),
-                stream=False,
+                req, prep, ident, meta, ticket, provider, result.usage, credits, finish, stream=False
             )
         )
         body = completion_body(
@@ -184,12 +141,7 @@ class ChatGateway:
     # ---- streaming ---------------------------------------------------------------------------
 
     async def stream(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> StreamResult:
-        prep = self._prepare(req, ident)
-        meta.first_provider = prep.plan[0].provider
-        await self.recorder.check_rate_limit(
-            ident, meta, tokens=prep.prompt_estimate + prep.max_tokens * (req.n or 1)
-        )
-        ticket = await self._hold(req, prep, ident, meta, stream=True)
+        prep, ticket = await self._admit(req, ident, meta, stream=True)
         calls: list[ProviderCall] = []
         provider = prep.plan[0].provider
         try:
@@ -209,7 +161,7 @@ class ChatGateway:
     async def _frames(
         self,
         req: ChatRequest,
-        prep: _Prepared,
+        prep: Prepared,
         ident: KeyIdentity,
         meta: RequestMeta,
         ticket: HoldTicket,
@@ -255,7 +207,7 @@ class ChatGateway:
     async def _settle_abandoned(
         self,
         req: ChatRequest,
-        prep: _Prepared,
+        prep: Prepared,
         ident: KeyIdentity,
         meta: RequestMeta,
         ticket: HoldTicket,
@@ -278,7 +230,7 @@ class ChatGateway:
     async def _settle_and_log(
         self,
         req: ChatRequest,
-        prep: _Prepared,
+        prep: Prepared,
         ident: KeyIdentity,
         meta: RequestMeta,
         ticket: HoldTicket,
@@ -312,7 +264,7 @@ class ChatGateway:
     # ---- shared ------------------------------------------------------------------------------
 
     async def _hold(
-        self, req: ChatRequest, prep: _Prepared, ident: KeyIdentity, meta: RequestMeta, *, stream: bool
+        self, req: ChatRequest, prep: Prepared, ident: KeyIdentity, meta: RequestMeta, *, stream: bool
     ) -> HoldTicket:
         """Reserve the worst-case cost; a refusal (403: credits or key limit) is logged as failed."""
         try:
@@ -414,6 +366,6 @@ def _chunk_finish(chunk: Chunk) -> str | None:
     return None
 
 
-def _estimate_usage(prep: _Prepared, deltas: int) -> Usage:
+def _estimate_usage(prep: Prepared, deltas: int) -> Usage:
     """Used only when an upstream never reported usage: an upper bound, capped by the hold."""
     return Usage(prompt_tokens=prep.prompt_estimate, completion_tokens=min(deltas, prep.max_tokens))

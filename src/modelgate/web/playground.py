@@ -22,7 +22,7 @@ from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.service import create_key
 from modelgate.api.chat import run_chat
 from modelgate.api.deps import app_state
-from modelgate.gateway.pipeline import DEFAULT_MAX_TOKENS
+from modelgate.gateway.admission import DEFAULT_MAX_TOKENS
 from modelgate.store.schema import ApiKey, PlaygroundKey
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser
