@@ -7,8 +7,10 @@ raise their typed exceptions; AI/ML API clients read ``message``, ``statusCode``
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -39,7 +41,11 @@ _GENERIC_TYPES = {
 
 
 def new_request_id() -> str:
-    return secrets.token_urlsafe(16)
+    """A 26-character id: 48 bits of milliseconds then 80 random bits, in base32hex (whose alphabet
+    is in ASCII order). Ids sort by time, so the tables keyed by them (holds, ledger, request
+    logs) grow at one end of their indexes instead of dirtying a random page per request."""
+    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + secrets.token_bytes(10)
+    return base64.b32hexencode(raw).decode("ascii").rstrip("=").lower()
 
 
 def envelope(
