@@ -87,7 +87,7 @@ class GatewayApp(FastAPI):
 def _billing_backend(
     db: Database, settings: Settings
 ) -> tuple[LedgerBase, RequestLogSink, SQLiteWriter | None]:
-    """SQLite file: one group-commit writer thread for holds, settles and log rows.
+    """SQLite file: one group-commit connection on the event loop for holds, settles and log rows.
     PostgreSQL (or in-memory SQLite): short SQLAlchemy transactions and a batching log writer."""
     path = sqlite_path(db.url)
     if db.is_sqlite and path is not None:

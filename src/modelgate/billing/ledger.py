@@ -125,7 +125,7 @@ class LedgerBase(ABC):
 
 
 class Ledger(LedgerBase):
-    """The ledger through SQLAlchemy (PostgreSQL, or SQLite when no writer thread is wanted)."""
+    """The ledger through SQLAlchemy: PostgreSQL (exact across instances), or an in-memory SQLite."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__()
