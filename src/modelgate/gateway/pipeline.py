@@ -20,7 +20,7 @@ from typing import Any
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.billing.ledger import HoldTicket, LedgerBase
-from modelgate.catalog.models import ModelSpec, Route
+from modelgate.catalog.models import Route
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import (
     GatewayError,
@@ -53,6 +53,35 @@ class StreamResult:
     frames: AsyncIterator[bytes]
 
 
+@dataclass(slots=True)
+class _Flight:
+    """One admitted request and its hold, as every later step needs them."""
+
+    req: ChatRequest
+    prep: Prepared
+    ident: KeyIdentity
+    meta: RequestMeta
+    ticket: HoldTicket
+    stream: bool
+
+    def cost(self, usage: Usage) -> int:
+        return self.prep.model.pricing.credits(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+        )
+
+    def charge(self, credits: int) -> int:
+        """What is charged for ``credits``: never more than was held."""
+        return min(max(credits, 0), self.ticket.credits)
+
+    def estimate_usage(self, deltas: int) -> Usage:
+        """Only when an upstream never reported usage: an upper bound, capped by the hold."""
+        return Usage(
+            prompt_tokens=self.prep.prompt_estimate, completion_tokens=min(deltas, self.prep.max_tokens)
+        )
+
+
 class ChatGateway:
     def __init__(
         self,
@@ -82,26 +111,42 @@ class ChatGateway:
 
     async def _admit(
         self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta, *, stream: bool
-    ) -> tuple[Prepared, HoldTicket]:
+    ) -> _Flight:
         """Model, scope and limits checked, rate limit counted, worst-case cost held."""
         prep = admit(self.catalog, self.router, req, ident)
         meta.first_provider = prep.plan[0].provider
         await self.recorder.check_rate_limit(
             ident, meta, tokens=prep.prompt_estimate + prep.max_tokens * (req.n or 1)
         )
-        return prep, await self._hold(req, prep, ident, meta, stream=stream)
+        try:
+            ticket = await self.ledger.hold(
+                ident=ident, inference_id=meta.inference_id, credits=prep.hold_credits
+            )
+        except GatewayError as exc:  # refused (403: credits or key limit): logged as failed
+            self.recorder.record(
+                model=prep.model,
+                ident=ident,
+                meta=meta,
+                provider=None,
+                usage=Usage(),
+                credits=0,
+                finish=None,
+                stream=stream,
+                http_status=exc.status_code,
+                error=exc.message,
+            )
+            raise
+        return _Flight(req, prep, ident, meta, ticket, stream)
 
     @staticmethod
-    def _call_factory(
-        req: ChatRequest, prep: Prepared, meta: RequestMeta, calls: list[ProviderCall]
-    ) -> Callable[[Route], ProviderCall]:
+    def _call_factory(f: _Flight, calls: list[ProviderCall]) -> Callable[[Route], ProviderCall]:
         def make(route: Route) -> ProviderCall:
             call = ProviderCall(
-                request=req,
+                request=f.req,
                 upstream_model=route.model,
-                max_tokens=prep.max_tokens,
-                model=prep.model,
-                inference_id=meta.inference_id,
+                max_tokens=f.prep.max_tokens,
+                model=f.prep.model,
+                inference_id=f.meta.inference_id,
                 extra=route.options,
             )
             calls.append(call)
@@ -112,46 +157,40 @@ class ChatGateway:
     # ---- non-streaming -----------------------------------------------------------------------
 
     async def complete(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> CompletionResult:
-        prep, ticket = await self._admit(req, ident, meta, stream=False)
-        provider = prep.plan[0].provider
+        f = await self._admit(req, ident, meta, stream=False)
+        provider = f.prep.plan[0].provider
         try:
-            provider, result = await self.router.complete(prep.plan, self._call_factory(req, prep, meta, []))
+            provider, result = await self.router.complete(f.prep.plan, self._call_factory(f, []))
         except BaseException as exc:
-            await self._finish_failed(ticket, req, prep.model, ident, meta, provider, exc, stream=False)
+            await self._finish_failed(f, provider, exc)
             raise
-        credits = self._cost(prep.model, result.usage)
-        charged = min(credits, ticket.credits)
+        credits = f.cost(result.usage)
         # Settle and log in their own task, not awaited: the charge is recorded right after the
         # response (as documented), and a cancelled caller can neither skip it nor its log row.
-        finish = _first_finish(result)
-        self._spawn(
-            self._settle_and_log(
-                req, prep, ident, meta, ticket, provider, result.usage, credits, finish, stream=False
-            )
-        )
+        self._spawn(self._settle_and_log(f, provider, result.usage, credits, _first_finish(result)))
         body = completion_body(
             completion_id=f"chatcmpl-{meta.inference_id}",
             created=int(time.time()),
-            model=prep.model.id,
+            model=f.prep.model.id,
             result=result,
-            credits=charged,
+            credits=f.charge(credits),
         )
-        return CompletionResult(body=body, credits=charged, provider=provider)
+        return CompletionResult(body=body, credits=f.charge(credits), provider=provider)
 
     # ---- streaming ---------------------------------------------------------------------------
 
     async def stream(self, req: ChatRequest, ident: KeyIdentity, meta: RequestMeta) -> StreamResult:
-        prep, ticket = await self._admit(req, ident, meta, stream=True)
+        f = await self._admit(req, ident, meta, stream=True)
         calls: list[ProviderCall] = []
-        provider = prep.plan[0].provider
+        provider = f.prep.plan[0].provider
         try:
             provider, first, upstream = await self.router.open_stream(
-                prep.plan, self._call_factory(req, prep, meta, calls)
+                f.prep.plan, self._call_factory(f, calls)
             )
         except BaseException as exc:
-            await self._finish_failed(ticket, req, prep.model, ident, meta, provider, exc, stream=True)
+            await self._finish_failed(f, provider, exc)
             raise
-        frames = self._frames(req, prep, ident, meta, ticket, provider, first, upstream, calls[-1])
+        frames = self._frames(f, provider, UpstreamPump(first, upstream, provider=provider), calls[-1])
         # Run the generator to its priming point, inside its try: from now on it owns the hold, and
         # closing it (or its finalisation, if the response never iterates it because the client
         # left first) settles the hold to what the upstream produced.
@@ -159,21 +198,11 @@ class ChatGateway:
         return StreamResult(provider=provider, frames=frames)
 
     async def _frames(
-        self,
-        req: ChatRequest,
-        prep: Prepared,
-        ident: KeyIdentity,
-        meta: RequestMeta,
-        ticket: HoldTicket,
-        provider: str,
-        first: Chunk | None,
-        upstream: AsyncIterator[Chunk],
-        call: ProviderCall,
+        self, f: _Flight, provider: str, pump: UpstreamPump, call: ProviderCall
     ) -> AsyncIterator[bytes]:
         renderer = ChunkRenderer(
-            completion_id=f"chatcmpl-{meta.inference_id}", created=int(time.time()), model=prep.model.id
+            completion_id=f"chatcmpl-{f.meta.inference_id}", created=int(time.time()), model=f.prep.model.id
         )
-        pump = UpstreamPump(first, upstream, provider=provider)
         finish: str | None = None
         deltas = 0
         try:
@@ -186,163 +215,84 @@ class ChatGateway:
                     if frame is not None:
                         yield frame
         except GatewayError as exc:
-            await self._finish_failed(ticket, req, prep.model, ident, meta, provider, exc, stream=True)
-            yield error_frame(self._render_error(exc, meta))
+            await self._finish_failed(f, provider, exc)
+            yield error_frame(self._render_error(exc, f.meta))
             return
         except BaseException:
             # The client went away (generator closed / task cancelled): charge what was produced.
-            self._spawn(self._settle_abandoned(req, prep, ident, meta, ticket, provider, pump, call, deltas))
+            self._spawn(self._settle_abandoned(f, provider, pump, call, deltas))
             raise
-        usage = pump.usage or _estimate_usage(prep, deltas)
-        credits = self._cost(prep.model, usage)
-        charged = min(credits, ticket.credits)
-        tail = renderer.usage(usage, charged) if req.include_usage else renderer.final_meta(charged)
-        settle = self._spawn(
-            self._settle_and_log(req, prep, ident, meta, ticket, provider, usage, credits, finish)
-        )
+        usage = pump.usage or f.estimate_usage(deltas)
+        credits = f.cost(usage)
+        charged = f.charge(credits)
+        tail = renderer.usage(usage, charged) if f.req.include_usage else renderer.final_meta(charged)
+        settle = self._spawn(self._settle_and_log(f, provider, usage, credits, finish))
         yield tail
         yield DONE
         await asyncio.shield(settle)
 
     async def _settle_abandoned(
-        self,
-        req: ChatRequest,
-        prep: Prepared,
-        ident: KeyIdentity,
-        meta: RequestMeta,
-        ticket: HoldTicket,
-        provider: str,
-        pump: UpstreamPump,
-        call: ProviderCall,
-        deltas: int,
+        self, f: _Flight, provider: str, pump: UpstreamPump, call: ProviderCall, deltas: int
     ) -> None:
         drain = getattr(self.providers.get(provider), "drain_on_disconnect", True)
         usage = await pump.abandon(drain=drain, drain_seconds=DRAIN_TIMEOUT)
         if not drain and (call.progress.completion_tokens or call.progress.prompt_tokens):
             p = call.progress
             usage = Usage(p.prompt_tokens, p.completion_tokens, p.reasoning_tokens, p.cached_tokens)
-        usage = usage or _estimate_usage(prep, deltas)
-        credits = self._cost(prep.model, usage)
-        await self._settle_and_log(
-            req, prep, ident, meta, ticket, provider, usage, credits, "client_disconnected", http_status=499
-        )
+        usage = usage or f.estimate_usage(deltas)
+        await self._settle_and_log(f, provider, usage, f.cost(usage), "client_disconnected", http_status=499)
 
     async def _settle_and_log(
         self,
-        req: ChatRequest,
-        prep: Prepared,
-        ident: KeyIdentity,
-        meta: RequestMeta,
-        ticket: HoldTicket,
+        f: _Flight,
         provider: str,
         usage: Usage,
         credits: int,
         finish: str | None,
         http_status: int = 200,
-        stream: bool = True,
     ) -> int:
         # The log row is queued with the settle (on SQLite: the same writer batch, so the row and
-        # its charge commit together); the charge is the credits capped by the hold.
-        charged = min(max(credits, 0), ticket.credits)
-        self._log(
-            req,
-            prep.model,
-            ident,
-            meta,
-            provider,
+        # its charge commit together). Always run as a task of its own, never cancelled by a client.
+        charged = f.charge(credits)
+        self.recorder.record(
+            model=f.prep.model,
+            ident=f.ident,
+            meta=f.meta,
+            provider=provider,
             usage=usage,
             credits=charged,
             finish=finish,
-            stream=stream,
+            stream=f.stream,
             http_status=http_status,
         )
-        settled = await self._settle(ticket, credits, prep.model)
+        settled = await self.ledger.settle(f.ticket, credits=credits, description=f.prep.model.id)
         if settled != charged:
-            log.warning("hold %s was already settled or released", ticket.inference_id)
+            log.warning("hold %s was already settled or released", f.ticket.inference_id)
         return settled
 
-    # ---- shared ------------------------------------------------------------------------------
+    # ---- failure -----------------------------------------------------------------------------
 
-    async def _hold(
-        self, req: ChatRequest, prep: Prepared, ident: KeyIdentity, meta: RequestMeta, *, stream: bool
-    ) -> HoldTicket:
-        """Reserve the worst-case cost; a refusal (403: credits or key limit) is logged as failed."""
-        try:
-            return await self.ledger.hold(
-                ident=ident, inference_id=meta.inference_id, credits=prep.hold_credits
-            )
-        except GatewayError as exc:
-            self._log(
-                req,
-                prep.model,
-                ident,
-                meta,
-                None,
-                usage=Usage(),
-                credits=0,
-                finish=None,
-                stream=stream,
-                http_status=exc.status_code,
-                error=exc.message,
-            )
-            raise
-
-    @staticmethod
-    def _cost(model: ModelSpec, usage: Usage) -> int:
-        return model.pricing.credits(
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens,
-        )
-
-    async def _settle(self, ticket: HoldTicket, credits: int, model: ModelSpec) -> int:
-        return await asyncio.shield(self.ledger.settle(ticket, credits=credits, description=model.id))
-
-    async def _finish_failed(
-        self,
-        ticket: HoldTicket,
-        req: ChatRequest,
-        model: ModelSpec,
-        ident: KeyIdentity,
-        meta: RequestMeta,
-        provider: str,
-        exc: BaseException,
-        *,
-        stream: bool,
-    ) -> None:
-        release = self._spawn(self.ledger.release(ticket))
-        status = (
-            exc.status_code
-            if isinstance(exc, GatewayError)
-            else (499 if isinstance(exc, asyncio.CancelledError) else 500)
-        )
-        message = exc.message if isinstance(exc, GatewayError) else type(exc).__name__
-        self._log(
-            req,
-            model,
-            ident,
-            meta,
-            getattr(exc, "provider", None) or provider,
+    async def _finish_failed(self, f: _Flight, provider: str, exc: BaseException) -> None:
+        release = self._spawn(self.ledger.release(f.ticket))
+        if isinstance(exc, GatewayError):
+            status, message = exc.status_code, exc.message
+        else:
+            status = 499 if isinstance(exc, asyncio.CancelledError) else 500
+            message = type(exc).__name__
+        self.recorder.record(
+            model=f.prep.model,
+            ident=f.ident,
+            meta=f.meta,
+            provider=getattr(exc, "provider", None) or provider,
             usage=Usage(),
             credits=0,
             finish=None,
-            stream=stream,
+            stream=f.stream,
             http_status=status,
             error=message,
         )
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(release)
-
-    def _log(
-        self,
-        req: ChatRequest,
-        model: ModelSpec,
-        ident: KeyIdentity,
-        meta: RequestMeta,
-        provider: str | None,
-        **outcome: Any,
-    ) -> None:
-        self.recorder.record(model=model, ident=ident, meta=meta, provider=provider, **outcome)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -364,8 +314,3 @@ def _chunk_finish(chunk: Chunk) -> str | None:
         if c.get("finish_reason"):
             return str(c["finish_reason"])
     return None
-
-
-def _estimate_usage(prep: Prepared, deltas: int) -> Usage:
-    """Used only when an upstream never reported usage: an upper bound, capped by the hold."""
-    return Usage(prompt_tokens=prep.prompt_estimate, completion_tokens=min(deltas, prep.max_tokens))
