@@ -73,36 +73,6 @@ class RequestRecorder:
         if limits.tpm:
             meta.rate_window, meta.rate_tokens = decision.window, tokens
 
-    def _observe(
-        self,
-        model: ModelSpec,
-        ident: KeyIdentity,
-        meta: RequestMeta,
-        provider: str | None,
-        usage: Usage,
-        credits: int,
-        stream: bool,
-        http_status: int,
-    ) -> None:
-        """Metrics and the token-limit correction; called once per routed request, from _log."""
-        if self.metrics is not None:
-            self.metrics.request_done(
-                model=model.id,
-                provider=provider,
-                status=http_status,
-                stream=stream,
-                seconds=time.perf_counter() - meta.started,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                credits=credits,
-                fallback=meta.first_provider is not None and provider not in (None, meta.first_provider),
-            )
-        if meta.rate_window is not None and self.limiter is not None:
-            delta = usage.prompt_tokens + usage.completion_tokens - meta.rate_tokens
-            window, meta.rate_window = meta.rate_window, None
-            if delta:
-                self._spawn(self._adjust_tokens(ident.key_id, window, delta))
-
     async def _adjust_tokens(self, key_id: int, window: int, delta: int) -> None:
         assert self.limiter is not None
         try:
@@ -124,7 +94,24 @@ class RequestRecorder:
         http_status: int = 200,
         error: str | None = None,
     ) -> None:
-        self._observe(model, ident, meta, provider, usage, credits, stream, http_status)
+        # Metrics and the token-limit correction, once per request.
+        if self.metrics is not None:
+            self.metrics.request_done(
+                model=model.id,
+                provider=provider,
+                status=http_status,
+                stream=stream,
+                seconds=time.perf_counter() - meta.started,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                credits=credits,
+                fallback=meta.first_provider is not None and provider not in (None, meta.first_provider),
+            )
+        if meta.rate_window is not None and self.limiter is not None:
+            delta = usage.prompt_tokens + usage.completion_tokens - meta.rate_tokens
+            window, meta.rate_window = meta.rate_window, None
+            if delta:
+                self._spawn(self._adjust_tokens(ident.key_id, window, delta))
         self.logsink.record(
             {
                 "inference_id": meta.inference_id,
