@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from modelgate.catalog.models import ProviderConfig
@@ -26,6 +25,7 @@ from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderCo
 from modelgate.providers.gemini_convert import RPC_STATUS, build_request
 from modelgate.providers.gemini_response import StreamState, parse_response
 from modelgate.providers.http import HTTPUpstream, UpstreamErrorInfo
+from modelgate.providers.httpclient import Response
 
 _MAX_RAW_JSON = 1024 * 1024
 
@@ -80,7 +80,7 @@ class GeminiProvider:
         if state.usage is not None:
             yield Chunk(choices=[], usage=state.usage)
 
-    async def _events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def _events(self, resp: Response) -> AsyncIterator[dict[str, Any]]:
         """Every JSON object of the body: SSE ``data:`` events, or raw JSON (an error, an array)."""
         if resp.content_type == "application/json":
             for obj in self._objects(self._loads(await resp.read())):
@@ -88,8 +88,8 @@ class GeminiProvider:
             return
         data: list[str] = []
         raw: list[str] = []
-        async for raw_line in resp.content:
-            line = raw_line.decode("utf-8").rstrip("\r\n")
+        async for raw_line in resp.lines():
+            line = raw_line.decode("utf-8")
             if raw:  # inside a raw (non-SSE) JSON document: collect until it parses
                 raw.append(line)
                 parsed = self._try_raw(raw)

@@ -1,5 +1,6 @@
-"""HTTP plumbing shared by the network adapters: one aiohttp session per provider, timeouts,
-server-sent-event parsing, and the translation of transport failures into ``UpstreamError``.
+"""HTTP plumbing shared by the network adapters: one connection pool per provider (the lean client
+of ``providers.httpclient``), timeouts, server-sent-event parsing, and the translation of transport
+failures into ``UpstreamError``.
 
 Timeouts (``ProviderConfig.timeouts``): ``connect`` for the TCP/TLS connect, ``first_byte`` for the
 response head and for every gap between stream reads, ``total`` for the whole exchange.
@@ -12,7 +13,6 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
 from modelgate.catalog.models import ProviderConfig
@@ -22,9 +22,16 @@ from modelgate.errors import (
     UpstreamStatusError,
     UpstreamTimeoutError,
 )
+from modelgate.providers.httpclient import (
+    ConnectError,
+    HTTPClient,
+    HTTPClientError,
+    ReadTimeout,
+    Response,
+)
 
 _MAX_ERROR_BODY = 64 * 1024
-_JSON = {"Content-Type": "application/json"}
+_JSON = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
 @dataclass(slots=True)
@@ -62,49 +69,34 @@ class HTTPUpstream:
         self.name = name
         self.base_url = config.base_url.rstrip("/")
         self.timeouts = config.timeouts
-        self._headers = {**default_headers, **config.headers}
-        self._session: aiohttp.ClientSession | None = None
+        self._client = HTTPClient(
+            self.base_url,
+            headers={**_JSON, **default_headers, **config.headers},
+            connect_timeout=self.timeouts.connect,
+            read_timeout=self.timeouts.first_byte,
+            total_timeout=self.timeouts.total,
+        )
         self._status_hint = status_hint
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers=self._headers,
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-                timeout=aiohttp.ClientTimeout(
-                    total=self.timeouts.total,
-                    sock_connect=self.timeouts.connect,
-                    sock_read=self.timeouts.first_byte,
-                ),
-                auto_decompress=True,
-            )
-        return self._session
-
     async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        await self._client.aclose()
 
-    async def _send(self, path: str, body: Any, headers: Mapping[str, str] | None) -> aiohttp.ClientResponse:
-        """POST JSON and wait for the response head (2xx, else ``UpstreamStatusError``).
-
-        aiohttp's own timeouts bound each phase: ``sock_connect`` the connect, ``sock_read`` the
-        wait for the head and every gap between reads, ``total`` the whole exchange.
-        """
-        hdrs = _JSON if headers is None else {**_JSON, **headers}
+    async def _send(self, path: str, body: Any, headers: Mapping[str, str] | None) -> Response:
+        """POST JSON and wait for the response head (2xx, else ``UpstreamStatusError``)."""
         try:
-            resp = await self._get_session().post(
-                f"{self.base_url}{path}", data=orjson.dumps(body), headers=hdrs
-            )
-        except TimeoutError as exc:
+            resp = await self._client.post(path, orjson.dumps(body), headers)
+        except ReadTimeout as exc:
             raise UpstreamTimeoutError(
                 f"upstream {self.name} sent no response within {self.timeouts.first_byte:g}s",
                 provider=self.name,
             ) from exc
-        except aiohttp.ClientError as exc:
+        except ConnectError as exc:
             raise UpstreamConnectionError(
-                f"cannot reach upstream {self.name}: {type(exc).__name__}", provider=self.name
+                f"cannot reach upstream {self.name}: {exc}", provider=self.name
+            ) from exc
+        except HTTPClientError as exc:
+            raise UpstreamConnectionError(
+                f"upstream {self.name} closed the connection: {exc}", provider=self.name
             ) from exc
         if resp.status >= 400:
             try:
@@ -116,7 +108,7 @@ class HTTPUpstream:
     @asynccontextmanager
     async def post(
         self, path: str, body: Any, *, headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+    ) -> AsyncIterator[Response]:
         """POST JSON; yields the response once its head arrived with a 2xx status (streams)."""
         resp = await self._send(path, body, headers)
         try:
@@ -143,23 +135,23 @@ class HTTPUpstream:
     def _read_errors(self) -> Iterator[None]:
         try:
             yield
-        except TimeoutError as exc:
+        except ReadTimeout as exc:
             raise UpstreamTimeoutError(
                 f"upstream {self.name} stalled for more than {self.timeouts.first_byte:g}s",
                 provider=self.name,
             ) from exc
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+        except HTTPClientError as exc:
             raise UpstreamConnectionError(
-                f"upstream {self.name} closed the connection: {type(exc).__name__}", provider=self.name
+                f"upstream {self.name} closed the connection: {exc}", provider=self.name
             ) from exc
 
-    async def _raise_for_status(self, resp: aiohttp.ClientResponse) -> None:
+    async def _raise_for_status(self, resp: Response) -> None:
         try:
-            raw = await resp.content.read(_MAX_ERROR_BODY)
-        except (aiohttp.ClientError, TimeoutError):
+            raw = await resp.read(_MAX_ERROR_BODY)
+        except HTTPClientError:
             raw = b""
         message = upstream_error_message(raw) or resp.reason or "error"
-        retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+        retry_after = _parse_retry_after(resp.headers.get("retry-after"))
         status = resp.status
         if self._status_hint is not None:
             try:
@@ -207,12 +199,12 @@ def _parse_retry_after(value: str | None) -> float | None:
         return None
 
 
-async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
+async def iter_sse(resp: Response) -> AsyncIterator[SSEEvent]:
     """Parse a ``text/event-stream`` body into events as bytes arrive (never buffers the stream)."""
     event: str | None = None
     data: list[str] = []
-    async for raw_line in resp.content:
-        line = raw_line.decode("utf-8").rstrip("\r\n")
+    async for raw_line in resp.lines():
+        line = raw_line.decode("utf-8")
         if not line:
             if data:
                 yield SSEEvent(event, "\n".join(data))
