@@ -7,9 +7,8 @@ raise their typed exceptions; AI/ML API clients read ``message``, ``statusCode``
 
 from __future__ import annotations
 
-import base64
 import logging
-import secrets
+import random
 import time
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -43,9 +42,19 @@ _GENERIC_TYPES = {
 def new_request_id() -> str:
     """A 26-character id: 48 bits of milliseconds then 80 random bits, in base32hex (whose alphabet
     is in ASCII order). Ids sort by time, so the tables keyed by them (holds, ledger, request
-    logs) grow at one end of their indexes instead of dirtying a random page per request."""
-    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + secrets.token_bytes(10)
-    return base64.b32hexencode(raw).decode("ascii").rstrip("=").lower()
+    logs) grow at one end of their indexes instead of dirtying a random page per request.
+
+    Ids are unique, not secret (nothing is authorised by knowing one), so the random bits come from
+    the process's seeded generator (re-seeded from the OS in every worker) rather than a syscall."""
+    value = ((time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)) << 2  # 130 bits: 26 digits
+    return "".join([_B32_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
+
+
+# Base32hex (lower case) two digits at a time: the same text as ``base64.b32hexencode`` of the 16
+# bytes, without its per-byte Python loop.
+_B32_DIGITS = "0123456789abcdefghijklmnopqrstuv"
+_B32_PAIRS = [a + b for a in _B32_DIGITS for b in _B32_DIGITS]
+_PAIR_SHIFTS = range(120, -1, -10)
 
 
 def envelope(

@@ -112,8 +112,12 @@ class LedgerBase(ABC):
         """Reserve ``credits`` or raise InsufficientCreditsError / SpendLimitError (403)."""
 
     @abstractmethod
-    async def settle(self, ticket: HoldTicket, *, credits: int, description: str | None = None) -> int:
-        """Charge the real cost (at most the hold) and return what was charged; idempotent."""
+    def settle(
+        self, ticket: HoldTicket, *, credits: int, description: str | None = None
+    ) -> asyncio.Future[int]:
+        """Start charging the real cost (at most the hold); the future resolves, once committed, to
+        what was charged. Idempotent. Tracked by ``flush`` whether or not anybody awaits it (the
+        request path does not: a client leaving cannot cancel its charge)."""
 
     @abstractmethod
     async def release(self, ticket: HoldTicket) -> None:
@@ -192,9 +196,11 @@ class Ledger(LedgerBase):
             ins.values(key_id=key_id, period=period, spent_credits=0, held_credits=0).on_conflict_do_nothing()
         )
 
-    async def settle(self, ticket: HoldTicket, *, credits: int, description: str | None = None) -> int:
-        """Charge the real cost (never more than was held); returns the credits charged."""
-        return int(await self._tracked(self._settle(ticket, credits=credits, description=description)))
+    def settle(
+        self, ticket: HoldTicket, *, credits: int, description: str | None = None
+    ) -> asyncio.Future[int]:
+        """Charge the real cost (never more than was held); resolves to the credits charged."""
+        return self._spawn(self._settle(ticket, credits=credits, description=description))
 
     async def _settle(self, ticket: HoldTicket, *, credits: int, description: str | None) -> int:
         charge = max(0, min(credits, ticket.credits))

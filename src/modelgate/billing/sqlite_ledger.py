@@ -8,6 +8,7 @@ Request-log rows go through the same writer, usually in the very transaction of 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -78,7 +79,9 @@ class SQLiteLedger(LedgerBase):
     def _release_orphan(self, ticket: HoldTicket) -> None:
         self._spawn(self.release(ticket))
 
-    async def settle(self, ticket: HoldTicket, *, credits: int, description: str | None = None) -> int:
+    def settle(
+        self, ticket: HoldTicket, *, credits: int, description: str | None = None
+    ) -> asyncio.Future[int]:
         charge = max(0, min(credits, ticket.credits))
         now = sqlite_timestamp(datetime.now(UTC))
 
@@ -106,7 +109,7 @@ class SQLiteLedger(LedgerBase):
             _unhold_spend(conn, ticket, spent=charge)
             return charge
 
-        return int(await self._tracked(self._writer.submit(op)))
+        return self._spawn(self._writer.submit(op))
 
     async def release(self, ticket: HoldTicket) -> None:
         def op(conn: sqlite3.Connection) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import orjson
 
-from modelgate.wire.chat import ChatRequest, ImagePart
+from modelgate.wire.chat import AssistantMessage, ChatRequest, ImagePart
 
 PER_MESSAGE = 16
 PER_IMAGE = 2_000
@@ -28,7 +28,7 @@ def prompt_tokens_upper_bound(req: ChatRequest) -> int:
                     total += PER_IMAGE
                 else:
                     total += len(orjson.dumps(part.model_dump(exclude_none=True)))
-        calls = getattr(msg, "tool_calls", None)
+        calls = msg.tool_calls if isinstance(msg, AssistantMessage) else None
         if calls:
             total += sum(len(orjson.dumps(c.model_dump())) for c in calls)
     if req.tools:

@@ -165,9 +165,9 @@ class ChatGateway:
             await self._finish_failed(f, provider, exc)
             raise
         credits = f.cost(result.usage)
-        # Settle and log in their own task, not awaited: the charge is recorded right after the
-        # response (as documented), and a cancelled caller can neither skip it nor its log row.
-        self._spawn(self._settle_and_log(f, provider, result.usage, credits, _first_finish(result)))
+        # Settle and log queued, not awaited: the charge is committed right after the response (as
+        # documented), and a cancelled caller can neither skip it nor its log row.
+        self._settle_and_log(f, provider, result.usage, credits, _first_finish(result))
         body = completion_body(
             completion_id=f"chatcmpl-{meta.inference_id}",
             created=int(time.time()),
@@ -226,7 +226,7 @@ class ChatGateway:
         credits = f.cost(usage)
         charged = f.charge(credits)
         tail = renderer.usage(usage, charged) if f.req.include_usage else renderer.final_meta(charged)
-        settle = self._spawn(self._settle_and_log(f, provider, usage, credits, finish))
+        settle = self._settle_and_log(f, provider, usage, credits, finish)
         yield tail
         yield DONE
         await asyncio.shield(settle)
@@ -242,7 +242,7 @@ class ChatGateway:
         usage = usage or f.estimate_usage(deltas)
         await self._settle_and_log(f, provider, usage, f.cost(usage), "client_disconnected", http_status=499)
 
-    async def _settle_and_log(
+    def _settle_and_log(
         self,
         f: _Flight,
         provider: str,
@@ -250,9 +250,9 @@ class ChatGateway:
         credits: int,
         finish: str | None,
         http_status: int = 200,
-    ) -> int:
+    ) -> asyncio.Future[int]:
         # The log row is queued with the settle (on SQLite: the same writer batch, so the row and
-        # its charge commit together). Always run as a task of its own, never cancelled by a client.
+        # its charge commit together). Nothing here awaits: no client can cancel either of them.
         charged = f.charge(credits)
         self.recorder.record(
             model=f.prep.model,
@@ -265,9 +265,8 @@ class ChatGateway:
             stream=f.stream,
             http_status=http_status,
         )
-        settled = await self.ledger.settle(f.ticket, credits=credits, description=f.prep.model.id)
-        if settled != charged:
-            log.warning("hold %s was already settled or released", f.ticket.inference_id)
+        settled = self.ledger.settle(f.ticket, credits=credits, description=f.prep.model.id)
+        settled.add_done_callback(lambda fut: _check_settled(fut, f.ticket.inference_id, charged))
         return settled
 
     # ---- failure -----------------------------------------------------------------------------
@@ -303,6 +302,16 @@ class ChatGateway:
     async def drain_background(self) -> None:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+
+
+def _check_settled(fut: asyncio.Future[int], inference_id: str, charged: int) -> None:
+    if fut.cancelled():
+        return
+    exc = fut.exception()
+    if exc is not None:
+        log.error("settling hold %s failed: %r (released at the next start)", inference_id, exc)
+    elif fut.result() != charged:
+        log.warning("hold %s was already settled or released", inference_id)
 
 
 def _first_finish(result: Completion) -> str | None:

@@ -39,8 +39,8 @@ CHECKPOINT_EVERY = 2.0
 def sqlite_timestamp(dt: datetime) -> str:
     """The text SQLAlchemy stores for a ``DateTime`` column on SQLite (UTC, naive)."""
     if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+        dt = (dt if dt.tzinfo is UTC else dt.astimezone(UTC)).replace(tzinfo=None)
+    return dt.isoformat(" ", "microseconds")  # the same text as strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 _Queued = tuple[Op, "asyncio.Future[Any]", "Callable[[Any], None] | None"]
