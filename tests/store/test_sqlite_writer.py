@@ -107,3 +107,61 @@ async def test_a_cancelled_waiter_hands_the_result_to_orphan(db: Path) -> None:
     await w.flush()
     assert orphans == [8] and rows(db) == [8]
     await w.aclose()
+
+
+async def test_at_once_answers_before_the_commit_which_ends_the_iteration(db: Path) -> None:
+    w = SQLiteWriter(db)
+    fut = w.submit(insert(4), at_once=True)
+    assert fut.done() and fut.result() == 4  # the caller goes on without waiting
+    assert rows(db) == []  # not committed yet: other connections do not see it
+    await asyncio.sleep(0)  # one loop iteration later it is
+    assert rows(db) == [4]
+    await w.aclose()
+
+
+async def test_at_once_only_when_idle_and_failures_stay_alone(db: Path) -> None:
+    w = SQLiteWriter(db)
+
+    def refuse(conn: sqlite3.Connection) -> None:
+        raise InsufficientCreditsError("no")
+
+    def half_then_break(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t (v) VALUES (100)")
+        conn.execute("INSERT INTO t (v) VALUES (1)")  # UNIQUE violation against the op before
+
+    first = w.submit(insert(1), at_once=True)  # idle writer: applied now
+    broken = w.submit(half_then_break, at_once=True)  # a batch is pending: joins it
+    last = w.submit(insert(3), at_once=True)
+    assert first.done() and not broken.done() and not last.done()
+    with pytest.raises(sqlite3.IntegrityError):
+        await broken
+    assert first.result() == 1 and await last == 3
+    assert rows(db) == [1, 3]  # the batch was isolated: the applied op was applied again
+
+    refused = w.submit(refuse, at_once=True)  # idle again: refused at once, nothing written
+    assert isinstance(refused.exception(), InsufficientCreditsError)
+    await w.flush()
+    broken_now = w.submit(half_then_break, at_once=True)
+    assert isinstance(broken_now.exception(), sqlite3.IntegrityError)
+    after = w.submit(insert(5), at_once=True)
+    await w.flush()
+    assert await after == 5
+    assert rows(db) == [1, 3, 5]
+    await w.aclose()
+
+
+async def test_at_once_queues_behind_a_taken_lock_and_keeps_order(db: Path) -> None:
+    w = SQLiteWriter(db)
+    w.start()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    first = w.submit(insert(1), at_once=True)
+    await asyncio.sleep(0.01)
+    assert not first.done()  # queued: the lock belongs to another process
+    other.execute("COMMIT")
+    other.close()
+    second = w.submit(insert(2), at_once=True)  # earlier work still queued: this one waits too
+    assert not second.done()
+    assert await asyncio.wait_for(asyncio.gather(first, second), 2) == [1, 2]
+    assert rows(db) == [1, 2]
+    await w.aclose()

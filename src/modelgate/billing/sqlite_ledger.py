@@ -74,7 +74,7 @@ class SQLiteLedger(LedgerBase):
 
         # Not shielded: if the caller is cancelled, the writer hands the committed hold (which
         # nobody will settle) to _release_orphan.
-        return await self._writer.submit(op, orphan=self._release_orphan)
+        return await self._writer.submit(op, orphan=self._release_orphan, at_once=True)
 
     def _release_orphan(self, ticket: HoldTicket) -> None:
         self._spawn(self.release(ticket))
@@ -109,7 +109,7 @@ class SQLiteLedger(LedgerBase):
             _unhold_spend(conn, ticket, spent=charge)
             return charge
 
-        return self._spawn(self._writer.submit(op))
+        return self._spawn(self._writer.submit(op, at_once=True))
 
     async def release(self, ticket: HoldTicket) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -120,7 +120,7 @@ class SQLiteLedger(LedgerBase):
                 )
                 _unhold_spend(conn, ticket, spent=0)
 
-        await self._tracked(self._writer.submit(op))
+        await self._tracked(self._writer.submit(op, at_once=True))
 
     async def release_stale(self, *, older_than: timedelta) -> int:
         cutoff = sqlite_timestamp(datetime.now(UTC) - older_than)

@@ -9,9 +9,16 @@ on one connection. An operation is a function of the connection; it may refuse b
 Any other exception rolls the batch back and its operations are re-run one transaction each, so
 only the broken one fails. A future resolves after the COMMIT.
 
+Operations submitted ``at_once`` (holds, settles, releases) that find the writer idle run the
+moment they are submitted, in a new batch transaction, and their caller has the result without
+waiting: a hold's upstream call is on its way while the COMMIT happens in the next iteration.
+Only a failed COMMIT (a disk error; not a lock, which is taken first) can undo an answer already
+given; the batch is then re-applied in order when the database accepts writes again.
+
 The loop never waits on a lock: the connection's busy timeout is zero, and a batch that finds the
 write lock taken (another process, or the SQLAlchemy pool's occasional admin write) is retried a
-moment later. WAL checkpoints run in a thread on their own connection, not in the commit path.
+moment later. WAL checkpoints run in a thread on their own connection, not in the commit path, and
+restart the WAL so that it stays small under steady load.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ class SQLiteWriter:
         self._path = str(path)
         self._conn: sqlite3.Connection | None = None
         self._ops: list[_Queued] = []
+        self._applied: list[Op] = []  # run at once in the open transaction, not yet committed
         self._rows: dict[str, list[Sequence[Any]]] = {}
         self._scheduled: asyncio.Handle | asyncio.TimerHandle | None = None
         self._failing_since: float | None = None
@@ -91,11 +99,37 @@ class SQLiteWriter:
     # ---- submitting ------------------------------------------------------------------------
 
     def submit(
-        self, op: Callable[[sqlite3.Connection], T], *, orphan: Callable[[T], None] | None = None
+        self,
+        op: Callable[[sqlite3.Connection], T],
+        *,
+        orphan: Callable[[T], None] | None = None,
+        at_once: bool = False,
     ) -> asyncio.Future[T]:
         """Queue ``op``; the future resolves once its batch is committed. If the future was
-        cancelled meanwhile (its caller left), ``orphan`` receives the committed result instead."""
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        cancelled meanwhile (its caller left), ``orphan`` receives the committed result instead.
+
+        ``at_once``: when the writer is idle (nothing queued, no batch pending), run ``op`` right
+        now in a new batch transaction and return a future that already holds its result; the
+        COMMIT follows in the next loop iteration while the caller goes on (a hold on a quiet
+        gateway does not wait for the disk before its upstream call starts). When the writer is
+        busy, the op joins the pending batch as usual: under load, batching is what saves the most
+        (one commit for many requests, and tasks resuming together)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        if at_once and self._scheduled is None and self._begin():
+            conn = self._conn
+            assert conn is not None
+            try:
+                fut.set_result(op(conn))
+            except GatewayError as refusal:  # refused before writing anything
+                fut.set_exception(refusal)
+            except Exception as exc:
+                fut.set_exception(exc)
+                self._abort_applied(exc)
+            else:
+                self._applied.append(op)
+            self._schedule()
+            return fut
         self._ops.append((op, fut, orphan))
         self._schedule()
         return fut
@@ -106,7 +140,7 @@ class SQLiteWriter:
         self._schedule()
 
     async def flush(self) -> None:
-        """Return once everything queued before this call is committed."""
+        """Return once everything queued or applied before this call is committed."""
         await self.submit(_noop)
 
     def _schedule(self) -> None:
@@ -116,6 +150,43 @@ class SQLiteWriter:
             self.start()
             self._scheduled = asyncio.get_running_loop().call_soon(self._commit)
 
+    def _begin(self) -> bool:
+        """Make sure the batch transaction is open; False when the write lock is taken or the
+        writer is waiting to retry (then the caller queues instead)."""
+        self.start()
+        conn = self._conn
+        assert conn is not None
+        if conn.in_transaction:
+            return True
+        if self._failing_since is not None or self._closed:
+            return False
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        return True
+
+    def _abort_applied(self, exc: Exception) -> None:
+        """An at-once operation broke half-way: roll its transaction back (anything applied
+        before it in that transaction is queued again: its caller already has the result)."""
+        conn = self._conn
+        assert conn is not None
+        log.error("SQLite operation failed unexpectedly: %r; re-applying the rest of its batch", exc)
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        self._ops[:0] = self._requeue(self._applied)
+        self._applied = []
+
+    @staticmethod
+    def _requeue(applied: list[Op]) -> list[_Queued]:
+        """Applied operations queued again; their callers already had a result, so nobody waits."""
+        queued: list[_Queued] = []
+        for op in applied:
+            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            fut.add_done_callback(_ignore_outcome)
+            queued.append((op, fut, None))
+        return queued
+
     # ---- committing --------------------------------------------------------------------------
 
     def _commit(self) -> None:
@@ -123,18 +194,19 @@ class SQLiteWriter:
         conn = self._conn
         assert conn is not None
         ops, rows = self._ops, self._rows
-        self._ops, self._rows = [], {}
+        applied = self._applied
+        self._ops, self._rows, self._applied = [], {}, []
         try:
             results = self._run_batch(conn, ops, rows)
         except _OpFailed as failed:
-            # An operation broke unexpectedly, possibly half-way: nothing of the batch was kept.
-            # Run each operation alone so that only the broken one fails.
+            # A queued operation broke unexpectedly, possibly half-way: nothing of the batch was
+            # kept. Run each operation alone so that only the broken one fails.
             log.error("SQLite operation failed unexpectedly: %r; isolating the batch", failed.error)
-            results = self._run_isolated(conn, ops, rows)
+            results = self._run_isolated(conn, self._requeue(applied) + ops, rows)
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._retry_later(ops, rows, exc)
+            self._retry_later(self._requeue(applied) + ops, rows, exc)
             return
         self._failing_since = None
         _resolve(results)
@@ -143,8 +215,10 @@ class SQLiteWriter:
     def _run_batch(
         conn: sqlite3.Connection, ops: list[_Queued], rows: dict[str, list[Sequence[Any]]]
     ) -> list[_Done]:
+        """Run ``ops`` and ``rows`` in the open transaction (or a new one) and COMMIT."""
         results: list[_Done] = []
-        conn.execute("BEGIN IMMEDIATE")
+        if not conn.in_transaction:
+            conn.execute("BEGIN IMMEDIATE")
         try:
             for op, fut, orphan in ops:
                 try:
@@ -218,7 +292,7 @@ class SQLiteWriter:
         if self._conn is None or self._closed:
             self._closed = True
             return
-        while self._ops or self._rows or self._scheduled is not None:
+        while self._ops or self._rows or self._applied or self._scheduled is not None:
             await self.flush()
         self._closed = True
         if self._checkpointer is not None:
@@ -230,11 +304,23 @@ class SQLiteWriter:
 
 
 def _checkpoint(path: str) -> None:
+    """Copy the WAL into the database, then let the next writer start the WAL from its beginning.
+
+    A PASSIVE checkpoint alone never lets the WAL restart under steady writes (new frames always
+    follow the ones it copied), so the file would grow without bound. The PASSIVE pass copies and
+    syncs the bulk without blocking anybody; the RESTART pass then holds writers off (our writer
+    sees the lock taken and retries 2 ms later) only while it copies the last few frames."""
     conn = sqlite3.connect(path, timeout=5)
     try:
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        conn.execute("PRAGMA wal_checkpoint(RESTART)")
     finally:
         conn.close()
+
+
+def _ignore_outcome(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _noop(conn: sqlite3.Connection) -> None:
