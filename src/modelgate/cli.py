@@ -22,13 +22,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from modelgate.app import build_app
+    from modelgate.app import load_catalog
     from modelgate.catalog.loader import CatalogError
+    from modelgate.providers.registry import ProviderTypeRegistry
     from modelgate.store.bootstrap import prepare_database
 
     settings = _settings(args)
     try:
-        build_app(settings)  # validates the catalogue before anything binds
+        load_catalog(settings, ProviderTypeRegistry.with_defaults())  # checked before anything binds
     except (CatalogError, ValueError) as exc:
         print(f"modelgate: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -53,6 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         loop="auto",
         http="auto",
+        ws="none",  # no WebSocket endpoints: do not load a WebSocket library per worker
     )
     return 0
 

@@ -12,12 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.accounts.service import check_key_settings
 from modelgate.billing.ledger import month_start, period_key, period_start
+from modelgate.store.db import dialect_insert
 from modelgate.store.schema import ApiKey, KeySpend, LedgerEntry, PlaygroundKey, utcnow
 
 UNSET: Any = object()
@@ -165,7 +164,7 @@ async def monthly_usage(conn: AsyncConnection, *, key_ids: list[int]) -> dict[in
 async def _seed_spend(conn: AsyncConnection, *, key_id: int, retention: str) -> None:
     period = period_key(retention)
     spent = (await key_spend_since(conn, key_ids=[key_id], since=period_start(retention))).get(key_id, 0)
-    ins = pg_insert(KeySpend) if conn.dialect.name == "postgresql" else sqlite_insert(KeySpend)
+    ins = dialect_insert(conn.dialect.name, KeySpend)
     await conn.execute(
         ins.values(key_id=key_id, period=period, spent_credits=spent, held_credits=0).on_conflict_do_update(
             index_elements=[KeySpend.key_id, KeySpend.period], set_={"spent_credits": spent}

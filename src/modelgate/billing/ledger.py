@@ -15,13 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import InsufficientCreditsError, SpendLimitError
+from modelgate.store.db import dialect_insert
 from modelgate.store.schema import Account, Hold, KeySpend, LedgerEntry
 
 # The documented 403 text (errors-with-status-code-4xx.md), pointing at this instance's billing page.
@@ -191,7 +190,7 @@ class Ledger(LedgerBase):
         return HoldTicket(inference_id, ident.account_id, ident.key_id, period, credits)
 
     async def _ensure_spend_row(self, conn: AsyncConnection, key_id: int, period: str) -> None:
-        ins = pg_insert(KeySpend) if self._dialect == "postgresql" else sqlite_insert(KeySpend)
+        ins = dialect_insert(self._dialect, KeySpend)
         await conn.execute(
             ins.values(key_id=key_id, period=period, spent_credits=0, held_credits=0).on_conflict_do_nothing()
         )

@@ -6,17 +6,16 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from modelgate.store.db import dialect_insert
 from modelgate.store.schema import Setting
 
 
 async def instance_secret(engine: AsyncEngine, name: str) -> bytes:
     """The secret called ``name``: read it, or create it (the first writer wins a race)."""
     async with engine.begin() as conn:
-        ins = pg_insert(Setting) if conn.dialect.name == "postgresql" else sqlite_insert(Setting)
+        ins = dialect_insert(conn.dialect.name, Setting)
         await conn.execute(ins.values(key=name, value=secrets.token_hex(32)).on_conflict_do_nothing())
         value = (await conn.execute(select(Setting.value).where(Setting.key == name))).scalar_one()
     return bytes.fromhex(value)

@@ -92,6 +92,7 @@ class SQLiteWriter:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=0")
             conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.execute("PRAGMA cache_size=-512")  # its working set is the tails of a few B-trees
             self._conn = conn
             with contextlib.suppress(RuntimeError):
                 self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoint_loop())
