@@ -13,14 +13,14 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import get_args
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.errors import AuthenticationError
-from modelgate.store.schema import ApiKey, utcnow
+from modelgate.store.schema import ApiKey
 from modelgate.wire.service import Scope
 
 KEY_SCOPES: tuple[str, ...] = get_args(Scope)  # the public enum of wire/service.py
@@ -66,7 +66,7 @@ class KeyAuthenticator:
         self._engine = engine
         self._ttl = ttl
         self._cache: dict[str, tuple[float, KeyIdentity]] = {}
-        self._last_used: dict[int, datetime] = {}
+        self._last_used: dict[int, float] = {}  # key id -> time.time() of its latest request
         # Bumped by every invalidation: a lookup that raced with one is not cached (it may be stale).
         self._generation = 0
         # Lookups in flight, so that a burst of requests with an uncached key costs one query.
@@ -88,7 +88,7 @@ class KeyAuthenticator:
             ident = await self._load_once(digest, now)
         if not secrets.compare_digest(ident.digest, digest):
             raise AuthenticationError(INVALID_KEY_MESSAGE)
-        self._last_used[ident.key_id] = utcnow()
+        self._last_used[ident.key_id] = time.time()
         return ident
 
     async def _load_once(self, digest: str, now: float) -> KeyIdentity:
@@ -152,4 +152,11 @@ class KeyAuthenticator:
         pending, self._last_used = self._last_used, {}
         async with self._engine.begin() as conn:
             for key_id, when in pending.items():
-                await conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when))
+                await conn.execute(
+                    update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=_utc(when))
+                )
+
+
+def _utc(timestamp: float) -> datetime:
+    """A ``time.time()`` reading as the aware UTC datetime ``store.schema.utcnow`` gives."""
+    return datetime.fromtimestamp(timestamp, UTC)
