@@ -165,3 +165,65 @@ async def test_at_once_queues_behind_a_taken_lock_and_keeps_order(db: Path) -> N
     assert await asyncio.wait_for(asyncio.gather(first, second), 2) == [1, 2]
     assert rows(db) == [1, 2]
     await w.aclose()
+
+
+async def test_deferred_work_rides_with_the_next_hold_in_submission_order(db: Path) -> None:
+    w = SQLiteWriter(db)
+    seen: list[int] = []
+
+    def settle(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO t (v) VALUES (10)")
+        seen.append(10)
+        return 10
+
+    def hold(conn: sqlite3.Connection) -> int:
+        seen.append(11)
+        # the deferred op submitted earlier is already applied in this transaction
+        return int(conn.execute("SELECT count(*) FROM t WHERE v = 10").fetchone()[0])
+
+    settled = w.submit(settle, deferred=True)
+    w.add_row("INSERT INTO logs (v) VALUES (?)", (1,))
+    await asyncio.sleep(0)
+    assert rows(db) == [] and not settled.done()  # waiting for company
+    held = w.submit(hold, at_once=True)
+    assert held.result() == 1 and seen == [10, 11]
+    assert await settled == 10  # resolved by the shared commit
+    assert rows(db) == [10] and rows(db, "logs") == [1]
+    await w.aclose()
+
+
+async def test_deferred_work_is_committed_within_the_delay_when_alone(db: Path) -> None:
+    w = SQLiteWriter(db)
+    settled = w.submit(insert(6), deferred=True)
+    w.add_row("INSERT INTO logs (v) VALUES (?)", (2,))
+    assert await asyncio.wait_for(settled, 1) == 6
+    assert rows(db) == [6] and rows(db, "logs") == [2]
+    await w.aclose()
+
+
+async def test_flush_and_close_include_deferred_work(db: Path) -> None:
+    w = SQLiteWriter(db)
+    w.submit(insert(1), deferred=True)
+    await w.flush()
+    assert rows(db) == [1]
+    w.submit(insert(2), deferred=True)
+    w.add_row("INSERT INTO logs (v) VALUES (?)", (3,))
+    await w.aclose()
+    assert rows(db) == [1, 2] and rows(db, "logs") == [3]
+
+
+async def test_a_broken_deferred_op_fails_alone_when_run_early(db: Path) -> None:
+    w = SQLiteWriter(db)
+
+    def breaks(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t (v) VALUES (7)")
+        conn.execute("INSERT INTO t (v) VALUES (7)")
+
+    ok = w.submit(insert(1), deferred=True)
+    broken = w.submit(breaks, deferred=True)
+    held = w.submit(insert(2), at_once=True)  # runs the deferred ops first: one of them breaks
+    with pytest.raises(sqlite3.IntegrityError):
+        await broken
+    assert await ok == 1 and await held == 2
+    assert rows(db) == [1, 2]
+    await w.aclose()
