@@ -109,7 +109,7 @@ class SQLiteLedger(LedgerBase):
             _unhold_spend(conn, ticket, spent=charge)
             return charge
 
-        return self._spawn(self._writer.submit(op, deferred=True))
+        return self._spawn(self._writer.submit(op, at_once=True))
 
     async def release(self, ticket: HoldTicket) -> None:
         def op(conn: sqlite3.Connection) -> None:

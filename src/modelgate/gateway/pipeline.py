@@ -226,9 +226,10 @@ class ChatGateway:
         credits = f.cost(usage)
         charged = f.charge(credits)
         tail = renderer.usage(usage, charged) if f.req.include_usage else renderer.final_meta(charged)
-        self._settle_and_log(f, provider, usage, credits, finish)
+        settle = self._settle_and_log(f, provider, usage, credits, finish)
         yield tail
         yield DONE
+        await asyncio.shield(settle)
 
     async def _settle_abandoned(
         self, f: _Flight, provider: str, pump: UpstreamPump, call: ProviderCall, deltas: int

@@ -15,12 +15,6 @@ waiting: a hold's upstream call is on its way while the COMMIT happens in the ne
 Only a failed COMMIT (a disk error; not a lock, which is taken first) can undo an answer already
 given; the batch is then re-applied in order when the database accepts writes again.
 
-Work nobody waits for (settles after their response went out, request-log rows) is ``deferred``:
-on an idle writer it waits up to ``DEFER_DELAY`` for the next batch, and is applied first in it. A
-quiet gateway thus commits once per request (the settle rides with the next hold) instead of twice.
-A crash can lose those few milliseconds of settles: their holds stay on disk and are released at
-the next start, so the requests go uncharged, never double-charged.
-
 The loop never waits on a lock: the connection's busy timeout is zero, and a batch that finds the
 write lock taken (another process, or the SQLAlchemy pool's occasional admin write) is retried a
 moment later. WAL checkpoints run in a thread on their own connection, not in the commit path, and
@@ -47,7 +41,6 @@ Op = Callable[[sqlite3.Connection], Any]
 RETRY_DELAY = 0.002
 GIVE_UP_AFTER = 30.0  # seconds of failed attempts before waiters get the error
 CHECKPOINT_EVERY = 2.0
-DEFER_DELAY = 0.005  # seconds a deferred op (a settle, a log row) may wait for the next batch
 
 
 def sqlite_timestamp(dt: datetime) -> str:
@@ -85,9 +78,6 @@ class SQLiteWriter:
         self._conn: sqlite3.Connection | None = None
         self._ops: list[_Queued] = []
         self._applied: list[Op] = []  # run at once in the open transaction, not yet committed
-        self._ran: list[tuple[_Queued, Any, BaseException | None]] = []  # deferred, run early
-        self._deferred: list[_Queued] = []
-        self._timer: asyncio.TimerHandle | None = None
         self._rows: dict[str, list[Sequence[Any]]] = {}
         self._scheduled: asyncio.Handle | asyncio.TimerHandle | None = None
         self._failing_since: float | None = None
@@ -115,44 +105,43 @@ class SQLiteWriter:
         *,
         orphan: Callable[[T], None] | None = None,
         at_once: bool = False,
-        deferred: bool = False,
     ) -> asyncio.Future[T]:
         """Queue ``op``; the future resolves once its batch is committed. If the future was
         cancelled meanwhile (its caller left), ``orphan`` receives the committed result instead.
 
-        ``at_once``: when the writer is idle (no batch pending), run ``op`` right now in a new
-        batch transaction and return a future that already holds its result; the COMMIT follows
-        in the next loop iteration while the caller goes on (a hold on a quiet gateway does not
-        wait for the disk before its upstream call starts). When the writer is busy, the op joins
-        the pending batch as usual: under load, batching is what saves the most (one commit for
-        many requests, and tasks resuming together).
-
-        ``deferred``: nobody is waiting (a settle after its response went out): on an idle writer
-        the op waits up to ``DEFER_DELAY`` for the next batch, so that a quiet gateway commits a
-        request's settle together with the next request's hold instead of once each."""
+        ``at_once``: when the writer is idle (nothing queued, no batch pending), run ``op`` right
+        now in a new batch transaction and return a future that already holds its result; the
+        COMMIT follows in the next loop iteration while the caller goes on (a hold on a quiet
+        gateway does not wait for the disk before its upstream call starts). When the writer is
+        busy, the op joins the pending batch as usual: under load, batching is what saves the most
+        (one commit for many requests, and tasks resuming together)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        item: _Queued = (op, fut, orphan)
-        if deferred and self._scheduled is None:
-            self._deferred.append(item)
-            self._arm_timer()
-        elif at_once and self._scheduled is None and self._begin():
-            self._apply_now(item)
+        if at_once and self._scheduled is None and self._begin():
+            conn = self._conn
+            assert conn is not None
+            try:
+                fut.set_result(op(conn))
+            except GatewayError as refusal:  # refused before writing anything
+                fut.set_exception(refusal)
+            except Exception as exc:
+                fut.set_exception(exc)
+                self._abort_applied(exc)
+            else:
+                self._applied.append(op)
             self._schedule()
-        else:
-            self._ops.append(item)
-            self._schedule()
+            return fut
+        self._ops.append((op, fut, orphan))
+        self._schedule()
         return fut
 
     def add_row(self, sql: str, params: Sequence[Any]) -> None:
-        """Queue one INSERT row for the next batch (rows with the same SQL in a batch go in one
-        ``executemany``); like a deferred op, it waits up to ``DEFER_DELAY`` on an idle writer."""
+        """Queue one INSERT row; rows with the same SQL in a batch go in one ``executemany``."""
         self._rows.setdefault(sql, []).append(params)
-        if self._scheduled is None:
-            self._arm_timer()
+        self._schedule()
 
     async def flush(self) -> None:
-        """Return once everything submitted before this call is committed."""
+        """Return once everything queued or applied before this call is committed."""
         await self.submit(_noop)
 
     def _schedule(self) -> None:
@@ -160,27 +149,11 @@ class SQLiteWriter:
             raise RuntimeError("the SQLite writer is closed")
         if self._scheduled is None:
             self.start()
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            self._ops[:0] = self._deferred  # deferred work rides with this batch, in order
-            self._deferred = []
             self._scheduled = asyncio.get_running_loop().call_soon(self._commit)
 
-    def _arm_timer(self) -> None:
-        if self._closed:
-            raise RuntimeError("the SQLite writer is closed")
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(DEFER_DELAY, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        if self._scheduled is None and (self._deferred or self._rows):
-            self._schedule()
-
     def _begin(self) -> bool:
-        """Open the batch transaction; False when the write lock is taken or the writer is
-        waiting to retry (then the caller queues instead)."""
+        """Make sure the batch transaction is open; False when the write lock is taken or the
+        writer is waiting to retry (then the caller queues instead)."""
         self.start()
         conn = self._conn
         assert conn is not None
@@ -194,38 +167,16 @@ class SQLiteWriter:
             return False
         return True
 
-    def _apply_now(self, item: _Queued) -> None:
-        """In the transaction just opened: the deferred ops first (they were submitted before),
-        then ``item``, whose future gets its result at once."""
+    def _abort_applied(self, exc: Exception) -> None:
+        """An at-once operation broke half-way: roll its transaction back (anything applied
+        before it in that transaction is queued again: its caller already has the result)."""
         conn = self._conn
         assert conn is not None
-        early, self._deferred = self._deferred, []
-        for queued in early:
-            try:
-                self._ran.append((queued, queued[0](conn), None))
-            except GatewayError as refusal:  # refused before writing anything
-                self._ran.append((queued, None, refusal))
-            except Exception as exc:
-                # Broken half-way: nothing of this transaction is kept; the commit isolates it.
-                log.error("SQLite operation failed unexpectedly: %r; isolating the batch", exc)
-                conn.execute("ROLLBACK")
-                self._ran = []
-                self._ops[:0] = [*early, item]
-                return
-        op, fut, _ = item
-        try:
-            fut.set_result(op(conn))
-        except GatewayError as refusal:  # refused before writing anything
-            fut.set_exception(refusal)
-        except Exception as exc:
-            # Broken half-way: roll back; the deferred ops run before it are queued again.
-            log.error("SQLite operation failed unexpectedly: %r; re-running the rest of its batch", exc)
-            fut.set_exception(exc)
+        log.error("SQLite operation failed unexpectedly: %r; re-applying the rest of its batch", exc)
+        if conn.in_transaction:
             conn.execute("ROLLBACK")
-            self._ops[:0] = [queued for queued, _, _ in self._ran]
-            self._ran = []
-        else:
-            self._applied.append(op)
+        self._ops[:0] = self._requeue(self._applied)
+        self._applied = []
 
     @staticmethod
     def _requeue(applied: list[Op]) -> list[_Queued]:
@@ -243,24 +194,22 @@ class SQLiteWriter:
         self._scheduled = None
         conn = self._conn
         assert conn is not None
-        ops, rows, applied, ran = self._ops, self._rows, self._applied, self._ran
-        self._ops, self._rows, self._applied, self._ran = [], {}, [], []
+        ops, rows = self._ops, self._rows
+        applied = self._applied
+        self._ops, self._rows, self._applied = [], {}, []
         try:
             results = self._run_batch(conn, ops, rows)
         except _OpFailed as failed:
             # A queued operation broke unexpectedly, possibly half-way: nothing of the batch was
             # kept. Run each operation alone so that only the broken one fails.
             log.error("SQLite operation failed unexpectedly: %r; isolating the batch", failed.error)
-            redo = self._requeue(applied) + [queued for queued, _, _ in ran] + ops
-            results = self._run_isolated(conn, redo, rows)
+            results = self._run_isolated(conn, self._requeue(applied) + ops, rows)
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            redo = self._requeue(applied) + [queued for queued, _, _ in ran] + ops
-            self._retry_later(redo, rows, exc)
+            self._retry_later(self._requeue(applied) + ops, rows, exc)
             return
         self._failing_since = None
-        _resolve([(queued[1], value, error, queued[2]) for queued, value, error in ran])
         _resolve(results)
 
     @staticmethod
@@ -341,21 +290,18 @@ class SQLiteWriter:
                 log.debug("WAL checkpoint skipped: %s", exc)
 
     async def aclose(self) -> None:
-        if self._closed:
+        if self._conn is None or self._closed:
+            self._closed = True
             return
-        while self._ops or self._rows or self._deferred or self._applied or self._scheduled is not None:
+        while self._ops or self._rows or self._applied or self._scheduled is not None:
             await self.flush()
         self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         if self._checkpointer is not None:
             self._checkpointer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpointer
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._conn.close()
+        self._conn = None
 
 
 def _checkpoint(path: str) -> None:
