@@ -83,21 +83,8 @@ class HTTPUpstream:
 
     async def _send(self, path: str, body: Any, headers: Mapping[str, str] | None) -> Response:
         """POST JSON and wait for the response head (2xx, else ``UpstreamStatusError``)."""
-        try:
+        with self._transport_errors(reading=False):
             resp = await self._client.post(path, orjson.dumps(body), headers)
-        except ReadTimeout as exc:
-            raise UpstreamTimeoutError(
-                f"upstream {self.name} sent no response within {self.timeouts.first_byte:g}s",
-                provider=self.name,
-            ) from exc
-        except ConnectError as exc:
-            raise UpstreamConnectionError(
-                f"cannot reach upstream {self.name}: {exc}", provider=self.name
-            ) from exc
-        except HTTPClientError as exc:
-            raise UpstreamConnectionError(
-                f"upstream {self.name} closed the connection: {exc}", provider=self.name
-            ) from exc
         if resp.status >= 400:
             try:
                 await self._raise_for_status(resp)
@@ -112,7 +99,7 @@ class HTTPUpstream:
         """POST JSON; yields the response once its head arrived with a 2xx status (streams)."""
         resp = await self._send(path, body, headers)
         try:
-            with self._read_errors():
+            with self._transport_errors(reading=True):
                 yield resp
         finally:
             resp.release()
@@ -120,7 +107,7 @@ class HTTPUpstream:
     async def post_json(self, path: str, body: Any, *, headers: Mapping[str, str] | None = None) -> Any:
         resp = await self._send(path, body, headers)
         try:
-            with self._read_errors():
+            with self._transport_errors(reading=True):
                 raw = await resp.read()
         finally:
             resp.release()
@@ -132,13 +119,18 @@ class HTTPUpstream:
             ) from exc
 
     @contextmanager
-    def _read_errors(self) -> Iterator[None]:
+    def _transport_errors(self, *, reading: bool) -> Iterator[None]:
+        """The client's failures as ``UpstreamError``s (a stall while reading a body, or no head)."""
         try:
             yield
         except ReadTimeout as exc:
+            what = "stalled for more than" if reading else "sent no response within"
             raise UpstreamTimeoutError(
-                f"upstream {self.name} stalled for more than {self.timeouts.first_byte:g}s",
-                provider=self.name,
+                f"upstream {self.name} {what} {self.timeouts.first_byte:g}s", provider=self.name
+            ) from exc
+        except ConnectError as exc:
+            raise UpstreamConnectionError(
+                f"cannot reach upstream {self.name}: {exc}", provider=self.name
             ) from exc
         except HTTPClientError as exc:
             raise UpstreamConnectionError(
