@@ -245,6 +245,19 @@ async def test_malformed_response(server: RawServer) -> None:
     await client.aclose()
 
 
+async def test_a_second_unasked_answer_poisons_the_connection(server: RawServer) -> None:
+    server.script.append([ok(b"one") + ok(b"two")])
+    server.script.append([ok(b"fresh")])
+    client = client_for(server)
+    resp = await client.post("/x", b"{}")
+    assert await resp.read() == b"one"
+    resp.release()  # not pooled: the extra answer made it untrustworthy
+    resp = await client.post("/x", b"{}")
+    assert await resp.read() == b"fresh"
+    assert server.connections == 2
+    await client.aclose()
+
+
 async def test_gzip_body_is_decoded(server: RawServer) -> None:
     packed = gzip.compress(b'{"zipped":true}')
     server.script.append([ok(packed, "Content-Encoding: gzip")])

@@ -145,12 +145,17 @@ class _Conn(asyncio.Protocol):
         if 100 <= status < 200:  # an interim answer (100 Continue): the real head follows
             self.headers = {}
             return
+        if self.complete:  # a second answer to one request: the connection cannot be trusted
+            self._fail(ConnectionClosed("the server sent an answer nobody asked for"))
+            return
         self.status = status
         self.keep_alive = self.parser.should_keep_alive()
         if self._head is not None and not self._head.done():
             self._head.set_result(None)
 
     def on_body(self, body: bytes) -> None:
+        if self.complete or self.error is not None:
+            return
         self._buffer.append(body)
         self._buffered += len(body)
         if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
