@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelgate.accounts.hashing import hash_password, needs_rehash, password_matches
 from modelgate.accounts.keys import KEY_SCOPES, generate_key, key_digest
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import ConflictError, InvalidRequestError
@@ -28,8 +27,6 @@ LIMIT_RETENTIONS = ("no_reset", "day", "week", "month")
 # Ledger kinds (``ledger.kind``); /v2/billing/transactions maps them to its ``type`` values.
 LEDGER_KINDS = ("topup", "bonus", "refund", "adjustment", "charge", "expired", "init")
 
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("modelgate-timing-equaliser")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +69,12 @@ async def create_account(conn: AsyncConnection, *, email: str, password: str, is
         if row[1] is not None:
             raise ConflictError("An account with this email already exists.", param="email")
         await conn.execute(
-            update(Account).where(Account.id == row[0]).values(password_hash=_hasher.hash(password))
+            update(Account).where(Account.id == row[0]).values(password_hash=hash_password(password))
         )
         return int(row[0])
     result = await conn.execute(
         insert(Account)
-        .values(email=email, password_hash=_hasher.hash(password), is_admin=is_admin, balance_credits=0)
+        .values(email=email, password_hash=hash_password(password), is_admin=is_admin, balance_credits=0)
         .returning(Account.id)
     )
     return int(result.scalar_one())
@@ -94,15 +91,11 @@ async def verify_password(conn: AsyncConnection, *, email: str, password: str) -
         await conn.execute(select(Account.id, Account.password_hash).where(Account.email == email))
     ).first()
     stored = row[1] if row is not None and row[1] else None
-    try:
-        _hasher.verify(stored or _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
+    if not password_matches(stored, password) or row is None or stored is None:
         return None
-    if row is None or stored is None:
-        return None
-    if _hasher.check_needs_rehash(stored):
+    if needs_rehash(stored):
         await conn.execute(
-            update(Account).where(Account.id == row[0]).values(password_hash=_hasher.hash(password))
+            update(Account).where(Account.id == row[0]).values(password_hash=hash_password(password))
         )
     return int(row[0])
 
@@ -111,7 +104,7 @@ async def set_password(conn: AsyncConnection, *, account_id: int, password: str)
     """Replace an account's password (400 when too short)."""
     _check_password(password)
     await conn.execute(
-        update(Account).where(Account.id == account_id).values(password_hash=_hasher.hash(password))
+        update(Account).where(Account.id == account_id).values(password_hash=hash_password(password))
     )
 
 

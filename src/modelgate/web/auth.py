@@ -8,13 +8,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from modelgate.accounts.passwords import (
-    SignUpError,
-    normalise_email,
-    sign_up,
-    validate_sign_up,
-    verify_password,
-)
+from modelgate.accounts.passwords import SignUpError, normalise_email, sign_up, validate_sign_up
+from modelgate.accounts.service import verify_password
 from modelgate.api.deps import app_state
 from modelgate.web.render import render, web_state
 from modelgate.web.sessions import CsrfUser, check_anon_csrf, end_session, load_user, start_session

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from starlette.responses import Response
-from starlette.templating import Jinja2Templates
 
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.web.openapi import load_template
 from modelgate.web.ratelimit import LoginLimiter
+
+if TYPE_CHECKING:
+    from starlette.templating import Jinja2Templates
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -31,16 +33,25 @@ def credits_fmt(credits: int | None) -> str:
 
 @dataclass
 class WebState:
-    templates: Jinja2Templates
     chat_template: dict[str, Any]
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    _templates: Jinja2Templates | None = None
 
     @classmethod
     def create(cls) -> WebState:
-        templates = Jinja2Templates(directory=str(TEMPLATE_DIR))  # autoescape on for .html
-        templates.env.filters["usd"] = usd
-        templates.env.filters["credits"] = credits_fmt
-        return cls(templates=templates, chat_template=load_template())
+        return cls(chat_template=load_template())
+
+    @property
+    def templates(self) -> Jinja2Templates:
+        """Built on the first page rendered: an API-only gateway never loads Jinja2 (~2 MB)."""
+        if self._templates is None:
+            from starlette.templating import Jinja2Templates
+
+            templates = Jinja2Templates(directory=str(TEMPLATE_DIR))  # autoescape on for .html
+            templates.env.filters["usd"] = usd
+            templates.env.filters["credits"] = credits_fmt
+            self._templates = templates
+        return self._templates
 
 
 def web_state(request: Request) -> WebState:
