@@ -123,12 +123,6 @@ class _Conn(asyncio.Protocol):
                 self._fail(ConnectionClosed(f"the server closed the connection ({what})"))
         self._wake()
 
-    def pause_writing(self) -> None:  # requests are small; nothing to throttle
-        pass
-
-    def resume_writing(self) -> None:
-        pass
-
     # --- httptools callbacks ----------------------------------------------------------------
     def on_status(self, status: bytes) -> None:
         self.reason = status.decode("latin-1")

@@ -77,7 +77,7 @@ class SQLiteWriter:
         self._path = str(path)
         self._conn: sqlite3.Connection | None = None
         self._ops: list[_Queued] = []
-        self._applied: list[Op] = []  # run at once in the open transaction, not yet committed
+        self._applied: Op | None = None  # the op run at once in the open transaction, if any
         self._rows: dict[str, list[Sequence[Any]]] = {}
         self._scheduled: asyncio.Handle | asyncio.TimerHandle | None = None
         self._failing_since: float | None = None
@@ -124,11 +124,12 @@ class SQLiteWriter:
                 fut.set_result(op(conn))
             except GatewayError as refusal:  # refused before writing anything
                 fut.set_exception(refusal)
-            except Exception as exc:
+            except Exception as exc:  # broken half-way: its transaction holds nothing else
+                log.error("SQLite operation failed unexpectedly: %r", exc)
+                conn.execute("ROLLBACK")
                 fut.set_exception(exc)
-                self._abort_applied(exc)
             else:
-                self._applied.append(op)
+                self._applied = op
             self._schedule()
             return fut
         self._ops.append((op, fut, orphan))
@@ -152,13 +153,11 @@ class SQLiteWriter:
             self._scheduled = asyncio.get_running_loop().call_soon(self._commit)
 
     def _begin(self) -> bool:
-        """Make sure the batch transaction is open; False when the write lock is taken or the
+        """Open a batch transaction on the idle writer; False when the write lock is taken or the
         writer is waiting to retry (then the caller queues instead)."""
         self.start()
         conn = self._conn
         assert conn is not None
-        if conn.in_transaction:
-            return True
         if self._failing_since is not None or self._closed:
             return False
         try:
@@ -167,26 +166,15 @@ class SQLiteWriter:
             return False
         return True
 
-    def _abort_applied(self, exc: Exception) -> None:
-        """An at-once operation broke half-way: roll its transaction back (anything applied
-        before it in that transaction is queued again: its caller already has the result)."""
-        conn = self._conn
-        assert conn is not None
-        log.error("SQLite operation failed unexpectedly: %r; re-applying the rest of its batch", exc)
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        self._ops[:0] = self._requeue(self._applied)
-        self._applied = []
-
     @staticmethod
-    def _requeue(applied: list[Op]) -> list[_Queued]:
-        """Applied operations queued again; their callers already had a result, so nobody waits."""
-        queued: list[_Queued] = []
-        for op in applied:
-            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            fut.add_done_callback(_ignore_outcome)
-            queued.append((op, fut, None))
-        return queued
+    def _requeue(applied: Op | None) -> list[_Queued]:
+        """The at-once op queued again after its batch was undone; its caller already had its
+        result, so nobody waits on this future."""
+        if applied is None:
+            return []
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(_ignore_outcome)
+        return [(applied, fut, None)]
 
     # ---- committing --------------------------------------------------------------------------
 
@@ -194,9 +182,8 @@ class SQLiteWriter:
         self._scheduled = None
         conn = self._conn
         assert conn is not None
-        ops, rows = self._ops, self._rows
-        applied = self._applied
-        self._ops, self._rows, self._applied = [], {}, []
+        ops, rows, applied = self._ops, self._rows, self._applied
+        self._ops, self._rows, self._applied = [], {}, None
         try:
             results = self._run_batch(conn, ops, rows)
         except _OpFailed as failed:
@@ -293,7 +280,7 @@ class SQLiteWriter:
         if self._conn is None or self._closed:
             self._closed = True
             return
-        while self._ops or self._rows or self._applied or self._scheduled is not None:
+        while self._ops or self._rows or self._scheduled is not None:
             await self.flush()
         self._closed = True
         if self._checkpointer is not None:
