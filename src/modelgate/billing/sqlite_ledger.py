@@ -109,7 +109,9 @@ class SQLiteLedger(LedgerBase):
             _unhold_spend(conn, ticket, spent=charge)
             return charge
 
-        return self._spawn(self._writer.submit(op, at_once=True))
+        # Queued, not at once: the settle is submitted before its response is written, and its work
+        # belongs after that write (the batch runs in the next loop iteration).
+        return self._spawn(self._writer.submit(op))
 
     async def release(self, ticket: HoldTicket) -> None:
         def op(conn: sqlite3.Connection) -> None:
