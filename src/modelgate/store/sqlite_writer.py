@@ -9,7 +9,7 @@ on one connection. An operation is a function of the connection; it may refuse b
 Any other exception rolls the batch back and its operations are re-run one transaction each, so
 only the broken one fails. A future resolves after the COMMIT.
 
-Operations submitted ``at_once`` (holds, settles, releases) that find the writer idle run the
+Operations submitted ``at_once`` (holds and releases) that find the writer idle run the
 moment they are submitted, in a new batch transaction, and their caller has the result without
 waiting: a hold's upstream call is on its way while the COMMIT happens in the next iteration.
 Only a failed COMMIT (a disk error; not a lock, which is taken first) can undo an answer already
