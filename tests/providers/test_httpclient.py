@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import shutil
+import ssl
+import subprocess
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
 
+from modelgate.catalog.models import ProviderConfig
+from modelgate.providers.http import HTTPUpstream
 from modelgate.providers.httpclient import (
     ConnectError,
     ConnectionClosed,
@@ -66,8 +71,8 @@ class RawServer:
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+    async def start(self, tls: ssl.SSLContext | None = None) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -312,3 +317,66 @@ def test_header_injection_refused() -> None:
         client._request_bytes("/x", b"", {"X-A": "1\r\nX-Injected: 2"})
     with pytest.raises(ValueError):
         client._request_bytes("/x\nGET /", b"", None)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+async def test_https_checks_the_certificate_and_keeps_the_connection(certificate: tuple[str, str]) -> None:
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    srv = RawServer()
+    await srv.start(tls=server_tls)
+    srv.script.extend([[ok(b"secure")], [ok(b"again")]])
+    url = f"https://127.0.0.1:{srv.port}/v1"
+    untrusting = HTTPClient(url, headers={}, connect_timeout=2, read_timeout=2, total_timeout=5)
+    with pytest.raises(ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        await untrusting.post("/x", b"{}")  # the system's CAs do not know a self-signed certificate
+    await untrusting.aclose()
+    trusting = HTTPClient(
+        url,
+        headers={},
+        connect_timeout=2,
+        read_timeout=2,
+        total_timeout=5,
+        ssl_context=ssl.create_default_context(cafile=cert),
+    )
+    for expected in (b"secure", b"again"):
+        resp = await trusting.post("/x", b"{}")
+        assert await resp.read() == expected
+        resp.release()
+    assert srv.connections == 1  # one kept-alive TLS connection (the refused handshake never got in)
+    await trusting.aclose()
+    await srv.stop()
+
+
+async def test_provider_option_tls_ca_file(certificate: tuple[str, str]) -> None:
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    srv = RawServer()
+    await srv.start(tls=server_tls)
+    srv.script.append([ok(b'{"private": "ca"}')])
+    config = ProviderConfig(
+        type="openai", base_url=f"https://127.0.0.1:{srv.port}/v1", options={"tls_ca_file": cert}
+    )
+    upstream = HTTPUpstream("internal", config, default_headers={})
+    assert await upstream.post_json("/chat/completions", {"q": 1}) == {"private": "ca"}
+    await upstream.aclose()
+    await srv.stop()
+    missing = config.model_copy(update={"options": {"tls_ca_file": "/nonexistent.pem"}})
+    with pytest.raises(ValueError, match="tls_ca_file"):
+        HTTPUpstream("internal", missing, default_headers={})

@@ -8,6 +8,7 @@ response head and for every gap between stream reads, ``total`` for the whole ex
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class HTTPUpstream:
             connect_timeout=self.timeouts.connect,
             read_timeout=self.timeouts.first_byte,
             total_timeout=self.timeouts.total,
+            ssl_context=_tls_context(name, config.options.get("tls_ca_file")),
         )
         self._status_hint = status_hint
 
@@ -160,6 +162,19 @@ class HTTPUpstream:
             provider=self.name,
             retry_after=retry_after,
         )
+
+
+def _tls_context(name: str, ca_file: Any) -> ssl.SSLContext | None:
+    """``options.tls_ca_file``: trust this PEM bundle instead of the system's CAs (an upstream
+    behind a private CA); None keeps the default."""
+    if ca_file is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(
+            f"provider {name}: options.tls_ca_file {ca_file!r} is not a CA bundle: {exc}"
+        ) from exc
 
 
 def upstream_error_message(raw: bytes) -> str | None:

@@ -329,6 +329,7 @@ class HTTPClient:
         total_timeout: float,
         idle_timeout: float = 60.0,
         max_idle: int = 256,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -336,7 +337,9 @@ class HTTPClient:
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.prefix = parts.path.rstrip("/")
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if parts.scheme == "https" else None
+        self._ssl: ssl.SSLContext | None = None
+        if parts.scheme == "https":  # certificates checked against the system's CAs by default
+            self._ssl = ssl_context or ssl.create_default_context()
         default_port = 443 if parts.scheme == "https" else 80
         host_header = self.host if self.port == default_port else f"{self.host}:{self.port}"
         if ":" in self.host and not self.host.startswith("["):  # IPv6 literal
