@@ -94,6 +94,37 @@ class Provider(Protocol):
 
 
 @dataclass(slots=True)
+class EmbedCall:
+    """One embeddings call: the validated inputs (texts, or token-id arrays), already within limits."""
+
+    inputs: list[str] | list[list[int]]  # texts, or token-id arrays
+    upstream_model: str
+    model: ModelSpec
+    dimensions: int | None = None
+    inference_id: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Embeddings:
+    """One vector per input, in input order, and the input tokens the upstream counted."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
+@runtime_checkable
+class EmbeddingProvider(Protocol):
+    """What an adapter that serves ``type: embedding`` models is (a provider may be both kinds)."""
+
+    name: str
+
+    async def embed(self, call: EmbedCall) -> Embeddings: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
 class ProviderContext:
     """Shared resources handed to provider factories (no globals)."""
 
