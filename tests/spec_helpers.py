@@ -1,4 +1,4 @@
-"""Load response schemas from the shared AI/ML API OpenAPI specs as plain JSON Schema.
+"""Load response schemas from the AI/ML API OpenAPI specs (vendored in ``tests/specs/aimlapi``) as plain JSON Schema.
 
 OpenAPI 3.0 ``nullable: true`` becomes a ``null`` member of the type; everything else is kept.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema
 
-SPECS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "aimlapi-specs"
+SPECS_DIR = Path(__file__).resolve().parent / "specs" / "aimlapi"
 
 
 @cache

@@ -2,7 +2,7 @@
 
 Tolerant where the public API is tolerant (unknown top-level fields are accepted and ignored, as the
 OpenAI-compatible clients send vendor extras), strict on every documented bound and enum
-(``shared/reference/aimlapi-specs/chat-*.json``). Responses are built as plain dicts in
+(vendored as ``tests/specs/aimlapi/chat-*.json``). Responses are built as plain dicts in
 ``gateway/render.py``: they are hot-path output and never need validating.
 """
 
