@@ -1,3 +1,4 @@
+import pytest
 import requests
 
 from tests.spec_helpers import response_schema, validate
@@ -65,3 +66,49 @@ def test_single_model_lookup(live_server):
     missing = get(live_server, "/model/acme/nothing")
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
     assert get(live_server, "/v1/model/gemini-2.5-pro").status_code == 404  # not under /v1
+
+
+def test_items_carry_openai_fields_and_embedding_type(live_server):
+    body = get(live_server, "/v1/models").json()
+    validate(body, SPEC)
+    for item in body["data"]:
+        assert item["object"] == "model" and isinstance(item["created"], int) and item["owned_by"]
+    gpt = next(m for m in body["data"] if m["id"] == "openai/gpt-4o")
+    assert gpt["owned_by"] == "openai" and gpt["created"] == 1722902400  # releasedAt 2024-08-06
+    small = next(m for m in body["data"] if m["id"] == "openai/text-embedding-3-small")
+    assert small["type"] == "openai/embeddings"
+    assert small["embedding"]["dimensions"] == 1536 and small["embedding"]["min_dimensions"] == 1
+
+    def ids(**params):
+        return {m["id"] for m in get(live_server, "/v1/models", **params).json()["data"]}
+
+    embedding = ids(type="openai/embeddings")
+    assert embedding == ids(type="embedding") and "google/gemini-embedding-001" in embedding
+    assert not embedding & ids(type="openai/chat-completions")
+    assert "mock/echo" in ids(type="chat")
+
+
+def test_retrieve_in_openai_shape(live_server):
+    r = get(live_server, "/v1/models/google/gemini-2.5-pro")
+    assert r.status_code == 200
+    item = r.json()
+    assert item["id"] == "google/gemini-2.5-pro" and item["object"] == "model"
+    assert item["owned_by"] == "google" and item["created"] > 0
+    assert get(live_server, "/v1/models/GEMINI-2.5-pro").json()["id"] == "google/gemini-2.5-pro"
+    assert get(live_server, "/v1/models/echo", include="pricing").json()["pricing"]["kind"] == "fixed"
+    missing = get(live_server, "/v1/models/acme/nothing")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "model_not_found"
+
+
+def test_openai_sdk_lists_and_retrieves(live_server):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="unused")
+    listed = {m.id: m for m in client.models.list()}
+    assert listed["openai/gpt-4o"].owned_by == "openai" and listed["openai/gpt-4o"].object == "model"
+    model = client.models.retrieve("openai/text-embedding-3-small")
+    assert model.id == "openai/text-embedding-3-small" and model.created > 0
+    assert client.models.retrieve("smollm2").id == "local/smollm2-135m-instruct"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("nope/nothing")

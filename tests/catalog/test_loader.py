@@ -123,3 +123,41 @@ def test_pricing_credits_are_exact():
     assert pro.pricing.credits(prompt_tokens=24, completion_tokens=1000) == 20060
     # cached tokens are billed at the cached rate, never twice
     assert pro.pricing.credits(prompt_tokens=100, completion_tokens=0, cached_tokens=100) == 62
+
+
+EMB = (
+    "models:\n  - id: a/emb\n    type: {type}\n    info: {{name: A, developer: B}}\n"
+    "    pricing: {{input_usd_per_mtok: 0.1}}\n{extra}    routes: [{{provider: local, model: m}}]\n"
+)
+
+
+def test_embedding_models_defaults_and_kind_checks():
+    text = EMB.format(type="embedding", extra="    embedding: {dimensions: 8, min_dimensions: 2}\n")
+    (model,) = parse_catalog(text, source="t", env={}).models
+    assert model.endpoint_type == "openai/embeddings" and model.capabilities == []
+    assert model.modalities.output == ["embedding"] and model.pricing.output_usd_per_mtok == 0
+    assert model.embedding is not None and model.embedding.configurable
+    assert model.embedding.max_inputs == 2048 and model.embedding.max_input_tokens == 8192
+    # 1,000 input tokens at $0.10/M = 100 micro-USD = 200 credits
+    assert model.pricing.credits(prompt_tokens=1000, completion_tokens=0) == 200
+
+
+@pytest.mark.parametrize(
+    ("type_", "extra", "needle"),
+    [
+        ("embedding", "", "embedding: required for a model of type embedding"),
+        ("chat", "    embedding: {dimensions: 8}\n", "only allowed on a model of type embedding"),
+        ("embedding", "    embedding: {dimensions: 8, min_dimensions: 9}\n", "min_dimensions must not"),
+        ("embedding", "    embedding: {dimensions: 0}\n", "embedding.dimensions"),
+        ("embedding", "    embedding: {dimensions: 8, max_inputs: 0}\n", "embedding.max_inputs"),
+        ("embedding", "    embedding: {dimensions: 8, colour: red}\n", "embedding.colour"),
+        ("rerank", "", "models[0].type"),
+    ],
+)
+def test_invalid_embedding_models(tmp_path, type_, extra, needle):
+    text = EMB.format(type=type_, extra=extra)
+    if type_ == "chat":
+        text = text.replace("{input_usd_per_mtok: 0.1}", "{input_usd_per_mtok: 0.1, output_usd_per_mtok: 1}")
+    with pytest.raises(CatalogError) as exc:
+        load_catalog_files(write(tmp_path, text), env={})
+    assert needle in str(exc.value)

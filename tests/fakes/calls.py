@@ -1,4 +1,4 @@
-"""Build the ``ProviderCall`` an adapter receives, from a public request body and a catalogue model."""
+"""Build the ``ProviderCall`` / ``EmbedCall`` an adapter receives, from a request and a catalogue model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from modelgate.catalog.loader import load_catalog_files
 from modelgate.catalog.models import ModelSpec, ProviderConfig, Timeouts
 from modelgate.gateway.admission import DEFAULT_MAX_TOKENS
-from modelgate.providers.base import ProviderCall
+from modelgate.providers.base import EmbedCall, ProviderCall
 from modelgate.wire.chat import ChatRequest
 
 
@@ -35,6 +35,24 @@ def build_call(model: str | ModelSpec, body: dict[str, Any]) -> ProviderCall:
     )
 
 
+def build_embed_call(
+    model: str | ModelSpec,
+    inputs: list[str] | list[list[int]],
+    *,
+    dimensions: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> EmbedCall:
+    spec = builtin_model(model) if isinstance(model, str) else model
+    return EmbedCall(
+        inputs=inputs,
+        upstream_model=spec.routes[0].model,
+        model=spec,
+        dimensions=dimensions,
+        inference_id="test-inference",
+        extra=extra or {},
+    )
+
+
 def provider_config(
     type_: str,
     base_url: str,
@@ -43,10 +61,12 @@ def provider_config(
     connect: float = 2.0,
     first_byte: float = 5.0,
     total: float = 10.0,
+    options: dict[str, Any] | None = None,
 ) -> ProviderConfig:
     return ProviderConfig(
         type=type_,
         base_url=base_url,
         api_key=api_key,
         timeouts=Timeouts(connect=connect, first_byte=first_byte, total=total),
+        options=options or {},
     )

@@ -3,6 +3,12 @@
 (400 ``API_KEY_INVALID`` for a wrong key, 403 ``PERMISSION_DENIED`` for none).
 
 Without ``alt=sse`` the real service answers a JSON array of responses; ``json_array`` builds that.
+
+Embeddings: ``:embedContent``, ``:batchEmbedContents`` and ``:countTokens`` answer, when nothing is
+scripted, ``tests.fakes.vectors``' deterministic vectors (``outputDimensionality`` long, else
+``embed_dims``) and one token per word; like the real API, embedding answers carry no token count.
+Script embedding replies only for a provider that does not count tokens (``embed_count_tokens:
+false``): its concurrent ``:countTokens`` would otherwise take a scripted reply.
 """
 
 from __future__ import annotations
@@ -10,11 +16,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from tests.fakes import SSE, Reply, ScriptedServer, SSEReply, load
+from tests.fakes.vectors import fake_tokens, fake_vector
 
-_PATH = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
+_PATH = re.compile(
+    r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent"
+    r"|embedContent|batchEmbedContents|countTokens)$"
+)
 
 
 class GeminiFake(ScriptedServer):
@@ -39,6 +50,30 @@ class GeminiFake(ScriptedServer):
             if given != self.api_key:
                 return web.json_response(load("gemini_errors.json")["api_key_invalid"], status=400)
         return None
+
+    embed_dims = 3072
+    count_tokens_status = 200  # another status makes the default :countTokens answer fail
+
+    async def default_reply(self, request: web.Request, body: bytes) -> web.StreamResponse | None:
+        method = _PATH.match(request.path)
+        data = orjson.loads(body) if body else {}
+        if method is None or not isinstance(data, dict):
+            return None
+        if method["method"] == "countTokens":
+            if self.count_tokens_status != 200:
+                err = {"code": self.count_tokens_status, "message": "countTokens failed", "status": "X"}
+                return web.json_response({"error": err}, status=self.count_tokens_status)
+            texts = [p["text"] for c in data.get("contents", []) for p in c.get("parts", [])]
+            return web.json_response({"totalTokens": sum(fake_tokens(t) for t in texts)})
+        if method["method"] == "embedContent":
+            return web.json_response({"embedding": self._embed_one(data)})
+        if method["method"] == "batchEmbedContents":
+            return web.json_response({"embeddings": [self._embed_one(r) for r in data.get("requests", [])]})
+        return None
+
+    def _embed_one(self, req: dict[str, Any]) -> dict[str, Any]:
+        text = "".join(p.get("text", "") for p in req["content"]["parts"])
+        return {"values": fake_vector(text, req.get("outputDimensionality") or self.embed_dims)}
 
     def model_and_method(self, index: int = -1) -> tuple[str, str]:
         m = _PATH.match(self.requests[index].path)

@@ -1,6 +1,9 @@
-"""A local server speaking the OpenAI chat-completions protocol (JSON and SSE), scriptable per test.
+"""A local server speaking the OpenAI chat-completions (JSON and SSE) and embeddings protocols,
+scriptable per test.
 
-By default it echoes the last user message. ``script(...)`` queues one-shot behaviours: a status
+By default chat echoes the last user message, and embeddings answer ``tests.fakes.vectors``'
+deterministic vectors (``dimensions`` long if asked, else ``embed_dims``; base64 if asked) with one
+token per word (or per token id). ``script(...)`` queues one-shot behaviours: a status
 with a body, a malformed body, a connection reset (before or mid-stream), a slow first byte,
 or custom stream chunks. Every received request is kept in ``requests`` for assertions.
 """
@@ -8,6 +11,8 @@ or custom stream chunks. Every received request is kept in ``requests`` for asse
 from __future__ import annotations
 
 import asyncio
+import base64
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +21,7 @@ import orjson
 from aiohttp import web
 
 from tests.fakes.threaded import ThreadedServer
+from tests.fakes.vectors import fake_tokens, fake_vector
 
 
 @dataclass
@@ -39,8 +45,10 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._script: list[Scripted] = []
-        app = web.Application()
+        self.embed_dims = 16
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         self.server = ThreadedServer(app)
 
     def start(self) -> FakeOpenAI:
@@ -59,6 +67,7 @@ class FakeOpenAI:
 
     def reset(self) -> None:
         self._script.clear()
+        self.embed_dims = 16
         self.requests.clear()
         self.headers.clear()
 
@@ -102,6 +111,42 @@ class FakeOpenAI:
                 ],
                 "usage": usage,
             }
+        )
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        plan = self._script.pop(0) if self._script else Scripted()
+        if plan.delay:
+            await asyncio.sleep(plan.delay)
+        if plan.reset:
+            assert request.transport is not None
+            request.transport.close()
+            await asyncio.sleep(0.05)
+            return web.Response()
+        if plan.status != 200 or plan.body is not None:
+            raw = plan.body if isinstance(plan.body, bytes) else orjson.dumps(plan.body)
+            return web.Response(
+                status=plan.status, body=raw, headers=plan.headers, content_type="application/json"
+            )
+        raw_input = body["input"]
+        if isinstance(raw_input, str) or (raw_input and isinstance(raw_input[0], int)):
+            items = [raw_input]
+        else:
+            items = list(raw_input)
+        dims = body.get("dimensions") or self.embed_dims
+        data = []
+        for i, item in enumerate(items):
+            vec = fake_vector(item, dims)
+            embedding: Any = vec
+            if body.get("encoding_format") == "base64":
+                embedding = base64.b64encode(struct.pack(f"<{dims}f", *vec)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": embedding})
+        tokens = sum(fake_tokens(item) for item in items)
+        usage = plan.usage or {"prompt_tokens": tokens, "total_tokens": tokens}
+        return web.json_response(
+            {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
         )
 
     async def _stream(

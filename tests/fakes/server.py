@@ -99,6 +99,10 @@ class ScriptedServer:
         """A protocol-level refusal (bad key, missing header) before the script is consulted."""
         return None
 
+    async def default_reply(self, request: web.Request, body: bytes) -> web.StreamResponse | None:
+        """The answer when nothing is scripted (None: the 599 "no scripted reply")."""
+        return None
+
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         app = web.Application()
@@ -137,6 +141,9 @@ class ScriptedServer:
         if refused is not None:
             return refused
         if not self._script:
+            default = await self.default_reply(request, body)
+            if default is not None:
+                return default
             return web.json_response({"error": {"message": "fake upstream: no scripted reply"}}, status=599)
         reply = self._script.popleft()
         if isinstance(reply, SSEReply):

@@ -1,12 +1,17 @@
-"""Catalogue endpoints: ``GET /v1/models`` (also ``/models``) and ``GET /model/{id}`` (models.json).
+"""Catalogue endpoints: ``GET /v1/models`` (also ``/models``), ``GET /model/{id}`` (models.json) and
+OpenAI's retrieve, ``GET /v1/models/{id}``.
 
-No key is required. Filters: several values of one parameter are OR-ed (comma-separated or
-repeated), several parameters are AND-ed; values are case-insensitive; ``id`` matches aliases.
+Items carry the AI/ML API fields and OpenAI's (``object: "model"``, ``created``, ``owned_by``), so
+both kinds of client read them whole. No key is required. Filters: several values of one parameter
+are OR-ed (comma-separated or repeated), several parameters are AND-ed; values are case-insensitive;
+``id`` matches aliases; ``type`` takes the endpoint type (``openai/embeddings``) or the catalogue
+kind (``embedding``).
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -37,17 +42,45 @@ def _sections(request: Request) -> set[str]:
     return wanted & set(SECTIONS)
 
 
+def created_at(model: ModelSpec) -> int:
+    """OpenAI's ``created`` (Unix seconds): the catalogue's ``releasedAt`` date, 0 when unknown."""
+    raw = model.info.get("releasedAt")
+    try:
+        day = date.fromisoformat(str(raw)[:10])
+    except ValueError:
+        return 0
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def owned_by(model: ModelSpec) -> str:
+    """OpenAI's ``owned_by``: the id's namespace (``openai/gpt-4o`` -> ``openai``)."""
+    if "/" in model.id:
+        return model.id.split("/", 1)[0]
+    return str(model.info.get("developer", "modelgate")).lower().replace(" ", "-")
+
+
 def model_item(model: ModelSpec, sections: set[str], catalog: Catalog, base_url: str) -> dict[str, Any]:
     info = dict(model.info)
     info.setdefault("docsUrl", f"{base_url}/docs/models/{model.id}")
     info.setdefault("docsJson", f"{base_url}/docs-json?model={model.id}")
     item: dict[str, Any] = {
         "id": model.id,
+        "object": "model",
+        "created": created_at(model),
+        "owned_by": owned_by(model),
         "info": info,
         "type": model.endpoint_type,
         "aliases": list(model.aliases),
         "tags": list(model.tags),
     }
+    if model.embedding is not None:
+        e = model.embedding
+        item["embedding"] = {
+            "dimensions": e.dimensions,
+            "min_dimensions": e.min_dimensions,
+            "max_inputs": e.max_inputs,
+            "max_input_tokens": e.max_input_tokens,
+        }
     reason = catalog.unavailable_reason(model)
     item["available"] = reason is None
     if reason:
@@ -80,7 +113,7 @@ def _matches(model: ModelSpec, request: Request) -> bool:
     if ids and not ({model.id.lower(), *(a.lower() for a in model.aliases)} & set(ids)):
         return False
     types = _values(request, "type")
-    if types and model.endpoint_type.lower() not in types:
+    if types and not ({model.endpoint_type.lower(), model.type} & set(types)):
         return False
     tags = _values(request, "tags")
     if tags and not ({t.lower() for t in model.tags} & set(tags)):
@@ -123,13 +156,26 @@ async def list_models(request: Request) -> Response:
     return _json(request, {"object": "list", "data": data})
 
 
-@router.get("/model/{model_id:path}")
-async def get_model(request: Request, model_id: str) -> Response:
+def _find(request: Request, model_id: str) -> tuple[Catalog, ModelSpec]:
     catalog = app_state(request).catalog
     model = catalog.find(model_id)
     if model is None:
         raise NotFoundError(f"Model {model_id!r} not found", param="id", code="model_not_found")
+    return catalog, model
+
+
+@router.get("/model/{model_id:path}")
+async def get_model(request: Request, model_id: str) -> Response:
+    catalog, model = _find(request, model_id)
     return _json(
         request,
         {"object": "model", "data": model_item(model, _sections(request), catalog, _base_url(request))},
     )
+
+
+@router.get("/v1/models/{model_id:path}")
+@router.get("/api/v1/models/{model_id:path}", include_in_schema=False)
+async def retrieve_model(request: Request, model_id: str) -> Response:
+    """OpenAI's ``models.retrieve``: the item itself (ids with slashes; aliases resolve to it)."""
+    catalog, model = _find(request, model_id)
+    return _json(request, model_item(model, _sections(request), catalog, _base_url(request)))

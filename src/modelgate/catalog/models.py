@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CREDITS_PER_USD = 2_000_000
 
@@ -82,10 +82,41 @@ class Modalities(_Strict):
     output: list[str] = Field(default_factory=lambda: ["text"])
 
 
+class Embedding(_Strict):
+    """What an embedding model (``type: embedding``) produces and accepts.
+
+    ``dimensions`` is the native vector length. ``min_dimensions`` set means the model honours a
+    shorter ``dimensions`` request (Matryoshka-trained models; OpenAI's text-embedding-3); unset, a
+    request naming any other length is refused with a 400. The limits bound one request: inputs per
+    request, tokens per input, tokens in all inputs together.
+    """
+
+    dimensions: int = Field(ge=1, le=65536)
+    min_dimensions: int | None = Field(default=None, ge=1)
+    max_inputs: int = Field(default=2048, ge=1, le=100_000)
+    max_input_tokens: int = Field(default=8192, ge=1)
+    max_request_tokens: int = Field(default=300_000, ge=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Embedding:
+        if self.min_dimensions is not None and self.min_dimensions > self.dimensions:
+            raise ValueError("min_dimensions must not exceed dimensions")
+        if self.max_request_tokens < self.max_input_tokens:
+            raise ValueError("max_request_tokens must be at least max_input_tokens")
+        return self
+
+    @property
+    def configurable(self) -> bool:
+        return self.min_dimensions is not None
+
+
+MODEL_TYPES = {"chat": "openai/chat-completions", "embedding": "openai/embeddings"}
+
+
 class ModelSpec(_Strict):
     id: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
-    type: Literal["chat"] = "chat"
+    type: Literal["chat", "embedding"] = "chat"
     info: dict[str, Any] = Field(default_factory=dict)
     pricing: Pricing
     routes: list[Route] = Field(min_length=1)
@@ -93,6 +124,30 @@ class ModelSpec(_Strict):
     tags: list[str] = Field(default_factory=list)
     modalities: Modalities = Field(default_factory=Modalities)
     reasoning: Reasoning | None = None
+    embedding: Embedding | None = None  # required exactly when type is embedding
+
+    @model_validator(mode="before")
+    @classmethod
+    def _embedding_defaults(cls, data: Any) -> Any:
+        # An embedding model streams nothing and outputs vectors: its defaults differ from chat's.
+        if isinstance(data, dict) and data.get("type") == "embedding":
+            data = dict(data)
+            data.setdefault("capabilities", [])
+            data.setdefault("modalities", {"input": ["text"], "output": ["embedding"]})
+            if isinstance(data.get("pricing"), dict):
+                data["pricing"] = {"output_usd_per_mtok": 0.0, **data["pricing"]}
+        return data
+
+    @model_validator(mode="after")
+    def _kind(self) -> ModelSpec:
+        if self.type == "embedding":
+            if self.embedding is None:
+                raise ValueError("embedding: required for a model of type embedding (dimensions, ...)")
+            if self.reasoning is not None:
+                raise ValueError("reasoning: not allowed on a model of type embedding")
+        elif self.embedding is not None:
+            raise ValueError("embedding: only allowed on a model of type embedding")
+        return self
 
     @field_validator("info")
     @classmethod
@@ -104,7 +159,7 @@ class ModelSpec(_Strict):
 
     @property
     def endpoint_type(self) -> str:
-        return "openai/chat-completions"
+        return MODEL_TYPES[self.type]
 
     @property
     def output_max(self) -> int | None:

@@ -9,10 +9,19 @@ Thinking is always requested with ``includeThoughts: true``; thought-summary par
 ``reasoning_content``. ``maxOutputTokens`` is the effective cap and includes thinking, so with a low
 cap a reasoning model may spend it all on thoughts: the answer is then ``content: ""`` with
 ``finish_reason: "length"`` and ``reasoning_tokens > 0`` -- reported as such, never as an error.
+
+Embeddings: ``:embedContent`` for one input, ``:batchEmbedContents`` (at most ``embed_batch_size``
+inputs per call, default 100, the calls made concurrently) for several; ``dimensions`` becomes
+``outputDimensionality``, route option ``task_type`` becomes ``taskType``. The Gemini API reports no
+token count for embeddings, so unless an answer carries ``usageMetadata.promptTokenCount`` the same
+texts are counted by ``:countTokens`` alongside (``embed_count_tokens: false`` turns that off; the
+gateway then charges its own estimate). Token-id inputs are refused: Gemini takes text only.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -20,8 +29,15 @@ from urllib.parse import quote
 import orjson
 
 from modelgate.catalog.models import ProviderConfig
-from modelgate.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamStatusError
-from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext
+from modelgate.errors import (
+    InvalidRequestError,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamStatusError,
+)
+from modelgate.providers import vectors
+from modelgate.providers.base import Chunk, Completion, EmbedCall, Embeddings, ProviderCall, ProviderContext
 from modelgate.providers.gemini_convert import RPC_STATUS, build_request
 from modelgate.providers.gemini_response import StreamState, parse_response
 from modelgate.providers.http import HTTPUpstream, UpstreamErrorInfo
@@ -43,13 +59,111 @@ class GeminiProvider:
         if config.api_key:
             headers["x-goog-api-key"] = config.api_key
         self._http = HTTPUpstream(name, config, default_headers=headers, status_hint=gemini_status_hint)
+        self._embed_batch = int(config.options.get("embed_batch_size", 100))
+        if not 1 <= self._embed_batch <= 10_000:
+            raise ValueError(f"provider {name}: options.embed_batch_size must be within 1..10000")
+        self._count_tokens = bool(config.options.get("embed_count_tokens", True))
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     @staticmethod
-    def _path(call: ProviderCall, method: str) -> str:
+    def _path(call: ProviderCall | EmbedCall, method: str) -> str:
         return f"/models/{quote(call.upstream_model, safe='-._~/')}:{method}"
+
+    # ---- embeddings ------------------------------------------------------------------------------
+
+    async def embed(self, call: EmbedCall) -> Embeddings:
+        texts = [t for t in call.inputs if isinstance(t, str)]
+        if len(texts) != len(call.inputs):
+            raise InvalidRequestError(
+                f"input: {call.model.id} takes text only; token-id arrays are not supported",
+                param="input",
+            )
+        counting = asyncio.ensure_future(self._count(call, texts)) if self._count_tokens else None
+        try:
+            size = self._embed_batch
+            batches = [texts[i : i + size] for i in range(0, len(texts), size)]
+            parts = await asyncio.gather(*(self._embed_batch_call(call, b) for b in batches))
+        except BaseException:
+            if counting is not None:
+                counting.cancel()
+                with contextlib.suppress(BaseException):
+                    await counting
+            raise
+        out = [v for part, _ in parts for v in part]
+        reported = [tokens for _, tokens in parts]
+        bound = vectors.token_bound(call)
+        if all(t is not None for t in reported):
+            if counting is not None:
+                counting.cancel()
+            total = sum(t for t in reported if t is not None)
+            return Embeddings(vectors=out, prompt_tokens=vectors.prompt_tokens(self.name, total, bound=bound))
+        counted = await counting if counting is not None else None
+        return Embeddings(vectors=out, prompt_tokens=vectors.prompt_tokens(self.name, counted, bound=bound))
+
+    def _embed_request(self, call: EmbedCall, text: str) -> dict[str, Any]:
+        req: dict[str, Any] = {
+            "model": f"models/{call.upstream_model}",
+            "content": {"parts": [{"text": text}]},
+        }
+        if call.dimensions is not None:
+            req["outputDimensionality"] = call.dimensions
+        task = call.extra.get("task_type")
+        if isinstance(task, str) and task:
+            req["taskType"] = task
+        return req
+
+    async def _embed_batch_call(
+        self, call: EmbedCall, texts: list[str]
+    ) -> tuple[list[list[float]], int | None]:
+        single = len(texts) == 1
+        if single:
+            path, body = self._path(call, "embedContent"), self._embed_request(call, texts[0])
+        else:
+            reqs = [self._embed_request(call, t) for t in texts]
+            path, body = self._path(call, "batchEmbedContents"), {"requests": reqs}
+        async with self._http.post(path, body) as resp:
+            raw = await resp.read()
+        parsed: tuple[list[list[float]], int | None] = await vectors.off_loop(
+            len(raw), self._parse_embed, raw, call, len(texts), single
+        )
+        return parsed
+
+    def _parse_embed(
+        self, raw: bytes, call: EmbedCall, count: int, single: bool
+    ) -> tuple[list[list[float]], int | None]:
+        data = vectors.loads(self.name, raw)
+        if not isinstance(data, dict):
+            raise UpstreamProtocolError(f"upstream {self.name} answered a bad embedding", provider=self.name)
+        if "error" in data:
+            raise self._error(data["error"])
+        items = [data.get("embedding")] if single else data.get("embeddings")
+        if not isinstance(items, list) or len(items) != count:
+            got = len(items) if isinstance(items, list) else "no"
+            raise UpstreamProtocolError(
+                f"upstream {self.name} answered {got} embeddings for {count} inputs", provider=self.name
+            )
+        dims = vectors.expected_dimensions(call)
+        out = []
+        for item in items:
+            values = item.get("values") if isinstance(item, dict) else None
+            out.append(vectors.vector(self.name, values, dims=dims))
+        usage = data.get("usageMetadata")
+        tokens = usage.get("promptTokenCount") if isinstance(usage, dict) else None
+        if tokens is None:
+            return out, None
+        return out, vectors.prompt_tokens(self.name, tokens, bound=vectors.token_bound(call))
+
+    async def _count(self, call: EmbedCall, texts: list[str]) -> int | None:
+        """``:countTokens`` over the texts; None when the upstream cannot say (never fails the call)."""
+        body = {"contents": [{"parts": [{"text": t}]} for t in texts]}
+        try:
+            data = await self._http.post_json(self._path(call, "countTokens"), body)
+        except UpstreamError:
+            return None
+        total = data.get("totalTokens") if isinstance(data, dict) else None
+        return total if isinstance(total, int) and not isinstance(total, bool) else None
 
     async def complete(self, call: ProviderCall) -> Completion:
         data = await self._http.post_json(self._path(call, "generateContent"), build_request(call))

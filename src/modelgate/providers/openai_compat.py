@@ -1,8 +1,13 @@
-"""Adapter for any OpenAI-compatible chat server: vLLM, Ollama, llama.cpp server, OpenAI itself.
+"""Adapter for any OpenAI-compatible server: vLLM, Ollama, llama.cpp server, OpenAI itself.
 
-The request is passed through (with the upstream model name and the effective token cap), usage is
-always asked for on streams, and ``reasoning_content`` / ``reasoning`` are surfaced as
+Chat: the request is passed through (with the upstream model name and the effective token cap),
+usage is always asked for on streams, and ``reasoning_content`` / ``reasoning`` are surfaced as
 ``reasoning_content``. Stream chunks are re-emitted one by one as they arrive.
+
+Embeddings: ``POST /embeddings`` with all inputs in one call (texts or token ids, ``dimensions``
+when asked); the answer is checked by ``providers.vectors`` (one finite vector of the expected
+length per input, a bounded token count). Option ``embedding_encoding: base64`` asks the upstream
+for base64 vectors (smaller and faster to parse; OpenAI, vLLM and llama.cpp server support it).
 """
 
 from __future__ import annotations
@@ -12,7 +17,16 @@ from typing import Any
 
 from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import UpstreamProtocolError, UpstreamStatusError
-from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext, Usage
+from modelgate.providers import vectors
+from modelgate.providers.base import (
+    Chunk,
+    Completion,
+    EmbedCall,
+    Embeddings,
+    ProviderCall,
+    ProviderContext,
+    Usage,
+)
 from modelgate.providers.http import HTTPUpstream, iter_sse, loads_event
 
 # Our own request fields that no upstream should see.
@@ -33,6 +47,10 @@ class OpenAICompatProvider:
             headers["Authorization"] = f"Bearer {config.api_key}"
         self._http = HTTPUpstream(name, config, default_headers=headers)
         self._token_field = str(config.options.get("max_tokens_field", "")) or None
+        encoding = str(config.options.get("embedding_encoding", "float"))
+        if encoding not in ("float", "base64"):
+            raise ValueError(f"provider {name}: options.embedding_encoding must be float or base64")
+        self._embedding_encoding = encoding
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -87,6 +105,52 @@ class OpenAICompatProvider:
                 usage = _usage(obj["usage"]) if obj.get("usage") else None
                 if deltas or usage is not None:
                     yield Chunk(choices=deltas, usage=usage)
+
+
+    async def embed(self, call: EmbedCall) -> Embeddings:
+        body: dict[str, Any] = {
+            "model": call.upstream_model,
+            "input": call.inputs,
+            "encoding_format": self._embedding_encoding,
+        }
+        if call.dimensions is not None:
+            body["dimensions"] = call.dimensions
+        extra = call.extra.get("body")
+        body.update(extra if isinstance(extra, dict) else {})
+        async with self._http.post("/embeddings", body) as resp:
+            raw = await resp.read()
+        parsed: Embeddings = await vectors.off_loop(len(raw), self._parse_embeddings, raw, call)
+        return parsed
+
+    def _parse_embeddings(self, raw: bytes, call: EmbedCall) -> Embeddings:
+        data = vectors.loads(self.name, raw)
+        items = data.get("data") if isinstance(data, dict) else None
+        count = len(call.inputs)
+        if not isinstance(items, list) or len(items) != count:
+            got = len(items) if isinstance(items, list) else "no"
+            raise UpstreamProtocolError(
+                f"upstream {self.name} answered {got} embeddings for {count} inputs", provider=self.name
+            )
+        dims = vectors.expected_dimensions(call)
+        out: list[list[float] | None] = [None] * count
+        for position, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise UpstreamProtocolError(f"upstream {self.name} sent a bad embedding", provider=self.name)
+            index = item.get("index", position)
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+                raise UpstreamProtocolError(
+                    f"upstream {self.name} sent an embedding index out of range", provider=self.name
+                )
+            if out[index] is not None:
+                raise UpstreamProtocolError(
+                    f"upstream {self.name} sent embedding {index} twice", provider=self.name
+                )
+            out[index] = vectors.vector(self.name, item.get("embedding"), dims=dims)
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        tokens = vectors.prompt_tokens(
+            self.name, usage.get("prompt_tokens"), bound=vectors.token_bound(call)
+        )
+        return Embeddings(vectors=[v for v in out if v is not None], prompt_tokens=tokens)
 
 
 def _normalize_choice(choice: Any, index: int) -> dict[str, Any]:
