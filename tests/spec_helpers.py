@@ -1,4 +1,4 @@
-"""Load response schemas from the AI/ML API OpenAPI specs (vendored in ``tests/specs/aimlapi``) as plain JSON Schema.
+"""Load response schemas from the vendored AI/ML API OpenAPI specs (``tests/specs/aimlapi``) as JSON Schema.
 
 OpenAPI 3.0 ``nullable: true`` becomes a ``null`` member of the type; everything else is kept.
 """
