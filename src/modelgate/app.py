@@ -21,7 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from modelgate.accounts.keys import KeyAuthenticator
-from modelgate.api import billing, chat, keys, models, usage
+from modelgate.api import billing, chat, keys, model_metrics, models, usage
 from modelgate.api import metrics as metrics_api
 from modelgate.api.deps import AppState
 from modelgate.api.errors import gateway_error_body, install_error_handlers
@@ -37,6 +37,7 @@ from modelgate.gateway.recorder import RequestMeta
 from modelgate.gateway.router import Router
 from modelgate.limits import build_limiter, limits_resolver, share_invalidations
 from modelgate.observability.metrics import Metrics
+from modelgate.observability.model_metrics import ModelMetrics
 from modelgate.providers.base import ProviderContext
 from modelgate.providers.registry import ProviderTypeRegistry, build_providers, check_types
 from modelgate.settings import Settings, sqlite_path
@@ -145,8 +146,16 @@ def build_app(
             ),
             metrics=metrics,
         )
+        live = ModelMetrics(
+            known_models=[m.id for m in catalog.models],
+            window_seconds=settings.model_metrics_window,
+            redis_url=settings.redis_url,
+            prefix=settings.redis_prefix,
+        )
+        live.start()
+        gateway.recorder.model_metrics = live
         app.state.mg = AppState(settings=settings, db=db, catalog=catalog, gateway=gateway, keys=keys)
-        app.state.mg.extras.update(metrics=metrics, limiter=limiter)
+        app.state.mg.extras.update(metrics=metrics, limiter=limiter, model_metrics=live)
         flusher = asyncio.create_task(_periodic(keys.flush_last_used, 5.0))
         for provider in providers.values():
             start = getattr(provider, "start", None)
@@ -169,6 +178,7 @@ def build_app(
                 await writer.aclose()
             with contextlib.suppress(Exception):
                 await limiter.aclose()
+            await live.aclose()
             for provider in providers.values():
                 with contextlib.suppress(Exception):
                     await provider.aclose()
@@ -189,6 +199,7 @@ def build_app(
     )
     install_error_handlers(app)
     app.include_router(chat.router)
+    app.include_router(model_metrics.router)  # before models: /models/metrics is not a model
     app.include_router(models.router)
     app.include_router(keys.router)
     app.include_router(billing.router)

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # Request logs are written in batches off the hot path.
     log_flush_interval: float = 0.2
     log_batch_size: int = 500
+    # GET /models/metrics: the sliding window of its percentiles, in seconds (shared through Redis).
+    model_metrics_window: int = Field(default=300, ge=10, le=86400)
     # Secret used to sign web sessions; generated and stored in the database when unset.
     secret_key: str | None = None
     # Behind TLS: mark cookies Secure.

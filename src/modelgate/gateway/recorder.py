@@ -14,6 +14,7 @@ from modelgate.catalog.models import ModelSpec
 from modelgate.errors import RateLimitError
 from modelgate.gateway.logsink import RequestLogSink
 from modelgate.limits.base import Limiter, RateLimit
+from modelgate.observability.model_metrics import ModelMetrics
 from modelgate.providers.base import Usage
 from modelgate.store.schema import utcnow
 
@@ -43,7 +44,9 @@ class RequestRecorder:
         limits_for: Callable[[KeyIdentity], RateLimit] | None,
         metrics: Any,
         spawn: Callable[[Any], Any],
+        model_metrics: ModelMetrics | None = None,
     ) -> None:
+        self.model_metrics = model_metrics  # GET /models/metrics: successful requests only
         self.logsink = logsink
         self.limiter = limiter
         self.limits_for = limits_for
@@ -93,6 +96,7 @@ class RequestRecorder:
         stream: bool,
         http_status: int = 200,
         error: str | None = None,
+        ttft: float | None = None,  # seconds to the first streamed event (streams only)
     ) -> None:
         # Metrics and the token-limit correction, once per request.
         if self.metrics is not None:
@@ -106,6 +110,13 @@ class RequestRecorder:
                 completion_tokens=usage.completion_tokens,
                 credits=credits,
                 fallback=meta.first_provider is not None and provider not in (None, meta.first_provider),
+            )
+        if self.model_metrics is not None and error is None and http_status == 200:
+            self.model_metrics.observe(
+                model.id,
+                seconds=time.perf_counter() - meta.started,
+                ttft=ttft,
+                output_tokens=usage.completion_tokens,
             )
         if meta.rate_window is not None and self.limiter is not None:
             delta = usage.prompt_tokens + usage.completion_tokens - meta.rate_tokens
