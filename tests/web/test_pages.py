@@ -178,9 +178,11 @@ def test_docs_pages_for_every_model(web_server: LiveServer) -> None:
             assert page.status_code == 200, item["id"]
             assert html.escape(item["id"]) in page.text
             spec = c.get("/docs-json", params={"model": item["id"]}).json()
-            props = spec["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"][
-                "application/json"
-            ]["schema"]["properties"]
+            path = "/v1/embeddings" if item["type"] == "openai/embeddings" else "/v1/chat/completions"
+            assert f"{web_server.url}{path}" in page.text  # the samples call the right endpoint
+            props = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"][
+                "properties"
+            ]
             assert props["model"]["enum"] == [item["id"]]
             assert spec["servers"] == [{"url": web_server.url}]
         thinker = c.get("/docs/models/mock/thinker").text

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from modelgate.api.deps import app_state
 from modelgate.catalog.models import ModelSpec
 from modelgate.errors import NotFoundError
+from modelgate.observability.model_metrics import ModelMetrics
 from modelgate.web.openapi import model_openapi, request_schema, response_schema, schema_rows
 from modelgate.web.render import render, web_state
 from modelgate.web.samples import example_response, js_sample, python_sample, sample_max_tokens
@@ -32,7 +33,15 @@ def _find(request: Request, model_id: str) -> ModelSpec:
 
 def _price(model: ModelSpec) -> str:
     p = model.pricing
+    if model.type == "embedding":
+        return f"${p.input_usd_per_mtok:g} per 1M input tokens"
     return f"${p.input_usd_per_mtok:g} in / ${p.output_usd_per_mtok:g} out per 1M tokens"
+
+
+async def live_figures(request: Request, model_ids: set[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """The model's ``GET /models/metrics`` figures (the same numbers), empty when none."""
+    live: ModelMetrics | None = app_state(request).extras.get("model_metrics")
+    return await live.snapshot(model_ids) if live is not None else {}
 
 
 @router.get("/docs")
@@ -88,7 +97,7 @@ async def docs_model(request: Request, model_id: str) -> Response:
             status_code=404,
         )
     base = base_url(request)
-    doc = model_openapi(web_state(request).chat_template, model, base)
+    doc = model_openapi(web_state(request).openapi_template(model.type), model, base)
     req = request_schema(doc)
     return render(
         request,
@@ -105,6 +114,8 @@ async def docs_model(request: Request, model_id: str) -> Response:
             "python": python_sample(base, model),
             "javascript": js_sample(base, model),
             "example": json.dumps(example_response(model), indent=2, ensure_ascii=False),
+            "live": (await live_figures(request, {model.id})).get(model.id),
+            "live_window": app_state(request).settings.model_metrics_window,
             "page": "docs",
         },
     )
@@ -113,4 +124,5 @@ async def docs_model(request: Request, model_id: str) -> Response:
 @router.get("/docs-json")
 async def docs_json(request: Request, model: str) -> Response:
     spec = _find(request, model)
-    return JSONResponse(model_openapi(web_state(request).chat_template, spec, base_url(request)))
+    template = web_state(request).openapi_template(spec.type)
+    return JSONResponse(model_openapi(template, spec, base_url(request)))

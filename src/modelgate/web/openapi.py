@@ -1,7 +1,9 @@
-"""Per-model OpenAPI documents, derived from one chat-completions template.
+"""Per-model OpenAPI documents, derived from one template per model type.
 
-The template (``templates/openapi/chat-completions.json``) has the structure of the AI/ML API's
-per-model chat specs. For a model we set the ``model`` enum to its id, the servers to this gateway,
+Chat models use ``templates/openapi/chat-completions.json`` (the structure of the AI/ML API's
+per-model chat specs), embedding models ``templates/openapi/embeddings.json`` (OpenAI's embeddings
+request and response, plus ``meta.usage``; ``dimensions`` bounded by the model, or absent when its
+vectors cannot be shortened). For a model we set the ``model`` enum to its id, the servers to this gateway,
 bound ``max_tokens`` by the model's output limit, add ``reasoning_effort`` (from our wire model) where
 the model can reason, drop tool fields where it cannot call tools, and attach our code samples.
 Nothing here is per-model code: every difference comes from the catalogue entry.
@@ -19,12 +21,14 @@ from modelgate.catalog.models import ModelSpec
 from modelgate.web.samples import curl_sample, js_sample, python_sample
 from modelgate.wire.chat import ChatRequest
 
-TEMPLATE = Path(__file__).parent / "templates" / "openapi" / "chat-completions.json"
+TEMPLATE_DIR = Path(__file__).parent / "templates" / "openapi"
+TEMPLATE = TEMPLATE_DIR / "chat-completions.json"
+TEMPLATES = {"chat": "chat-completions.json", "embedding": "embeddings.json"}  # by ModelSpec.type
 TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
 
 
-def load_template() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(TEMPLATE.read_text(encoding="utf-8"))
+def load_template(kind: str = "chat") -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((TEMPLATE_DIR / TEMPLATES[kind]).read_text(encoding="utf-8"))
     return data
 
 
@@ -65,9 +69,23 @@ def model_openapi(template: dict[str, Any], model: ModelSpec, base_url: str) -> 
             if "tools" not in model.capabilities:
                 for name in TOOL_FIELDS:
                     props.pop(name, None)
+            if model.embedding is not None:
+                _bound_embedding(props, model)
             op["x-codeSamples"] = samples
             _set_example_model(op.get("responses", {}), model.id)
     return doc
+
+
+def _bound_embedding(props: dict[str, Any], model: ModelSpec) -> None:
+    spec = model.embedding
+    assert spec is not None
+    if spec.min_dimensions is None:
+        props.pop("dimensions", None)
+    else:
+        props["dimensions"].update(minimum=spec.min_dimensions, maximum=spec.dimensions)
+    for variant in props["input"]["oneOf"]:
+        if variant.get("type") == "array" and variant["items"].get("type") != "integer":
+            variant["maxItems"] = spec.max_inputs
 
 
 def _set_example_model(node: Any, model_id: str) -> None:
@@ -82,14 +100,19 @@ def _set_example_model(node: Any, model_id: str) -> None:
             _set_example_model(value, model_id)
 
 
+def _operation(doc: dict[str, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = next(iter(doc["paths"].values()))["post"]
+    return op
+
+
 def request_schema(doc: dict[str, Any]) -> dict[str, Any]:
-    op = doc["paths"]["/v1/chat/completions"]["post"]
+    op = _operation(doc)
     schema: dict[str, Any] = op["requestBody"]["content"]["application/json"]["schema"]
     return schema
 
 
 def response_schema(doc: dict[str, Any]) -> dict[str, Any]:
-    op = doc["paths"]["/v1/chat/completions"]["post"]
+    op = _operation(doc)
     schema: dict[str, Any] = op["responses"]["200"]["content"]["application/json"]["schema"]
     return schema
 

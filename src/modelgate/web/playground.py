@@ -24,6 +24,7 @@ from modelgate.api.chat import run_chat
 from modelgate.api.deps import app_state
 from modelgate.gateway.admission import DEFAULT_MAX_TOKENS
 from modelgate.store.schema import ApiKey, PlaygroundKey
+from modelgate.web.docs import live_figures
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser
 
@@ -59,10 +60,26 @@ async def playground_identity(conn: AsyncConnection, *, account_id: int) -> KeyI
     )
 
 
-def _model_options(request: Request) -> list[dict[str, Any]]:
+def speed_label(figures: dict[str, dict[str, float]] | None) -> str:
+    """The picker's live figures (p50 of ``GET /models/metrics``), empty when there are none."""
+    if not figures:
+        return ""
+    parts = []
+    if "ttft_ms" in figures:
+        parts.append(f"TTFT {figures['ttft_ms']['p50']:,.0f} ms")
+    if "tps" in figures:
+        parts.append(f"{figures['tps']['p50']:,.0f} tok/s")
+    if not parts:
+        parts.append(f"{figures['duration_ms']['p50']:,.0f} ms")
+    return "p50 " + " · ".join(parts)
+
+
+async def _model_options(request: Request) -> list[dict[str, Any]]:
     catalog = app_state(request).catalog
+    chat_models = [m for m in catalog.models if m.type == "chat"]
+    live = await live_figures(request, {m.id for m in chat_models})
     out = []
-    for m in catalog.models:
+    for m in chat_models:
         out.append(
             {
                 "id": m.id,
@@ -71,6 +88,7 @@ def _model_options(request: Request) -> list[dict[str, Any]]:
                 "reasoning": "reasoning" in m.capabilities,
                 "json": "structured_output" in m.capabilities,
                 "output_max": m.output_max,
+                "speed": speed_label(live.get(m.id)),
             }
         )
     return out
@@ -78,7 +96,7 @@ def _model_options(request: Request) -> list[dict[str, Any]]:
 
 @router.get("/app/playground")
 async def playground_page(request: Request, user: CurrentUser, model: str = "") -> Response:
-    options = _model_options(request)
+    options = await _model_options(request)
     found = app_state(request).catalog.find(model) if model else None
     selected = found.id if found else next((o["id"] for o in options if not o["unavailable"]), "")
     return render(

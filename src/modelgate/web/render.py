@@ -34,12 +34,17 @@ def credits_fmt(credits: int | None) -> str:
 @dataclass
 class WebState:
     chat_template: dict[str, Any]
+    embedding_template: dict[str, Any] = field(default_factory=lambda: load_template("embedding"))
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
     _templates: Jinja2Templates | None = None
 
     @classmethod
     def create(cls) -> WebState:
         return cls(chat_template=load_template())
+
+    def openapi_template(self, kind: str) -> dict[str, Any]:
+        """The OpenAPI template of a model type (``ModelSpec.type``)."""
+        return self.embedding_template if kind == "embedding" else self.chat_template
 
     @property
     def templates(self) -> Jinja2Templates:

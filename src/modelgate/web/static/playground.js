@@ -22,7 +22,7 @@
   function syncModel() {
     const m = currentModel();
     if (!m) return;
-    $("pg-model-id").textContent = m.id;
+    $("pg-model-id").textContent = m.speed ? m.id + " · " + m.speed : m.id;
     $("pg-reasoning-row").hidden = !m.reasoning;
     const warn = $("pg-unavailable");
     warn.hidden = !m.unavailable;
