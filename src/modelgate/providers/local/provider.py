@@ -31,6 +31,7 @@ class LocalOptions(BaseModel):
     n_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
     parallel: int = Field(default=16, ge=1, le=256)
     max_queue: int = Field(default=64, ge=0)
+    extra_buffer_types: bool = False  # llama.cpp AMX / repacked weights (see RuntimeOptions)
 
 
 class LocalProvider:
@@ -49,6 +50,7 @@ class LocalProvider:
                 n_batch=max(options.n_batch, options.parallel),
                 n_seq_max=options.parallel,
                 n_threads=options.n_threads,
+                extra_buffer_types=options.extra_buffer_types,
             ),
             max_queue=options.max_queue,
         )

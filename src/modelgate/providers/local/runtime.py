@@ -45,6 +45,10 @@ class RuntimeOptions:
     n_batch: int = 512
     n_seq_max: int = 16
     n_threads: int = max(1, os.cpu_count() or 1)
+    # llama.cpp's CPU "extra buffer types" (AMX tiles, repacked weights). Off by default: virtual
+    # machines may advertise AMX in CPUID without enabling its register state, and then the first
+    # AMX matrix multiply kills the process with SIGILL. The shipped Q4_1 model gains nothing from them.
+    extra_buffer_types: bool = False
 
 
 class LlamaRuntime:
@@ -61,7 +65,9 @@ class LlamaRuntime:
             raise ProviderNotConfiguredError(f"local model: no GGUF file at {path}")
         _install_log_forwarding(llama_cpp)
         lib.llama_backend_init()
-        self.model = lib.llama_model_load_from_file(str(path).encode(), lib.llama_model_default_params())
+        mparams = lib.llama_model_default_params()
+        mparams.use_extra_bufts = opts.extra_buffer_types
+        self.model = lib.llama_model_load_from_file(str(path).encode(), mparams)
         if not self.model:
             raise ProviderNotConfiguredError(f"local model: cannot load {path}")
         cparams = lib.llama_context_default_params()
