@@ -2,7 +2,8 @@
 
 Answers ``POST */chat/completions`` at once with a fixed completion (JSON), or, when the body asks
 for ``"stream": true``, with ``--chunks`` SSE chunks (plus a usage chunk and ``[DONE]``), sleeping
-``--chunk-delay-ms`` between chunks so inter-chunk overhead can be measured. Anything else: 404.
+``--chunk-delay-ms`` between chunks so inter-chunk overhead can be measured. ``POST */embeddings``
+answers one fixed ``--embed-dims``-long vector per input (JSON floats). Anything else: 404.
 
     python bench/mock_upstream.py --port 9100 [--chunks 8] [--chunk-delay-ms 0]
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 
 import httptools
@@ -41,6 +43,25 @@ _LAST = (
 )
 
 
+_EMBED_CACHE: dict[int, bytes] = {}
+
+
+def embeddings_reply(body: bytes, dims: int) -> bytes:
+    """One vector per input of the request (cached per input count)."""
+    raw = json.loads(body).get("input")
+    n = len(raw) if isinstance(raw, list) and raw and not isinstance(raw[0], int) else 1
+    if n not in _EMBED_CACHE:
+        vector = ",".join(f"{(i % 97) / 97 - 0.5:.6f}" for i in range(dims))
+        items = ",".join(f'{{"object":"embedding","index":{i},"embedding":[{vector}]}}' for i in range(n))
+        payload = (
+            f'{{"object":"list","data":[{items}],"model":"mock-embed",'
+            f'"usage":{{"prompt_tokens":{8 * n},"total_tokens":{8 * n}}}}}'
+        ).encode()
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+        _EMBED_CACHE[n] = head + str(len(payload)).encode() + b"\r\n\r\n" + payload
+    return _EMBED_CACHE[n]
+
+
 def _chunked(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -48,6 +69,7 @@ def _chunked(data: bytes) -> bytes:
 class MockProtocol(asyncio.Protocol):
     chunks = 8
     delay = 0.0
+    embed_dims = 1536
 
     def __init__(self) -> None:
         self.parser = httptools.HttpRequestParser(self)
@@ -76,6 +98,9 @@ class MockProtocol(asyncio.Protocol):
         assert self.transport is not None
         url, body = self.url, b"".join(self.body)
         self.url, self.body = b"", []
+        if url.endswith(b"/embeddings"):
+            self.transport.write(embeddings_reply(body, self.embed_dims))
+            return
         if not url.endswith(b"/chat/completions"):
             self.transport.write(NOT_FOUND)
             return
@@ -116,7 +141,9 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=9100)
     ap.add_argument("--chunks", type=int, default=8)
     ap.add_argument("--chunk-delay-ms", type=float, default=0.0)
+    ap.add_argument("--embed-dims", type=int, default=1536)
     args = ap.parse_args()
+    MockProtocol.embed_dims = args.embed_dims
     MockProtocol.chunks = max(1, args.chunks)
     MockProtocol.delay = args.chunk_delay_ms / 1000.0
     try:

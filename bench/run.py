@@ -10,6 +10,7 @@ Environment knobs (all optional):
   BENCH_RSS_REQUESTS   requests sent before the second RSS reading (default 100000)
   BENCH_BASELINE_RSS_REQUESTS  the same for the baseline (default 5000: it runs at ~100-200 req/s)
   BENCH_SKIP_BASELINE  1 to skip LiteLLM;  BENCH_SKIP_SCALING 1 to skip the 2-worker run
+  BENCH_SKIP_EMBED_LOCAL  1 to skip the local embedding model's embeddings/s (bench/embeddings.py)
   BENCH_WRITE_DOCS     0 to leave docs/benchmarks.md alone (default 1)
 
 Results: ``bench/results/<timestamp>.json`` and the table between the markers in docs/benchmarks.md.
@@ -32,6 +33,8 @@ import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import embeddings  # bench/embeddings.py (this directory is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PY = sys.executable
@@ -42,6 +45,7 @@ RSS_N = int(os.environ.get("BENCH_RSS_REQUESTS", "100000"))
 BASE_RSS_N = int(os.environ.get("BENCH_BASELINE_RSS_REQUESTS", "5000"))
 SKIP_BASELINE = os.environ.get("BENCH_SKIP_BASELINE") == "1"
 SKIP_SCALING = os.environ.get("BENCH_SKIP_SCALING") == "1"
+SKIP_EMBED_LOCAL = os.environ.get("BENCH_SKIP_EMBED_LOCAL") == "1"
 WRITE_DOCS = os.environ.get("BENCH_WRITE_DOCS", "1") == "1"
 STREAM_CHUNK_DELAY_MS = 2.0
 BODY = BENCH / "body.json"
@@ -76,7 +80,7 @@ models:
     info: {{name: Bench mock (paced stream), developer: bench, contextLength: 8192, outputMax: 4096}}
     pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
     routes: [{{provider: benchmock-slow, model: mock-model}}]
-"""
+""" + embeddings.CATALOG_MODELS
 
 LITELLM_CONFIG = """
 model_list:
@@ -301,6 +305,16 @@ def run_modelgate(tmp: Path, fast: int, slow: int, workers: int, rss_n: int, onl
             loadgen(url, conns=8, key=key, body=BODY, requests=2000 * workers, warmup=0)
             return {"name": f"modelgate x{workers}", "throughput": throughput(url, key)}
         res = measure(f"modelgate (workers={workers})", url, key, proc.pid, rss_n=rss_n)
+        log("embeddings: gateway overhead against the mock upstream")
+        res["embeddings"] = embeddings.overhead(
+            loadgen,
+            direct=f"http://127.0.0.1:{fast}/v1/embeddings",
+            gateway=f"http://127.0.0.1:{port}/v1/embeddings",
+            key=key,
+            tmp=tmp,
+            duration=DURATION,
+            conns=CONNS,
+        )
         res["ledger_check"] = ledger_check(db_url)
         return res
 
@@ -436,6 +450,13 @@ def main() -> int:
         mg = run_modelgate(tmp, fast, slow, 1, RSS_N)
         mg2 = None if SKIP_SCALING else run_modelgate(tmp, fast, slow, 2, 0, only_throughput=True)
         base = None if SKIP_BASELINE else run_litellm(tmp, fast, slow)
+    local = None
+    if not SKIP_EMBED_LOCAL:
+        log("embeddings: the local embedding model (built-in catalogue)")
+        db_local = f"sqlite:///{tmp}/embed-local.db"
+        local = embeddings.local_model(
+            loadgen, process, py=PY, tmp=tmp, port=free_port(), key=create_key(db_local), db_url=db_local
+        )
     results = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
@@ -446,10 +467,11 @@ def main() -> int:
         "modelgate": mg,
         "modelgate_2_workers": mg2,
         "baseline": base,
+        "embeddings_local": local,
     }
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (BENCH / "results" / f"{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
-    md = table(mock, mg, base, mg2)
+    md = table(mock, mg, base, mg2) + embeddings.rows(mg.get("embeddings"), local, fmt)
     md += (
         f"\nRun {results['when']} on {results['machine']}, Python {results['python']}, load generator "
         f"{results['loadgen']}, {DURATION:g}s per figure. Ledger check after the run: {mg['ledger_check']}.\n"

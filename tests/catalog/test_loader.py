@@ -134,7 +134,7 @@ EMB = (
 def test_embedding_models_defaults_and_kind_checks():
     text = EMB.format(type="embedding", extra="    embedding: {dimensions: 8, min_dimensions: 2}\n")
     (model,) = parse_catalog(text, source="t", env={}).models
-    assert model.endpoint_type == "openai/embeddings" and model.capabilities == []
+    assert model.endpoint_type == "openai/embeddings" and model.capabilities == ["embeddings"]
     assert model.modalities.output == ["embedding"] and model.pricing.output_usd_per_mtok == 0
     assert model.embedding is not None and model.embedding.configurable
     assert model.embedding.max_inputs == 2048 and model.embedding.max_input_tokens == 8192

@@ -132,7 +132,7 @@ class ModelSpec(_Strict):
         # An embedding model streams nothing and outputs vectors: its defaults differ from chat's.
         if isinstance(data, dict) and data.get("type") == "embedding":
             data = dict(data)
-            data.setdefault("capabilities", [])
+            data.setdefault("capabilities", ["embeddings"])
             data.setdefault("modalities", {"input": ["text"], "output": ["embedding"]})
             if isinstance(data.get("pricing"), dict):
                 data["pricing"] = {"output_usd_per_mtok": 0.0, **data["pricing"]}

@@ -52,6 +52,7 @@ class GeminiProvider:
     supports_json_schema = True
     supports_streaming = True
     drain_on_disconnect = True  # keep reading an abandoned stream: usage comes with the last event
+    supports_embeddings = True  # embed(): providers/base.py EmbeddingProvider
 
     def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
         self.name = name

@@ -39,6 +39,7 @@ class OpenAICompatProvider:
     supports_json_schema = True
     supports_streaming = True
     drain_on_disconnect = True
+    supports_embeddings = True  # embed(): providers/base.py EmbeddingProvider
 
     def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
         self.name = name
