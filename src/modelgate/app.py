@@ -1,8 +1,8 @@
 """The application factory. ``build_app(settings)`` wires everything; nothing lives at module level.
 
-A request's path: ``api/chat.py`` (parse, authenticate) → ``gateway/pipeline.py`` (model, scope,
-hold, route, settle, log) → ``gateway/router.py`` (chain, retries, breaker) →
-``providers/<type>.py`` (the upstream protocol).
+A request's path: ``doors/asgi.py`` (body limit, the door for the path) → ``doors/<dialect>.py``
+(parse, render) → ``gateway/core.py`` (admit, hold, route, settle, log) → ``gateway/router.py``
+(chain, retries, breaker) → ``providers/<type>.py`` (the upstream protocol).
 """
 
 from __future__ import annotations
@@ -21,19 +21,18 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from modelgate.accounts.keys import KeyAuthenticator
-from modelgate.api import billing, chat, keys, model_metrics, models, usage
+from modelgate.api import billing, keys, model_metrics, models, usage
 from modelgate.api import metrics as metrics_api
 from modelgate.api.deps import AppState
-from modelgate.api.errors import gateway_error_body, install_error_handlers
-from modelgate.api.fastpath import ChatFastPath
+from modelgate.api.errors import install_error_handlers
 from modelgate.billing.ledger import Ledger, LedgerBase
 from modelgate.billing.sqlite_ledger import SQLiteLedger
 from modelgate.catalog.loader import load_catalog_files
 from modelgate.catalog.registry import Catalog
-from modelgate.errors import GatewayError
+from modelgate.doors import default_doors
+from modelgate.doors.asgi import Edge
+from modelgate.gateway.core import MeteredCore
 from modelgate.gateway.logsink import RequestLogSink, WriterLogSink
-from modelgate.gateway.pipeline import ChatGateway
-from modelgate.gateway.recorder import RequestMeta
 from modelgate.gateway.router import Router
 from modelgate.limits import build_limiter, limits_resolver, share_invalidations
 from modelgate.observability.metrics import Metrics
@@ -70,18 +69,15 @@ def load_catalog(settings: Settings, registry: ProviderTypeRegistry) -> Catalog:
     return catalog
 
 
-def _render_stream_error(exc: GatewayError, meta: RequestMeta) -> dict[str, Any]:
-    return gateway_error_body(exc, path=meta.path, request_id=meta.inference_id)
-
-
 class GatewayApp(FastAPI):
-    """FastAPI, with the chat endpoint answered by ``api/fastpath.py`` before any routing."""
+    """FastAPI behind ``doors/asgi.py``'s ``Edge``: every request passes the edge first (one body
+    limit for all), and door requests are answered there without FastAPI's routing."""
 
-    fastpath: ChatFastPath | None = None
+    edge: Edge | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self.fastpath is not None and self.fastpath.handles(scope):
-            await self.fastpath(scope, receive, send)
+        if self.edge is not None:  # the edge calls FastAPI.__call__ itself for non-door requests
+            await self.edge(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -133,13 +129,12 @@ def build_app(
         router.on_upstream_error = lambda name, exc: metrics.upstream_error(
             name, getattr(exc, "upstream_status", None) or exc.code or exc.status_code
         )
-        gateway = ChatGateway(
+        core = MeteredCore(
             catalog=catalog,
             providers=providers,
             router=router,
             ledger=ledger,
             logsink=logsink,
-            error_renderer=_render_stream_error,
             limiter=limiter,
             limits_for=limits_resolver(
                 rpm=settings.rate_limit_rpm, tpm=settings.rate_limit_tpm, overrides=settings.rate_limits
@@ -153,14 +148,14 @@ def build_app(
             prefix=settings.redis_prefix,
         )
         live.start()
-        gateway.recorder.model_metrics = live
-        app.state.mg = AppState(settings=settings, db=db, catalog=catalog, gateway=gateway, keys=keys)
+        core.recorder.model_metrics = live
+        app.state.mg = AppState(settings=settings, db=db, catalog=catalog, core=core, keys=keys)
         app.state.mg.extras.update(metrics=metrics, limiter=limiter, model_metrics=live)
         flusher = asyncio.create_task(_periodic(keys.flush_last_used, 5.0))
         for provider in providers.values():
             start = getattr(provider, "start", None)
             if start is not None:
-                gateway._spawn(start())
+                core.spawn(start())
         if freeze_gc:
             gc.collect()
             gc.freeze()
@@ -170,7 +165,7 @@ def build_app(
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
-            await gateway.drain_background()
+            await core.drain_background()
             await ledger.drain()
             await keys.flush_last_used()
             await logsink.aclose()
@@ -187,8 +182,13 @@ def build_app(
     app = GatewayApp(
         title="modelgate", version="0.1.0", lifespan=lifespan, docs_url="/api-docs", redoc_url=None
     )
-    app.fastpath = ChatFastPath(
-        lambda: app.state.mg, cors_origins=settings.cors_origins, expose_headers=EXPOSED_HEADERS
+    app.edge = Edge(
+        super(GatewayApp, app).__call__,
+        lambda: app.state.mg,
+        default_doors(),
+        max_body=settings.max_body_bytes,
+        cors_origins=settings.cors_origins,
+        expose_headers=EXPOSED_HEADERS,
     )
     app.add_middleware(
         CORSMiddleware,
@@ -198,7 +198,6 @@ def build_app(
         expose_headers=EXPOSED_HEADERS,
     )
     install_error_handlers(app)
-    app.include_router(chat.router)
     app.include_router(model_metrics.router)  # before models: /models/metrics is not a model
     app.include_router(models.router)
     app.include_router(keys.router)

@@ -125,6 +125,8 @@ class UpstreamStatusError(UpstreamError):
         super().__init__(message, provider=provider, **kw)
         self.upstream_status = upstream_status
         self.retry_after = retry_after
+        self.upstream_type: str | None = None  # the upstream's own error type and message, when known
+        self.upstream_message: str | None = None
         self.retryable = upstream_status in (408, 429) or upstream_status >= 500
         self.status_code, self.error_type = _status_for_upstream(upstream_status)
 

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # Browser origins allowed by CORS ("*" by default, as a public API).
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    # The largest request body any endpoint reads (413 beyond it, refused while reading).
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     # Seconds a cached API-key lookup is trusted before it is re-read (disable/delete invalidate at once).
     key_cache_ttl: float = 30.0
     # Request logs are written in batches off the hot path.

@@ -81,8 +81,21 @@ def test_stream_without_usage_still_ends_with_meta(live_server, openai_upstream)
     import json
 
     final = json.loads(lines[-2][len(b"data: ") :])
-    assert final["choices"] == [] and "usage" not in final
+    # Without include_usage no chunk may have ``choices: []`` (``chunk.choices[0]`` loops crash on
+    # it): meta.usage rides on the last chunk with choices, the one that finishes.
+    assert final["choices"][0]["finish_reason"] == "stop" and "usage" not in final
     assert final["meta"]["usage"]["credits_used"] > 0
+    chunks = [json.loads(ln[len(b"data: ") :]) for ln in lines[:-1]]
+    assert all(c["choices"] for c in chunks)
+
+
+def test_openai_sdk_stream_loop_indexes_choices_safely(client, live_server):
+    """The common ``chunk.choices[0]`` loop over a stream without include_usage never fails."""
+    stream = client.chat.completions.create(
+        model="echo", stream=True, messages=[{"role": "user", "content": "one two three"}]
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream)
+    assert text
 
 
 def test_typed_errors(client, live_server):

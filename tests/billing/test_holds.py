@@ -16,7 +16,8 @@ from sqlalchemy import insert, select
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.app import build_app
 from modelgate.billing.ledger import Ledger
-from modelgate.gateway.pipeline import RequestMeta
+from modelgate.doors.chat import metered_chat
+from modelgate.gateway.metered import Caller
 from modelgate.settings import Settings
 from modelgate.store.db import Database
 from modelgate.store.schema import Account, Hold, LedgerEntry
@@ -173,16 +174,18 @@ async def test_gateway_task_cancelled_or_stream_dropped(database_url, openai_ups
         ident = await state.keys.authenticate(raw)
         body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
         task = asyncio.ensure_future(
-            state.gateway.complete(
-                ChatRequest.model_validate(body), ident, RequestMeta(inference_id="cancelled-1")
+            state.core.complete(
+                metered_chat(ChatRequest.model_validate(body)),
+                Caller(ident=ident, inference_id="cancelled-1", door="chat", path="/v1/chat/completions"),
             )
         )
         await asyncio.sleep(0.2)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        result = await state.gateway.stream(
-            ChatRequest.model_validate({**body, "stream": True}), ident, RequestMeta(inference_id="dropped-1")
+        result = await state.core.stream(
+            metered_chat(ChatRequest.model_validate({**body, "stream": True})),
+            Caller(ident=ident, inference_id="dropped-1", door="chat", path="/v1/chat/completions"),
         )
         del result
         gc.collect()

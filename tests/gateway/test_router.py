@@ -107,7 +107,7 @@ def setup(outcomes: dict[str, list[object]], *, breaker: dict[str, float] | None
 
 async def test_fallback_in_order_on_retryable_errors():
     router, model, fakes, make, _ = setup({"a": [boom(503)]})
-    provider, result = await router.complete(router.plan(model, None), make)
+    provider, result = await router.complete(router.plan(model, None), lambda p, r: p.complete(make(r)))
     assert provider == "b" and result.choices[0]["message"]["content"] == "b"
     assert fakes["a"].calls == ["a-model"] and fakes["b"].calls == ["b-model"]
 
@@ -116,7 +116,7 @@ async def test_fallback_in_order_on_retryable_errors():
 async def test_no_fallback_on_request_errors(status):
     router, model, fakes, make, _ = setup({"a": [boom(status)]})
     with pytest.raises(UpstreamStatusError):
-        await router.complete(router.plan(model, "auto"), make)
+        await router.complete(router.plan(model, "auto"), lambda p, r: p.complete(make(r)))
     assert fakes["b"].calls == []
 
 
@@ -125,7 +125,7 @@ async def test_named_provider_runs_alone_without_fallback():
     plan = router.plan(model, "B")
     assert [r.provider for r in plan] == ["b"]
     with pytest.raises(UpstreamError):
-        await router.complete(plan, make)
+        await router.complete(plan, lambda p, r: p.complete(make(r)))
     assert fakes["a"].calls == []
 
 
@@ -138,7 +138,7 @@ async def test_unknown_provider_lists_valid_ones():
 
 async def test_retries_then_success():
     router, model, fakes, make, _ = setup({"a": [boom(429), boom(500)]}, retries=2)
-    provider, _ = await router.complete(router.plan(model, "a"), make)
+    provider, _ = await router.complete(router.plan(model, "a"), lambda p, r: p.complete(make(r)))
     assert provider == "a" and len(fakes["a"].calls) == 3
 
 
@@ -147,29 +147,29 @@ async def test_circuit_breaker_open_half_open_closed():
         {"a": [boom(500), boom(500)]}, breaker={"failure_threshold": 2, "cooldown": 10}
     )
     plan = router.plan(model, None)
-    await router.complete(plan, make)  # a fails (1), b serves
-    await router.complete(plan, make)  # a fails (2) -> open
+    await router.complete(plan, lambda p, r: p.complete(make(r)))  # a fails (1), b serves
+    await router.complete(plan, lambda p, r: p.complete(make(r)))  # a fails (2) -> open
     assert router.breaker_state("a") == "open"
     calls_before = len(fakes["a"].calls)
-    provider, _ = await router.complete(plan, make)
+    provider, _ = await router.complete(plan, lambda p, r: p.complete(make(r)))
     assert provider == "b" and len(fakes["a"].calls) == calls_before  # skipped while open
     clock.now += 11
     assert router.breaker_state("a") == "half-open"
     fakes["a"].outcomes = [boom(500)]
-    await router.complete(plan, make)  # trial fails -> open again
+    await router.complete(plan, lambda p, r: p.complete(make(r)))  # trial fails -> open again
     assert router.breaker_state("a") == "open"
     clock.now += 11
-    provider, _ = await router.complete(plan, make)  # trial succeeds -> closed
+    provider, _ = await router.complete(plan, lambda p, r: p.complete(make(r)))  # trial succeeds -> closed
     assert provider == "a" and router.breaker_state("a") == "closed"
 
 
 async def test_stream_falls_back_only_before_first_chunk():
     router, model, fakes, make, _ = setup({"a": [UpstreamConnectionError("refused", provider="a")]})
-    provider, first, rest = await router.open_stream(router.plan(model, None), make)
+    provider, first, rest = await router.open_stream(router.plan(model, None), lambda p, r: p.stream(make(r)))
     assert provider == "b" and first is not None and first.choices[0]["delta"]["content"] == "b"
 
     router, model, fakes, make, _ = setup({"a": ["fail-after-first"]})
-    provider, first, rest = await router.open_stream(router.plan(model, None), make)
+    provider, first, rest = await router.open_stream(router.plan(model, None), lambda p, r: p.stream(make(r)))
     assert provider == "a"
     with pytest.raises(UpstreamConnectionError):
         async for _ in rest:

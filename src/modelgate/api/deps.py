@@ -12,7 +12,7 @@ from modelgate.accounts.keys import KeyAuthenticator, KeyIdentity
 
 if TYPE_CHECKING:
     from modelgate.catalog.registry import Catalog
-    from modelgate.gateway.pipeline import ChatGateway
+    from modelgate.gateway.core import MeteredCore
     from modelgate.settings import Settings
     from modelgate.store.db import Database
 
@@ -26,7 +26,7 @@ class AppState:
     settings: Settings
     db: Database
     catalog: Catalog
-    gateway: ChatGateway
+    core: MeteredCore
     keys: KeyAuthenticator
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -34,9 +34,9 @@ class AppState:
 async def pending_writes_flushed(request: Request) -> None:
     """Router dependency of the read endpoints: charges and log rows of requests already answered
     are committed before we read (read-your-writes within an instance)."""
-    gateway = app_state(request).gateway
-    await gateway.ledger.flush()
-    await gateway.logsink.flush()
+    core = app_state(request).core
+    await core.ledger.flush()
+    await core.logsink.flush()
 
 
 def app_state(request: Request) -> AppState:

@@ -23,7 +23,7 @@ async def metrics(request: Request) -> Response:
 @router.get("/ready")
 async def ready(request: Request) -> Response:
     state = app_state(request)
-    gw = state.gateway
+    gw = state.core
     ok, checks = await readiness(
         engine=state.db.engine, limiter=state.extras.get("limiter"), router=gw.router, providers=gw.providers
     )

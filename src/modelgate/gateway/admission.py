@@ -1,5 +1,10 @@
-"""Admission of a chat request: who may call which model, with which output cap, at what
-worst-case cost — decided before any credit is held or any upstream is called."""
+"""Admission of a metered request: who may call which model, through which routes, with which output
+cap, at what worst-case cost — decided before any credit is held or any upstream is called.
+
+Capabilities are enforced here, once, for every door: a model that declares ``capabilities`` in the
+catalogue must list each one the request needs, and only routes whose adapter supports them are kept
+(``providers/base.py`` flags). A model without a declared list takes its adapters' word.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,33 @@ from modelgate.accounts.keys import KeyIdentity
 from modelgate.catalog.models import ModelSpec, Route
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
-from modelgate.gateway.estimate import prompt_tokens_upper_bound
+from modelgate.gateway.metered import MeteredRequest
 from modelgate.gateway.router import Router
-from modelgate.wire.chat import ChatRequest
+from modelgate.providers.base import Provider
 
 DEFAULT_MAX_TOKENS = 512
+# Bounds every count that reaches the ledger: caps and estimates above this are client errors.
+MAX_TOKENS_BOUND = 2**31 - 1
+
+_FLAGS = {
+    "tools": "supports_tools",
+    "structured_output": "supports_json_schema",
+    "streaming": "supports_streaming",
+    "reasoning": "supports_reasoning",
+    "vision": "supports_vision",
+    "embeddings": "supports_embeddings",
+}
+# Flags an adapter is assumed to have when it does not say (older third-party adapters).
+_DEFAULT_FLAG = {"vision": True, "embeddings": False}
+
+_WHAT = {
+    "tools": "tool calling",
+    "structured_output": "structured output (response_format json_schema / json_object)",
+    "streaming": "streaming",
+    "reasoning": "reasoning",
+    "vision": "image input",
+    "embeddings": "embeddings",
+}
 
 
 @dataclass(slots=True)
@@ -25,33 +52,80 @@ class Prepared:
     prompt_estimate: int
 
 
-def admit(catalog: Catalog, router: Router, req: ChatRequest, ident: KeyIdentity) -> Prepared:
+def resolve_model(catalog: Catalog, name: str, kind: str) -> ModelSpec:
+    model = catalog.find(name)
+    if model is None or model.type != kind:
+        suffix = "" if model is None else f" as a {kind} model"
+        raise NotFoundError(
+            f"The model `{name}` does not exist{suffix}. List the available models at GET /v1/models.",
+            param="model",
+            code="model_not_found",
+        )
+    return model
+
+
+def check_key(ident: KeyIdentity, scope: str) -> None:
     if ident.is_management:
         raise PermissionDeniedError(
             "Management keys can only manage API keys; use a regular API key to call models.",
             code="management_key",
         )
-    if not ident.allows("model:chat"):
+    if not ident.allows(scope):
         raise PermissionDeniedError(
-            "This API key does not have the model:chat scope.", code="missing_scope", param="scopes"
+            f"This API key does not have the {scope} scope.", code="missing_scope", param="scopes"
         )
-    model = catalog.find(req.model)
-    if model is None:
-        raise NotFoundError(
-            f"The model `{req.model}` does not exist. List the available models at GET /v1/models.",
-            param="model",
-            code="model_not_found",
+
+
+def supports(provider: Provider | object, capability: str) -> bool:
+    flag = _FLAGS.get(capability)
+    if flag is None:
+        return True
+    return bool(getattr(provider, flag, _DEFAULT_FLAG.get(capability, False)))
+
+
+def _capable_plan(
+    model: ModelSpec, plan: list[Route], needs: frozenset[str], providers: dict[str, Provider]
+) -> list[Route]:
+    declared = "capabilities" in model.model_fields_set
+    for need in sorted(needs):
+        if declared and need not in model.capabilities:
+            raise InvalidRequestError(
+                f"{model.id} does not support {_WHAT.get(need, need)}.", code="unsupported_capability"
+            )
+    kept = [r for r in plan if all(supports(providers[r.provider], n) for n in needs)]
+    if not kept:
+        missing = sorted(n for n in needs if not any(supports(providers[r.provider], n) for r in plan))
+        what = ", ".join(_WHAT.get(n, n) for n in missing) or "this request"
+        raise InvalidRequestError(
+            f"{model.id} does not support {what} on its available routes.", code="unsupported_capability"
         )
-    max_tokens = req.output_limit or DEFAULT_MAX_TOKENS
+    return kept
+
+
+def admit(
+    catalog: Catalog,
+    router: Router,
+    providers: dict[str, Provider],
+    req: MeteredRequest,
+    ident: KeyIdentity,
+) -> Prepared:
+    check_key(ident, req.scope)
+    model = resolve_model(catalog, req.model, req.kind)
+    max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS
     limit = model.output_max
     if limit is not None and max_tokens > limit:
-        field_name = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
         raise InvalidRequestError(
-            f"{field_name}: {max_tokens} is too large for {model.id}; the maximum is {limit}",
-            param=field_name,
+            f"{req.max_tokens_field}: {max_tokens} is too large for {model.id}; the maximum is {limit}",
+            param=req.max_tokens_field,
         )
-    plan = router.plan(model, req.provider)
-    n = req.n or 1
-    prompt_estimate = prompt_tokens_upper_bound(req)
-    hold = model.pricing.credits(prompt_tokens=prompt_estimate, completion_tokens=max_tokens * n)
+    if max_tokens > MAX_TOKENS_BOUND:
+        raise InvalidRequestError(
+            f"{req.max_tokens_field}: {max_tokens} is too large; the maximum is {MAX_TOKENS_BOUND}",
+            param=req.max_tokens_field,
+        )
+    plan = _capable_plan(model, router.plan(model, req.provider), req.needs, providers)
+    n = max(req.n, 1)
+    prompt_estimate = min(req.prompt_estimate, MAX_TOKENS_BOUND)
+    output = max_tokens * n if req.kind == "chat" else 0
+    hold = model.pricing.credits(prompt_tokens=prompt_estimate, completion_tokens=output)
     return Prepared(model, plan, max_tokens, hold, prompt_estimate)

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelgate.accounts.keys import KeyIdentity
-from modelgate.catalog.models import ModelSpec
 from modelgate.errors import RateLimitError
 from modelgate.gateway.logsink import RequestLogSink
+from modelgate.gateway.metered import Caller
 from modelgate.limits.base import Limiter, RateLimit
 from modelgate.observability.model_metrics import ModelMetrics
 from modelgate.providers.base import Usage
@@ -23,16 +23,16 @@ log = logging.getLogger("modelgate.gateway")
 
 @dataclass(slots=True)
 class RequestMeta:
-    inference_id: str
-    path: str = "/v1/chat/completions"
-    client_request_id: str | None = None
-    origin: str = "api"
+    """The core's own bookkeeping for one request (never shared with a door)."""
+
+    caller: Caller
     started: float = field(default_factory=time.perf_counter)
     # Rate limiting (limits/): the window and token estimate counted, and the x-ratelimit-* headers.
     rate_window: int | None = None
     rate_tokens: int = 0
     rate_headers: dict[str, str] | None = None
     first_provider: str | None = None
+    first_event: float | None = None  # perf_counter of the first streamed event (time to first token)
 
 
 class RequestRecorder:
@@ -86,8 +86,7 @@ class RequestRecorder:
     def record(
         self,
         *,
-        model: ModelSpec,
-        ident: KeyIdentity,
+        model: str,
         meta: RequestMeta,
         provider: str | None,
         usage: Usage,
@@ -99,9 +98,11 @@ class RequestRecorder:
         ttft: float | None = None,  # seconds to the first streamed event (streams only)
     ) -> None:
         # Metrics and the token-limit correction, once per request.
+        caller = meta.caller
+        ident = caller.ident
         if self.metrics is not None:
             self.metrics.request_done(
-                model=model.id,
+                model=model if provider is not None else "unrouted",
                 provider=provider,
                 status=http_status,
                 stream=stream,
@@ -111,9 +112,11 @@ class RequestRecorder:
                 credits=credits,
                 fallback=meta.first_provider is not None and provider not in (None, meta.first_provider),
             )
+        if ttft is None and meta.first_event is not None:
+            ttft = meta.first_event - meta.started
         if self.model_metrics is not None and error is None and http_status == 200:
             self.model_metrics.observe(
-                model.id,
+                model,
                 seconds=time.perf_counter() - meta.started,
                 ttft=ttft,
                 output_tokens=usage.completion_tokens,
@@ -125,15 +128,16 @@ class RequestRecorder:
                 self._spawn(self._adjust_tokens(ident.key_id, window, delta))
         self.logsink.record(
             {
-                "inference_id": meta.inference_id,
+                "inference_id": caller.inference_id,
                 "account_id": ident.account_id,
                 "key_id": ident.key_id,
                 "key_prefix": ident.prefix,
-                "model": model.id,
+                "model": model,
                 "provider": provider,
                 "status": "success" if error is None else "error",
                 "http_status": http_status,
-                "origin": meta.origin,
+                "origin": caller.origin,
+                "door": caller.door,
                 "stream": stream,
                 "prompt_tokens": usage.prompt_tokens,
                 "completion_tokens": usage.completion_tokens,
@@ -141,7 +145,7 @@ class RequestRecorder:
                 "cached_tokens": usage.cached_tokens,
                 "credits": credits,
                 "finish_reason": finish,
-                "client_request_id": meta.client_request_id,
+                "client_request_id": caller.client_request_id,
                 "error_message": error,
                 "latency_ms": int((time.perf_counter() - meta.started) * 1000),
                 "created_at": utcnow(),

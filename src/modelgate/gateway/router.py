@@ -20,10 +20,11 @@ from typing import TypeVar
 from modelgate.catalog.models import ModelSpec, Route
 from modelgate.catalog.registry import Catalog, not_configured_message
 from modelgate.errors import GatewayError, InvalidRequestError, ProviderNotConfiguredError, UpstreamError
-from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall
+from modelgate.providers.base import Provider
 
 MAX_BACKOFF = 8.0
 T = TypeVar("T")
+E = TypeVar("E")
 
 
 @dataclass(slots=True)
@@ -102,17 +103,18 @@ class Router:
         return usable
 
     async def complete(
-        self, plan: list[Route], make_call: Callable[[Route], ProviderCall]
-    ) -> tuple[str, Completion]:
+        self, plan: list[Route], attempt: Callable[[Provider, Route], Awaitable[T]]
+    ) -> tuple[str, T]:
+        """Run ``attempt(provider, route)`` along the plan; the first success wins."""
         last: GatewayError | None = None
         for route in plan:
             provider = self._providers[route.provider]
 
-            async def attempt(r: Route = route, p: Provider = provider) -> Completion:
-                return await p.complete(make_call(r))
+            async def once(r: Route = route, p: Provider = provider) -> T:
+                return await attempt(p, r)
 
             try:
-                return route.provider, await self._with_retries(route, attempt)
+                return route.provider, await self._with_retries(route, once)
             except UpstreamError as exc:
                 if not exc.retryable:
                     raise
@@ -120,14 +122,14 @@ class Router:
         raise last or _all_open(plan)
 
     async def open_stream(
-        self, plan: list[Route], make_call: Callable[[Route], ProviderCall]
-    ) -> tuple[str, Chunk | None, AsyncIterator[Chunk]]:
-        """Start a stream and wait for its first chunk (the last point where fallback is allowed)."""
+        self, plan: list[Route], start: Callable[[Provider, Route], AsyncIterator[E]]
+    ) -> tuple[str, E | None, AsyncIterator[E]]:
+        """Start a stream and wait for its first event (the last point where fallback is allowed)."""
         last: GatewayError | None = None
         for route in plan:
 
-            async def start(r: Route = route) -> tuple[Chunk | None, AsyncIterator[Chunk]]:
-                it = aiter(self._providers[r.provider].stream(make_call(r)))
+            async def begin(r: Route = route) -> tuple[E | None, AsyncIterator[E]]:
+                it = aiter(start(self._providers[r.provider], r))
                 try:
                     first = await anext(it)
                 except StopAsyncIteration:
@@ -138,7 +140,7 @@ class Router:
                 return first, it
 
             try:
-                first, it = await self._with_retries(route, start)
+                first, it = await self._with_retries(route, begin)
                 return route.provider, first, it
             except UpstreamError as exc:
                 if not exc.retryable:
@@ -188,7 +190,7 @@ def _all_open(plan: list[Route]) -> GatewayError:
     return UpstreamError(f"no provider could serve the request (tried: {names})")
 
 
-async def _aclose(it: AsyncIterator[Chunk]) -> None:
+async def _aclose(it: AsyncIterator[object]) -> None:
     close = getattr(it, "aclose", None)
     if close is not None:
         await close()

@@ -1,6 +1,6 @@
 """Reading an upstream stream independently of the client that receives it.
 
-``UpstreamPump`` reads the provider's chunk iterator in its own task into a queue. A client that
+``UpstreamPump`` reads the provider's event iterator in its own task into a queue. A client that
 leaves mid-stream therefore never cancels a read half-way (which would lose bytes already received
 and the final usage), and after it left the pump either keeps draining the upstream for its usage
 (network providers) or is cancelled at once (the local model, whose live counts are exact).
@@ -13,33 +13,38 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from modelgate.errors import GatewayError, UpstreamProtocolError
-from modelgate.providers.base import Chunk, Usage
+from modelgate.gateway.metered import Event
+from modelgate.providers.base import Usage
 
 _END = object()
 
 
 class UpstreamPump:
-    __slots__ = ("_queue", "_task", "_upstream", "abandoned", "usage")
+    __slots__ = ("_queue", "_task", "_upstream", "abandoned", "finish", "produced", "usage")
 
-    def __init__(self, first: Chunk | None, upstream: AsyncIterator[Chunk], *, provider: str) -> None:
+    def __init__(self, first: Event | None, upstream: AsyncIterator[Event], *, provider: str) -> None:
         self._upstream = upstream
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self.usage: Usage | None = None
+        self.finish: str | None = None
+        # Events with output read from the upstream (the client may have seen fewer): what an
+        # upstream that never reports usage is charged for.
+        self.produced = 0
         self.abandoned = False
         if first is None:
             self._queue.put_nowait(_END)
             self._task: asyncio.Task[None] | None = None
             return
+        self._note(first)
         self._queue.put_nowait(first)
         self._task = asyncio.ensure_future(self._run(provider))
 
     async def _run(self, provider: str) -> None:
         try:
-            async for chunk in self._upstream:
-                if chunk.usage is not None:
-                    self.usage = chunk.usage
+            async for event in self._upstream:
+                self._note(event)
                 if not self.abandoned:
-                    self._queue.put_nowait(chunk)
+                    self._queue.put_nowait(event)
             self._queue.put_nowait(_END)
         except GatewayError as exc:
             self._queue.put_nowait(exc)
@@ -57,16 +62,22 @@ class UpstreamPump:
                 with contextlib.suppress(Exception):
                     await close()
 
-    async def next(self) -> Chunk | None:
-        """The next chunk, None at the end; raises the upstream's GatewayError."""
+    def _note(self, event: Event) -> None:
+        if event.usage is not None:
+            self.usage = event.usage
+        if event.finish is not None:
+            self.finish = event.finish
+        if event.output:
+            self.produced += 1
+
+    async def next(self) -> Event | None:
+        """The next event, None at the end; raises the upstream's GatewayError."""
         item = self._queue.get_nowait() if not self._queue.empty() else await self._queue.get()
         if item is _END:
             return None
         if isinstance(item, GatewayError):
             raise item
-        assert isinstance(item, Chunk)
-        if item.usage is not None:
-            self.usage = item.usage
+        assert isinstance(item, Event)
         return item
 
     async def abandon(self, *, drain: bool, drain_seconds: float) -> Usage | None:
@@ -81,3 +92,11 @@ class UpstreamPump:
         with contextlib.suppress(BaseException):
             await self._task
         return self.usage
+
+
+async def aclose(it: object) -> None:
+    """Close an async iterator that may be a generator (releasing its upstream connection)."""
+    close = getattr(it, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()

@@ -11,14 +11,22 @@ thinking tokens apart from ``output_tokens``, so ``reasoning_tokens`` stays 0.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
+
+import orjson
 
 from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamStatusError
-from modelgate.providers.anthropic_convert import ERROR_STATUS, StreamState, build_request, parse_message
-from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext
-from modelgate.providers.http import HTTPUpstream, iter_sse, loads_event
+from modelgate.providers.anthropic_convert import (
+    ERROR_STATUS,
+    StreamState,
+    build_request,
+    parse_message,
+    parse_usage,
+)
+from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext, RawEvent, RawReply
+from modelgate.providers.http import HTTPUpstream, iter_sse, iter_sse_frames, loads_event
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -29,6 +37,7 @@ class AnthropicProvider:
     supports_json_schema = False
     supports_streaming = True
     drain_on_disconnect = True  # keep reading an abandoned stream: output usage comes at the end
+    dialects = frozenset({"anthropic-messages"})
 
     def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
         self.name = name
@@ -78,16 +87,91 @@ class AnthropicProvider:
             yield Chunk(choices=[_choice({}, "stop")])
         yield Chunk(choices=[], usage=state.usage)
 
+    # ---- native pass-through (the Messages door on an Anthropic route) ------------------------
+
+    async def passthrough(self, dialect: str, body: bytes, headers: Mapping[str, str]) -> RawReply:
+        """``POST /messages`` with the client's body as is; usage and stop reason read for billing."""
+        async with self._http.post("/messages", body, headers=dict(headers)) as resp:
+            raw = await resp.read()
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamProtocolError(
+                f"upstream {self.name} answered a body that is not JSON", provider=self.name
+            ) from exc
+        if not isinstance(data, dict) or data.get("type") != "message":
+            if isinstance(data, dict) and data.get("type") == "error":
+                raise self._error(data.get("error"))
+            raise UpstreamProtocolError(f"upstream {self.name} answered no message", provider=self.name)
+        stop = data.get("stop_reason")
+        return RawReply(raw, parse_usage(data.get("usage")), stop if isinstance(stop, str) else None)
+
+    async def passthrough_stream(
+        self, dialect: str, body: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[RawEvent]:
+        """The upstream's events as they come; usage read from ``message_start`` / ``message_delta``."""
+        usage_raw: dict[str, Any] = {}
+        stopped = False
+        async with self._http.post("/messages", body, headers=dict(headers)) as resp:
+            async for ev, frame in iter_sse_frames(resp):
+                kind = ev.event or ""
+                if kind in ("message_start", "message_delta", "error") or not kind:
+                    event = loads_event(self.name, ev.data)
+                    if not isinstance(event, dict):
+                        raise UpstreamProtocolError(
+                            f"upstream {self.name} sent a bad event", provider=self.name
+                        )
+                    kind = str(event.get("type") or kind)
+                    if kind == "error":
+                        raise self._error(event.get("error"))
+                    if kind == "message_start":
+                        message = event.get("message")
+                        if isinstance(message, dict) and isinstance(message.get("usage"), dict):
+                            usage_raw.update(message["usage"])
+                        yield RawEvent(frame, kind)
+                        continue
+                    if kind == "message_delta":
+                        if isinstance(event.get("usage"), dict):
+                            usage_raw.update({k: v for k, v in event["usage"].items() if v is not None})
+                        delta = event.get("delta")
+                        stop = delta.get("stop_reason") if isinstance(delta, dict) else None
+                        yield RawEvent(
+                            frame,
+                            kind,
+                            usage=parse_usage(usage_raw),
+                            finish=stop if isinstance(stop, str) else None,
+                        )
+                        continue
+                stopped = stopped or kind == "message_stop"
+                yield RawEvent(frame, kind, output=kind == "content_block_delta")
+                if stopped:
+                    break
+        if not stopped:
+            raise UpstreamConnectionError(
+                f"upstream {self.name} ended the stream before message_stop", provider=self.name
+            )
+
+    async def count_tokens(self, body: bytes, headers: Mapping[str, str]) -> int:
+        """The upstream's exact ``/messages/count_tokens`` for a Messages body."""
+        data = await self._http.post_json("/messages/count_tokens", body, headers=dict(headers))
+        tokens = data.get("input_tokens") if isinstance(data, dict) else None
+        if not isinstance(tokens, int) or isinstance(tokens, bool) or not 0 <= tokens < 2**31:
+            raise UpstreamProtocolError(f"upstream {self.name} answered no token count", provider=self.name)
+        return tokens
+
     def _error(self, err: Any) -> UpstreamStatusError:
         """An Anthropic ``{"type": ..., "message": ...}`` error object as the matching status error."""
         kind = err.get("type") if isinstance(err, dict) else None
         message = err.get("message") if isinstance(err, dict) else None
         status = ERROR_STATUS.get(str(kind), 502)
-        return UpstreamStatusError(
+        error = UpstreamStatusError(
             f"upstream {self.name} failed ({kind or 'error'}): {message or 'no message'}",
             upstream_status=status,
             provider=self.name,
         )
+        error.upstream_type = str(kind)[:100] if kind else None
+        error.upstream_message = str(message)[:1000] if message else None
+        return error
 
 
 def _choice(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:

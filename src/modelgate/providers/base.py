@@ -73,6 +73,50 @@ class Chunk:
     usage: Usage | None = None
 
 
+@dataclass(slots=True)
+class RawReply:
+    """A whole upstream answer passed through in its own dialect (bytes untouched), with what
+    billing needs read from it."""
+
+    body: bytes
+    usage: Usage
+    finish: str | None = None
+
+
+@dataclass(slots=True)
+class RawEvent:
+    """One upstream stream event passed through as it came (a complete SSE frame), with the usage
+    or finish it carries when it carries one."""
+
+    frame: bytes
+    kind: str | None = None
+    usage: Usage | None = None
+    finish: str | None = None
+    output: bool = False
+
+
+@runtime_checkable
+class NativeProvider(Protocol):
+    """An adapter that can pass a request through in an API dialect its upstream speaks natively
+    (``dialects``: e.g. ``anthropic-messages``, ``openai-responses``). The body is sent unchanged;
+    ``headers`` are the client's protocol headers worth forwarding (versions, betas)."""
+
+    dialects: frozenset[str]
+
+    async def passthrough(self, dialect: str, body: bytes, headers: Mapping[str, str]) -> RawReply: ...
+
+    def passthrough_stream(
+        self, dialect: str, body: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[RawEvent]: ...
+
+
+def native(provider: object, dialect: str) -> NativeProvider | None:
+    """``provider`` when it passes ``dialect`` through, else None."""
+    if dialect in getattr(provider, "dialects", ()) and isinstance(provider, NativeProvider):
+        return provider
+    return None
+
+
 @runtime_checkable
 class Provider(Protocol):
     """What every upstream adapter is. Capability flags let the gateway reject what cannot work."""

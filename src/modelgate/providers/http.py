@@ -85,8 +85,9 @@ class HTTPUpstream:
 
     async def _send(self, path: str, body: Any, headers: Mapping[str, str] | None) -> Response:
         """POST JSON and wait for the response head (2xx, else ``UpstreamStatusError``)."""
+        payload = body if isinstance(body, bytes) else orjson.dumps(body)  # bytes: passed through as is
         with self._transport_errors(reading=False):
-            resp = await self._client.post(path, orjson.dumps(body), headers)
+            resp = await self._client.post(path, payload, headers)
         if resp.status >= 400:
             try:
                 await self._raise_for_status(resp)
@@ -145,6 +146,7 @@ class HTTPUpstream:
         except HTTPClientError:
             raw = b""
         message = upstream_error_message(raw) or resp.reason or "error"
+        kind = upstream_error_type(raw)
         retry_after = _parse_retry_after(resp.headers.get("retry-after"))
         status = resp.status
         if self._status_hint is not None:
@@ -156,12 +158,15 @@ class HTTPUpstream:
             if hint is not None:
                 status = hint.status
                 retry_after = hint.retry_after if hint.retry_after is not None else retry_after
-        raise UpstreamStatusError(
+        err = UpstreamStatusError(
             f"upstream {self.name} answered {resp.status}: {message}",
             upstream_status=status,
             provider=self.name,
             retry_after=retry_after,
         )
+        # The upstream's own error type and wording, for doors that pass its dialect through.
+        err.upstream_type, err.upstream_message = kind, message
+        raise err
 
 
 def _tls_context(name: str, ca_file: Any) -> ssl.SSLContext | None:
@@ -197,6 +202,17 @@ def upstream_error_message(raw: bytes) -> str | None:
     return None
 
 
+def upstream_error_type(raw: bytes) -> str | None:
+    """The ``error.type`` of an upstream error body (Anthropic and OpenAI both send one)."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    err = body.get("error") if isinstance(body, dict) else None
+    kind = err.get("type") if isinstance(err, dict) else None
+    return kind[:100] if isinstance(kind, str) else None
+
+
 def _parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -228,6 +244,35 @@ async def iter_sse(resp: Response) -> AsyncIterator[SSEEvent]:
             event = value
     if data:
         yield SSEEvent(event, "\n".join(data))
+
+
+async def iter_sse_frames(resp: Response) -> AsyncIterator[tuple[SSEEvent, bytes]]:
+    """Like ``iter_sse``, with each event's frame as it came (its lines, ``\n``-terminated), for
+    pass-through: the frame is forwarded as is, the parsed event only read."""
+    event: str | None = None
+    data: list[str] = []
+    lines: list[bytes] = []
+    async for raw_line in resp.lines():
+        if not raw_line:
+            if lines:
+                frame = b"\n".join(lines) + b"\n\n"
+                if data or event:
+                    yield SSEEvent(event, "\n".join(data)), frame
+            event, data, lines = None, [], []
+            continue
+        lines.append(raw_line)
+        line = raw_line.decode("utf-8", "replace")
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            event = value
+    if data:
+        yield SSEEvent(event, "\n".join(data)), b"\n".join(lines) + b"\n\n"
 
 
 def loads_event(name: str, data: str) -> Any:

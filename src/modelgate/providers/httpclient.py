@@ -158,6 +158,8 @@ class HTTPClient:
             f"{_line_safe(k)}: {_line_safe(v)}" for k, v in headers.items() if k.lower() not in _FORBIDDEN
         ]
         self._head_lines = "\r\n".join(lines)
+        self._defaults = {k.lower(): (k, v) for k, v in headers.items() if k.lower() not in _FORBIDDEN}
+        self._host_line = lines[0]
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.total_timeout = total_timeout
@@ -172,8 +174,13 @@ class HTTPClient:
             for k, v in (headers or {}).items()
             if k.lower() not in _FORBIDDEN
         )
+        base = self._head_lines
+        if headers and any(k.lower() in self._defaults for k in headers):  # a per-request override
+            own = {k.lower() for k in headers}
+            kept = [f"{k}: {v}" for low, (k, v) in self._defaults.items() if low not in own]
+            base = "\r\n".join([self._host_line, *kept])
         head = (
-            f"POST {self.prefix}{_line_safe(path)} HTTP/1.1\r\n{self._head_lines}{extra}\r\n"
+            f"POST {self.prefix}{_line_safe(path)} HTTP/1.1\r\n{base}{extra}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         )
         return head.encode("latin-1") + body

@@ -114,6 +114,7 @@ class RequestLog(Base):
     status: Mapped[str] = mapped_column(String(16))  # success | error
     http_status: Mapped[int] = mapped_column(Integer)
     origin: Mapped[str] = mapped_column(String(16), default="api")
+    door: Mapped[str] = mapped_column(String(16), default="chat", server_default="chat")
     stream: Mapped[bool] = mapped_column(Boolean, default=False)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)

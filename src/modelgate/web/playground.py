@@ -4,7 +4,7 @@ Decision: playground calls are made with a per-account *internal playground key*
 ``api_keys`` row (scope ``model:chat``, no spending limit) recorded in ``web_playground_keys``,
 hidden from the Keys page, whose raw value is discarded at creation. ``POST /app/playground/chat``
 checks the session and the ``X-CSRF-Token`` header, loads that key's identity and hands it to
-``api.chat.run_chat(request, origin="playground", ident=...)``: the same pipeline as the public API
+``doors.asgi.serve_door(..., ident=..., origin="playground")``: the same door as the public API
 (billing the logged-in account, limits, logging with ``origin: playground``), with no bearer token
 ever reaching the browser.
 """
@@ -16,12 +16,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.service import create_key
-from modelgate.api.chat import run_chat
 from modelgate.api.deps import app_state
+from modelgate.doors.asgi import serve_door
+from modelgate.doors.base import DoorRequest
+from modelgate.doors.chat import ChatDoor
 from modelgate.gateway.admission import DEFAULT_MAX_TOKENS
 from modelgate.store.schema import ApiKey, PlaygroundKey
 from modelgate.web.docs import live_figures
@@ -116,4 +118,8 @@ async def playground_page(request: Request, user: CurrentUser, model: str = "") 
 async def playground_chat(request: Request, user: CsrfUser) -> Response:
     async with app_state(request).db.engine.begin() as conn:
         ident = await playground_identity(conn, account_id=user.account_id)
-    return await run_chat(request, origin="playground", ident=ident)
+    req = DoorRequest(path=request.url.path, headers=dict(request.headers), body=await request.body())
+    resp = await serve_door(app_state(request), ChatDoor(), req, ident=ident, origin="playground")
+    if resp.frames is not None:
+        return StreamingResponse(resp.frames, status_code=resp.status, headers=resp.headers)
+    return Response(resp.body, status_code=resp.status, headers=resp.headers)

@@ -139,6 +139,7 @@ def log_view(row: Any) -> dict[str, Any]:
         "created": iso(m["created_at"]),
         "status": "succeeded" if m["status"] == "success" else "failed",
         "origin": m["origin"],
+        "door": m["door"],
         "model": m["model"],
         "cost": {"usd": usd(int(m["credits"])), "credits": int(m["credits"])},
         "tokens": {"input": inp, "output": out, "total": inp + out},

@@ -1,0 +1,14 @@
+"""One front door per API dialect, all on the metered core (``gateway/core.py``).
+
+``default_doors()`` lists the built-in ones; ``doors/asgi.py`` serves them.
+"""
+
+from __future__ import annotations
+
+from modelgate.doors.base import Door
+from modelgate.doors.chat import ChatDoor
+from modelgate.doors.messages import MessagesDoor
+
+
+def default_doors() -> list[Door]:
+    return [ChatDoor(), MessagesDoor()]

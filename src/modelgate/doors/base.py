@@ -1,0 +1,78 @@
+"""What a door is: one API dialect in front of the metered core.
+
+A door parses and validates its wire request (``parse``), runs it on the core (``run``: it builds a
+``MeteredRequest`` with an ``Invocation`` and renders the ``Metered`` answer or ``MeteredStream`` in
+its own wire shape) and renders errors in its own envelope (``error``). Everything HTTP that doors
+share — reading the body under the size limit, authentication, request ids, CORS, logging refused
+requests, unexpected errors — lives once, in ``doors/asgi.py``.
+
+Adding a dialect = one module implementing ``Door`` + its registration in ``doors/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from modelgate.errors import GatewayError
+from modelgate.gateway.metered import Caller
+
+if TYPE_CHECKING:
+    from modelgate.api.deps import AppState
+
+SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no"}
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+@dataclass(slots=True)
+class DoorRequest:
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    query: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+@dataclass(slots=True)
+class DoorResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    frames: AsyncIterator[bytes] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Door(Protocol):
+    name: str  # chat | messages | responses | embeddings (logged with every request)
+    paths: frozenset[str]
+
+    def token(self, req: DoorRequest) -> str | None:
+        """The API key the request carries, by the dialect's convention."""
+        ...
+
+    def parse(self, req: DoorRequest) -> Any:
+        """Validate the body; raise ``InvalidRequestError`` naming the field."""
+        ...
+
+    def model_of(self, parsed: Any) -> str | None: ...
+
+    async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
+        """Meter the request on ``state.core`` and render the answer (core errors propagate)."""
+        ...
+
+    def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
+        """``exc`` in the dialect's own envelope and status codes."""
+        ...
+
+
+def bearer_or_api_key(req: DoorRequest) -> str | None:
+    """``Authorization: Bearer KEY``, else ``x-api-key: KEY``."""
+    auth = req.header("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return req.header("x-api-key") or None

@@ -1,0 +1,314 @@
+"""The metered core: the one lifecycle every door's model call goes through.
+
+    door ──MeteredRequest──▶ MeteredCore.complete / .stream
+         admit (key, scope, model, output cap, capabilities, rate limit)   gateway/admission.py
+         → hold the worst-case cost                                        billing/
+         → route: chain, retries, fallback, breaker; each attempt runs     gateway/router.py
+           the door's Invocation (pass-through or translation)
+         → settle to the real usage on every exit: success, failure,
+           client abort, cancellation
+         → log row and metrics                                             gateway/recorder.py
+
+It knows no wire format and nothing above it: results go back as ``Metered`` / ``MeteredStream``
+(``gateway/metered.py``), errors as ``GatewayError``s the door renders in its own envelope.
+
+Every exit path ends the hold exactly once: settled to the real usage on success (also when a client
+abandons a stream: the upstream is drained for its usage, or the adapter's live counts are used, or
+every event produced is counted), released on any failure, including cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from modelgate.accounts.keys import KeyIdentity
+from modelgate.billing.ledger import HoldTicket, LedgerBase
+from modelgate.catalog.models import Route
+from modelgate.catalog.registry import Catalog
+from modelgate.errors import GatewayError
+from modelgate.gateway.admission import Prepared, admit
+from modelgate.gateway.logsink import RequestLogSink
+from modelgate.gateway.metered import (
+    Attempt,
+    Caller,
+    Event,
+    Metered,
+    MeteredRequest,
+    MeteredStream,
+    Outcome,
+    Settled,
+)
+from modelgate.gateway.recorder import RequestMeta, RequestRecorder
+from modelgate.gateway.router import Router
+from modelgate.gateway.streaming import UpstreamPump
+from modelgate.limits.base import Limiter, RateLimit
+from modelgate.providers.base import Provider, Usage
+
+log = logging.getLogger("modelgate.gateway")
+
+DRAIN_TIMEOUT = 120.0
+
+
+@dataclass(slots=True)
+class _Flight:
+    """One admitted request and its hold, as every later step needs them."""
+
+    req: MeteredRequest
+    prep: Prepared
+    meta: RequestMeta
+    ticket: HoldTicket
+
+    def cost(self, usage: Usage) -> int:
+        return self.prep.model.pricing.credits(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+        )
+
+    def charge(self, credits: int) -> int:
+        """What is charged for ``credits``: never more than was held."""
+        return min(max(credits, 0), self.ticket.credits)
+
+    def estimate_usage(self, produced: int) -> Usage:
+        """Only when an upstream never reported usage: an upper bound, capped by the hold."""
+        cap = self.prep.max_tokens * max(self.req.n, 1)
+        return Usage(prompt_tokens=self.prep.prompt_estimate, completion_tokens=min(produced, cap))
+
+    def attempt(self, route: Route) -> Attempt:
+        return Attempt(
+            route=route,
+            model=self.prep.model,
+            max_tokens=self.prep.max_tokens,
+            inference_id=self.meta.caller.inference_id,
+        )
+
+
+class MeteredCore:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        providers: dict[str, Provider],
+        router: Router,
+        ledger: LedgerBase,
+        logsink: RequestLogSink,
+        limiter: Limiter | None = None,
+        limits_for: Callable[[KeyIdentity], RateLimit] | None = None,
+        metrics: Any = None,
+    ) -> None:
+        self.recorder = RequestRecorder(
+            logsink=logsink, limiter=limiter, limits_for=limits_for, metrics=metrics, spawn=self.spawn
+        )
+        self.catalog = catalog
+        self.providers = providers
+        self.router = router
+        self.ledger = ledger
+        self.logsink = logsink
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ---- admission ---------------------------------------------------------------------------
+
+    async def _admit(self, req: MeteredRequest, caller: Caller) -> _Flight:
+        """Key, model, capabilities and limits checked, rate limit counted, worst-case cost held.
+        Any refusal is logged (every request that passed authentication leaves a row)."""
+        meta = RequestMeta(caller)
+        try:
+            prep = admit(self.catalog, self.router, self.providers, req, caller.ident)
+            meta.first_provider = prep.plan[0].provider
+            await self.recorder.check_rate_limit(
+                caller.ident, meta, tokens=prep.prompt_estimate + prep.max_tokens * max(req.n, 1)
+            )
+            ticket = await self.ledger.hold(
+                ident=caller.ident, inference_id=caller.inference_id, credits=prep.hold_credits
+            )
+        except GatewayError as exc:
+            self.reject(caller, exc, model=req.model, stream=req.stream, meta=meta)
+            raise
+        return _Flight(req, prep, meta, ticket)
+
+    def reject(
+        self,
+        caller: Caller,
+        exc: GatewayError,
+        *,
+        model: str | None,
+        stream: bool = False,
+        meta: RequestMeta | None = None,
+    ) -> None:
+        """Log a request refused before any upstream was called (a door's 400s included)."""
+        found = self.catalog.find(model) if model else None
+        self.recorder.record(
+            model=found.id if found is not None else (model or ""),
+            meta=meta or RequestMeta(caller),
+            provider=None,
+            usage=Usage(),
+            credits=0,
+            finish=None,
+            stream=stream,
+            http_status=exc.status_code,
+            error=exc.message,
+        )
+
+    # ---- a whole answer ----------------------------------------------------------------------
+
+    async def complete(self, req: MeteredRequest, caller: Caller) -> Metered:
+        f = await self._admit(req, caller)
+        invocation = req.invocation
+        provider = f.prep.plan[0].provider
+
+        async def attempt(p: Provider, route: Route) -> Outcome:
+            return await invocation.complete(p, f.attempt(route))
+
+        try:
+            provider, result = await self.router.complete(f.prep.plan, attempt)
+        except BaseException as exc:
+            await self._finish_failed(f, provider, exc)
+            raise
+        credits = f.cost(result.usage)
+        # Settle and log queued, not awaited: the charge is committed right after the response (as
+        # documented), and a cancelled caller can neither skip it nor its log row.
+        self._settle_and_log(f, provider, result.usage, credits, result.finish)
+        return Metered(
+            payload=result.payload,
+            usage=result.usage,
+            credits=f.charge(credits),
+            provider=provider,
+            model=f.prep.model,
+            finish=result.finish,
+            headers=dict(f.meta.rate_headers or {}),
+        )
+
+    # ---- a stream ----------------------------------------------------------------------------
+
+    async def stream(self, req: MeteredRequest, caller: Caller) -> MeteredStream:
+        f = await self._admit(req, caller)
+        invocation = req.invocation
+        attempts: list[Attempt] = []
+        provider = f.prep.plan[0].provider
+
+        def start(p: Provider, route: Route) -> AsyncIterator[Event]:
+            attempts.append(f.attempt(route))
+            return invocation.stream(p, attempts[-1])
+
+        try:
+            provider, first, upstream = await self.router.open_stream(f.prep.plan, start)
+        except BaseException as exc:
+            await self._finish_failed(f, provider, exc)
+            raise
+        f.meta.first_event = time.perf_counter()
+        events = self._events(f, provider, UpstreamPump(first, upstream, provider=provider), attempts[-1])
+        # Run the generator to its priming point, inside its try: from now on it owns the hold, and
+        # closing it (or its finalisation, if the door never iterates it because the client left
+        # first) settles the hold to what the upstream produced.
+        await anext(events)
+        return MeteredStream(
+            provider=provider, model=f.prep.model, headers=dict(f.meta.rate_headers or {}), events=events
+        )
+
+    async def _events(
+        self, f: _Flight, provider: str, pump: UpstreamPump, attempt: Attempt
+    ) -> AsyncIterator[Any]:
+        try:
+            yield None  # priming point (consumed by stream(), never seen by the door)
+            while (event := await pump.next()) is not None:
+                yield event
+        except GatewayError as exc:
+            await self._finish_failed(f, provider, exc)
+            raise
+        except BaseException:
+            # The client went away (generator closed / task cancelled): charge what was produced.
+            self.spawn(self._settle_abandoned(f, provider, pump, attempt))
+            raise
+        usage = pump.usage or f.estimate_usage(pump.produced)
+        credits = f.cost(usage)
+        settle = self._settle_and_log(f, provider, usage, credits, pump.finish)
+        yield Settled(usage=usage, credits=f.charge(credits), finish=pump.finish)
+        await asyncio.shield(settle)
+
+    async def _settle_abandoned(
+        self, f: _Flight, provider: str, pump: UpstreamPump, attempt: Attempt
+    ) -> None:
+        drain = getattr(self.providers.get(provider), "drain_on_disconnect", True)
+        usage = await pump.abandon(drain=drain, drain_seconds=DRAIN_TIMEOUT)
+        p = attempt.progress
+        if not drain and (p.completion_tokens or p.prompt_tokens):
+            usage = Usage(p.prompt_tokens, p.completion_tokens, p.reasoning_tokens, p.cached_tokens)
+        usage = usage or f.estimate_usage(pump.produced)
+        await self._settle_and_log(f, provider, usage, f.cost(usage), "client_disconnected", http_status=499)
+
+    # ---- settling ----------------------------------------------------------------------------
+
+    def _settle_and_log(
+        self,
+        f: _Flight,
+        provider: str,
+        usage: Usage,
+        credits: int,
+        finish: str | None,
+        http_status: int = 200,
+    ) -> asyncio.Future[int]:
+        # The log row is queued with the settle (on SQLite: the same writer batch, so the row and
+        # its charge commit together). Nothing here awaits: no client can cancel either of them.
+        charged = f.charge(credits)
+        self.recorder.record(
+            model=f.prep.model.id,
+            meta=f.meta,
+            provider=provider,
+            usage=usage,
+            credits=charged,
+            finish=finish,
+            stream=f.req.stream,
+            http_status=http_status,
+        )
+        settled = self.ledger.settle(f.ticket, credits=credits, description=f.prep.model.id)
+        settled.add_done_callback(lambda fut: _check_settled(fut, f.ticket.inference_id, charged))
+        return settled
+
+    async def _finish_failed(self, f: _Flight, provider: str, exc: BaseException) -> None:
+        release = self.spawn(self.ledger.release(f.ticket))
+        if isinstance(exc, GatewayError):
+            status, message = exc.status_code, exc.message
+        else:
+            status = 499 if isinstance(exc, asyncio.CancelledError) else 500
+            message = type(exc).__name__
+        self.recorder.record(
+            model=f.prep.model.id,
+            meta=f.meta,
+            provider=getattr(exc, "provider", None) or provider,
+            usage=Usage(),
+            credits=0,
+            finish=None,
+            stream=f.req.stream,
+            http_status=status,
+            error=message,
+        )
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(release)
+
+    # ---- background work ---------------------------------------------------------------------
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def drain_background(self) -> None:
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+
+def _check_settled(fut: asyncio.Future[int], inference_id: str, charged: int) -> None:
+    if fut.cancelled():
+        return
+    exc = fut.exception()
+    if exc is not None:
+        log.error("settling hold %s failed: %r (released at the next start)", inference_id, exc)
+    elif fut.result() != charged:
+        log.warning("hold %s was already settled or released", inference_id)

@@ -1,0 +1,124 @@
+"""The dialect-neutral vocabulary between a door and the metered core.
+
+A door turns its wire request into a ``MeteredRequest``: what to meter (model, output cap, prompt
+estimate, scope, needed capabilities) and an ``Invocation`` — how to call one provider on one route,
+by pass-through when the provider speaks the door's dialect, by translation otherwise. The core
+hands the invocation an ``Attempt`` per try and gets back opaque payloads with their usage
+(``Outcome`` for a whole answer, ``Event`` per streamed event). It returns a ``Metered`` answer or a
+``MeteredStream`` whose last item is ``Settled``. Nothing here knows a wire format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from modelgate.providers.base import Usage
+
+if TYPE_CHECKING:
+    from modelgate.accounts.keys import KeyIdentity
+    from modelgate.catalog.models import ModelSpec, Route
+
+# Capabilities a request may need; a model declaring ``capabilities`` in the catalogue must list them,
+# and a route is only taken when its adapter supports them (``providers/base.py`` flags).
+CAPABILITIES = frozenset({"streaming", "tools", "structured_output", "vision", "reasoning", "embeddings"})
+
+
+@dataclass(slots=True, frozen=True)
+class Caller:
+    """Who asks and through which door. Read by the core, never written."""
+
+    ident: KeyIdentity
+    inference_id: str
+    door: str  # chat | messages | responses | embeddings
+    path: str
+    origin: str = "api"  # api | playground
+    client_request_id: str | None = None
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try on one route, as the door's invocation sees it."""
+
+    route: Route
+    model: ModelSpec
+    max_tokens: int  # effective output cap, reasoning included
+    inference_id: str
+    # Live counts kept by adapters that know them exactly (the local model): an abandoned stream is
+    # charged for what was produced.
+    progress: Usage = field(default_factory=Usage)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """A whole answer from one attempt."""
+
+    payload: Any
+    usage: Usage
+    finish: str | None = None
+
+
+@dataclass(slots=True)
+class Event:
+    """One streamed event. ``output``: it carries produced output (counted when no usage comes)."""
+
+    payload: Any
+    usage: Usage | None = None
+    finish: str | None = None
+    output: bool = True
+
+
+class Invocation(Protocol):
+    """How a door calls one provider for one route (pass-through or translation)."""
+
+    async def complete(self, provider: Any, attempt: Attempt) -> Outcome: ...
+
+    def stream(self, provider: Any, attempt: Attempt) -> AsyncIterator[Event]: ...
+
+
+@dataclass(slots=True, frozen=True)
+class MeteredRequest:
+    model: str  # as the client named it (id or alias)
+    invocation: Invocation
+    stream: bool = False
+    provider: str | None = None  # requested route provider; None or "auto" walks the chain
+    kind: str = "chat"  # the catalogue type the door serves: chat | embedding
+    scope: str = "model:chat"
+    max_tokens: int | None = None  # the client's output cap; None: the default (512)
+    max_tokens_field: str = "max_tokens"  # named in the error when the cap is too large
+    prompt_estimate: int = 0  # an upper bound of the prompt tokens
+    n: int = 1
+    needs: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class Metered:
+    """A whole answer, already charged (``credits`` is what the client pays)."""
+
+    payload: Any
+    usage: Usage
+    credits: int
+    provider: str
+    model: ModelSpec
+    finish: str | None
+    headers: dict[str, str]
+
+
+@dataclass(slots=True)
+class Settled:
+    """The last item of a ``MeteredStream``: the upstream ended and the charge is queued."""
+
+    usage: Usage
+    credits: int
+    finish: str | None
+
+
+@dataclass(slots=True)
+class MeteredStream:
+    """``events`` yields ``Event``s then one ``Settled``; closing it early settles what was produced."""
+
+    provider: str
+    model: ModelSpec
+    headers: dict[str, str]
+    events: AsyncIterator[Event | Settled]
