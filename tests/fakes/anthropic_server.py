@@ -26,7 +26,7 @@ class AnthropicFake(ScriptedServer):
         return f"{self.url}/v1"
 
     async def guard(self, request: web.Request) -> web.StreamResponse | None:
-        if request.method != "POST" or request.path != "/v1/messages":
+        if request.method != "POST" or request.path not in ("/v1/messages", "/v1/messages/count_tokens"):
             return _error(404, "not_found_error", f"Not found: {request.path}")
         if self.api_key is not None and request.headers.get("x-api-key") != self.api_key:
             return _error(401, "authentication_error", "invalid x-api-key")
