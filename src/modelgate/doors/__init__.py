@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from modelgate.doors.base import Door
 from modelgate.doors.chat import ChatDoor
+from modelgate.doors.embeddings import EmbeddingsDoor
 from modelgate.doors.messages import MessagesDoor
 
 
 def default_doors() -> list[Door]:
-    return [ChatDoor(), MessagesDoor()]
+    return [ChatDoor(), MessagesDoor(), EmbeddingsDoor()]

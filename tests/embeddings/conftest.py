@@ -1,6 +1,6 @@
 """A live gateway whose catalogue adds embedding models on protocol-level fakes of an OpenAI-compatible
 upstream and of the Gemini API (both in background threads), for the official SDKs to call; and the
-openai JS SDK, installed from npm into ``tests/sdk/js/node_modules`` once."""
+openai JS SDK, installed from npm into ``tests/embeddings/js/node_modules`` once."""
 
 from __future__ import annotations
 
@@ -34,6 +34,13 @@ models:
     embedding: {{dimensions: 16, min_dimensions: 4, max_inputs: 8, max_input_tokens: 64}}
     routes:
       - {{provider: mock, model: embed-model}}
+  - id: fake/fixed-embed
+    type: embedding
+    info: {{name: Fixed-length embeddings (fake), developer: Lab}}
+    pricing: {{input_usd_per_mtok: 0.1}}
+    embedding: {{dimensions: 16}}
+    routes:
+      - {{provider: mock, model: fixed-model}}
   - id: fake/gemini-embed
     aliases: [gemini-embed]
     type: embedding

@@ -1,11 +1,19 @@
 // The official openai JS SDK against modelgate: embeddings.create in every input form and both
 // encodings, models.retrieve (incl. NotFoundError) and models.list. Prints one JSON object of what
-// the SDK returned; tests/sdk/test_js_sdk.py asserts on it.
+// the SDK returned; tests/embeddings/test_sdk_js.py asserts on it.
 //   MG_BASE_URL=http://127.0.0.1:8000/v1 MG_KEY=... MG_MODELS='["m1","m2"]' node embeddings.mjs
 import OpenAI from "openai";
 
 const client = new OpenAI({ baseURL: process.env.MG_BASE_URL, apiKey: process.env.MG_KEY, maxRetries: 0 });
 const models = JSON.parse(process.env.MG_MODELS);
+
+// The SDK decodes base64 itself when it chose it (no encoding_format given); asked for explicitly,
+// the string is handed over as is: decoded here (little-endian float32).
+function vector(embedding) {
+  if (typeof embedding !== "string") return embedding;
+  const bytes = Buffer.from(embedding, "base64");
+  return Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4));
+}
 
 function summary(res) {
   return {
@@ -15,10 +23,9 @@ function summary(res) {
     data: res.data.map((d) => ({
       object: d.object,
       index: d.index,
-      // The SDK decodes base64 itself: an array of numbers either way.
-      isArray: Array.isArray(d.embedding),
-      length: d.embedding.length,
-      head: Array.from(d.embedding.slice(0, 4)),
+      isString: typeof d.embedding === "string",
+      length: vector(d.embedding).length,
+      head: vector(d.embedding).slice(0, 4),
     })),
   };
 }
