@@ -44,7 +44,8 @@ def test_metrics_after_mixed_traffic(live_server, openai_upstream):
     (entry,) = body["models"]
     assert entry["alias"] == "mock/echo" and entry["endpoint"] == "/v1/chat/completions"
     figures = entry["metrics"]
-    assert {"duration_ms", "tps"} <= set(figures)
+    assert set(figures) == {"duration_ms", "tps", "ttft_ms"}  # ttft from the one streamed request
+    assert figures["ttft_ms"]["p99"] <= figures["duration_ms"]["p99"] * 1.05
     d = figures["duration_ms"]
     assert 0 < d["p50"] <= d["p75"] <= d["p90"] <= d["p99"]
     assert body["generated_at"].endswith("Z")
