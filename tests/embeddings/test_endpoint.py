@@ -4,7 +4,13 @@ limits as clear 400s, billing per input token with holds and logs exact, routing
 from __future__ import annotations
 
 import base64
+import html
+import re
+import shutil
 import struct
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -161,3 +167,26 @@ def test_metrics_after_embeddings(embed_server: LiveServer) -> None:
     validate(body, response_schema("model-metrics.json", "/models/metrics"))
     (entry,) = [m for m in body["models"] if m["alias"] == "fake/openai-embed"]
     assert entry["endpoint"] == "/v1/embeddings" and set(entry["metrics"]) == {"duration_ms"}
+
+
+def test_docs_page_samples_run(embed_server: LiveServer, tmp_path: Path) -> None:
+    """The Python and JavaScript samples of an embedding model's docs page run as written (key
+    filled in) against the server."""
+    key = embed_server.create_key()
+    page = requests.get(f"{embed_server.url}/docs/models/fake/openai-embed", timeout=10).text
+    samples = {
+        lang: html.unescape(re.search(rf'<code id="sample-{lang}">(.*?)</code>', page, re.S).group(1))
+        for lang in ("python", "javascript")
+    }
+    py = tmp_path / "sample.py"
+    py.write_text(samples["python"].replace("<YOUR_AIMLAPI_KEY>", key))
+    done = subprocess.run([sys.executable, str(py)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("0 16 [") and '"prompt_tokens"' in done.stdout
+    node = shutil.which("node")
+    if node is not None:
+        js = tmp_path / "sample.mjs"
+        js.write_text(samples["javascript"].replace("<YOUR_AIMLAPI_KEY>", key))
+        done = subprocess.run([node, str(js)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("0 16 [") and "prompt_tokens" in done.stdout
