@@ -17,8 +17,8 @@ from tests.fakes.vectors import fake_vector
 FORMS = {
     "string": "The quick brown fox",
     "strings": ["The quick brown fox", "jumps over the lazy dog"],
-    "tokens": [791, 4062, 14198, 39935],
-    "token_arrays": [[791, 4062], [14198, 39935, 35308]],
+    "tokens": [791, 406, 141, 399],  # small ids: valid in any tokenizer's vocabulary
+    "token_arrays": [[791, 406], [141, 399, 353]],
 }
 DIMS = {"fake/openai-embed": 16, "fake/gemini-embed": 32}
 
