@@ -3,7 +3,8 @@
 Answers ``POST */chat/completions`` at once with a fixed completion (JSON), or, when the body asks
 for ``"stream": true``, with ``--chunks`` SSE chunks (plus a usage chunk and ``[DONE]``), sleeping
 ``--chunk-delay-ms`` between chunks so inter-chunk overhead can be measured. ``POST */embeddings``
-answers one fixed ``--embed-dims``-long vector per input (JSON floats). Anything else: 404.
+answers one fixed ``--embed-dims``-long vector per input (JSON floats); ``POST */messages`` a fixed
+Anthropic message. Anything else: 404.
 
     python bench/mock_upstream.py --port 9100 [--chunks 8] [--chunk-delay-ms 0]
 """
@@ -30,6 +31,17 @@ JSON_HEAD = (
 )
 SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+MESSAGE_BODY = (
+    b'{"id":"msg_mock","type":"message","role":"assistant","model":"mock-claude",'
+    b'"content":[{"type":"text","text":"Hello from the mock upstream."}],"stop_reason":"end_turn",'
+    b'"stop_sequence":null,"usage":{"input_tokens":12,"cache_creation_input_tokens":0,'
+    b'"cache_read_input_tokens":0,"output_tokens":6}}'
+)
+MESSAGE_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    + str(len(MESSAGE_BODY)).encode()
+    + b"\r\n\r\n"
+)
 _CHUNK = (
     b'data: {"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1700000000,"model":"mock-model",'
     b'"choices":[{"index":0,"delta":{"content":"tok "},"finish_reason":null}]}\n\n'
@@ -100,6 +112,9 @@ class MockProtocol(asyncio.Protocol):
         self.url, self.body = b"", []
         if url.endswith(b"/embeddings"):
             self.transport.write(embeddings_reply(body, self.embed_dims))
+            return
+        if url.endswith(b"/messages"):  # Anthropic Messages (non-streaming)
+            self.transport.write(MESSAGE_HEAD + MESSAGE_BODY)
             return
         if not url.endswith(b"/chat/completions"):
             self.transport.write(NOT_FOUND)

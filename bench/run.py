@@ -33,6 +33,7 @@ import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import doors  # bench/doors.py
 import embeddings  # bench/embeddings.py (this directory is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +72,7 @@ providers:
     base_url: http://127.0.0.1:{slow}/v1
     api_key: sk-bench
     max_retries: 0
+""" + doors.CATALOG_PROVIDERS + """
 models:
   - id: bench/mock
     info: {{name: Bench mock, developer: bench, contextLength: 8192, outputMax: 4096}}
@@ -80,7 +82,7 @@ models:
     info: {{name: Bench mock (paced stream), developer: bench, contextLength: 8192, outputMax: 4096}}
     pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
     routes: [{{provider: benchmock-slow, model: mock-model}}]
-""" + embeddings.CATALOG_MODELS
+""" + embeddings.CATALOG_MODELS + doors.CATALOG_MODELS
 
 LITELLM_CONFIG = """
 model_list:
@@ -315,6 +317,10 @@ def run_modelgate(tmp: Path, fast: int, slow: int, workers: int, rss_n: int, onl
             duration=DURATION,
             conns=CONNS,
         )
+        log("doors: chat vs Messages (translated, pass-through) on the same mock")
+        res["doors"] = doors.overhead(
+            loadgen, base=f"http://127.0.0.1:{port}", key=key, tmp=tmp, duration=DURATION, conns=CONNS
+        )
         res["ledger_check"] = ledger_check(db_url)
         return res
 
@@ -472,6 +478,7 @@ def main() -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (BENCH / "results" / f"{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
     md = table(mock, mg, base, mg2) + embeddings.rows(mg.get("embeddings"), local, fmt)
+    md += doors.rows(mg.get("doors"), fmt)
     md += (
         f"\nRun {results['when']} on {results['machine']}, Python {results['python']}, load generator "
         f"{results['loadgen']}, {DURATION:g}s per figure. Ledger check after the run: {mg['ledger_check']}.\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -73,7 +74,7 @@ async def test_registered_as_type_anthropic_and_satisfies_protocol(anthropic_fak
         assert (p.supports_tools, p.supports_reasoning, p.supports_json_schema, p.supports_streaming) == (
             True,
             True,
-            False,
+            True,  # structured output through a forced tool
             True,
         )
     finally:
@@ -163,7 +164,6 @@ async def test_images(anthropic_fake: AnthropicFake, provider: AnthropicProvider
     [
         ({"n": 2}, "n"),
         ({"logprobs": True}, "logprobs"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"temperature": 1.5}, "temperature"),
     ],
 )
@@ -599,3 +599,127 @@ async def test_stream_without_message_delta_still_finishes(
     chunks = await collect(provider, build_call(SONNET, {"messages": HI, "stream": True}))
     assert finishes(chunks) == ["stop"]
     assert joined(chunks, "content") == "Hello!"
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "temp_c": {"type": "number"}},
+    "required": ["city", "temp_c"],
+}
+
+
+def _output_message(inp: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [{"type": "tool_use", "id": "toolu_1", "name": "json_response", "input": inp}],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 30, "output_tokens": 12},
+    }
+
+
+async def test_structured_output_through_a_forced_tool(
+    anthropic_fake: AnthropicFake, provider: AnthropicProvider
+) -> None:
+    anthropic_fake.add(Reply(body=_output_message({"city": "Paris", "temp_c": 21})))
+    rf = {"type": "json_schema", "json_schema": {"name": "weather", "schema": SCHEMA, "strict": True}}
+    result = await provider.complete(build_call(SONNET, {"messages": HI, "response_format": rf}))
+    sent = anthropic_fake.last.json
+    assert sent["tools"] == [{"name": "json_response", "description": ANY_STR, "input_schema": SCHEMA}]
+    assert sent["tool_choice"] == {"type": "tool", "name": "json_response"}
+    msg = result.choices[0]["message"]
+    assert json.loads(msg["content"]) == {"city": "Paris", "temp_c": 21} and "tool_calls" not in msg
+    assert result.choices[0]["finish_reason"] == "stop"
+
+
+async def test_structured_output_streams_as_content(
+    anthropic_fake: AnthropicFake, provider: AnthropicProvider
+) -> None:
+    events = [
+        {
+            "event": "message_start",
+            "data": {
+                "type": "message_start",
+                "message": {
+                    "id": "m",
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [],
+                    "model": "x",
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 9, "output_tokens": 1},
+                },
+            },
+        },
+        {
+            "event": "content_block_start",
+            "data": {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "tool_use", "id": "toolu_1", "name": "json_response", "input": {}},
+            },
+        },
+        {
+            "event": "content_block_delta",
+            "data": {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": '{"ok":'},
+            },
+        },
+        {
+            "event": "content_block_delta",
+            "data": {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": " true}"},
+            },
+        },
+        {"event": "content_block_stop", "data": {"type": "content_block_stop", "index": 0}},
+        {
+            "event": "message_delta",
+            "data": {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use"},
+                "usage": {"output_tokens": 7},
+            },
+        },
+        {"event": "message_stop", "data": {"type": "message_stop"}},
+    ]
+    anthropic_fake.add(anthropic_sse(events))
+    call = build_call(SONNET, {"messages": HI, "stream": True, "response_format": {"type": "json_object"}})
+    chunks = await collect(provider, call)
+    assert anthropic_fake.last.json["tools"][0]["input_schema"] == {"type": "object"}
+    assert json.loads(joined(chunks, "content")) == {"ok": True}
+    assert finishes(chunks) == ["stop"]
+    assert not [c for ch in chunks for c in ch.choices if c["delta"].get("tool_calls")]
+
+
+async def test_structured_output_with_thinking_offers_the_tool(
+    anthropic_fake: AnthropicFake, provider: AnthropicProvider
+) -> None:
+    anthropic_fake.add(Reply(body=_output_message({"a": 1})))
+    body = {
+        "messages": HI,
+        "response_format": {"type": "json_object"},
+        "reasoning_effort": "low",
+        "max_tokens": 4096,
+    }
+    result = await provider.complete(build_call(SONNET, body))
+    sent = anthropic_fake.last.json
+    assert "tool_choice" not in sent and "json_response" in sent["system"]
+    assert json.loads(result.choices[0]["message"]["content"]) == {"a": 1}
+
+
+class _AnyStr(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other)
+
+    __hash__ = str.__hash__
+
+
+ANY_STR = _AnyStr()

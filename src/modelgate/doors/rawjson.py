@@ -77,7 +77,8 @@ def value_span(b: bytes, path: tuple[str, ...]) -> tuple[int, int] | None:
             if b[i : i + 1] != b'"':
                 raise _Shape
             k_end = _string_end(b, i)
-            name = orjson.loads(b[i:k_end])
+            raw_key = b[i + 1 : k_end - 1]
+            name = orjson.loads(b[i:k_end]) if b"\\" in raw_key else raw_key.decode("utf-8", "replace")
             i = _ws(b, k_end)
             if b[i : i + 1] != b":":
                 raise _Shape

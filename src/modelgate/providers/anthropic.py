@@ -25,6 +25,7 @@ from modelgate.providers.anthropic_convert import (
     parse_message,
     parse_usage,
 )
+from modelgate.providers.anthropic_structured import output_tool
 from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext, RawEvent, RawReply
 from modelgate.providers.http import HTTPUpstream, iter_sse, iter_sse_frames, loads_event
 
@@ -34,7 +35,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 class AnthropicProvider:
     supports_tools = True
     supports_reasoning = True
-    supports_json_schema = False
+    supports_json_schema = True  # through a forced output tool (anthropic_convert.output_tool)
     supports_streaming = True
     drain_on_disconnect = True  # keep reading an abandoned stream: output usage comes at the end
     dialects = frozenset({"anthropic-messages"})
@@ -53,7 +54,7 @@ class AnthropicProvider:
         data = await self._http.post_json("/messages", build_request(call))
         if isinstance(data, dict) and data.get("type") == "error":
             raise self._error(data.get("error"))
-        choice, usage = parse_message(data, self.name)
+        choice, usage = parse_message(data, self.name, output_tool(call.request))
         upstream_id = data.get("id")
         return Completion(
             choices=[choice], usage=usage, upstream_id=upstream_id if isinstance(upstream_id, str) else None
@@ -61,7 +62,7 @@ class AnthropicProvider:
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
         body = {**build_request(call), "stream": True}
-        state = StreamState()
+        state = StreamState(output=output_tool(call.request))
         finished = False
         async with self._http.post("/messages", body) as resp:
             async for ev in iter_sse(resp):

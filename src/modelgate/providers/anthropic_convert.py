@@ -14,6 +14,7 @@ import orjson
 
 from modelgate.catalog.models import Reasoning
 from modelgate.errors import InvalidRequestError, UpstreamProtocolError
+from modelgate.providers.anthropic_structured import output_tool, structured_output
 from modelgate.providers.base import ProviderCall, Usage
 from modelgate.providers.convert import append_turn, parse_data_url
 from modelgate.wire.chat import (
@@ -23,7 +24,6 @@ from modelgate.wire.chat import (
     FilePart,
     ImagePart,
     NamedToolChoice,
-    ResponseFormatText,
     SystemMessage,
     ToolMessage,
     UserMessage,
@@ -172,11 +172,6 @@ def build_request(call: ProviderCall) -> dict[str, Any]:
         raise InvalidRequestError("n: only 1 choice is supported by this model", param="n")
     if req.logprobs:
         raise InvalidRequestError("logprobs: not supported by this model", param="logprobs")
-    if req.response_format is not None and not isinstance(req.response_format, ResponseFormatText):
-        raise InvalidRequestError(
-            f"response_format: {req.response_format.type} is not supported by this model",
-            param="response_format",
-        )
     if req.temperature is not None and req.temperature > 1:
         raise InvalidRequestError("temperature: must be between 0 and 1 for this model", param="temperature")
     system, messages = build_messages(req)
@@ -203,6 +198,8 @@ def build_request(call: ProviderCall) -> dict[str, Any]:
     tool_choice = _tool_choice(req)
     if tool_choice is not None:
         body["tool_choice"] = tool_choice
+    if output_tool(req) is not None:
+        structured_output(req, body, forced=thinking is None)
     if req.user:
         body["metadata"] = {"user_id": req.user}
     extra = call.extra.get("body")
@@ -261,18 +258,22 @@ def stop_reason(raw: Any) -> str:
     return STOP_REASONS.get(str(raw), "stop") if raw is not None else "stop"
 
 
-def parse_message(data: Any, provider: str) -> tuple[dict[str, Any], Usage]:
+def parse_message(data: Any, provider: str, output: str | None = None) -> tuple[dict[str, Any], Usage]:
     if not isinstance(data, dict) or not isinstance(data.get("content"), list):
         raise UpstreamProtocolError(f"upstream {provider} answered JSON without content", provider=provider)
     text: list[str] = []
     thinking: list[str] = []
     calls: list[dict[str, Any]] = []
+    structured = False
     for block in data["content"]:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
             text.append(str(block.get("text", "")))
         elif kind == "thinking":
             thinking.append(str(block.get("thinking", "")))
+        elif kind == "tool_use" and output is not None and block.get("name") == output:
+            text.append(orjson.dumps(block.get("input") or {}).decode())
+            structured = True
         elif kind == "tool_use":
             arguments = orjson.dumps(block.get("input") or {}).decode()
             calls.append(
@@ -291,10 +292,11 @@ def parse_message(data: Any, provider: str) -> tuple[dict[str, Any], Usage]:
         message["tool_calls"] = calls
     if thinking:
         message["reasoning_content"] = "".join(thinking)
+    finish = stop_reason(data.get("stop_reason"))
     choice = {
         "index": 0,
         "message": message,
-        "finish_reason": stop_reason(data.get("stop_reason")),
+        "finish_reason": "stop" if structured and not calls and finish == "tool_calls" else finish,
         "logprobs": None,
     }
     return choice, parse_usage(data.get("usage"))
@@ -306,6 +308,8 @@ class StreamState:
 
     usage_raw: dict[str, Any] = field(default_factory=dict)
     tool_index: dict[int, int] = field(default_factory=dict)  # content block index -> tool call index
+    output: str | None = None  # the structured-output tool, whose input is streamed as content
+    output_blocks: set[int] = field(default_factory=set)
     started: bool = False
     finish: str | None = None
     stopped: bool = False
@@ -324,7 +328,13 @@ class StreamState:
             return {"role": "assistant", "content": ""}
         if kind == "content_block_start":
             block = event.get("content_block") or {}
-            if block.get("type") == "tool_use":
+            if (
+                block.get("type") == "tool_use"
+                and self.output is not None
+                and block.get("name") == self.output
+            ):
+                self.output_blocks.add(int(event.get("index", 0)))
+            elif block.get("type") == "tool_use":
                 index = len(self.tool_index)
                 self.tool_index[int(event.get("index", 0))] = index
                 function = {"name": block.get("name", ""), "arguments": ""}
@@ -340,12 +350,20 @@ class StreamState:
                 delta["content"] = d.get("text", "")
             elif dtype == "thinking_delta":
                 delta["reasoning_content"] = d.get("thinking", "")
+            elif (
+                dtype == "input_json_delta"
+                and d.get("partial_json")
+                and (int(event.get("index", 0)) in self.output_blocks)
+            ):
+                delta["content"] = d["partial_json"]
             elif dtype == "input_json_delta" and d.get("partial_json"):
                 index = self.tool_index.get(int(event.get("index", 0)), 0)
                 delta["tool_calls"] = [{"index": index, "function": {"arguments": d["partial_json"]}}]
         elif kind == "message_delta":
             self.usage_raw.update(event.get("usage") or {})
             self.finish = stop_reason((event.get("delta") or {}).get("stop_reason"))
+            if self.finish == "tool_calls" and self.output_blocks and not self.tool_index:
+                self.finish = "stop"  # the structured answer, not a tool call
         elif kind == "message_stop":
             self.stopped = True
         return delta or None
