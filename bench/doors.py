@@ -72,7 +72,8 @@ def rows(doors: dict[str, Any] | None, fmt: Callable[..., str]) -> str:
         return ""
     out = (
         "\nDoors on the same metered core (mock upstreams, same run; ratio = req/s over the chat door's):\n\n"
-        "| door | requests/s | ratio | latency p50 / p99 at 1 connection (ms) | errors |\n|---|---|---|---|---|\n"
+        "| door | requests/s | ratio | latency p50 / p99 at 1 connection (ms) | errors |\n"
+        "|---|---|---|---|---|\n"
     )
     for name, r in doors.items():
         t, lat = r["throughput"], r["latency"]

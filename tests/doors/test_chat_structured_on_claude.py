@@ -24,7 +24,12 @@ def test_parse_with_a_pydantic_model(door_server: LiveServer, anthropic_up: Anth
                 "role": "assistant",
                 "model": "claude-sonnet-4-5-20250929",
                 "content": [
-                    {"type": "tool_use", "id": "t1", "name": "json_response", "input": {"city": "Oslo", "temp_c": -3.5}}
+                    {
+                        "type": "tool_use",
+                        "id": "t1",
+                        "name": "json_response",
+                        "input": {"city": "Oslo", "temp_c": -3.5},
+                    }
                 ],
                 "stop_reason": "tool_use",
                 "stop_sequence": None,
@@ -34,7 +39,9 @@ def test_parse_with_a_pydantic_model(door_server: LiveServer, anthropic_up: Anth
     )
     client = openai.OpenAI(base_url=f"{door_server.url}/v1", api_key=door_server.create_key(), max_retries=0)
     done = client.chat.completions.parse(
-        model="claude-test", messages=[{"role": "user", "content": "Weather in Oslo?"}], response_format=Weather
+        model="claude-test",
+        messages=[{"role": "user", "content": "Weather in Oslo?"}],
+        response_format=Weather,
     )
     assert done.choices[0].message.parsed == Weather(city="Oslo", temp_c=-3.5)
     assert done.choices[0].finish_reason == "stop"
