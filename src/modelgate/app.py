@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -26,13 +26,15 @@ from modelgate.api import metrics as metrics_api
 from modelgate.api.deps import AppState
 from modelgate.api.errors import install_error_handlers
 from modelgate.billing.ledger import Ledger, LedgerBase
+from modelgate.billing.owners import FileOwners, new_owner_id
+from modelgate.billing.pg_ledger import PGLedger
 from modelgate.billing.sqlite_ledger import SQLiteLedger
 from modelgate.catalog.loader import load_catalog_files
 from modelgate.catalog.registry import Catalog
 from modelgate.doors import default_doors
 from modelgate.doors.asgi import Edge
 from modelgate.gateway.core import MeteredCore
-from modelgate.gateway.logsink import RequestLogSink, WriterLogSink
+from modelgate.gateway.logsink import PGWriterLogSink, RequestLogSink, WriterLogSink
 from modelgate.gateway.router import Router
 from modelgate.limits import build_limiter, limits_resolver, share_invalidations
 from modelgate.observability.metrics import Metrics
@@ -41,6 +43,7 @@ from modelgate.providers.base import ProviderContext
 from modelgate.providers.registry import ProviderTypeRegistry, build_providers, check_types
 from modelgate.settings import Settings, sqlite_path
 from modelgate.store.db import Database
+from modelgate.store.pg_writer import PGWriter
 from modelgate.store.sqlite_writer import SQLiteWriter
 from modelgate.web import install as install_web
 
@@ -82,20 +85,36 @@ class GatewayApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def _billing_backend(
+async def _billing_backend(
     db: Database, settings: Settings
-) -> tuple[LedgerBase, RequestLogSink, SQLiteWriter | None]:
-    """SQLite file: one group-commit connection on the event loop for holds, settles and log rows.
-    PostgreSQL (or in-memory SQLite): short SQLAlchemy transactions and a batching log writer."""
+) -> tuple[LedgerBase, RequestLogSink, list[Callable[[], Awaitable[None]]]]:
+    """The ledger, the log sink and what closes them (in order, after both are flushed).
+    SQLite file: one group-commit connection on the event loop for holds, settles and log rows.
+    PostgreSQL: the same idea, one connection and one statement per batch (``store/pg_writer.py``).
+    In-memory SQLite: short SQLAlchemy transactions and a batching log writer."""
     path = sqlite_path(db.url)
     if db.is_sqlite and path is not None:
         writer = SQLiteWriter(path)
         writer.start()
-        return SQLiteLedger(writer), WriterLogSink(writer), writer
+        owners = FileOwners(path.with_name(path.name + "-owners"), new_owner_id())
+        owners.start()
+
+        async def close_owners() -> None:
+            owners.close()
+
+        return SQLiteLedger(writer, owners), WriterLogSink(writer), [writer.aclose, close_owners]
+    if not db.is_sqlite:
+        pg = PGWriter(
+            db.url.replace("+asyncpg", "", 1),
+            owner=new_owner_id(),
+            synchronous_commit=settings.ledger_synchronous_commit,
+        )
+        await pg.start()
+        return PGLedger(pg, db.engine), PGWriterLogSink(pg), [pg.aclose]
     logsink = RequestLogSink(
         db.engine, interval=settings.log_flush_interval, batch_size=settings.log_batch_size
     )
-    return Ledger(db.engine), logsink, None
+    return Ledger(db.engine), logsink, []
 
 
 def build_app(
@@ -117,8 +136,9 @@ def build_app(
         db = Database(settings.database_url)
         await db.upgrade()  # Alembic migrations to head
         providers = build_providers(catalog, registry, ProviderContext())
-        ledger, logsink, writer = _billing_backend(db, settings)
-        await ledger.release_stale(older_than=timedelta(minutes=15))
+        ledger, logsink, closers = await _billing_backend(db, settings)
+        hold_timeout = timedelta(seconds=settings.hold_timeout)
+        await ledger.release_stale(older_than=hold_timeout)
         logsink.start()
         keys = KeyAuthenticator(db.engine, ttl=settings.key_cache_ttl)
         metrics = Metrics()
@@ -152,6 +172,9 @@ def build_app(
         app.state.mg = AppState(settings=settings, db=db, catalog=catalog, core=core, keys=keys)
         app.state.mg.extras.update(metrics=metrics, limiter=limiter, model_metrics=live)
         flusher = asyncio.create_task(_periodic(keys.flush_last_used, 5.0))
+        sweeper = asyncio.create_task(
+            _periodic(lambda: ledger.release_stale(older_than=hold_timeout), settings.hold_sweep_interval)
+        )
         for provider in providers.values():
             start = getattr(provider, "start", None)
             if start is not None:
@@ -162,15 +185,16 @@ def build_app(
         try:
             yield
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            for task in (flusher, sweeper):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await core.drain_background()
             await ledger.drain()
             await keys.flush_last_used()
             await logsink.aclose()
-            if writer is not None:
-                await writer.aclose()
+            for close in closers:
+                await close()
             with contextlib.suppress(Exception):
                 await limiter.aclose()
             await live.aclose()

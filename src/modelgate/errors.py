@@ -14,6 +14,7 @@ subclasses at their boundary, with ``raise ... from exc``.
     ├── ConflictError (409, conflict_error)
     ├── RateLimitError (429, rate_limit_error)             local queue full, per-key limits
     ├── ProviderNotConfiguredError (503, service_unavailable)
+    ├── DatabaseUnavailableError (503, service_unavailable) the ledger's database is unreachable
     └── UpstreamError (502, upstream_error)                anything that went wrong past our boundary
         ├── UpstreamStatusError (status of upstream)       upstream answered an HTTP error
         ├── UpstreamConnectionError (502)                  refused, reset, DNS
@@ -98,6 +99,19 @@ class ProviderNotConfiguredError(GatewayError):
     status_code = 503
     error_type = "service_unavailable"
     default_code = "provider_not_configured"
+
+
+class DatabaseUnavailableError(GatewayError):
+    """The ledger's database cannot be reached (a hold cannot be taken)."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    default_code = "database_unavailable"
+
+    def __init__(self, message: str, **kw: object) -> None:
+        headers = dict(kw.pop("headers", None) or {})  # type: ignore[call-overload]
+        headers.setdefault("Retry-After", "5")
+        super().__init__(message, headers=headers, **kw)  # type: ignore[arg-type]
 
 
 class UpstreamError(GatewayError):

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     log_batch_size: int = 500
     # GET /models/metrics: the sliding window of its percentiles, in seconds (shared through Redis).
     model_metrics_window: int = Field(default=300, ge=10, le=86400)
+    # Holds (docs/accounts-and-billing.md): those of a process that is gone are released by any other
+    # process within ``hold_sweep_interval`` seconds; any hold older than ``hold_timeout`` seconds
+    # (past every request's deadline) is released even if its process still runs.
+    hold_sweep_interval: float = 5.0
+    hold_timeout: float = 3600.0
+    # PostgreSQL: wait for each ledger batch's commit to be flushed to disk before answering
+    # (docs/deploy.md: off by default; the crash window of a database-server crash).
+    ledger_synchronous_commit: bool = False
     # Secret used to sign web sessions; generated and stored in the database when unset.
     secret_key: str | None = None
     # Behind TLS: mark cookies Secure.

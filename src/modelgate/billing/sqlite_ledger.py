@@ -9,6 +9,7 @@ Request-log rows go through the same writer, usually in the very transaction of 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,18 +22,24 @@ from modelgate.billing.ledger import (
     period_key,
     spend_limit_error,
 )
+from modelgate.billing.owners import FileOwners, owners_of, select_stale
 from modelgate.errors import InsufficientCreditsError
 from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
 
+log = logging.getLogger("modelgate.billing")
+
 
 class SQLiteLedger(LedgerBase):
-    def __init__(self, writer: SQLiteWriter) -> None:
+    def __init__(self, writer: SQLiteWriter, owners: FileOwners | None = None) -> None:
         super().__init__()
         self._writer = writer
+        self._owners = owners
+        self._me = owners.me if owners is not None else None
 
     async def hold(self, *, ident: KeyIdentity, inference_id: str, credits: int) -> HoldTicket:
         period = period_key(ident.limit_retention) if ident.limit_credits is not None else None
         now = sqlite_timestamp(datetime.now(UTC))
+        owner = self._me
 
         def op(conn: sqlite3.Connection) -> HoldTicket:
             # Refusals must leave nothing written (the writer's contract; a zero key_spend row is
@@ -66,9 +73,9 @@ class SQLiteLedger(LedgerBase):
                     )
                 raise InsufficientCreditsError(OUT_OF_CREDITS_MESSAGE)
             conn.execute(
-                "INSERT INTO holds (inference_id, account_id, key_id, period, credits, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (inference_id, ident.account_id, ident.key_id, period, credits, now),
+                "INSERT INTO holds (inference_id, account_id, key_id, period, credits, created_at, owner)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (inference_id, ident.account_id, ident.key_id, period, credits, now, owner),
             )
             return HoldTicket(inference_id, ident.account_id, ident.key_id, period, credits)
 
@@ -125,18 +132,33 @@ class SQLiteLedger(LedgerBase):
         await self._tracked(self._writer.submit(op, at_once=True))
 
     async def release_stale(self, *, older_than: timedelta) -> int:
+        """Release the holds of processes that are gone (``billing/owners.py``), and any hold older
+        than ``older_than``."""
         cutoff = sqlite_timestamp(datetime.now(UTC) - older_than)
+        me = self._me
 
         def op(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return conn.execute(
-                "SELECT inference_id, account_id, key_id, period, credits FROM holds WHERE created_at < ?",
-                (cutoff,),
+                "SELECT inference_id, account_id, key_id, period, credits, owner, created_at < ?"
+                " FROM holds WHERE owner IS NOT ? OR created_at < ?",
+                (cutoff, me, cutoff),
             ).fetchall()
 
         rows = await self._writer.submit(op)
-        for row in rows:
-            await self.release(HoldTicket(*row))
-        return len(rows)
+        if not rows:
+            return 0
+        others = owners_of(rows, me)
+        gone = await self._owners.gone(others) if self._owners is not None else set()
+        stale = select_stale(rows, me=me, gone=gone)
+        for row in stale:
+            await self.release(HoldTicket(*row[:5]))
+        if self._owners is not None:
+            self._owners.forget(gone)
+        if stale:
+            log.warning(
+                "released %d holds left by %d stopped processes or past their deadline", len(stale), len(gone)
+            )
+        return len(stale)
 
     async def flush(self) -> None:
         await super().flush()

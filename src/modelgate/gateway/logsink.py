@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from modelgate.store.pg_writer import PGWriter
 from modelgate.store.schema import RequestLog
 from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
 
@@ -92,6 +93,26 @@ class WriterLogSink(RequestLogSink):
         self._writer.add_row(
             sql, [sqlite_timestamp(v) if isinstance(v, datetime) else v for v in row.values()]
         )
+
+    async def flush(self) -> None:
+        await self._writer.flush()
+
+    async def aclose(self) -> None:
+        await self._writer.flush()
+
+
+class PGWriterLogSink(RequestLogSink):
+    """Request-log rows for PostgreSQL: handed to the process's group-commit writer, so they commit
+    in the same statement as the charges queued with them."""
+
+    def __init__(self, writer: PGWriter) -> None:
+        self._writer = writer
+
+    def start(self) -> None:
+        return None
+
+    def record(self, row: dict[str, Any]) -> None:
+        self._writer.add_log(row)
 
     async def flush(self) -> None:
         await self._writer.flush()

@@ -96,6 +96,9 @@ class Hold(Base):
     period: Mapped[str | None] = mapped_column(String(32), default=None)
     credits: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The process that made the hold (``billing/owners.py``): once it is gone, any other process
+    # releases its holds. NULL: made by a version without owners (released by age only).
+    owner: Mapped[int | None] = mapped_column(BigInteger, default=None)
     # No secondary indexes: the table only ever holds the requests in flight, and every request
     # inserts and deletes one row, so each index would cost two B-tree writes per request.
 
