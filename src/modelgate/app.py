@@ -204,7 +204,7 @@ def build_app(
             await db.aclose()
 
     app = GatewayApp(
-        title="modelgate", version="0.1.0", lifespan=lifespan, docs_url="/api-docs", redoc_url=None
+        title="modelgate", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.edge = Edge(
         super(GatewayApp, app).__call__,

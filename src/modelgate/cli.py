@@ -22,6 +22,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from modelgate.accounts.signin_links import LINK_PATH
     from modelgate.app import load_catalog
     from modelgate.catalog.loader import CatalogError
     from modelgate.providers.registry import ProviderTypeRegistry
@@ -33,15 +34,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (CatalogError, ValueError) as exc:
         print(f"modelgate: configuration error: {exc}", file=sys.stderr)
         return 2
-    key = asyncio.run(prepare_database(settings))
+    first = asyncio.run(prepare_database(settings))
     url = f"http://{args.host}:{args.port}"
-    if key:
+    if first:
+        key = first.key
         print(
             "\n  modelgate created an admin account (admin@localhost) on this new database.\n"
             f"  Its API key, shown only this once:\n\n      {key}\n\n"
             f"  Try it:  curl {url}/v1/chat/completions -H 'Authorization: Bearer {key}' \\\n"
             "             -H 'Content-Type: application/json' \\\n"
-            '             -d \'{"model": "smollm2", "messages": [{"role": "user", "content": "Hi!"}]}\'\n',
+            '             -d \'{"model": "smollm2", "messages": [{"role": "user", "content": "Hi!"}]}\'\n\n'
+            "  Sign in to the operator console once with this link (valid 24 hours), then set a password:\n\n"
+            f"      {url}{LINK_PATH}{first.signin_token}\n",
             flush=True,
         )
     uvicorn.run(
@@ -108,6 +112,73 @@ def cmd_top_up(args: argparse.Namespace) -> int:
     return asyncio.run(_top_up(args, _settings(args)))
 
 
+async def _account_action(args: argparse.Namespace, action: str, password: str = "") -> int:
+    """The account-changing admin commands, each audited as done by the command line."""
+    from modelgate.accounts.operators import CLI, account_id_by_email, audit, set_operator
+    from modelgate.accounts.service import set_password
+    from modelgate.accounts.signin_links import LINK_PATH, create_signin_link
+    from modelgate.store.db import Database
+
+    settings = _settings(args)
+    db = Database(settings.database_url)
+    try:
+        await db.create_schema()
+        async with db.engine.begin() as conn:
+            account_id = await account_id_by_email(conn, email=args.email)
+            if account_id is None:
+                print(f"modelgate: no account with email {args.email}", file=sys.stderr)
+                return 1
+            if action == "set-password":
+                await set_password(conn, account_id=account_id, password=password)
+                await audit(conn, actor=CLI, action="account.set_password", account_id=account_id)
+                print(f"Password set for {args.email.strip().lower()}.")
+            elif action == "make-operator":
+                await set_operator(conn, account_id=account_id, operator=not args.revoke, actor=CLI)
+                state = "no longer an operator" if args.revoke else "an operator (console: /admin)"
+                print(f"{args.email.strip().lower()} is now {state}.")
+            else:
+                token = await create_signin_link(conn, account_id=account_id)
+                await audit(conn, actor=CLI, action="account.sign_in_link", account_id=account_id)
+                base = (args.base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+                print(f"{base}{LINK_PATH}{token}")
+        return 0
+    finally:
+        await db.aclose()
+
+
+def _read_new_password() -> str | None:
+    """From the terminal without echo (asked twice), or the first line of piped stdin."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != first:
+            print("modelgate: the two passwords differ", file=sys.stderr)
+            return None
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_set_password(args: argparse.Namespace) -> int:
+    from modelgate.accounts.passwords import MIN_PASSWORD
+
+    password = _read_new_password()
+    if password is None:
+        return 1
+    if not MIN_PASSWORD <= len(password) <= 1024 or "\x00" in password:
+        print(f"modelgate: a password has {MIN_PASSWORD} to 1024 characters", file=sys.stderr)
+        return 1
+    return asyncio.run(_account_action(args, "set-password", password))
+
+
+def cmd_make_operator(args: argparse.Namespace) -> int:
+    return asyncio.run(_account_action(args, "make-operator"))
+
+
+def cmd_sign_in_link(args: argparse.Namespace) -> int:
+    return asyncio.run(_account_action(args, "sign-in-link"))
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from modelgate.store.db import Database
 
@@ -151,6 +222,25 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--usd", type=float, required=True)
     tu.add_argument("--database-url")
     tu.set_defaults(func=cmd_top_up)
+
+    sp = admin.add_parser(
+        "set-password", help="set an account's web password (read from stdin, never echoed)"
+    )
+    sp.add_argument("--email", required=True)
+    sp.add_argument("--database-url")
+    sp.set_defaults(func=cmd_set_password)
+
+    mo = admin.add_parser("make-operator", help="let an account use the operator console (/admin)")
+    mo.add_argument("--email", required=True)
+    mo.add_argument("--revoke", action="store_true", help="take the operator role away instead")
+    mo.add_argument("--database-url")
+    mo.set_defaults(func=cmd_make_operator)
+
+    sl = admin.add_parser("sign-in-link", help="print a one-time web sign-in link (valid 24 hours)")
+    sl.add_argument("--email", required=True)
+    sl.add_argument("--base-url", help="this server's address as users reach it (default: host:port)")
+    sl.add_argument("--database-url")
+    sl.set_defaults(func=cmd_sign_in_link)
 
     dbp = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     up = dbp.add_parser("upgrade", help="create or migrate the schema")

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     bootstrap_credits_usd: float = 10.0
     # Print the bootstrap key on first start (disable for unattended deployments).
     bootstrap: bool = True
+    # Credits (USD) a new web sign-up receives, and the text the billing page shows on how to get
+    # credits. Defaults: an operator changes both on /admin/settings (stored in the database).
+    signup_credits_usd: float = Field(default=0.0, ge=0, le=1_000_000)
+    credits_help: str = ""
     log_level: str = "info"
     # Browser origins allowed by CORS ("*" by default, as a public API).
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])

@@ -159,7 +159,7 @@ def test_browser_flow(web_server: LiveServer, tmp_path: Path) -> None:
 
     script = tmp_path / "sample.py"
     script.write_text(
-        sample.replace("google/gemini-2.5-pro", "mock/thinker").replace("<YOUR_AIMLAPI_KEY>", key)
+        sample.replace("google/gemini-2.5-pro", "mock/thinker").replace("<YOUR_MODELGATE_KEY>", key)
     )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.errors import AuthenticationError
-from modelgate.store.schema import ApiKey
+from modelgate.store.schema import Account, ApiKey
 from modelgate.wire.service import Scope
 
 KEY_SCOPES: tuple[str, ...] = get_args(Scope)  # the public enum of wire/service.py
@@ -28,6 +28,7 @@ INVALID_KEY_MESSAGE = (
     "This request requires a valid API key. You can create a new API key on the Keys page: /app/keys"
 )
 
+ACCOUNT_DISABLED_MESSAGE = "This account is disabled. Contact the operator of this gateway."
 
 UNKNOWN_KEY_TTL = 2.0
 
@@ -116,11 +117,17 @@ class KeyAuthenticator:
     async def _load(self, digest: str) -> KeyIdentity:
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(select(ApiKey).where(ApiKey.digest == digest, ApiKey.deleted_at.is_(None)))
+                await conn.execute(
+                    select(ApiKey, Account.disabled.label("account_disabled"))
+                    .join(Account, Account.id == ApiKey.account_id)
+                    .where(ApiKey.digest == digest, ApiKey.deleted_at.is_(None))
+                )
             ).first()
         if row is None:
             raise UnknownKeyError(INVALID_KEY_MESSAGE)
         k = row._mapping
+        if k["account_disabled"]:
+            raise AuthenticationError(ACCOUNT_DISABLED_MESSAGE)
         if k["disabled"]:
             raise AuthenticationError(
                 "This API key is disabled. Enable it on the Keys page or use another key."

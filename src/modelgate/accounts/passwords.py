@@ -1,6 +1,8 @@
 """Sign-up (argon2id hashes from ``accounts.hashing``), keyword-only like ``accounts.service``.
 
 Used by the web UI's sign-up form; log-in checks go through ``accounts.service.verify_password``.
+Sign-up does not reveal whether an email is registered: for a taken email it costs the same
+password hash and returns None, and the form answers both cases with the same page.
 """
 
 from __future__ import annotations
@@ -11,42 +13,51 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.accounts.hashing import hash_password
-from modelgate.accounts.service import get_or_create_account
+from modelgate.accounts.service import get_or_create_account, top_up
 from modelgate.store.schema import Account
 
 MIN_PASSWORD = 8
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
-
-
-class SignUpError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+MAX_EMAIL = 320
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}\.[^@\s\x00-\x1f\x7f]{1,63}$")
 
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def plausible_email(email: str) -> bool:
+    """Short enough and free of control characters (NUL included): safe to look up."""
+    return len(email) <= MAX_EMAIL and not any(ord(c) < 32 or ord(c) == 127 for c in email)
+
+
 def validate_sign_up(email: str, password: str) -> dict[str, str]:
     errors: dict[str, str] = {}
-    if not EMAIL_RE.match(normalise_email(email)):
+    normalised = normalise_email(email)
+    if len(normalised) > MAX_EMAIL or not EMAIL_RE.match(normalised):
         errors["email"] = "Enter a valid email address, like name@example.com."
     if len(password) < MIN_PASSWORD:
         errors["password"] = f"Use at least {MIN_PASSWORD} characters."
     elif len(password) > 1024:
         errors["password"] = "Use at most 1024 characters."
+    elif "\x00" in password:
+        errors["password"] = "The password cannot contain a NUL character."
     return errors
 
 
-async def sign_up(conn: AsyncConnection, *, email: str, password: str) -> int:
-    """Create an account with a password; raises ``SignUpError`` if the email is taken."""
+async def sign_up(
+    conn: AsyncConnection, *, email: str, password: str, credits_usd: float = 0.0
+) -> int | None:
+    """Create an account with a password (and ``credits_usd`` of sign-up credits); None when the
+    email is taken, after the same work (one password hash), so that timing does not tell."""
     email = normalise_email(email)
+    hashed = hash_password(password)
     row = (await conn.execute(select(Account.id).where(Account.email == email))).first()
     if row is not None:
-        raise SignUpError("email", "An account with this email already exists. Log in instead.")
+        return None
     account_id = await get_or_create_account(conn, email=email)
-    await conn.execute(
-        update(Account).where(Account.id == account_id).values(password_hash=hash_password(password))
-    )
+    await conn.execute(update(Account).where(Account.id == account_id).values(password_hash=hashed))
+    if credits_usd > 0:
+        await top_up(
+            conn, account_id=account_id, usd=credits_usd, description="sign-up credits", kind="bonus"
+        )
     return account_id

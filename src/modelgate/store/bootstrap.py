@@ -1,16 +1,26 @@
-"""First start: create the schema, and on an empty database an admin account with one key."""
+"""First start: create the schema, and on an empty database an admin account (an operator) with
+one key and a one-time sign-in link for the web console (it has no password yet)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from modelgate.accounts.service import account_count, create_key, get_or_create_account, top_up
+from modelgate.accounts.signin_links import create_signin_link
 from modelgate.settings import Settings
 from modelgate.store.db import Database
 
 ADMIN_EMAIL = "admin@localhost"
 
 
-async def prepare_database(settings: Settings) -> str | None:
-    """Migrate; return the new admin key when the database was empty (shown once), else None."""
+@dataclass(frozen=True, slots=True)
+class FirstStart:
+    key: str  # the admin's API key, shown once
+    signin_token: str  # for /app/sign-in/<token>, valid once for 24 hours
+
+
+async def prepare_database(settings: Settings) -> FirstStart | None:
+    """Migrate; on an empty database create the admin account and return what to show once."""
     db = Database(settings.database_url)
     try:
         await db.create_schema()
@@ -29,6 +39,7 @@ async def prepare_database(settings: Settings) -> str | None:
                     kind="bonus",
                 )
             new = await create_key(conn, account_id=account_id, name="bootstrap")
-            return new.key
+            token = await create_signin_link(conn, account_id=account_id)
+            return FirstStart(key=new.key, signin_token=token)
     finally:
         await db.aclose()

@@ -1,9 +1,11 @@
-"""Server-rendered web UI: account pages (sign-up, keys, billing), the playground, per-model docs.
+"""Server-rendered web UI: landing page, account pages (sign-up, keys, billing), the playground,
+per-model docs, the API reference and the operator console.
 
 ``install(app)`` is the one call ``app.build_app`` makes: it mounts ``/static``, the routers and
-the two web exception handlers. Routers, one concept each: ``auth`` (sign-up/log-in/log-out),
-``keys``, ``billing``, ``playground``, ``docs``. Sessions and CSRF live in ``sessions``; their tables
-are in ``store/schema.py`` with every other table.
+the web exception handlers. Routers, one concept each: ``auth`` (landing, sign-up/log-in/log-out,
+one-time sign-in links), ``account``, ``keys``, ``billing`` (+ ``exports``), ``playground``,
+``docs``, ``apidocs``, ``admin`` and ``admin_status`` (the console). Sessions and CSRF live in
+``sessions``, security headers in ``security``; the tables are in ``store/schema.py``.
 """
 
 from __future__ import annotations
@@ -11,11 +13,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from starlette.responses import JSONResponse, Response
-from starlette.staticfiles import StaticFiles
+from starlette.responses import FileResponse, JSONResponse, Response
 
-from modelgate.web import auth, billing, docs, keys, playground
+from modelgate.web import (
+    account,
+    admin,
+    admin_status,
+    apidocs,
+    auth,
+    billing,
+    docs,
+    exports,
+    keys,
+    playground,
+)
 from modelgate.web.render import WebState, render
+from modelgate.web.security import SecureStaticFiles
 from modelgate.web.sessions import CSRFError, LoginRequired
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -50,10 +63,20 @@ async def _csrf_failed(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _favicon() -> Response:
+    return FileResponse(
+        STATIC_DIR / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
 def install(app: FastAPI) -> None:
     app.state.web = WebState.create()
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", SecureStaticFiles(directory=STATIC_DIR), name="static")
+    app.add_api_route("/favicon.ico", _favicon, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(CSRFError, _csrf_failed)
-    for module in (auth, keys, billing, playground, docs):
+    app.add_exception_handler(admin.NotOperator, admin.not_found)
+    for module in (auth, account, keys, billing, exports, playground, docs, apidocs, admin, admin_status):
         app.include_router(module.router)

@@ -1,4 +1,9 @@
-"""Sign-up, log-in and log-out pages."""
+"""The landing page, sign-up, log-in, log-out and one-time sign-in links.
+
+Sign-up never says whether an email is registered: a new email and a taken one get the same
+answer (a redirect to the log-in page with the same notice), after the same work. Log-in failures
+are limited per (email, client IP) and per client IP across emails (``web/ratelimit.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,31 +11,47 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from starlette.responses import RedirectResponse, Response
 
-from modelgate.accounts.passwords import SignUpError, normalise_email, sign_up, validate_sign_up
+from modelgate.accounts.passwords import normalise_email, plausible_email, sign_up, validate_sign_up
 from modelgate.accounts.service import verify_password
+from modelgate.accounts.signin_links import consume_signin_link, peek_signin_link
+from modelgate.accounts.site_settings import load_site_settings
 from modelgate.api.deps import app_state
+from modelgate.store.schema import Account
 from modelgate.web.render import render, web_state
 from modelgate.web.sessions import CsrfUser, check_anon_csrf, end_session, load_user, start_session
 
 router = APIRouter(include_in_schema=False)
 
+SIGNED_UP = "/app/login?signed_up=1"
 
-def _safe_next(value: str | None) -> str:
+
+def _safe_next(value: str | None, default: str = "/app/keys") -> str:
     # Only same-site paths: "/app/x" yes, "//evil.example" or "https://..." no.
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
-    return "/app/keys"
+    return default
 
 
-def _client_ip(request: Request) -> str:
+def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _minutes(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 @router.get("/")
-async def root() -> Response:
-    return RedirectResponse("/app", status_code=303)
+async def landing(request: Request) -> Response:
+    if await load_user(request):
+        return RedirectResponse("/app/keys", status_code=303)
+    catalog = app_state(request).catalog
+    models = [m for m in catalog.models if catalog.unavailable_reason(m) is None]
+    return render(request, "landing.html", {"models": models, "total": len(catalog.models), "page": "home"})
 
 
 @router.get("/app")
@@ -52,24 +73,34 @@ async def signup_submit(
 ) -> Response:
     check_anon_csrf(request, csrf_token)
     errors = validate_sign_up(email, password)
-    if not errors:
-        try:
-            async with app_state(request).db.engine.begin() as conn:
-                account_id = await sign_up(conn, email=email, password=password)
-        except SignUpError as exc:
-            errors[exc.field] = str(exc)
     if errors:
         return render(request, "signup.html", {"errors": errors, "email": email}, status_code=400)
-    response = RedirectResponse("/app/keys?welcome=1", status_code=303)
-    await start_session(request, response, account_id=account_id)
-    return response
+    limiter = web_state(request).signup_limiter
+    ip = client_ip(request)
+    wait = limiter.retry_after(ip)
+    if wait:
+        errors = {"form": f"Too many sign-ups from your network. Try again in {_minutes(wait)}."}
+        resp = render(request, "signup.html", {"errors": errors, "email": email}, status_code=429)
+        resp.headers["Retry-After"] = str(wait)
+        return resp
+    limiter.attempted(ip)
+    state = app_state(request)
+    try:
+        async with state.db.engine.begin() as conn:
+            site = await load_site_settings(conn, state.settings)
+            await sign_up(conn, email=email, password=password, credits_usd=site.signup_credits_usd)
+    except IntegrityError:  # the same email signed up concurrently: it is taken, say nothing
+        pass
+    # The same answer whether the email was new or taken: nothing tells them apart.
+    return RedirectResponse(SIGNED_UP, status_code=303)
 
 
 @router.get("/app/login")
-async def login_page(request: Request, next: str | None = None) -> Response:
+async def login_page(request: Request, next: str | None = None, signed_up: str = "") -> Response:
     if await load_user(request):
         return RedirectResponse(_safe_next(next), status_code=303)
-    return render(request, "login.html", {"errors": {}, "email": "", "next": _safe_next(next)})
+    ctx = {"errors": {}, "email": "", "next": _safe_next(next), "signed_up": signed_up == "1"}
+    return render(request, "login.html", ctx)
 
 
 @router.post("/app/login")
@@ -82,26 +113,35 @@ async def login_submit(
 ) -> Response:
     check_anon_csrf(request, csrf_token)
     limiter = web_state(request).login_limiter
-    ip = _client_ip(request)
+    ip = client_ip(request)
     key_email = normalise_email(email)
     ctx: dict[str, Any] = {"email": email, "next": _safe_next(next)}
-    wait = limiter.retry_after(key_email, ip)
+    wait, scope = limiter.retry_after(key_email, ip)
     if wait:
-        minutes = max(1, round(wait / 60))
-        ctx["errors"] = {
-            "form": f"Too many failed log-in attempts for this email. Try again in {minutes} minute"
-            f"{'s' if minutes != 1 else ''}."
-        }
+        who = "from your network" if scope == "ip" else "for this email"
+        ctx["errors"] = {"form": f"Too many failed log-in attempts {who}. Try again in {_minutes(wait)}."}
         resp = render(request, "login.html", ctx, status_code=429)
         resp.headers["Retry-After"] = str(wait)
         return resp
-    async with app_state(request).db.engine.begin() as conn:
-        account_id = await verify_password(conn, email=email, password=password)
+    account_id: int | None = None
+    disabled = False
+    if plausible_email(email) and len(password) <= 1024:
+        async with app_state(request).db.engine.begin() as conn:
+            account_id = await verify_password(conn, email=email, password=password)
+            if account_id is not None:
+                disabled = bool(
+                    (
+                        await conn.execute(select(Account.disabled).where(Account.id == account_id))
+                    ).scalar_one()
+                )
     if account_id is None:
         limiter.failed(key_email, ip)
         ctx["errors"] = {"form": "Wrong email or password."}
         return render(request, "login.html", ctx, status_code=400)
     limiter.succeeded(key_email, ip)
+    if disabled:
+        ctx["errors"] = {"form": "This account is disabled. Contact the operator of this gateway."}
+        return render(request, "login.html", ctx, status_code=403)
     response = RedirectResponse(_safe_next(next), status_code=303)
     await start_session(request, response, account_id=account_id)
     return response
@@ -112,6 +152,49 @@ async def logout(request: Request, user: CsrfUser) -> Response:
     response = RedirectResponse("/app/login", status_code=303)
     await end_session(request, response)
     return response
+
+
+@router.get("/app/sign-in/{token}")
+async def signin_link_page(request: Request, token: str) -> Response:
+    """Shows whom the link signs in; the link is used by the form's POST (link previews and
+    prefetchers that GET it do not use it up)."""
+    async with app_state(request).db.engine.connect() as conn:
+        email = await peek_signin_link(conn, token=token[:200])
+    if email is None:
+        return _link_invalid(request)
+    return render(request, "signin_link.html", {"email": email, "token": token})
+
+
+@router.post("/app/sign-in/{token}")
+async def signin_link_use(request: Request, token: str, csrf_token: str = Form("")) -> Response:
+    check_anon_csrf(request, csrf_token)
+    async with app_state(request).db.engine.begin() as conn:
+        account_id = await consume_signin_link(conn, token=token[:200])
+        row = None
+        if account_id is not None:
+            query = select(Account.is_admin, Account.password_hash).where(Account.id == account_id)
+            row = (await conn.execute(query)).first()
+    if account_id is None or row is None:
+        return _link_invalid(request)
+    target = "/app/account?set_password=1" if row.password_hash is None else (
+        "/admin" if row.is_admin else "/app/keys"
+    )
+    response = RedirectResponse(target, status_code=303)
+    await start_session(request, response, account_id=account_id)
+    return response
+
+
+def _link_invalid(request: Request) -> Response:
+    message = (
+        "This sign-in link is not valid: it was used already or has expired. Ask for a new one "
+        "(modelgate admin sign-in-link --email …) or log in with your password."
+    )
+    return render(
+        request,
+        "error.html",
+        {"title": "Sign-in link not valid", "message": message, "back": "/app/login"},
+        status_code=404,
+    )
 
 
 def login_redirect(request: Request) -> Response:

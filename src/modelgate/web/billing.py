@@ -1,69 +1,66 @@
-"""The Billing page: balance, usage chart (per day and per model), transactions and request logs."""
+"""The Billing page: balance and how to get credits, usage chart (per day and model) over a date
+range, breakdowns by model and by key, request logs (failed requests included, lookup by request
+id) and transactions. The CSV exports of the same rows are in ``exports``."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup
-from sqlalchemy import func, select
-from starlette.responses import Response
+from sqlalchemy import select
+from starlette.responses import JSONResponse, Response
 
+from modelgate.accounts.site_settings import load_site_settings
 from modelgate.api.deps import app_state, pending_writes_flushed
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.store.schema import Account, LedgerEntry, RequestLog
-from modelgate.web.charts import colors, last_days, stacked_bars
+from modelgate.web.billing_data import (
+    ORIGINS,
+    STATUSES,
+    account_keys,
+    logs_query,
+    parse_filter,
+    transactions_query,
+    usage_rows,
+)
+from modelgate.web.charts import bar, colors, day_range, money, number, stacked_bars, swatch
 from modelgate.web.render import render
 from modelgate.web.sessions import CurrentUser
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(pending_writes_flushed)])
 
 PAGE_SIZE = 20
-CHART_DAYS = 14
 METRICS = {"requests": "Requests", "tokens": "Tokens", "usd": "Spend (USD)"}
 
 
 def _int(value: str | None, default: int = 1) -> int:
     try:
-        return max(1, int(value or default))
+        return min(max(1, int(value or default)), 100_000)
     except ValueError:
         return default
 
 
-def _as_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
+def _value(row: dict[str, Any], metric: str) -> float:
+    if metric == "usd":
+        return float(row["credits"]) / CREDITS_PER_USD
+    return float(row[metric])
 
 
-async def _usage(conn: Any, account_id: int, since: datetime) -> list[dict[str, Any]]:
-    day = func.date(RequestLog.created_at)
-    rows = (
-        await conn.execute(
-            select(
-                day.label("day"),
-                RequestLog.model,
-                func.count().label("requests"),
-                func.sum(RequestLog.prompt_tokens + RequestLog.completion_tokens).label("tokens"),
-                func.sum(RequestLog.credits).label("credits"),
-            )
-            .where(RequestLog.account_id == account_id, RequestLog.created_at >= since)
-            .group_by(day, RequestLog.model)
-        )
-    ).all()
-    return [
-        {
-            "day": _as_date(r.day),
-            "model": r.model,
-            "requests": int(r.requests),
-            "tokens": int(r.tokens or 0),
-            "credits": int(r.credits or 0),
-        }
-        for r in rows
-    ]
+def _breakdown(usage: list[dict[str, Any]], by: str, metric: str) -> list[dict[str, Any]]:
+    groups: dict[Any, dict[str, Any]] = {}
+    for r in usage:
+        g = groups.setdefault(r[by], {"name": r[by], "requests": 0, "tokens": 0, "credits": 0, "value": 0.0})
+        g["requests"] += r["requests"]
+        g["tokens"] += r["tokens"]
+        g["credits"] += r["credits"]
+        g["value"] += _value(r, metric)
+    out = sorted(groups.values(), key=lambda g: (-g["value"], str(g["name"])))
+    top = max((g["value"] for g in out), default=0) or 1
+    for g in out:
+        g["pct"] = round(100 * g["value"] / top, 1)
+    return out
 
 
 @router.get("/app/billing")
@@ -73,40 +70,30 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
     if metric not in METRICS:
         metric = "requests"
     tx_page, log_page = _int(q.get("tx_page")), _int(q.get("log_page"))
-    f_model, f_status, f_origin = q.get("model", ""), q.get("status", ""), q.get("origin", "")
     today = datetime.now(UTC).date()
-    since = datetime.combine(today - timedelta(days=CHART_DAYS - 1), datetime.min.time(), tzinfo=UTC)
-    async with app_state(request).db.engine.connect() as conn:
+    f = parse_filter(q, today)
+    state = app_state(request)
+    async with state.db.engine.connect() as conn:
         balance = (
             await conn.execute(select(Account.balance_credits).where(Account.id == user.account_id))
         ).scalar_one()
-        usage = await _usage(conn, user.account_id, since)
+        site = await load_site_settings(conn, state.settings)
+        keys = await account_keys(conn, user.account_id)
+        if f.key_id is not None and f.key_id not in keys:
+            f.key_id = None
+        usage = await usage_rows(conn, user.account_id, f)
         txs = (
             await conn.execute(
-                select(
-                    LedgerEntry.id,
-                    LedgerEntry.kind,
-                    LedgerEntry.credits,
-                    LedgerEntry.description,
-                    LedgerEntry.reference_id,
-                    LedgerEntry.created_at,
-                )
-                .where(LedgerEntry.account_id == user.account_id)
+                transactions_query(user.account_id, f)
                 .order_by(LedgerEntry.id.desc())
                 .limit(PAGE_SIZE + 1)
                 .offset((tx_page - 1) * PAGE_SIZE)
             )
         ).all()
-        log_q = select(RequestLog).where(RequestLog.account_id == user.account_id)
-        if f_model:
-            log_q = log_q.where(RequestLog.model == f_model)
-        if f_status:
-            log_q = log_q.where(RequestLog.status == f_status)
-        if f_origin:
-            log_q = log_q.where(RequestLog.origin == f_origin)
         logs = (
             await conn.execute(
-                log_q.order_by(RequestLog.created_at.desc())
+                logs_query(user.account_id, f)
+                .order_by(RequestLog.created_at.desc())
                 .limit(PAGE_SIZE + 1)
                 .offset((log_page - 1) * PAGE_SIZE)
             )
@@ -121,41 +108,30 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
             .all()
         )
 
-    def value(row: dict[str, Any]) -> float:
-        if metric == "usd":
-            return float(row["credits"]) / CREDITS_PER_USD
-        return float(row[metric])
-
-    models = sorted(
-        {r["model"] for r in usage}, key=lambda m: -sum(value(r) for r in usage if r["model"] == m)
-    )
-    palette = colors(models)
+    per_model = _breakdown(usage, "model", metric)
+    palette = colors([g["name"] for g in per_model])
+    for g in per_model:
+        g["color"] = palette[g["name"]]
+        g["bar"] = Markup(bar(g["pct"], g["color"], label=f"{g['name']}: {g['pct']}% of the largest"))
+        g["swatch"] = Markup(swatch(g["color"]))
+    per_key = _breakdown(usage, "key_id", metric)
+    for g in per_key:
+        g["label"] = keys.get(g["name"], "deleted key") if g["name"] is not None else "no key"
+        g["bar"] = Markup(bar(g["pct"], "#3b5bdb", label=f"{g['label']}: {g['pct']}% of the largest"))
     per_day: dict[tuple[date, str], float] = {}
     for r in usage:
-        per_day[(r["day"], r["model"])] = per_day.get((r["day"], r["model"]), 0.0) + value(r)
-    per_model = [
-        {
-            "model": m,
-            "color": palette[m],
-            "requests": sum(r["requests"] for r in usage if r["model"] == m),
-            "tokens": sum(r["tokens"] for r in usage if r["model"] == m),
-            "credits": sum(r["credits"] for r in usage if r["model"] == m),
-            "value": sum(value(r) for r in usage if r["model"] == m),
-        }
-        for m in models
+        per_day[(r["day"], r["model"])] = per_day.get((r["day"], r["model"]), 0.0) + _value(r, metric)
+    days = day_range(f.start, f.end)
+    title = f"{METRICS[metric]} per day and model, {f.start:%b %d} to {f.end:%b %d, %Y}"
+    fmt = money if metric == "usd" else number
+    charts = [
+        # Built from escaped values only (charts.py escapes every label).
+        Markup(stacked_bars(days, per_day, palette, title=title, fmt=fmt)),
+        Markup(stacked_bars(days, per_day, palette, title=title, fmt=fmt, width=360)),
     ]
-    top = max((p["value"] for p in per_model), default=0) or 1
-    for p in per_model:
-        p["pct"] = round(100 * p["value"] / top, 1)
-    chart = stacked_bars(
-        last_days(today, CHART_DAYS),
-        per_day,
-        palette,
-        title=f"{METRICS[metric]} per day and model, last {CHART_DAYS} days",
-    )
 
     def link(**changes: Any) -> str:
-        params = {k: v for k, v in q.items()}
+        params = {**f.query(), "metric": metric}
         params.update({k: str(v) for k, v in changes.items()})
         return str(request.url.replace_query_params(**{k: v for k, v in params.items() if v}))
 
@@ -164,11 +140,14 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
         "billing.html",
         {
             "balance": balance,
-            "balance_usd": balance / CREDITS_PER_USD,
-            "chart": Markup(chart),  # built from escaped values only (charts.py escapes every label)
+            "site": site,
+            "charts": charts,
             "per_model": per_model,
+            "per_key": per_key,
             "metric": metric,
             "metrics": METRICS,
+            "f": f,
+            "export_query": f.query(),
             "total_requests": sum(r["requests"] for r in usage),
             "total_credits": sum(r["credits"] for r in usage),
             "txs": [dict(r._mapping) for r in txs[:PAGE_SIZE]],
@@ -178,8 +157,27 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
             "log_page": log_page,
             "log_more": len(logs) > PAGE_SIZE,
             "log_models": sorted(log_models),
-            "filters": {"model": f_model, "status": f_status, "origin": f_origin},
+            "keys": keys,
+            "statuses": STATUSES,
+            "origins": ORIGINS,
             "link": link,
             "page": "billing",
         },
+    )
+
+
+@router.get("/app/balance")
+async def balance_json(request: Request, user: CurrentUser) -> Response:
+    """The signed-in account's balance, for the playground (JSON)."""
+    async with app_state(request).db.engine.connect() as conn:
+        credits = (
+            await conn.execute(select(Account.balance_credits).where(Account.id == user.account_id))
+        ).scalar_one()
+    return JSONResponse(
+        {
+            "credits": int(credits),
+            "usd": int(credits) / CREDITS_PER_USD,
+            "display": money(int(credits) / CREDITS_PER_USD),
+        },
+        headers={"Cache-Control": "no-store"},
     )

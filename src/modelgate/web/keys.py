@@ -1,4 +1,8 @@
-"""The Keys page: create (shown once), list, enable/disable, delete.
+"""The Keys page: create (shown once), list with spend toward the limit, enable/disable, delete.
+
+Creating a key answers with a redirect (post/redirect/get), so reloading the page never creates a
+second key: the new key rides to the next ``GET /app/keys`` in a short-lived HttpOnly cookie
+scoped to that path, is shown once, and the cookie is deleted by that same answer.
 
 Every change calls ``state.keys.invalidate(key_id=...)`` so the next API request sees it.
 """
@@ -8,21 +12,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select, update
+from fastapi import APIRouter, Depends, Path, Request
+from sqlalchemy import func, select, update
 from starlette.responses import RedirectResponse, Response
 
-from modelgate.accounts.keys import KEY_SCOPES
+from modelgate.accounts.keys import KEY_SCOPES, key_digest
 from modelgate.accounts.service import create_key
 from modelgate.api.deps import app_state, pending_writes_flushed
+from modelgate.billing.ledger import month_start, period_key
 from modelgate.catalog.models import CREDITS_PER_USD
-from modelgate.store.schema import ApiKey, PlaygroundKey
+from modelgate.store.schema import ApiKey, KeySpend, LedgerEntry, PlaygroundKey
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(pending_writes_flushed)])
 
 RETENTIONS = {"": "never resets", "day": "per day", "week": "per week", "month": "per month"}
+PERIOD_NAMES = {"day": "today", "week": "this week", "month": "this month"}
+NEW_KEY_COOKIE = "mg_new_key"
+MAX_ID = 2**31 - 1
 
 
 async def _list_keys(request: Request, account_id: int) -> list[dict[str, Any]]:
@@ -35,14 +43,54 @@ async def _list_keys(request: Request, account_id: int) -> list[dict[str, Any]]:
                 .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
             )
         ).all()
-    return [dict(r._mapping) for r in rows]
+        keys = [dict(r._mapping) for r in rows]
+        ids = [k["id"] for k in keys]
+        month = dict(
+            (
+                await conn.execute(
+                    select(LedgerEntry.key_id, func.sum(LedgerEntry.credits))
+                    .where(
+                        LedgerEntry.key_id.in_(ids),
+                        LedgerEntry.kind == "charge",
+                        LedgerEntry.created_at >= month_start(),
+                    )
+                    .group_by(LedgerEntry.key_id)
+                )
+            ).all()
+        )
+        periods = {(k["id"], period_key(k["limit_retention"])) for k in keys if k["limit_credits"]}
+        spend: dict[tuple[int, str], int] = {}
+        if periods:
+            for key_id, period, spent, held in (
+                await conn.execute(
+                    select(KeySpend.key_id, KeySpend.period, KeySpend.spent_credits, KeySpend.held_credits)
+                    .where(
+                        KeySpend.key_id.in_({p[0] for p in periods}),
+                        KeySpend.period.in_({p[1] for p in periods}),
+                    )
+                )
+            ).all():
+                spend[(key_id, period)] = int(spent or 0) + int(held or 0)
+    for k in keys:
+        if k["limit_credits"]:
+            period = period_key(k["limit_retention"])
+            k["spent"] = spend.get((k["id"], period), 0)
+            k["period_name"] = PERIOD_NAMES.get(k["limit_retention"] or "", "in total")
+            k["pct"] = min(100.0, round(100 * k["spent"] / k["limit_credits"], 1))
+            k["exhausted"] = k["spent"] >= k["limit_credits"]
+        else:
+            k["spent"] = -int(month.get(k["id"]) or 0)  # charges are negative ledger rows
+            k["period_name"] = "this month"
+            k["pct"] = None
+            k["exhausted"] = False
+    return keys
 
 
 async def _page(
     request: Request,
     user: Any,
     *,
-    new_key: Any = None,
+    new_key: str | None = None,
     errors: dict[str, str] | None = None,
     form: dict[str, Any] | None = None,
     status_code: int = 200,
@@ -64,9 +112,31 @@ async def _page(
     )
 
 
+async def _new_key_shown_once(request: Request, account_id: int) -> str | None:
+    """The key created just before this page's redirect, if it is this account's."""
+    raw = request.cookies.get(NEW_KEY_COOKIE)
+    if not raw or len(raw) > 64:
+        return None
+    async with app_state(request).db.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(ApiKey.id).where(
+                    ApiKey.digest == key_digest(raw),
+                    ApiKey.account_id == account_id,
+                    ApiKey.deleted_at.is_(None),
+                )
+            )
+        ).first()
+    return raw if row is not None else None
+
+
 @router.get("/app/keys")
 async def keys_page(request: Request, user: CurrentUser) -> Response:
-    return await _page(request, user)
+    new_key = await _new_key_shown_once(request, user.account_id)
+    response = await _page(request, user, new_key=new_key)
+    if NEW_KEY_COOKIE in request.cookies:
+        response.delete_cookie(NEW_KEY_COOKIE, path="/app/keys")
+    return response
 
 
 @router.post("/app/keys")
@@ -82,6 +152,8 @@ async def create_key_submit(request: Request, user: CsrfUser) -> Response:
         errors["name"] = "Give the key a name, so you can tell it apart later."
     elif len(name) > 200:
         errors["name"] = "Use at most 200 characters."
+    elif "\x00" in name:
+        errors["name"] = "The name cannot contain a NUL character."
     if not management and not scopes:
         errors["scopes"] = "Choose at least one scope (model:chat to call chat models)."
     if retention not in RETENTIONS:
@@ -114,7 +186,17 @@ async def create_key_submit(request: Request, user: CsrfUser) -> Response:
             limit_retention=(retention or None) if limit_credits is not None else None,
             limit_credits=None if management else limit_credits,
         )
-    return await _page(request, user, new_key=new)
+    response = RedirectResponse("/app/keys#new-key", status_code=303)
+    response.set_cookie(
+        NEW_KEY_COOKIE,
+        new.key,
+        max_age=120,
+        path="/app/keys",
+        httponly=True,
+        samesite="strict",
+        secure=app_state(request).settings.secure_cookies,
+    )
+    return response
 
 
 async def _owned_update(request: Request, user: Any, key_id: int, **values: Any) -> None:
@@ -135,13 +217,13 @@ async def _owned_update(request: Request, user: Any, key_id: int, **values: Any)
 
 
 @router.post("/app/keys/{key_id}/toggle")
-async def toggle_key(request: Request, key_id: int, user: CsrfUser) -> Response:
+async def toggle_key(request: Request, user: CsrfUser, key_id: int = Path(ge=1, le=MAX_ID)) -> Response:
     form = await request.form()
     await _owned_update(request, user, key_id, disabled=form.get("enable") != "1")
     return RedirectResponse("/app/keys", status_code=303)
 
 
 @router.post("/app/keys/{key_id}/delete")
-async def delete_key(request: Request, key_id: int, user: CsrfUser) -> Response:
+async def delete_key(request: Request, user: CsrfUser, key_id: int = Path(ge=1, le=MAX_ID)) -> Response:
     await _owned_update(request, user, key_id, deleted_at=datetime.now(UTC), disabled=True)
     return RedirectResponse("/app/keys", status_code=303)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelgate.catalog.models import ModelSpec
+from modelgate.catalog.models import ModelSpec, Reasoning
 from modelgate.web.samples import curl_sample, js_sample, python_sample
 from modelgate.wire.chat import ChatRequest
 
@@ -32,13 +32,25 @@ def load_template(kind: str = "chat") -> dict[str, Any]:
     return data
 
 
-def _reasoning_effort_schema() -> dict[str, Any]:
+def reasoning_efforts(model: ModelSpec) -> list[str]:
+    """The ``reasoning_effort`` values this server accepts for ``model`` and maps to a budget: the
+    catalogue's effort levels (in the wire model's order), ``none`` only where thinking can be off."""
     field = ChatRequest.model_json_schema()["properties"]["reasoning_effort"]
     options = field.get("anyOf", [field])
-    enum: list[str] = next((o["enum"] for o in options if "enum" in o), [])
+    known: list[str] = next((o["enum"] for o in options if "enum" in o), [])
+    bounds = model.reasoning or Reasoning()
+    allowed = set(bounds.effort_budgets) | ({"none"} if bounds.can_disable else set())
+    return [e for e in known if e in allowed]
+
+
+def providers_enum(model: ModelSpec) -> list[str]:
+    return ["auto", *dict.fromkeys(r.provider for r in model.routes)]
+
+
+def _reasoning_effort_schema(model: ModelSpec) -> dict[str, Any]:
     return {
         "type": "string",
-        "enum": enum,
+        "enum": reasoning_efforts(model),
         "description": "Constrains effort on reasoning for reasoning models. Reducing reasoning effort can "
         "result in faster responses and fewer tokens used on reasoning in a response.",
     }
@@ -62,8 +74,17 @@ def model_openapi(template: dict[str, Any], model: ModelSpec, base_url: str) -> 
                 for name in ("max_tokens", "max_completion_tokens"):
                     if name in props:
                         props[name]["maximum"] = model.output_max
+            if "provider" in props:
+                props["provider"] = {
+                    "type": "string",
+                    "enum": providers_enum(model),
+                    "default": "auto",
+                    "description": "Provider routing override: one of this model's providers on this "
+                    "server runs alone (retries, no fallback); `auto` (default) uses the whole chain in "
+                    "order. Case-insensitive.",
+                }
             if "reasoning" in model.capabilities:
-                props.setdefault("reasoning_effort", _reasoning_effort_schema())
+                props["reasoning_effort"] = _reasoning_effort_schema(model)
             else:
                 props.pop("reasoning_effort", None)
             if "tools" not in model.capabilities:

@@ -25,14 +25,16 @@ from modelgate.doors.asgi import serve_door
 from modelgate.doors.base import DoorRequest
 from modelgate.doors.chat import ChatDoor
 from modelgate.gateway.admission import DEFAULT_MAX_TOKENS
-from modelgate.store.schema import ApiKey, PlaygroundKey
+from modelgate.store.schema import Account, ApiKey, PlaygroundKey
 from modelgate.web.docs import live_figures
+from modelgate.web.openapi import reasoning_efforts
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser
 
 router = APIRouter(include_in_schema=False)
 
 PLAYGROUND_KEY_NAME = "Playground (internal)"
+EFFORT_ORDER = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
 async def playground_identity(conn: AsyncConnection, *, account_id: int) -> KeyIdentity:
@@ -88,6 +90,7 @@ async def _model_options(request: Request) -> list[dict[str, Any]]:
                 "name": m.info.get("name", m.id),
                 "unavailable": catalog.unavailable_reason(m),
                 "reasoning": "reasoning" in m.capabilities,
+                "efforts": reasoning_efforts(m) if "reasoning" in m.capabilities else [],
                 "json": "structured_output" in m.capabilities,
                 "output_max": m.output_max,
                 "speed": speed_label(live.get(m.id)),
@@ -99,16 +102,27 @@ async def _model_options(request: Request) -> list[dict[str, Any]]:
 @router.get("/app/playground")
 async def playground_page(request: Request, user: CurrentUser, model: str = "") -> Response:
     options = await _model_options(request)
-    found = app_state(request).catalog.find(model) if model else None
-    selected = found.id if found else next((o["id"] for o in options if not o["unavailable"]), "")
+    async with app_state(request).db.engine.connect() as conn:
+        balance = (
+            await conn.execute(select(Account.balance_credits).where(Account.id == user.account_id))
+        ).scalar_one()
+    found = app_state(request).catalog.find(model[:200]) if model else None
+    available = [o["id"] for o in options if not o["unavailable"]]
+    selected = found.id if found else next(iter(available), "")
+    second = next((m for m in available if m != selected), selected)
+    efforts = [e for e in EFFORT_ORDER if any(e in o["efforts"] for o in options)]
     return render(
         request,
         "playground.html",
         {
             "models": options,
             "selected": selected,
+            "second": second,
+            "requested": found.id if found else None,
+            "efforts": efforts,
             "default_max_tokens": DEFAULT_MAX_TOKENS,
             "api_base": str(request.base_url).rstrip("/"),
+            "balance": balance,
             "page": "playground",
         },
     )

@@ -10,8 +10,10 @@ from fastapi import Request
 from starlette.responses import Response
 
 from modelgate.catalog.models import CREDITS_PER_USD
+from modelgate.web.charts import money
 from modelgate.web.openapi import load_template
-from modelgate.web.ratelimit import LoginLimiter
+from modelgate.web.ratelimit import LoginLimiter, SignUpLimiter
+from modelgate.web.security import secure_html
 
 if TYPE_CHECKING:
     from starlette.templating import Jinja2Templates
@@ -20,11 +22,8 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
 def usd(credits: int | None) -> str:
-    value = (credits or 0) / CREDITS_PER_USD
-    sign, value = ("-" if value < 0 else ""), abs(value)
-    if value and value < 0.01:
-        return f"{sign}${value:.6f}"
-    return f"{sign}${value:,.2f}"
+    """Credits written as money: ``$1,234.50``, ``$0.000016``, ``-$0.0042``."""
+    return money((credits or 0) / CREDITS_PER_USD)
 
 
 def credits_fmt(credits: int | None) -> str:
@@ -36,6 +35,7 @@ class WebState:
     chat_template: dict[str, Any]
     embedding_template: dict[str, Any] = field(default_factory=lambda: load_template("embedding"))
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    signup_limiter: SignUpLimiter = field(default_factory=SignUpLimiter)
     _templates: Jinja2Templates | None = None
 
     @classmethod
@@ -80,5 +80,4 @@ def render(
         from modelgate.web.sessions import set_anon_csrf_cookie
 
         set_anon_csrf_cookie(request, response, ctx["csrf_token"])
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+    return secure_html(response)

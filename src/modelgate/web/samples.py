@@ -31,8 +31,8 @@ import json   # for getting a structured output with indentation
 response = requests.post(
     "{base_url}/v1/chat/completions",
     headers={{
-        # Insert your API key instead of <YOUR_AIMLAPI_KEY>:
-        "Authorization":"Bearer <YOUR_AIMLAPI_KEY>",
+        # Insert your API key instead of <YOUR_MODELGATE_KEY>:
+        "Authorization":"Bearer <YOUR_MODELGATE_KEY>",
         "Content-Type":"application/json"
     }},
     json={{
@@ -62,8 +62,8 @@ def js_sample(base_url: str, model: ModelSpec) -> str:
     const response = await fetch('{base_url}/v1/chat/completions', {{
       method: 'POST',
       headers: {{
-        // Insert your API key instead of <YOUR_AIMLAPI_KEY>
-        'Authorization': 'Bearer <YOUR_AIMLAPI_KEY>',
+        // Insert your API key instead of <YOUR_MODELGATE_KEY>
+        'Authorization': 'Bearer <YOUR_MODELGATE_KEY>',
         'Content-Type': 'application/json',
       }},
       body: JSON.stringify({{
@@ -106,7 +106,7 @@ def curl_sample(base_url: str, model: ModelSpec) -> str:
     return (
         "curl -L \\\n  --request POST \\\n"
         f"  --url '{base_url}/v1/chat/completions' \\\n"
-        "  --header 'Authorization: Bearer <YOUR_AIMLAPI_KEY>' \\\n"
+        "  --header 'Authorization: Bearer <YOUR_MODELGATE_KEY>' \\\n"
         "  --header 'Content-Type: application/json' \\\n"
         f"  --data '{data}'"
     )

@@ -112,7 +112,7 @@ async def load_user(request: Request) -> WebUser | None:
                         Account.is_admin,
                     )
                     .join(Account, Account.id == WebSession.account_id)
-                    .where(WebSession.digest == _digest(token))
+                    .where(WebSession.digest == _digest(token), Account.disabled.is_(False))
                 )
             ).first()
         if row is not None:
@@ -133,15 +133,20 @@ async def current_user(request: Request) -> WebUser:
 async def csrf_user(request: Request) -> WebUser:
     """The logged-in user of a state-changing request whose CSRF token (form field or header) matches."""
     user = await current_user(request)
+    await check_user_csrf(request, user)
+    return user
+
+
+async def check_user_csrf(request: Request, user: WebUser) -> None:
+    """CSRFError unless the request carries ``user``'s token (header or form field)."""
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
         value = (await request.form()).get("csrf_token")
         sent = value if isinstance(value, str) else None
-    if not sent or not secrets.compare_digest(sent, user.csrf_token):
+    if not sent or not secrets.compare_digest(sent.encode(), user.csrf_token.encode()):
         raise CSRFError
-    return user
 
 
 def anon_csrf_token(request: Request) -> str:
@@ -159,7 +164,7 @@ def set_anon_csrf_cookie(request: Request, response: Response, token: str) -> No
 
 def check_anon_csrf(request: Request, sent: str | None) -> None:
     cookie = request.cookies.get(CSRF_COOKIE)
-    if not cookie or not sent or not secrets.compare_digest(cookie, sent):
+    if not cookie or not sent or not secrets.compare_digest(cookie.encode(), sent.encode()):
         raise CSRFError
 
 

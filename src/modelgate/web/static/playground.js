@@ -1,5 +1,7 @@
-// Playground: builds a chat request, streams our SSE with fetch + ReadableStream, renders text safely.
-// Model output is untrusted: it only ever reaches the page through textContent.
+// Playground: builds a chat request, streams our SSE with fetch + ReadableStream, renders replies as
+// safe Markdown (markdown.js builds DOM nodes; model text never goes through an HTML parser).
+// One model, or two side by side on the same prompt. Stop (or Esc) aborts the request; the server
+// bills what the model produced. The conversation is kept in this browser (localStorage).
 "use strict";
 
 (() => {
@@ -7,8 +9,14 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
   const models = Object.fromEntries(data.models.map((m) => [m.id, m]));
-  const conversation = [];
+  const STORE = "mg-playground-v1";
+  const md = window.mgMarkdown;
+
+  // state.panes: one per model shown; each keeps its own transcript (the same user turns).
+  let state = { compare: false, panes: [{ model: $("pg-model").value, messages: [] }] };
   let busy = false;
+  let controller = null;
+  let generation = 0;
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -17,19 +25,47 @@
     return node;
   }
 
-  function currentModel() { return models[$("pg-model").value]; }
+  // ---- persistence -----------------------------------------------------------------------------
+  function save() {
+    try {
+      localStorage.setItem(STORE, JSON.stringify(state));
+    } catch (_) { /* storage full or disabled: the chat still works */ }
+  }
+
+  function load() {
+    try {
+      const saved = JSON.parse(localStorage.getItem(STORE) || "null");
+      if (!saved || !Array.isArray(saved.panes) || !saved.panes.length) return;
+      saved.panes = saved.panes.slice(0, 2).filter((p) => p && Array.isArray(p.messages));
+      if (!saved.panes.length) return;
+      state = { compare: Boolean(saved.compare) && saved.panes.length === 2, panes: saved.panes };
+      if (data.requested && models[data.requested]) state.panes[0].model = data.requested;
+    } catch (_) { /* a corrupt entry is ignored */ }
+  }
+
+  // ---- settings --------------------------------------------------------------------------------
+  function modelOf(pane) { return models[pane.model]; }
 
   function syncModel() {
-    const m = currentModel();
+    const m = models[$("pg-model").value];
     if (!m) return;
+    state.panes[0].model = m.id;
     $("pg-model-id").textContent = m.speed ? m.id + " · " + m.speed : m.id;
-    $("pg-reasoning-row").hidden = !m.reasoning;
+    const efforts = new Set(state.panes.flatMap((p) => (modelOf(p) || {}).efforts || []));
+    $("pg-reasoning-row").hidden = efforts.size === 0;
+    for (const option of $("pg-effort").options) {
+      if (option.value) option.hidden = option.disabled = !efforts.has(option.value);
+    }
+    if ($("pg-effort").selectedOptions[0] && $("pg-effort").selectedOptions[0].disabled) $("pg-effort").value = "";
+    const unavailable = state.panes.map(modelOf).filter((x) => x && x.unavailable);
     const warn = $("pg-unavailable");
-    warn.hidden = !m.unavailable;
-    warn.textContent = m.unavailable ? "Unavailable: " + m.unavailable : "";
-    $("pg-send").disabled = Boolean(m.unavailable) || busy;
+    warn.hidden = unavailable.length === 0;
+    warn.textContent = unavailable.map((x) => x.name + " is unavailable: " + x.unavailable).join(" ");
+    $("pg-send").disabled = unavailable.length > 0;
     const max = $("pg-max-tokens");
     if (m.output_max) max.max = m.output_max; else max.removeAttribute("max");
+    renderHeads();
+    save();
   }
 
   function numberOrNull(id) {
@@ -37,48 +73,128 @@
     return raw === "" ? null : Number(raw);
   }
 
-  function buildBody() {
-    const m = currentModel();
+  function buildBody(pane, extraUser) {
+    const m = modelOf(pane);
     const messages = [];
     const system = $("pg-system").value.trim();
     if (system) messages.push({ role: "system", content: system });
-    messages.push(...conversation);
+    for (const msg of pane.messages) {
+      if (msg.role === "user" || (msg.role === "assistant" && !msg.error)) {
+        messages.push({ role: msg.role, content: msg.content });
+      }
+    }
+    if (extraUser) messages.push({ role: "user", content: extraUser });
     const body = { model: m.id, messages, stream: true, stream_options: { include_usage: true } };
     body.max_tokens = numberOrNull("pg-max-tokens") || data.defaultMaxTokens;
     const temperature = numberOrNull("pg-temperature");
     if (temperature !== null) body.temperature = temperature;
     const topP = numberOrNull("pg-top-p");
     if (topP !== null) body.top_p = topP;
-    if (m.reasoning && $("pg-effort").value) body.reasoning_effort = $("pg-effort").value;
+    const effort = $("pg-effort").value;
+    if (effort && (m.efforts || []).includes(effort)) body.reasoning_effort = effort;
     if ($("pg-json").checked) body.response_format = { type: "json_object" };
     return body;
   }
 
-  function addMessage(role, text) {
-    const empty = $("pg-empty");
-    if (empty) empty.remove();
-    const box = el("div", "msg " + role);
-    box.appendChild(el("span", "role", role));
-    const reasoning = el("div", "reasoning");
-    const content = el("div", "content", text || "");
-    box.append(reasoning, content);
-    $("pg-messages").appendChild(box);
-    return { box, reasoning, content };
+  // ---- rendering -------------------------------------------------------------------------------
+  function paneBoxes() { return [...document.querySelectorAll(".pg-pane")]; }
+
+  function renderHeads() {
+    paneBoxes().forEach((box, i) => {
+      const pane = state.panes[i];
+      const head = box.querySelector(".pane-model");
+      if (head && pane) head.textContent = (modelOf(pane) || { name: pane.model }).name;
+    });
   }
 
-  function showMeta(view, info) {
+  function layout() {
+    const wrap = $("pg-panes");
+    wrap.classList.toggle("compare", state.compare);
+    $("pg-compare-row").hidden = !state.compare;
+    $("pg-compare").setAttribute("aria-pressed", state.compare ? "true" : "false");
+    const boxes = state.panes.map((pane, i) => {
+      const box = el("div", "pg-pane");
+      box.dataset.pane = String(i);
+      const head = el("h2", "pane-model visually-hidden-single");
+      box.appendChild(head);
+      const list = el("div", "messages");
+      list.setAttribute("role", "log");
+      list.setAttribute("aria-live", "polite");
+      list.setAttribute("tabindex", "0");
+      list.setAttribute("aria-label", state.compare ? "Conversation " + (i + 1) : "Conversation");
+      box.appendChild(list);
+      if (!pane.messages.length) {
+        list.appendChild(el("p", "muted pg-empty", i === 0
+          ? "Send a message to start. Enter sends, Shift+Enter adds a line. Playground calls are billed to your account and logged with origin “playground”."
+          : "The same prompt goes to this model too."));
+      }
+      for (const msg of pane.messages) showMessage(list, msg);
+      return box;
+    });
+    wrap.replaceChildren(...boxes);
+    renderHeads();
+  }
+
+  function follow(list, wasAtBottom) {
+    if (wasAtBottom) list.scrollTop = list.scrollHeight;
+  }
+
+  function atBottom(list) {
+    return list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+  }
+
+  function showMessage(list, msg) {
+    const empty = list.querySelector(".pg-empty");
+    if (empty) empty.remove();
+    const box = el("div", "msg " + msg.role);
+    box.appendChild(el("span", "role", msg.role === "user" ? "You" : "Assistant"));
+    const reasoning = el("details", "reasoning");
+    reasoning.appendChild(el("summary", null, "Reasoning"));
+    const reasoningText = el("div", "reasoning-text");
+    reasoning.appendChild(reasoningText);
+    reasoning.hidden = !msg.reasoning;
+    const content = el("div", "content");
+    box.append(reasoning, content);
+    const view = { box, reasoning, reasoningText, content, list };
+    paint(view, msg);
+    list.appendChild(box);
+    return view;
+  }
+
+  function paint(view, msg) {
+    view.reasoning.hidden = !msg.reasoning;
+    view.reasoningText.textContent = msg.reasoning || "";
+    if (msg.role === "assistant" && !msg.error) view.content.replaceChildren(md.render(msg.content || ""));
+    else view.content.textContent = msg.content || "";
+    view.box.classList.toggle("error", Boolean(msg.error));
+    view.box.querySelectorAll(".reply-meta, .hint, .error-link").forEach((n) => n.remove());
+    if (msg.error && msg.outOfCredits) {
+      const p = el("p", "error-link");
+      p.append("You've run out of credits. ");
+      const a = el("a", null, "See how to get credits");
+      a.href = "/app/billing#get-credits";
+      p.appendChild(a);
+      p.append(".");
+      view.box.appendChild(p);
+    }
+    if (msg.meta) showMeta(view, msg);
+  }
+
+  function showMeta(view, msg) {
+    const info = msg.meta;
     const meta = el("div", "reply-meta");
-    const parts = [
-      ["finish_reason", info.finish || "—"],
-      ["prompt", info.usage ? info.usage.prompt_tokens : "—"],
-      ["completion", info.usage ? info.usage.completion_tokens : "—"],
-    ];
+    const parts = [];
+    if (info.stopped) parts.push(["status", "stopped — billed for what the model produced"]);
+    parts.push(["finish_reason", info.finish || "—"]);
+    parts.push(["prompt", info.usage ? info.usage.prompt_tokens : "—"]);
+    parts.push(["completion", info.usage ? info.usage.completion_tokens : "—"]);
     const details = info.usage && info.usage.completion_tokens_details;
     parts.push(["reasoning", details && details.reasoning_tokens != null ? details.reasoning_tokens : 0]);
     if (info.cost) {
       parts.push(["credits", info.cost.credits_used]);
-      parts.push(["USD", "$" + Number(info.cost.usd_spent).toFixed(6)]);
+      parts.push(["USD", money(Number(info.cost.usd_spent))]);
     }
+    if (info.requestId) parts.push(["request id", info.requestId]);
     for (const [label, value] of parts) {
       const item = el("span", "meta-item");
       item.dataset.field = label;
@@ -86,39 +202,75 @@
       meta.appendChild(item);
     }
     view.box.appendChild(meta);
-    const m = currentModel();
-    if (info.finish === "length" && !view.content.textContent && m && m.reasoning) {
+    const m = models[info.model];
+    if (info.finish === "length" && !msg.content && m && m.reasoning) {
       view.box.appendChild(el("p", "hint warning",
         "The model stopped on the token limit before answering (finish_reason \"length\" with empty content). " +
         "Reasoning models think before they answer: raise Max tokens (e.g. 15000) and try again."));
     }
   }
 
-  async function errorMessage(response) {
+  function money(usd) {
+    if (!isFinite(usd) || usd === 0) return "$0.00";
+    if (usd >= 0.01) return "$" + usd.toFixed(2);
+    const digits = Math.min(9, -Math.floor(Math.log10(usd)) + 1);
+    return "$" + usd.toFixed(digits);
+  }
+
+  async function refreshBalance() {
+    try {
+      const r = await fetch("/app/balance", { headers: { Accept: "application/json" } });
+      if (r.ok) {
+        const b = await r.json();
+        $("pg-balance").textContent = b.display;
+        $("pg-balance-box").classList.toggle("empty", b.credits <= 0);
+      }
+    } catch (_) { /* offline: keep the last figure */ }
+  }
+
+  // ---- streaming -------------------------------------------------------------------------------
+  async function errorOf(response) {
     try {
       const body = await response.json();
-      return (body.error && body.error.message) || body.message || response.statusText;
+      const err = body.error || {};
+      return { message: err.message || body.message || response.statusText, code: err.code, requestId: body.requestId };
     } catch (_) {
-      return response.status + " " + response.statusText;
+      return { message: response.status + " " + response.statusText };
     }
   }
 
-  async function send(text) {
-    busy = true;
-    syncModel();
-    conversation.push({ role: "user", content: text });
-    addMessage("user", text);
-    const body = buildBody();
-    const view = addMessage("assistant", "");
-    view.box.setAttribute("aria-busy", "true");
-    const info = { finish: null, usage: null, cost: null };
+  async function streamInto(pane, view, msg, body, signal, gen) {
+    const info = { finish: null, usage: null, cost: null, model: pane.model, stopped: false, requestId: null };
+    const repaint = () => {
+      if (gen !== generation) return;
+      const bottom = atBottom(view.list);
+      view.reasoning.hidden = !msg.reasoning;
+      view.reasoningText.textContent = msg.reasoning;
+      view.content.replaceChildren(md.render(msg.content));
+      follow(view.list, bottom);
+    };
+    let scheduled = false;
+    const schedule = () => {
+      if (scheduled) return;
+      scheduled = true;
+      requestAnimationFrame(() => { scheduled = false; repaint(); });
+    };
     try {
       const response = await fetch("/app/playground/chat", {
         method: "POST",
         headers: { "Content-Type": "application/json", "Accept": "text/event-stream", "X-CSRF-Token": csrf },
         body: JSON.stringify(body),
+        signal,
       });
-      if (!response.ok) throw new Error(await errorMessage(response));
+      info.requestId = response.headers.get("x-inference-id");
+      if (!response.ok) {
+        const err = await errorOf(response);
+        const e = new Error(err.message);
+        e.code = err.code;
+        e.requestId = err.requestId || info.requestId;
+        throw e;
+      }
+      view.box.classList.remove("typing");
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
       let buffer = "";
@@ -136,33 +288,117 @@
             const payload = line.slice(5).trim();
             if (payload === "[DONE]") { done = true; break; }
             const frame = JSON.parse(payload);
-            if (frame.error) throw new Error(frame.error.message || "The stream failed");
+            if (frame.error) {
+              const e = new Error(frame.error.message || "The stream failed");
+              e.code = frame.error.code;
+              throw e;
+            }
             for (const choice of frame.choices || []) {
               const delta = choice.delta || {};
               const thought = delta.reasoning_content || delta.reasoning;
-              if (thought) view.reasoning.textContent += thought;
-              if (delta.content) view.content.textContent += delta.content;
+              if (thought) msg.reasoning += thought;
+              if (delta.content) msg.content += delta.content;
               if (choice.finish_reason) info.finish = choice.finish_reason;
             }
             if (frame.usage) info.usage = frame.usage;
             if (frame.meta && frame.meta.usage) info.cost = frame.meta.usage;
+            schedule();
           }
         }
       }
-      conversation.push({ role: "assistant", content: view.content.textContent });
-      showMeta(view, info);
     } catch (err) {
-      conversation.pop();
-      view.box.classList.add("error");
-      view.content.textContent = "Error: " + err.message;
-    } finally {
-      view.box.removeAttribute("aria-busy");
-      busy = false;
-      syncModel();
+      if (err.name === "AbortError") {
+        info.stopped = true;
+      } else {
+        msg.error = true;
+        msg.outOfCredits = err.code === "insufficient_credits";
+        msg.content = "Error: " + err.message + (err.requestId ? " (request id " + err.requestId + ")" : "");
+      }
     }
+    if (gen !== generation) return; // cleared meanwhile: this reply belongs to no conversation now
+    if (!msg.error) msg.meta = info;
+    view.box.classList.remove("typing");
+    view.box.removeAttribute("aria-busy");
+    const bottom = atBottom(view.list);
+    paint(view, msg);
+    follow(view.list, bottom);
   }
 
-  // ---- "View code" ------------------------------------------------------------------------------
+  async function send(text) {
+    busy = true;
+    controller = new AbortController();
+    const gen = generation;
+    setBusy(true);
+    const boxes = paneBoxes();
+    const jobs = state.panes.map((pane, i) => {
+      const list = boxes[i].querySelector(".messages");
+      const body = buildBody(pane, text);
+      const user = { role: "user", content: text };
+      pane.messages.push(user);
+      showMessage(list, user);
+      const reply = { role: "assistant", content: "", reasoning: "" };
+      pane.messages.push(reply);
+      const view = showMessage(list, reply);
+      view.box.classList.add("typing");
+      view.box.setAttribute("aria-busy", "true");
+      view.content.replaceChildren(typingDots());
+      list.scrollTop = list.scrollHeight;
+      return streamInto(pane, view, reply, body, controller.signal, gen);
+    });
+    save();
+    await Promise.all(jobs);
+    if (gen === generation) save();
+    busy = false;
+    controller = null;
+    setBusy(false);
+    refreshBalance();
+  }
+
+  function typingDots() {
+    const dots = el("span", "typing-dots");
+    dots.setAttribute("aria-label", "The model is writing");
+    dots.setAttribute("role", "img");
+    for (let i = 0; i < 3; i++) dots.appendChild(el("span"));
+    return dots;
+  }
+
+  function setBusy(on) {
+    $("pg-send").hidden = on;
+    $("pg-stop").hidden = !on;
+    if (on) $("pg-stop").focus({ preventScroll: true });
+    else if (document.activeElement === $("pg-stop") || document.activeElement === document.body) $("pg-input").focus({ preventScroll: true });
+    syncModel();
+  }
+
+  function stop() {
+    if (controller) controller.abort();
+  }
+
+  function clearChat() {
+    stop();
+    generation += 1;
+    busy = false;
+    controller = null;
+    state.panes.forEach((p) => { p.messages = []; });
+    save();
+    layout();
+    setBusy(false);
+    $("pg-status").textContent = "Chat cleared.";
+  }
+
+  function setCompare(on) {
+    if (busy) return;
+    state.compare = on;
+    if (on && state.panes.length < 2) {
+      const other = $("pg-model-2").value;
+      state.panes.push({ model: other, messages: state.panes[0].messages.map((m) => ({ ...m })) });
+    }
+    if (!on) state.panes = state.panes.slice(0, 1);
+    layout();
+    syncModel();
+  }
+
+  // ---- "View code" -----------------------------------------------------------------------------
   function toPython(value, indent) {
     const pad = "    ".repeat(indent + 1);
     const end = "    ".repeat(indent);
@@ -189,7 +425,7 @@
       "response = requests.post(",
       `    "${url}",`,
       "    headers={",
-      '        "Authorization": "Bearer <YOUR_AIMLAPI_KEY>",',
+      '        "Authorization": "Bearer <YOUR_MODELGATE_KEY>",',
       '        "Content-Type": "application/json",',
       "    },",
       "    json=" + toPython(body, 1) + ",",
@@ -201,7 +437,7 @@
       `  const response = await fetch('${url}', {`,
       "    method: 'POST',",
       "    headers: {",
-      "      'Authorization': 'Bearer <YOUR_AIMLAPI_KEY>',",
+      "      'Authorization': 'Bearer <YOUR_MODELGATE_KEY>',",
       "      'Content-Type': 'application/json',",
       "    },",
       "    body: JSON.stringify(" + JSON.stringify(body, null, 2).replace(/\n/g, "\n    ") + "),",
@@ -215,16 +451,15 @@
       "main();",
     ].join("\n");
     const json = JSON.stringify(body, null, 2).replace(/'/g, "'\\''");
-    const curl = `curl -N --request POST \\\n  --url '${url}' \\\n  --header 'Authorization: Bearer <YOUR_AIMLAPI_KEY>' \\\n  --header 'Content-Type: application/json' \\\n  --data '${json}'`;
+    const curl = `curl -N --request POST \\\n  --url '${url}' \\\n  --header 'Authorization: Bearer <YOUR_MODELGATE_KEY>' \\\n  --header 'Content-Type: application/json' \\\n  --data '${json}'`;
     return { python, js, curl };
   }
 
   function showCode() {
-    const body = buildBody();
-    if (!body.messages.some((m) => m.role === "user")) {
-      const draft = $("pg-input").value.trim() || "Hello!";
-      body.messages.push({ role: "user", content: draft });
-    }
+    const pane = state.panes[0];
+    const draft = $("pg-input").value.trim();
+    const hasUser = pane.messages.some((m) => m.role === "user");
+    const body = buildBody(pane, draft || (hasUser ? "" : "Hello!"));
     const samples = codeSamples(body);
     $("code-python").textContent = samples.python;
     $("code-javascript").textContent = samples.js;
@@ -232,23 +467,48 @@
     $("code-dialog").showModal();
   }
 
-  // ---- wiring -----------------------------------------------------------------------------------
-  $("pg-model").addEventListener("change", syncModel);
-  $("pg-form").addEventListener("submit", (event) => {
-    event.preventDefault();
+  // ---- wiring ----------------------------------------------------------------------------------
+  function submit() {
     const text = $("pg-input").value.trim();
-    if (!text || busy || (currentModel() && currentModel().unavailable)) return;
+    if (!text || busy || $("pg-send").disabled) return;
     $("pg-input").value = "";
     send(text);
+  }
+
+  load();
+  if (state.panes[0].model && models[state.panes[0].model]) $("pg-model").value = state.panes[0].model;
+  if (state.panes[1] && models[state.panes[1].model]) $("pg-model-2").value = state.panes[1].model;
+  $("pg-model").addEventListener("change", syncModel);
+  $("pg-model-2").addEventListener("change", () => {
+    if (state.panes[1]) state.panes[1].model = $("pg-model-2").value;
+    syncModel();
   });
+  $("pg-form").addEventListener("submit", (event) => { event.preventDefault(); submit(); });
   $("pg-input").addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("pg-form").requestSubmit();
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
   });
-  $("clear-chat").addEventListener("click", () => {
-    conversation.length = 0;
-    $("pg-messages").replaceChildren(el("p", "muted", "Chat cleared."));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && busy && !$("code-dialog").open) {
+      event.preventDefault();
+      stop();
+    }
   });
+  $("pg-stop").addEventListener("click", stop);
+  $("clear-chat").addEventListener("click", clearChat);
+  $("pg-compare").addEventListener("click", () => setCompare(!state.compare));
   $("view-code").addEventListener("click", showCode);
   $("code-close").addEventListener("click", () => $("code-dialog").close());
+  $("pg-panes").addEventListener("click", async (event) => {
+    const button = event.target.closest(".copy-code");
+    if (!button) return;
+    const code = button.closest(".codeblock").querySelector("code");
+    const ok = await window.copyText(code.textContent);
+    window.flash(button, ok ? "Copied!" : "Copy failed");
+  });
+  layout();
   syncModel();
+  paneBoxes().forEach((box) => { const list = box.querySelector(".messages"); list.scrollTop = list.scrollHeight; });
 })();

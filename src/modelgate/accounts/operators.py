@@ -1,0 +1,105 @@
+"""Operator actions on accounts, and their audit log (keyword-only, in the caller's transaction).
+
+An *operator* is an account with ``accounts.is_admin`` set: the first-start admin account, or one
+promoted with ``modelgate admin make-operator``. Operators use the console at ``/admin``; every
+change they make (and every ``modelgate admin`` command that changes an account) is written to
+``audit_log`` by ``audit(...)`` in the same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from modelgate.store.schema import Account, ApiKey, AuditEntry
+
+CLI_ACTOR = "command line"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did it: an operator's account, or the command line (``account_id`` None)."""
+
+    account_id: int | None
+    email: str
+
+
+CLI = Actor(None, CLI_ACTOR)
+
+
+async def audit(
+    conn: AsyncConnection, *, actor: Actor, action: str, account_id: int | None = None, detail: str = ""
+) -> None:
+    await conn.execute(
+        insert(AuditEntry).values(
+            actor_id=actor.account_id,
+            actor=actor.email[:320],
+            action=action[:64],
+            account_id=account_id,
+            detail=detail[:2000] or None,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    id: int
+    created_at: datetime
+    actor: str
+    action: str
+    account_id: int | None
+    account_email: str | None
+    detail: str | None
+
+
+async def recent_audit(
+    conn: AsyncConnection, *, limit: int = 50, account_id: int | None = None
+) -> list[AuditRow]:
+    q = (
+        select(
+            AuditEntry.id,
+            AuditEntry.created_at,
+            AuditEntry.actor,
+            AuditEntry.action,
+            AuditEntry.account_id,
+            Account.email,
+            AuditEntry.detail,
+        )
+        .outerjoin(Account, Account.id == AuditEntry.account_id)
+        .order_by(AuditEntry.id.desc())
+        .limit(limit)
+    )
+    if account_id is not None:
+        q = q.where(AuditEntry.account_id == account_id)
+    return [AuditRow(*row) for row in (await conn.execute(q)).all()]
+
+
+async def account_id_by_email(conn: AsyncConnection, *, email: str) -> int | None:
+    row = (await conn.execute(select(Account.id).where(Account.email == email.strip().lower()))).first()
+    return int(row[0]) if row is not None else None
+
+
+async def set_account_disabled(
+    conn: AsyncConnection, *, account_id: int, disabled: bool, actor: Actor
+) -> list[int]:
+    """Disable (or enable) an account; returns the ids of its keys, which the caller must
+    invalidate in the key cache (``state.keys.invalidate(key_id=...)``) once committed."""
+    await conn.execute(update(Account).where(Account.id == account_id).values(disabled=disabled))
+    await audit(
+        conn, actor=actor, action="account.disable" if disabled else "account.enable", account_id=account_id
+    )
+    rows = await conn.execute(select(ApiKey.id).where(ApiKey.account_id == account_id))
+    return [int(r[0]) for r in rows]
+
+
+async def set_operator(conn: AsyncConnection, *, account_id: int, operator: bool, actor: Actor) -> None:
+    await conn.execute(update(Account).where(Account.id == account_id).values(is_admin=operator))
+    await audit(
+        conn,
+        actor=actor,
+        action="account.make_operator" if operator else "account.remove_operator",
+        account_id=account_id,
+    )

@@ -1,0 +1,267 @@
+"""The operator console, ``/admin``: accounts (search, balance, top-up with a note, disable/enable,
+their keys) and the audit log of every operator action.
+
+Only operators (``accounts.is_admin``) see it; everyone else, signed in or not, gets a 404 page, as
+if it did not exist. Models and providers, request lookup and settings are in ``admin_status``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from sqlalchemy import func, select, update
+from starlette.responses import RedirectResponse, Response
+
+from modelgate.accounts.operators import Actor, audit, recent_audit, set_account_disabled
+from modelgate.accounts.service import top_up
+from modelgate.api.deps import app_state, pending_writes_flushed
+from modelgate.store.schema import Account, ApiKey, PlaygroundKey, RequestLog
+from modelgate.web.render import render
+from modelgate.web.sessions import WebUser, check_user_csrf, load_user
+
+PAGE_SIZE = 50
+MAX_ID = 2**31 - 1
+MAX_TOP_UP_USD = 1_000_000.0
+
+
+class NotOperator(Exception):
+    """Not signed in as an operator: the console answers 404."""
+
+
+async def operator(request: Request) -> WebUser:
+    user = await load_user(request)
+    if user is None or not user.is_admin:
+        raise NotOperator
+    return user
+
+
+async def operator_csrf(request: Request) -> WebUser:
+    user = await operator(request)
+    await check_user_csrf(request, user)
+    return user
+
+
+Operator = Annotated[WebUser, Depends(operator)]
+OperatorCsrf = Annotated[WebUser, Depends(operator_csrf)]
+AccountId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def actor(user: WebUser) -> Actor:
+    return Actor(user.account_id, user.email)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return render(
+        request,
+        "error.html",
+        {"title": "Page not found", "message": "There is no page at this address.", "back": "/"},
+        status_code=404,
+    )
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(pending_writes_flushed)])
+
+
+def _page_number(value: str | None) -> int:
+    try:
+        return min(max(1, int(value or 1)), 100_000)
+    except ValueError:
+        return 1
+
+
+@router.get("/admin")
+async def console_home(request: Request, user: Operator) -> Response:
+    return RedirectResponse("/admin/accounts", status_code=303)
+
+
+@router.get("/admin/accounts")
+async def accounts_page(request: Request, user: Operator) -> Response:
+    q = request.query_params.get("q", "").strip()[:320].replace("\x00", "")
+    page = _page_number(request.query_params.get("page"))
+    keys = (
+        select(ApiKey.account_id, func.count().label("keys"))
+        .where(ApiKey.deleted_at.is_(None), ApiKey.id.not_in(select(PlaygroundKey.key_id)))
+        .group_by(ApiKey.account_id)
+        .subquery()
+    )
+    query = select(
+        Account.id,
+        Account.email,
+        Account.balance_credits,
+        Account.is_admin,
+        Account.disabled,
+        Account.created_at,
+        func.coalesce(keys.c["keys"], 0).label("keys"),
+    ).outerjoin(keys, keys.c.account_id == Account.id)
+    count = select(func.count()).select_from(Account)
+    if q:
+        pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(Account.email.like(pattern, escape="\\"))
+        count = count.where(Account.email.like(pattern, escape="\\"))
+    async with app_state(request).db.engine.connect() as conn:
+        total = int((await conn.execute(count)).scalar_one())
+        rows = (
+            await conn.execute(
+                query.order_by(Account.id.desc()).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+            )
+        ).all()
+        entries = await recent_audit(conn, limit=10)
+    return render(
+        request,
+        "admin/accounts.html",
+        {
+            "accounts": [dict(r._mapping) for r in rows],
+            "q": q,
+            "page_no": page,
+            "pages": max(1, math.ceil(total / PAGE_SIZE)),
+            "total": total,
+            "audit": entries,
+            "page": "admin",
+            "section": "accounts",
+        },
+    )
+
+
+@dataclass
+class _Form:
+    errors: dict[str, str]
+    values: dict[str, str]
+
+
+async def _account_page(
+    request: Request, user: WebUser, account_id: int, *, form: _Form | None = None, status_code: int = 200
+) -> Response:
+    async with app_state(request).db.engine.connect() as conn:
+        account = (await conn.execute(select(Account).where(Account.id == account_id))).first()
+        if account is None:
+            raise NotOperator  # an unknown account: the same 404 page
+        playground = set((await conn.execute(select(PlaygroundKey.key_id))).scalars().all())
+        keys = (
+            await conn.execute(
+                select(ApiKey)
+                .where(ApiKey.account_id == account_id, ApiKey.deleted_at.is_(None))
+                .order_by(ApiKey.id.desc())
+            )
+        ).all()
+        logs = (
+            await conn.execute(
+                select(RequestLog)
+                .where(RequestLog.account_id == account_id)
+                .order_by(RequestLog.created_at.desc())
+                .limit(20)
+            )
+        ).all()
+        entries = await recent_audit(conn, limit=20, account_id=account_id)
+    return render(
+        request,
+        "admin/account.html",
+        {
+            "account": dict(account._mapping),
+            "keys": [{**dict(k._mapping), "playground": k.id in playground} for k in keys],
+            "logs": [dict(r._mapping) for r in logs],
+            "audit": entries,
+            "form": form or _Form({}, {}),
+            "done": request.query_params.get("done", ""),
+            "page": "admin",
+            "section": "accounts",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/admin/accounts/{account_id}")
+async def account_page(request: Request, user: Operator, account_id: AccountId) -> Response:
+    return await _account_page(request, user, account_id)
+
+
+@router.post("/admin/accounts/{account_id}/top-up")
+async def account_top_up(request: Request, user: OperatorCsrf, account_id: AccountId) -> Response:
+    form = await request.form()
+    raw = str(form.get("usd") or "").strip()
+    note = str(form.get("note") or "").strip().replace("\x00", "")
+    errors: dict[str, str] = {}
+    usd = 0.0
+    try:
+        usd = float(raw)
+        if not math.isfinite(usd) or not 0 < usd <= MAX_TOP_UP_USD or round(usd * 2_000_000) <= 0:
+            raise ValueError
+    except ValueError:
+        errors["usd"] = f"Enter an amount in USD greater than 0 and at most {MAX_TOP_UP_USD:,.0f}."
+    if len(note) > 500:
+        errors["note"] = "Use at most 500 characters."
+    if errors:
+        return await _account_page(
+            request, user, account_id, form=_Form(errors, {"usd": raw, "note": note}), status_code=400
+        )
+    async with app_state(request).db.engine.begin() as conn:
+        exists = (await conn.execute(select(Account.id).where(Account.id == account_id))).first()
+        if exists is None:
+            raise NotOperator
+        await top_up(conn, account_id=account_id, usd=usd, description=note or "operator top-up")
+        await audit(
+            conn,
+            actor=actor(user),
+            action="account.top_up",
+            account_id=account_id,
+            detail=f"${usd:,.2f}" + (f" — {note}" if note else ""),
+        )
+    return RedirectResponse(f"/admin/accounts/{account_id}?done=top-up", status_code=303)
+
+
+@router.post("/admin/accounts/{account_id}/status")
+async def account_status(request: Request, user: OperatorCsrf, account_id: AccountId) -> Response:
+    form = await request.form()
+    disabled = form.get("disabled") == "1"
+    if disabled and account_id == user.account_id:
+        return await _account_page(
+            request,
+            user,
+            account_id,
+            form=_Form({"status": "You cannot disable your own account."}, {}),
+            status_code=400,
+        )
+    state = app_state(request)
+    async with state.db.engine.begin() as conn:
+        exists = (await conn.execute(select(Account.id).where(Account.id == account_id))).first()
+        if exists is None:
+            raise NotOperator
+        key_ids = await set_account_disabled(
+            conn, account_id=account_id, disabled=disabled, actor=actor(user)
+        )
+    for key_id in key_ids:  # the very next request with any of its keys is refused (or accepted)
+        state.keys.invalidate(key_id=key_id)
+    done = "disabled" if disabled else "enabled"
+    return RedirectResponse(f"/admin/accounts/{account_id}?done={done}", status_code=303)
+
+
+@router.post("/admin/keys/{key_id}/toggle")
+async def key_toggle(request: Request, user: OperatorCsrf, key_id: AccountId) -> Response:
+    form = await request.form()
+    disabled = form.get("enable") != "1"
+    state = app_state(request)
+    async with state.db.engine.begin() as conn:
+        row = (await conn.execute(select(ApiKey.account_id).where(ApiKey.id == key_id))).first()
+        if row is None:
+            raise NotOperator
+        await conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(disabled=disabled))
+        await audit(
+            conn,
+            actor=actor(user),
+            action="key.disable" if disabled else "key.enable",
+            account_id=int(row[0]),
+            detail=f"key #{key_id}",
+        )
+    state.keys.invalidate(key_id=key_id)
+    return RedirectResponse(f"/admin/accounts/{int(row[0])}#keys", status_code=303)
+
+
+@router.get("/admin/audit")
+async def audit_page(request: Request, user: Operator) -> Response:
+    async with app_state(request).db.engine.connect() as conn:
+        entries = await recent_audit(conn, limit=500)
+    return render(
+        request, "admin/audit.html", {"audit": entries, "page": "admin", "section": "audit"}
+    )

@@ -1,0 +1,168 @@
+"""CSV exports of the Billing page: request logs and transactions, with the page's filters.
+
+Rows are streamed in pages of ``BATCH`` (a year of logs never sits in memory), at most
+``MAX_ROWS``. Cells that a spreadsheet would read as a formula (``=``, ``+``, ``-``, ``@`` first)
+are prefixed with an apostrophe.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import StreamingResponse
+
+from modelgate.api.deps import app_state, pending_writes_flushed
+from modelgate.catalog.models import CREDITS_PER_USD
+from modelgate.store.db import Database
+from modelgate.store.schema import LedgerEntry, RequestLog
+from modelgate.web.billing_data import AnySelect, account_keys, logs_query, parse_filter, transactions_query
+from modelgate.web.sessions import CurrentUser
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(pending_writes_flushed)])
+
+BATCH = 1000
+MAX_ROWS = 100_000
+LOG_COLUMNS = (
+    "created_at",
+    "request_id",
+    "client_request_id",
+    "model",
+    "provider",
+    "origin",
+    "key",
+    "status",
+    "http_status",
+    "error_message",
+    "stream",
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "cached_tokens",
+    "credits",
+    "usd",
+    "finish_reason",
+    "latency_ms",
+)
+TX_COLUMNS = ("created_at", "id", "type", "description", "model", "key", "credits", "usd", "reference_id")
+
+
+NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+def safe_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def _line(values: Iterable[Any]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf).writerow([safe_cell(v) for v in values])
+    return buf.getvalue()
+
+
+def _usd(credits: int) -> str:
+    return format(Decimal(credits) / CREDITS_PER_USD, "f")
+
+
+def _when(value: datetime) -> str:
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _rows(db: Database, query: AnySelect, order: Any) -> AsyncIterator[Any]:
+    sent = 0
+    async with db.engine.connect() as conn:
+        while sent < MAX_ROWS:
+            batch = (await conn.execute(query.order_by(*order).limit(BATCH).offset(sent))).all()
+            for row in batch:
+                yield row
+            sent += len(batch)
+            if len(batch) < BATCH:
+                return
+
+
+def _attachment(name: str, body: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.get("/app/billing/logs.csv")
+async def logs_csv(request: Request, user: CurrentUser) -> StreamingResponse:
+    db = app_state(request).db
+    f = parse_filter(request.query_params, datetime.now(UTC).date())
+    async with db.engine.connect() as conn:
+        keys = await account_keys(conn, user.account_id)
+    query = logs_query(user.account_id, f)
+
+    async def body() -> AsyncIterator[str]:
+        yield _line(LOG_COLUMNS)
+        async for r in _rows(db, query, (RequestLog.created_at.desc(), RequestLog.inference_id)):
+            yield _line(
+                (
+                    _when(r.created_at),
+                    r.inference_id,
+                    r.client_request_id or "",
+                    r.model,
+                    r.provider or "",
+                    r.origin,
+                    keys.get(r.key_id, "") if r.key_id is not None else "",
+                    r.status,
+                    r.http_status,
+                    r.error_message or "",
+                    "true" if r.stream else "false",
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                    r.reasoning_tokens,
+                    r.cached_tokens,
+                    r.credits,
+                    _usd(r.credits),
+                    r.finish_reason or "",
+                    r.latency_ms,
+                )
+            )
+
+    return _attachment(f"modelgate-logs-{f.start}-{f.end}.csv", body())
+
+
+@router.get("/app/billing/transactions.csv")
+async def transactions_csv(request: Request, user: CurrentUser) -> StreamingResponse:
+    db = app_state(request).db
+    f = parse_filter(request.query_params, datetime.now(UTC).date())
+    async with db.engine.connect() as conn:
+        keys = await account_keys(conn, user.account_id)
+    query = transactions_query(user.account_id, f)
+
+    async def body() -> AsyncIterator[str]:
+        yield _line(TX_COLUMNS)
+        async for r in _rows(db, query, (LedgerEntry.id.desc(),)):
+            yield _line(
+                (
+                    _when(r.created_at),
+                    r.id,
+                    r.kind,
+                    r.description or "",
+                    r.model or "",
+                    keys.get(r.key_id, "") if r.key_id is not None else "",
+                    r.credits,
+                    _usd(r.credits),
+                    r.reference_id or "",
+                )
+            )
+
+    return _attachment(f"modelgate-transactions-{f.start}-{f.end}.csv", body())
