@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.store.schema import Account, ApiKey, AuditEntry
+from modelgate.store.schema import Account, ApiKey, AuditEntry, WebSession
 
 CLI_ACTOR = "command line"
 
@@ -86,8 +86,11 @@ async def set_account_disabled(
     conn: AsyncConnection, *, account_id: int, disabled: bool, actor: Actor
 ) -> list[int]:
     """Disable (or enable) an account; returns the ids of its keys, which the caller must
-    invalidate in the key cache (``state.keys.invalidate(key_id=...)``) once committed."""
+    invalidate in the key cache (``state.keys.invalidate(key_id=...)``) once committed. Disabling
+    also ends the account's web sessions (enabling it does not bring them back)."""
     await conn.execute(update(Account).where(Account.id == account_id).values(disabled=disabled))
+    if disabled:
+        await conn.execute(delete(WebSession).where(WebSession.account_id == account_id))
     await audit(
         conn, actor=actor, action="account.disable" if disabled else "account.enable", account_id=account_id
     )

@@ -8,10 +8,11 @@ if it did not exist. Models and providers, request lookup and settings are in ``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select, update
 from starlette.responses import RedirectResponse, Response
 
@@ -46,7 +47,22 @@ async def operator_csrf(request: Request) -> WebUser:
 
 Operator = Annotated[WebUser, Depends(operator)]
 OperatorCsrf = Annotated[WebUser, Depends(operator_csrf)]
-AccountId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _path_id(name: str) -> Callable[[Request], int]:
+    """A positive id from the path; anything else is the console's 404 page (not a 422)."""
+
+    def parse(request: Request) -> int:
+        raw = str(request.path_params.get(name, ""))
+        if not raw.isdigit() or len(raw) > 10 or not 1 <= int(raw) <= MAX_ID:
+            raise NotOperator
+        return int(raw)
+
+    return parse
+
+
+AccountId = Annotated[int, Depends(_path_id("account_id"))]
+KeyId = Annotated[int, Depends(_path_id("key_id"))]
 
 
 def actor(user: WebUser) -> Actor:
@@ -238,7 +254,7 @@ async def account_status(request: Request, user: OperatorCsrf, account_id: Accou
 
 
 @router.post("/admin/keys/{key_id}/toggle")
-async def key_toggle(request: Request, user: OperatorCsrf, key_id: AccountId) -> Response:
+async def key_toggle(request: Request, user: OperatorCsrf, key_id: KeyId) -> Response:
     form = await request.form()
     disabled = form.get("enable") != "1"
     state = app_state(request)

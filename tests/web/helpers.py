@@ -1,0 +1,94 @@
+"""Helpers of the web tests: HTTP clients that sign up and log in like a browser, and direct
+database set-up (accounts with passwords, operators) run in a worker thread, so that they also work
+while the sync Playwright API keeps an event loop running in the test thread."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from modelgate.accounts.service import create_account, top_up
+from modelgate.store.db import Database
+from modelgate.store.schema import Account
+from tests.conftest import LiveServer
+from tests.web.conftest import CSRF_FIELD
+
+T = TypeVar("T")
+
+
+def client(server: LiveServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, follow_redirects=False, timeout=30)
+
+
+def csrf(page: httpx.Response) -> str:
+    found = CSRF_FIELD.search(page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+def log_in(c: httpx.Client, email: str, password: str) -> httpx.Response:
+    token = csrf(c.get("/app/login"))
+    return c.post("/app/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def with_db(server: LiveServer, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run ``work(conn)`` in one transaction on the server's database."""
+
+    async def run() -> T:
+        db = Database(server.settings.database_url)
+        try:
+            async with db.engine.begin() as conn:
+                return await work(conn)
+        finally:
+            await db.aclose()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def make_account(
+    server: LiveServer,
+    email: str,
+    password: str = "a good password",
+    *,
+    operator: bool = False,
+    usd: float = 0,
+) -> int:
+    async def work(conn: AsyncConnection) -> int:
+        account_id = await create_account(conn, email=email, password=password, is_admin=operator)
+        if usd:
+            await top_up(conn, account_id=account_id, usd=usd)
+        return account_id
+
+    return with_db(server, work)
+
+
+def balance(server: LiveServer, email: str) -> int:
+    async def work(conn: AsyncConnection) -> int:
+        return int(
+            (await conn.execute(select(Account.balance_credits).where(Account.email == email))).scalar_one()
+        )
+
+    return with_db(server, work)
+
+
+def set_operator(server: LiveServer, email: str) -> None:
+    async def work(conn: AsyncConnection) -> Any:
+        return await conn.execute(update(Account).where(Account.email == email).values(is_admin=True))
+
+    with_db(server, work)
+
+
+@contextmanager
+def logged_in(server: LiveServer, email: str, password: str = "a good password") -> Iterator[httpx.Client]:
+    with client(server) as c:
+        r = log_in(c, email, password)
+        assert r.status_code == 303, r.text
+        yield c
