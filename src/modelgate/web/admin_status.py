@@ -36,7 +36,7 @@ MAX_REQUEST_ID = 128
 
 
 def _breaker_state(request: Request, provider: str) -> str:
-    router_ = getattr(app_state(request).gateway, "router", None)
+    router_ = getattr(app_state(request).core, "router", None)
     state = getattr(router_, "breaker_state", None)
     return str(state(provider)) if callable(state) else "unknown"
 

@@ -17,6 +17,24 @@ from modelgate.web.sessions import load_user
 router = APIRouter(include_in_schema=False)
 
 METHODS = ("get", "post", "put", "patch", "delete")
+DOOR_NOTES = {
+    "chat": "OpenAI-compatible chat completions (JSON or SSE stream). Each model's request schema, limits "
+    "and code samples are on its page under Docs.",
+    "messages": "Anthropic's Messages API (and count_tokens), for the Anthropic SDKs and Claude Code.",
+    "embeddings": "OpenAI-compatible embeddings.",
+    "responses": "OpenAI's Responses API.",
+}
+
+
+def model_endpoints() -> list[dict[str, Any]]:
+    """The doors (one per API dialect): answered before routing, so not in ``/openapi.json``."""
+    from modelgate.doors import default_doors
+
+    out = []
+    for door in default_doors():
+        paths = sorted(door.paths, key=lambda p: (not p.startswith("/v1/"), p))
+        out.append({"name": door.name, "paths": paths, "note": DOOR_NOTES.get(door.name, "")})
+    return out
 
 
 def deref(node: Any, doc: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
@@ -110,6 +128,7 @@ async def api_docs(request: Request) -> Response:
             "title": doc.get("info", {}).get("title", "API"),
             "version": doc.get("info", {}).get("version", ""),
             "groups": operations(doc),
+            "doors": model_endpoints(),
             "base": str(request.base_url).rstrip("/"),
             "page": "docs",
         },
