@@ -121,9 +121,9 @@ def _truncate_pg(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def fake_openai() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI().start()
+    fake = FakeOpenAI().serve_in_thread()
     yield fake
-    fake.stop()
+    fake.stop_thread()
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.threaded import ThreadedServer
+from tests.fakes.server import ScriptedServer
+from tests.fakes.threaded import BackgroundLoop
 from tests.fakes.vectors import fake_tokens, fake_vector
 
 
@@ -40,42 +41,56 @@ class Scripted:
     finish_reason: str = "stop"
 
 
-class FakeOpenAI:
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self._script: list[Scripted] = []
-        self.embed_dims = 16
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_post("/v1/embeddings", self._embeddings)
-        self.server = ThreadedServer(app)
+class FakeOpenAI(ScriptedServer):
+    """The OpenAI-compatible member of the fake family (``tests/fakes/server.py``): ``add(Reply |
+    SSEReply)`` scripts raw replies like every fake; ``script(Scripted)`` scripts the richer
+    OpenAI behaviours; unscripted requests are echoed (chat) or embedded (embeddings)."""
 
-    def start(self) -> FakeOpenAI:
-        self.server.start()
+    routes = ("/v1/chat/completions", "/v1/embeddings")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._plans: list[Scripted] = []
+        self.embed_dims = 16
+        self._loop: BackgroundLoop | None = None
+
+    def serve_in_thread(self) -> FakeOpenAI:
+        """Start on an event loop of its own thread (for live servers in blocking tests)."""
+        self._loop = BackgroundLoop()
+        self._loop.run(self.start())
         return self
 
-    def stop(self) -> None:
-        self.server.stop()
+    def stop_thread(self) -> None:
+        if self._loop is not None:
+            self._loop.run(self.stop())
+            self._loop.close()
+            self._loop = None
 
     @property
     def base_url(self) -> str:
-        return f"{self.server.url}/v1"
+        return f"{self.url}/v1"
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        return [r.headers for r in self.requests]
 
     def script(self, *items: Scripted) -> None:
-        self._script.extend(items)
+        self._plans.extend(items)
 
     def reset(self) -> None:
+        self._plans.clear()
         self._script.clear()
         self.embed_dims = 16
         self.requests.clear()
-        self.headers.clear()
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(body)
-        self.headers.append(dict(request.headers))
-        plan = self._script.pop(0) if self._script else Scripted()
+    async def default_reply(self, request: web.Request, body: bytes) -> web.StreamResponse | None:
+        data = orjson.loads(body) if body else {}
+        if request.path.endswith("/embeddings"):
+            return await self._embeddings(request, data)
+        return await self._chat(request, data)
+
+    async def _chat(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        plan = self._plans.pop(0) if self._plans else Scripted()
         if plan.delay:
             await asyncio.sleep(plan.delay)
         if plan.reset:
@@ -113,11 +128,8 @@ class FakeOpenAI:
             }
         )
 
-    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(body)
-        self.headers.append(dict(request.headers))
-        plan = self._script.pop(0) if self._script else Scripted()
+    async def _embeddings(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        plan = self._plans.pop(0) if self._plans else Scripted()
         if plan.delay:
             await asyncio.sleep(plan.delay)
         if plan.reset:

@@ -31,6 +31,18 @@ class RecordedRequest:
     def json(self) -> Any:
         return orjson.loads(self.body)
 
+    # The JSON body's keys, directly: ``fake.requests[-1]["messages"]``, ``"n" in fake.last``.
+    def __getitem__(self, key: str) -> Any:
+        return self.json[key]
+
+    def __contains__(self, key: object) -> bool:
+        body = self.json
+        return isinstance(body, dict) and key in body
+
+    def get(self, key: str, default: Any = None) -> Any:
+        body = self.json
+        return body.get(key, default) if isinstance(body, dict) else default
+
 
 @dataclass(slots=True)
 class Reply:
@@ -105,7 +117,7 @@ class ScriptedServer:
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         for route in self.routes:
             app.router.add_route("*", route, self._handle)
         self._runner = web.AppRunner(app, handle_signals=False)

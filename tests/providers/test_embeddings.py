@@ -57,7 +57,7 @@ async def test_openai_texts_in_one_call(openai: OpenAICompatProvider, openai_ups
     assert out.vectors == [fake_vector("hello world", 1536), fake_vector("a b c", 1536)]
     assert out.prompt_tokens == 5
     (sent,) = openai_upstream.requests
-    assert sent == {
+    assert sent.json == {
         "model": "text-embedding-3-small",
         "input": ["hello world", "a b c"],
         "encoding_format": "float",

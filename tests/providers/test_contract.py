@@ -1,0 +1,283 @@
+"""The contract every network adapter keeps, run against each one's protocol-level fake.
+
+One kit per provider says how its upstream answers (a whole text answer, a text stream, an error
+body); the tests below are the same for all: the Protocol and its flags, a whole answer, a stream
+with exactly one finish and usage last, upstream HTTP errors mapped to the same statuses and
+retryability, Retry-After kept, malformed bodies and events, a reset mid-stream, a slow first byte.
+Per-provider files keep only what is specific to one protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from modelgate.errors import (
+    UpstreamConnectionError,
+    UpstreamProtocolError,
+    UpstreamStatusError,
+    UpstreamTimeoutError,
+)
+from modelgate.providers.base import Chunk, Provider, ProviderCall, ProviderContext
+from modelgate.providers.registry import ProviderTypeRegistry
+from tests.fakes import SSE, Reply, ScriptedServer, SSEReply, load
+from tests.fakes.anthropic_server import AnthropicFake, anthropic_error, anthropic_sse
+from tests.fakes.calls import build_call, provider_config
+from tests.fakes.gemini_server import GeminiFake, gemini_error, gemini_sse
+from tests.fakes.openai_server import FakeOpenAI
+
+HI = [{"role": "user", "content": "Hello"}]
+
+
+def _openai_text() -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-2024-08-06",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello there"},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11},
+    }
+
+
+def _openai_stream(**kw: Any) -> SSEReply:
+    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    words = ["Hello", " there"]
+    events = [
+        SSE(
+            {
+                **base,
+                "choices": [
+                    {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+                ],
+            }
+        )
+    ]
+    events += [
+        SSE({**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]})
+        for w in words
+    ]
+    events += [
+        SSE({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+        SSE(
+            {**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}}
+        ),
+        SSE("[DONE]"),
+    ]
+    return SSEReply(events, **kw)
+
+
+def _openai_error(status: int) -> Reply:
+    return Reply(
+        status=status, body={"error": {"message": f"upstream said {status}", "type": "x", "code": None}}
+    )
+
+
+@dataclass(frozen=True)
+class Kit:
+    type: str
+    fake: Callable[[], ScriptedServer]
+    key: str
+    model: str
+    text: Callable[[], Reply]
+    stream: Callable[..., SSEReply]
+    error: Callable[[int], Reply]
+    first_event: Callable[[], SSE]
+
+
+KITS = {
+    "openai": Kit(
+        "openai",
+        FakeOpenAI,
+        "sk-test",
+        "openai/gpt-4o",
+        lambda: Reply(body=_openai_text()),
+        _openai_stream,
+        _openai_error,
+        lambda: _openai_stream().events[0],
+    ),
+    "anthropic": Kit(
+        "anthropic",
+        lambda: AnthropicFake(api_key="k"),
+        "k",
+        "anthropic/claude-sonnet-4.5",
+        lambda: Reply(body=load("anthropic_text.json")),
+        lambda **kw: anthropic_sse(load("anthropic_stream_text.json"), **kw),
+        anthropic_error,
+        lambda: SSE(load("anthropic_stream_text.json")[0]["data"], event="message_start"),
+    ),
+    "gemini": Kit(
+        "gemini",
+        lambda: GeminiFake(api_key="k"),
+        "k",
+        "google/gemini-2.5-pro",
+        lambda: Reply(body=load("gemini_text.json")),
+        lambda **kw: gemini_sse(load("gemini_stream_text.json"), **kw),
+        gemini_error,
+        lambda: SSE(load("gemini_stream_text.json")[0]),
+    ),
+}
+
+
+@pytest.fixture(params=sorted(KITS))
+def kit(request: pytest.FixtureRequest) -> Kit:
+    return KITS[request.param]
+
+
+@pytest.fixture
+async def fake(kit: Kit) -> AsyncIterator[ScriptedServer]:
+    server = kit.fake()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def _base_url(server: ScriptedServer) -> str:
+    return str(server.base_url)  # type: ignore[attr-defined]
+
+
+def make(kit: Kit, server: ScriptedServer, **timeouts: float) -> Provider:
+    config = provider_config(kit.type, _base_url(server), api_key=kit.key, **timeouts)
+    provider: Provider = ProviderTypeRegistry.with_defaults().factory(kit.type)(
+        kit.type, config, ProviderContext()
+    )
+    return provider
+
+
+@pytest.fixture
+async def provider(kit: Kit, fake: ScriptedServer) -> AsyncIterator[Provider]:
+    p = make(kit, fake)
+    yield p
+    await p.aclose()
+
+
+def call(kit: Kit, *, stream: bool = False) -> ProviderCall:
+    return build_call(kit.model, {"messages": HI, "stream": stream})
+
+
+async def collect(provider: Provider, c: ProviderCall) -> list[Chunk]:
+    return [chunk async for chunk in provider.stream(c)]
+
+
+async def test_protocol_and_flags(provider: Provider) -> None:
+    assert isinstance(provider, Provider)
+    for flag in (
+        "supports_tools",
+        "supports_reasoning",
+        "supports_json_schema",
+        "supports_streaming",
+        "drain_on_disconnect",
+    ):
+        assert isinstance(getattr(provider, flag), bool), flag
+
+
+async def test_whole_answer(kit: Kit, fake: ScriptedServer, provider: Provider) -> None:
+    fake.add(kit.text())
+    result = await provider.complete(call(kit))
+    (choice,) = result.choices
+    assert isinstance(choice["message"]["content"], str) and choice["message"]["content"]
+    assert choice["message"]["role"] == "assistant"
+    assert choice["finish_reason"] in ("stop", "length", "tool_calls", "content_filter")
+    u = result.usage
+    assert u.prompt_tokens > 0 and u.completion_tokens > 0 and u.cached_tokens <= u.prompt_tokens
+
+
+async def test_stream_has_one_finish_and_usage_last(
+    kit: Kit, fake: ScriptedServer, provider: Provider
+) -> None:
+    fake.add(kit.stream())
+    chunks = await collect(provider, call(kit, stream=True))
+    text = "".join(c["delta"].get("content") or "" for ch in chunks for c in ch.choices)
+    finishes = [c["finish_reason"] for ch in chunks for c in ch.choices if c.get("finish_reason")]
+    assert text and finishes == ["stop"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert all(ch.usage is None for ch in chunks[:-1])
+
+
+@pytest.mark.parametrize(
+    ("status", "client_status", "retryable"),
+    [
+        (400, 400, False),
+        (401, 502, False),
+        (403, 502, False),
+        (404, 404, False),
+        (429, 429, True),
+        (500, 502, True),
+        (503, 503, True),
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_upstream_status_errors(
+    kit: Kit,
+    fake: ScriptedServer,
+    provider: Provider,
+    status: int,
+    client_status: int,
+    retryable: bool,
+    stream: bool,
+) -> None:
+    fake.add(kit.error(status))
+    with pytest.raises(UpstreamStatusError) as info:
+        if stream:
+            await collect(provider, call(kit, stream=True))
+        else:
+            await provider.complete(call(kit))
+    err = info.value
+    assert (err.upstream_status, err.status_code, err.retryable) == (status, client_status, retryable)
+    assert err.provider == kit.type or err.provider
+
+
+async def test_retry_after_is_kept(kit: Kit, fake: ScriptedServer, provider: Provider) -> None:
+    reply = kit.error(429)
+    if isinstance(reply.body, dict) and isinstance(reply.body.get("error"), dict):
+        reply.body["error"].pop("details", None)  # Gemini's own RetryInfo would win (its own test)
+    reply.headers["retry-after"] = "7"
+    fake.add(reply)
+    with pytest.raises(UpstreamStatusError) as info:
+        await provider.complete(call(kit))
+    assert info.value.retry_after == 7.0
+
+
+async def test_malformed_json_body(kit: Kit, fake: ScriptedServer, provider: Provider) -> None:
+    fake.add(Reply(body=b'{"id": "x", "choices": ['))
+    with pytest.raises(UpstreamProtocolError):
+        await provider.complete(call(kit))
+
+
+async def test_malformed_stream_event(kit: Kit, fake: ScriptedServer, provider: Provider) -> None:
+    first = kit.first_event()
+    fake.add(SSEReply([first, SSE("{not json", event=first.event)]))
+    with pytest.raises(UpstreamProtocolError):
+        await collect(provider, call(kit, stream=True))
+
+
+async def test_connection_reset_mid_stream(kit: Kit, fake: ScriptedServer, provider: Provider) -> None:
+    fake.add(kit.stream(reset_after=2))
+    with pytest.raises(UpstreamConnectionError) as info:
+        await collect(provider, call(kit, stream=True))
+    assert info.value.retryable is True
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_slow_first_byte_times_out(kit: Kit, fake: ScriptedServer, stream: bool) -> None:
+    p = make(kit, fake, connect=0.2, first_byte=0.2)
+    fake.add(kit.stream(delay=1.5) if stream else Reply(body=kit.text().body, delay=1.5))
+    try:
+        with pytest.raises(UpstreamTimeoutError) as info:
+            if stream:
+                await collect(p, call(kit, stream=True))
+            else:
+                await p.complete(call(kit))
+    finally:
+        await p.aclose()
+    assert (info.value.status_code, info.value.retryable) == (504, True)
