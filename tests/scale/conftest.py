@@ -6,7 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +93,84 @@ LOCAL_OFF = """
     routes:
       - {provider: mock, model: mock-model}
 """
+
+
+@dataclass
+class Instance:
+    """A modelgate server in its own process (so that it can be killed with SIGKILL)."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+
+    def kill9(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()  # reaped: its locks (advisory, flock) are dropped by now or very soon
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., Instance]]:
+    """``spawn(database_url=..., config=..., **settings)``: ``modelgate serve`` as a subprocess."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*, database_url: str, config: Path, **settings: Any) -> Instance:
+        port = _free_port()
+        env = {
+            **os.environ,
+            "MODELGATE_DATABASE_URL": database_url,
+            "MODELGATE_CONFIG": str(config),
+            "MODELGATE_BOOTSTRAP": "false",
+            "MODELGATE_LOG_LEVEL": "warning",
+            **{f"MODELGATE_{k.upper()}": str(v) for k, v in settings.items()},
+        }
+        log = open(tmp_path / f"instance-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "modelgate.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120  # start-up on a loaded machine; not a speed assertion
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError((tmp_path / f"instance-{port}.log").read_text())
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return Instance(url=url, proc=proc)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def silent_upstream() -> Iterator[str]:
+    """An upstream that accepts connections and never answers: requests to it stay in flight (and
+    their holds open) until their first-byte timeout."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    sock.close()
+
+
+def with_silent_model(config_text: str, silent_url: str) -> str:
+    """The catalogue plus ``mock/silent``, routed to ``silent_upstream``."""
+    provider = (
+        f"  silent:\n    type: openai\n    base_url: {silent_url}\n    api_key: sk-silent\n"
+        "    timeouts: {connect: 5, first_byte: 600, total: 600}\n    max_retries: 0\n"
+    )
+    model = (
+        "\n  - id: mock/silent\n    info: {name: Silent, developer: test}\n"
+        "    pricing: {input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}\n"
+        "    routes:\n      - {provider: silent, model: x}\n"
+    )
+    return config_text.replace("models:\n", provider + "models:\n", 1) + model

@@ -127,16 +127,20 @@ async def execute(
         return (), ()
     accounts = {s.account_id for s in settles}
     accounts.update(h.account_id for h in holds)
+    settles_limited = any(s.limited for s in settles)
     row = await conn.fetchrow(
         APPLY,
         owner,
         retry,
-        len(accounts) > 1,
+        # Lock the accounts first (in id order) when the batch has several, or when a settle touches
+        # key_spend rows (the settle statement's parts run in no set order): a key_spend row is only
+        # ever locked after its account, so two batches never wait on each other in a cycle.
+        len(accounts) > 1 or settles_limited,
         [s.inference_id for s in settles],
         [s.account_id for s in settles],
         [s.charge for s in settles],
         [s.model for s in settles],
-        any(s.limited for s in settles),
+        settles_limited,
         [h.inference_id for h in holds],
         [h.account_id for h in holds],
         [h.key_id for h in holds],

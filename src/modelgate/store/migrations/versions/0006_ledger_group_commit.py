@@ -27,9 +27,10 @@ LOG_COLUMNS = (
 
 # Settles first (set-based: their refunds are then available to this batch's holds), holds next in
 # submission order (each one's guard sees the balance and key spend left by the ones before it),
-# request-log rows last. A batch that touches several accounts locks them all first, in id order,
-# so two instances' batches never deadlock (a key_spend row belongs to one account, so it is only
-# touched by a batch that holds that account). ``p_retry``: the batch may have committed in an
+# request-log rows last. A batch that touches several accounts, or settles holds under a key limit
+# (the parts of the settle statement run in no set order), locks its accounts first, in id order:
+# a key_spend row belongs to one account and is only ever locked after it, so two instances'
+# batches never wait on each other in a cycle. ``p_retry``: the batch may have committed in an
 # attempt whose answer was lost with the connection; a hold already present is then not applied
 # again (settles are idempotent by construction: only the batch that deletes the hold moves money).
 # Statements that would have nothing to do are skipped (each costs tens of microseconds), and the
