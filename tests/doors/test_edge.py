@@ -91,3 +91,60 @@ def test_stream_without_usage_is_charged_for_all_it_produced(
     prompt = prompt_tokens_upper_bound(parse_chat_request(raw))
     expected = prompt * 2 + 41 * 4  # $1/$2 per Mtok = 2/4 credits per token
     assert account_state(live_server, email)["charged"] == expected
+
+
+CAPS_CONFIG = (
+    MOCK_CONFIG
+    + """
+  - id: mock/plain
+    info: {{name: Plain, developer: Lab, outputMax: 4096}}
+    pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
+    capabilities: [streaming]
+    routes:
+      - {{provider: mock, model: plain-model}}
+"""
+)
+
+
+def test_capabilities_are_enforced_at_admission_for_every_door(
+    make_live_server: Any, openai_upstream: FakeOpenAI
+) -> None:
+    server: LiveServer = make_live_server(CAPS_CONFIG.format(base_url=openai_upstream.base_url))
+    key = server.create_key()
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    chat = requests.post(
+        f"{server.url}/v1/chat/completions",
+        json={"model": "mock/plain", "messages": [{"role": "user", "content": "x"}], "tools": [tool]},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert chat.status_code == 400 and chat.json()["error"]["code"] == "unsupported_capability"
+    assert "tool calling" in chat.json()["message"]
+    msg = requests.post(
+        f"{server.url}/v1/messages",
+        json={
+            "model": "mock/plain",
+            "max_tokens": 8,
+            "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+        },
+        headers={"x-api-key": key},
+        timeout=10,
+    )
+    assert msg.status_code == 400 and msg.json()["error"]["type"] == "invalid_request_error"
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+    vision = requests.post(
+        f"{server.url}/v1/chat/completions",
+        json={"model": "mock/plain", "messages": [{"role": "user", "content": [image]}]},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert vision.status_code == 400 and "image input" in vision.json()["message"]
+    assert openai_upstream.requests == []  # refused before any upstream call
+    # ...and each refusal is in the key's logs, with its door.
+    logs = requests.get(
+        f"{server.url}/v2/logs?period=24h", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
+    doors = sorted(item["door"] for item in logs.json()["data"])
+    assert doors == ["chat", "chat", "messages"]
+    assert all(item["status"] == "failed" for item in logs.json()["data"])

@@ -257,3 +257,28 @@ def _logs(server: LiveServer, key: str) -> list[dict[str, Any]]:
     assert r.status_code == 200, r.text
     data: list[dict[str, Any]] = r.json()["data"]
     return data
+
+
+def test_sdk_thinking_and_image_pass_through(door_server: LiveServer, anthropic_up: AnthropicFake) -> None:
+    anthropic_up.add(Reply(body=load("anthropic_thinking.json")))
+    key = door_server.create_key()
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    msg = client(door_server, key).messages.create(
+        model="claude-test",
+        max_tokens=4096,
+        thinking={"type": "enabled", "budget_tokens": 2048},
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
+                    {"type": "text", "text": "What is this?"},
+                ],
+            }
+        ],
+    )
+    kinds = [b.type for b in msg.content]
+    assert "thinking" in kinds and msg.content[kinds.index("thinking")].signature
+    sent = anthropic_up.last.json
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert sent["messages"][0]["content"][0]["source"]["data"] == png
