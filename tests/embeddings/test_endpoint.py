@@ -179,14 +179,16 @@ def test_docs_page_samples_run(embed_server: LiveServer, tmp_path: Path) -> None
         for lang in ("python", "javascript")
     }
     py = tmp_path / "sample.py"
-    py.write_text(samples["python"].replace("<YOUR_AIMLAPI_KEY>", key))
+    placeholder = re.compile(r"<YOUR_[A-Z]+_KEY>")  # the key the reader is told to insert
+    assert placeholder.search(samples["python"]) and placeholder.search(samples["javascript"])
+    py.write_text(placeholder.sub(key, samples["python"]))
     done = subprocess.run([sys.executable, str(py)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("0 16 [") and '"prompt_tokens"' in done.stdout
     node = shutil.which("node")
     if node is not None:
         js = tmp_path / "sample.mjs"
-        js.write_text(samples["javascript"].replace("<YOUR_AIMLAPI_KEY>", key))
+        js.write_text(placeholder.sub(key, samples["javascript"]))
         done = subprocess.run([node, str(js)], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith("0 16 [") and "prompt_tokens" in done.stdout
