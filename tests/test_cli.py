@@ -65,38 +65,40 @@ def _free_port() -> int:
 @pytest.mark.local_model
 def test_first_start_prints_key_and_seed_sample_works(tmp_path: Path):
     """The README flow: first start prints a key; the seed's Python sample (model swapped to
-    smollm2) returns a real completion that validates against the spec's 200 schema."""
+    smollm2) returns a real completion that validates against the spec's 200 schema.
+
+    Nothing here may time out on a loaded machine: the answer is bounded by a 256-token context (an
+    operator setting; the sample asks for up to 15000 tokens and the tiny model sometimes rambles
+    until the context is full), every wait is minutes long, the server's output goes to a file (a
+    pipe nobody reads can fill and block it), and a stopping server cancels what is still running
+    after ``shutdown_timeout`` (``tests/test_shutdown.py``)."""
     pytest.importorskip("llama_cpp")
     port = _free_port()
     env = cli_env(f"sqlite:///{tmp_path}/first.db")
-    # The sample asks for up to 15000 tokens; the tiny model sometimes rambles until its context is
-    # full. A 1024-token context (an operator setting) bounds that worst case to seconds.
     config = tmp_path / "small-context.yaml"
-    config.write_text("providers:\n  local:\n    type: local\n    options: {n_ctx: 1024}\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modelgate.cli", "serve", "--port", str(port), "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    config.write_text("providers:\n  local:\n    type: local\n    options: {n_ctx: 256}\n")
+    output = tmp_path / "server.log"
+    with output.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "modelgate.cli", "serve", "--port", str(port), "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         key = None
-        deadline = time.monotonic() + 120
-        lines = []
-        assert proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            m = re.search(r"\b([0-9a-f]{32})\b", line)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            m = re.search(r"\b([0-9a-f]{32})\b", output.read_text())
             if m:
                 key = m.group(1)
                 break
-        assert key, "".join(lines)
+            time.sleep(0.2)
+        assert key, output.read_text()
         base = f"http://127.0.0.1:{port}"
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{base}/health", timeout=1).ok:
+                if requests.get(f"{base}/health", timeout=10).ok:
                     break
             except requests.ConnectionError:
                 time.sleep(0.2)
@@ -108,7 +110,7 @@ def test_first_start_prints_key_and_seed_sample_works(tmp_path: Path):
                 "messages": [{"role": "user", "content": "Hi! What do you think about mankind?"}],
                 "max_tokens": 15000,  # the seed sample's value, verbatim
             },
-            timeout=180,
+            timeout=900,
         )
         assert response.status_code == 200, response.text
         data = response.json()
@@ -116,8 +118,13 @@ def test_first_start_prints_key_and_seed_sample_works(tmp_path: Path):
         assert data["model"] == "local/smollm2-135m-instruct"
         assert data["choices"][0]["message"]["content"].strip()
         # No fixed output cap on the embedded model: generation ends at a stop or a full context.
-        assert 0 < data["usage"]["completion_tokens"] <= 1024 and data["usage"]["prompt_tokens"] > 5
+        assert 0 < data["usage"]["completion_tokens"] <= 256 and data["usage"]["prompt_tokens"] > 5
         assert data["meta"]["usage"]["credits_used"] > 0
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
+            raise

@@ -59,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop="auto",
         http="auto",
         ws="none",  # no WebSocket endpoints: do not load a WebSocket library per worker
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # then in-flight requests are cancelled
     )
     return 0
 

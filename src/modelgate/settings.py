@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     signup_credits_usd: float = Field(default=0.0, ge=0, le=1_000_000)
     credits_help: str = ""
     log_level: str = "info"
+    # Seconds a stopping worker (SIGTERM) lets in-flight requests finish; then it cancels them (each
+    # settled for what it produced and logged) and exits.
+    shutdown_timeout: int = Field(default=5, ge=0, le=3600)
     # Browser origins allowed by CORS ("*" by default, as a public API).
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
     # The largest request body any endpoint reads (413 beyond it, refused while reading).

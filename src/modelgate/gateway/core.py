@@ -14,7 +14,10 @@ It knows no wire format and nothing above it: results go back as ``Metered`` / `
 
 Every exit path ends the hold exactly once: settled to the real usage on success (also when a client
 abandons a stream: the upstream is drained for its usage, or the adapter's live counts are used, or
-every event produced is counted), released on any failure, including cancellation.
+every event produced is counted), released on any failure. A cancelled whole answer (a stopping
+server cancels what outlives its grace period) is released, or settled to the adapter's live counts
+when it keeps them (the local model). ``drain_background`` waits for admitted requests to end
+before the background settles, so a stopping server loses none of them.
 """
 
 from __future__ import annotations
@@ -111,6 +114,9 @@ class MeteredCore:
         self.ledger = ledger
         self.logsink = logsink
         self._background: set[asyncio.Task[Any]] = set()
+        self._flights = 0  # admitted requests whose hold is not yet settled or released (queued)
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     # ---- admission ---------------------------------------------------------------------------
 
@@ -130,7 +136,15 @@ class MeteredCore:
         except GatewayError as exc:
             self.reject(caller, exc, model=req.model, stream=req.stream, meta=meta)
             raise
+        self._flights += 1
+        self._idle.clear()
         return _Flight(req, prep, meta, ticket)
+
+    def _landed(self) -> None:
+        """A flight's hold is settled or released (at least queued): it no longer needs waiting for."""
+        self._flights -= 1
+        if not self._flights:
+            self._idle.set()
 
     def reject(
         self,
@@ -159,14 +173,26 @@ class MeteredCore:
 
     async def complete(self, req: MeteredRequest, caller: Caller) -> Metered:
         f = await self._admit(req, caller)
-        invocation = req.invocation
+        try:
+            return await self._complete(f)
+        finally:
+            self._landed()
+
+    async def _complete(self, f: _Flight) -> Metered:
+        invocation = f.req.invocation
         provider = f.prep.plan[0].provider
+        attempts: list[tuple[str, Attempt]] = []
 
         async def attempt(p: Provider, route: Route) -> Outcome:
-            return await invocation.complete(p, f.attempt(route))
+            attempts.append((route.provider, f.attempt(route)))
+            return await invocation.complete(p, attempts[-1][1])
 
         try:
             provider, result = await self.router.complete(f.prep.plan, attempt)
+        except asyncio.CancelledError as exc:
+            if not (attempts and self._settle_cancelled(f, *attempts[-1])):
+                await self._finish_failed(f, provider, exc)
+            raise
         except BaseException as exc:
             await self._finish_failed(f, provider, exc)
             raise
@@ -199,6 +225,7 @@ class MeteredCore:
         try:
             provider, first, upstream = await self.router.open_stream(f.prep.plan, start)
         except BaseException as exc:
+            self._landed()
             await self._finish_failed(f, provider, exc)
             raise
         f.meta.first_event = time.perf_counter()
@@ -225,6 +252,8 @@ class MeteredCore:
             # The client went away (generator closed / task cancelled): charge what was produced.
             self.spawn(self._settle_abandoned(f, provider, pump, attempt))
             raise
+        finally:
+            self._landed()
         usage = pump.usage or f.estimate_usage(pump.produced)
         credits = f.cost(usage)
         settle = self._settle_and_log(f, provider, usage, credits, pump.finish)
@@ -241,6 +270,15 @@ class MeteredCore:
             usage = Usage(p.prompt_tokens, p.completion_tokens, p.reasoning_tokens, p.cached_tokens)
         usage = usage or f.estimate_usage(pump.produced)
         await self._settle_and_log(f, provider, usage, f.cost(usage), "client_disconnected", http_status=499)
+
+    def _settle_cancelled(self, f: _Flight, provider: str, attempt: Attempt) -> bool:
+        """A cancelled whole answer from an adapter with exact live counts: charge what it produced."""
+        p = attempt.progress
+        if getattr(self.providers.get(provider), "drain_on_disconnect", True) or not p.completion_tokens:
+            return False
+        usage = Usage(p.prompt_tokens, p.completion_tokens, p.reasoning_tokens, p.cached_tokens)
+        self._settle_and_log(f, provider, usage, f.cost(usage), "cancelled", http_status=499)
+        return True
 
     # ---- settling ----------------------------------------------------------------------------
 
@@ -299,7 +337,11 @@ class MeteredCore:
         task.add_done_callback(self._background.discard)
         return task
 
-    async def drain_background(self) -> None:
+    async def drain_background(self, *, flights_timeout: float = 3.0) -> None:
+        """Wait for admitted requests to settle or release (a stopping server has cancelled those
+        past its grace period; their handlers still run), then for every background task."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), flights_timeout)
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
