@@ -18,6 +18,7 @@ import orjson
 
 from modelgate.api.errors import validate_body
 from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
+from modelgate.doors.chat import ChatInvocation
 from modelgate.doors.messages_count import count_tokens
 from modelgate.doors.messages_translate import EventTranslator, sse, to_chat, to_message
 from modelgate.doors.rawjson import replace_string, replace_top_level_string
@@ -33,7 +34,7 @@ from modelgate.gateway.metered import (
     Settled,
 )
 from modelgate.gateway.streaming import aclose
-from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall, RawEvent, RawReply, native
+from modelgate.providers.base import Chunk, Completion, Provider, RawEvent, RawReply, native
 from modelgate.wire.chat import ChatRequest
 from modelgate.wire.credits import cost_headers
 from modelgate.wire.messages import CountTokensRequest, MessagesRequest
@@ -91,17 +92,6 @@ class MessagesInvocation:
             self._chat, self._dropped = to_chat(self.req)
         return self._chat
 
-    def _call(self, attempt: Attempt) -> ProviderCall:
-        return ProviderCall(
-            request=self.chat(),
-            upstream_model=attempt.route.model,
-            max_tokens=attempt.max_tokens,
-            model=attempt.model,
-            inference_id=attempt.inference_id,
-            extra=attempt.route.options,
-            progress=attempt.progress,
-        )
-
     def _body(self, attempt: Attempt) -> bytes:
         return replace_top_level_string(self.raw, "model", attempt.route.model)
 
@@ -110,9 +100,7 @@ class MessagesInvocation:
         if nat is not None:
             reply = await nat.passthrough(DIALECT, self._body(attempt), self.headers)
             return Outcome(reply, reply.usage, reply.finish)
-        result = await provider.complete(self._call(attempt))
-        finish = result.choices[0].get("finish_reason") if result.choices else None
-        return Outcome(result, result.usage, finish)
+        return await ChatInvocation(self.chat()).complete(provider, attempt)
 
     async def stream(self, provider: Provider, attempt: Attempt) -> AsyncIterator[Event]:
         nat = native(provider, DIALECT)
@@ -124,15 +112,12 @@ class MessagesInvocation:
             finally:
                 await aclose(events)
             return
-        chunks = provider.stream(self._call(attempt))
+        translated = ChatInvocation(self.chat()).stream(provider, attempt)
         try:
-            async for chunk in chunks:
-                finish = next(
-                    (str(c["finish_reason"]) for c in chunk.choices if c.get("finish_reason")), None
-                )
-                yield Event(chunk, chunk.usage, finish, output=bool(chunk.choices))
+            async for event in translated:
+                yield event
         finally:
-            await aclose(chunks)
+            await aclose(translated)
 
 
 def _needs(req: MessagesRequest) -> frozenset[str]:
