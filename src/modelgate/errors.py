@@ -19,13 +19,16 @@ subclasses at their boundary, with ``raise ... from exc``.
         ├── UpstreamStatusError (status of upstream)       upstream answered an HTTP error
         ├── UpstreamConnectionError (502)                  refused, reset, DNS
         ├── UpstreamTimeoutError (504)                     connect / first byte / total
-        └── UpstreamProtocolError (502)                    malformed body or stream
+        ├── UpstreamProtocolError (502)                    malformed body or stream, invalid usage
+        └── ProviderSkippedError (503, or 429)             circuit breaker open; Retry-After set
 
 ``retryable`` tells the router whether another route may be tried (connect errors, timeouts,
 429, 5xx, 529); errors caused by the request itself are never retried.
 """
 
 from __future__ import annotations
+
+import math
 
 
 class GatewayError(Exception):
@@ -139,10 +142,14 @@ class UpstreamStatusError(UpstreamError):
         super().__init__(message, provider=provider, **kw)
         self.upstream_status = upstream_status
         self.retry_after = retry_after
-        self.upstream_type: str | None = None  # the upstream's own error type and message, when known
+        # The upstream's own error type and wording (sanitised: ``providers/http.py``), when known;
+        # only a door that passes the upstream's dialect through shows them to its clients.
+        self.upstream_type: str | None = None
         self.upstream_message: str | None = None
         self.retryable = upstream_status in (408, 429) or upstream_status >= 500
         self.status_code, self.error_type = _status_for_upstream(upstream_status)
+        if retry_after is not None and self.status_code in (429, 503):
+            self.headers.setdefault("Retry-After", str(max(1, math.ceil(retry_after))))
 
 
 def _status_for_upstream(status: int) -> tuple[int, str]:
@@ -177,3 +184,22 @@ class UpstreamTimeoutError(UpstreamError):
 
 class UpstreamProtocolError(UpstreamError):
     default_code = "upstream_protocol_error"
+
+
+class ProviderSkippedError(UpstreamError):
+    """A provider skipped because its circuit breaker is open: 503 with ``Retry-After`` (the
+    seconds until it is tried again), or 429 when the breaker opened on the upstream's 429s."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    default_code = "circuit_open"
+
+    def __init__(
+        self, message: str, *, provider: str, retry_after: float, rate_limited: bool = False
+    ) -> None:
+        super().__init__(
+            message, provider=provider, headers={"Retry-After": str(max(1, math.ceil(retry_after)))}
+        )
+        self.retry_after = retry_after
+        if rate_limited:
+            self.status_code, self.error_type = 429, "rate_limit_error"

@@ -248,11 +248,12 @@ async def test_stream_thinking_and_tool_use(
 async def test_error_event_after_200(anthropic_fake: AnthropicFake, provider: AnthropicProvider) -> None:
     anthropic_fake.add(anthropic_sse(load("anthropic_stream_overloaded.json")))
     seen: list[Chunk] = []
-    with pytest.raises(UpstreamStatusError, match="Overloaded") as info:
+    with pytest.raises(UpstreamStatusError, match="upstream anthropic failed with status 529") as info:
         async for chunk in provider.stream(build_call(SONNET, {"messages": HI, "stream": True})):
             seen.append(chunk)
     assert joined(seen, "content") == "Hel"
     err = info.value
+    assert "Overloaded" in (err.upstream_message or "")  # for the server log, not the client
     assert (err.upstream_status, err.status_code, err.retryable) == (529, 503, True)
 
 
@@ -508,7 +509,10 @@ async def test_upstream_status_errors(
             await provider.complete(call)
     err = info.value
     assert (err.upstream_status, err.status_code, err.retryable) == (status, client_status, retryable)
-    assert load("anthropic_errors.json")[str(status)]["error"]["message"] in err.message
+    # The client reads our message naming the provider and status; the upstream's wording is kept
+    # (sanitised) for the log and for doors that pass it through.
+    assert f"upstream anthropic answered HTTP {status}" in err.message
+    assert load("anthropic_errors.json")[str(status)]["error"]["message"] in (err.upstream_message or "")
 
 
 async def test_wrong_api_key(anthropic_fake: AnthropicFake) -> None:
@@ -516,10 +520,11 @@ async def test_wrong_api_key(anthropic_fake: AnthropicFake) -> None:
         "anthropic", provider_config("anthropic", anthropic_fake.base_url, api_key="bad"), ProviderContext()
     )
     try:
-        with pytest.raises(UpstreamStatusError, match="invalid x-api-key") as info:
+        with pytest.raises(UpstreamStatusError, match="credentials were refused") as info:
             await p.complete(build_call(SONNET, {"messages": HI}))
     finally:
         await p.aclose()
+    assert "invalid x-api-key" in (info.value.upstream_message or "")
     assert (info.value.upstream_status, info.value.status_code, info.value.retryable) == (401, 502, False)
 
 

@@ -235,6 +235,12 @@ async def test_upstream_status_errors(
     err = info.value
     assert (err.upstream_status, err.status_code, err.retryable) == (status, client_status, retryable)
     assert err.provider == kit.type or err.provider
+    # The client reads a message of ours naming the provider and the status; the upstream's own
+    # wording stays on the error (sanitised) for the log and pass-through doors.
+    assert f"upstream {err.provider} " in err.message and f" {status}: " in err.message
+    assert err.upstream_message
+    if status not in (400, 413, 422):
+        assert err.upstream_message not in err.message
 
 
 async def test_retry_after_is_kept(kit: Kit, fake: ScriptedServer, provider: Provider) -> None:

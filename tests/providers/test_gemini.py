@@ -572,10 +572,11 @@ async def test_wrong_api_key_is_the_operators_fault_not_the_clients(gemini_fake:
         "google", provider_config("gemini", gemini_fake.base_url, api_key="nope"), ProviderContext()
     )
     try:
-        with pytest.raises(UpstreamStatusError, match="API key not valid") as info:
+        with pytest.raises(UpstreamStatusError, match="credentials were refused") as info:
             await p.complete(build_call(PRO, {"messages": HI}))
     finally:
         await p.aclose()
+    assert "API key not valid" in (info.value.upstream_message or "")
     assert info.value.upstream_status == 401
     assert info.value.status_code == 502 and not info.value.retryable
     assert gemini_fake.last.headers["x-goog-api-key"] == "nope"
@@ -608,8 +609,9 @@ async def test_raw_json_error_mid_stream(gemini_fake: GeminiFake, provider: Gemi
         b'    "status": "RESOURCE_EXHAUSTED"\n  }\n}\n'
     )
     gemini_fake.add(gemini_sse(load("gemini_stream_text.json")[:2], tail=tail))
-    with pytest.raises(UpstreamStatusError, match="Resource has been exhausted") as info:
+    with pytest.raises(UpstreamStatusError, match="rate limiting") as info:
         await collect(provider, build_call(PRO, {"messages": HI, "stream": True}))
+    assert info.value.upstream_message == "Resource has been exhausted"
     assert (info.value.upstream_status, info.value.status_code, info.value.retryable) == (429, 429, True)
 
 
@@ -618,8 +620,9 @@ async def test_json_array_error_body_with_status_only(
 ) -> None:
     body = [{"error": {"message": "Backend unavailable", "status": "UNAVAILABLE"}}]
     gemini_fake.add(Reply(body=body))
-    with pytest.raises(UpstreamStatusError, match="Backend unavailable") as info:
+    with pytest.raises(UpstreamStatusError, match="overloaded or unavailable") as info:
         await collect(provider, build_call(PRO, {"messages": HI, "stream": True}))
+    assert info.value.upstream_message == "Backend unavailable"
     assert info.value.upstream_status == 503
 
 
@@ -644,6 +647,7 @@ async def test_stalled_stream_times_out(gemini_fake: GeminiFake) -> None:
 async def test_error_body_as_json_array(gemini_fake: GeminiFake, provider: GeminiProvider) -> None:
     """The streaming endpoint may wrap its error object in an array."""
     gemini_fake.add(gemini_error(429, as_array=True))
-    with pytest.raises(UpstreamStatusError, match="exceeded your current quota") as info:
+    with pytest.raises(UpstreamStatusError, match="rate limiting") as info:
         await collect(provider, build_call(PRO, {"messages": HI, "stream": True}))
+    assert "exceeded your current quota" in (info.value.upstream_message or "")
     assert (info.value.upstream_status, info.value.status_code, info.value.retryable) == (429, 429, True)

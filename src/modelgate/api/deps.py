@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     from modelgate.settings import Settings
     from modelgate.store.db import Database
 
+log = logging.getLogger("modelgate.api")
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -31,12 +34,34 @@ class AppState:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+# The longest a read endpoint waits for this instance's pending writes before it reads anyway.
+FLUSH_WAIT = 5.0
+
+
 async def pending_writes_flushed(request: Request) -> None:
     """Router dependency of the read endpoints: charges and log rows of requests already answered
-    are committed before we read (read-your-writes within an instance)."""
+    are committed before we read (read-your-writes within an instance).
+
+    A read never depends on a write succeeding: a failing or slow flush is logged and the endpoint
+    reads what is committed (after at most ``FLUSH_WAIT`` seconds); the flush itself goes on."""
     core = app_state(request).core
-    await core.ledger.flush()
-    await core.logsink.flush()
+
+    async def flush() -> None:
+        await core.ledger.flush()
+        await core.logsink.flush()
+
+    task = asyncio.ensure_future(flush())
+    task.add_done_callback(_consume)
+    done, _ = await asyncio.wait({task}, timeout=FLUSH_WAIT)
+    if not done:
+        log.warning("pending writes not committed within %gs; reading what is", FLUSH_WAIT)
+    elif task.exception() is not None:
+        log.warning("pending writes could not be committed (%s); reading what is", task.exception())
+
+
+def _consume(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def app_state(request: Request) -> AppState:

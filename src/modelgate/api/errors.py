@@ -7,8 +7,10 @@ raise their typed exceptions; AI/ML API clients read ``message``, ``statusCode``
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -149,6 +151,8 @@ def validate_body(raw: bytes, model: type[M], *, empty: bytes | None = None) -> 
         if empty is None:
             raise InvalidRequestError("Body validation error: the request body is empty; send a JSON object")
         raw = empty
+    if _LONG_NUMBER.search(raw) is not None:  # rare: only then is the body walked for huge integers
+        _check_integer_range(raw)
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
@@ -165,6 +169,35 @@ def validate_body(raw: bytes, model: type[M], *, empty: bytes | None = None) -> 
             data = None
         message, param = format_validation_errors(list(errors), data)
         raise InvalidRequestError(message, param=param) from None
+
+
+# 19 digits in a row: the shortest text of an integer beyond the 64-bit range (2^63 has 19).
+_LONG_NUMBER = re.compile(rb"\d{19}")
+INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
+
+
+def _check_integer_range(raw: bytes) -> None:
+    """400 for a JSON integer outside [-2^63, 2^64): no upstream protocol, JSON encoder or database
+    column can carry it, so it is refused at the door rather than failing deep inside."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return  # not JSON (or absurdly deep): the validation that follows says so
+    stack: list[Any] = [(data, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, bool):
+            continue
+        if isinstance(node, int):
+            if not INT64_MIN <= node <= UINT64_MAX:
+                where = f"{path}: " if path else ""
+                raise InvalidRequestError(
+                    f"Body validation error: {where}integers must fit in 64 bits", param=path or None
+                )
+        elif isinstance(node, dict):
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node))
 
 
 def install_error_handlers(app: FastAPI) -> None:

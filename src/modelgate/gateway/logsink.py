@@ -4,6 +4,11 @@
 ``batch_size`` rows are waiting) in one multi-row INSERT. ``aclose()`` flushes what is left, so a
 clean shutdown loses nothing; a crash can lose at most the last ``interval`` of log rows (never
 money: charges are settled in the ledger transaction itself).
+
+A batch the database refuses for its data (a value out of range, bad text, a duplicate key) is
+split in halves until the bad row is alone; that row is set aside (logged, counted in ``/metrics``
+through ``on_set_aside``) and every other row commits. Only a failure of the database itself (the
+connection lost, the server down) keeps rows for the next round, at most ``MAX_BUFFERED`` of them.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,6 +29,31 @@ from modelgate.store.schema import RequestLog
 from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
 
 log = logging.getLogger("modelgate.logsink")
+
+MAX_BUFFERED = 100_000  # rows kept while the database is unreachable; older ones are dropped
+
+
+def transient_db_error(exc: BaseException) -> bool:
+    """A failure of the database or the connection (worth retrying), not of the data."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return True
+        if isinstance(exc, sa_exc.DataError | sa_exc.IntegrityError | sa_exc.ProgrammingError):
+            return False
+        return _transient_orig(exc.orig)
+    return isinstance(exc, OSError | TimeoutError | ConnectionError)
+
+
+def _transient_orig(orig: BaseException | None) -> bool:
+    # asyncpg's own classes arrive wrapped in the adapter's generic Error: look at the SQLSTATE.
+    cause = getattr(orig, "__cause__", None)
+    sqlstate = str(getattr(orig, "sqlstate", "") or getattr(cause, "sqlstate", "") or "")
+    if sqlstate[:2] in ("08", "53", "57", "58"):  # connection, resources, operator intervention, system
+        return True
+    if sqlstate:
+        return False
+    text = str(orig).lower()
+    return "connection" in text or "closed" in text
 
 
 class RequestLogSink:
@@ -32,6 +64,8 @@ class RequestLogSink:
         self._rows: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.rows_set_aside = 0
+        self.on_set_aside: Callable[[int], None] | None = None  # called with the number of rows
 
     def start(self) -> None:
         if self._task is None:
@@ -54,15 +88,46 @@ class RequestLogSink:
                 await asyncio.sleep(1.0)
 
     async def flush(self) -> None:
+        """Write every row recorded so far; raises only when the database itself is failing (the
+        rows are kept for the next round)."""
         if not self._rows:
             return
         rows, self._rows = self._rows, []
+        left, error = await self._insert(rows)
+        if left:
+            self._rows = left + self._rows
+            if len(self._rows) > MAX_BUFFERED:
+                dropped = len(self._rows) - MAX_BUFFERED
+                del self._rows[:dropped]
+                self._set_aside(dropped, error)
+            assert error is not None
+            raise error
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Exception | None]:
+        """Insert ``rows``, halving on a data error until the bad ones are alone (set aside).
+        Returns the rows left unwritten by a transient failure, and that failure."""
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(insert(RequestLog), rows)
-        except Exception:
-            self._rows = rows + self._rows
-            raise
+            return [], None
+        except Exception as exc:
+            if transient_db_error(exc):
+                return rows, exc
+            if len(rows) == 1:
+                self._set_aside(1, exc, rows[0])
+                return [], None
+        mid = len(rows) // 2
+        left, error = await self._insert(rows[:mid])
+        if left:
+            return left + rows[mid:], error
+        return await self._insert(rows[mid:])
+
+    def _set_aside(self, count: int, exc: BaseException | None, row: dict[str, Any] | None = None) -> None:
+        self.rows_set_aside += count
+        which = f"request {row.get('inference_id')!r}" if row else f"{count} rows"
+        log.error("request-log row set aside (%s): %s", which, _short(exc))
+        if self.on_set_aside is not None:
+            self.on_set_aside(count)
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -73,6 +138,11 @@ class RequestLogSink:
         await self.flush()
 
 
+def _short(exc: BaseException | None) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
 class WriterLogSink(RequestLogSink):
     """Request-log rows for the embedded SQLite database: handed to the process's group-commit
     writer, so they land in the same transaction as the charges queued with them."""
@@ -80,6 +150,8 @@ class WriterLogSink(RequestLogSink):
     def __init__(self, writer: SQLiteWriter) -> None:
         self._writer = writer
         self._sql: dict[tuple[str, ...], str] = {}
+        self.rows_set_aside = 0  # counted by the writer (``SQLiteWriter.rows_set_aside``)
+        self.on_set_aside = None
 
     def start(self) -> None:
         return None

@@ -16,6 +16,8 @@ from modelgate.gateway.metered import Caller
 from modelgate.limits.base import Limiter, RateLimit
 from modelgate.observability.model_metrics import ModelMetrics
 from modelgate.providers.base import Usage
+from modelgate.providers.checks import MAX_TOKEN_COUNT, finish_reason
+from modelgate.sanitize import ERROR_TEXT_LIMIT, db_text
 from modelgate.store.schema import utcnow
 
 log = logging.getLogger("modelgate.gateway")
@@ -126,28 +128,47 @@ class RequestRecorder:
             window, meta.rate_window = meta.rate_window, None
             if delta:
                 self._spawn(self._adjust_tokens(ident.key_id, window, delta))
+        # Every value is bounded to what its column holds (store/schema.py), so that no request's
+        # row can be refused by the database (see sanitize.py and providers/checks.py).
         self.logsink.record(
             {
                 "inference_id": caller.inference_id,
                 "account_id": ident.account_id,
                 "key_id": ident.key_id,
                 "key_prefix": ident.prefix,
-                "model": model,
-                "provider": provider,
+                "model": db_text(model, 200),
+                "provider": db_text(provider, 100),
                 "status": "success" if error is None else "error",
-                "http_status": http_status,
-                "origin": caller.origin,
-                "door": caller.door,
+                "http_status": _bounded(http_status, 999),
+                "origin": db_text(caller.origin, 16),
+                "door": db_text(caller.door, 16),
                 "stream": stream,
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "reasoning_tokens": usage.reasoning_tokens,
-                "cached_tokens": usage.cached_tokens,
-                "credits": credits,
-                "finish_reason": finish,
-                "client_request_id": caller.client_request_id,
-                "error_message": error,
-                "latency_ms": int((time.perf_counter() - meta.started) * 1000),
+                "prompt_tokens": _bounded(usage.prompt_tokens, MAX_TOKEN_COUNT),
+                "completion_tokens": _bounded(usage.completion_tokens, MAX_TOKEN_COUNT),
+                "reasoning_tokens": _bounded(usage.reasoning_tokens, MAX_TOKEN_COUNT),
+                "cached_tokens": _bounded(usage.cached_tokens, MAX_TOKEN_COUNT),
+                "credits": _bounded(credits, MAX_CREDITS),
+                "finish_reason": log_finish_reason(finish),
+                "client_request_id": db_text(caller.client_request_id, 128),
+                "error_message": db_text(error, ERROR_TEXT_LIMIT),
+                "latency_ms": _bounded(int((time.perf_counter() - meta.started) * 1000), MAX_TOKEN_COUNT),
                 "created_at": utcnow(),
             }
         )
+
+
+MAX_CREDITS = 2**63 - 1
+_LOG_FINISH = frozenset({"client_disconnected"})
+
+
+def _bounded(value: int, high: int) -> int:
+    """An integer column's value, clamped (the counts were checked at the provider boundary; this
+    only guards the database against a new code path that forgot to)."""
+    return min(max(int(value), 0), high)
+
+
+def log_finish_reason(finish: str | None) -> str | None:
+    """A documented finish reason, or one of the gateway's own (``client_disconnected``)."""
+    if finish is None or finish in _LOG_FINISH:
+        return finish
+    return finish_reason(finish, default=None)

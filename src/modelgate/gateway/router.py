@@ -5,22 +5,38 @@
 - Fallback happens only on retryable failures (connect errors, timeouts, 429, 5xx, 529), never on
   errors caused by the request. A stream falls back only before its first chunk was produced.
 - A provider failing ``failure_threshold`` times in a row is skipped for ``cooldown`` seconds
-  (open), then given one trial request (half-open); a success closes the breaker.
+  (open), then given one trial request (half-open); a success closes the breaker. A request whose
+  every route is skipped gets 503 with ``Retry-After`` (429 when the breaker opened on 429s).
+- An attempt failing with anything but a ``GatewayError`` (an adapter bug, an upstream value it did
+  not expect) is an invalid upstream answer (502), never a 500. The values of what succeeds are
+  checked by the core (``gateway/checked.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
 from modelgate.catalog.models import ModelSpec, Route
 from modelgate.catalog.registry import Catalog, not_configured_message
-from modelgate.errors import GatewayError, InvalidRequestError, ProviderNotConfiguredError, UpstreamError
+from modelgate.errors import (
+    GatewayError,
+    InvalidRequestError,
+    ProviderNotConfiguredError,
+    ProviderSkippedError,
+    UpstreamError,
+    UpstreamProtocolError,
+)
 from modelgate.providers.base import Provider
+
+log = logging.getLogger("modelgate.gateway")
 
 MAX_BACKOFF = 8.0
 T = TypeVar("T")
@@ -34,6 +50,7 @@ class Breaker:
     failures: int = 0
     opened_at: float | None = None
     trial_in_flight: bool = False
+    rate_limited: bool = False  # the failure that opened it was an upstream 429
 
     def state(self, now: float) -> str:
         if self.opened_at is None:
@@ -54,11 +71,16 @@ class Breaker:
     def success(self) -> None:
         self.failures, self.opened_at, self.trial_in_flight = 0, None, False
 
-    def failure(self, now: float) -> None:
+    def failure(self, now: float, *, rate_limited: bool = False) -> None:
         self.trial_in_flight = False
         self.failures += 1
         if self.opened_at is not None or self.failures >= self.failure_threshold:
             self.opened_at = now
+            self.rate_limited = rate_limited
+
+    def reopens_in(self, now: float) -> float:
+        """Seconds until the open breaker lets a trial request through."""
+        return max(0.0, self.cooldown - (now - self.opened_at)) if self.opened_at is not None else 0.0
 
 
 class Router:
@@ -111,7 +133,8 @@ class Router:
             provider = self._providers[route.provider]
 
             async def once(r: Route = route, p: Provider = provider) -> T:
-                return await attempt(p, r)
+                with adapter_failures(r.provider):
+                    return await attempt(p, r)
 
             try:
                 return route.provider, await self._with_retries(route, once)
@@ -129,9 +152,11 @@ class Router:
         for route in plan:
 
             async def begin(r: Route = route) -> tuple[E | None, AsyncIterator[E]]:
-                it = aiter(start(self._providers[r.provider], r))
+                with adapter_failures(r.provider):
+                    it = aiter(start(self._providers[r.provider], r))
                 try:
-                    first = await anext(it)
+                    with adapter_failures(r.provider):
+                        first = await anext(it)
                 except StopAsyncIteration:
                     return None, it
                 except BaseException:
@@ -152,11 +177,16 @@ class Router:
         breaker = self.breakers.setdefault(route.provider, Breaker())
         retries = self._catalog.providers[route.provider].max_retries
         for n in range(retries + 1):
-            if not breaker.allow(self._clock()):
-                raise UpstreamError(
-                    f"provider {route.provider} is temporarily skipped after repeated failures",
+            now = self._clock()
+            if not breaker.allow(now):
+                wait = max(1.0, breaker.reopens_in(now))
+                raise ProviderSkippedError(
+                    f"provider {route.provider} is temporarily skipped after repeated failures"
+                    f"{' (it is rate limiting the gateway)' if breaker.rate_limited else ''}; "
+                    f"retry after {math.ceil(wait)}s",
                     provider=route.provider,
-                    code="circuit_open",
+                    retry_after=wait,
+                    rate_limited=breaker.rate_limited,
                 )
             try:
                 result = await attempt()
@@ -164,7 +194,9 @@ class Router:
                 if self.on_upstream_error is not None:
                     self.on_upstream_error(route.provider, exc)
                 if exc.retryable:
-                    breaker.failure(self._clock())
+                    breaker.failure(
+                        self._clock(), rate_limited=getattr(exc, "upstream_status", None) == 429
+                    )
                 else:
                     breaker.success()
                 if not exc.retryable or n == retries:
@@ -188,6 +220,21 @@ class Router:
 def _all_open(plan: list[Route]) -> GatewayError:
     names = ", ".join(r.provider for r in plan)
     return UpstreamError(f"no provider could serve the request (tried: {names})")
+
+
+@contextmanager
+def adapter_failures(provider: str) -> Iterator[None]:
+    """An adapter that fails with anything but a ``GatewayError`` (a bug, or an upstream value it
+    did not expect) gives an invalid-upstream-answer error, never a 500."""
+    try:
+        yield
+    except (GatewayError, asyncio.CancelledError, StopAsyncIteration):
+        raise
+    except Exception as exc:
+        log.error("provider %s failed unexpectedly", provider, exc_info=exc)
+        raise UpstreamProtocolError(
+            f"upstream {provider} answered something the gateway could not read", provider=provider
+        ) from exc
 
 
 async def _aclose(it: AsyncIterator[object]) -> None:

@@ -157,6 +157,11 @@ class Metrics:
         self.rate_limited = Counter(
             "modelgate_rate_limited_total", "Requests refused by rate limits.", ("limit",)
         )
+        self.log_rows_set_aside = Counter(
+            "modelgate_log_rows_set_aside_total",
+            "Request-log rows the database refused (bad data), set aside instead of retried.",
+        )
+        self.log_rows_set_aside.values[()] = 0.0
         self.queue_depth = Gauge(
             "modelgate_local_queue_depth", "Requests waiting in a local provider's queue.", ("provider",)
         )
@@ -169,6 +174,7 @@ class Metrics:
             self.upstream_errors,
             self.fallbacks,
             self.rate_limited,
+            self.log_rows_set_aside,
             self.queue_depth,
         ]
 

@@ -27,7 +27,14 @@ from modelgate.providers.anthropic_convert import (
 )
 from modelgate.providers.anthropic_structured import output_tool
 from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext, RawEvent, RawReply
-from modelgate.providers.http import HTTPUpstream, iter_sse, iter_sse_frames, loads_event
+from modelgate.providers.http import (
+    HTTPUpstream,
+    iter_sse,
+    iter_sse_frames,
+    loads_event,
+    upstream_status_error,
+)
+from modelgate.sanitize import db_text
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -62,10 +69,10 @@ class AnthropicProvider:
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
         body = {**build_request(call), "stream": True}
-        state = StreamState(output=output_tool(call.request))
+        state = StreamState(output=output_tool(call.request), provider=self.name)
         finished = False
         async with self._http.post("/messages", body) as resp:
-            async for ev in iter_sse(resp):
+            async for ev in iter_sse(resp, self.name):
                 event = loads_event(self.name, ev.data)
                 if not isinstance(event, dict):
                     raise UpstreamProtocolError(f"upstream {self.name} sent a bad event", provider=self.name)
@@ -105,7 +112,8 @@ class AnthropicProvider:
                 raise self._error(data.get("error"))
             raise UpstreamProtocolError(f"upstream {self.name} answered no message", provider=self.name)
         stop = data.get("stop_reason")
-        return RawReply(raw, parse_usage(data.get("usage")), stop if isinstance(stop, str) else None)
+        usage = parse_usage(data.get("usage"), self.name)
+        return RawReply(raw, usage, stop if isinstance(stop, str) else None)
 
     async def passthrough_stream(
         self, dialect: str, body: bytes, headers: Mapping[str, str]
@@ -114,7 +122,7 @@ class AnthropicProvider:
         usage_raw: dict[str, Any] = {}
         stopped = False
         async with self._http.post("/messages", body, headers=dict(headers)) as resp:
-            async for ev, frame in iter_sse_frames(resp):
+            async for ev, frame in iter_sse_frames(resp, self.name):
                 kind = ev.event or ""
                 if kind in ("message_start", "message_delta", "error") or not kind:
                     event = loads_event(self.name, ev.data)
@@ -139,7 +147,7 @@ class AnthropicProvider:
                         yield RawEvent(
                             frame,
                             kind,
-                            usage=parse_usage(usage_raw),
+                            usage=parse_usage(usage_raw, self.name),
                             finish=stop if isinstance(stop, str) else None,
                         )
                         continue
@@ -165,13 +173,10 @@ class AnthropicProvider:
         kind = err.get("type") if isinstance(err, dict) else None
         message = err.get("message") if isinstance(err, dict) else None
         status = ERROR_STATUS.get(str(kind), 502)
-        error = UpstreamStatusError(
-            f"upstream {self.name} failed ({kind or 'error'}): {message or 'no message'}",
-            upstream_status=status,
-            provider=self.name,
+        error = upstream_status_error(
+            self.name, status, db_text(message, 1000) if message else None, during="failed with status"
         )
         error.upstream_type = str(kind)[:100] if kind else None
-        error.upstream_message = str(message)[:1000] if message else None
         return error
 
 

@@ -16,6 +16,7 @@ from modelgate.catalog.models import Reasoning
 from modelgate.errors import InvalidRequestError, UpstreamProtocolError
 from modelgate.providers.anthropic_structured import output_tool, structured_output
 from modelgate.providers.base import ProviderCall, Usage
+from modelgate.providers.checks import token_count
 from modelgate.providers.convert import append_turn, parse_data_url
 from modelgate.wire.chat import (
     AssistantMessage,
@@ -242,14 +243,17 @@ def _tool_choice(req: ChatRequest) -> dict[str, Any] | None:
     return out
 
 
-def parse_usage(raw: Any) -> Usage:
+def parse_usage(raw: Any, provider: str = "anthropic") -> Usage:
     if not isinstance(raw, dict):
         return Usage()
-    cache_read = int(raw.get("cache_read_input_tokens") or 0)
-    cache_write = int(raw.get("cache_creation_input_tokens") or 0)
+
+    def count(field: str) -> int:
+        return token_count(raw.get(field), provider=provider, field=field)
+
+    cache_read = count("cache_read_input_tokens")
     return Usage(
-        prompt_tokens=int(raw.get("input_tokens") or 0) + cache_read + cache_write,
-        completion_tokens=int(raw.get("output_tokens") or 0),
+        prompt_tokens=count("input_tokens") + cache_read + count("cache_creation_input_tokens"),
+        completion_tokens=count("output_tokens"),
         cached_tokens=cache_read,
     )
 
@@ -299,7 +303,7 @@ def parse_message(data: Any, provider: str, output: str | None = None) -> tuple[
         "finish_reason": "stop" if structured and not calls and finish == "tool_calls" else finish,
         "logprobs": None,
     }
-    return choice, parse_usage(data.get("usage"))
+    return choice, parse_usage(data.get("usage"), provider)
 
 
 @dataclass(slots=True)
@@ -313,10 +317,11 @@ class StreamState:
     started: bool = False
     finish: str | None = None
     stopped: bool = False
+    provider: str = "anthropic"
 
     @property
     def usage(self) -> Usage:
-        return parse_usage(self.usage_raw)
+        return parse_usage(self.usage_raw, self.provider)
 
     def feed(self, kind: str, event: dict[str, Any]) -> dict[str, Any] | None:
         """The delta (or None) for one event. ``error`` events are handled by the caller."""

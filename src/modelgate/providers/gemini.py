@@ -40,8 +40,9 @@ from modelgate.providers import vectors
 from modelgate.providers.base import Chunk, Completion, EmbedCall, Embeddings, ProviderCall, ProviderContext
 from modelgate.providers.gemini_convert import RPC_STATUS, build_request
 from modelgate.providers.gemini_response import StreamState, parse_response
-from modelgate.providers.http import HTTPUpstream, UpstreamErrorInfo
+from modelgate.providers.http import HTTPUpstream, UpstreamErrorInfo, decode_line, upstream_status_error
 from modelgate.providers.httpclient import Response
+from modelgate.sanitize import db_text
 
 _MAX_RAW_JSON = 1024 * 1024
 
@@ -179,7 +180,7 @@ class GeminiProvider:
         )
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
-        state = StreamState()
+        state = StreamState(provider=self.name)
         path = self._path(call, "streamGenerateContent") + "?alt=sse"
         async with self._http.post(path, build_request(call)) as resp:
             async for event in self._events(resp):
@@ -204,7 +205,7 @@ class GeminiProvider:
         data: list[str] = []
         raw: list[str] = []
         async for raw_line in resp.lines():
-            line = raw_line.decode("utf-8")
+            line = decode_line(raw_line, self.name)
             if raw:  # inside a raw (non-SSE) JSON document: collect until it parses
                 raw.append(line)
                 parsed = self._try_raw(raw)
@@ -266,12 +267,12 @@ class GeminiProvider:
             err = {"message": str(err)}
         code = err.get("code")
         status = (
-            code if isinstance(code, int) and code >= 400 else RPC_STATUS.get(str(err.get("status")), 502)
+            code
+            if isinstance(code, int) and 400 <= code <= 599
+            else RPC_STATUS.get(str(err.get("status")), 502)
         )
-        message = err.get("message") or err.get("status") or "error"
-        return UpstreamStatusError(
-            f"upstream {self.name} answered {status}: {message}", upstream_status=status, provider=self.name
-        )
+        message = err.get("message") or err.get("status") or None
+        return upstream_status_error(self.name, status, db_text(message, 500))
 
 
 def create(name: str, config: ProviderConfig, context: ProviderContext) -> GeminiProvider:

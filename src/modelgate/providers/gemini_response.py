@@ -15,6 +15,7 @@ import orjson
 
 from modelgate.errors import UpstreamProtocolError
 from modelgate.providers.base import Usage
+from modelgate.providers.checks import token_count
 
 FINISH_REASONS: dict[str, str] = {
     "STOP": "stop",
@@ -36,15 +37,19 @@ def new_call_id() -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
 
 
-def parse_usage(raw: Any) -> Usage:
+def parse_usage(raw: Any, provider: str = "google") -> Usage:
     if not isinstance(raw, dict):
         return Usage()
-    thoughts = int(raw.get("thoughtsTokenCount") or 0)
+
+    def count(field: str) -> int:
+        return token_count(raw.get(field), provider=provider, field=field)
+
+    thoughts = count("thoughtsTokenCount")
     return Usage(
-        prompt_tokens=int(raw.get("promptTokenCount") or 0) + int(raw.get("toolUsePromptTokenCount") or 0),
-        completion_tokens=int(raw.get("candidatesTokenCount") or 0) + thoughts,
+        prompt_tokens=count("promptTokenCount") + count("toolUsePromptTokenCount"),
+        completion_tokens=count("candidatesTokenCount") + thoughts,
         reasoning_tokens=thoughts,
-        cached_tokens=int(raw.get("cachedContentTokenCount") or 0),
+        cached_tokens=count("cachedContentTokenCount"),
     )
 
 
@@ -129,7 +134,7 @@ def parse_response(data: Any, provider: str) -> tuple[list[dict[str, Any]], Usag
         raise UpstreamProtocolError(
             f"upstream {provider} answered JSON that is not an object", provider=provider
         )
-    usage = parse_usage(data.get("usageMetadata"))
+    usage = parse_usage(data.get("usageMetadata"), provider)
     candidates = data.get("candidates")
     if not candidates:
         feedback = data.get("promptFeedback")
@@ -167,10 +172,11 @@ class StreamState:
     finished: set[int] = field(default_factory=set)
     call_counts: dict[int, int] = field(default_factory=dict)
     usage: Usage | None = None
+    provider: str = "google"
 
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         if "usageMetadata" in event:
-            self.usage = parse_usage(event["usageMetadata"])
+            self.usage = parse_usage(event["usageMetadata"], self.provider)
         candidates = event.get("candidates")
         if not candidates:
             feedback = event.get("promptFeedback")

@@ -8,6 +8,8 @@ response head and for every gap between stream reads, ``total`` for the whole ex
 
 from __future__ import annotations
 
+import logging
+import math
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -30,6 +32,9 @@ from modelgate.providers.httpclient import (
     ReadTimeout,
     Response,
 )
+from modelgate.sanitize import redact_secrets, upstream_text
+
+log = logging.getLogger("modelgate.upstream")
 
 _MAX_ERROR_BODY = 64 * 1024
 _JSON = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -145,7 +150,6 @@ class HTTPUpstream:
             raw = await resp.read(_MAX_ERROR_BODY)
         except HTTPClientError:
             raw = b""
-        message = upstream_error_message(raw) or resp.reason or "error"
         kind = upstream_error_type(raw)
         retry_after = _parse_retry_after(resp.headers.get("retry-after"))
         status = resp.status
@@ -158,14 +162,16 @@ class HTTPUpstream:
             if hint is not None:
                 status = hint.status
                 retry_after = hint.retry_after if hint.retry_after is not None else retry_after
-        err = UpstreamStatusError(
-            f"upstream {self.name} answered {resp.status}: {message}",
-            upstream_status=status,
-            provider=self.name,
+        err = upstream_status_error(
+            self.name,
+            status,
+            upstream_text(raw) or resp.reason or None,
             retry_after=retry_after,
+            shown_status=resp.status,
         )
-        # The upstream's own error type and wording, for doors that pass its dialect through.
-        err.upstream_type, err.upstream_message = kind, message
+        # The upstream's own error type (its wording, sanitised, is on the error already), for doors
+        # that pass its dialect through.
+        err.upstream_type = kind
         raise err
 
 
@@ -183,23 +189,63 @@ def _tls_context(name: str, ca_file: Any) -> ssl.SSLContext | None:
 
 
 def upstream_error_message(raw: bytes) -> str | None:
-    """The human message of an upstream error body (OpenAI, Gemini and Anthropic all nest it)."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        text = raw.decode("utf-8", "replace").strip()
-        return text[:300] or None
-    if isinstance(body, list) and body:
-        body = body[0]
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict):
-            msg = err.get("message")
-            if isinstance(msg, str):
-                return msg[:1000]
-        if isinstance(err, str):
-            return err[:1000]
-    return None
+    """The human message of an upstream error body (OpenAI, Gemini and Anthropic all nest it),
+    sanitised: one line, bounded, secrets redacted, binary bodies summarised."""
+    return upstream_text(raw)
+
+
+def upstream_status_error(
+    provider: str,
+    status: int,
+    upstream_message: str | None,
+    *,
+    retry_after: float | None = None,
+    shown_status: int | None = None,
+    during: str = "answered HTTP",
+) -> UpstreamStatusError:
+    """The error for an upstream's HTTP error ``status``: a message of ours naming the provider and
+    status for the client; the upstream's own text (sanitised) goes to the server log and stays on
+    the error as ``upstream_message`` (a door that must pass an upstream's wording through, such as
+    Anthropic's, can use it).
+
+    Only when the upstream says the *request* was invalid (400, 413, 422) does its reason follow
+    ours — sanitised, one line, secrets redacted — because it is about what the client sent
+    ("temperature must be at most 2"); credential, quota and server failures never show it."""
+    message = upstream_message and redact_secrets(upstream_message)
+    shown = shown_status if shown_status is not None else status
+    log.warning("upstream %s %s %s: %s", provider, during, shown, message or "(no message)")
+    text = f"upstream {provider} {during} {shown}: {_status_meaning(status, retry_after)}"
+    if message and status in (400, 413, 422) and not message.startswith("<"):
+        text += f" ({message})"
+    err = UpstreamStatusError(
+        text,
+        upstream_status=status,
+        provider=provider,
+        retry_after=retry_after,
+    )
+    err.upstream_message = message or None
+    return err
+
+
+def _status_meaning(status: int, retry_after: float | None) -> str:
+    if status in (400, 413, 422):
+        return "the request was rejected as invalid"
+    if status in (401, 403):
+        return "the gateway's credentials were refused (the operator must check this provider's API key)"
+    if status == 404:
+        return "the model or endpoint is unknown to it"
+    if status == 408:
+        return "it timed out"
+    if status == 429:
+        wait = f"; retry after {max(1, math.ceil(retry_after))}s" if retry_after is not None else ""
+        return f"it is rate limiting the gateway{wait}"
+    if status in (503, 529):
+        return "it is overloaded or unavailable"
+    if status >= 500:
+        return "it failed"
+    return "an unexpected error status"
+
+
 
 
 def upstream_error_type(raw: bytes) -> str | None:
@@ -222,12 +268,12 @@ def _parse_retry_after(value: str | None) -> float | None:
         return None
 
 
-async def iter_sse(resp: Response) -> AsyncIterator[SSEEvent]:
+async def iter_sse(resp: Response, provider: str = "upstream") -> AsyncIterator[SSEEvent]:
     """Parse a ``text/event-stream`` body into events as bytes arrive (never buffers the stream)."""
     event: str | None = None
     data: list[str] = []
     async for raw_line in resp.lines():
-        line = raw_line.decode("utf-8")
+        line = decode_line(raw_line, provider)
         if not line:
             if data:
                 yield SSEEvent(event, "\n".join(data))
@@ -246,7 +292,7 @@ async def iter_sse(resp: Response) -> AsyncIterator[SSEEvent]:
         yield SSEEvent(event, "\n".join(data))
 
 
-async def iter_sse_frames(resp: Response) -> AsyncIterator[tuple[SSEEvent, bytes]]:
+async def iter_sse_frames(resp: Response, provider: str = "upstream") -> AsyncIterator[tuple[SSEEvent, bytes]]:
     """Like ``iter_sse``, with each event's frame as it came (its lines, ``\n``-terminated), for
     pass-through: the frame is forwarded as is, the parsed event only read."""
     event: str | None = None
@@ -261,7 +307,7 @@ async def iter_sse_frames(resp: Response) -> AsyncIterator[tuple[SSEEvent, bytes
             event, data, lines = None, [], []
             continue
         lines.append(raw_line)
-        line = raw_line.decode("utf-8", "replace")
+        line = decode_line(raw_line, provider)
         if line.startswith(":"):
             continue
         field, _, value = line.partition(":")
@@ -273,6 +319,16 @@ async def iter_sse_frames(resp: Response) -> AsyncIterator[tuple[SSEEvent, bytes
             event = value
     if data:
         yield SSEEvent(event, "\n".join(data)), b"\n".join(lines) + b"\n\n"
+
+
+def decode_line(raw: bytes, provider: str) -> str:
+    """One line of an upstream stream as text; invalid UTF-8 is an invalid upstream answer."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UpstreamProtocolError(
+            f"upstream {provider} sent a stream line that is not valid UTF-8", provider=provider
+        ) from exc
 
 
 def loads_event(name: str, data: str) -> Any:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from modelgate.catalog.models import ProviderConfig
-from modelgate.errors import UpstreamProtocolError, UpstreamStatusError
+from modelgate.errors import UpstreamProtocolError
 from modelgate.providers import vectors
 from modelgate.providers.base import (
     Chunk,
@@ -27,7 +27,9 @@ from modelgate.providers.base import (
     ProviderContext,
     Usage,
 )
-from modelgate.providers.http import HTTPUpstream, iter_sse, loads_event
+from modelgate.providers.checks import finish_reason, token_count
+from modelgate.providers.http import HTTPUpstream, iter_sse, loads_event, upstream_status_error
+from modelgate.sanitize import db_text
 
 # Our own request fields that no upstream should see.
 _GATEWAY_ONLY = {"provider", "thinking", "model", "max_tokens", "max_completion_tokens", "stream_options"}
@@ -77,16 +79,17 @@ class OpenAICompatProvider:
                 f"upstream {self.name} answered JSON without choices", provider=self.name
             )
         choices = [_normalize_choice(c, i) for i, c in enumerate(data["choices"])]
+        fingerprint = data.get("system_fingerprint")
         return Completion(
             choices=choices,
-            usage=_usage(data.get("usage")),
+            usage=_usage(data.get("usage"), self.name),
             upstream_id=data.get("id") if isinstance(data.get("id"), str) else None,
-            system_fingerprint=data.get("system_fingerprint"),
+            system_fingerprint=db_text(fingerprint, 200) if isinstance(fingerprint, str) else None,
         )
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
         async with self._http.post("/chat/completions", self._body(call, stream=True)) as resp:
-            async for ev in iter_sse(resp):
+            async for ev in iter_sse(resp, self.name):
                 if ev.data.strip() == "[DONE]":
                     return
                 obj = loads_event(self.name, ev.data)
@@ -94,19 +97,19 @@ class OpenAICompatProvider:
                     raise UpstreamProtocolError(f"upstream {self.name} sent a bad chunk", provider=self.name)
                 if "error" in obj:
                     err = obj["error"]
-                    msg = err.get("message") if isinstance(err, dict) else str(err)
+                    msg = err.get("message") if isinstance(err, dict) else err
                     code = err.get("code") if isinstance(err, dict) else None
-                    status = code if isinstance(code, int) and code >= 400 else 502
-                    raise UpstreamStatusError(
-                        f"upstream {self.name} failed mid-stream: {msg}",
-                        upstream_status=status,
-                        provider=self.name,
+                    status = code if isinstance(code, int) and 400 <= code <= 599 else 502
+                    raise upstream_status_error(
+                        self.name, status, db_text(msg, 500), during="failed mid-stream with status"
                     )
-                deltas = [_normalize_delta(c) for c in obj.get("choices") or []]
-                usage = _usage(obj["usage"]) if obj.get("usage") else None
+                choices = obj.get("choices") or []
+                if not isinstance(choices, list):
+                    raise UpstreamProtocolError(f"upstream {self.name} sent a bad chunk", provider=self.name)
+                deltas = [_normalize_delta(c, i) for i, c in enumerate(choices)]
+                usage = _usage(obj["usage"], self.name) if obj.get("usage") else None
                 if deltas or usage is not None:
                     yield Chunk(choices=deltas, usage=usage)
-
 
     async def embed(self, call: EmbedCall) -> Embeddings:
         body: dict[str, Any] = {
@@ -154,10 +157,15 @@ class OpenAICompatProvider:
         return Embeddings(vectors=[v for v in out if v is not None], prompt_tokens=tokens)
 
 
+def _index(raw: Any, default: int) -> int:
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 1024 else default
+
+
 def _normalize_choice(choice: Any, index: int) -> dict[str, Any]:
     if not isinstance(choice, dict):
         choice = {}
-    msg = dict(choice.get("message") or {})
+    message = choice.get("message")
+    msg = dict(message) if isinstance(message, dict) else {}
     msg.setdefault("role", "assistant")
     msg.setdefault("content", None)
     msg.setdefault("refusal", None)
@@ -167,16 +175,24 @@ def _normalize_choice(choice: Any, index: int) -> dict[str, Any]:
     if not msg.get("tool_calls"):
         msg.pop("tool_calls", None)
     return {
-        "index": choice.get("index", index),
+        "index": _index(choice.get("index"), index),
         "message": msg,
-        "finish_reason": choice.get("finish_reason") or "stop",
+        "finish_reason": finish_reason(choice.get("finish_reason")),
         "logprobs": choice.get("logprobs"),
     }
 
 
-def _normalize_delta(choice: dict[str, Any]) -> dict[str, Any]:
+def _normalize_delta(raw: Any, position: int) -> dict[str, Any]:
+    choice: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    index = _index(choice.get("index"), position)
+    reason = finish_reason(choice.get("finish_reason"), default=None)
     delta = choice.get("delta")
-    if isinstance(delta, dict) and "reasoning" in delta:
+    if not isinstance(delta, dict):
+        delta = {}
+        choice = {**choice, "delta": delta}
+    if index != choice.get("index") or reason != choice.get("finish_reason"):
+        choice = {**choice, "index": index, "finish_reason": reason}
+    if "reasoning" in delta:
         delta = dict(delta)
         reasoning = delta.pop("reasoning")
         if reasoning and not delta.get("reasoning_content"):
@@ -185,18 +201,24 @@ def _normalize_delta(choice: dict[str, Any]) -> dict[str, Any]:
     return choice
 
 
-def _usage(raw: Any) -> Usage:
-    if not isinstance(raw, dict):
+def _usage(raw: Any, name: str) -> Usage:
+    if raw is None:
         return Usage()
-    details = raw.get("completion_tokens_details") or {}
-    prompt_details = raw.get("prompt_tokens_details") or {}
+    if not isinstance(raw, dict):
+        raise UpstreamProtocolError(f"upstream {name} reported usage that is not an object", provider=name)
+    details = raw.get("completion_tokens_details")
+    prompt_details = raw.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    prompt_details = prompt_details if isinstance(prompt_details, dict) else {}
+
+    def count(obj: dict[str, Any], field: str) -> int:
+        return token_count(obj.get(field), provider=name, field=field)
+
     return Usage(
-        prompt_tokens=int(raw.get("prompt_tokens") or 0),
-        completion_tokens=int(raw.get("completion_tokens") or 0),
-        reasoning_tokens=int(details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0,
-        cached_tokens=int(prompt_details.get("cached_tokens") or 0)
-        if isinstance(prompt_details, dict)
-        else 0,
+        prompt_tokens=count(raw, "prompt_tokens"),
+        completion_tokens=count(raw, "completion_tokens"),
+        reasoning_tokens=count(details, "reasoning_tokens"),
+        cached_tokens=count(prompt_details, "cached_tokens"),
     )
 
 

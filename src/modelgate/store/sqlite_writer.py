@@ -9,6 +9,11 @@ on one connection. An operation is a function of the connection; it may refuse b
 Any other exception rolls the batch back and its operations are re-run one transaction each, so
 only the broken one fails. A future resolves after the COMMIT.
 
+A value SQLite refuses (an integer beyond 64 bits, an unsupported type, a duplicate key) is a data
+error, not a reason to wait: the batch is split so that every good operation and row commits, and a
+bad request-log row is set aside (logged, counted in ``/metrics`` through ``on_set_aside``), never
+retried. Only ``sqlite3.OperationalError`` (a lock, a full or failing disk) is retried.
+
 Operations submitted ``at_once`` (holds and releases) that find the writer idle run the
 moment they are submitted, in a new batch transaction, and their caller has the result without
 waiting: a hold's upstream call is on its way while the COMMIT happens in the next iteration.
@@ -83,6 +88,8 @@ class SQLiteWriter:
         self._failing_since: float | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._closed = False
+        self.rows_set_aside = 0
+        self.on_set_aside: Callable[[int], None] | None = None  # called with the number of rows
 
     def start(self) -> None:
         if self._conn is None:
@@ -185,16 +192,28 @@ class SQLiteWriter:
         ops, rows, applied = self._ops, self._rows, self._applied
         self._ops, self._rows, self._applied = [], {}, None
         try:
-            results = self._run_batch(conn, ops, rows)
-        except _OpFailed as failed:
-            # A queued operation broke unexpectedly, possibly half-way: nothing of the batch was
-            # kept. Run each operation alone so that only the broken one fails.
-            log.error("SQLite operation failed unexpectedly: %r; isolating the batch", failed.error)
-            results = self._run_isolated(conn, self._requeue(applied) + ops, rows)
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self._retry_later(self._requeue(applied) + ops, rows, exc)
+            try:
+                results = self._run_batch(conn, ops, rows)
+            except _OpFailed as failed:
+                # A queued operation broke unexpectedly, possibly half-way: nothing of the batch was
+                # kept. Run each operation alone so that only the broken one fails.
+                log.error("SQLite operation failed unexpectedly: %r; isolating the batch", failed.error)
+                self._isolate(conn, self._requeue(applied) + ops, rows)
+                return
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if _transient(exc):
+                    self._retry_later(self._requeue(applied) + ops, rows, exc)
+                    return
+                # A value SQLite refuses: split the batch so that only what is bad stays out.
+                log.error("SQLite batch refused (%r); isolating the bad rows", exc)
+                self._isolate(conn, self._requeue(applied) + ops, rows)
+                return
+        except Exception as exc:  # never leave a waiter hanging, whatever happened
+            log.exception("SQLite writer failed")
+            _resolve([(fut, None, exc, None) for _, fut, _ in ops])
+            self._set_aside(sum(map(len, rows.values())), exc)
             return
         self._failing_since = None
         _resolve(results)
@@ -224,28 +243,73 @@ class SQLiteWriter:
             raise
         return results
 
-    def _run_isolated(
+    def _isolate(
         self, conn: sqlite3.Connection, ops: list[_Queued], rows: dict[str, list[Sequence[Any]]]
-    ) -> list[_Done]:
+    ) -> None:
+        """Each operation in its own transaction, then the rows, split until only bad ones fail.
+        A transient error on the way puts whatever is left back for a later retry."""
         results: list[_Done] = []
-        for item in ops:
+        for i, item in enumerate(ops):
             try:
                 results.extend(self._run_batch(conn, [item], {}))
             except _OpFailed as failed:
                 results.append((item[1], None, failed.error, None))
-            except sqlite3.Error as exc:
+            except Exception as exc:
+                if _transient(exc):
+                    _resolve(results)
+                    self._retry_later(ops[i:], rows, exc)
+                    return
                 results.append((item[1], None, exc, None))
+        _resolve(results)
+        left: dict[str, list[Sequence[Any]]] = {}
+        error: Exception | None = None
+        for sql, params in rows.items():
+            if error is not None:
+                left[sql] = params
+                continue
+            remaining, error = self._write_rows(conn, sql, params)
+            if remaining:
+                left[sql] = remaining
+        if left:
+            assert error is not None
+            self._retry_later([], left, error)
+        else:
+            self._failing_since = None
+
+    def _write_rows(
+        self, conn: sqlite3.Connection, sql: str, params: list[Sequence[Any]]
+    ) -> tuple[list[Sequence[Any]], Exception | None]:
+        """Insert ``params``, halving on a data error until the bad rows are alone (set aside).
+        Returns the rows left unwritten by a transient error, and that error."""
         try:
-            self._run_batch(conn, [], rows)
-        except sqlite3.Error as exc:
-            log.error("could not write %d request-log rows: %s", sum(map(len, rows.values())), exc)
-        return results
+            self._run_batch(conn, [], {sql: params})
+            return [], None
+        except Exception as exc:
+            if _transient(exc):
+                return params, exc
+            if len(params) == 1:
+                self._set_aside(1, exc, params[0])
+                return [], None
+        mid = len(params) // 2
+        left, error = self._write_rows(conn, sql, params[:mid])
+        if left:
+            return left + params[mid:], error
+        return self._write_rows(conn, sql, params[mid:])
+
+    def _set_aside(self, count: int, exc: BaseException, row: Sequence[Any] | None = None) -> None:
+        if not count:
+            return
+        self.rows_set_aside += count
+        first = repr(row[0])[:80] if row else "?"
+        log.error("request-log row set aside (first column %s): %r", first, exc)
+        if self.on_set_aside is not None:
+            self.on_set_aside(count)
 
     def _retry_later(
         self,
         ops: list[_Queued],
         rows: dict[str, list[Sequence[Any]]],
-        exc: sqlite3.Error,
+        exc: Exception,
     ) -> None:
         """Nothing of the batch was written: put it back in front and try again shortly."""
         loop = asyncio.get_running_loop()
@@ -258,6 +322,7 @@ class SQLiteWriter:
             for _, fut, _orphan in ops:
                 if not fut.done():
                     fut.set_exception(exc)
+            self._set_aside(sum(map(len, rows.values())), exc)
             self._failing_since = None
         else:
             if not isinstance(exc, sqlite3.OperationalError) or "locked" not in str(exc):
@@ -304,6 +369,11 @@ def _checkpoint(path: str) -> None:
         conn.execute("PRAGMA wal_checkpoint(RESTART)")
     finally:
         conn.close()
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure of the database rather than of the data: a lock, a full or failing disk."""
+    return isinstance(exc, sqlite3.OperationalError)
 
 
 def _ignore_outcome(fut: asyncio.Future[Any]) -> None:
