@@ -143,9 +143,7 @@ def build_app(
         keys = KeyAuthenticator(db.engine, ttl=settings.key_cache_ttl)
         metrics = Metrics()
         metrics.watch_queue_depth(providers)
-        logsink.on_set_aside = lambda n: metrics.log_rows_set_aside.inc(by=n)
-        if writer is not None:
-            writer.on_set_aside = logsink.on_set_aside
+        metrics.log_rows_set_aside.fn = lambda: {(): float(logsink.set_aside())}
         limiter = build_limiter(settings.redis_url, prefix=settings.redis_prefix)
         await share_invalidations(keys, limiter)  # with Redis: a disabled key is refused everywhere
         router = Router(catalog, providers)

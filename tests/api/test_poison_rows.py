@@ -136,7 +136,7 @@ def test_a_row_the_database_refuses_is_set_aside_and_nothing_else_is_lost(live_s
     counted in /metrics; nothing is retried forever."""
     email = "poison-row@example.com"
     key = live_server.create_key(email=email, usd=USD)
-    sink = live_server.app.state.mg.gateway.logsink
+    sink = live_server.app.state.mg.core.logsink
     original = sink.record
     injected: list[str] = []
 

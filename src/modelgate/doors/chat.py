@@ -21,6 +21,7 @@ from modelgate.gateway.estimate import prompt_tokens_upper_bound
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome, Settled
 from modelgate.gateway.streaming import aclose
 from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall
+from modelgate.providers.checks import checked_chunk, checked_completion
 from modelgate.wire.chat import ChatRequest, ImagePart, ResponseFormatText
 from modelgate.wire.credits import cost_headers
 
@@ -48,13 +49,15 @@ class ChatInvocation:
         )
 
     async def complete(self, provider: Provider, attempt: Attempt) -> Outcome:
-        result = await provider.complete(self.call(attempt))
+        # Checked at the boundary (providers/checks.py): bounded token counts, documented finishes.
+        result = checked_completion(await provider.complete(self.call(attempt)), provider=provider.name)
         return Outcome(result, result.usage, first_finish(result))
 
     async def stream(self, provider: Provider, attempt: Attempt) -> AsyncIterator[Event]:
         chunks = provider.stream(self.call(attempt))
         try:
-            async for chunk in chunks:
+            async for raw in chunks:
+                chunk = checked_chunk(raw, provider=provider.name)
                 yield Event(chunk, chunk.usage, chunk_finish(chunk), output=bool(chunk.choices))
         finally:
             await aclose(chunks)

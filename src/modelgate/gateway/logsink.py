@@ -7,7 +7,7 @@ money: charges are settled in the ledger transaction itself).
 
 A batch the database refuses for its data (a value out of range, bad text, a duplicate key) is
 split in halves until the bad row is alone; that row is set aside (logged, counted in ``/metrics``
-through ``on_set_aside``) and every other row commits. Only a failure of the database itself (the
+through ``set_aside()``) and every other row commits. Only a failure of the database itself (the
 connection lost, the server down) keeps rows for the next round, at most ``MAX_BUFFERED`` of them.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -65,7 +64,6 @@ class RequestLogSink:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.rows_set_aside = 0
-        self.on_set_aside: Callable[[int], None] | None = None  # called with the number of rows
 
     def start(self) -> None:
         if self._task is None:
@@ -126,8 +124,10 @@ class RequestLogSink:
         self.rows_set_aside += count
         which = f"request {row.get('inference_id')!r}" if row else f"{count} rows"
         log.error("request-log row set aside (%s): %s", which, _short(exc))
-        if self.on_set_aside is not None:
-            self.on_set_aside(count)
+
+    def set_aside(self) -> int:
+        """Rows the database refused or could not take, set aside instead of retried (/metrics)."""
+        return self.rows_set_aside
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -150,11 +150,12 @@ class WriterLogSink(RequestLogSink):
     def __init__(self, writer: SQLiteWriter) -> None:
         self._writer = writer
         self._sql: dict[tuple[str, ...], str] = {}
-        self.rows_set_aside = 0  # counted by the writer (``SQLiteWriter.rows_set_aside``)
-        self.on_set_aside = None
 
     def start(self) -> None:
         return None
+
+    def set_aside(self) -> int:
+        return self._writer.rows_set_aside
 
     def record(self, row: dict[str, Any]) -> None:
         cols = tuple(row)
@@ -182,6 +183,9 @@ class PGWriterLogSink(RequestLogSink):
 
     def start(self) -> None:
         return None
+
+    def set_aside(self) -> int:
+        return self._writer.dropped_log_rows
 
     def record(self, row: dict[str, Any]) -> None:
         self._writer.add_log(row)

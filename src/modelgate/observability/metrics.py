@@ -70,12 +70,18 @@ class Counter:
 class Gauge:
     """A gauge whose value is read from a callback at scrape time (or set directly)."""
 
-    __slots__ = ("fn", "help", "labels", "name", "values")
+    __slots__ = ("fn", "help", "kind", "labels", "name", "values")
 
     def __init__(
-        self, name: str, help: str, labels: Labels = (), fn: Callable[[], dict[Labels, float]] | None = None
+        self,
+        name: str,
+        help: str,
+        labels: Labels = (),
+        fn: Callable[[], dict[Labels, float]] | None = None,
+        *,
+        kind: str = "gauge",  # "counter": a monotonic count kept elsewhere, read at scrape time
     ) -> None:
-        self.name, self.help, self.labels, self.fn = name, help, labels, fn
+        self.name, self.help, self.labels, self.fn, self.kind = name, help, labels, fn, kind
         self.values: dict[Labels, float] = {}
 
     def add(self, labels: Labels = (), by: float = 1.0) -> None:
@@ -84,7 +90,7 @@ class Gauge:
     def render(self) -> Iterable[str]:
         values = self.fn() if self.fn is not None else self.values
         yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} gauge"
+        yield f"# TYPE {self.name} {self.kind}"
         for lv, v in values.items():
             yield f"{self.name}{_labels(self.labels, lv)} {v:g}"
 
@@ -157,11 +163,12 @@ class Metrics:
         self.rate_limited = Counter(
             "modelgate_rate_limited_total", "Requests refused by rate limits.", ("limit",)
         )
-        self.log_rows_set_aside = Counter(
+        self.log_rows_set_aside = Gauge(
             "modelgate_log_rows_set_aside_total",
-            "Request-log rows the database refused (bad data), set aside instead of retried.",
+            "Request-log rows the database refused (bad data) or could not take, set aside instead of "
+            "retried.",
+            kind="counter",
         )
-        self.log_rows_set_aside.values[()] = 0.0
         self.queue_depth = Gauge(
             "modelgate_local_queue_depth", "Requests waiting in a local provider's queue.", ("provider",)
         )

@@ -292,7 +292,9 @@ async def iter_sse(resp: Response, provider: str = "upstream") -> AsyncIterator[
         yield SSEEvent(event, "\n".join(data))
 
 
-async def iter_sse_frames(resp: Response, provider: str = "upstream") -> AsyncIterator[tuple[SSEEvent, bytes]]:
+async def iter_sse_frames(
+    resp: Response, provider: str = "upstream"
+) -> AsyncIterator[tuple[SSEEvent, bytes]]:
     """Like ``iter_sse``, with each event's frame as it came (its lines, ``\n``-terminated), for
     pass-through: the frame is forwarded as is, the parsed event only read."""
     event: str | None = None

@@ -11,7 +11,7 @@ only the broken one fails. A future resolves after the COMMIT.
 
 A value SQLite refuses (an integer beyond 64 bits, an unsupported type, a duplicate key) is a data
 error, not a reason to wait: the batch is split so that every good operation and row commits, and a
-bad request-log row is set aside (logged, counted in ``/metrics`` through ``on_set_aside``), never
+bad request-log row is set aside (logged, counted in ``rows_set_aside`` for ``/metrics``), never
 retried. Only ``sqlite3.OperationalError`` (a lock, a full or failing disk) is retried.
 
 Operations submitted ``at_once`` (holds and releases) that find the writer idle run the
@@ -89,7 +89,6 @@ class SQLiteWriter:
         self._checkpointer: asyncio.Task[None] | None = None
         self._closed = False
         self.rows_set_aside = 0
-        self.on_set_aside: Callable[[int], None] | None = None  # called with the number of rows
 
     def start(self) -> None:
         if self._conn is None:
@@ -302,8 +301,6 @@ class SQLiteWriter:
         self.rows_set_aside += count
         first = repr(row[0])[:80] if row else "?"
         log.error("request-log row set aside (first column %s): %r", first, exc)
-        if self.on_set_aside is not None:
-            self.on_set_aside(count)
 
     def _retry_later(
         self,
