@@ -12,6 +12,9 @@ Environment knobs (all optional):
   BENCH_SKIP_BASELINE  1 to skip LiteLLM;  BENCH_SKIP_SCALING 1 to skip the 2-worker run
   BENCH_SKIP_EMBED_LOCAL  1 to skip the local embedding model's embeddings/s (bench/embeddings.py)
   BENCH_WRITE_DOCS     0 to leave docs/benchmarks.md alone (default 1)
+  BENCH_SKIP_SCALEOUT  1 to skip the PostgreSQL + Redis columns (bench/scaleout.py)
+  BENCH_PG_URL         an admin URL of the PostgreSQL server (default postgresql://postgres@127.0.0.1:5432/postgres)
+  BENCH_REDIS_URL      default redis://127.0.0.1:6379/0;  BENCH_STRESS_SECONDS  the 200-connection run (30)
 
 Results: ``bench/results/<timestamp>.json`` and the table between the markers in docs/benchmarks.md.
 """
@@ -35,6 +38,7 @@ from pathlib import Path
 
 import doors  # bench/doors.py
 import embeddings  # bench/embeddings.py (this directory is on sys.path when run as a script)
+import scaleout  # bench/scaleout.py
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -47,6 +51,7 @@ BASE_RSS_N = int(os.environ.get("BENCH_BASELINE_RSS_REQUESTS", "5000"))
 SKIP_BASELINE = os.environ.get("BENCH_SKIP_BASELINE") == "1"
 SKIP_SCALING = os.environ.get("BENCH_SKIP_SCALING") == "1"
 SKIP_EMBED_LOCAL = os.environ.get("BENCH_SKIP_EMBED_LOCAL") == "1"
+SKIP_SCALEOUT = os.environ.get("BENCH_SKIP_SCALEOUT") == "1"
 WRITE_DOCS = os.environ.get("BENCH_WRITE_DOCS", "1") == "1"
 STREAM_CHUNK_DELAY_MS = 2.0
 BODY = BENCH / "body.json"
@@ -307,6 +312,9 @@ def run_modelgate(tmp: Path, fast: int, slow: int, workers: int, rss_n: int, onl
             loadgen(url, conns=8, key=key, body=BODY, requests=2000 * workers, warmup=0)
             return {"name": f"modelgate x{workers}", "throughput": throughput(url, key)}
         res = measure(f"modelgate (workers={workers})", url, key, proc.pid, rss_n=rss_n)
+        if not SKIP_SCALEOUT:
+            log(f"modelgate: {scaleout.STRESS_CONNS} connections for {scaleout.STRESS_SECONDS:g}s")
+            res["stress"] = scaleout.stress(url, key, BODY)
         log("embeddings: gateway overhead against the mock upstream")
         res["embeddings"] = embeddings.overhead(
             loadgen,
@@ -456,6 +464,22 @@ def main() -> int:
         mg = run_modelgate(tmp, fast, slow, 1, RSS_N)
         mg2 = None if SKIP_SCALING else run_modelgate(tmp, fast, slow, 2, 0, only_throughput=True)
         base = None if SKIP_BASELINE else run_litellm(tmp, fast, slow)
+        scale = None
+        if not SKIP_SCALEOUT:
+            tools = scaleout.Tools(
+                process=process,
+                measure=measure,
+                loadgen=loadgen,
+                free_port=free_port,
+                log=log,
+                modelgate=str(Path(PY).parent / "modelgate"),
+                tmp=tmp,
+                catalog=tmp / "catalog.yaml",
+                body=BODY,
+                conns=CONNS,
+                duration=DURATION,
+            )
+            scale = scaleout.run(tools)
     local = None
     if not SKIP_EMBED_LOCAL:
         log("embeddings: the local embedding model (built-in catalogue)")
@@ -474,11 +498,14 @@ def main() -> int:
         "modelgate_2_workers": mg2,
         "baseline": base,
         "embeddings_local": local,
+        "scaleout": scale,
     }
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (BENCH / "results" / f"{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
     md = table(mock, mg, base, mg2) + embeddings.rows(mg.get("embeddings"), local, fmt)
     md += doors.rows(mg.get("doors"), fmt)
+    if not SKIP_SCALEOUT:
+        md += scaleout.rows(mock, mg, scale, fmt)
     md += (
         f"\nRun {results['when']} on {results['machine']}, Python {results['python']}, load generator "
         f"{results['loadgen']}, {DURATION:g}s per figure. Ledger check after the run: {mg['ledger_check']}.\n"

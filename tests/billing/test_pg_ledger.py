@@ -19,7 +19,7 @@ from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.service import create_key
 from modelgate.billing.owners import new_owner_id
 from modelgate.billing.pg_ledger import PGLedger
-from modelgate.errors import InsufficientCreditsError, SpendLimitError
+from modelgate.errors import SpendLimitError
 from modelgate.gateway.recorder import RequestMeta, RequestRecorder
 from modelgate.providers.base import Usage
 from modelgate.store import pg_batch
@@ -136,18 +136,22 @@ async def test_key_limit_in_one_batch(env: Any) -> None:
 
 
 async def test_refund_of_a_settle_serves_a_hold_of_the_same_batch(env: Any) -> None:
+    """In one statement, settles come first: their refunds cover the holds of the same batch."""
     e = await env(100)
-    ident = e.ident()
     first, second = _ids(2)
-    ticket = await e.ledger.hold(ident=ident, inference_id=first, credits=100)
-    with pytest.raises(InsufficientCreditsError):
-        await e.ledger.hold(ident=ident, inference_id=_ids(1)[0], credits=60)
-    settled = e.ledger.settle(ticket, credits=40, description="m")  # same batch as the next hold
-    ticket2 = await e.ledger.hold(ident=ident, inference_id=second, credits=60)
-    assert await settled == 40
-    assert ticket2.credits == 60 and await e.balance() == 0
-    await e.ledger.release(ticket2)
-    assert await e.balance() == 60
+    await e.ledger.hold(ident=e.ident(), inference_id=first, credits=100)
+    loop = asyncio.get_running_loop()
+    settle = pg_batch.SettleOp(first, e.account_id, False, 40, "m", loop.create_future())
+    hold = pg_batch.HoldOp(second, e.account_id, e.key_id, None, 60, None, loop.create_future())
+    conn = await e.writer.connect()
+    try:
+        settled, codes = await pg_batch.execute(
+            conn, owner=e.writer.owner, holds=[hold], settles=[settle], logs=[], retry=False
+        )
+    finally:
+        await conn.close()
+    assert (list(settled), list(codes)) == ([40], [pg_batch.HOLD_OK])
+    assert await e.balance() == 0
 
 
 async def test_settling_twice_moves_money_once(env: Any) -> None:

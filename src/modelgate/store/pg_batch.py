@@ -63,16 +63,18 @@ HOLD_ONE = (
     " INSERT INTO holds (inference_id, account_id, key_id, period, credits, created_at, owner)"
     " SELECT $1, id, $4, NULL, $3, now(), $5 FROM taken"
 )
+# The refund (the account's row lock, held until the commit) comes last: the WITH parts that the
+# query does not read run in the order written, after it.
 SETTLE_ONE = (
     "WITH d AS (DELETE FROM holds WHERE inference_id = $1 RETURNING account_id, key_id, credits,"
     " LEAST(GREATEST($2::bigint, 0), credits) AS charge),"
-    " refund AS (UPDATE accounts a SET balance_credits = a.balance_credits + d.credits - d.charge"
-    " FROM d WHERE a.id = d.account_id AND d.credits <> d.charge),"
+    f" logs AS ({_INSERT_LOGS.replace('$1', '$4')}),"
     " charge AS (INSERT INTO ledger"
     " (account_id, key_id, kind, credits, reference_id, description, model, created_at)"
     " SELECT d.account_id, d.key_id, 'charge', -d.charge, $1, $3::text, $3::text, now()"
     " FROM d WHERE d.charge > 0),"
-    f" logs AS ({_INSERT_LOGS.replace('$1', '$4')})"
+    " refund AS (UPDATE accounts a SET balance_credits = a.balance_credits + d.credits - d.charge"
+    " FROM d WHERE a.id = d.account_id AND d.credits <> d.charge)"
     " SELECT coalesce((SELECT charge FROM d), -1)"
 )
 

@@ -25,16 +25,19 @@ LOG_COLUMNS = (
     " origin, prompt_tokens, provider, reasoning_tokens, status, stream"
 )
 
-# Settles first (set-based: their refunds are then available to this batch's holds), holds next in
-# submission order (each one's guard sees the balance and key spend left by the ones before it),
-# request-log rows last. A batch that touches several accounts, or settles holds under a key limit
-# (the parts of the settle statement run in no set order), locks its accounts first, in id order:
-# a key_spend row belongs to one account and is only ever locked after it, so two instances'
-# batches never wait on each other in a cycle. ``p_retry``: the batch may have committed in an
-# attempt whose answer was lost with the connection; a hold already present is then not applied
-# again (settles are idempotent by construction: only the batch that deletes the hold moves money).
-# Statements that would have nothing to do are skipped (each costs tens of microseconds), and the
-# writer's connection runs with ``plan_cache_mode = force_generic_plan`` (no re-planning per call).
+# Request-log rows first, then settles (set-based: their refunds are then available to this batch's
+# holds), holds last in submission order (each one's guard sees the balance and key spend left by the
+# ones before it). The account's row is locked as late as possible (its refund is the last part of
+# the settle statement; PostgreSQL runs a statement's WITH parts in the order written), since a row
+# lock is held until the commit and the other lane's holds wait for it. A batch that touches several
+# accounts, or settles holds under a key limit (whose key_spend update would otherwise come before
+# the account's), locks its accounts first, in id order: a key_spend row belongs to one account and
+# is only ever locked after it, so two instances' batches never wait on each other in a cycle.
+# ``p_retry``: the batch may have committed in an attempt whose answer was lost with the connection;
+# a hold already present is then not applied again (settles are idempotent by construction: only the
+# batch that deletes the hold moves money). Statements that would have nothing to do are skipped
+# (each costs tens of microseconds), and the writer's connections run with
+# ``plan_cache_mode = force_generic_plan`` (no re-planning per call).
 APPLY = r"""
 CREATE OR REPLACE FUNCTION modelgate_ledger_apply(
     p_owner bigint, p_retry boolean, p_lock_all boolean,
@@ -63,6 +66,20 @@ BEGIN
         PERFORM 1 FROM accounts WHERE id = ANY(s_accounts || h_accounts) ORDER BY id FOR UPDATE;
     END IF;
 
+    IF p_logs IS NOT NULL THEN
+        IF p_log_cols = string_to_array('@LOG_COLUMNS@', ', ') THEN
+            INSERT INTO request_logs (@LOG_COLUMNS@)
+            SELECT @LOG_COLUMNS@ FROM jsonb_populate_recordset(NULL::request_logs, p_logs)
+            ON CONFLICT DO NOTHING;
+        ELSE
+            EXECUTE format(
+                'INSERT INTO request_logs (%1$s) SELECT %1$s'
+                ' FROM jsonb_populate_recordset(NULL::request_logs, $1) ON CONFLICT DO NOTHING',
+                (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p_log_cols) AS c))
+            USING p_logs;
+        END IF;
+    END IF;
+
     IF coalesce(array_length(s_ids, 1), 0) > 0 THEN
         IF s_limited THEN
             WITH s AS (
@@ -71,21 +88,21 @@ BEGIN
                 DELETE FROM holds h USING s WHERE h.inference_id = s.id
                 RETURNING h.inference_id, h.account_id, h.key_id, h.period, h.credits,
                           LEAST(GREATEST(s.charge, 0), h.credits) AS charge, s.model
-            ), refund AS (
-                UPDATE accounts a SET balance_credits = a.balance_credits + r.amount
-                FROM (SELECT account_id, sum(credits - charge)::bigint AS amount FROM d GROUP BY account_id) r
-                WHERE a.id = r.account_id AND r.amount <> 0
+            ), charge AS (
+                INSERT INTO ledger
+                    (account_id, key_id, kind, credits, reference_id, description, model, created_at)
+                SELECT account_id, key_id, 'charge', -charge, inference_id, model, model, now()
+                FROM d WHERE charge > 0
             ), spend AS (
                 UPDATE key_spend k
                 SET held_credits = k.held_credits - r.held, spent_credits = k.spent_credits + r.spent
                 FROM (SELECT key_id, period, sum(credits)::bigint AS held, sum(charge)::bigint AS spent
                       FROM d WHERE key_id IS NOT NULL AND period IS NOT NULL GROUP BY key_id, period) r
                 WHERE k.key_id = r.key_id AND k.period = r.period
-            ), charge AS (
-                INSERT INTO ledger
-                    (account_id, key_id, kind, credits, reference_id, description, model, created_at)
-                SELECT account_id, key_id, 'charge', -charge, inference_id, model, model, now()
-                FROM d WHERE charge > 0
+            ), refund AS (
+                UPDATE accounts a SET balance_credits = a.balance_credits + r.amount
+                FROM (SELECT account_id, sum(credits - charge)::bigint AS amount FROM d GROUP BY account_id) r
+                WHERE a.id = r.account_id AND r.amount <> 0
             )
             SELECT array_agg(coalesce(d.charge, -1) ORDER BY s.ord) INTO settled
             FROM s LEFT JOIN d ON d.inference_id = s.id;
@@ -96,15 +113,15 @@ BEGIN
                 DELETE FROM holds h USING s WHERE h.inference_id = s.id
                 RETURNING h.inference_id, h.account_id, h.key_id, h.credits,
                           LEAST(GREATEST(s.charge, 0), h.credits) AS charge, s.model
-            ), refund AS (
-                UPDATE accounts a SET balance_credits = a.balance_credits + r.amount
-                FROM (SELECT account_id, sum(credits - charge)::bigint AS amount FROM d GROUP BY account_id) r
-                WHERE a.id = r.account_id AND r.amount <> 0
             ), charge AS (
                 INSERT INTO ledger
                     (account_id, key_id, kind, credits, reference_id, description, model, created_at)
                 SELECT account_id, key_id, 'charge', -charge, inference_id, model, model, now()
                 FROM d WHERE charge > 0
+            ), refund AS (
+                UPDATE accounts a SET balance_credits = a.balance_credits + r.amount
+                FROM (SELECT account_id, sum(credits - charge)::bigint AS amount FROM d GROUP BY account_id) r
+                WHERE a.id = r.account_id AND r.amount <> 0
             )
             SELECT array_agg(coalesce(d.charge, -1) ORDER BY s.ord) INTO settled
             FROM s LEFT JOIN d ON d.inference_id = s.id;
@@ -175,19 +192,6 @@ BEGIN
         WHERE t.code = 0 AND NOT (t.id = ANY(existing));
     END IF;
 
-    IF p_logs IS NOT NULL THEN
-        IF p_log_cols = string_to_array('@LOG_COLUMNS@', ', ') THEN
-            INSERT INTO request_logs (@LOG_COLUMNS@)
-            SELECT @LOG_COLUMNS@ FROM jsonb_populate_recordset(NULL::request_logs, p_logs)
-            ON CONFLICT DO NOTHING;
-        ELSE
-            EXECUTE format(
-                'INSERT INTO request_logs (%1$s) SELECT %1$s'
-                ' FROM jsonb_populate_recordset(NULL::request_logs, $1) ON CONFLICT DO NOTHING',
-                (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p_log_cols) AS c))
-            USING p_logs;
-        END IF;
-    END IF;
 END
 $fn$;
 """.replace("@LOG_COLUMNS@", LOG_COLUMNS)
