@@ -165,3 +165,41 @@ async def test_at_once_queues_behind_a_taken_lock_and_keeps_order(db: Path) -> N
     assert await asyncio.wait_for(asyncio.gather(first, second), 2) == [1, 2]
     assert rows(db) == [1, 2]
     await w.aclose()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [10**20, {"a": 1}],  # beyond 64 bits (OverflowError); a type SQLite cannot bind (ProgrammingError)
+    ids=["int-beyond-64-bits", "dict"],
+)
+async def test_a_row_sqlite_refuses_is_set_aside_and_the_batch_commits(db: Path, bad: object) -> None:
+    """Issue 10: one bad log row once rolled its whole batch back and was retried for 30 s (or
+    escaped the commit callback and hung every waiter). Now the batch is split: the operations and
+    the good rows commit in the same loop iteration, the bad row alone is set aside and counted."""
+    w = SQLiteWriter(db)
+    w.start()
+    ops = [w.submit(insert(i)) for i in range(3)]
+    for v in (1, bad, 2, 3):
+        w.add_row("INSERT INTO logs (v) VALUES (?)", (v,))
+    done, pending = await asyncio.wait(ops, timeout=5)  # generous; the bug was a 30 s retry or a hang
+    assert not pending and [f.result() for f in ops] == [0, 1, 2]
+    await asyncio.wait_for(w.flush(), 5)
+    assert rows(db) == [0, 1, 2] and rows(db, "logs") == [1, 2, 3]
+    assert w.rows_set_aside == 1
+    # The writer is healthy afterwards: the next batch is an ordinary one.
+    assert await asyncio.wait_for(w.submit(insert(9)), 5) == 9
+    await w.aclose()
+
+
+async def test_a_duplicate_log_row_does_not_take_the_others_with_it(db: Path) -> None:
+    w = SQLiteWriter(db)
+    w.start()
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE UNIQUE INDEX logs_v ON logs (v)")
+    conn.commit()
+    conn.close()
+    for v in (5, 6, 5, 7):
+        w.add_row("INSERT INTO logs (v) VALUES (?)", (v,))
+    await asyncio.wait_for(w.flush(), 5)
+    assert rows(db, "logs") == [5, 6, 7] and w.rows_set_aside == 1
+    await w.aclose()
