@@ -181,13 +181,13 @@ async def test_a_row_sqlite_refuses_is_set_aside_and_the_batch_commits(db: Path,
     ops = [w.submit(insert(i)) for i in range(3)]
     for v in (1, bad, 2, 3):
         w.add_row("INSERT INTO logs (v) VALUES (?)", (v,))
-    done, pending = await asyncio.wait(ops, timeout=5)  # generous; the bug was a 30 s retry or a hang
+    _, pending = await asyncio.wait(ops, timeout=20)  # generous; the bug was a 30 s retry or a hang
     assert not pending and [f.result() for f in ops] == [0, 1, 2]
-    await asyncio.wait_for(w.flush(), 5)
+    await asyncio.wait_for(w.flush(), 20)
     assert rows(db) == [0, 1, 2] and rows(db, "logs") == [1, 2, 3]
     assert w.rows_set_aside == 1
     # The writer is healthy afterwards: the next batch is an ordinary one.
-    assert await asyncio.wait_for(w.submit(insert(9)), 5) == 9
+    assert await asyncio.wait_for(w.submit(insert(9)), 20) == 9
     await w.aclose()
 
 
@@ -200,6 +200,6 @@ async def test_a_duplicate_log_row_does_not_take_the_others_with_it(db: Path) ->
     conn.close()
     for v in (5, 6, 5, 7):
         w.add_row("INSERT INTO logs (v) VALUES (?)", (v,))
-    await asyncio.wait_for(w.flush(), 5)
+    await asyncio.wait_for(w.flush(), 20)
     assert rows(db, "logs") == [5, 6, 7] and w.rows_set_aside == 1
     await w.aclose()

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from modelgate.accounts.service import get_account, normalise_email, top_up
 from modelgate.api.cursor import decode_cursor, encode_cursor
-from modelgate.api.deps import AppState, CurrentKey, StateDep, pending_writes_flushed
+from modelgate.api.deps import AppState, CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.api.service_query import (
     int_param,
     json_response,
@@ -32,7 +32,9 @@ from modelgate.store.schema import Account, LedgerEntry
 from modelgate.store.secrets import instance_secret
 from modelgate.wire.service import KINDS_BY_TYPE, TopUp, iso, transaction_view, usd
 
-router = APIRouter(tags=["billing"], dependencies=[Depends(pending_writes_flushed)])
+router = APIRouter(
+    tags=["billing"], dependencies=[Depends(text_parameters), Depends(pending_writes_flushed)]
+)
 
 LOW_BALANCE_CREDITS = 100_000  # 0.05 USD
 _TX_PARAMS = {"from", "to", "direction", "type", "limit", "cursor"}

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, Request
 
 from modelgate.accounts.keys import KeyAuthenticator, KeyIdentity
+from modelgate.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from modelgate.catalog.registry import Catalog
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from modelgate.store.db import Database
 
 log = logging.getLogger("modelgate.api")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -62,6 +64,17 @@ async def pending_writes_flushed(request: Request) -> None:
 def _consume(task: asyncio.Future[None]) -> None:
     if not task.cancelled():
         task.exception()
+
+
+async def text_parameters(request: Request) -> None:
+    """Router dependency of the service endpoints: a query or path parameter holding a control
+    character (``%00``) is a 400 before anything looks it up (PostgreSQL refuses NUL in text)."""
+    params = [*request.query_params.multi_items(), *request.path_params.items()]
+    for name, value in params:
+        if _CONTROL.search(name) or _CONTROL.search(str(value)):
+            raise InvalidRequestError(
+                f"The parameter {name[:64]!r} must not contain control characters", param=name[:64]
+            )
 
 
 def app_state(request: Request) -> AppState:

@@ -24,13 +24,15 @@ from modelgate.accounts.manage import (
     update_key,
 )
 from modelgate.accounts.service import create_key
-from modelgate.api.deps import CurrentKey, StateDep, pending_writes_flushed
+from modelgate.api.deps import CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.api.service_query import json_response, parse_body, require_management
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import NotFoundError
 from modelgate.wire.service import KeyCreate, KeyLimit, KeyPatch, KeyPut, key_view
 
-router = APIRouter(tags=["keys"], dependencies=[Depends(pending_writes_flushed)])
+router = APIRouter(
+    tags=["keys"], dependencies=[Depends(text_parameters), Depends(pending_writes_flushed)]
+)
 
 
 def _limit(limit: KeyLimit | None) -> tuple[str, int] | None:

@@ -27,6 +27,10 @@ from modelgate.api.errors import validate_body
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 
 MAX_WINDOW = timedelta(days=92)
+MAX_INT_PARAM = 2**31 - 1
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+_INTEGER = re.compile(r"^-?[0-9]{1,12}$")
 _PERIOD = re.compile(r"^([1-9][0-9]{0,5})([hd])$")
 M = TypeVar("M", bound=BaseModel)
 
@@ -68,32 +72,38 @@ def single(request: Request, name: str) -> str | None:
     return values[0] if values else None
 
 
-def int_param(request: Request, name: str, *, default: int, low: int, high: int | None = None) -> int:
+def int_param(request: Request, name: str, *, default: int, low: int, high: int = MAX_INT_PARAM) -> int:
+    """An integer query parameter in ``[low, high]`` (plain decimal digits; by default at most
+    2^31 - 1, which every database column and SQL OFFSET takes)."""
     raw = single(request, name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidRequestError(f"{name} must be an integer", param=name) from None
-    if value < low or (high is not None and value > high):
-        span = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise InvalidRequestError(f"{name} must be {span}", param=name)
+    if _INTEGER.match(raw) is None:
+        raise InvalidRequestError(f"{name} must be an integer", param=name)
+    value = int(raw)
+    if value < low or value > high:
+        raise InvalidRequestError(f"{name} must be between {low} and {high}", param=name)
     return value
 
 
 def parse_instant(raw: str, name: str) -> datetime:
-    """ISO-8601; a value without an offset is UTC. Returned in UTC."""
+    """ISO-8601; a value without an offset is UTC. Returned in UTC, between 1970 and 9000 (so that
+    no time-zone shift or day arithmetic on it can leave the calendar)."""
     text = raw.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidRequestError(f"{name} is not an ISO-8601 timestamp: {raw!r}", param=name) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        dt = dt.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidRequestError(f"{name} is not an ISO-8601 timestamp: {raw[:64]!r}", param=name) from None
+    if not EARLIEST <= dt < LATEST:
+        raise InvalidRequestError(
+            f"{name} must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}", param=name
+        )
+    return dt
 
 
 @dataclass(frozen=True, slots=True)

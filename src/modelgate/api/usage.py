@@ -19,13 +19,15 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import case, func, select
 from starlette.responses import Response
 
-from modelgate.api.deps import CurrentKey, StateDep, pending_writes_flushed
+from modelgate.api.deps import CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.api.service_query import Window, int_param, json_response, resolve_key, single, time_window
 from modelgate.errors import InvalidRequestError
 from modelgate.store.schema import RequestLog
 from modelgate.wire.service import iso, log_view, usd
 
-router = APIRouter(tags=["usage"], dependencies=[Depends(pending_writes_flushed)])
+router = APIRouter(
+    tags=["usage"], dependencies=[Depends(text_parameters), Depends(pending_writes_flushed)]
+)
 
 GROUP_BY = {"day": ("day",), "model": ("model",), "day,model": ("day", "model")}
 MAX_MODEL_FILTERS = 50

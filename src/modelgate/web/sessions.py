@@ -143,6 +143,7 @@ async def check_user_csrf(request: Request, user: WebUser) -> None:
     if sent is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
+        await request.body()  # kept, so the endpoint can still read the body the form was parsed from
         value = (await request.form()).get("csrf_token")
         sent = value if isinstance(value, str) else None
     if not sent or not secrets.compare_digest(sent.encode(), user.csrf_token.encode()):

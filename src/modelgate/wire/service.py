@@ -8,9 +8,9 @@ exact field set of each spec is visible in one place.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from modelgate.catalog.models import CREDITS_PER_USD
 
@@ -27,6 +27,20 @@ Scope = Literal[
 Retention = Literal["no_reset", "day", "week", "month"]
 
 
+def _plain_text(value: str) -> str:
+    """Text a database stores as given: no control characters (NUL included), valid UTF-8."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_plain_text)]
+
+
 class KeyLimit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -39,7 +53,7 @@ class KeyCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=200)
+    name: PlainText | None = Field(default=None, max_length=200)
     limit: KeyLimit | None = None
     scopes: list[Scope] | None = None
 
@@ -49,7 +63,7 @@ class KeyPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=200)
+    name: PlainText | None = Field(default=None, max_length=200)
     disabled: bool | None = None
     limit: KeyLimit | None = None
     scopes: list[Scope] | None = None
@@ -65,9 +79,9 @@ class TopUp(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320)
+    email: PlainText = Field(min_length=3, max_length=320)
     usd: float = Field(gt=0, le=1_000_000)
-    description: str | None = Field(default=None, max_length=500)
+    description: PlainText | None = Field(default=None, max_length=500)
 
 
 def usd(credits: int) -> float:
