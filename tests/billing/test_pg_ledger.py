@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
-import modelgate.store.pg_writer as pg_writer_module
+import modelgate.store.pg_lane as pg_lane_module
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.service import create_key
 from modelgate.billing.owners import new_owner_id
@@ -166,6 +166,39 @@ async def test_settling_twice_moves_money_once(env: Any) -> None:
     assert await e.count(LedgerEntry.__table__, reference_id=ticket.inference_id) == 1
 
 
+async def test_a_hold_is_answered_only_after_the_settles_queued_before_it(
+    env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Holds and settles travel on two connections, but a hold's caller gets its answer only once the
+    settles queued before it are written: the previous request of a client connection is always
+    charged before its next one goes upstream (the crash window of docs/deploy.md)."""
+    e = await env(1000)
+    ticket = await e.ledger.hold(ident=e.ident(), inference_id=_ids(1)[0], credits=300)
+    real = pg_lane_module.execute
+    settles_may_go = asyncio.Event()
+    hold_applied = asyncio.Event()
+
+    async def slow_settles(conn: Any, **kw: Any) -> Any:
+        if kw["settles"] or kw["logs"]:
+            await settles_may_go.wait()
+        result = await real(conn, **kw)
+        if kw["holds"]:
+            hold_applied.set()
+        return result
+
+    monkeypatch.setattr(pg_lane_module, "execute", slow_settles)
+    settled = e.ledger.settle(ticket, credits=100, description="m")
+    hold = asyncio.ensure_future(e.ledger.hold(ident=e.ident(), inference_id=_ids(1)[0], credits=300))
+    await hold_applied.wait()  # committed on its own connection...
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not hold.done() and not settled.done()  # ...but not answered before the settle
+    settles_may_go.set()
+    assert await settled == 100
+    assert (await hold).credits == 300
+    assert await e.balance() == 1000 - 100 - 300
+
+
 async def test_an_answer_lost_with_the_connection_is_not_applied_twice(
     env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,7 +216,7 @@ async def test_an_answer_lost_with_the_connection_is_not_applied_twice(
             raise ConnectionResetError("connection lost")
         return result
 
-    monkeypatch.setattr(pg_writer_module, "execute", commit_then_lose_the_answer)
+    monkeypatch.setattr(pg_lane_module, "execute", commit_then_lose_the_answer)
     ticket = await e.ledger.hold(ident=e.ident(), inference_id=_ids(1)[0], credits=300)
     assert await e.balance() == 700 and await e.count(Hold.__table__, account_id=e.account_id) == 1
     assert await e.ledger.settle(ticket, credits=120, description="m") == 120

@@ -88,6 +88,7 @@ class HoldOp:
     credits: int
     limit: int | None
     fut: asyncio.Future[int]
+    after: int = 0  # the writer's settle-lane submissions before it (pg_writer.PGWriter.deliver)
 
 
 @dataclass(slots=True)

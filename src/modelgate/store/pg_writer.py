@@ -8,14 +8,17 @@ batch was in flight becomes the next batch, applied in one statement (``pg_batch
 trip and one commit for the whole batch. Its guards are the same conditional updates as before,
 evaluated in order under the row lock, so several instances on one account stay exact.
 
-Two lanes, each with its own connection: holds on one, settles, releases and log rows on the other.
-A request's hold then never waits behind the previous request's settle (which writes the charge and
-the log row, the costlier half), and the settle statement takes the account's row lock last, just
-before its commit. Order between the lanes is never needed: a settle is only submitted once its
-hold has committed. Log rows travel in the batch of the settle queued with them, so a charge and its
-log row commit together (nothing to reconcile after a kill -9).
+Two lanes, each with its own connection (``pg_lane.py``): holds on one, settles, releases and log
+rows on the other. A request's hold is applied while the previous request's settle (which writes the
+charge and the log row, the costlier half) is still in flight, and the settle statement takes the
+account's row lock last, just before its commit. Two orders are kept between the lanes: a settle is
+only submitted once its hold has committed; and a hold's answer is given only once every settle
+queued before the hold was submitted is applied (``deliver``), so a client connection can never have
+more than one answered request whose charge is not yet written. Log rows travel in the batch of the
+settle queued with them, so a charge and its log row commit together (nothing to reconcile after a
+kill -9).
 
-Failures:
+Failures (``pg_lane.py``):
 - the connection is lost: the batch may or may not have committed; it is re-applied on a new
   connection with ``p_retry`` (a hold already present is not applied twice; a settle whose hold is
   gone moves nothing), so nothing is lost or doubled. Holds waiting longer than ``GIVE_UP_AFTER``
@@ -32,22 +35,15 @@ is how other processes tell that this one is gone (``billing/owners.py``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import Sequence
 from typing import Any
 
-from modelgate.errors import DatabaseUnavailableError
-from modelgate.store.pg_batch import HOLD_OK, HoldOp, SettleOp, execute
+from modelgate.store.pg_batch import HOLD_OK, HoldOp, SettleOp
+from modelgate.store.pg_lane import GIVE_UP_AFTER, Lane, unavailable
 
 log = logging.getLogger("modelgate.pg_writer")
 
-GIVE_UP_AFTER = 30.0  # seconds a hold waits for an unreachable database before its request fails
-MAX_BACKOFF = 1.0
 MAX_QUEUED_LOG_ROWS = 200_000  # while the database is unreachable; beyond, rows are dropped (logged)
-# SQLSTATEs after which the same batch is simply applied again (nothing of it was committed).
-_TRANSIENT = ("40", "55P03", "57P01", "57P02", "57P03", "53")
 
 
 class PGWriter:
@@ -55,9 +51,13 @@ class PGWriter:
         self._dsn = dsn
         self.owner = owner
         self._synchronous_commit = synchronous_commit
-        self._holds = _Lane(self)
-        self._settles = _Lane(self)
-        self._closed = False
+        self._queued = 0  # settle-lane submissions so far
+        self._settled = 0  # of which applied
+        self._holds = Lane(self)
+        self._settles = Lane(self, committed=self._settled_up_to)
+        self._settles.mark = lambda: self._queued
+        self._parked: list[tuple[HoldOp, int]] = []  # committed holds waiting for earlier settles
+        self.closed = False
         self.dropped_log_rows = 0
 
     async def start(self) -> None:
@@ -77,10 +77,11 @@ class PGWriter:
         """Queue a hold; resolves to HOLD_OK, HOLD_NO_CREDITS or HOLD_OVER_LIMIT once committed. If
         the future is cancelled meanwhile (its caller left), a committed hold is released."""
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        if self._holds.given_up():
-            fut.set_exception(_unavailable())
+        if self._holds.given_up() or self._settles.given_up():
+            fut.set_exception(unavailable())
             return fut
-        self._holds.holds.append(HoldOp(inference_id, account_id, key_id, period, credits, limit, fut))
+        op = HoldOp(inference_id, account_id, key_id, period, credits, limit, fut, after=self._queued)
+        self._holds.holds.append(op)
         self._holds.kick()
         return fut
 
@@ -91,6 +92,7 @@ class PGWriter:
         the hold was already settled or released)."""
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._settles.settles.append(SettleOp(inference_id, account_id, limited, charge, model, fut))
+        self._queued += 1
         self._settles.kick()
         return fut
 
@@ -101,14 +103,42 @@ class PGWriter:
                 log.error("database unreachable: %d request-log rows dropped so far", self.dropped_log_rows)
             return
         self._settles.logs.append(row)
+        self._queued += 1
         self._settles.kick()
 
-    def release_orphan(self, op: HoldOp) -> None:
-        """A hold committed after its caller left (or gave up): nobody will settle it."""
-        self._settles.settles.append(
-            SettleOp(op.inference_id, op.account_id, op.limit is not None, 0, None, None)
-        )
-        self._settles.kick()
+    def deliver(self, op: HoldOp, code: int) -> None:
+        """A hold's batch is applied. Its caller gets the answer once every settle and log row queued
+        before the hold is applied too (``after``): a request's hold thus waits for the previous
+        request's charge on the same client connection, so a crash can leave at most one answered
+        request per connection uncharged (docs/deploy.md)."""
+        if op.after > self._settled:
+            self._parked.append((op, code))
+        elif not op.fut.done():
+            op.fut.set_result(code)
+        elif code == HOLD_OK:  # its caller left (or gave up): nobody will settle it
+            self._settles.settles.append(
+                SettleOp(op.inference_id, op.account_id, op.limit is not None, 0, None, None)
+            )
+            self._queued += 1
+            self._settles.kick()
+
+    def gave_up(self) -> None:
+        """A lane has failed for GIVE_UP_AFTER: requests stop waiting (their holds, committed, are
+        released once the settle lane runs again)."""
+        for op, _ in self._parked:
+            if not op.fut.done():
+                op.fut.set_exception(unavailable())
+
+    def _settled_up_to(self, mark: int) -> None:
+        self._settled = max(self._settled, mark)
+        ready = [(op, code) for op, code in self._parked if op.after <= self._settled]
+        if ready:
+            self._parked = [(op, code) for op, code in self._parked if op.after > self._settled]
+            for op, code in ready:
+                self.deliver(op, code)
+
+    def row_set_aside(self) -> None:
+        self.dropped_log_rows += 1
 
     async def flush(self) -> None:
         """Return once everything queued before this call is committed."""
@@ -116,13 +146,13 @@ class PGWriter:
         await self._settles.flush()
 
     async def aclose(self) -> None:
-        if self._closed:
+        if self.closed:
             return
         try:
             await asyncio.wait_for(self.flush(), GIVE_UP_AFTER)
         except TimeoutError:
             log.error("PostgreSQL unreachable at shutdown: queued ledger writes are lost")
-        self._closed = True
+        self.closed = True
         await self._holds.close()
         await self._settles.close()
 
@@ -143,177 +173,3 @@ class PGWriter:
             conn.terminate()
             raise
         return conn
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-
-class _Lane:
-    """One connection and what is queued for it; whatever is queued while a batch is in flight
-    becomes the next batch."""
-
-    def __init__(self, writer: PGWriter) -> None:
-        self._writer = writer
-        self._conn: Any = None
-        self.holds: list[HoldOp] = []
-        self.settles: list[SettleOp] = []
-        self.logs: list[dict[str, Any]] = []
-        self._waiters: list[asyncio.Future[None]] = []
-        self._task: asyncio.Task[None] | None = None
-        self._failing_since: float | None = None
-
-    def given_up(self) -> bool:
-        return self._failing_since is not None and time.monotonic() - self._failing_since > GIVE_UP_AFTER
-
-    async def flush(self) -> None:
-        if self._task is None and not (self.holds or self.settles or self.logs):
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        self.kick()
-        await fut
-
-    def kick(self) -> None:
-        if self._writer.closed:
-            raise RuntimeError("the PostgreSQL writer is closed")
-        if self._task is None:
-            # Started as a task, so everything submitted during this loop iteration joins the batch.
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        try:
-            while self.holds or self.settles or self.logs or self._waiters:
-                holds, self.holds = self.holds, []
-                settles, self.settles = _one_per_hold(self.settles)
-                logs, self.logs = self.logs, []
-                waiters, self._waiters = self._waiters, []
-                if holds or settles or logs:
-                    await self._apply(holds, settles, logs)
-                for w in waiters:
-                    if not w.done():
-                        w.set_result(None)
-        finally:
-            self._task = None
-
-    async def connect(self) -> Any:
-        if self._conn is not None and not self._conn.is_closed():
-            return self._conn
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.terminate()
-            self._conn = None
-        self._conn = await self._writer.connect()
-        return self._conn
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
-            self._conn = None
-
-    async def _apply(self, holds: list[HoldOp], settles: list[SettleOp], logs: list[dict[str, Any]]) -> None:
-        retry = False
-        while True:
-            conn = None
-            try:
-                conn = await self.connect()
-                settled, codes = await execute(
-                    conn, owner=self._writer.owner, holds=holds, settles=settles, logs=logs, retry=retry
-                )
-            except Exception as exc:
-                lost = conn is None or conn.is_closed() or isinstance(exc, OSError | TimeoutError)
-                if not lost and not _transient(exc):
-                    await self._isolate(holds, settles, logs, exc)
-                    return
-                retry = retry or (conn is not None)  # the statement may have committed
-                await self._wait_after_failure(holds, exc)
-                continue
-            self._failing_since = None
-            self._resolve(holds, settles, settled, codes, retry=retry)
-            return
-
-    def _resolve(
-        self,
-        holds: list[HoldOp],
-        settles: list[SettleOp],
-        settled: Sequence[int],
-        codes: Sequence[int],
-        *,
-        retry: bool,
-    ) -> None:
-        for op, code in zip(holds, codes, strict=False):
-            if not op.fut.done():
-                op.fut.set_result(code)
-            elif code == HOLD_OK:  # its caller left (or gave up): nobody will settle it
-                self._writer.release_orphan(op)
-        for s, charged in zip(settles, settled, strict=False):
-            if s.fut is not None and not s.fut.done():
-                # On a retry, a hold found gone was most likely settled by the attempt that was lost.
-                s.fut.set_result(s.charge if charged < 0 and retry else max(charged, 0))
-
-    async def _isolate(
-        self, holds: list[HoldOp], settles: list[SettleOp], logs: list[dict[str, Any]], exc: Exception
-    ) -> None:
-        """A batch PostgreSQL refused: apply the money without the log rows, then the rows in halves
-        until the bad one is found; a money operation refused on its own fails alone."""
-        if logs and (holds or settles):
-            log.error("ledger batch refused (%r); applying its parts separately", exc)
-            await self._apply(holds, settles, [])
-            await self._apply([], [], logs)
-        elif len(logs) > 1:
-            half = len(logs) // 2
-            await self._apply([], [], logs[:half])
-            await self._apply([], [], logs[half:])
-        elif logs:
-            self._writer.dropped_log_rows += 1
-            log.error("request-log row %s set aside: %r", logs[0].get("inference_id"), exc)
-        elif len(holds) + len(settles) > 1:
-            for h in holds:
-                await self._apply([h], [], [])
-            for s in settles:
-                await self._apply([], [s], [])
-        else:
-            log.error("ledger operation refused: %r", exc)
-            futs = [h.fut for h in holds] + [s.fut for s in settles if s.fut is not None]
-            for fut in futs:
-                if not fut.done():
-                    fut.set_exception(exc)
-
-    async def _wait_after_failure(self, holds: list[HoldOp], exc: Exception) -> None:
-        now = time.monotonic()
-        if self._failing_since is None:
-            self._failing_since = now
-            log.warning("PostgreSQL ledger write failed (%r); retrying", exc)
-        if now - self._failing_since > GIVE_UP_AFTER:
-            # Requests stop waiting; their holds, if they commit after all, are released.
-            for op in (*holds, *self.holds):
-                if not op.fut.done():
-                    op.fut.set_exception(_unavailable())
-            self.holds = [op for op in self.holds if not op.fut.done()]
-        await asyncio.sleep(min(MAX_BACKOFF, 0.01 * 2 ** min(10, int(now - self._failing_since) + 1)))
-
-
-def _one_per_hold(settles: list[SettleOp]) -> tuple[list[SettleOp], list[SettleOp]]:
-    """One settle per hold in a batch; a second one (a release racing a settle) waits for the next
-    batch, where it finds the hold gone and moves nothing."""
-    seen: set[str] = set()
-    now: list[SettleOp] = []
-    later: list[SettleOp] = []
-    for s in settles:
-        (later if s.inference_id in seen else now).append(s)
-        seen.add(s.inference_id)
-    return now, later
-
-
-def _transient(exc: Exception) -> bool:
-    state = getattr(exc, "sqlstate", None) or ""
-    return bool(state) and state.startswith(_TRANSIENT)
-
-
-def _unavailable() -> DatabaseUnavailableError:
-    return DatabaseUnavailableError("The billing database is unreachable; please retry shortly.")
