@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +42,40 @@ def web_server(database_url: str, openai_upstream: FakeOpenAI, tmp_path: Path) -
     thread.start()
     yield LiveServer(url=f"http://127.0.0.1:{thread.server.config.port}", settings=settings, app=app)
     thread.stop()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+REPO = Path(__file__).resolve().parents[2]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 860}
+# Generous: a busy 2-core machine runs these next to other test sessions.
+WAIT_MS = 30_000
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by the playwright package (never a browser download)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as pw:
+        launched = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield launched
+        launched.close()
+
+
+def new_page(browser: Any, *, viewport: dict[str, int] | None = None, **context_kw: Any) -> Any:
+    context = browser.new_context(viewport=viewport or DESKTOP, **context_kw)
+    context.set_default_timeout(WAIT_MS)
+    context.set_default_navigation_timeout(WAIT_MS)
+    return context.new_page()
+
+
+def screenshots_dir(tmp_path: Path) -> Path:
+    """docs/screenshots when MODELGATE_SCREENSHOTS=1 (to refresh them), else a temp folder."""
+    shots = REPO / "docs" / "screenshots" if os.environ.get("MODELGATE_SCREENSHOTS") else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots

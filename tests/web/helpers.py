@@ -5,6 +5,7 @@ while the sync Playwright API keeps an event loop running in the test thread."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -92,3 +93,21 @@ def logged_in(server: LiveServer, email: str, password: str = "a good password")
         r = log_in(c, email, password)
         assert r.status_code == 303, r.text
         yield c
+
+
+def create_key(server: LiveServer, **kw: Any) -> str:
+    """``server.create_key`` from a worker thread (safe inside the sync Playwright API)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(server.create_key, **kw).result()
+
+
+def eventually(check: Callable[[], T], *, timeout: float = 60.0, what: str = "condition") -> T:
+    """Poll ``check`` until it returns a truthy value (log rows are written in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

@@ -60,3 +60,21 @@ document.addEventListener("DOMContentLoaded", () => {
     if (first) activateTab(group, first.dataset.tab);
   });
 });
+
+// A region that scrolls sideways (a wide table or code on a phone) must be reachable by keyboard:
+// it gets tabindex=0 while it overflows (WCAG 2.1.1; axe "scrollable-region-focusable").
+function markScrollers() {
+  document.querySelectorAll(".table-wrap, pre").forEach((box) => {
+    const scrolls = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
+    if (scrolls && !box.hasAttribute("tabindex")) {
+      box.setAttribute("tabindex", "0");
+      box.dataset.scroller = "1";
+    } else if (!scrolls && box.dataset.scroller) {
+      box.removeAttribute("tabindex");
+      delete box.dataset.scroller;
+    }
+  });
+}
+document.addEventListener("DOMContentLoaded", markScrollers);
+window.addEventListener("resize", markScrollers);
+window.markScrollers = markScrollers;

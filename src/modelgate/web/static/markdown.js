@@ -99,6 +99,7 @@
     copy.setAttribute("aria-label", "Copy code");
     head.appendChild(copy);
     const pre = el("pre");
+    pre.tabIndex = 0; // it may scroll sideways: keyboard users can reach it
     const codeEl = el("code", lang ? "lang-" + lang.replace(/[^a-z0-9+-]/gi, "") : null);
     codeEl.appendChild(highlight(code, (lang || "").toLowerCase()));
     pre.appendChild(codeEl);
@@ -210,21 +211,10 @@
             if (next === undefined || !(pattern.test(next) || /^\s{2,}\S/.test(next))) break;
             itemLines.push("");
           } else if (/^\s{2,}/.test(l)) {
-            itemLines.push(l.replace(/^\s{2,4}/, ""));  // indented: continuation or a nested list
+            itemLines.push(l.replace(/^\s{2,4}/, "")); // indented: a continuation or a nested list
           } else if (itemLines.length && itemLines[itemLines.length - 1].trim() &&
                      !(BULLET.test(l) || ORDERED.test(l) || HEADING.test(l) || FENCE.test(l) || /^\s*>/.test(l))) {
-            itemLines.push(l);  // a lazy continuation line
-          } else break;
-          i++;
-        }
-        endItem();
-            item = el("li");
-            itemLines = [im[3]];
-          } else if (l.trim() && (/^\s{2,}/.test(l) || !(BULLET.test(l) || ORDERED.test(l) || HEADING.test(l) || FENCE.test(l)))) {
-            if (!/^\s/.test(l) && !itemLines.length) break;
-            itemLines.push(l.replace(/^\s{2,4}/, ""));
-          } else if (!l.trim() && i + 1 < lines.length && (pattern.test(lines[i + 1]) || /^\s{2,}\S/.test(lines[i + 1]))) {
-            itemLines.push("");
+            itemLines.push(l); // a lazy continuation line
           } else break;
           i++;
         }
