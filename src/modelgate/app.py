@@ -23,6 +23,7 @@ from starlette.responses import Response
 from modelgate.accounts.keys import KeyAuthenticator
 from modelgate.api import billing, keys, model_metrics, models, usage
 from modelgate.api import metrics as metrics_api
+from modelgate.api import responses as responses_api
 from modelgate.api.deps import AppState
 from modelgate.api.errors import install_error_handlers
 from modelgate.billing.ledger import Ledger, LedgerBase
@@ -44,6 +45,7 @@ from modelgate.providers.registry import ProviderTypeRegistry, build_providers, 
 from modelgate.settings import Settings, sqlite_path
 from modelgate.store.db import Database
 from modelgate.store.pg_writer import PGWriter
+from modelgate.store.responses import ResponseStore
 from modelgate.store.sqlite_writer import SQLiteWriter
 from modelgate.web import install as install_web
 
@@ -55,6 +57,7 @@ EXPOSED_HEADERS = [
     "x-aimlapi-credits-used",
     "x-aimlapi-usd-spent",
     "x-modelgate-provider",
+    "x-modelgate-dropped-tools",
     "Retry-After",
     "x-ratelimit-limit-requests",
     "x-ratelimit-remaining-requests",
@@ -171,11 +174,13 @@ def build_app(
         live.start()
         core.recorder.model_metrics = live
         app.state.mg = AppState(settings=settings, db=db, catalog=catalog, core=core, keys=keys)
-        app.state.mg.extras.update(metrics=metrics, limiter=limiter, model_metrics=live)
+        stored = ResponseStore(db.engine, retention_days=settings.responses_retention_days)
+        app.state.mg.extras.update(metrics=metrics, limiter=limiter, model_metrics=live, responses=stored)
         flusher = asyncio.create_task(_periodic(keys.flush_last_used, 5.0))
         sweeper = asyncio.create_task(
             _periodic(lambda: ledger.release_stale(older_than=hold_timeout), settings.hold_sweep_interval)
         )
+        purger = asyncio.create_task(_periodic(stored.purge_expired, 3600.0))  # retention of /v1/responses
         for provider in providers.values():
             start = getattr(provider, "start", None)
             if start is not None:
@@ -186,7 +191,7 @@ def build_app(
         try:
             yield
         finally:
-            for task in (flusher, sweeper):
+            for task in (flusher, sweeper, purger):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -229,6 +234,7 @@ def build_app(
     app.include_router(billing.router)
     app.include_router(usage.router)
     app.include_router(metrics_api.router)
+    app.include_router(responses_api.router)
     install_web(app)
 
     @app.get("/health", include_in_schema=False)

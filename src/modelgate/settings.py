@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # PostgreSQL: wait for each ledger batch's commit to be flushed to disk before answering
     # (docs/deploy.md: off by default; the crash window of a database-server crash).
     ledger_synchronous_commit: bool = False
+    # Responses API (POST /v1/responses with store: true): days a stored response and its items are
+    # kept for previous_response_id, retrieval and input_items; 0 stores nothing.
+    responses_retention_days: float = Field(default=30.0, ge=0)
     # Secret used to sign web sessions; generated and stored in the database when unset.
     secret_key: str | None = None
     # Behind TLS: mark cookies Secure.

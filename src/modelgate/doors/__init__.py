@@ -9,7 +9,8 @@ from modelgate.doors.base import Door
 from modelgate.doors.chat import ChatDoor
 from modelgate.doors.embeddings import EmbeddingsDoor
 from modelgate.doors.messages import MessagesDoor
+from modelgate.doors.responses import ResponsesDoor
 
 
 def default_doors() -> list[Door]:
-    return [ChatDoor(), MessagesDoor(), EmbeddingsDoor()]
+    return [ChatDoor(), MessagesDoor(), EmbeddingsDoor(), ResponsesDoor()]

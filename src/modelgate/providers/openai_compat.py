@@ -4,6 +4,10 @@ Chat: the request is passed through (with the upstream model name and the effect
 usage is always asked for on streams, and ``reasoning_content`` / ``reasoning`` are surfaced as
 ``reasoning_content``. Stream chunks are re-emitted one by one as they arrive.
 
+Responses: with ``options: {responses: true}`` the provider also speaks OpenAI's Responses API
+natively (``dialects``): the Responses door passes its requests through to ``POST /responses``
+unchanged (``providers/openai_responses.py``).
+
 Embeddings: ``POST /embeddings`` with all inputs in one call (texts or token ids, ``dimensions``
 when asked); the answer is checked by ``providers.vectors`` (one finite vector of the expected
 length per input, a bounded token count). Option ``embedding_encoding: base64`` asks the upstream
@@ -12,12 +16,12 @@ for base64 vectors (smaller and faster to parse; OpenAI, vLLM and llama.cpp serv
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import UpstreamProtocolError
-from modelgate.providers import vectors
+from modelgate.providers import openai_responses, vectors
 from modelgate.providers.base import (
     Chunk,
     Completion,
@@ -25,6 +29,8 @@ from modelgate.providers.base import (
     Embeddings,
     ProviderCall,
     ProviderContext,
+    RawEvent,
+    RawReply,
     Usage,
 )
 from modelgate.providers.checks import finish_reason, token_count
@@ -54,6 +60,10 @@ class OpenAICompatProvider:
         if encoding not in ("float", "base64"):
             raise ValueError(f"provider {name}: options.embedding_encoding must be float or base64")
         self._embedding_encoding = encoding
+        responses = config.options.get("responses", False)
+        if not isinstance(responses, bool):
+            raise ValueError(f"provider {name}: options.responses must be true or false")
+        self.dialects = frozenset({openai_responses.DIALECT}) if responses else frozenset()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -110,6 +120,16 @@ class OpenAICompatProvider:
                 usage = _usage(obj["usage"], self.name) if obj.get("usage") else None
                 if deltas or usage is not None:
                     yield Chunk(choices=deltas, usage=usage)
+
+    # ---- native pass-through (the Responses door on a route that declares it) ---------------------
+
+    async def passthrough(self, dialect: str, body: bytes, headers: Mapping[str, str]) -> RawReply:
+        return await openai_responses.passthrough(self._http, body, headers)
+
+    def passthrough_stream(
+        self, dialect: str, body: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[RawEvent]:
+        return openai_responses.passthrough_stream(self._http, body, headers)
 
     async def embed(self, call: EmbedCall) -> Embeddings:
         body: dict[str, Any] = {

@@ -203,3 +203,45 @@ class SignInLink(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StoredResponse(Base):
+    """A Responses API answer kept for ``previous_response_id``, retrieval and deletion (``store``
+    true), per account, until ``expires_at`` (the operator's retention setting)."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    key_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    model: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str | None] = mapped_column(String(100), default=None)
+    native: Mapped[bool] = mapped_column(Boolean, default=False)  # passed through to a Responses upstream
+    previous_response_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    thread_id: Mapped[str] = mapped_column(String(128))  # the first response of its chain
+    body: Mapped[str] = mapped_column(Text)  # the response object as the client received it (JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_responses_account_thread", "account_id", "thread_id"),
+        Index("ix_responses_expires", "expires_at"),
+    )
+
+
+class StoredResponseItem(Base):
+    """The input and output items of a stored response, in order (``item_reference`` resolves
+    them by id within the account)."""
+
+    __tablename__ = "response_items"
+
+    response_id: Mapped[str] = mapped_column(
+        ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # input | output
+    item_id: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[int] = mapped_column(Integer)
+    data: Mapped[str] = mapped_column(Text)  # the item (JSON), as given or produced
+
+    __table_args__ = (Index("ix_response_items_account_item", "account_id", "item_id"),)

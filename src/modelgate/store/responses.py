@@ -1,0 +1,215 @@
+"""Stored Responses API answers (``store``: true): save, the conversation behind a
+``previous_response_id``, ``item_reference`` lookups, retrieval, deletion, input-item pages, and
+the retention purge. Everything is scoped to the owning account: another account's id is unknown.
+
+A response row keeps the response object as the client received it; its items (the request's
+input, then the output) are rows of their own so that one query finds an item by id and one query
+pages a response's input. A chain of ``previous_response_id``s shares a ``thread_id`` (its first
+response), so the whole conversation behind a response is read in two queries however long it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from modelgate.store.schema import StoredResponse, StoredResponseItem, utcnow
+
+MAX_CHAIN = 10_000  # links followed back from a previous_response_id
+
+
+@dataclass(slots=True)
+class ResponseRecord:
+    id: str
+    account_id: int
+    key_id: int | None
+    model: str
+    provider: str | None
+    native: bool
+    previous_response_id: str | None
+    thread_id: str
+    body: bytes  # the response object (JSON)
+    inputs: list[tuple[str, dict[str, Any]]]  # (item id, item)
+    outputs: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class Chain:
+    """The conversation behind a response: every item of every response up to it, in order."""
+
+    thread_id: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+    provider: str | None = None  # the route of the last response
+    native: bool = False  # whether the upstream itself holds the last response
+
+
+def item_id_of(item: dict[str, Any], fallback: str) -> str:
+    value = item.get("id")
+    return value if isinstance(value, str) and value else fallback
+
+
+class ResponseStore:
+    def __init__(self, engine: AsyncEngine, *, retention_days: float) -> None:
+        self.engine = engine
+        self.retention = timedelta(days=retention_days)
+
+    @property
+    def enabled(self) -> bool:
+        """A zero retention keeps nothing (``store`` is accepted and ignored)."""
+        return self.retention > timedelta(0)
+
+    async def save(self, rec: ResponseRecord) -> None:
+        now = utcnow()
+        rows: list[dict[str, Any]] = []
+        for position, (item_id, item) in enumerate(rec.inputs):
+            rows.append(_item_row(rec, position, "input", item_id, item))
+        base = len(rows)
+        for n, item in enumerate(rec.outputs):
+            rows.append(_item_row(rec, base + n, "output", item_id_of(item, f"{rec.id}_out{n}"), item))
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(StoredResponse).values(
+                    id=rec.id,
+                    account_id=rec.account_id,
+                    key_id=rec.key_id,
+                    model=rec.model,
+                    provider=rec.provider,
+                    native=rec.native,
+                    previous_response_id=rec.previous_response_id,
+                    thread_id=rec.thread_id,
+                    body=rec.body.decode("utf-8"),
+                    created_at=now,
+                    expires_at=now + self.retention,
+                )
+            )
+            if rows:
+                await conn.execute(insert(StoredResponseItem), rows)
+
+    async def chain(self, *, account_id: int, response_id: str) -> Chain | None:
+        """The items of ``response_id`` and of every response before it; None if unknown here."""
+        t = StoredResponse
+        now = utcnow()
+        async with self.engine.connect() as conn:
+            head = (
+                await conn.execute(
+                    select(t.thread_id, t.provider, t.native).where(
+                        t.id == response_id, t.account_id == account_id, t.expires_at > now
+                    )
+                )
+            ).first()
+            if head is None:
+                return None
+            links = {
+                row.id: row.previous_response_id
+                for row in await conn.execute(
+                    select(t.id, t.previous_response_id).where(
+                        t.account_id == account_id, t.thread_id == head.thread_id, t.expires_at > now
+                    )
+                )
+            }
+            order: list[str] = []
+            current: str | None = response_id
+            while current is not None and current in links and len(order) < MAX_CHAIN:
+                order.append(current)
+                current = links[current]
+            order.reverse()
+            i = StoredResponseItem
+            rows = await conn.execute(
+                select(i.response_id, i.position, i.data).where(i.response_id.in_(order))
+            )
+            by_response: dict[str, list[tuple[int, str]]] = {}
+            for row in rows:
+                by_response.setdefault(row.response_id, []).append((row.position, row.data))
+        chain = Chain(thread_id=head.thread_id, provider=head.provider, native=bool(head.native))
+        for rid in order:
+            chain.items.extend(orjson.loads(data) for _, data in sorted(by_response.get(rid, [])))
+        return chain
+
+    async def items(self, *, account_id: int, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Stored items by id (for ``item_reference``), the newest when an id repeats."""
+        if not ids:
+            return {}
+        i, t = StoredResponseItem, StoredResponse
+        query = (
+            select(i.item_id, i.data)
+            .join(t, t.id == i.response_id)
+            .where(i.account_id == account_id, i.item_id.in_(set(ids)), t.expires_at > utcnow())
+            .order_by(t.created_at, i.position)
+        )
+        async with self.engine.connect() as conn:
+            return {row.item_id: orjson.loads(row.data) for row in await conn.execute(query)}
+
+    async def get(self, *, account_id: int, response_id: str) -> bytes | None:
+        t = StoredResponse
+        query = select(t.body).where(t.id == response_id, t.account_id == account_id, t.expires_at > utcnow())
+        async with self.engine.connect() as conn:
+            body = (await conn.execute(query)).scalar_one_or_none()
+        return body.encode("utf-8") if body is not None else None
+
+    async def delete(self, *, account_id: int, response_id: str) -> bool:
+        t, i = StoredResponse, StoredResponseItem
+        async with self.engine.begin() as conn:
+            found = (
+                await conn.execute(
+                    select(t.id).where(
+                        t.id == response_id, t.account_id == account_id, t.expires_at > utcnow()
+                    )
+                )
+            ).first()
+            if found is None:
+                return False
+            await conn.execute(delete(i).where(i.response_id == response_id))
+            await conn.execute(delete(t).where(t.id == response_id))
+        return True
+
+    async def input_items(
+        self, *, account_id: int, response_id: str, limit: int, order: str, after: str | None
+    ) -> tuple[list[dict[str, Any]], bool] | None:
+        """A page of the response's input items (with their ids) and whether more follow."""
+        if await self.get(account_id=account_id, response_id=response_id) is None:
+            return None
+        i = StoredResponseItem
+        query = select(i.position, i.item_id, i.data).where(i.response_id == response_id, i.kind == "input")
+        async with self.engine.connect() as conn:
+            if after is not None:
+                start = (
+                    await conn.execute(
+                        select(i.position).where(
+                            i.response_id == response_id, i.kind == "input", i.item_id == after
+                        )
+                    )
+                ).scalar()
+                if start is not None:
+                    query = query.where(i.position > start if order == "asc" else i.position < start)
+            query = query.order_by(i.position.asc() if order == "asc" else i.position.desc())
+            rows = list(await conn.execute(query.limit(limit + 1)))
+        page = [{**orjson.loads(row.data), "id": row.item_id} for row in rows[:limit]]
+        return page, len(rows) > limit
+
+    async def purge_expired(self) -> int:
+        """Delete every response past its retention (and its items); returns how many."""
+        t, i = StoredResponse, StoredResponseItem
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            expired = select(t.id).where(t.expires_at <= now)
+            await conn.execute(delete(i).where(i.response_id.in_(expired)))
+            result = await conn.execute(delete(t).where(t.expires_at <= now))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _item_row(
+    rec: ResponseRecord, position: int, kind: str, item_id: str, item: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "response_id": rec.id,
+        "position": position,
+        "kind": kind,
+        "item_id": item_id[:200],
+        "account_id": rec.account_id,
+        "data": orjson.dumps(item).decode("utf-8"),
+    }
