@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.billing.ledger import period_key
 from modelgate.store.schema import KeySpend
-from modelgate.web.charts import money, nice_max, stacked_bars
+from modelgate.web.charts import axis, money, nice_max, stacked_bars
 from tests.conftest import LiveServer
 from tests.fakes.openai_server import FakeOpenAI, Scripted
-from tests.web.helpers import csrf, logged_in, make_account, with_db
+from tests.web.helpers import create_key, csrf, logged_in, make_account, with_db
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -42,7 +42,9 @@ def _wait_for(c: httpx.Client, path: str, needle: str) -> str:
 
 
 def test_chart_axis_fits_small_spends_and_money_is_money() -> None:
-    assert nice_max(0.000016) == 0.00002 and nice_max(0.3) == 0.5 and nice_max(7) == 10 and nice_max(0) == 1
+    assert nice_max(0.000016) == 0.00002 and nice_max(0.3) == 0.3 and nice_max(7) == 8 and nice_max(0) == 1
+    assert axis(0.000049) == (0.00006, 3)  # grid lines at $0.00002, $0.00004, $0.00006
+    assert axis(1, integer=True) == (1, 1) and axis(7, integer=True) == (8, 4)  # whole counts
     assert money(0.000016) == "$0.000016" and money(1234.5) == "$1,234.50" and money(-0.0042) == "-$0.0042"
     today = date(2026, 1, 14)
     svg = stacked_bars([today], {(today, "m"): 0.000016}, {"m": "#123456"}, title="t", fmt=money)
@@ -202,3 +204,32 @@ def test_docs_schema_lists_what_this_server_accepts(web_server: LiveServer) -> N
     assert "none" not in gemini["reasoning_effort"]["enum"]  # thinking cannot be turned off there
     page = httpx.get(f"{web_server.url}/docs/models/mock/echo", timeout=30).text
     assert "YOUR_MODELGATE_KEY" in page and "YOUR_AIMLAPI_KEY" not in page
+
+
+@SQLITE
+def test_failed_requests_show_in_the_logs_with_their_error(web_server: LiveServer) -> None:
+    """404 unknown model, 400 invalid body, 503 unconfigured provider: each is a row (no cost) with
+    its status and message, found again by the request id the error carried."""
+    make_account(web_server, "fails@example.com", usd=1)
+    key = create_key(web_server, email="fails@example.com", usd=0)
+    headers = {"Authorization": f"Bearer {key}"}
+    bodies = [
+        ({"model": "nope/x", "messages": [{"role": "user", "content": "x"}]}, 404, "does not exist"),
+        ({"model": "echo", "messages": []}, 400, "at least 1 item"),
+        (
+            {"model": "mock/unconfigured", "messages": [{"role": "user", "content": "x"}]},
+            503,
+            "not configured",
+        ),
+    ]
+    ids = {}
+    for body, status, _ in bodies:
+        r = httpx.post(f"{web_server.url}/v1/chat/completions", headers=headers, json=body, timeout=30)
+        assert r.status_code == status
+        ids[status] = r.json()["requestId"]
+    with logged_in(web_server, "fails@example.com") as c:
+        page = c.get("/app/billing", params={"status": "error"}).text
+        assert page.count('<tr class="failed">') == 3
+        for _, status, message in bodies:
+            found = c.get("/app/billing", params={"request_id": ids[status]}).text
+            assert f"error {status}" in found and message in found and "$0.00" in found, status

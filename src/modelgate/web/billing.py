@@ -124,10 +124,11 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
     days = day_range(f.start, f.end)
     title = f"{METRICS[metric]} per day and model, {f.start:%b %d} to {f.end:%b %d, %Y}"
     fmt = money if metric == "usd" else number
+    counts = metric != "usd"
     charts = [
         # Built from escaped values only (charts.py escapes every label).
-        Markup(stacked_bars(days, per_day, palette, title=title, fmt=fmt)),
-        Markup(stacked_bars(days, per_day, palette, title=title, fmt=fmt, width=360)),
+        Markup(stacked_bars(days, per_day, palette, title=title, fmt=fmt, integer=counts)),
+        Markup(stacked_bars(days, per_day, palette, title=title, fmt=fmt, integer=counts, width=360)),
     ]
 
     def link(**changes: Any) -> str:

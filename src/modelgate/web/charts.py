@@ -20,16 +20,28 @@ def colors(models: list[str]) -> dict[str, str]:
     return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(models)}
 
 
-def nice_max(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 times a power of ten that is at least ``value`` (1 for 0)."""
+def nice_step(value: float, intervals: int = 4) -> float:
+    """The smallest 1, 2, 2.5 or 5 times a power of ten that is at least ``value / intervals``."""
     if value <= 0 or not math.isfinite(value):
-        return 1.0
-    magnitude = 10.0 ** math.floor(math.log10(value))
+        return 0.25
+    rough = value / intervals
+    magnitude = 10.0 ** math.floor(math.log10(rough))
     for step in (1, 2, 2.5, 5, 10):
-        top = step * magnitude
-        if top >= value * (1 - 1e-12):
-            return float(f"{top:.12g}")
-    return value  # pragma: no cover - step 10 always fits
+        if step * magnitude >= rough * (1 - 1e-12):
+            return float(f"{step * magnitude:.12g}")
+    return rough  # pragma: no cover - step 10 always fits
+
+
+def axis(value: float, *, integer: bool = False) -> tuple[float, int]:
+    """The top of a y-axis that fits ``value`` and its number of grid intervals (≤ 4), every grid
+    line at a round number (a whole one for counts)."""
+    step = max(1.0, nice_step(value)) if integer else nice_step(value)
+    intervals = max(1, min(4, math.ceil(value / step - 1e-9))) if value > 0 else 4
+    return float(f"{step * intervals:.12g}"), intervals
+
+
+def nice_max(value: float) -> float:
+    return axis(value)[0]
 
 
 def number(value: float) -> str:
@@ -60,8 +72,9 @@ def stacked_bars(
     title: str,
     fmt: Callable[[float], str] = number,
     width: int = 720,
+    integer: bool = False,
 ) -> str:
-    """An accessible SVG: one bar per day, stacked by model; a y-axis with 4 grid lines."""
+    """An accessible SVG: one bar per day, stacked by model; a y-axis with round grid lines."""
     narrow = width < 500
     height = 240 if not narrow else 220
     left, right, top, bottom = (64 if fmt is money else 44), 8, 12, 28
@@ -69,7 +82,7 @@ def stacked_bars(
         left = left + 6
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(v for (d, _), v in values.items() if d == day) for day in days]
-    ymax = nice_max(max(totals, default=0))
+    ymax, intervals = axis(max(totals, default=0), integer=integer)
     slot = plot_w / max(len(days), 1)
     bar_w = max(2.0, slot * 0.62)
     out = [
@@ -77,10 +90,10 @@ def stacked_bars(
         f'xmlns="http://www.w3.org/2000/svg" class="{"narrow" if narrow else "wide"}">'
         f"<title>{escape(title)}</title>"
     ]
-    for i in range(5):
-        y = top + plot_h - plot_h * i / 4
+    for i in range(intervals + 1):
+        y = top + plot_h - plot_h * i / intervals
         out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        label = escape(fmt(ymax * i / 4))
+        label = escape(fmt(float(f"{ymax * i / intervals:.12g}")))
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
     out.append(
         f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>'
