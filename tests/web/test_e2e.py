@@ -61,6 +61,7 @@ def test_browser_flow(
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
 
     def shot(name: str, *, phone: bool = False) -> None:
+        page.evaluate("window.scrollTo(0, 0)")  # a full-page shot of a scrolled page misplaces the top bar
         page.screenshot(path=str(shots / f"{name}-desktop.png"), full_page=True)
         if phone:
             page.set_viewport_size(PHONE)

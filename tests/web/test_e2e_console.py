@@ -61,6 +61,7 @@ def test_operator_console_in_the_browser(
     op = new_page(browser)
 
     def shot(name: str) -> None:
+        op.evaluate("window.scrollTo(0, 0)")  # a full-page shot of a scrolled page misplaces the top bar
         op.screenshot(path=str(shots / f"{name}-desktop.png"), full_page=True)
         op.set_viewport_size(PHONE)
         op.screenshot(path=str(shots / f"{name}-phone.png"), full_page=True)

@@ -173,10 +173,21 @@ def test_markdown_code_copy_history_and_compare(
     assert links.count() == 1 and links.get_attribute("href") == "https://example.com"
     assert links.get_attribute("rel") == "noopener noreferrer nofollow"
 
+    # A long answer: the view follows it to its end while it streams.
+    openai_upstream.script(Scripted(text="\n\n".join(f"paragraph {i}" for i in range(60)), chunk_delay=0.01))
+    page.fill("#pg-input", "a long one")
+    page.keyboard.press("Enter")
+    eventually(lambda: page.locator(".msg.assistant .reply-meta").count() == 2, what="the long reply")
+    gap = page.evaluate(
+        "() => { const l = document.querySelector('.messages'); "
+        "return l.scrollHeight - l.scrollTop - l.clientHeight; }"
+    )
+    assert page.evaluate("() => document.querySelector('.messages').scrollTop") > 0 and gap < 60
+
     # The conversation is kept in this browser.
     page.reload()
     page.wait_for_selector(".msg.assistant .codeblock")
-    assert page.locator(".msg").count() == 2
+    assert page.locator(".msg").count() == 4
 
     # Two models side by side, each with its usage and cost.
     page.click("#clear-chat")

@@ -152,3 +152,21 @@ def test_hostile_form_values_get_clean_answers(web_server: LiveServer) -> None:
         assert r.status_code == 403
         r = c.get("/app/sign-in/" + "x" * 5000)
         assert r.status_code == 404
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_scripts_never_parse_html(web_server: LiveServer) -> None:
+    """Model output reaches the page as DOM nodes only: no script of ours hands a string to an HTML
+    parser (and nothing is evaluated as code, which the CSP forbids anyway)."""
+    with client(web_server) as c:
+        for name in ("app.js", "markdown.js", "playground.js"):
+            js = c.get(f"/static/{name}").text
+            for sink in (
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+                "new Function",
+            ):
+                assert sink not in js, (name, sink)
