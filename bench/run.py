@@ -315,6 +315,8 @@ def run_modelgate(tmp: Path, fast: int, slow: int, workers: int, rss_n: int, onl
         if not SKIP_SCALEOUT:
             log(f"modelgate: {scaleout.STRESS_CONNS} connections for {scaleout.STRESS_SECONDS:g}s")
             res["stress"] = scaleout.stress(url, key, BODY)
+            log("modelgate: CPU time per request")
+            res["cpu"] = scaleout.cpu_per_request(url, key, BODY, pid=proc.pid, seconds=DURATION, conns=CONNS)
         log("embeddings: gateway overhead against the mock upstream")
         res["embeddings"] = embeddings.overhead(
             loadgen,
