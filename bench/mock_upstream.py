@@ -42,6 +42,20 @@ MESSAGE_HEAD = (
     + str(len(MESSAGE_BODY)).encode()
     + b"\r\n\r\n"
 )
+RESPONSE_BODY = (  # OpenAI Responses (non-streaming)
+    b'{"id":"resp_mock","object":"response","created_at":1700000000,"status":"completed","error":null,'
+    b'"incomplete_details":null,"instructions":null,"model":"mock-model","output":[{"id":"msg_mock",'
+    b'"type":"message","status":"completed","role":"assistant","content":[{"type":"output_text",'
+    b'"text":"Hello from the mock upstream.","annotations":[],"logprobs":[]}]}],"parallel_tool_calls":true,'
+    b'"metadata":{},"temperature":1.0,"top_p":1.0,"tool_choice":"auto","tools":[],"usage":{"input_tokens":12,'
+    b'"input_tokens_details":{"cached_tokens":0},"output_tokens":6,"output_tokens_details":'
+    b'{"reasoning_tokens":0},"total_tokens":18}}'
+)
+RESPONSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    + str(len(RESPONSE_BODY)).encode()
+    + b"\r\n\r\n"
+)
 _CHUNK = (
     b'data: {"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1700000000,"model":"mock-model",'
     b'"choices":[{"index":0,"delta":{"content":"tok "},"finish_reason":null}]}\n\n'
@@ -115,6 +129,9 @@ class MockProtocol(asyncio.Protocol):
             return
         if url.endswith(b"/messages"):  # Anthropic Messages (non-streaming)
             self.transport.write(MESSAGE_HEAD + MESSAGE_BODY)
+            return
+        if url.endswith(b"/responses"):  # OpenAI Responses (non-streaming)
+            self.transport.write(RESPONSE_HEAD + RESPONSE_BODY)
             return
         if not url.endswith(b"/chat/completions"):
             self.transport.write(NOT_FOUND)

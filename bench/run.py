@@ -327,7 +327,7 @@ def run_modelgate(tmp: Path, fast: int, slow: int, workers: int, rss_n: int, onl
             duration=DURATION,
             conns=CONNS,
         )
-        log("doors: chat vs Messages (translated, pass-through) on the same mock")
+        log("doors: chat vs Messages and Responses (translated, pass-through) on the same mock")
         res["doors"] = doors.overhead(
             loadgen, base=f"http://127.0.0.1:{port}", key=key, tmp=tmp, duration=DURATION, conns=CONNS
         )

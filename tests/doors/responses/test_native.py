@@ -187,3 +187,29 @@ def test_error_event_mid_stream(server: LiveServer, responses_up: ResponsesFake)
     assert events[0]["response"]["model"] == "gpt-fake"
     assert events[1]["sequence_number"] == 1 and "boom" in events[1]["message"]
     assert events[1]["code"] == "server_error"
+
+
+def test_a_conversation_held_here_continues_on_a_native_route(
+    server: LiveServer, responses_up: ResponsesFake
+) -> None:
+    # The first turn ran on a chat route (stored by modelgate): the Responses upstream has never seen
+    # it, so modelgate sends the conversation itself instead of the previous_response_id.
+    c = openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.create_key(), max_retries=0)
+    first = c.responses.create(model="echo", input="I am Ada")
+    second = c.responses.create(model="gpt-fake", input="who am I?", previous_response_id=first.id)
+    sent = responses_up.last.json
+    assert "previous_response_id" not in sent and sent["model"] == "gpt-fake-upstream"
+    assert sent["input"] == [
+        {"type": "message", "role": "user", "content": "I am Ada"},
+        {
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "I am Ada", "annotations": [], "logprobs": []}],
+        },
+        {"type": "message", "role": "user", "content": "who am I?"},
+    ]
+    # and the native answer is stored here too: the chain goes on through the upstream's own state
+    third = c.responses.create(model="gpt-fake", input="still?", previous_response_id=second.id)
+    assert responses_up.last.json["previous_response_id"] == second.id
+    assert third.output_text == "[4 items] still?"  # the 3 inputs and 1 output of the second turn
