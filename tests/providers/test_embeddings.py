@@ -115,9 +115,10 @@ def _item(embedding: Any, index: int = 0) -> dict[str, Any]:
         ({"data": [_item({"values": []})]}, "malformed embedding"),
         ({"data": [_item([0.1] * 1536, index=3)]}, "index out of range"),
         ({"data": [_item([0.1] * 1536, index=True)]}, "index out of range"),
-        ({"data": [_item([0.1] * 1536)], "usage": {"prompt_tokens": -1}}, "impossible token count"),
+        ({"data": [_item([0.1] * 1536)], "usage": {"prompt_tokens": -1}}, "invalid token count"),
         ({"data": [_item([0.1] * 1536)], "usage": {"prompt_tokens": 10**9}}, "impossible token count"),
-        ({"data": [_item([0.1] * 1536)], "usage": {"prompt_tokens": "7"}}, "impossible token count"),
+        ({"data": [_item([0.1] * 1536)], "usage": {"prompt_tokens": "7"}}, "invalid token count"),
+        ({"data": [_item([0.1] * 1536)], "usage": {"prompt_tokens": 2.5}}, "invalid token count"),
         (b"{not json", "not JSON"),
         ([1, 2], "no embeddings"),
     ],
@@ -223,7 +224,7 @@ async def test_gemini_refuses_token_ids_and_malformed_answers(
     gemini_fake.add(
         Reply(body={"embedding": {"values": [0.1] * 3072}, "usageMetadata": {"promptTokenCount": -3}})
     )
-    with pytest.raises(UpstreamProtocolError, match="impossible token count"):
+    with pytest.raises(UpstreamProtocolError, match="invalid token count"):
         await gemini_scripted.embed(build_embed_call(GEMINI, ["a"]))
 
 

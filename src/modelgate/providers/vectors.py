@@ -19,6 +19,7 @@ import orjson
 
 from modelgate.errors import UpstreamProtocolError
 from modelgate.providers.base import EmbedCall
+from modelgate.providers.checks import token_count
 
 # Bodies above this size are parsed and validated in a worker thread (a 2,048 x 1,536 float answer
 # is ~40 MB of JSON: tens of milliseconds the event loop must not be held for).
@@ -85,15 +86,16 @@ def vector(provider: str, raw: Any, *, dims: int) -> list[float]:
 
 
 def prompt_tokens(provider: str, raw: Any, *, bound: int) -> int:
-    """A reported token count: absent is 0 (the door then charges its own estimate); anything
-    that is not a whole number within ``[0, bound]`` is a protocol error."""
-    if raw is None:
-        return 0
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= bound:
+    """A reported token count: absent is 0 (the door then charges its own estimate); otherwise a
+    token count as ``providers/checks.py`` takes them, and no more than ``bound``."""
+    value = token_count(raw, provider=provider, field="prompt_tokens")
+    if value > bound:
         raise UpstreamProtocolError(
-            f"upstream {provider} reported an impossible token count ({raw!r})", provider=provider
+            f"upstream {provider} reported an impossible token count ({value} for inputs of at most"
+            f" {bound})",
+            provider=provider,
         )
-    return raw
+    return value
 
 
 def loads(provider: str, raw: bytes) -> Any:
