@@ -24,6 +24,7 @@ from modelgate.accounts.keys import KeyAuthenticator
 from modelgate.api import billing, keys, model_metrics, models, usage
 from modelgate.api import metrics as metrics_api
 from modelgate.api import responses as responses_api
+from modelgate.api.contract import openapi_document
 from modelgate.api.deps import AppState
 from modelgate.api.errors import install_error_handlers
 from modelgate.billing.ledger import Ledger, LedgerBase
@@ -212,10 +213,11 @@ def build_app(
     app = GatewayApp(
         title="modelgate", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
     )
+    doors = default_doors()
     app.edge = Edge(
         super(GatewayApp, app).__call__,
         lambda: app.state.mg,
-        default_doors(),
+        doors,
         max_body=settings.max_body_bytes,
         cors_origins=settings.cors_origins,
         expose_headers=EXPOSED_HEADERS,
@@ -240,6 +242,8 @@ def build_app(
     @app.get("/health", include_in_schema=False)
     async def health() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
+
+    app.openapi = lambda: openapi_document(app, doors)  # type: ignore[method-assign]
 
     return app
 

@@ -220,10 +220,13 @@ class FakeOpenAI(ScriptedServer):
 
 
 def _last_user_text(body: dict[str, Any]) -> str:
+    """The echo; tolerant of anything the gateway forwards (the fuzz test sends odd, valid bodies)."""
     for msg in reversed(body.get("messages") or []):
-        if msg.get("role") == "user":
+        if isinstance(msg, dict) and msg.get("role") == "user":
             content = msg.get("content")
             if isinstance(content, str):
-                return content
-            return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
+                return content or "hello"
+            if isinstance(content, list):
+                text = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+                return text or "hello"
     return "hello"

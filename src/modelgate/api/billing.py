@@ -16,6 +16,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from modelgate.accounts.service import get_account, normalise_email, top_up
+from modelgate.api.contract import json_body, operation, query
 from modelgate.api.cursor import decode_cursor, encode_cursor
 from modelgate.api.deps import AppState, CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.api.service_query import (
@@ -103,7 +104,19 @@ async def _cursor_secret(state: AppState) -> bytes:
     return bytes(secret)
 
 
-@router.get("/v2/billing/transactions")
+@router.get(
+    "/v2/billing/transactions",
+    openapi_extra=operation(
+        params=[
+            query("from", {"type": "string", "format": "date-time", "example": "2026-08-01T00:00:00Z"}),
+            query("to", {"type": "string", "format": "date-time", "example": "2026-08-18T00:00:00Z"}),
+            query("direction", {"enum": ["TOPUP", "CHARGE"]}),
+            query("type", {"enum": sorted(KINDS_BY_TYPE)}),
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "example": 50}),
+            query("cursor", {"type": "string"}, description="next_cursor of the previous page"),
+        ]
+    ),
+)
 async def transactions(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     require_regular(ident)
     reject_unknown_params(request, _TX_PARAMS)
@@ -158,7 +171,7 @@ async def transactions(request: Request, ident: CurrentKey, state: StateDep) -> 
     )
 
 
-@router.post("/v1/admin/top-up")
+@router.post("/v1/admin/top-up", openapi_extra=operation(body=json_body(TopUp)))
 async def admin_top_up(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     async with state.db.engine.connect() as conn:
         caller = await get_account(conn, account_id=ident.account_id)

@@ -24,6 +24,7 @@ from modelgate.accounts.manage import (
     update_key,
 )
 from modelgate.accounts.service import create_key
+from modelgate.api.contract import json_body, operation
 from modelgate.api.deps import CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.api.service_query import json_response, parse_body, require_management
 from modelgate.catalog.models import CREDITS_PER_USD
@@ -53,7 +54,7 @@ async def _target(conn: object, account_id: int, prefix: str) -> KeyRecord:
     return rec
 
 
-@router.post("/v1/keys")
+@router.post("/v1/keys", openapi_extra=operation(body=json_body(KeyCreate, required=False)))
 async def create(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     require_management(ident)
     body = await parse_body(request, KeyCreate, required=False)
@@ -133,12 +134,12 @@ async def _change(
     return json_response(out)
 
 
-@router.patch("/v1/keys/{prefix}")
+@router.patch("/v1/keys/{prefix}", openapi_extra=operation(body=json_body(KeyPatch)))
 async def patch(request: Request, ident: CurrentKey, state: StateDep, prefix: str) -> Response:
     return await _change(request, ident, state, prefix, replace=False)
 
 
-@router.put("/v1/keys/{prefix}")
+@router.put("/v1/keys/{prefix}", openapi_extra=operation(body=json_body(KeyPut)))
 async def put(request: Request, ident: CurrentKey, state: StateDep, prefix: str) -> Response:
     return await _change(request, ident, state, prefix, replace=True)
 

@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from modelgate.api.contract import operation, query
 from modelgate.api.deps import app_state
 from modelgate.catalog.models import ModelSpec
 from modelgate.catalog.registry import Catalog
@@ -50,7 +51,10 @@ def now_iso() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-@router.get("/models/metrics")
+@router.get(
+    "/models/metrics",
+    openapi_extra=operation(params=[query("aliases", description="model ids or aliases", many=True)]),
+)
 async def model_metrics(request: Request) -> Response:
     state = app_state(request)
     wanted = wanted_models(request, state.catalog)

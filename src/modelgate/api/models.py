@@ -18,12 +18,26 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from modelgate.api.contract import operation, query
 from modelgate.api.deps import app_state
 from modelgate.catalog.models import ModelSpec
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import NotFoundError
 
 router = APIRouter()
+
+_LIST = "comma-separated, or repeated"
+_SECTIONS = [query("include", description="pricing, modalities, capabilities or all; " + _LIST, many=True)]
+LIST_PARAMS = [
+    *_SECTIONS,
+    query("details", {"enum": ["true", "false", "1", "0"]}),
+    *(
+        query(name, description=_LIST, many=True)
+        for name in (
+            "id", "type", "tags", "capabilities", "modalities", "input_modalities", "output_modalities"
+        )
+    ),
+]
 
 SECTIONS = ("pricing", "modalities", "capabilities")
 
@@ -145,7 +159,7 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", openapi_extra=operation(params=LIST_PARAMS))
 @router.get("/models", include_in_schema=False)
 @router.get("/api/v1/models", include_in_schema=False)
 async def list_models(request: Request) -> Response:
@@ -164,7 +178,7 @@ def _find(request: Request, model_id: str) -> tuple[Catalog, ModelSpec]:
     return catalog, model
 
 
-@router.get("/model/{model_id:path}")
+@router.get("/model/{model_id:path}", openapi_extra=operation(params=_SECTIONS))
 async def get_model(request: Request, model_id: str) -> Response:
     catalog, model = _find(request, model_id)
     return _json(
@@ -173,7 +187,7 @@ async def get_model(request: Request, model_id: str) -> Response:
     )
 
 
-@router.get("/v1/models/{model_id:path}")
+@router.get("/v1/models/{model_id:path}", openapi_extra=operation(params=_SECTIONS))
 @router.get("/api/v1/models/{model_id:path}", include_in_schema=False)
 async def retrieve_model(request: Request, model_id: str) -> Response:
     """OpenAI's ``models.retrieve``: the item itself (ids with slashes; aliases resolve to it)."""

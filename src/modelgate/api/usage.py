@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import case, func, select
 from starlette.responses import Response
 
+from modelgate.api.contract import WINDOW, operation, query
 from modelgate.api.deps import CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.api.service_query import Window, int_param, json_response, resolve_key, single, time_window
 from modelgate.errors import InvalidRequestError
@@ -164,17 +165,40 @@ async def _groups(
     return out
 
 
-@router.get("/v2/usage")
+@router.get("/v2/usage", openapi_extra=operation(params=WINDOW))
 async def usage(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     return await _summary(request, ident, state, detail=False)
 
 
-@router.get("/v2/usage/detail")
+@router.get(
+    "/v2/usage/detail",
+    openapi_extra=operation(
+        params=[
+            *WINDOW,
+            query("group_by", {"enum": ["day", "model", "day,model"]}),
+            query("tz", {"type": "string", "example": "Europe/Berlin"}, description="an IANA time zone"),
+        ]
+    ),
+)
 async def usage_detail(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     return await _summary(request, ident, state, detail=True)
 
 
-@router.get("/v2/logs")
+@router.get(
+    "/v2/logs",
+    openapi_extra=operation(
+        params=[
+            *WINDOW,
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "example": 50}),
+            query("offset", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "example": 0}),
+            query("model", many=True, description="an id or alias; repeat for several"),
+            query("status", {"enum": ["succeeded", "failed"]}, many=True),
+            query("origin", {"enum": ["api", "playground"]}),
+            query("client_request_id"),
+            query("inference_id"),
+        ]
+    ),
+)
 async def logs(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     window = time_window(request)
     limit = int_param(request, "limit", default=50, low=1, high=100)

@@ -7,6 +7,9 @@ share — reading the body under the size limit, authentication, request ids, CO
 requests, unexpected errors — lives once, in ``doors/asgi.py``.
 
 Adding a dialect = one module implementing ``Door`` + its registration in ``doors/__init__.py``.
+A door also declares its contract for ``/openapi.json``: an ``openapi()`` method returning
+``{path: operation}``, built with ``api/contract.py``'s ``operation(...)`` and ``json_body(Model)``
+(a door without one is listed with a free-form body; the fuzz test covers it either way).
 """
 
 from __future__ import annotations

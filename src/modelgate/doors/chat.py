@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from modelgate.api.contract import json_body, operation
 from modelgate.api.errors import gateway_error_body, validate_body
 from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
 from modelgate.doors.chat_render import DONE, ChunkRenderer, completion_body, error_frame
@@ -102,6 +103,20 @@ class ChatDoor:
 
     def token(self, req: DoorRequest) -> str | None:
         return bearer_or_api_key(req)
+
+    def openapi(self) -> dict[str, dict[str, Any]]:
+        op = operation(
+            summary="Create a chat completion (JSON, or server-sent events with stream: true)",
+            body=json_body(ChatRequest),
+            upstream=True,
+            responses={
+                "200": {
+                    "description": "The completion, or its stream of chunks",
+                    "content": {"application/json": {}, "text/event-stream": {}},
+                }
+            },
+        )
+        return dict.fromkeys(self.paths, op)
 
     def parse(self, req: DoorRequest) -> ChatRequest:
         return parse_chat_request(req.body)

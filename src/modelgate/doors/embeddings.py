@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from modelgate.api.contract import json_body, operation
 from modelgate.api.errors import gateway_error_body, validate_body
 from modelgate.catalog.models import ModelSpec
 from modelgate.doors.base import JSON_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
@@ -135,6 +136,10 @@ class EmbeddingsDoor:
 
     def token(self, req: DoorRequest) -> str | None:
         return bearer_or_api_key(req)
+
+    def openapi(self) -> dict[str, dict[str, Any]]:
+        op = operation(summary="Create embeddings", body=json_body(EmbeddingRequest), upstream=True)
+        return dict.fromkeys(self.paths, op)
 
     def parse(self, req: DoorRequest) -> EmbeddingRequest:
         return validate_body(req.body, EmbeddingRequest)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from modelgate.api.contract import json_body, operation
 from modelgate.api.errors import validate_body
 from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
 from modelgate.doors.chat import ChatInvocation
@@ -73,6 +74,21 @@ def anthropic_error(exc: GatewayError, request_id: str) -> DoorResponse:
     body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
     headers = {**exc.headers, **JSON_HEADERS, "request-id": request_id}
     return DoorResponse(exc.status_code, headers, orjson.dumps(body))
+
+
+ANTHROPIC_ERROR = {
+    "type": "object",
+    "required": ["type", "error"],
+    "properties": {
+        "type": {"const": "error"},
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+        },
+        "request_id": {"type": "string"},
+    },
+}
 
 
 class MessagesInvocation:
@@ -139,6 +155,25 @@ class MessagesDoor:
 
     def token(self, req: DoorRequest) -> str | None:
         return bearer_or_api_key(req)
+
+    def openapi(self) -> dict[str, dict[str, Any]]:
+        """Anthropic's Messages API; errors in Anthropic's envelope."""
+        error = {"content": {"application/json": {"schema": ANTHROPIC_ERROR}}}
+        statuses = {"400", "401", "403", "404", "413", "429", "500", "502", "503", "504", "529"}
+        errors = {s: {"description": ERROR_TYPES.get(int(s), "api_error"), **error} for s in statuses}
+        return {
+            "/v1/messages": operation(
+                summary="Create a message (JSON, or server-sent events with stream: true)",
+                body=json_body(MessagesRequest),
+                upstream=True,
+                responses={"200": {"description": "The message, or its stream of events"}, **errors},
+            ),
+            "/v1/messages/count_tokens": operation(
+                summary="Count the input tokens of a message",
+                body=json_body(CountTokensRequest),
+                responses={"200": {"description": "The input token count"}, **errors},
+            ),
+        }
 
     def parse(self, req: DoorRequest) -> MessagesRequest | CountTokensRequest:
         if req.path.endswith("/count_tokens"):
