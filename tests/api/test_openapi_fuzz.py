@@ -36,7 +36,7 @@ def test_every_operation_declares_its_contract(live_server: LiveServer) -> None:
     assert len(ops) >= 20
     for path, method, op in ops:
         assert "400" in op["responses"] and "422" not in op["responses"], (method, path)
-        if method in ("post", "put", "patch"):
+        if method in ("post", "put", "patch") and not path.endswith("/cancel"):  # cancel takes no body
             assert op["requestBody"]["content"]["application/json"]["schema"], (method, path)
     by_path = {(m, p): op for p, m, op in ops}
     logs = {p["name"] for p in by_path[("get", "/v2/logs")]["parameters"]}
