@@ -70,8 +70,14 @@ SECURITY_SCHEMES = {
 
 
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:
-    """A pydantic model's validation schema, its definitions referenced from components."""
-    return model.model_json_schema(ref_template=REF)
+    """A pydantic model's validation schema, its definitions referenced from components under a
+    name prefixed by the model's wire module (``ChatStreamOptions``, ``ResponsesStreamOptions``)."""
+    prefix = model.__module__.rsplit(".", 1)[-1].title().replace("_", "")
+    schema = model.model_json_schema(ref_template=REF.replace("{model}", prefix + "{model}"))
+    defs = schema.get("$defs")
+    if isinstance(defs, dict):
+        schema["$defs"] = {prefix + name: value for name, value in defs.items()}
+    return schema
 
 
 def json_body(model: type[BaseModel] | None = None, *, required: bool = True) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from modelgate.api.contract import json_body, operation
 from modelgate.api.errors import gateway_error_body, validate_body
 from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
 from modelgate.doors.rawjson import replace_string, replace_top_level_string
@@ -193,6 +194,14 @@ class ResponsesDoor:
 
     def token(self, req: DoorRequest) -> str | None:
         return bearer_or_api_key(req)
+
+    def openapi(self) -> dict[str, dict[str, Any]]:
+        op = operation(
+            summary="Create a model response (JSON, or server-sent events with stream: true)",
+            body=json_body(ResponsesRequest),
+            upstream=True,
+        )
+        return dict.fromkeys(self.paths, op)
 
     def parse(self, req: DoorRequest) -> ResponsesRequest:
         parsed = validate_body(req.body, ResponsesRequest)
