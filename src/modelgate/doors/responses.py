@@ -10,16 +10,14 @@ chains included. Elsewhere the request is translated to chat (``doors/responses_
 the answer back, event by event (``doors/responses_render.py``); hosted tools that route cannot run
 are left out and named in the ``x-modelgate-dropped-tools`` header.
 
-State (``store``, default true): the response and its items are kept per account
-(``store/responses.py``) before the answer (or the stream's last event) is sent, so that a
+State (``store``, default true; ``doors/responses_state.py``): the response and its items are kept
+per account (``store/responses.py``) before the answer (or the stream's last event) is sent, so that a
 ``previous_response_id`` or ``item_reference`` in the very next request finds them. The GET /
 DELETE / input_items endpoints are ``api/responses.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -30,13 +28,14 @@ from modelgate.api.errors import gateway_error_body, validate_body
 from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
 from modelgate.doors.rawjson import replace_string, replace_top_level_string
 from modelgate.doors.responses_render import EventTranslator, ResponseShape, output_items, tools_echo
+from modelgate.doors.responses_state import Keeper, context, response_store
 from modelgate.doors.responses_translate import prompt_upper_bound, to_chat
-from modelgate.errors import GatewayError, InvalidRequestError, NotFoundError
+from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome, Settled
 from modelgate.gateway.streaming import aclose
 from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall, RawEvent, RawReply, native
 from modelgate.providers.openai_responses import DIALECT, TERMINAL
-from modelgate.store.responses import Chain, ResponseRecord, ResponseStore, item_id_of
+from modelgate.store.responses import Chain
 from modelgate.wire.chat import ChatRequest
 from modelgate.wire.credits import cost_headers
 from modelgate.wire.responses import ResponsesRequest
@@ -44,19 +43,9 @@ from modelgate.wire.responses import ResponsesRequest
 if TYPE_CHECKING:
     from modelgate.api.deps import AppState
 
-log = logging.getLogger("modelgate.api")
-
 FORWARDED_HEADERS = ("openai-beta",)
 DROPPED_HEADER = "x-modelgate-dropped-tools"
 _RESPONSE_EVENTS = frozenset({"response.created", "response.in_progress", "response.queued"}) | TERMINAL
-
-
-def response_store(state: AppState) -> ResponseStore:
-    store = state.extras.get("responses")
-    if not isinstance(store, ResponseStore):
-        store = ResponseStore(state.db.engine, retention_days=state.settings.responses_retention_days)
-        state.extras["responses"] = store
-    return store
 
 
 class ResponsesInvocation:
@@ -173,21 +162,6 @@ def _needs(req: ResponsesRequest) -> frozenset[str]:
     return frozenset(needs)
 
 
-def _input_records(
-    req: ResponsesRequest, refs: dict[str, dict[str, Any]], rid: str
-) -> list[tuple[str, dict[str, Any]]]:
-    out: list[tuple[str, dict[str, Any]]] = []
-    for i, item in enumerate(req.items):
-        ref = item.get("id") if item.get("type") == "item_reference" else None
-        if isinstance(ref, str) and ref in refs:
-            item = refs[ref]
-        if "type" not in item:
-            item = {"type": "message", **item}
-        prefix = {"message": "msg", "function_call_output": "fco"}.get(str(item.get("type")), "item")
-        out.append((item_id_of(item, f"{prefix}_{rid}_in{i}"), item))
-    return out
-
-
 class ResponsesDoor:
     name = "responses"
     paths = frozenset({"/v1/responses", "/responses"})
@@ -222,7 +196,7 @@ class ResponsesDoor:
         rr: ResponsesRequest = parsed
         store = response_store(state)
         try:
-            chain, refs = await _context(store, rr, caller)
+            chain, refs = await context(store, rr, caller)
         except GatewayError as exc:
             state.core.reject(caller, exc, model=rr.model, stream=rr.stream)
             raise
@@ -239,7 +213,7 @@ class ResponsesDoor:
             prompt_estimate=prompt_upper_bound(rr, history, refs),
             needs=_needs(rr),
         )
-        keep = _Keeper(state, store, rr, caller, chain, refs) if store.enabled and rr.stored else None
+        keep = Keeper(state, store, rr, caller, chain, refs) if store.enabled and rr.stored else None
         if rr.stream:
             stream = await state.core.stream(metered, caller)
             out = {
@@ -269,26 +243,6 @@ class ResponsesDoor:
         return DoorResponse(200, {**out, **_dropped(invocation), **JSON_HEADERS}, body)
 
 
-async def _context(
-    store: ResponseStore, rr: ResponsesRequest, caller: Caller
-) -> tuple[Chain | None, dict[str, dict[str, Any]]]:
-    """The stored conversation behind ``previous_response_id`` and the items ``input`` references."""
-    account = caller.ident.account_id
-    chain = None
-    if rr.previous_response_id is not None:
-        if store.enabled:
-            chain = await store.chain(account_id=account, response_id=rr.previous_response_id)
-        if chain is None:
-            raise NotFoundError(
-                f"Previous response with id '{rr.previous_response_id}' not found.",
-                param="previous_response_id",
-                code="previous_response_not_found",
-            )
-    ids = [i["id"] for i in rr.items if i.get("type") == "item_reference" and isinstance(i.get("id"), str)]
-    refs = await store.items(account_id=account, ids=ids) if ids and store.enabled else {}
-    return chain, refs
-
-
 def _shape(rr: ResponsesRequest, invocation: ResponsesInvocation, rid: str) -> ResponseShape:
     chat = invocation.chat()
     kept = {t.function.name for t in chat.tools or []}
@@ -302,69 +256,12 @@ def _dropped(invocation: ResponsesInvocation) -> dict[str, str]:
     return {DROPPED_HEADER: names[:1000]}
 
 
-class _Keeper:
-    """Stores a finished response (``store``: true) before the client sees its end."""
-
-    def __init__(
-        self,
-        state: AppState,
-        store: ResponseStore,
-        rr: ResponsesRequest,
-        caller: Caller,
-        chain: Chain | None,
-        refs: dict[str, dict[str, Any]],
-    ) -> None:
-        self.state, self.store, self.rr, self.caller, self.chain, self.refs = (
-            state,
-            store,
-            rr,
-            caller,
-            chain,
-            refs,
-        )
-
-    async def save(
-        self, body: bytes, provider: str, *, native: bool, obj: dict[str, Any] | None = None
-    ) -> None:
-        try:
-            data = obj if obj is not None else orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return
-        rid = data.get("id") if isinstance(data, dict) else None
-        if not isinstance(rid, str) or not rid:
-            return
-        ident = self.caller.ident
-        found = self.state.catalog.find(self.rr.model)
-        rec = ResponseRecord(
-            id=rid,
-            account_id=ident.account_id,
-            key_id=ident.key_id,
-            model=found.id if found is not None else self.rr.model,
-            provider=provider,
-            native=native,
-            previous_response_id=self.rr.previous_response_id,
-            thread_id=self.chain.thread_id if self.chain is not None else rid,
-            body=body,
-            inputs=_input_records(self.rr, self.refs, self.caller.inference_id),
-            outputs=[i for i in data.get("output") or [] if isinstance(i, dict)],
-        )
-        task = self.state.core.spawn(_save_logged(self.store, rec))
-        await asyncio.shield(task)
-
-
-async def _save_logged(store: ResponseStore, rec: ResponseRecord) -> None:
-    try:
-        await store.save(rec)
-    except Exception:
-        log.exception("storing response %s failed", rec.id)
-
-
 async def _frames(
     stream: MeteredStream,
     rr: ResponsesRequest,
     invocation: ResponsesInvocation,
     caller: Caller,
-    keep: _Keeper | None,
+    keep: Keeper | None,
 ) -> AsyncIterator[bytes]:
     events = stream.events
     translator: EventTranslator | None = None
