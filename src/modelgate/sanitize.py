@@ -24,7 +24,7 @@ REDACTED = "[redacted]"
 _SECRET_PATTERNS = re.compile(
     "|".join(
         [
-            r"\bsk-[A-Za-z0-9_\-*.]{4,}",  # OpenAI / Anthropic (sk-ant-…) keys and their masked fragments
+            r"(?<![\w-])sk-[A-Za-z0-9_\-*]{4,}",  # OpenAI and Anthropic (sk-ant-…) keys, masked fragments
             r"\bAIza[0-9A-Za-z_\-]{10,}",  # Google API keys
             r"(?i:\bbearer)\s+[A-Za-z0-9_\-.~+/=]{8,}",  # Authorization header values
             r"(?i:\b(?:api[_-]?key|access[_-]?token|auth[_-]?token|secret|password))\s*[=:]\s*[^\s,;\"'&]{6,}",

@@ -11,8 +11,10 @@ from modelgate.catalog.registry import Catalog
 from modelgate.errors import (
     InvalidRequestError,
     ProviderNotConfiguredError,
+    ProviderSkippedError,
     UpstreamConnectionError,
     UpstreamError,
+    UpstreamProtocolError,
     UpstreamStatusError,
 )
 from modelgate.gateway.router import Router
@@ -182,3 +184,34 @@ async def test_unconfigured_only_route_is_503():
     model.routes.append(Route(provider="c", model="c-model"))
     with pytest.raises(ProviderNotConfiguredError, match="set C_KEY"):
         router.plan(model, "c")
+
+
+@pytest.mark.parametrize(
+    ("status", "client_status"),
+    [(500, 503), (429, 429)],
+    ids=["opened-on-5xx", "opened-on-429"],
+)
+async def test_a_skipped_provider_answers_503_or_429_with_retry_after(status, client_status):
+    """Issue 10: every route skipped by its open breaker used to answer 502 without Retry-After."""
+    router, model, fakes, make, clock = setup(
+        {"a": [boom(status), boom(status)]}, breaker={"failure_threshold": 2, "cooldown": 30}
+    )
+    plan = router.plan(model, "a")
+    for _ in range(2):
+        with pytest.raises(UpstreamStatusError):
+            await router.complete(plan, lambda p, r: p.complete(make(r)))
+    assert router.breaker_state("a") == "open"
+    clock.now += 10
+    with pytest.raises(ProviderSkippedError) as info:
+        await router.complete(plan, lambda p, r: p.complete(make(r)))
+    err = info.value
+    assert err.status_code == client_status and err.code == "circuit_open"
+    assert err.headers["Retry-After"] == "20"  # the seconds until the breaker lets a trial through
+    assert len(fakes["a"].calls) == 2  # skipped: the upstream was not called
+
+
+async def test_an_adapter_failing_unexpectedly_is_a_502_not_a_500():
+    router, model, _fakes, make, _ = setup({"a": [KeyError("choices")]})
+    with pytest.raises(UpstreamProtocolError) as info:
+        await router.complete(router.plan(model, "a"), lambda p, r: p.complete(make(r)))
+    assert info.value.status_code == 502 and "KeyError" not in info.value.message
