@@ -80,6 +80,10 @@ def test_stream_crosses_byte_for_byte(server: LiveServer, responses_up: Response
     check_events(events)
     final = events[-1]["response"]
     assert final["model"] == "gpt-fake" and final["output"][0]["encrypted_content"]
+    stored = requests.get(
+        f"{server.url}/v1/responses/{final['id']}", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
+    assert stored.json() == final  # kept (store defaults to true) before the last event was sent
 
 
 def test_sdk_create_stream_and_billing(server: LiveServer, responses_up: ResponsesFake) -> None:

@@ -138,3 +138,21 @@ def test_anthropic_create_stream_and_tool_turn(client: openai.OpenAI, claude_up:
     assert messages[1]["role"] == "assistant" and messages[1]["content"][-1]["type"] == "tool_use"
     result = messages[2]["content"][0]
     assert result["type"] == "tool_result" and result["tool_use_id"] == call.call_id
+
+
+def test_anthropic_stream_events_validate(server: LiveServer, claude_up: AnthropicFake) -> None:
+    claude_up.add(anthropic_sse(load("anthropic_stream_tool_use.json")))
+    key = server.create_key()
+    r = requests.post(
+        f"{server.url}/v1/responses",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "claude-fake", "input": "weather?", "stream": True, "tools": [TOOL]},
+        timeout=30,
+    )
+    events = parse_sse(r.content)
+    check_events(events)
+    final = events[-1]["response"]
+    call = next(i for i in final["output"] if i["type"] == "function_call")
+    assert call["status"] == "completed" and call["arguments"]
+    done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+    assert done["arguments"] == call["arguments"]
