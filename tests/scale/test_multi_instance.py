@@ -1,5 +1,6 @@
 """Two gateway instances on different ports, one PostgreSQL, one Redis: budgets stay exact, rate
-limits are global, and a key disabled through one instance is refused by the other within 1 s."""
+limits are global, and a key disabled or deleted through one instance is refused by the very next
+request on either instance."""
 
 from __future__ import annotations
 
@@ -127,35 +128,56 @@ def test_rate_limit_counts_both_instances(cluster: Any) -> None:
     assert sorted(r.status_code for r in on_b) == [200] * 4 + [429] * 6
 
 
-def test_disable_propagates_within_a_second(cluster: Any) -> None:
+def test_a_disabled_or_deleted_key_is_refused_by_the_very_next_request_everywhere(cluster: Any) -> None:
+    """Issue 10: two instances accepted the next request with a just-disabled key in 16 of 140
+    tries (the invalidation was still on its way). Now the PATCH/DELETE answers only once every
+    instance dropped the key: the next request, on either instance, is refused — every time, even
+    with other requests of that key in flight on the other instance while it is being disabled."""
     a, b = cluster(2)
-    user_key = a.create_key(email="dis@example.com", usd=5.0)
-    mgmt_key = a.create_key(email="dis@example.com", usd=0.0, management=True)
+    email = "dis@example.com"
+    mgmt = a.create_key(email=email, usd=0.0, management=True)
+    user_key = a.create_key(email=email, usd=50.0)
     prefix = user_key[:8]
-    with httpx.Client(timeout=30) as client:
-        for server in (a, b):  # warm both instances' key caches
-            r = client.post(
-                f"{server.url}/v1/chat/completions",
-                json=BODY,
-                headers={"Authorization": f"Bearer {user_key}"},
-            )
-            assert r.status_code == 200, r.text
-        r = client.patch(
-            f"{a.url}/v1/keys/{prefix}",
-            json={"disabled": True},
-            headers={"Authorization": f"Bearer {mgmt_key}"},
-        )
-        assert r.status_code == 200, r.text
-        t0 = time.monotonic()
-        while True:
-            r = client.post(
-                f"{b.url}/v1/chat/completions", json=BODY, headers={"Authorization": f"Bearer {user_key}"}
-            )
-            if r.status_code == 401:
-                break
-            assert time.monotonic() - t0 < 1.0, "instance B still accepts the disabled key after 1 s"
-            time.sleep(0.02)
-        assert time.monotonic() - t0 < 1.0
+    doomed_keys = [a.create_key(email=email, usd=0.0) for _ in range(6)]
+
+    async def rounds() -> list[str]:
+        wrong: list[str] = []
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def chat(server: Any, key: str) -> int:
+                r = await client.post(
+                    f"{server.url}/v1/chat/completions", json=BODY, headers={"Authorization": f"Bearer {key}"}
+                )
+                return r.status_code
+
+            async def manage(server: Any, method: str, path: str, body: Any = None) -> None:
+                r = await client.request(
+                    method, f"{server.url}{path}", json=body, headers={"Authorization": f"Bearer {mgmt}"}
+                )
+                assert r.status_code == 200, r.text
+
+            for i in range(40):
+                via, other = (a, b) if i % 2 == 0 else (b, a)
+                assert await chat(other, user_key) == 200  # cached on the other instance
+                in_flight = [asyncio.ensure_future(chat(other, user_key)) for _ in range(3)]
+                await manage(via, "PATCH", f"/v1/keys/{prefix}", {"disabled": True})
+                for server in (other, via):
+                    if (status := await chat(server, user_key)) != 401:
+                        wrong.append(f"round {i}: disabled key answered {status}")
+                await asyncio.gather(*in_flight)
+                await manage(via, "PATCH", f"/v1/keys/{prefix}", {"disabled": False})
+                if (status := await chat(other, user_key)) != 200:
+                    wrong.append(f"round {i}: re-enabled key answered {status}")
+            for i, doomed in enumerate(doomed_keys):
+                via, other = (a, b) if i % 2 == 0 else (b, a)
+                assert await chat(other, doomed) == 200 and await chat(via, doomed) == 200
+                await manage(via, "DELETE", f"/v1/keys/{doomed[:8]}")
+                for server in (other, via):
+                    if (status := await chat(server, doomed)) != 401:
+                        wrong.append(f"delete {i}: deleted key answered {status}")
+        return wrong
+
+    assert asyncio.run(rounds()) == []
 
 
 def test_metrics_and_ready(cluster: Any) -> None:

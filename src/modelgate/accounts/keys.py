@@ -3,7 +3,9 @@
 A key is 32 random hex characters (128 bits) shown once; the database keeps its SHA-256 digest and
 its first 8 characters (the public ``prefix``). Lookups go by digest, then the digest is compared
 in constant time. Authentications are cached for ``ttl`` seconds; disabling or deleting a key
-invalidates the cache at once (and, with Redis, on every instance).
+invalidates the cache at once: ``await revoke(key_id=...)`` returns once every instance dropped it
+(with Redis, each instance acknowledges; ``limits/redis.py``), so the very next request anywhere is
+refused. A lookup that started before an invalidation is neither cached nor joined by later requests.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import hashlib
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import get_args
@@ -70,8 +73,12 @@ class KeyAuthenticator:
         self._last_used: dict[int, float] = {}  # key id -> time.time() of its latest request
         # Bumped by every invalidation: a lookup that raced with one is not cached (it may be stale).
         self._generation = 0
-        # Lookups in flight, so that a burst of requests with an uncached key costs one query.
-        self._loading: dict[str, asyncio.Future[KeyIdentity]] = {}
+        # Lookups in flight (with the generation they started in), so that a burst of requests with
+        # an uncached key costs one query.
+        self._loading: dict[str, tuple[int, asyncio.Future[KeyIdentity]]] = {}
+        # Set by ``limits.share_invalidations``: tells every instance and waits for them all.
+        self.fanout: Callable[..., Awaitable[None]] | None = None
+        self._fanouts: set[asyncio.Future[None]] = set()
         # Digests that matched no key, remembered briefly so a flood of bad keys spares the database.
         self._unknown: dict[str, float] = {}
 
@@ -93,21 +100,23 @@ class KeyAuthenticator:
         return ident
 
     async def _load_once(self, digest: str, now: float) -> KeyIdentity:
-        pending = self._loading.get(digest)
-        if pending is not None:
-            return await asyncio.shield(pending)
         generation = self._generation
+        pending = self._loading.get(digest)
+        if pending is not None and pending[0] == generation:  # never join a lookup older than a revoke
+            return await asyncio.shield(pending[1])
         fut = asyncio.ensure_future(self._load(digest))
-        self._loading[digest] = fut
+        self._loading[digest] = (generation, fut)
         try:
             ident = await asyncio.shield(fut)
         except UnknownKeyError:
             if len(self._unknown) > 100_000:
                 self._unknown.clear()
-            self._unknown[digest] = now + UNKNOWN_KEY_TTL
+            if generation == self._generation:
+                self._unknown[digest] = now + UNKNOWN_KEY_TTL
             raise
         finally:
-            self._loading.pop(digest, None)
+            if self._loading.get(digest, (None, None))[1] is fut:
+                self._loading.pop(digest, None)
         if len(self._cache) > 100_000:
             self._cache.clear()
         if generation == self._generation:
@@ -144,13 +153,37 @@ class KeyAuthenticator:
         )
 
     def invalidate(self, *, digest: str | None = None, key_id: int | None = None) -> None:
+        """Drop a key here at once and on the other instances in the background; prefer
+        ``await revoke(...)``, which returns only once every instance has dropped it."""
+        self.forget(digest=digest, key_id=key_id)
+        if self.fanout is not None:
+            task: asyncio.Future[None] = asyncio.ensure_future(self.fanout(digest=digest, key_id=key_id))
+            self._fanouts.add(task)
+            task.add_done_callback(self._fanouts.discard)
+
+    def forget(self, *, digest: str | None = None, key_id: int | None = None) -> None:
+        """Drop a key from this instance's cache only."""
         self._generation += 1
         if digest is not None:
             self._cache.pop(digest, None)
+            self._unknown.pop(digest, None)
         if key_id is not None:
             for d, (_, ident) in list(self._cache.items()):
                 if ident.key_id == key_id:
                     self._cache.pop(d, None)
+
+    def clear(self) -> None:
+        """Forget every cached lookup (an instance that may have missed invalidations)."""
+        self._generation += 1
+        self._cache.clear()
+        self._unknown.clear()
+
+    async def revoke(self, *, digest: str | None = None, key_id: int | None = None) -> None:
+        """After a key was disabled, deleted or changed: drop it here and on every instance, and
+        return once they all have (call it after the change is committed)."""
+        self.forget(digest=digest, key_id=key_id)
+        if self.fanout is not None:
+            await self.fanout(digest=digest, key_id=key_id)
 
     async def flush_last_used(self) -> None:
         """Persist last-used times collected on the hot path (called periodically)."""

@@ -1,7 +1,7 @@
 """Listing, reading, updating and deleting an account's keys (keyword-only service functions).
 
 Used by ``api/keys.py`` and the web UI. Each runs in the caller's transaction. After an update or
-a delete the caller must invalidate the ``KeyAuthenticator`` cache (``keys.invalidate(key_id=...)``)
+a delete the caller must invalidate the ``KeyAuthenticator`` cache (``await keys.revoke(key_id=...)``)
 so that a disabled or deleted key is refused on its very next request.
 """
 

@@ -86,7 +86,7 @@ async def set_account_disabled(
     conn: AsyncConnection, *, account_id: int, disabled: bool, actor: Actor
 ) -> list[int]:
     """Disable (or enable) an account; returns the ids of its keys, which the caller must
-    invalidate in the key cache (``state.keys.invalidate(key_id=...)``) once committed. Disabling
+    invalidate in the key cache (``await state.keys.revoke(key_id=...)``) once committed. Disabling
     also ends the account's web sessions (enabling it does not bring them back)."""
     await conn.execute(update(Account).where(Account.id == account_id).values(disabled=disabled))
     if disabled:

@@ -130,7 +130,7 @@ async def _change(
             limit=changes.get("limit", UNSET),  # type: ignore[arg-type]
         )
         out = await _render(conn, rec)
-    state.keys.invalidate(key_id=rec.id)
+    await state.keys.revoke(key_id=rec.id)  # refused by the next request on every instance
     return json_response(out)
 
 
@@ -150,5 +150,5 @@ async def delete(ident: CurrentKey, state: StateDep, prefix: str) -> Response:
     async with state.db.engine.begin() as conn:
         rec = await _target(conn, ident.account_id, prefix)
         await delete_key(conn, key_id=rec.id)
-    state.keys.invalidate(key_id=rec.id)
+    await state.keys.revoke(key_id=rec.id)  # refused by the next request on every instance
     return json_response({"data": {"prefix": rec.prefix, "deleted": True}})

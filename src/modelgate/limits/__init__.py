@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -48,24 +47,14 @@ def limits_resolver(
 
 
 async def share_invalidations(keys: Any, limiter: Limiter) -> None:
-    """Make ``keys.invalidate(...)`` reach every instance through ``limiter``.
+    """Make key invalidations reach every instance through ``limiter``.
 
-    Callers (key endpoints, web pages) keep calling ``keys.invalidate(key_id=...)``: this instance
-    drops the key at once and the message is published; other instances receive it and call the
-    original, local ``invalidate``. With the in-memory limiter this is a plain local call.
+    ``await keys.revoke(key_id=...)`` (key endpoints, web pages) drops the key on this instance, then
+    publishes it and returns once every instance acknowledged it; ``keys.invalidate`` does the same
+    in the background. Deliveries call ``keys.forget`` on each instance; an instance whose channel
+    was lost forgets its whole cache when it subscribes again (it may have missed some). With the
+    in-memory limiter (one instance) revoking is local.
     """
-    local = keys.invalidate
-    pending: set[asyncio.Task[None]] = set()
-    await limiter.start(local)
-
-    def invalidate(*, digest: str | None = None, key_id: int | None = None) -> None:
-        local(digest=digest, key_id=key_id)
-        if limiter.name == "memory":
-            return
-        task = asyncio.get_running_loop().create_task(
-            limiter.publish_invalidation(key_id=key_id, digest=digest)
-        )
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-
-    keys.invalidate = invalidate
+    await limiter.start(keys.forget, reset=keys.clear)
+    if limiter.name != "memory":
+        keys.fanout = limiter.publish_invalidation

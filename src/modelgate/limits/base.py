@@ -137,11 +137,12 @@ class Limiter(Protocol):
         ...
 
     async def publish_invalidation(self, *, key_id: int | None = None, digest: str | None = None) -> None:
-        """Tell every instance (this one included) to drop a cached key."""
+        """Tell every instance (this one included) to drop a cached key; return once they did."""
         ...
 
-    async def start(self, invalidate: Invalidate) -> None:
-        """Begin delivering invalidations to ``invalidate``."""
+    async def start(self, invalidate: Invalidate, *, reset: Callable[[], None] | None = None) -> None:
+        """Begin delivering invalidations to ``invalidate``; ``reset`` when some may have been
+        missed (the channel was lost)."""
         ...
 
     async def ping(self) -> bool: ...

@@ -57,7 +57,7 @@ class InMemoryLimiter:
         if self._invalidate is not None:
             self._invalidate(key_id=key_id, digest=digest)
 
-    async def start(self, invalidate: Invalidate) -> None:
+    async def start(self, invalidate: Invalidate, *, reset: Callable[[], None] | None = None) -> None:
         self._invalidate = invalidate
 
     async def ping(self) -> bool:

@@ -1,7 +1,10 @@
 """Limits shared through Redis: every instance sees the same counters and key invalidations.
 
 ``acquire`` is one Lua script (atomic on the Redis server, timed by Redis' own clock so instances
-with skewed clocks still share windows); invalidations travel on a pub/sub channel. Keys are
+with skewed clocks still share windows); invalidations travel on a pub/sub channel, and the
+publisher waits until every subscriber acknowledged (each increments the message's ack counter
+once it dropped the key), so a key disabled through one instance is refused by the very next
+request on any instance. Keys are
 ``<prefix>rl:{<key_id>}:<r|t>:<window>`` and expire after two windows. Use a distinct ``prefix``
 per deployment (``MODELGATE_REDIS_PREFIX``) when several share one Redis.
 """
@@ -11,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,6 +23,9 @@ import orjson
 from modelgate.limits.base import WINDOW, Decision, Invalidate, RateLimit, decide
 
 log = logging.getLogger("modelgate.limits")
+
+ACK_TIMEOUT = 2.0  # seconds a revoke waits for every instance's acknowledgement
+ACK_POLL = 0.002
 
 # KEYS[1]: key base "<prefix>rl:{id}"; ARGV: rpm, tpm, tokens, window seconds.
 # Returns {allowed, now_ms, req_prev, req_cur, tok_prev, tok_cur} (counts before this request).
@@ -73,6 +81,7 @@ class RedisLimiter:
         self._adjust = self._redis.register_script(ADJUST)
         self._listener: asyncio.Task[None] | None = None
         self._invalidate: Invalidate | None = None
+        self._reset: Callable[[], None] | None = None
         self._subscribed = asyncio.Event()
 
     def _base(self, key_id: int) -> str:
@@ -105,12 +114,28 @@ class RedisLimiter:
             await self._adjust(keys=[f"{self._base(key_id)}:t:{window}"], args=[delta])
 
     async def publish_invalidation(self, *, key_id: int | None = None, digest: str | None = None) -> None:
+        """Drop the key here, publish it, and return once every subscribed instance (this one
+        included) has dropped it too — or after ``ACK_TIMEOUT`` (logged: an instance is stuck)."""
         if self._invalidate is not None:  # this instance at once; the others through the channel
             self._invalidate(key_id=key_id, digest=digest)
-        await self._redis.publish(self.channel, orjson.dumps({"key_id": key_id, "digest": digest}))
+        ack = f"{self.prefix}keys:ack:{secrets.token_hex(8)}"
+        message = orjson.dumps({"key_id": key_id, "digest": digest, "ack": ack})
+        receivers = int(await self._redis.publish(self.channel, message))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ACK_TIMEOUT
+        try:
+            while receivers and int(await self._redis.get(ack) or 0) < receivers:
+                if loop.time() > deadline:
+                    log.warning("key invalidation: not every instance acknowledged within %gs", ACK_TIMEOUT)
+                    return
+                await asyncio.sleep(ACK_POLL)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._redis.delete(ack)
 
-    async def start(self, invalidate: Invalidate) -> None:
+    async def start(self, invalidate: Invalidate, *, reset: Callable[[], None] | None = None) -> None:
         self._invalidate = invalidate
+        self._reset = reset
         self._listener = asyncio.create_task(self._listen(), name="modelgate-key-invalidations")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._subscribed.wait(), 5.0)
@@ -121,11 +146,13 @@ class RedisLimiter:
             try:
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
                 await pubsub.subscribe(self.channel)
+                if self._subscribed.is_set() and self._reset is not None:
+                    self._reset()  # subscribed again: invalidations may have been missed meanwhile
                 self._subscribed.set()
                 backoff = 0.1
                 try:
                     async for msg in pubsub.listen():
-                        self._deliver(msg.get("data"))
+                        await self._deliver(msg.get("data"))
                 finally:
                     with contextlib.suppress(Exception):
                         await pubsub.aclose()
@@ -136,7 +163,7 @@ class RedisLimiter:
                 await asyncio.sleep(backoff)
                 backoff = min(5.0, backoff * 2)
 
-    def _deliver(self, data: Any) -> None:
+    async def _deliver(self, data: Any) -> None:
         if self._invalidate is None or not isinstance(data, bytes | str):
             return
         try:
@@ -144,6 +171,16 @@ class RedisLimiter:
             self._invalidate(key_id=msg.get("key_id"), digest=msg.get("digest"))
         except Exception:
             log.exception("bad key-invalidation message")
+            return
+        ack = msg.get("ack")
+        if isinstance(ack, str) and ack.startswith(f"{self.prefix}keys:ack:"):
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.incr(ack)
+                    pipe.expire(ack, 60)
+                    await pipe.execute()
+            except Exception as exc:
+                log.warning("could not acknowledge a key invalidation (%s)", type(exc).__name__)
 
     async def ping(self) -> bool:
         try:

@@ -7,6 +7,7 @@ if it did not exist. Models and providers, request lookup and settings are in ``
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -247,8 +248,8 @@ async def account_status(request: Request, user: OperatorCsrf, account_id: Accou
         key_ids = await set_account_disabled(
             conn, account_id=account_id, disabled=disabled, actor=actor(user)
         )
-    for key_id in key_ids:  # the very next request with any of its keys is refused (or accepted)
-        state.keys.invalidate(key_id=key_id)
+    # The very next request with any of its keys, on any instance, is refused (or accepted).
+    await asyncio.gather(*(state.keys.revoke(key_id=key_id) for key_id in key_ids))
     done = "disabled" if disabled else "enabled"
     return RedirectResponse(f"/admin/accounts/{account_id}?done={done}", status_code=303)
 
@@ -270,7 +271,7 @@ async def key_toggle(request: Request, user: OperatorCsrf, key_id: KeyId) -> Res
             account_id=int(row[0]),
             detail=f"key #{key_id}",
         )
-    state.keys.invalidate(key_id=key_id)
+    await state.keys.revoke(key_id=key_id)
     return RedirectResponse(f"/admin/accounts/{int(row[0])}#keys", status_code=303)
 
 

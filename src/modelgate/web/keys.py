@@ -4,7 +4,7 @@ Creating a key answers with a redirect (post/redirect/get), so reloading the pag
 second key: the new key rides to the next ``GET /app/keys`` in a short-lived HttpOnly cookie
 scoped to that path, is shown once, and the cookie is deleted by that same answer.
 
-Every change calls ``state.keys.invalidate(key_id=...)`` so the next API request sees it.
+Every change awaits ``state.keys.revoke(key_id=...)`` so the next API request, on any instance, sees it.
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ async def _owned_update(request: Request, user: Any, key_id: int, **values: Any)
             )
             .values(updated_at=now, **values)
         )
-    app_state(request).keys.invalidate(key_id=key_id)
+    await app_state(request).keys.revoke(key_id=key_id)
 
 
 @router.post("/app/keys/{key_id}/toggle")
