@@ -27,7 +27,7 @@ DOOR_NOTES = {
 
 
 def model_endpoints() -> list[dict[str, Any]]:
-    """The doors (one per API dialect): answered before routing, so not in ``/openapi.json``."""
+    """The doors (one per API dialect), summed up above the full reference."""
     from modelgate.doors import default_doors
 
     out = []
