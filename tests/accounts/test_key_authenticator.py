@@ -53,3 +53,43 @@ async def test_invalidation_forces_a_fresh_lookup(setup) -> None:
     auth.invalidate(key_id=ident.key_id)
     await auth.authenticate(key)
     assert len([q for q in queries if "api_keys" in q]) == 2
+
+
+async def test_a_lookup_begun_before_a_revoke_is_not_joined_after_it(setup) -> None:
+    """A request arriving after ``revoke`` returned must not share the answer of a lookup that read
+    the key before it was disabled (it would be accepted)."""
+    db, key, _ = setup
+    auth = KeyAuthenticator(db.engine, ttl=30)
+    release, first_read, second_started = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    real_load = auth._load
+    loads = 0
+
+    async def slow_load(digest: str):  # type: ignore[no-untyped-def]
+        nonlocal loads
+        loads += 1
+        if loads == 1:
+            ident = await real_load(digest)  # read before the key is disabled...
+            first_read.set()
+            await release.wait()  # ...and answered only after the revoke
+            return ident
+        second_started.set()
+        return await real_load(digest)
+
+    auth._load = slow_load  # type: ignore[method-assign]
+    early = asyncio.ensure_future(auth.authenticate(key))
+    await first_read.wait()
+    async with db.engine.begin() as conn:
+        from sqlalchemy import update
+
+        from modelgate.store.schema import ApiKey
+
+        await conn.execute(update(ApiKey).values(disabled=True))
+    await auth.revoke(key_id=None)  # the key id is unknown here: any revoke bumps the generation
+    late = asyncio.ensure_future(auth.authenticate(key))
+    # With the bug, ``late`` joined ``early``'s lookup and never starts its own: this wait fails.
+    await asyncio.wait_for(second_started.wait(), 30)
+    release.set()
+    await early  # began before the revoke: may be accepted
+    with pytest.raises(AuthenticationError):
+        await late
+    assert loads == 2
