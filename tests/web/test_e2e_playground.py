@@ -184,10 +184,12 @@ def test_markdown_code_copy_history_and_compare(
     )
     assert page.evaluate("() => document.querySelector('.messages').scrollTop") > 0 and gap < 60
 
-    # The conversation is kept in this browser.
+    # The conversation is kept in this browser, for this account only; logging out forgets it.
     page.reload()
     page.wait_for_selector(".msg.assistant .codeblock")
     assert page.locator(".msg").count() == 4
+    stored = page.evaluate("() => Object.keys(localStorage)")
+    assert len(stored) == 1 and stored[0].startswith("mg-playground-v1:")
 
     # Two models side by side, each with its usage and cost.
     page.click("#clear-chat")
@@ -204,6 +206,9 @@ def test_markdown_code_copy_history_and_compare(
         assert int(panes.nth(i).locator("[data-field=credits]").inner_text().split(": ")[1]) > 0
         assert "USD: $" in panes.nth(i).locator(".reply-meta").inner_text()
     assert {r["model"] for r in openai_upstream.requests[-2:]} == {"mock-model", "thinker-model"}
+    page.click("nav button:has-text('Log out')")
+    page.wait_for_url("**/app/login")
+    assert page.evaluate("() => Object.keys(localStorage)") == []
     page.context.close()
 
 

@@ -37,6 +37,12 @@ document.addEventListener("click", async (event) => {
 document.addEventListener("submit", (event) => {
   const message = event.target.dataset.confirm;
   if (message && !window.confirm(message)) event.preventDefault();
+  if (!event.defaultPrevented && event.target.getAttribute("action") === "/app/logout") {
+    // Logging out forgets the playground conversations kept in this browser.
+    try {
+      Object.keys(localStorage).filter((k) => k.startsWith("mg-playground-")).forEach((k) => localStorage.removeItem(k));
+    } catch (_) { /* storage disabled */ }
+  }
 });
 
 function activateTab(group, name) {

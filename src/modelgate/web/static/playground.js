@@ -1,7 +1,8 @@
 // Playground: builds a chat request, streams our SSE with fetch + ReadableStream, renders replies as
 // safe Markdown (markdown.js builds DOM nodes; model text never goes through an HTML parser).
 // One model, or two side by side on the same prompt. Stop (or Esc) aborts the request; the server
-// bills what the model produced. The conversation is kept in this browser (localStorage).
+// bills what the model produced. The conversation is kept in this browser (localStorage, per
+// account; logging out forgets it).
 "use strict";
 
 (() => {
@@ -9,7 +10,7 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
   const models = Object.fromEntries(data.models.map((m) => [m.id, m]));
-  const STORE = "mg-playground-v1";
+  const STORE = "mg-playground-v1:" + data.account; // per account: a shared browser keeps them apart
   const md = window.mgMarkdown;
 
   // state.panes: one per model shown; each keeps its own transcript (the same user turns).
