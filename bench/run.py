@@ -464,8 +464,7 @@ def main() -> int:
             duration=min(DURATION, 5),
         )
         mg = run_modelgate(tmp, fast, slow, 1, RSS_N)
-        mg2 = None if SKIP_SCALING else run_modelgate(tmp, fast, slow, 2, 0, only_throughput=True)
-        base = None if SKIP_BASELINE else run_litellm(tmp, fast, slow)
+        # Right after the SQLite column, so that both face the same minutes of the shared machine.
         scale = None
         if not SKIP_SCALEOUT:
             tools = scaleout.Tools(
@@ -482,6 +481,8 @@ def main() -> int:
                 duration=DURATION,
             )
             scale = scaleout.run(tools)
+        mg2 = None if SKIP_SCALING else run_modelgate(tmp, fast, slow, 2, 0, only_throughput=True)
+        base = None if SKIP_BASELINE else run_litellm(tmp, fast, slow)
     local = None
     if not SKIP_EMBED_LOCAL:
         log("embeddings: the local embedding model (built-in catalogue)")
