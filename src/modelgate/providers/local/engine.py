@@ -10,7 +10,8 @@ Each step of the worker loop
    prompt tokens of requests still in prefill, up to ``n_batch`` tokens (chunked prefill). A prompt
    token belongs to all n sequences of its request at once, so n choices share one prefill;
 3. runs one ``llama_decode`` for all of it, then samples every sequence that has an output with its
-   own sampler chain (``llama_sampler_sample``: temperature, top-p/k, penalties, seed, grammar in C);
+   own sampler (``sampling.SeqSampler``: temperature, top-p/k, penalties, seed in C; a JSON grammar
+   checked against the chosen token, the whole vocabulary masked only when it refuses it);
 4. turns tokens into text deltas (cached pieces, incremental UTF-8, stop sequences) and hands each
    event loop its events with a single ``loop.call_soon_threadsafe`` per step.
 
@@ -36,7 +37,7 @@ from modelgate.errors import (
 )
 from modelgate.providers.local.request import EngineStats, Event, GenRequest
 from modelgate.providers.local.runtime import LlamaRuntime, RuntimeOptions
-from modelgate.providers.local.sampling import build_chain
+from modelgate.providers.local.sampling import Scratch, SeqSampler, build_sampler
 from modelgate.providers.local.text import TextAssembler
 
 log = logging.getLogger("modelgate.providers.local")
@@ -45,7 +46,7 @@ log = logging.getLogger("modelgate.providers.local")
 class _Seq:
     __slots__ = ("index", "last", "pos", "sampler", "seq_id", "text")
 
-    def __init__(self, index: int, seq_id: int, sampler: Any, stops: tuple[str, ...]) -> None:
+    def __init__(self, index: int, seq_id: int, sampler: SeqSampler | None, stops: tuple[str, ...]) -> None:
         self.index = index
         self.seq_id = seq_id
         self.sampler = sampler
@@ -152,6 +153,8 @@ class Engine:
         self._rt = rt
         self._lib: Any = rt.lib
         self._batch = rt.lib.llama_batch_init(self.opts.n_batch, 0, self.parallel)
+        eos = rt.lib.llama_vocab_eos(rt.vocab)
+        self._scratch = Scratch(rt.lib, rt.n_vocab, eos if eos in rt.eog else min(rt.eog, default=eos))
         self._ready.set_result(None)
         try:
             self._loop()
@@ -228,18 +231,18 @@ class Engine:
                 if req.params.plain_greedy:
                     seqs.append(_Seq(index, self._free_ids.pop(), None, req.stops))
                     continue
-                chain = build_chain(
-                    self._lib, rt.vocab, rt.n_vocab, req.params, choice=index, window=req.max_tokens
+                sampler = build_sampler(
+                    self._lib, rt.vocab, req.params, self._scratch, choice=index, window=req.max_tokens
                 )
-                if chain is None:
+                if sampler is None:
                     for s in seqs:
                         self._free_ids.append(s.seq_id)
                         if s.sampler is not None:
-                            self._lib.llama_sampler_free(s.sampler)
+                            s.sampler.free()
                     self._pop_waiting()
                     out[req] = Event(error=InvalidRequestError("response_format: invalid grammar"))
                     break
-                seqs.append(_Seq(index, self._free_ids.pop(), chain, req.stops))
+                seqs.append(_Seq(index, self._free_ids.pop(), sampler, req.stops))
             else:
                 self._pop_waiting()
                 self._active.append(_Active(req, tokens, seqs, need))
@@ -307,7 +310,7 @@ class Engine:
         stats.steps += 1
         stats.prefill_tokens += prefill
         stats.max_seqs_in_step = max(stats.max_seqs_in_step, len(sampling))
-        sample, eog, piece = lib.llama_sampler_sample, rt.eog, rt.piece
+        eog, piece = rt.eog, rt.piece
         logits_ith, as_array, n_vocab = lib.llama_get_logits_ith, self._as_array, rt.n_vocab
         ctx = rt.ctx
         for act, seq, idx in sampling:
@@ -315,7 +318,7 @@ class Engine:
             if seq.sampler is None:  # plain greedy: argmax of the logits, first maximum as llama.cpp
                 token = int(as_array(logits_ith(ctx, idx), shape=(n_vocab,)).argmax())
             else:
-                token = sample(seq.sampler, ctx, idx)
+                token = seq.sampler.sample(ctx, idx)
             req.completion_tokens[seq.index] += 1
             req.progress.completion_tokens += 1
             finish: str | None = None
@@ -340,7 +343,7 @@ class Engine:
     def _free_seq(self, act: _Active, seq: _Seq) -> None:
         self._lib.llama_memory_seq_rm(self._rt.memory, seq.seq_id, -1, -1)
         if seq.sampler is not None:
-            self._lib.llama_sampler_free(seq.sampler)
+            seq.sampler.free()
         self._free_ids.append(seq.seq_id)
         act.seqs.remove(seq)
 
