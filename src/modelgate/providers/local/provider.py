@@ -1,9 +1,13 @@
-"""``LocalProvider``: the Provider Protocol over the batching engine (see ``engine.py``)."""
+"""``LocalProvider``: the models shipped inside PyPI packages, run in-process.
+
+Chat: SmolLM2-135M-Instruct on the batching engine (``engine.py``). Embeddings (``embed``, the
+``EmbeddingProvider`` Protocol): all-MiniLM-L6-v2 on onnxruntime (``embedder.py``). Each loads on
+first use, on its own worker thread.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,10 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import InvalidRequestError, ProviderNotConfiguredError
-from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext
+from modelgate.providers.base import Chunk, Completion, EmbedCall, Embeddings, ProviderCall, ProviderContext
+from modelgate.providers.local.embedder import DIMENSIONS, MODEL_ID, Embedder, EmbedOptions
 from modelgate.providers.local.engine import Engine
 from modelgate.providers.local.request import EngineStats, GenRequest
-from modelgate.providers.local.runtime import RuntimeOptions, default_model_path
+from modelgate.providers.local.runtime import RuntimeOptions, default_model_path, default_threads
 from modelgate.providers.local.sampling import SamplingParams, grammar_for
 from modelgate.wire.chat import ChatRequest, content_text
 
@@ -28,10 +33,14 @@ class LocalOptions(BaseModel):
     model_path: Path | None = None
     n_ctx: int = Field(default=8192, ge=256)
     n_batch: int = Field(default=512, ge=32)
-    n_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
+    n_threads: int = Field(default_factory=default_threads, ge=1)
     parallel: int = Field(default=16, ge=1, le=256)
     max_queue: int = Field(default=64, ge=0)
     extra_buffer_types: bool = False  # llama.cpp AMX / repacked weights (see RuntimeOptions)
+    # The embedding model (all-MiniLM-L6-v2, onnxruntime): its file, threads and batch size.
+    embed_model_path: Path | None = None
+    embed_threads: int = Field(default_factory=default_threads, ge=1)
+    embed_batch: int = Field(default=32, ge=1, le=1024)
 
 
 class LocalProvider:
@@ -39,6 +48,7 @@ class LocalProvider:
     supports_reasoning = False
     supports_json_schema = True
     supports_streaming = True
+    supports_embeddings = True
     drain_on_disconnect = False  # a closed stream stops at once; ``call.progress`` is exact
 
     def __init__(self, name: str, options: LocalOptions) -> None:
@@ -53,6 +63,13 @@ class LocalProvider:
                 extra_buffer_types=options.extra_buffer_types,
             ),
             max_queue=options.max_queue,
+        )
+        self.embedder = Embedder(
+            EmbedOptions(
+                model_path=options.embed_model_path,
+                n_threads=options.embed_threads,
+                batch=options.embed_batch,
+            )
         )
 
     @property
@@ -70,6 +87,20 @@ class LocalProvider:
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.engine.shutdown)
+        await asyncio.to_thread(self.embedder.shutdown)
+
+    async def embed(self, call: EmbedCall) -> Embeddings:
+        """All inputs embedded together on the embedding worker (never on the event loop)."""
+        if call.upstream_model != MODEL_ID:
+            raise ProviderNotConfiguredError(
+                f"provider {self.name}: no embedding model {call.upstream_model!r} (it has {MODEL_ID!r})"
+            )
+        if call.dimensions is not None and call.dimensions != DIMENSIONS:
+            raise InvalidRequestError(
+                f"dimensions: {MODEL_ID} returns {DIMENSIONS}-dimensional vectors", param="dimensions"
+            )
+        vectors, tokens = await self.embedder.embed(call.inputs)
+        return Embeddings(vectors=vectors, prompt_tokens=tokens)
 
     async def complete(self, call: ProviderCall) -> Completion:
         req = await self._submit(call)

