@@ -1,7 +1,8 @@
 """Throughput of the embedded local model vs llama.cpp's own llama-server, same GGUF, same run.
 
     .venv/bin/python bench/local_throughput.py [--levels 1,4,8,16] [--tokens 200] [--repeat 2]
-                                               [--no-server]
+                                               [--no-server] [--structured-levels 1,4]
+                                               [--structured-only]
 
 For each concurrency level it runs that many simultaneous streams (temperature 0, up to --tokens
 tokens each, distinct prompts) through ``LocalProvider.stream`` and through ``llama-server``'s
@@ -11,6 +12,11 @@ prints aggregate tokens/s, per-stream tokens/s and time to first token (p50 / ma
 reports how often a batched greedy answer (highest level) equals the same prompt answered alone,
 for the engine and for llama-server, whether the engine alone equals llama-server alone, and the
 engine's Python overhead (time in whole steps minus time inside ``llama_decode``).
+
+Structured output: the same prompts (describe a topic as JSON) answered as plain text, with
+``response_format: json_object`` and with a ``json_schema``, alternating modes, best of --repeat;
+it prints each mode's tokens/s and its ratio to plain text measured in the same run (target: JSON
+modes at >= 0.7x plain), and whether every constrained answer parsed.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -36,6 +41,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from modelgate.catalog.models import ModelSpec, ProviderConfig  # noqa: E402
 from modelgate.providers.base import ProviderCall, ProviderContext  # noqa: E402
 from modelgate.providers.local import LocalProvider, create  # noqa: E402
+from modelgate.providers.local.runtime import default_threads  # noqa: E402
 from modelgate.wire.chat import ChatRequest  # noqa: E402
 
 TOPICS = [
@@ -57,12 +63,38 @@ def prompt(i: int) -> str:
     return f"Write a long, detailed essay about {TOPICS[i % len(TOPICS)]}."
 
 
+JSON_PROMPT = "Describe {} as a JSON object with a name, a one-sentence summary, facts and related topics."
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "summary": {"type": "string"},
+        "facts": {"type": "array", "items": {"type": "string"}},
+        "related": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "why": {"type": "string"}},
+                "required": ["name", "why"],
+            },
+        },
+    },
+    "required": ["name", "summary", "facts", "related"],
+}
+FORMATS: dict[str, dict[str, Any] | None] = {
+    "text": None,
+    "json_object": {"type": "json_object"},
+    "json_schema": {"type": "json_schema", "json_schema": {"name": "topic", "schema": SCHEMA}},
+}
+
+
 @dataclass
 class Run:
     text: str
     tokens: int
     ttft: float
     seconds: float
+    finish: str | None = None
 
 
 @dataclass
@@ -83,17 +115,25 @@ class Level:
         return statistics.median(values), max(values)
 
 
-async def engine_one(provider: LocalProvider, i: int, tokens: int) -> Run:
-    request = ChatRequest.model_validate(
-        {"model": "local/smollm2", "messages": [{"role": "user", "content": prompt(i)}], "temperature": 0}
-    )
+async def engine_one(provider: LocalProvider, i: int, tokens: int, fmt: str | None = None) -> Run:
+    """One greedy stream: the essay prompt, or (``fmt`` given) the JSON prompt in that format."""
+    body: dict[str, Any] = {"model": "local/smollm2", "temperature": 0}
+    if fmt is None:
+        body["messages"] = [{"role": "user", "content": prompt(i)}]
+    else:
+        body["messages"] = [{"role": "user", "content": JSON_PROMPT.format(TOPICS[i % len(TOPICS)])}]
+        if FORMATS[fmt] is not None:
+            body["response_format"] = FORMATS[fmt]
+    request = ChatRequest.model_validate(body)
     call = ProviderCall(request=request, upstream_model="smollm2", max_tokens=tokens, model=SPEC)
     start = time.perf_counter()
     ttft = 0.0
     parts: list[str] = []
     usage = None
+    finish = None
     async for chunk in provider.stream(call):
         for choice in chunk.choices:
+            finish = choice.get("finish_reason") or finish
             content = choice["delta"].get("content")
             if content:
                 if not ttft:
@@ -102,7 +142,7 @@ async def engine_one(provider: LocalProvider, i: int, tokens: int) -> Run:
         if chunk.usage is not None:
             usage = chunk.usage
     assert usage is not None
-    return Run("".join(parts), usage.completion_tokens, ttft, time.perf_counter() - start)
+    return Run("".join(parts), usage.completion_tokens, ttft, time.perf_counter() - start, finish)
 
 
 async def server_one(session: aiohttp.ClientSession, url: str, i: int, tokens: int) -> Run:
@@ -153,6 +193,51 @@ async def level(runner: Any, n: int, offset: int) -> Level:
     return Level(list(runs), time.perf_counter() - start)
 
 
+def parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+async def structured(provider: LocalProvider, levels: list[int], tokens: int, repeat: int) -> None:
+    """Plain text vs JSON modes on the same prompts, alternating, each mode's best run kept."""
+    print(f"\nstructured output: the same JSON prompts, greedy, up to {tokens} tokens, best of {repeat}")
+    print("(outside decode: engine time per token spent outside llama_decode, grammar checks included;")
+    print(" parsed: JSON answers that ended by themselves and parse / answers that ended by themselves)")
+    header = f"{'streams':>7} | " + " | ".join(f"{fmt + ' tok/s':>17}" for fmt in FORMATS)
+    header += " | ratio object/schema | outside decode ms/token | tokens/answer | parsed"
+    print(header)
+    print("-" * len(header))
+    stats = provider.engine.stats
+    for n in levels:
+        best: dict[str, Level] = {}
+        outside: dict[str, float] = {}
+        for _ in range(repeat):
+            for fmt in FORMATS:
+                step0, dec0, gen0 = stats.step_seconds, stats.decode_seconds, stats.generated_tokens
+                run = await level(lambda i, f=fmt: engine_one(provider, i, tokens, f), n, 0)
+                spent = (stats.step_seconds - step0) - (stats.decode_seconds - dec0)
+                per_token = spent / max(1, stats.generated_tokens - gen0)
+                outside[fmt] = min(outside.get(fmt, per_token), per_token)
+                if fmt not in best or run.tok_s > best[fmt].tok_s:
+                    best[fmt] = run
+        plain = best["text"].tok_s
+        lengths = "/".join(f"{statistics.mean(r.tokens for r in best[f].runs):.0f}" for f in FORMATS)
+        ended = [r for f in ("json_object", "json_schema") for r in best[f].runs if r.finish == "stop"]
+        ok = sum(parses(r.text) for r in ended)
+        print(
+            f"{n:>7} | "
+            + " | ".join(f"{best[f].tok_s:>17.1f}" for f in FORMATS)
+            + f" | {best['json_object'].tok_s / plain:>9.2f} / {best['json_schema'].tok_s / plain:<7.2f}"
+            + " | "
+            + f"{' / '.join(f'{1e3 * outside[f]:.2f}' for f in FORMATS):>23}"
+            + f" | {lengths:>13} | {ok}/{len(ended)}",
+            flush=True,
+        )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -188,13 +273,16 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--levels", default="1,4,8,16")
     ap.add_argument("--tokens", type=int, default=200)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", type=int, default=default_threads())
     ap.add_argument("--server-bin", default=str(ROOT / "bench/local_llama_server/build/bin/llama-server"))
     ap.add_argument("--no-server", action="store_true")
     ap.add_argument("--repeat", type=int, default=2, help="runs per level and side; the best is kept")
+    ap.add_argument("--structured-levels", default="1,4", help="streams for the JSON-mode comparison")
+    ap.add_argument("--structured-only", action="store_true", help="only the JSON-mode comparison")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    parallel = max(levels)
+    structured_levels = [int(x) for x in args.structured_levels.split(",") if x]
+    parallel = max(levels + structured_levels)
     n_ctx = 8192
 
     provider = create(
@@ -207,6 +295,12 @@ async def main() -> None:
     await provider.start()
     gguf = str(provider.model_path)
     await engine_one(provider, 0, 16)  # warm-up
+    if args.structured_only:
+        try:
+            await structured(provider, structured_levels, args.tokens, args.repeat)
+        finally:
+            await provider.aclose()
+        return
 
     proc = None
     session = None
@@ -293,6 +387,19 @@ async def main() -> None:
         print("  " + compare("engine alone vs llama-server alone", alone, server_alone))
     lengths = [r.tokens for r in results[top][0].runs]
     print(f"completion tokens per answer at {top} streams: min {min(lengths)}, max {max(lengths)}")
+    if structured_levels:
+        provider = create(
+            "local",
+            ProviderConfig(
+                type="local", options={"parallel": parallel, "n_ctx": n_ctx, "n_threads": args.threads}
+            ),
+            ProviderContext(),
+        )
+        await provider.start()
+        try:
+            await structured(provider, structured_levels, args.tokens, args.repeat)
+        finally:
+            await provider.aclose()
 
 
 if __name__ == "__main__":
