@@ -246,7 +246,17 @@ class MeteredCore:
             while (event := await pump.next()) is not None:
                 yield event
         except GatewayError as exc:
-            await self._finish_failed(f, provider, exc)
+            if pump.produced:
+                # Output already reached the client: a failure after it (a reset, an error event, an
+                # invalid usage answer) is charged for what was produced, never a free request.
+                usage = pump.usage or f.estimate_usage(pump.produced)
+                settle = self._settle_and_log(
+                    f, provider, usage, f.cost(usage), "error", http_status=exc.status_code, error=exc.message
+                )
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(settle)
+            else:
+                await self._finish_failed(f, provider, exc)
             raise
         except BaseException:
             # The client went away (generator closed / task cancelled): charge what was produced.
@@ -290,6 +300,7 @@ class MeteredCore:
         credits: int,
         finish: str | None,
         http_status: int = 200,
+        error: str | None = None,
     ) -> asyncio.Future[int]:
         # The log row is queued with the settle (on SQLite: the same writer batch, so the row and
         # its charge commit together). Nothing here awaits: no client can cancel either of them.
@@ -303,6 +314,7 @@ class MeteredCore:
             finish=finish,
             stream=f.req.stream,
             http_status=http_status,
+            error=error,
         )
         settled = self.ledger.settle(f.ticket, credits=credits, description=f.prep.model.id)
         settled.add_done_callback(lambda fut: _check_settled(fut, f.ticket.inference_id, charged))
