@@ -7,6 +7,7 @@ the whole vocabulary with the grammar first would choose.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,3 +128,43 @@ def test_a_grammar_with_a_closed_object_ends_with_the_end_token(vocab: tuple[Any
         assert lazy._greedy(logits) == eos
     finally:
         lazy.free()
+
+
+@pytest.mark.parametrize("kind", ["json_object", "json_schema"])
+def test_strings_never_hold_raw_control_characters(vocab: tuple[Any, Any, int], kind: str) -> None:
+    """A raw newline inside a JSON string makes the answer unparseable: the grammar must refuse it
+    (llama-cpp-python's schema converter allowed it; seen as '{ "city": "Paris }\\n\\nYou can"}')."""
+    from modelgate.providers.local.sampling import grammar_for
+    from modelgate.wire.chat import ChatRequest
+
+    lib, v, _ = vocab
+    response_format: dict[str, Any] = {"type": "json_object"}
+    if kind == "json_schema":
+        schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 24}}}
+        response_format = {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}
+    request = ChatRequest.model_validate(
+        {"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": response_format}
+    )
+    grammar = lib.llama_sampler_init_grammar(v, str(grammar_for(request.response_format)).encode(), b"root")
+    assert grammar
+
+    def tokens(text: str) -> list[int]:
+        buf = (lib.llama_token * 64)()
+        n = lib.llama_tokenize(v, text.encode(), len(text.encode()), buf, 64, False, False)
+        return list(buf[:n])
+
+    def allowed(token: int) -> bool:
+        one = lib.llama_token_data(id=token, logit=0.0, p=0.0)
+        arr = lib.llama_token_data_array(data=ctypes.pointer(one), size=1, selected=-1, sorted=False)
+        lib.llama_sampler_apply(grammar, ctypes.byref(arr))
+        return bool(one.logit == 0.0)
+
+    try:
+        for token in tokens('{"city": "Pa'):
+            lib.llama_sampler_accept(grammar, token)
+        (newline,) = tokens("\n")
+        (tab,) = tokens("\t")
+        assert not allowed(newline) and not allowed(tab)
+        assert all(allowed(t) for t in tokens("ris"))
+    finally:
+        lib.llama_sampler_free(grammar)

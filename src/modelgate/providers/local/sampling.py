@@ -56,13 +56,21 @@ def grammar_for(response_format: Any) -> str | None:
         if not schema:
             return str(JSON_GBNF)
         try:
-            return str(json_schema_to_gbnf(json.dumps(schema)))
+            grammar = str(json_schema_to_gbnf(json.dumps(schema)))
         except (ValueError, KeyError, TypeError, NotImplementedError, RecursionError) as exc:
             raise InvalidRequestError(
                 f"response_format.json_schema: the local model cannot enforce this schema: {exc}",
                 param="response_format",
             ) from exc
+        # llama-cpp-python's converter lets a string hold any character but '"' and '\\', raw
+        # newlines and other control characters included, which no JSON parser accepts: the class
+        # is narrowed as in llama.cpp's own JSON grammar (JSON_GBNF).
+        return grammar.replace(_LOOSE_STRING_CHAR, _JSON_STRING_CHAR)
     return None
+
+
+_LOOSE_STRING_CHAR = r'[^"\\]'
+_JSON_STRING_CHAR = r'[^"\\\x7F\x00-\x1F]'
 
 
 def build_sampler(
