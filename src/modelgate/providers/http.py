@@ -270,45 +270,34 @@ def _parse_retry_after(value: str | None) -> float | None:
 
 async def iter_sse(resp: Response, provider: str = "upstream") -> AsyncIterator[SSEEvent]:
     """Parse a ``text/event-stream`` body into events as bytes arrive (never buffers the stream)."""
-    event: str | None = None
-    data: list[str] = []
-    async for raw_line in resp.lines():
-        line = decode_line(raw_line, provider)
-        if not line:
-            if data:
-                yield SSEEvent(event, "\n".join(data))
-            event, data = None, []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if field == "data":
-            data.append(value)
-        elif field == "event":
-            event = value
-    if data:
-        yield SSEEvent(event, "\n".join(data))
+    async for event, _ in _parse_sse(resp, provider, keep_frames=False):
+        yield event
 
 
-async def iter_sse_frames(
-    resp: Response, provider: str = "upstream"
-) -> AsyncIterator[tuple[SSEEvent, bytes]]:
+def iter_sse_frames(resp: Response, provider: str = "upstream") -> AsyncIterator[tuple[SSEEvent, bytes]]:
     """Like ``iter_sse``, with each event's frame as it came (its lines, ``\n``-terminated), for
     pass-through: the frame is forwarded as is, the parsed event only read."""
+    return _parse_sse(resp, provider, keep_frames=True)
+
+
+async def _parse_sse(
+    resp: Response, provider: str, *, keep_frames: bool
+) -> AsyncIterator[tuple[SSEEvent, bytes]]:
+    """The one SSE parser: events (with their raw frames when ``keep_frames``; else ``b""``).
+    Without frames, an event is yielded only when it has data (what adapters read); with them, a
+    named event without data is forwarded too."""
     event: str | None = None
     data: list[str] = []
     lines: list[bytes] = []
     async for raw_line in resp.lines():
         if not raw_line:
-            if lines:
-                frame = b"\n".join(lines) + b"\n\n"
-                if data or event:
-                    yield SSEEvent(event, "\n".join(data)), frame
+            if data or (keep_frames and event):
+                frame = b"\n".join(lines) + b"\n\n" if keep_frames else b""
+                yield SSEEvent(event, "\n".join(data)), frame
             event, data, lines = None, [], []
             continue
-        lines.append(raw_line)
+        if keep_frames:
+            lines.append(raw_line)
         line = decode_line(raw_line, provider)
         if line.startswith(":"):
             continue
@@ -320,7 +309,7 @@ async def iter_sse_frames(
         elif field == "event":
             event = value
     if data:
-        yield SSEEvent(event, "\n".join(data)), b"\n".join(lines) + b"\n\n"
+        yield SSEEvent(event, "\n".join(data)), b"\n".join(lines) + b"\n\n" if keep_frames else b""
 
 
 def decode_line(raw: bytes, provider: str) -> str:
