@@ -85,11 +85,6 @@ class FakeOpenAI(ScriptedServer):
 
     async def default_reply(self, request: web.Request, body: bytes) -> web.StreamResponse | None:
         data = orjson.loads(body) if body else {}
-        if request.path.endswith("/embeddings"):
-            return await self._embeddings(request, data)
-        return await self._chat(request, data)
-
-    async def _chat(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         plan = self._plans.pop(0) if self._plans else Scripted()
         if plan.delay:
             await asyncio.sleep(plan.delay)
@@ -103,6 +98,11 @@ class FakeOpenAI(ScriptedServer):
             return web.Response(
                 status=plan.status, body=raw, headers=plan.headers, content_type="application/json"
             )
+        if request.path.endswith("/embeddings"):
+            return await self._embeddings(request, data, plan)
+        return await self._chat(request, data, plan)
+
+    async def _chat(self, request: web.Request, body: dict[str, Any], plan: Scripted) -> web.StreamResponse:
         text = plan.text if plan.text is not None else _last_user_text(body)
         usage = plan.usage or {
             "prompt_tokens": 11,
@@ -128,20 +128,9 @@ class FakeOpenAI(ScriptedServer):
             }
         )
 
-    async def _embeddings(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        plan = self._plans.pop(0) if self._plans else Scripted()
-        if plan.delay:
-            await asyncio.sleep(plan.delay)
-        if plan.reset:
-            assert request.transport is not None
-            request.transport.close()
-            await asyncio.sleep(0.05)
-            return web.Response()
-        if plan.status != 200 or plan.body is not None:
-            raw = plan.body if isinstance(plan.body, bytes) else orjson.dumps(plan.body)
-            return web.Response(
-                status=plan.status, body=raw, headers=plan.headers, content_type="application/json"
-            )
+    async def _embeddings(
+        self, request: web.Request, body: dict[str, Any], plan: Scripted
+    ) -> web.StreamResponse:
         raw_input = body["input"]
         if isinstance(raw_input, str) or (raw_input and isinstance(raw_input[0], int)):
             items = [raw_input]
