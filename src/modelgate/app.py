@@ -1,6 +1,6 @@
 """The application factory. ``build_app(settings)`` wires everything; nothing lives at module level.
 
-A request's path: ``doors/asgi.py`` (body limit, the door for the path) → ``doors/<dialect>.py``
+A request's path: ``doors/asgi.py`` (body limit, the door for the path) → ``doors/<dialect>/door.py``
 (parse, render) → ``gateway/core.py`` (admit, hold, route, settle, log) → ``gateway/router.py``
 (chain, retries, breaker) → ``providers/<type>.py`` (the upstream protocol).
 """
@@ -23,10 +23,6 @@ from starlette.responses import Response
 from modelgate.accounts.keys import KeyAuthenticator
 from modelgate.api import billing, keys, model_metrics, models, usage
 from modelgate.api import metrics as metrics_api
-from modelgate.api import responses as responses_api
-from modelgate.api.contract import openapi_document
-from modelgate.api.deps import AppState
-from modelgate.api.errors import install_error_handlers
 from modelgate.billing.ledger import Ledger, LedgerBase
 from modelgate.billing.owners import FileOwners, new_owner_id
 from modelgate.billing.pg_ledger import PGLedger
@@ -35,9 +31,13 @@ from modelgate.catalog.loader import load_catalog_files
 from modelgate.catalog.registry import Catalog
 from modelgate.doors import default_doors
 from modelgate.doors.asgi import Edge
+from modelgate.doors.responses import routes as responses_api
 from modelgate.gateway.core import MeteredCore
 from modelgate.gateway.logsink import PGWriterLogSink, RequestLogSink, WriterLogSink
 from modelgate.gateway.router import Router
+from modelgate.httpkit.contract import openapi_document
+from modelgate.httpkit.deps import AppState
+from modelgate.httpkit.errors import install_error_handlers
 from modelgate.limits import build_limiter, limits_resolver, share_invalidations
 from modelgate.observability.metrics import Metrics
 from modelgate.observability.model_metrics import ModelMetrics

@@ -1,7 +1,7 @@
 """The one error hierarchy of modelgate, and nothing else.
 
 Every failure a client can see is a ``GatewayError``; the HTTP layer renders any of them as the
-documented envelope (``api/errors.py``). Adapters translate upstream failures into ``UpstreamError``
+documented envelope (``httpkit/errors.py``). Adapters translate upstream failures into ``UpstreamError``
 subclasses at their boundary, with ``raise ... from exc``.
 
     GatewayError (500, internal_error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelgate.doors.chat import parse_chat_request
+from modelgate.doors.chat.door import parse_chat_request
 from modelgate.errors import InvalidRequestError
 
 USER = [{"role": "user", "content": "hi"}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import time
 
-from modelgate.api.errors import new_request_id
+from modelgate.httpkit.errors import new_request_id
 
 
 def test_ids_are_base32hex_of_milliseconds_then_random_bits() -> None:

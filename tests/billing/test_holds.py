@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.app import build_app
 from modelgate.billing.ledger import Ledger
-from modelgate.doors.chat import metered_chat
+from modelgate.doors.chat.door import metered_chat
 from modelgate.gateway.metered import Caller
 from modelgate.settings import Settings
 from modelgate.store.db import Database

@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
-from modelgate.doors.chat import parse_chat_request
-from modelgate.gateway.estimate import prompt_tokens_upper_bound
+from modelgate.doors.chat.door import parse_chat_request
+from modelgate.doors.estimate import prompt_tokens_upper_bound
 from tests.billing.helpers import account_state, wait_for
 from tests.conftest import MOCK_CONFIG, LiveServer
 from tests.fakes.openai_server import FakeOpenAI, Scripted

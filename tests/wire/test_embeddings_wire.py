@@ -8,9 +8,9 @@ import struct
 import orjson
 import pytest
 
-from modelgate.api.errors import validate_body
+from modelgate.doors.embeddings.wire import EmbeddingRequest, render_embeddings
 from modelgate.errors import InvalidRequestError
-from modelgate.wire.embeddings import EmbeddingRequest, render_embeddings
+from modelgate.httpkit.errors import validate_body
 
 
 def parse(body: dict) -> EmbeddingRequest:

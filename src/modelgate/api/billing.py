@@ -16,9 +16,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from modelgate.accounts.service import get_account, normalise_email, top_up
-from modelgate.api.contract import json_body, operation, query
 from modelgate.api.cursor import decode_cursor, encode_cursor
-from modelgate.api.deps import AppState, CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.api.service_query import (
     int_param,
     json_response,
@@ -29,6 +27,8 @@ from modelgate.api.service_query import (
     single,
 )
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from modelgate.httpkit.contract import json_body, operation, query
+from modelgate.httpkit.deps import AppState, CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.store.schema import Account, LedgerEntry
 from modelgate.store.secrets import instance_secret
 from modelgate.wire.service import KINDS_BY_TYPE, TopUp, iso, transaction_view, usd

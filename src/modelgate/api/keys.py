@@ -24,11 +24,11 @@ from modelgate.accounts.manage import (
     update_key,
 )
 from modelgate.accounts.service import create_key
-from modelgate.api.contract import json_body, operation
-from modelgate.api.deps import CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.api.service_query import json_response, parse_body, require_management
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import NotFoundError
+from modelgate.httpkit.contract import json_body, operation
+from modelgate.httpkit.deps import CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.wire.service import KeyCreate, KeyLimit, KeyPatch, KeyPut, key_view
 
 router = APIRouter(

@@ -6,7 +6,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from modelgate.api.deps import app_state
+from modelgate.httpkit.deps import app_state
 from modelgate.observability.health import readiness
 from modelgate.observability.metrics import CONTENT_TYPE
 

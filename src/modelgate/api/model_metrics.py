@@ -14,11 +14,11 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from modelgate.api.contract import operation, query
-from modelgate.api.deps import app_state
 from modelgate.catalog.models import ModelSpec
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import InvalidRequestError
+from modelgate.httpkit.contract import operation, query
+from modelgate.httpkit.deps import app_state
 from modelgate.observability.model_metrics import ModelMetrics
 
 router = APIRouter()

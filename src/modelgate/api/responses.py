@@ -14,10 +14,10 @@ import orjson
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from modelgate.api.deps import CurrentKey, StateDep
-from modelgate.doors.responses_state import response_store
+from modelgate.doors.responses.state import response_store
 from modelgate.errors import InvalidRequestError, NotFoundError
 from modelgate.gateway.admission import check_key
+from modelgate.httpkit.deps import CurrentKey, StateDep
 
 router = APIRouter(tags=["responses"])
 

@@ -23,8 +23,8 @@ from starlette.responses import Response
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.manage import get_key
-from modelgate.api.errors import validate_body
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from modelgate.httpkit.errors import validate_body
 
 MAX_WINDOW = timedelta(days=92)
 MAX_INT_PARAM = 2**31 - 1

@@ -19,10 +19,10 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import case, func, select
 from starlette.responses import Response
 
-from modelgate.api.contract import WINDOW, operation, query
-from modelgate.api.deps import CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.api.service_query import Window, int_param, json_response, resolve_key, single, time_window
 from modelgate.errors import InvalidRequestError
+from modelgate.httpkit.contract import WINDOW, operation, query
+from modelgate.httpkit.deps import CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.store.schema import RequestLog
 from modelgate.wire.service import iso, log_view, usd
 

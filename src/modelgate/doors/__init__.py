@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 from modelgate.doors.base import Door
-from modelgate.doors.chat import ChatDoor
-from modelgate.doors.embeddings import EmbeddingsDoor
-from modelgate.doors.messages import MessagesDoor
-from modelgate.doors.responses import ResponsesDoor
+from modelgate.doors.chat.door import ChatDoor
+from modelgate.doors.embeddings.door import EmbeddingsDoor
+from modelgate.doors.messages.door import MessagesDoor
+from modelgate.doors.responses.door import ResponsesDoor
 
 
 def default_doors() -> list[Door]:

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from modelgate.accounts.keys import KeyIdentity
-from modelgate.api.deps import valid_client_request_id
-from modelgate.api.errors import gateway_error_body, new_request_id
 from modelgate.doors.base import JSON_HEADERS, Door, DoorRequest, DoorResponse
 from modelgate.errors import GatewayError
 from modelgate.gateway.metered import Caller
+from modelgate.httpkit.deps import valid_client_request_id
+from modelgate.httpkit.errors import gateway_error_body, new_request_id
 
 if TYPE_CHECKING:
-    from modelgate.api.deps import AppState
+    from modelgate.httpkit.deps import AppState
 
 log = logging.getLogger("modelgate.api")
 

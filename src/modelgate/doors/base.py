@@ -8,7 +8,7 @@ requests, unexpected errors — lives once, in ``doors/asgi.py``.
 
 Adding a dialect = one module implementing ``Door`` + its registration in ``doors/__init__.py``.
 A door also declares its contract for ``/openapi.json``: an ``openapi()`` method returning
-``{path: operation}``, built with ``api/contract.py``'s ``operation(...)`` and ``json_body(Model)``
+``{path: operation}``, built with ``httpkit/contract.py``'s ``operation(...)`` and ``json_body(Model)``
 (a door without one is listed with a free-form body; the fuzz test covers it either way).
 """
 
@@ -22,7 +22,7 @@ from modelgate.errors import GatewayError
 from modelgate.gateway.metered import Caller
 
 if TYPE_CHECKING:
-    from modelgate.api.deps import AppState
+    from modelgate.httpkit.deps import AppState
 
 SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no"}
 JSON_HEADERS = {"content-type": "application/json"}

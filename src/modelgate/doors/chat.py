@@ -13,21 +13,21 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelgate.api.contract import json_body, operation
-from modelgate.api.errors import gateway_error_body, validate_body
 from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
-from modelgate.doors.chat_render import DONE, ChunkRenderer, completion_body, error_frame
+from modelgate.doors.chat.render import DONE, ChunkRenderer, completion_body, error_frame
+from modelgate.doors.estimate import prompt_tokens_upper_bound
 from modelgate.errors import GatewayError
-from modelgate.gateway.estimate import prompt_tokens_upper_bound
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome, Settled
 from modelgate.gateway.streaming import aclose
+from modelgate.httpkit.contract import json_body, operation
+from modelgate.httpkit.errors import gateway_error_body, validate_body
 from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall
 from modelgate.providers.checks import checked_chunk, checked_completion
 from modelgate.wire.chat import ChatRequest, ImagePart, ResponseFormatText
 from modelgate.wire.credits import cost_headers
 
 if TYPE_CHECKING:
-    from modelgate.api.deps import AppState
+    from modelgate.httpkit.deps import AppState
 
 
 class ChatInvocation:

@@ -18,19 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelgate.api.contract import json_body, operation
-from modelgate.api.errors import gateway_error_body, validate_body
 from modelgate.catalog.models import ModelSpec
 from modelgate.doors.base import JSON_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
+from modelgate.doors.embeddings.wire import EmbeddingRequest, render_embeddings
 from modelgate.errors import GatewayError, InvalidRequestError, UpstreamProtocolError
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, Outcome
+from modelgate.httpkit.contract import json_body, operation
+from modelgate.httpkit.errors import gateway_error_body, validate_body
 from modelgate.providers.base import EmbedCall, EmbeddingProvider, Embeddings, Usage
 from modelgate.providers.vectors import off_loop
 from modelgate.wire.credits import cost_headers, meta
-from modelgate.wire.embeddings import EmbeddingRequest, render_embeddings
 
 if TYPE_CHECKING:
-    from modelgate.api.deps import AppState
+    from modelgate.httpkit.deps import AppState
 
 # A text longer than this many characters per allowed token cannot fit any tokenizer we route to.
 MAX_CHARS_PER_TOKEN = 8

@@ -16,15 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelgate.api.contract import json_body, operation
-from modelgate.api.errors import validate_body
 from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
-from modelgate.doors.chat import ChatInvocation
-from modelgate.doors.messages_count import count_tokens
-from modelgate.doors.messages_translate import EventTranslator, sse, to_chat, to_message
+from modelgate.doors.chat.door import ChatInvocation
+from modelgate.doors.estimate import messages_prompt_upper_bound
+from modelgate.doors.messages.count import count_tokens
+from modelgate.doors.messages.translate import EventTranslator, sse, to_chat, to_message
+from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
 from modelgate.doors.rawjson import replace_string, replace_top_level_string
 from modelgate.errors import GatewayError, InvalidRequestError, UpstreamStatusError
-from modelgate.gateway.estimate import messages_prompt_upper_bound
 from modelgate.gateway.metered import (
     Attempt,
     Caller,
@@ -35,13 +34,14 @@ from modelgate.gateway.metered import (
     Settled,
 )
 from modelgate.gateway.streaming import aclose
+from modelgate.httpkit.contract import json_body, operation
+from modelgate.httpkit.errors import validate_body
 from modelgate.providers.base import Chunk, Completion, Provider, RawEvent, RawReply, native
 from modelgate.wire.chat import ChatRequest
 from modelgate.wire.credits import cost_headers
-from modelgate.wire.messages import CountTokensRequest, MessagesRequest
 
 if TYPE_CHECKING:
-    from modelgate.api.deps import AppState
+    from modelgate.httpkit.deps import AppState
 
 DIALECT = "anthropic-messages"
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")

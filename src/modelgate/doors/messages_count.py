@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from modelgate.doors.messages.wire import CountTokensRequest
 from modelgate.doors.rawjson import replace_top_level_string
 from modelgate.errors import UpstreamError
 from modelgate.gateway.admission import check_key, resolve_model
 from modelgate.gateway.metered import Caller
 from modelgate.providers.base import native
-from modelgate.wire.messages import CountTokensRequest
 
 if TYPE_CHECKING:
-    from modelgate.api.deps import AppState
+    from modelgate.httpkit.deps import AppState
 
 DIALECT = "anthropic-messages"
 PER_MESSAGE = 4

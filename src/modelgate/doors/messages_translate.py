@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from modelgate.api.errors import format_validation_errors
+from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
 from modelgate.errors import InvalidRequestError
+from modelgate.httpkit.errors import format_validation_errors
 from modelgate.providers.base import Chunk, Completion, Usage
 from modelgate.wire.chat import ChatRequest
-from modelgate.wire.messages import CountTokensRequest, MessagesRequest
 
 STOP_REASON = {
     "stop": "end_turn",

@@ -23,25 +23,25 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelgate.api.contract import json_body, operation
-from modelgate.api.errors import gateway_error_body, validate_body
 from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
 from modelgate.doors.rawjson import replace_string, replace_top_level_string
-from modelgate.doors.responses_render import EventTranslator, ResponseShape, output_items, tools_echo
-from modelgate.doors.responses_state import Keeper, context, response_store
-from modelgate.doors.responses_translate import prompt_upper_bound, to_chat
+from modelgate.doors.responses.render import EventTranslator, ResponseShape, output_items, tools_echo
+from modelgate.doors.responses.state import Keeper, context, response_store
+from modelgate.doors.responses.translate import prompt_upper_bound, to_chat
+from modelgate.doors.responses.wire import ResponsesRequest
 from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome, Settled
 from modelgate.gateway.streaming import aclose
+from modelgate.httpkit.contract import json_body, operation
+from modelgate.httpkit.errors import gateway_error_body, validate_body
 from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall, RawEvent, RawReply, native
 from modelgate.providers.openai_responses import DIALECT, TERMINAL
 from modelgate.store.responses import Chain
 from modelgate.wire.chat import ChatRequest
 from modelgate.wire.credits import cost_headers
-from modelgate.wire.responses import ResponsesRequest
 
 if TYPE_CHECKING:
-    from modelgate.api.deps import AppState
+    from modelgate.httpkit.deps import AppState
 
 FORWARDED_HEADERS = ("openai-beta",)
 DROPPED_HEADER = "x-modelgate-dropped-tools"

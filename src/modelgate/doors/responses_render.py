@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
+from modelgate.doors.responses.wire import ResponsesRequest
 from modelgate.providers.base import Chunk, Completion, Usage
 from modelgate.wire.credits import meta
-from modelgate.wire.responses import ResponsesRequest
 
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from modelgate.doors.responses.wire import ResponsesRequest
 from modelgate.errors import NotFoundError
 from modelgate.gateway.metered import Caller
 from modelgate.store.responses import Chain, ResponseRecord, ResponseStore, item_id_of
-from modelgate.wire.responses import ResponsesRequest
 
 if TYPE_CHECKING:
-    from modelgate.api.deps import AppState
+    from modelgate.httpkit.deps import AppState
 
 log = logging.getLogger("modelgate.api")
 

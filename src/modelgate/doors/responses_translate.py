@@ -20,11 +20,11 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from modelgate.api.errors import format_validation_errors
+from modelgate.doors.estimate import BASE, PER_IMAGE, PER_MESSAGE
+from modelgate.doors.responses.wire import ResponsesRequest
 from modelgate.errors import InvalidRequestError, NotFoundError
-from modelgate.gateway.estimate import BASE, PER_IMAGE, PER_MESSAGE
+from modelgate.httpkit.errors import format_validation_errors
 from modelgate.wire.chat import ChatRequest
-from modelgate.wire.responses import ResponsesRequest
 
 # Items that hosted tools (and their results) leave in a conversation: nothing a chat upstream can
 # replay, so a translated route skips them.

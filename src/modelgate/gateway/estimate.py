@@ -13,7 +13,7 @@ import orjson
 from modelgate.wire.chat import AssistantMessage, ChatRequest, ImagePart
 
 if TYPE_CHECKING:
-    from modelgate.wire.messages import MessagesRequest
+    from modelgate.doors.messages.wire import MessagesRequest
 
 PER_MESSAGE = 16
 PER_IMAGE = 2_000

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from modelgate.accounts.hashing import password_matches
 from modelgate.accounts.passwords import validate_sign_up
 from modelgate.accounts.service import set_password
-from modelgate.api.deps import app_state
+from modelgate.httpkit.deps import app_state
 from modelgate.store.schema import Account
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser, WebUser

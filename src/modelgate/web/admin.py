@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from modelgate.accounts.operators import Actor, audit, recent_audit, set_account_disabled
 from modelgate.accounts.service import top_up
-from modelgate.api.deps import app_state, pending_writes_flushed
+from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.store.schema import Account, ApiKey, PlaygroundKey, RequestLog
 from modelgate.web.render import render
 from modelgate.web.sessions import WebUser, check_user_csrf, load_user

@@ -24,7 +24,7 @@ from modelgate.accounts.site_settings import (
     load_site_settings,
     save_site_setting,
 )
-from modelgate.api.deps import app_state, pending_writes_flushed
+from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.store.schema import Account, RequestLog
 from modelgate.web.admin import Operator, OperatorCsrf, actor
 from modelgate.web.render import render

@@ -19,7 +19,7 @@ from modelgate.accounts.passwords import normalise_email, plausible_email, sign_
 from modelgate.accounts.service import verify_password
 from modelgate.accounts.signin_links import consume_signin_link, peek_signin_link
 from modelgate.accounts.site_settings import load_site_settings
-from modelgate.api.deps import app_state
+from modelgate.httpkit.deps import app_state
 from modelgate.store.schema import Account
 from modelgate.web.render import render, web_state
 from modelgate.web.sessions import CsrfUser, check_anon_csrf, end_session, load_user, start_session

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from modelgate.api.deps import app_state
 from modelgate.catalog.models import ModelSpec
 from modelgate.errors import NotFoundError
+from modelgate.httpkit.deps import app_state
 from modelgate.observability.model_metrics import ModelMetrics
 from modelgate.web.openapi import model_openapi, request_schema, response_schema, schema_rows
 from modelgate.web.render import render, web_state

@@ -18,8 +18,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import StreamingResponse
 
-from modelgate.api.deps import app_state, pending_writes_flushed
 from modelgate.catalog.models import CREDITS_PER_USD
+from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.store.db import Database
 from modelgate.store.schema import LedgerEntry, RequestLog
 from modelgate.web.billing_data import AnySelect, account_keys, logs_query, parse_filter, transactions_query

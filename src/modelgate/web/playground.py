@@ -20,11 +20,11 @@ from starlette.responses import Response, StreamingResponse
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.service import create_key
-from modelgate.api.deps import app_state
 from modelgate.doors.asgi import serve_door
 from modelgate.doors.base import DoorRequest
-from modelgate.doors.chat import ChatDoor
+from modelgate.doors.chat.door import ChatDoor
 from modelgate.gateway.admission import DEFAULT_MAX_TOKENS
+from modelgate.httpkit.deps import app_state
 from modelgate.store.schema import Account, ApiKey, PlaygroundKey
 from modelgate.web.docs import live_figures
 from modelgate.web.openapi import reasoning_efforts

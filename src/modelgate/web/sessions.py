@@ -21,7 +21,7 @@ from fastapi import Depends, Request
 from sqlalchemy import delete, insert, select
 from starlette.responses import Response
 
-from modelgate.api.deps import app_state
+from modelgate.httpkit.deps import app_state
 from modelgate.store.schema import Account, WebSession
 
 SESSION_COOKIE = "mg_session"

@@ -1,0 +1,185 @@
+"""The Chat Completions door (``POST /v1/chat/completions``), as the AI/ML API documents it.
+
+Parse into ``wire/chat.py``'s ``ChatRequest``; meter it on the core with ``ChatInvocation`` (every
+adapter speaks the chat shape: ``providers/base.py``); render the OpenAI body or SSE chunks with
+``meta.usage``; errors in the AI/ML API envelope (``httpkit/errors.py``), in-stream as one error frame.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
+from modelgate.doors.chat.render import DONE, ChunkRenderer, completion_body, error_frame
+from modelgate.doors.estimate import prompt_tokens_upper_bound
+from modelgate.errors import GatewayError
+from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome, Settled
+from modelgate.gateway.streaming import aclose
+from modelgate.httpkit.contract import json_body, operation
+from modelgate.httpkit.errors import gateway_error_body, validate_body
+from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall
+from modelgate.providers.checks import checked_chunk, checked_completion
+from modelgate.wire.chat import ChatRequest, ImagePart, ResponseFormatText
+from modelgate.wire.credits import cost_headers
+
+if TYPE_CHECKING:
+    from modelgate.httpkit.deps import AppState
+
+
+class ChatInvocation:
+    """Calls an adapter with the chat request (adapters translate to their upstream's protocol)."""
+
+    __slots__ = ("req",)
+
+    def __init__(self, req: ChatRequest) -> None:
+        self.req = req
+
+    def call(self, attempt: Attempt) -> ProviderCall:
+        return ProviderCall(
+            request=self.req,
+            upstream_model=attempt.route.model,
+            max_tokens=attempt.max_tokens,
+            model=attempt.model,
+            inference_id=attempt.inference_id,
+            extra=attempt.route.options,
+            progress=attempt.progress,
+        )
+
+    async def complete(self, provider: Provider, attempt: Attempt) -> Outcome:
+        # Checked at the boundary (providers/checks.py): bounded token counts, documented finishes.
+        result = checked_completion(await provider.complete(self.call(attempt)), provider=provider.name)
+        return Outcome(result, result.usage, first_finish(result))
+
+    async def stream(self, provider: Provider, attempt: Attempt) -> AsyncIterator[Event]:
+        chunks = provider.stream(self.call(attempt))
+        try:
+            async for raw in chunks:
+                chunk = checked_chunk(raw, provider=provider.name)
+                yield Event(chunk, chunk.usage, chunk_finish(chunk), output=bool(chunk.choices))
+        finally:
+            await aclose(chunks)
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    return validate_body(raw, ChatRequest)
+
+
+def chat_needs(req: ChatRequest) -> frozenset[str]:
+    needs: set[str] = set()
+    if req.stream:
+        needs.add("streaming")
+    if req.tools:
+        needs.add("tools")
+    if req.response_format is not None and not isinstance(req.response_format, ResponseFormatText):
+        needs.add("structured_output")
+    for msg in req.messages:
+        if isinstance(msg.content, list) and any(isinstance(p, ImagePart) for p in msg.content):
+            needs.add("vision")
+            break
+    return frozenset(needs)
+
+
+def metered_chat(req: ChatRequest) -> MeteredRequest:
+    return MeteredRequest(
+        model=req.model,
+        invocation=ChatInvocation(req),
+        stream=req.stream,
+        provider=req.provider,
+        max_tokens=req.output_limit,
+        max_tokens_field="max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens",
+        prompt_estimate=prompt_tokens_upper_bound(req),
+        n=req.n or 1,
+        needs=chat_needs(req),
+    )
+
+
+class ChatDoor:
+    name = "chat"
+    paths = frozenset({"/v1/chat/completions", "/chat/completions"})
+
+    def token(self, req: DoorRequest) -> str | None:
+        return bearer_or_api_key(req)
+
+    def openapi(self) -> dict[str, dict[str, Any]]:
+        op = operation(
+            summary="Create a chat completion (JSON, or server-sent events with stream: true)",
+            body=json_body(ChatRequest),
+            upstream=True,
+            responses={
+                "200": {
+                    "description": "The completion, or its stream of chunks",
+                    "content": {"application/json": {}, "text/event-stream": {}},
+                }
+            },
+        )
+        return dict.fromkeys(self.paths, op)
+
+    def parse(self, req: DoorRequest) -> ChatRequest:
+        return parse_chat_request(req.body)
+
+    def model_of(self, parsed: Any) -> str | None:
+        return parsed.model if isinstance(parsed, ChatRequest) else None
+
+    def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
+        body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
+        return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)
+
+    async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
+        chat: ChatRequest = parsed
+        metered = metered_chat(chat)
+        if chat.stream:
+            stream = await state.core.stream(metered, caller)
+            headers = {"x-modelgate-provider": stream.provider, **stream.headers, **SSE_HEADERS}
+            return DoorResponse(200, headers, frames=self._frames(stream, chat, caller, req.path))
+        done = await state.core.complete(metered, caller)
+        result: Completion = done.payload
+        body = completion_body(
+            completion_id=f"chatcmpl-{caller.inference_id}",
+            created=int(time.time()),
+            model=done.model.id,
+            result=result,
+            credits=done.credits,
+        )
+        headers = {**done.headers, "x-modelgate-provider": done.provider, **cost_headers(done.credits)}
+        return DoorResponse(200, {**headers, **JSON_HEADERS}, orjson.dumps(body))
+
+    @staticmethod
+    async def _frames(
+        stream: MeteredStream, chat: ChatRequest, caller: Caller, path: str
+    ) -> AsyncIterator[bytes]:
+        renderer = ChunkRenderer(
+            completion_id=f"chatcmpl-{caller.inference_id}", created=int(time.time()), model=stream.model.id
+        )
+        include_usage = chat.include_usage
+        events = stream.events
+        try:
+            async for item in events:
+                if isinstance(item, Settled):
+                    yield renderer.tail(item.usage, item.credits, include_usage=include_usage)
+                    yield DONE
+                    continue
+                chunk: Chunk = item.payload
+                frame = renderer.choices(chunk, hold_finish=not include_usage)
+                if frame is not None:
+                    yield frame
+        except GatewayError as exc:
+            yield renderer.flush() + error_frame(
+                gateway_error_body(exc, path=path, request_id=caller.inference_id)
+            )
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+
+
+def first_finish(result: Completion) -> str | None:
+    return result.choices[0].get("finish_reason") if result.choices else None
+
+
+def chunk_finish(chunk: Chunk) -> str | None:
+    for c in chunk.choices:
+        if c.get("finish_reason"):
+            return str(c["finish_reason"])
+    return None

@@ -1,0 +1,1 @@
+"""The OpenAI embeddings dialect: ``wire`` (request model and rendering) and ``door``."""

@@ -1,0 +1,266 @@
+"""The Anthropic Messages door: ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``.
+
+Auth by ``x-api-key`` or ``Authorization: Bearer``; errors in Anthropic's envelope
+(``{"type": "error", "error": {"type", "message"}, "request_id"}``) with Anthropic's status codes.
+
+On a route whose adapter speaks Messages natively (``providers/anthropic.py``) the request body and
+the event stream cross unchanged apart from the model name (``anthropic-version`` and
+``anthropic-beta`` forwarded), usage read from the events as they pass. Elsewhere the request is
+translated to chat (``doors/messages/translate.py``) and the answer back, event by event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
+from modelgate.doors.chat.door import ChatInvocation
+from modelgate.doors.estimate import messages_prompt_upper_bound
+from modelgate.doors.messages.count import count_tokens
+from modelgate.doors.messages.translate import EventTranslator, sse, to_chat, to_message
+from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
+from modelgate.doors.rawjson import replace_string, replace_top_level_string
+from modelgate.errors import GatewayError, InvalidRequestError, UpstreamStatusError
+from modelgate.gateway.metered import (
+    Attempt,
+    Caller,
+    Event,
+    MeteredRequest,
+    MeteredStream,
+    Outcome,
+    Settled,
+)
+from modelgate.gateway.streaming import aclose
+from modelgate.httpkit.contract import json_body, operation
+from modelgate.httpkit.errors import validate_body
+from modelgate.providers.base import Chunk, Completion, Provider, RawEvent, RawReply, native
+from modelgate.wire.chat import ChatRequest
+from modelgate.wire.credits import cost_headers
+
+if TYPE_CHECKING:
+    from modelgate.httpkit.deps import AppState
+
+DIALECT = "anthropic-messages"
+FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
+
+# Our status -> Anthropic's error type (https://docs.anthropic.com/en/api/errors).
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "api_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error(exc: GatewayError, request_id: str) -> DoorResponse:
+    kind = ERROR_TYPES.get(
+        exc.status_code, "api_error" if exc.status_code >= 500 else "invalid_request_error"
+    )
+    message = exc.message
+    if isinstance(exc, UpstreamStatusError) and exc.upstream_type and exc.upstream_message:
+        # An Anthropic upstream's own wording (agents match on it), already bounded by the adapter.
+        kind, message = exc.upstream_type, exc.upstream_message
+    body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+    headers = {**exc.headers, **JSON_HEADERS, "request-id": request_id}
+    return DoorResponse(exc.status_code, headers, orjson.dumps(body))
+
+
+ANTHROPIC_ERROR = {
+    "type": "object",
+    "required": ["type", "error"],
+    "properties": {
+        "type": {"const": "error"},
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+        },
+        "request_id": {"type": "string"},
+    },
+}
+
+
+class MessagesInvocation:
+    """Pass-through on Anthropic routes, translation to chat elsewhere."""
+
+    __slots__ = ("_chat", "_dropped", "headers", "raw", "req")
+
+    def __init__(self, req: MessagesRequest, raw: bytes, headers: dict[str, str]) -> None:
+        self.req = req
+        self.raw = raw
+        self.headers = headers
+        self._chat: ChatRequest | None = None
+        self._dropped: list[str] = []
+
+    def chat(self) -> ChatRequest:
+        if self._chat is None:
+            self._chat, self._dropped = to_chat(self.req)
+        return self._chat
+
+    def _body(self, attempt: Attempt) -> bytes:
+        return replace_top_level_string(self.raw, "model", attempt.route.model)
+
+    async def complete(self, provider: Provider, attempt: Attempt) -> Outcome:
+        nat = native(provider, DIALECT)
+        if nat is not None:
+            reply = await nat.passthrough(DIALECT, self._body(attempt), self.headers)
+            return Outcome(reply, reply.usage, reply.finish)
+        return await ChatInvocation(self.chat()).complete(provider, attempt)
+
+    async def stream(self, provider: Provider, attempt: Attempt) -> AsyncIterator[Event]:
+        nat = native(provider, DIALECT)
+        if nat is not None:
+            events = nat.passthrough_stream(DIALECT, self._body(attempt), self.headers)
+            try:
+                async for ev in events:
+                    yield Event(ev, ev.usage, ev.finish, output=ev.output)
+            finally:
+                await aclose(events)
+            return
+        translated = ChatInvocation(self.chat()).stream(provider, attempt)
+        try:
+            async for event in translated:
+                yield event
+        finally:
+            await aclose(translated)
+
+
+def _needs(req: MessagesRequest) -> frozenset[str]:
+    needs: set[str] = set()
+    if req.stream:
+        needs.add("streaming")
+    if req.tools and any(t.get("type") in (None, "custom") for t in req.tools):
+        needs.add("tools")
+    for m in req.messages:
+        if isinstance(m.content, list) and any(b.get("type") == "image" for b in m.content):
+            needs.add("vision")
+            break
+    return frozenset(needs)
+
+
+class MessagesDoor:
+    name = "messages"
+    paths = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
+
+    def token(self, req: DoorRequest) -> str | None:
+        return bearer_or_api_key(req)
+
+    def openapi(self) -> dict[str, dict[str, Any]]:
+        """Anthropic's Messages API; errors in Anthropic's envelope."""
+        error = {"content": {"application/json": {"schema": ANTHROPIC_ERROR}}}
+        statuses = {"400", "401", "403", "404", "413", "429", "500", "502", "503", "504", "529"}
+        errors = {s: {"description": ERROR_TYPES.get(int(s), "api_error"), **error} for s in statuses}
+        return {
+            "/v1/messages": operation(
+                summary="Create a message (JSON, or server-sent events with stream: true)",
+                body=json_body(MessagesRequest),
+                upstream=True,
+                responses={"200": {"description": "The message, or its stream of events"}, **errors},
+            ),
+            "/v1/messages/count_tokens": operation(
+                summary="Count the input tokens of a message",
+                body=json_body(CountTokensRequest),
+                responses={"200": {"description": "The input token count"}, **errors},
+            ),
+        }
+
+    def parse(self, req: DoorRequest) -> MessagesRequest | CountTokensRequest:
+        if req.path.endswith("/count_tokens"):
+            return validate_body(req.body, CountTokensRequest)
+        parsed = validate_body(req.body, MessagesRequest)
+        if parsed.thinking is not None and parsed.thinking.type == "enabled":
+            budget = parsed.thinking.budget_tokens
+            if budget is None:
+                raise InvalidRequestError(
+                    "thinking.budget_tokens: Field required", param="thinking.budget_tokens"
+                )
+            if budget >= parsed.max_tokens:
+                raise InvalidRequestError(
+                    "thinking.budget_tokens: must be less than max_tokens", param="thinking.budget_tokens"
+                )
+        return parsed
+
+    def model_of(self, parsed: Any) -> str | None:
+        return getattr(parsed, "model", None)
+
+    def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
+        return anthropic_error(exc, request_id)
+
+    async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
+        headers = {h: v for h in FORWARDED_HEADERS if (v := req.header(h))}
+        if isinstance(parsed, CountTokensRequest):
+            tokens = await count_tokens(state, parsed, caller, req.body, headers)
+            return DoorResponse(200, {**JSON_HEADERS}, orjson.dumps({"input_tokens": tokens}))
+        msg: MessagesRequest = parsed
+        invocation = MessagesInvocation(msg, req.body, headers)
+        metered = MeteredRequest(
+            model=msg.model,
+            invocation=invocation,
+            stream=msg.stream,
+            max_tokens=msg.max_tokens,
+            prompt_estimate=messages_prompt_upper_bound(msg),
+            needs=_needs(msg),
+        )
+        msg_id = f"msg_{caller.inference_id}"
+        if msg.stream:
+            stream = await state.core.stream(metered, caller)
+            out = {"x-modelgate-provider": stream.provider, **stream.headers, **SSE_HEADERS}
+            return DoorResponse(200, out, frames=_frames(stream, msg, msg_id, caller.inference_id))
+        done = await state.core.complete(metered, caller)
+        if isinstance(done.payload, RawReply):
+            body = replace_top_level_string(done.payload.body, "model", msg.model)
+        else:
+            result: Completion = done.payload
+            body = orjson.dumps(to_message(result, msg_id=msg_id, model=msg.model))
+        out = {**done.headers, "x-modelgate-provider": done.provider, **cost_headers(done.credits)}
+        return DoorResponse(200, {**out, **JSON_HEADERS, "request-id": caller.inference_id}, body)
+
+
+async def _frames(stream: MeteredStream, msg: MessagesRequest, msg_id: str, rid: str) -> AsyncIterator[bytes]:
+    events = stream.events
+    translator: EventTranslator | None = None
+    try:
+        async for item in events:
+            if isinstance(item, Settled):
+                if translator is not None:
+                    yield translator.end(item.usage)
+                continue
+            payload = item.payload
+            if isinstance(payload, RawEvent):
+                if payload.kind == "message_start":
+                    yield _rename_in_frame(payload.frame, msg.model)
+                else:
+                    yield payload.frame
+                continue
+            chunk: Chunk = payload
+            if translator is None:
+                translator = EventTranslator(msg_id=msg_id, model=msg.model)
+                yield translator.start()
+            out = translator.chunk(chunk)
+            if out:
+                yield out
+    except GatewayError as exc:
+        err = anthropic_error(exc, rid)
+        yield sse("error", orjson.loads(err.body))
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+def _rename_in_frame(frame: bytes, model: str) -> bytes:
+    """The ``message_start`` frame with the model named as the client asked (nothing else changes)."""
+    head, sep, rest = frame.partition(b"data: ")
+    if not sep:
+        return frame
+    payload, nl, tail = rest.partition(b"\n")
+    return head + sep + replace_string(payload, ("message", "model"), model) + nl + tail

@@ -1,0 +1,377 @@
+"""Anthropic Messages <-> the chat shape every adapter speaks, for routes that are not Anthropic.
+
+- ``to_chat``: a Messages request as a validated ``ChatRequest`` (system, text/image/document
+  blocks, ``tool_use`` / ``tool_result``, tools and ``tool_choice``, ``thinking``, stop sequences).
+  Server tools (web search, code execution, …) that no chat upstream can run are left out and named.
+- ``to_message``: a chat ``Completion`` as an Anthropic ``message`` object.
+- ``EventTranslator``: chat delta chunks as Anthropic's named SSE events, one by one (no buffering).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
+from modelgate.errors import InvalidRequestError
+from modelgate.httpkit.errors import format_validation_errors
+from modelgate.providers.base import Chunk, Completion, Usage
+from modelgate.wire.chat import ChatRequest
+
+STOP_REASON = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+def _bad(where: str, what: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{where}: {what}", param=where)
+
+
+def _text_of(blocks: Any, where: str) -> str:
+    if isinstance(blocks, str):
+        return blocks
+    out: list[str] = []
+    for i, b in enumerate(blocks or []):
+        if b.get("type") == "text" and isinstance(b.get("text"), str):
+            out.append(b["text"])
+        elif b.get("type") not in ("text",):
+            raise _bad(f"{where}[{i}].type", f"{b.get('type')!r} blocks are not supported here")
+    return "\n\n".join(out)
+
+
+def _image_part(block: dict[str, Any], where: str) -> dict[str, Any]:
+    src = block.get("source")
+    if not isinstance(src, dict):
+        raise _bad(f"{where}.source", "Field required")
+    if src.get("type") == "base64":
+        media, data = src.get("media_type"), src.get("data")
+        if not isinstance(media, str) or not isinstance(data, str):
+            raise _bad(f"{where}.source", "media_type and data are required for base64 images")
+        return {"type": "image_url", "image_url": {"url": f"data:{media};base64,{data}"}}
+    if src.get("type") == "url" and isinstance(src.get("url"), str):
+        return {"type": "image_url", "image_url": {"url": src["url"]}}
+    raise _bad(f"{where}.source.type", "only base64 and url image sources are supported on this model")
+
+
+def _document_part(block: dict[str, Any], where: str) -> dict[str, Any]:
+    src = block.get("source")
+    if not isinstance(src, dict):
+        raise _bad(f"{where}.source", "Field required")
+    kind = src.get("type")
+    if kind == "text" and isinstance(src.get("data"), str):
+        return {"type": "text", "text": src["data"]}
+    if kind == "base64" and src.get("media_type") == "application/pdf" and isinstance(src.get("data"), str):
+        name = block.get("title") if isinstance(block.get("title"), str) else "document.pdf"
+        return {
+            "type": "file",
+            "file": {"file_data": f"data:application/pdf;base64,{src['data']}", "filename": name},
+        }
+    if kind == "content" and isinstance(src.get("content"), list | str):
+        return {"type": "text", "text": _text_of(src["content"], f"{where}.source.content")}
+    raise _bad(f"{where}.source.type", "only text and base64 PDF documents are supported on this model")
+
+
+def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
+    tool_id = block.get("tool_use_id")
+    if not isinstance(tool_id, str) or not tool_id:
+        raise _bad(f"{where}.tool_use_id", "Field required")
+    content = block.get("content")
+    if content is None:
+        text = ""
+    elif isinstance(content, str):
+        text = content
+    else:
+        parts: list[str] = []
+        for j, part in enumerate(content):
+            if not isinstance(part, dict):
+                raise _bad(f"{where}.content[{j}]", "must be a content block")
+            if part.get("type") == "text":
+                parts.append(str(part.get("text", "")))
+            elif part.get("type") == "image":
+                parts.append("[image]")
+            else:
+                parts.append(orjson.dumps(part).decode())
+        text = "\n".join(parts)
+    if block.get("is_error"):
+        text = f"Error: {text}"
+    return {"role": "tool", "tool_call_id": tool_id, "content": text}
+
+
+def _user_turn(content: str | list[dict[str, Any]], idx: int) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"role": "user", "content": content}]
+    tools: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for j, block in enumerate(content):
+        where = f"messages[{idx}].content[{j}]"
+        kind = block.get("type")
+        if kind == "text":
+            parts.append({"type": "text", "text": str(block.get("text", ""))})
+        elif kind == "image":
+            parts.append(_image_part(block, where))
+        elif kind == "document":
+            parts.append(_document_part(block, where))
+        elif kind == "tool_result":
+            tools.append(_tool_result(block, where))
+        elif kind in ("thinking", "redacted_thinking"):
+            continue
+        else:
+            raise _bad(f"{where}.type", f"{kind!r} blocks are not supported on this model")
+    out = tools
+    if parts:
+        out.append({"role": "user", "content": parts})
+    return out
+
+
+def _assistant_turn(content: str | list[dict[str, Any]], idx: int) -> dict[str, Any]:
+    if isinstance(content, str):
+        return {"role": "assistant", "content": content}
+    text: list[str] = []
+    reasoning: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for j, block in enumerate(content):
+        where = f"messages[{idx}].content[{j}]"
+        kind = block.get("type")
+        if kind == "text":
+            text.append(str(block.get("text", "")))
+        elif kind == "thinking":
+            reasoning.append(str(block.get("thinking", "")))
+        elif kind == "tool_use":
+            if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
+                raise _bad(where, "tool_use blocks need an id and a name")
+            args = block.get("input", {})
+            calls.append(
+                {
+                    "id": block["id"],
+                    "type": "function",
+                    "function": {"name": block["name"], "arguments": orjson.dumps(args).decode()},
+                }
+            )
+        elif kind == "redacted_thinking":
+            continue
+        else:
+            raise _bad(f"{where}.type", f"{kind!r} blocks are not supported on this model")
+    msg: dict[str, Any] = {"role": "assistant", "content": "".join(text) or None}
+    if calls:
+        msg["tool_calls"] = calls
+    if reasoning:
+        msg["reasoning_content"] = "".join(reasoning)
+    if msg["content"] is None and not calls:
+        msg["content"] = ""
+    return msg
+
+
+def function_tools(tools: list[dict[str, Any]] | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Client tools as chat function tools; server tools (a ``type`` other than custom) left out."""
+    kept: list[dict[str, Any]] = []
+    dropped: list[str] = []
+    for i, tool in enumerate(tools or []):
+        kind = tool.get("type")
+        if kind not in (None, "custom"):
+            dropped.append(str(tool.get("name") or kind))
+            continue
+        if not isinstance(tool.get("name"), str):
+            raise _bad(f"tools[{i}].name", "Field required")
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict):
+            raise _bad(f"tools[{i}].input_schema", "Field required")
+        fn: dict[str, Any] = {"name": tool["name"], "parameters": schema}
+        if isinstance(tool.get("description"), str):
+            fn["description"] = tool["description"]
+        kept.append({"type": "function", "function": fn})
+    return kept, dropped
+
+
+def chat_messages(req: MessagesRequest | CountTokensRequest) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if req.system:
+        messages.append({"role": "system", "content": _text_of(req.system, "system")})
+    for i, m in enumerate(req.messages):
+        if m.role == "user":
+            messages.extend(_user_turn(m.content, i))
+        else:
+            messages.append(_assistant_turn(m.content, i))
+    return messages
+
+
+def to_chat(req: MessagesRequest) -> tuple[ChatRequest, list[str]]:
+    """The request as chat, and the names of the server tools left out."""
+    tools, dropped = function_tools(req.tools)
+    body: dict[str, Any] = {
+        "model": req.model,
+        "messages": chat_messages(req),
+        "max_tokens": req.max_tokens,
+        "stream": req.stream,
+    }
+    if tools:
+        body["tools"] = tools
+        choice = req.tool_choice
+        if choice is not None:
+            body["tool_choice"] = {"auto": "auto", "any": "required", "none": "none"}.get(choice.type) or {
+                "type": "function",
+                "function": {"name": choice.name},
+            }
+            if choice.disable_parallel_tool_use:
+                body["parallel_tool_calls"] = False
+    if req.stop_sequences:
+        body["stop"] = req.stop_sequences
+    for name in ("temperature", "top_p", "top_k"):
+        value = getattr(req, name)
+        if value is not None:
+            body[name] = value
+    if req.thinking is not None:
+        body["thinking"] = req.thinking.model_dump(exclude_none=True)
+    if req.metadata is not None and req.metadata.user_id:
+        body["user"] = req.metadata.user_id
+    try:
+        return ChatRequest.model_validate(body), dropped
+    except ValidationError as exc:
+        message, param = format_validation_errors(list(exc.errors(include_url=False)), body)
+        raise InvalidRequestError(message, param=param) from None
+
+
+def usage_wire(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.prompt_tokens - usage.cached_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": usage.cached_tokens,
+        "output_tokens": usage.completion_tokens,
+    }
+
+
+def _tool_input(arguments: Any) -> Any:
+    try:
+        value = orjson.loads(arguments) if isinstance(arguments, str) and arguments else {}
+    except orjson.JSONDecodeError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def to_message(result: Completion, *, msg_id: str, model: str, stop_hit: str | None = None) -> dict[str, Any]:
+    choice = result.choices[0] if result.choices else {}
+    msg = choice.get("message") or {}
+    content: list[dict[str, Any]] = []
+    if msg.get("reasoning_content"):
+        content.append({"type": "thinking", "thinking": msg["reasoning_content"], "signature": ""})
+    if msg.get("content"):
+        content.append({"type": "text", "text": msg["content"]})
+    for call in msg.get("tool_calls") or []:
+        fn = call.get("function") or {}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id") or f"toolu_{msg_id}_{len(content)}",
+                "name": fn.get("name", ""),
+                "input": _tool_input(fn.get("arguments")),
+            }
+        )
+    return {
+        "id": msg_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": STOP_REASON.get(str(choice.get("finish_reason")), "end_turn"),
+        "stop_sequence": stop_hit,
+        "usage": usage_wire(result.usage),
+    }
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+class EventTranslator:
+    """Chat delta chunks -> Anthropic stream events, block by block, as they arrive."""
+
+    def __init__(self, *, msg_id: str, model: str) -> None:
+        self._id = msg_id
+        self._model = model
+        self._index = -1
+        self._open: str | None = None  # "text" | "thinking" | "tool:<chat index>"
+        self.stop_reason: str | None = None
+
+    def start(self, usage: Usage | None = None) -> bytes:
+        wire = usage_wire(usage or Usage())
+        message: dict[str, Any] = {
+            "id": self._id,
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": wire,
+        }
+        return sse("message_start", {"type": "message_start", "message": message}) + sse(
+            "ping", {"type": "ping"}
+        )
+
+    def _switch(self, kind: str, block: dict[str, Any]) -> bytes:
+        out = self._close()
+        self._index += 1
+        self._open = kind
+        return out + sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": self._index, "content_block": block},
+        )
+
+    def _close(self) -> bytes:
+        if self._open is None:
+            return b""
+        self._open = None
+        return sse("content_block_stop", {"type": "content_block_stop", "index": self._index})
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return sse(
+            "content_block_delta", {"type": "content_block_delta", "index": self._index, "delta": delta}
+        )
+
+    def chunk(self, chunk: Chunk) -> bytes:
+        out = b""
+        for choice in chunk.choices[:1]:  # Messages has one choice
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content")
+            if reasoning:
+                if self._open != "thinking":
+                    out += self._switch("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+                out += self._delta({"type": "thinking_delta", "thinking": reasoning})
+            text = delta.get("content")
+            if text:
+                if self._open != "text":
+                    out += self._switch("text", {"type": "text", "text": ""})
+                out += self._delta({"type": "text_delta", "text": text})
+            for call in delta.get("tool_calls") or []:
+                key = f"tool:{call.get('index', 0)}"
+                fn = call.get("function") or {}
+                if self._open != key:
+                    block: dict[str, Any] = {
+                        "type": "tool_use",
+                        "id": call.get("id") or f"toolu_{self._id}_{self._index + 1}",
+                        "name": fn.get("name") or "",
+                        "input": {},
+                    }
+                    out += self._switch(key, block)
+                if fn.get("arguments"):
+                    out += self._delta({"type": "input_json_delta", "partial_json": fn["arguments"]})
+            if choice.get("finish_reason"):
+                self.stop_reason = STOP_REASON.get(str(choice["finish_reason"]), "end_turn")
+        return out
+
+    def end(self, usage: Usage) -> bytes:
+        out = self._close()
+        out += sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": self.stop_reason or "end_turn", "stop_sequence": None},
+                "usage": usage_wire(usage),
+            },
+        )
+        return out + sse("message_stop", {"type": "message_stop"})

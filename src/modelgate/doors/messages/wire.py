@@ -1,0 +1,77 @@
+"""The Anthropic Messages API request (``POST /v1/messages``), as its public reference defines it.
+
+Tolerant where Anthropic is: unknown top-level fields and block fields are kept (a pass-through
+route forwards the body unchanged, so beta features survive); content blocks are checked by type
+when a request is translated for another upstream (``doors/messages/translate.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class MessageParam(_Open):
+    role: Literal["user", "assistant"]
+    content: str | list[dict[str, Any]]
+
+    @field_validator("content")
+    @classmethod
+    def _blocks_typed(cls, v: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+        if isinstance(v, list):
+            for i, block in enumerate(v):
+                if not isinstance(block.get("type"), str):
+                    raise ValueError(f"content[{i}].type: Field required")
+        return v
+
+
+class ThinkingConfig(_Open):
+    type: Literal["enabled", "disabled", "adaptive"]
+    budget_tokens: int | None = Field(default=None, ge=1024, le=2**31 - 1)
+
+
+class ToolChoice(_Open):
+    type: Literal["auto", "any", "tool", "none"]
+    name: str | None = None
+    disable_parallel_tool_use: StrictBool | None = None
+
+
+class Metadata(_Open):
+    user_id: str | None = Field(default=None, max_length=256)
+
+
+class MessagesRequest(_Open):
+    model: str = Field(min_length=1, max_length=256)
+    max_tokens: int = Field(ge=1, le=2**31 - 1)
+    messages: list[MessageParam] = Field(max_length=100_000)
+    system: str | list[dict[str, Any]] | None = None
+    stream: StrictBool = False
+    stop_sequences: list[str] | None = None
+    temperature: float | None = Field(default=None, ge=0, le=1)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    top_k: int | None = Field(default=None, ge=0)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: ToolChoice | None = None
+    thinking: ThinkingConfig | None = None
+    metadata: Metadata | None = None
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _named_tool(cls, v: ToolChoice | None) -> ToolChoice | None:
+        if v is not None and v.type == "tool" and not v.name:
+            raise ValueError("tool_choice.name: required when type is tool")
+        return v
+
+
+class CountTokensRequest(_Open):
+    model: str = Field(min_length=1, max_length=256)
+    messages: list[MessageParam] = Field(max_length=100_000)
+    system: str | list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: ToolChoice | None = None
+    thinking: ThinkingConfig | None = None

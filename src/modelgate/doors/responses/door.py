@@ -1,0 +1,340 @@
+"""The OpenAI Responses door: ``POST /v1/responses``.
+
+Auth by ``Authorization: Bearer`` (or ``x-api-key``); errors in the OpenAI-compatible envelope the
+chat door uses (``httpkit/errors.py``), in-stream as an ``error`` event (+ ``response.failed``).
+
+On a route whose adapter speaks Responses natively (an ``openai`` provider with ``options:
+{responses: true}``) the body and the event stream cross unchanged apart from the model name —
+hosted tools, ``include``, encrypted reasoning and the upstream's own ``previous_response_id``
+chains included. Elsewhere the request is translated to chat (``doors/responses/translate.py``) and
+the answer back, event by event (``doors/responses/render.py``); hosted tools that route cannot run
+are left out and named in the ``x-modelgate-dropped-tools`` header.
+
+State (``store``, default true; ``doors/responses/state.py``): the response and its items are kept
+per account (``store/responses.py``) before the answer (or the stream's last event) is sent, so that a
+``previous_response_id`` or ``item_reference`` in the very next request finds them. The GET /
+DELETE / input_items endpoints are ``doors/responses/routes.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
+from modelgate.doors.rawjson import replace_string, replace_top_level_string
+from modelgate.doors.responses.render import EventTranslator, ResponseShape, output_items, tools_echo
+from modelgate.doors.responses.state import Keeper, context, response_store
+from modelgate.doors.responses.translate import prompt_upper_bound, to_chat
+from modelgate.doors.responses.wire import ResponsesRequest
+from modelgate.errors import GatewayError, InvalidRequestError
+from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome, Settled
+from modelgate.gateway.streaming import aclose
+from modelgate.httpkit.contract import json_body, operation
+from modelgate.httpkit.errors import gateway_error_body, validate_body
+from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall, RawEvent, RawReply, native
+from modelgate.providers.openai_responses import DIALECT, TERMINAL
+from modelgate.store.responses import Chain
+from modelgate.wire.chat import ChatRequest
+from modelgate.wire.credits import cost_headers
+
+if TYPE_CHECKING:
+    from modelgate.httpkit.deps import AppState
+
+FORWARDED_HEADERS = ("openai-beta",)
+DROPPED_HEADER = "x-modelgate-dropped-tools"
+_RESPONSE_EVENTS = frozenset({"response.created", "response.in_progress", "response.queued"}) | TERMINAL
+
+
+class ResponsesInvocation:
+    """Pass-through on routes that speak Responses, translation to chat elsewhere."""
+
+    __slots__ = ("_chat", "chain", "dropped", "headers", "native", "raw", "refs", "req")
+
+    def __init__(
+        self,
+        req: ResponsesRequest,
+        raw: bytes,
+        headers: dict[str, str],
+        chain: Chain | None,
+        refs: dict[str, dict[str, Any]],
+    ) -> None:
+        self.req = req
+        self.raw = raw
+        self.headers = headers
+        self.chain = chain
+        self.refs = refs
+        self._chat: ChatRequest | None = None
+        self.dropped: list[str] = []
+        self.native = False  # the last attempt passed through
+
+    def chat(self) -> ChatRequest:
+        if self._chat is None:
+            history = self.chain.items if self.chain is not None else []
+            self._chat, self.dropped = to_chat(self.req, history, self.refs, stream=self.req.stream)
+        return self._chat
+
+    def _call(self, attempt: Attempt) -> ProviderCall:
+        self.native = False
+        return ProviderCall(
+            request=self.chat(),
+            upstream_model=attempt.route.model,
+            max_tokens=attempt.max_tokens,
+            model=attempt.model,
+            inference_id=attempt.inference_id,
+            extra=attempt.route.options,
+            progress=attempt.progress,
+        )
+
+    def body(self, attempt: Attempt) -> bytes:
+        """The client's body for the upstream: byte for byte apart from the model name, unless the
+        conversation behind ``previous_response_id`` lives here rather than at that upstream."""
+        self.native = True
+        chain = self.chain
+        if chain is None or (chain.native and chain.provider == attempt.route.provider):
+            return replace_top_level_string(self.raw, "model", attempt.route.model)
+        data = orjson.loads(self.raw)
+        data["model"] = attempt.route.model
+        data.pop("previous_response_id", None)
+        items = [_replayable(item) for item in chain.items]
+        for item in self.req.items:
+            ref = item.get("id") if item.get("type") == "item_reference" else None
+            items.append(_replayable(self.refs[ref]) if isinstance(ref, str) and ref in self.refs else item)
+        data["input"] = [item for item in items if item is not None]
+        return orjson.dumps(data)
+
+    async def complete(self, provider: Provider, attempt: Attempt) -> Outcome:
+        nat = native(provider, DIALECT)
+        if nat is not None:
+            reply = await nat.passthrough(DIALECT, self.body(attempt), self.headers)
+            return Outcome(reply, reply.usage, reply.finish)
+        result = await provider.complete(self._call(attempt))
+        finish = result.choices[0].get("finish_reason") if result.choices else None
+        return Outcome(result, result.usage, finish)
+
+    async def stream(self, provider: Provider, attempt: Attempt) -> AsyncIterator[Event]:
+        nat = native(provider, DIALECT)
+        if nat is not None:
+            events = nat.passthrough_stream(DIALECT, self.body(attempt), self.headers)
+            try:
+                async for ev in events:
+                    yield Event(ev, ev.usage, ev.finish, output=ev.output)
+            finally:
+                await aclose(events)
+            return
+        chunks = provider.stream(self._call(attempt))
+        try:
+            async for chunk in chunks:
+                finish = next(
+                    (str(c["finish_reason"]) for c in chunk.choices if c.get("finish_reason")), None
+                )
+                yield Event(chunk, chunk.usage, finish, output=bool(chunk.choices))
+        finally:
+            await aclose(chunks)
+
+
+def _replayable(item: dict[str, Any]) -> dict[str, Any] | None:
+    """A stored item as input for a Responses upstream that did not make it: without our ids, and
+    reasoning only when it carries its encrypted content."""
+    if item.get("type") == "reasoning" and not item.get("encrypted_content"):
+        return None
+    return {k: v for k, v in item.items() if k != "id"}
+
+
+def _needs(req: ResponsesRequest) -> frozenset[str]:
+    needs: set[str] = set()
+    if req.stream:
+        needs.add("streaming")
+    if any(t.get("type") == "function" for t in req.tools or []):
+        needs.add("tools")
+    fmt = req.format
+    if fmt is not None and fmt.type != "text":
+        needs.add("structured_output")
+    for item in req.items:
+        content = item.get("content")
+        if isinstance(content, list) and any(
+            isinstance(p, dict) and p.get("type") == "input_image" for p in content
+        ):
+            needs.add("vision")
+            break
+    return frozenset(needs)
+
+
+class ResponsesDoor:
+    name = "responses"
+    paths = frozenset({"/v1/responses", "/responses"})
+
+    def token(self, req: DoorRequest) -> str | None:
+        return bearer_or_api_key(req)
+
+    def openapi(self) -> dict[str, dict[str, Any]]:
+        op = operation(
+            summary="Create a model response (JSON, or server-sent events with stream: true)",
+            body=json_body(ResponsesRequest),
+            upstream=True,
+        )
+        return dict.fromkeys(self.paths, op)
+
+    def parse(self, req: DoorRequest) -> ResponsesRequest:
+        parsed = validate_body(req.body, ResponsesRequest)
+        refused = parsed.unsupported()
+        if refused is not None:
+            field, why = refused
+            raise InvalidRequestError(f"{field}: {why}", param=field, code="unsupported_parameter")
+        return parsed
+
+    def model_of(self, parsed: Any) -> str | None:
+        return parsed.model if isinstance(parsed, ResponsesRequest) else None
+
+    def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
+        body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
+        return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)
+
+    async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
+        rr: ResponsesRequest = parsed
+        store = response_store(state)
+        try:
+            chain, refs = await context(store, rr, caller)
+        except GatewayError as exc:
+            state.core.reject(caller, exc, model=rr.model, stream=rr.stream)
+            raise
+        headers = {h: v for h in FORWARDED_HEADERS if (v := req.header(h))}
+        invocation = ResponsesInvocation(rr, req.body, headers, chain, refs)
+        history = chain.items if chain is not None else []
+        metered = MeteredRequest(
+            model=rr.model,
+            invocation=invocation,
+            stream=rr.stream,
+            provider=rr.provider,
+            max_tokens=rr.max_output_tokens,
+            max_tokens_field="max_output_tokens",
+            prompt_estimate=prompt_upper_bound(rr, history, refs),
+            needs=_needs(rr),
+        )
+        keep = Keeper(state, store, rr, caller, chain, refs) if store.enabled and rr.stored else None
+        if rr.stream:
+            stream = await state.core.stream(metered, caller)
+            out = {
+                "x-modelgate-provider": stream.provider,
+                **stream.headers,
+                **_dropped(invocation),
+                **SSE_HEADERS,
+            }
+            return DoorResponse(200, out, frames=_frames(stream, rr, invocation, caller, keep))
+        done = await state.core.complete(metered, caller)
+        if isinstance(done.payload, RawReply):
+            body = replace_top_level_string(done.payload.body, "model", rr.model)
+            if keep is not None:
+                await keep.save(body, done.provider, native=True)
+        else:
+            result: Completion = done.payload
+            rid = caller.inference_id
+            items, status, incomplete = output_items(result, rid)
+            shape = _shape(rr, invocation, rid)
+            obj = shape.body(
+                status=status, output=items, usage=done.usage, credits=done.credits, incomplete=incomplete
+            )
+            body = orjson.dumps(obj)
+            if keep is not None:
+                await keep.save(body, done.provider, native=False, obj=obj)
+        out = {**done.headers, "x-modelgate-provider": done.provider, **cost_headers(done.credits)}
+        return DoorResponse(200, {**out, **_dropped(invocation), **JSON_HEADERS}, body)
+
+
+def _shape(rr: ResponsesRequest, invocation: ResponsesInvocation, rid: str) -> ResponseShape:
+    chat = invocation.chat()
+    kept = {t.function.name for t in chat.tools or []}
+    return ResponseShape(response_id=f"resp_{rid}", model=rr.model, req=rr, tools=tools_echo(rr, kept))
+
+
+def _dropped(invocation: ResponsesInvocation) -> dict[str, str]:
+    if invocation.native or not invocation.dropped:
+        return {}
+    names = ", ".join("".join(c for c in n if c.isascii() and c.isprintable()) for n in invocation.dropped)
+    return {DROPPED_HEADER: names[:1000]}
+
+
+async def _frames(
+    stream: MeteredStream,
+    rr: ResponsesRequest,
+    invocation: ResponsesInvocation,
+    caller: Caller,
+    keep: Keeper | None,
+) -> AsyncIterator[bytes]:
+    events = stream.events
+    translator: EventTranslator | None = None
+    passed = 0  # upstream events passed through (their sequence numbers are 0..passed-1)
+    held: bytes | None = None  # a pass-through stream's terminal event, sent once stored
+    try:
+        async for item in events:
+            if isinstance(item, Settled):
+                if translator is not None:
+                    out, obj = translator.end(item.usage, item.credits)
+                    if keep is not None:
+                        await keep.save(orjson.dumps(obj), stream.provider, native=False, obj=obj)
+                    yield out
+                elif held is not None:
+                    if keep is not None:
+                        await keep.save(_response_in(held), stream.provider, native=True)
+                    yield held
+                continue
+            payload = item.payload
+            if isinstance(payload, RawEvent):
+                passed += 1
+                frame = payload.frame
+                if payload.kind in _RESPONSE_EVENTS:
+                    frame = _rename(frame, rr.model)
+                if payload.kind in TERMINAL:
+                    held = frame
+                else:
+                    yield frame
+                continue
+            chunk: Chunk = payload
+            if translator is None:
+                translator = EventTranslator(_shape(rr, invocation, caller.inference_id), caller.inference_id)
+                yield translator.start()
+            out = translator.chunk(chunk)
+            if out:
+                yield out
+    except GatewayError as exc:
+        code = getattr(exc, "upstream_type", None) or exc.code or exc.error_type
+        if translator is not None:
+            yield translator.fail(code, exc.message, exc.param)
+        else:
+            event = {"type": "error", "code": code, "message": exc.message, "param": exc.param}
+            yield b"event: error\ndata: " + orjson.dumps({**event, "sequence_number": passed}) + b"\n\n"
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+def _data_span(frame: bytes) -> tuple[int, int] | None:
+    start = frame.find(b"data: ")
+    if start < 0:
+        return None
+    start += 6
+    end = frame.find(b"\n", start)
+    return start, (end if end >= 0 else len(frame))
+
+
+def _rename(frame: bytes, model: str) -> bytes:
+    """An event carrying the response object, with the model named as the client asked."""
+    span = _data_span(frame)
+    if span is None:
+        return frame
+    start, end = span
+    return frame[:start] + replace_string(frame[start:end], ("response", "model"), model) + frame[end:]
+
+
+def _response_in(frame: bytes) -> bytes:
+    """The response object inside a terminal event (JSON), for storing."""
+    span = _data_span(frame)
+    if span is None:
+        return b""
+    try:
+        event = orjson.loads(frame[span[0] : span[1]])
+    except orjson.JSONDecodeError:
+        return b""
+    response = event.get("response") if isinstance(event, dict) else None
+    return orjson.dumps(response) if isinstance(response, dict) else b""

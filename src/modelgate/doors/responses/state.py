@@ -1,0 +1,123 @@
+"""The Responses door's state (``store``: true), beside the door: the conversation and the items a
+request names (``previous_response_id``, ``item_reference``), read before it is metered, and the
+finished response kept (``store/responses.py``) before the client sees its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from modelgate.doors.responses.wire import ResponsesRequest
+from modelgate.errors import NotFoundError
+from modelgate.gateway.metered import Caller
+from modelgate.store.responses import Chain, ResponseRecord, ResponseStore, item_id_of
+
+if TYPE_CHECKING:
+    from modelgate.httpkit.deps import AppState
+
+log = logging.getLogger("modelgate.api")
+
+
+def response_store(state: AppState) -> ResponseStore:
+    store = state.extras.get("responses")
+    if not isinstance(store, ResponseStore):
+        store = ResponseStore(state.db.engine, retention_days=state.settings.responses_retention_days)
+        state.extras["responses"] = store
+    return store
+
+
+async def context(
+    store: ResponseStore, rr: ResponsesRequest, caller: Caller
+) -> tuple[Chain | None, dict[str, dict[str, Any]]]:
+    """The stored conversation behind ``previous_response_id`` and the items ``input`` references."""
+    account = caller.ident.account_id
+    chain = None
+    if rr.previous_response_id is not None:
+        if store.enabled:
+            chain = await store.chain(account_id=account, response_id=rr.previous_response_id)
+        if chain is None:
+            raise NotFoundError(
+                f"Previous response with id '{rr.previous_response_id}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+    ids = [i["id"] for i in rr.items if i.get("type") == "item_reference" and isinstance(i.get("id"), str)]
+    refs = await store.items(account_id=account, ids=ids) if ids and store.enabled else {}
+    return chain, refs
+
+
+def _input_records(
+    req: ResponsesRequest, refs: dict[str, dict[str, Any]], rid: str
+) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    for i, item in enumerate(req.items):
+        ref = item.get("id") if item.get("type") == "item_reference" else None
+        if isinstance(ref, str) and ref in refs:
+            item = refs[ref]
+        if "type" not in item:
+            item = {"type": "message", **item}
+        prefix = {"message": "msg", "function_call_output": "fco"}.get(str(item.get("type")), "item")
+        out.append((item_id_of(item, f"{prefix}_{rid}_in{i}"), item))
+    return out
+
+
+class Keeper:
+    """Stores a finished response (``store``: true) before the client sees its end."""
+
+    def __init__(
+        self,
+        state: AppState,
+        store: ResponseStore,
+        rr: ResponsesRequest,
+        caller: Caller,
+        chain: Chain | None,
+        refs: dict[str, dict[str, Any]],
+    ) -> None:
+        self.state, self.store, self.rr, self.caller, self.chain, self.refs = (
+            state,
+            store,
+            rr,
+            caller,
+            chain,
+            refs,
+        )
+
+    async def save(
+        self, body: bytes, provider: str, *, native: bool, obj: dict[str, Any] | None = None
+    ) -> None:
+        try:
+            data = obj if obj is not None else orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        rid = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(rid, str) or not 0 < len(rid) <= 128:  # an upstream's id that does not fit
+            return
+        ident = self.caller.ident
+        found = self.state.catalog.find(self.rr.model)
+        output = data.get("output")
+        rec = ResponseRecord(
+            id=rid,
+            account_id=ident.account_id,
+            key_id=ident.key_id,
+            model=found.id if found is not None else self.rr.model,
+            provider=provider,
+            native=native,
+            previous_response_id=self.rr.previous_response_id,
+            thread_id=self.chain.thread_id if self.chain is not None else rid,
+            body=body,
+            inputs=_input_records(self.rr, self.refs, self.caller.inference_id),
+            outputs=[i for i in output if isinstance(i, dict)] if isinstance(output, list) else [],
+        )
+        task = self.state.core.spawn(_save_logged(self.store, rec))
+        await asyncio.shield(task)
+
+
+async def _save_logged(store: ResponseStore, rec: ResponseRecord) -> None:
+    try:
+        await store.save(rec)
+    except Exception:
+        log.exception("storing response %s failed", rec.id)
