@@ -54,12 +54,15 @@ SKIP_EMBED_LOCAL = os.environ.get("BENCH_SKIP_EMBED_LOCAL") == "1"
 SKIP_SCALEOUT = os.environ.get("BENCH_SKIP_SCALEOUT") == "1"
 WRITE_DOCS = os.environ.get("BENCH_WRITE_DOCS", "1") == "1"
 STREAM_CHUNK_DELAY_MS = 2.0
+SHORT_CHUNKS, LONG_CHUNKS = 8, 64  # the fast mock's chunks per stream; the "long" mock's
 BODY = BENCH / "body.json"
 BODY_STREAM = BENCH / "body_stream.json"
 SLOW_BODY = BODY_STREAM  # replaced in main() by a copy naming the paced model
+LONG_BODY = BODY_STREAM  # replaced in main() by a copy naming the 64-chunk model
 WRK = shutil.which("wrk")
 
-CATALOG = """
+CATALOG = (
+    """
 providers:
   # The built-in "local" provider would load the embedded model (hundreds of MB); the benchmark
   # measures the gateway without it, so it is pointed at the mock like the others.
@@ -77,7 +80,14 @@ providers:
     base_url: http://127.0.0.1:{slow}/v1
     api_key: sk-bench
     max_retries: 0
-""" + doors.CATALOG_PROVIDERS + """
+  benchmock-long:
+    type: openai
+    base_url: http://127.0.0.1:{long}/v1
+    api_key: sk-bench
+    max_retries: 0
+"""
+    + doors.CATALOG_PROVIDERS
+    + """
 models:
   - id: bench/mock
     info: {{name: Bench mock, developer: bench, contextLength: 8192, outputMax: 4096}}
@@ -87,7 +97,14 @@ models:
     info: {{name: Bench mock (paced stream), developer: bench, contextLength: 8192, outputMax: 4096}}
     pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
     routes: [{{provider: benchmock-slow, model: mock-model}}]
-""" + embeddings.CATALOG_MODELS + doors.CATALOG_MODELS
+  - id: bench/mock-long
+    info: {{name: Bench mock (64 chunks), developer: bench, contextLength: 8192, outputMax: 4096}}
+    pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
+    routes: [{{provider: benchmock-long, model: mock-model}}]
+"""
+    + embeddings.CATALOG_MODELS
+    + doors.CATALOG_MODELS
+)
 
 LITELLM_CONFIG = """
 model_list:
@@ -95,6 +112,8 @@ model_list:
     litellm_params: {{model: openai/mock-model, api_base: "http://127.0.0.1:{fast}/v1", api_key: sk-bench}}
   - model_name: bench/mock-slow
     litellm_params: {{model: openai/mock-model, api_base: "http://127.0.0.1:{slow}/v1", api_key: sk-bench}}
+  - model_name: bench/mock-long
+    litellm_params: {{model: openai/mock-model, api_base: "http://127.0.0.1:{long}/v1", api_key: sk-bench}}
 litellm_settings:
   telemetry: false
 """
@@ -240,13 +259,39 @@ def throughput(url: str, key: str | None) -> dict[str, float]:
     return loadgen(url, conns=CONNS, key=key, body=BODY)
 
 
+def stream_cpu(url: str, key: str | None, pid: int, *, chunks: bool) -> dict[str, float]:
+    """CPU per streamed request (8 chunks) at CONNS connections and, with ``chunks``, per chunk: the
+    slope between 8-chunk and 64-chunk streams."""
+    out: dict[str, float] = {}
+    per_req: dict[int, float] = {}
+    for n, body in ((SHORT_CHUNKS, BODY_STREAM), (LONG_CHUNKS, LONG_BODY))[: 2 if chunks else 1]:
+        c0 = cpu_seconds(pid)
+        if WRK:
+            res = wrk(url, conns=CONNS, duration=max(DURATION / 2, 1), key=key, body=body)
+        else:
+            res = loadgen(url, conns=CONNS, key=key, body=body, duration=max(DURATION / 2, 1))
+        per_req[n] = (cpu_seconds(pid) - c0) / max(res["requests"], 1.0) * 1e6
+    out["stream_cpu_us"] = per_req[SHORT_CHUNKS]
+    if chunks:
+        out["chunk_cpu_us"] = (per_req[LONG_CHUNKS] - per_req[SHORT_CHUNKS]) / (LONG_CHUNKS - SHORT_CHUNKS)
+    return out
+
+
 def latency1(url: str, key: str | None) -> dict[str, float]:
     if WRK:
         return wrk(url, conns=1, duration=DURATION, key=key, body=BODY, latency=True)
     return loadgen(url, conns=1, key=key, body=BODY)
 
 
-def measure(name: str, url: str, key: str | None, pid: int | None, *, rss_n: int) -> dict[str, object]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children."""
+    return scaleout.tree_cpu(pid)
+
+
+def measure(
+    name: str, url: str, key: str | None, pid: int | None, *, rss_n: int, chunks: bool = True
+) -> dict[str, object]:
+    """``chunks``: also the CPU per streamed chunk (needs the 64-chunk model behind ``url``)."""
     log(f"{name}: warm-up")
     loadgen(url, conns=8, key=key, body=BODY, requests=2000, warmup=0)
     loadgen(url, conns=2, key=key, body=BODY_STREAM, requests=200, warmup=0)
@@ -254,7 +299,12 @@ def measure(name: str, url: str, key: str | None, pid: int | None, *, rss_n: int
     if pid is not None:
         r["rss_warm_mb"] = tree_rss_mb(pid)
     log(f"{name}: throughput at {CONNS} connections")
+    c0 = cpu_seconds(pid) if pid is not None else 0.0
     r["throughput"] = throughput(url, key)
+    if pid is not None:
+        done = max(r["throughput"]["requests"], 1.0)  # type: ignore[index]
+        r["cpu_us"] = (cpu_seconds(pid) - c0) / done * 1e6
+        r.update(stream_cpu(url, key, pid, chunks=chunks))
     log(f"{name}: latency at 1 connection")
     r["latency"] = latency1(url, key)
     log(f"{name}: streaming TTFB / inter-chunk gaps (1 connection, paced upstream)")
@@ -291,9 +341,11 @@ def create_key(db_url: str) -> str:
     return out.strip().splitlines()[-1]
 
 
-def run_modelgate(tmp: Path, fast: int, slow: int, workers: int, rss_n: int, only_throughput: bool = False):
+def run_modelgate(
+    tmp: Path, fast: int, slow: int, long: int, workers: int, rss_n: int, only_throughput: bool = False
+):
     cfg = tmp / "catalog.yaml"
-    cfg.write_text(CATALOG.format(fast=fast, slow=slow))
+    cfg.write_text(CATALOG.format(fast=fast, slow=slow, long=long))
     # One database for every modelgate run: the 1-worker run creates the tables, so the two workers of
     # the scaling run never race on first-start DDL.
     db_url = f"sqlite:///{tmp}/modelgate.db"
@@ -354,13 +406,25 @@ def ledger_check(db_url: str) -> dict[str, int]:
     return {"open_holds": holds, "charged_credits": charged, "logged_credits": logged, "logged_requests": n}
 
 
-def run_litellm(tmp: Path, fast: int, slow: int) -> dict[str, object] | None:
+def run_bare(tmp: Path, fast: int) -> dict[str, object]:
+    """The ceiling: bench/bare_proxy.py (same server stack, forwards bodies unchanged) on the mock."""
+    port = free_port()
+    cmd = [PY, str(BENCH / "bare_proxy.py"), "--port", str(port), "--upstream", f"http://127.0.0.1:{fast}"]
+    with process(cmd, port=port, logfile=tmp / "bare.log") as proc:
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        res = measure("bare pass-through proxy (ceiling)", url, None, proc.pid, rss_n=0, chunks=False)
+    # it forwards to the unpaced mock: its TTFB and gaps are not comparable with the paced columns
+    res["stream"] = {"ttfb_p50_ms": float("nan"), "gap_mean_ms": float("nan")}
+    return res
+
+
+def run_litellm(tmp: Path, fast: int, slow: int, long: int) -> dict[str, object] | None:
     exe = BASE_VENV / "bin" / "litellm"
     if not exe.exists():
         log("LiteLLM is not installed in .bench-venv (bash bench/run.sh installs it); skipping the baseline")
         return None
     cfg = tmp / "litellm.yaml"
-    cfg.write_text(LITELLM_CONFIG.format(fast=fast, slow=slow))
+    cfg.write_text(LITELLM_CONFIG.format(fast=fast, slow=slow, long=long))
     port = free_port()
     cmd = [str(exe), "--config", str(cfg), "--port", str(port), "--num_workers", "1"]
     master = "sk-" + secrets.token_hex(32)  # auth on (master key only: LiteLLM has no database here)
@@ -383,8 +447,8 @@ def fmt(v: object, nd: int = 2) -> str:
     return "n/a" if v is None else str(v)
 
 
-def table(mock: dict, mg: dict, base: dict | None, mg2: dict | None) -> str:
-    cols = [mock, mg] + ([base] if base else [])
+def table(mock: dict, mg: dict, base: dict | None, mg2: dict | None, bare: dict | None = None) -> str:
+    cols = [mock] + ([bare] if bare else []) + [mg] + ([base] if base else [])
     lat_mock = mock["latency"]
     st_mock = mock["stream"]
 
@@ -400,6 +464,22 @@ def table(mock: dict, mg: dict, base: dict | None, mg2: dict | None) -> str:
     rows = [
         (f"requests/s at {CONNS} connections", [fmt(c["throughput"]["rps"], 0) for c in cols]),
         ("non-2xx responses during that", [fmt(int(c["throughput"].get("errors", 0))) for c in cols]),
+        (
+            "x the bare proxy's requests/s",
+            [fmt(c["throughput"]["rps"] / bare["throughput"]["rps"]) if bare else "n/a" for c in cols],
+        ),
+        (
+            f"**gateway CPU per request (µs)** at {CONNS} connections",
+            [fmt(c.get("cpu_us"), 0) for c in cols],
+        ),
+        (
+            f"CPU per streamed request, {SHORT_CHUNKS} chunks (µs)",
+            [fmt(c.get("stream_cpu_us"), 0) for c in cols],
+        ),
+        (
+            f"**CPU per streamed chunk (µs)** ({SHORT_CHUNKS} vs {LONG_CHUNKS}-chunk streams)",
+            [fmt(c.get("chunk_cpu_us"), 1) for c in cols],
+        ),
         (
             "latency p50 at 1 connection (ms)",
             [fmt(c["latency"].get("p50_ms", float("nan")), 3) for c in cols],
@@ -438,7 +518,10 @@ def main() -> int:
     global SLOW_BODY
     SLOW_BODY = tmp / "body_stream_slow.json"
     SLOW_BODY.write_text(json.dumps(slow_body))
-    fast, slow = free_port(), free_port()
+    global LONG_BODY
+    LONG_BODY = tmp / "body_stream_long.json"
+    LONG_BODY.write_text(json.dumps({**slow_body, "model": "bench/mock-long"}))
+    fast, slow, long = free_port(), free_port(), free_port()
     mock_cmd = [PY, str(BENCH / "mock_upstream.py"), "--port", str(fast)]
     slow_cmd = [
         PY,
@@ -448,10 +531,12 @@ def main() -> int:
         "--chunk-delay-ms",
         str(STREAM_CHUNK_DELAY_MS),
     ]
+    long_cmd = [PY, str(BENCH / "mock_upstream.py"), "--port", str(long), "--chunks", str(LONG_CHUNKS)]
     log(f"load generator: {'wrk' if WRK else 'bench/loadgen.py (wrk not found)'}; work dir {tmp}")
     with (
         process(mock_cmd, port=fast, logfile=tmp / "mock.log"),
         process(slow_cmd, port=slow, logfile=tmp / "mock-slow.log"),
+        process(long_cmd, port=long, logfile=tmp / "mock-long.log"),
     ):
         direct = f"http://127.0.0.1:{fast}/v1/chat/completions"
         mock = measure("mock upstream (direct)", direct, None, None, rss_n=0)
@@ -463,7 +548,8 @@ def main() -> int:
             body=SLOW_BODY,
             duration=min(DURATION, 5),
         )
-        mg = run_modelgate(tmp, fast, slow, 1, RSS_N)
+        bare = run_bare(tmp, fast)
+        mg = run_modelgate(tmp, fast, slow, long, 1, RSS_N)
         # Right after the SQLite column, so that both face the same minutes of the shared machine.
         scale = None
         if not SKIP_SCALEOUT:
@@ -481,8 +567,8 @@ def main() -> int:
                 duration=DURATION,
             )
             scale = scaleout.run(tools)
-        mg2 = None if SKIP_SCALING else run_modelgate(tmp, fast, slow, 2, 0, only_throughput=True)
-        base = None if SKIP_BASELINE else run_litellm(tmp, fast, slow)
+        mg2 = None if SKIP_SCALING else run_modelgate(tmp, fast, slow, long, 2, 0, only_throughput=True)
+        base = None if SKIP_BASELINE else run_litellm(tmp, fast, slow, long)
     local = None
     if not SKIP_EMBED_LOCAL:
         log("embeddings: the local embedding model (built-in catalogue)")
@@ -497,6 +583,7 @@ def main() -> int:
         "loadgen": "wrk" if WRK else "loadgen.py",
         "duration_s": DURATION,
         "mock": mock,
+        "bare_proxy": bare,
         "modelgate": mg,
         "modelgate_2_workers": mg2,
         "baseline": base,
@@ -505,7 +592,7 @@ def main() -> int:
     }
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (BENCH / "results" / f"{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
-    md = table(mock, mg, base, mg2) + embeddings.rows(mg.get("embeddings"), local, fmt)
+    md = table(mock, mg, base, mg2, bare) + embeddings.rows(mg.get("embeddings"), local, fmt)
     md += doors.rows(mg.get("doors"), fmt)
     if not SKIP_SCALEOUT:
         md += scaleout.rows(mock, mg, scale, fmt)

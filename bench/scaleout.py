@@ -109,6 +109,11 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its direct children."""
+    return sum(map(_cpu, _tree(pid)))
+
+
 def cpu_per_request(
     url: str, key: str, body: Path, *, pid: int, seconds: float, conns: int, db_url: str | None = None
 ) -> dict[str, dict[str, float]]:
