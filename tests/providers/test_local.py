@@ -16,7 +16,7 @@ import pytest
 
 from modelgate.catalog.models import ModelSpec, ProviderConfig
 from modelgate.errors import InvalidRequestError, ProviderNotConfiguredError, RateLimitError, UpstreamError
-from modelgate.providers.base import Chunk, Provider, ProviderCall, ProviderContext
+from modelgate.providers.base import Chunk, Provider, ProviderCall, ProviderContext, Usage
 from modelgate.providers.local import LocalProvider, create
 from modelgate.providers.local.text import TextAssembler
 from modelgate.wire.chat import ChatRequest
@@ -280,7 +280,9 @@ async def test_concurrent_requests_share_decode_steps(local: LocalProvider) -> N
 
 @local_model
 async def test_cancelled_stream_frees_its_sequence(local: LocalProvider) -> None:
+    reports: list[Usage] = []
     call = make_call("Write a very long story.", temperature=0, max_tokens=400)
+    call.on_usage = reports.append
     stream = local.stream(call)
     got = 0
     async for chunk in stream:
@@ -290,10 +292,10 @@ async def test_cancelled_stream_frees_its_sequence(local: LocalProvider) -> None
     await stream.aclose()  # what the server does when the client disconnects
     await until(lambda: local.engine.stats.active_seqs == 0)
     assert local.engine.stats.active_seqs == 0
-    produced = call.progress.completion_tokens
-    assert 3 <= produced < 400 and call.progress.prompt_tokens > 0
+    produced = reports[-1].completion_tokens
+    assert 3 <= produced < 400 and reports[-1].prompt_tokens > 0
     await asyncio.sleep(0.05)
-    assert call.progress.completion_tokens == produced  # nothing generated after the slot was freed
+    assert reports[-1].completion_tokens == produced  # nothing generated after the slot was freed
     # the freed slot serves the next request normally
     assert (await local.complete(make_call(max_tokens=4, temperature=0))).usage.completion_tokens == 4
 

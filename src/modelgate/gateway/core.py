@@ -83,13 +83,31 @@ class _Flight:
         cap = self.prep.max_tokens * max(self.req.n, 1)
         return Usage(prompt_tokens=self.prep.prompt_estimate, completion_tokens=min(produced, cap))
 
-    def attempt(self, route: Route) -> Attempt:
+    def attempt(self, route: Route, live: _LiveUsage) -> Attempt:
         return Attempt(
             route=route,
             model=self.prep.model,
             max_tokens=self.prep.max_tokens,
             inference_id=self.meta.caller.inference_id,
+            on_usage=live.report,
         )
+
+
+class _LiveUsage:
+    """The last running totals an adapter reported for one attempt (``ProviderCall.on_usage``)."""
+
+    __slots__ = ("usage",)
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+
+    def report(self, usage: Usage) -> None:
+        self.usage = usage
+
+    def produced(self) -> Usage | None:
+        """What was reported, when it counts anything."""
+        u = self.usage
+        return u if u is not None and (u.completion_tokens or u.prompt_tokens) else None
 
 
 class MeteredCore:
@@ -181,11 +199,11 @@ class MeteredCore:
     async def _complete(self, f: _Flight) -> Metered:
         invocation = f.req.invocation
         provider = f.prep.plan[0].provider
-        attempts: list[tuple[str, Attempt]] = []
+        attempts: list[tuple[str, _LiveUsage]] = []
 
         async def attempt(p: Provider, route: Route) -> Outcome:
-            attempts.append((route.provider, f.attempt(route)))
-            return await invocation.complete(p, attempts[-1][1])
+            attempts.append((route.provider, _LiveUsage()))
+            return await invocation.complete(p, f.attempt(route, attempts[-1][1]))
 
         try:
             provider, result = await self.router.complete(f.prep.plan, attempt)
@@ -215,12 +233,12 @@ class MeteredCore:
     async def stream(self, req: MeteredRequest, caller: Caller) -> MeteredStream:
         f = await self._admit(req, caller)
         invocation = req.invocation
-        attempts: list[Attempt] = []
+        attempts: list[_LiveUsage] = []
         provider = f.prep.plan[0].provider
 
         def start(p: Provider, route: Route) -> AsyncIterator[Event]:
-            attempts.append(f.attempt(route))
-            return invocation.stream(p, attempts[-1])
+            attempts.append(_LiveUsage())
+            return invocation.stream(p, f.attempt(route, attempts[-1]))
 
         try:
             provider, first, upstream = await self.router.open_stream(f.prep.plan, start)
@@ -239,7 +257,7 @@ class MeteredCore:
         )
 
     async def _events(
-        self, f: _Flight, provider: str, pump: UpstreamPump, attempt: Attempt
+        self, f: _Flight, provider: str, pump: UpstreamPump, live: _LiveUsage
     ) -> AsyncIterator[Any]:
         try:
             yield None  # priming point (consumed by stream(), never seen by the door)
@@ -260,7 +278,7 @@ class MeteredCore:
             raise
         except BaseException:
             # The client went away (generator closed / task cancelled): charge what was produced.
-            self.spawn(self._settle_abandoned(f, provider, pump, attempt))
+            self.spawn(self._settle_abandoned(f, provider, pump, live))
             raise
         finally:
             self._landed()
@@ -271,22 +289,23 @@ class MeteredCore:
         await asyncio.shield(settle)
 
     async def _settle_abandoned(
-        self, f: _Flight, provider: str, pump: UpstreamPump, attempt: Attempt
+        self, f: _Flight, provider: str, pump: UpstreamPump, live: _LiveUsage
     ) -> None:
         drain = getattr(self.providers.get(provider), "drain_on_disconnect", True)
         usage = await pump.abandon(drain=drain, drain_seconds=DRAIN_TIMEOUT)
-        p = attempt.progress
-        if not drain and (p.completion_tokens or p.prompt_tokens):
-            usage = Usage(p.prompt_tokens, p.completion_tokens, p.reasoning_tokens, p.cached_tokens)
+        reported = live.produced()
+        if not drain and reported is not None:
+            usage = reported
         usage = usage or f.estimate_usage(pump.produced)
         await self._settle_and_log(f, provider, usage, f.cost(usage), "client_disconnected", http_status=499)
 
-    def _settle_cancelled(self, f: _Flight, provider: str, attempt: Attempt) -> bool:
+    def _settle_cancelled(self, f: _Flight, provider: str, live: _LiveUsage) -> bool:
         """A cancelled whole answer from an adapter with exact live counts: charge what it produced."""
-        p = attempt.progress
-        if getattr(self.providers.get(provider), "drain_on_disconnect", True) or not p.completion_tokens:
+        usage = live.usage
+        if getattr(self.providers.get(provider), "drain_on_disconnect", True) or not (
+            usage and usage.completion_tokens
+        ):
             return False
-        usage = Usage(p.prompt_tokens, p.completion_tokens, p.reasoning_tokens, p.cached_tokens)
         self._settle_and_log(f, provider, usage, f.cost(usage), "cancelled", http_status=499)
         return True
 

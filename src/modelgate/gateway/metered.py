@@ -10,8 +10,8 @@ hands the invocation an ``Attempt`` per try and gets back opaque payloads with t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelgate.providers.base import Usage
@@ -45,9 +45,10 @@ class Attempt:
     model: ModelSpec
     max_tokens: int  # effective output cap, reasoning included
     inference_id: str
-    # Live counts kept by adapters that know them exactly (the local model): an abandoned stream is
-    # charged for what was produced.
-    progress: Usage = field(default_factory=Usage)
+    # The core's recorder of live counts, for ``ProviderCall.on_usage``: adapters that know their
+    # counts exactly (the local model) report them as they go, so that an abandoned stream is charged
+    # for what was produced.
+    on_usage: Callable[[Usage], None]
 
 
 @dataclass(slots=True)

@@ -42,6 +42,10 @@ class Usage:
         }
 
 
+def _unreported(usage: Usage) -> None:
+    """``ProviderCall.on_usage`` when nobody listens."""
+
+
 @dataclass(slots=True)
 class ProviderCall:
     """Everything an adapter needs for one upstream call."""
@@ -52,9 +56,11 @@ class ProviderCall:
     model: ModelSpec
     inference_id: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)  # route-level options from the catalogue
-    # Live token counts, kept up to date by adapters that know them exactly (the local model), so that
-    # a stream the client abandons is charged for what was produced.
-    progress: Usage = field(default_factory=Usage)
+    # Adapters that know their counts exactly as they go (the local model; ``drain_on_disconnect``
+    # False) call this with their running totals each time they change, so that a stream the client
+    # abandons is charged for what was produced. The caller passes its own recorder; the adapter only
+    # reports, it never reads anything back (data flows one way).
+    on_usage: Callable[[Usage], None] = _unreported
 
 
 @dataclass(slots=True)
@@ -128,7 +134,8 @@ class Provider(Protocol):
     supports_json_schema: bool
     supports_streaming: bool
     # True: when a client abandons a stream, keep reading the upstream for its final usage.
-    # False: the adapter stops generating at once and keeps ``ProviderCall.progress`` exact instead.
+    # False: the adapter stops generating at once and reports its exact counts through
+    # ``ProviderCall.on_usage`` instead.
     drain_on_disconnect: bool
 
     async def complete(self, call: ProviderCall) -> Completion: ...

@@ -46,7 +46,7 @@ class ChatInvocation:
             model=attempt.model,
             inference_id=attempt.inference_id,
             extra=attempt.route.options,
-            progress=attempt.progress,
+            on_usage=attempt.on_usage,
         )
 
     async def complete(self, provider: Provider, attempt: Attempt) -> Outcome:

@@ -85,7 +85,7 @@ class ResponsesInvocation:
             model=attempt.model,
             inference_id=attempt.inference_id,
             extra=attempt.route.options,
-            progress=attempt.progress,
+            on_usage=attempt.on_usage,
         )
 
     def body(self, attempt: Attempt) -> bytes:

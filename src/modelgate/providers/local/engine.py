@@ -209,7 +209,8 @@ class Engine:
                     self._pop_waiting()
                     out[req] = Event(error=exc)
                     continue
-                req.prompt_tokens = req.progress.prompt_tokens = len(req.tokens)
+                req.prompt_tokens = len(req.tokens)
+                req.report()
             tokens = req.tokens
             room = (rt.n_ctx - len(tokens)) // req.n
             if room < 1:
@@ -320,7 +321,7 @@ class Engine:
             else:
                 token = seq.sampler.sample(ctx, idx)
             req.completion_tokens[seq.index] += 1
-            req.progress.completion_tokens += 1
+            req.report()
             finish: str | None = None
             if token in eog:
                 text, finish = seq.text.flush(), "stop"

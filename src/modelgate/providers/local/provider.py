@@ -49,7 +49,7 @@ class LocalProvider:
     supports_json_schema = True
     supports_streaming = True
     supports_embeddings = True
-    drain_on_disconnect = False  # a closed stream stops at once; ``call.progress`` is exact
+    drain_on_disconnect = False  # a closed stream stops at once; ``call.on_usage`` is told exact counts
 
     def __init__(self, name: str, options: LocalOptions) -> None:
         self.name = name
@@ -166,7 +166,7 @@ class LocalProvider:
             stops=tuple(request.stop_list),
             loop=asyncio.get_running_loop(),
             wake=self.engine.wake,
-            progress=call.progress,
+            on_usage=call.on_usage,
         )
         self.engine.submit(req)
         return req

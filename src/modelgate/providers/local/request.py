@@ -50,7 +50,7 @@ class GenRequest:
         stops: tuple[str, ...],
         loop: asyncio.AbstractEventLoop,
         wake: Callable[[], None],
-        progress: Usage | None = None,
+        on_usage: Callable[[Usage], None] | None = None,
     ) -> None:
         self._wake = wake
         self.messages = messages
@@ -65,13 +65,18 @@ class GenRequest:
         self.tokens: list[int] | None = None  # the templated prompt, tokenized by the worker
         self.prompt_tokens = 0
         self.completion_tokens = [0] * n
-        # Live totals written by the worker as tokens are sampled (``ProviderCall.progress``).
-        self.progress = progress if progress is not None else Usage()
+        # Told the live totals by the worker as tokens are sampled (``ProviderCall.on_usage``).
+        self._on_usage = on_usage
         self.submitted_at = time.monotonic()
 
     def usage(self) -> Usage:
         """Exact counts so far: the templated prompt, and every sampled token (an end token too)."""
         return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=sum(self.completion_tokens))
+
+    def report(self) -> None:
+        """The worker, after each count changes: the running totals to ``ProviderCall.on_usage``."""
+        if self._on_usage is not None:
+            self._on_usage(self.usage())
 
     def cancel(self) -> None:
         """Stop generating (no-op once finished): the worker frees the sequences at its next step."""
