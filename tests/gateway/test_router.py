@@ -23,8 +23,10 @@ from modelgate.wire.chat import ChatRequest
 
 
 class ScriptedProvider:
-    supports_tools = supports_reasoning = supports_json_schema = supports_streaming = True
+    supports_tools = supports_json_schema = supports_streaming = supports_vision = True
+    supports_embeddings = False
     drain_on_disconnect = True
+    dialects: frozenset[str] = frozenset()
 
     def __init__(self, name: str, outcomes: list[object]) -> None:
         self.name = name

@@ -69,7 +69,7 @@ async def test_registered_as_type_anthropic_and_satisfies_protocol(anthropic_fak
     )
     try:
         assert isinstance(p, Provider)
-        assert (p.supports_tools, p.supports_reasoning, p.supports_json_schema, p.supports_streaming) == (
+        assert (p.supports_tools, p.supports_vision, p.supports_json_schema, p.supports_streaming) == (
             True,
             True,
             True,  # structured output through a forced tool

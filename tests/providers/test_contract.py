@@ -21,7 +21,7 @@ from modelgate.errors import (
     UpstreamStatusError,
     UpstreamTimeoutError,
 )
-from modelgate.providers.base import Chunk, Provider, ProviderCall, ProviderContext
+from modelgate.providers.base import Chunk, Provider, ProviderCall, ProviderContext, undeclared
 from modelgate.providers.registry import ProviderTypeRegistry
 from tests.fakes import SSE, Reply, ScriptedServer, SSEReply, load
 from tests.fakes.anthropic_server import AnthropicFake, anthropic_error, anthropic_sse
@@ -171,14 +171,17 @@ async def collect(provider: Provider, c: ProviderCall) -> list[Chunk]:
 
 async def test_protocol_and_flags(provider: Provider) -> None:
     assert isinstance(provider, Provider)
+    assert undeclared(provider) == []
     for flag in (
         "supports_tools",
-        "supports_reasoning",
         "supports_json_schema",
         "supports_streaming",
+        "supports_vision",
+        "supports_embeddings",
         "drain_on_disconnect",
     ):
         assert isinstance(getattr(provider, flag), bool), flag
+    assert isinstance(provider.dialects, frozenset)
 
 
 async def test_whole_answer(kit: Kit, fake: ScriptedServer, provider: Provider) -> None:

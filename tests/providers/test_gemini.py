@@ -74,7 +74,7 @@ async def test_registered_as_type_gemini_and_satisfies_protocol(gemini_fake: Gem
     p = factory("google", provider_config("gemini", gemini_fake.base_url, api_key="k"), ProviderContext())
     try:
         assert isinstance(p, Provider)
-        assert (p.supports_tools, p.supports_reasoning, p.supports_json_schema, p.supports_streaming) == (
+        assert (p.supports_tools, p.supports_vision, p.supports_json_schema, p.supports_streaming) == (
             True,
             True,
             True,

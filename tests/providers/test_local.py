@@ -105,7 +105,7 @@ def test_bad_options_are_a_configuration_error() -> None:
 @local_model
 async def test_is_a_provider(local: LocalProvider) -> None:
     assert isinstance(local, Provider)
-    assert (local.supports_tools, local.supports_reasoning) == (False, False)
+    assert local.supports_tools is False
     assert (local.supports_json_schema, local.supports_streaming) == (True, True)
     assert local.drain_on_disconnect is False
 

@@ -8,6 +8,7 @@ catalogue must list each one the request needs, and only routes whose adapter su
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelgate.accounts.keys import KeyIdentity
@@ -22,22 +23,19 @@ DEFAULT_MAX_TOKENS = 512
 # Bounds every count that reaches the ledger: caps and estimates above this are client errors.
 MAX_TOKENS_BOUND = 2**31 - 1
 
-_FLAGS = {
-    "tools": "supports_tools",
-    "structured_output": "supports_json_schema",
-    "streaming": "supports_streaming",
-    "reasoning": "supports_reasoning",
-    "vision": "supports_vision",
-    "embeddings": "supports_embeddings",
+# A capability a request may need -> the declared ``Provider`` flag that grants it.
+_FLAGS: dict[str, Callable[[Provider], bool]] = {
+    "tools": lambda p: p.supports_tools,
+    "structured_output": lambda p: p.supports_json_schema,
+    "streaming": lambda p: p.supports_streaming,
+    "vision": lambda p: p.supports_vision,
+    "embeddings": lambda p: p.supports_embeddings,
 }
-# Flags an adapter is assumed to have when it does not say (older third-party adapters).
-_DEFAULT_FLAG = {"vision": True, "embeddings": False}
 
 _WHAT = {
     "tools": "tool calling",
     "structured_output": "structured output (response_format json_schema / json_object)",
     "streaming": "streaming",
-    "reasoning": "reasoning",
     "vision": "image input",
     "embeddings": "embeddings",
 }
@@ -76,11 +74,9 @@ def check_key(ident: KeyIdentity, scope: str) -> None:
         )
 
 
-def supports(provider: Provider | object, capability: str) -> bool:
+def supports(provider: Provider, capability: str) -> bool:
     flag = _FLAGS.get(capability)
-    if flag is None:
-        return True
-    return bool(getattr(provider, flag, _DEFAULT_FLAG.get(capability, False)))
+    return True if flag is None else bool(flag(provider))
 
 
 def _capable_plan(

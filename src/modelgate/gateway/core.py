@@ -34,12 +34,13 @@ from modelgate.accounts.keys import KeyIdentity
 from modelgate.billing.ledger import HoldTicket, LedgerBase
 from modelgate.catalog.models import Route
 from modelgate.catalog.registry import Catalog
-from modelgate.errors import GatewayError
-from modelgate.gateway.admission import Prepared, admit
+from modelgate.errors import GatewayError, UpstreamError
+from modelgate.gateway.admission import Prepared, admit, check_key, resolve_model
 from modelgate.gateway.logsink import RequestLogSink
 from modelgate.gateway.metered import (
     Attempt,
     Caller,
+    CountRequest,
     Event,
     Metered,
     MeteredRequest,
@@ -228,6 +229,28 @@ class MeteredCore:
             headers=dict(f.meta.rate_headers or {}),
         )
 
+    # ---- a count (unbilled) ------------------------------------------------------------------
+
+    async def count(self, req: CountRequest, caller: Caller) -> int:
+        """An input-token count: the key and model admitted as for a model call; nothing held,
+        charged or rate limited, and no request-log row (a count is not a model call), only a debug
+        line. The model's routes are asked in order; a retryable upstream failure moves on, any other
+        is raised; no exact count anywhere gives the door's estimate."""
+        check_key(caller.ident, req.scope)
+        model = resolve_model(self.catalog, req.model, req.kind)
+        for route in self.router.plan(model, None):
+            try:
+                tokens = await req.counter(self.providers[route.provider], route)
+            except UpstreamError as exc:
+                if not exc.retryable:
+                    raise
+                continue
+            if tokens is not None:
+                log.debug("count %s: %d input tokens from %s", caller.inference_id, tokens, route.provider)
+                return tokens
+        log.debug("count %s: %d input tokens (estimate)", caller.inference_id, req.estimate)
+        return req.estimate
+
     # ---- a stream ----------------------------------------------------------------------------
 
     async def stream(self, req: MeteredRequest, caller: Caller) -> MeteredStream:
@@ -291,7 +314,7 @@ class MeteredCore:
     async def _settle_abandoned(
         self, f: _Flight, provider: str, pump: UpstreamPump, live: _LiveUsage
     ) -> None:
-        drain = getattr(self.providers.get(provider), "drain_on_disconnect", True)
+        drain = self._drains(provider)
         usage = await pump.abandon(drain=drain, drain_seconds=DRAIN_TIMEOUT)
         reported = live.produced()
         if not drain and reported is not None:
@@ -302,12 +325,14 @@ class MeteredCore:
     def _settle_cancelled(self, f: _Flight, provider: str, live: _LiveUsage) -> bool:
         """A cancelled whole answer from an adapter with exact live counts: charge what it produced."""
         usage = live.usage
-        if getattr(self.providers.get(provider), "drain_on_disconnect", True) or not (
-            usage and usage.completion_tokens
-        ):
+        if self._drains(provider) or not (usage and usage.completion_tokens):
             return False
         self._settle_and_log(f, provider, usage, f.cost(usage), "cancelled", http_status=499)
         return True
+
+    def _drains(self, provider: str) -> bool:
+        p = self.providers.get(provider)
+        return True if p is None else p.drain_on_disconnect
 
     # ---- settling ----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ hands the invocation an ``Attempt`` per try and gets back opaque payloads with t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,10 +19,6 @@ from modelgate.providers.base import Usage
 if TYPE_CHECKING:
     from modelgate.accounts.keys import KeyIdentity
     from modelgate.catalog.models import ModelSpec, Route
-
-# Capabilities a request may need; a model declaring ``capabilities`` in the catalogue must list them,
-# and a route is only taken when its adapter supports them (``providers/base.py`` flags).
-CAPABILITIES = frozenset({"streaming", "tools", "structured_output", "vision", "reasoning", "embeddings"})
 
 
 @dataclass(slots=True, frozen=True)
@@ -90,7 +86,23 @@ class MeteredRequest:
     max_tokens_field: str = "max_tokens"  # named in the error when the cap is too large
     prompt_estimate: int = 0  # an upper bound of the prompt tokens
     n: int = 1
+    # Capabilities the request needs (streaming, tools, structured_output, vision, embeddings): a
+    # model declaring ``capabilities`` must list them, and only routes whose adapter has the
+    # ``providers/base.py`` flag are taken (``gateway/admission.py``).
     needs: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True, frozen=True)
+class CountRequest:
+    """An input-token count (Messages ``count_tokens``): admitted like a model call (key, scope,
+    model), never held, billed or rate limited. ``counter`` asks one provider on one route for an
+    exact count (None: it has none); ``estimate`` is the door's answer when no route counts."""
+
+    model: str
+    counter: Callable[[Any, Route], Awaitable[int | None]]
+    estimate: int
+    kind: str = "chat"
+    scope: str = "model:chat"
 
 
 @dataclass(slots=True)

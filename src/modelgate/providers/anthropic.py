@@ -41,9 +41,10 @@ ANTHROPIC_VERSION = "2023-06-01"
 
 class AnthropicProvider:
     supports_tools = True
-    supports_reasoning = True
     supports_json_schema = True  # through a forced output tool (anthropic_convert.output_tool)
     supports_streaming = True
+    supports_vision = True
+    supports_embeddings = False
     drain_on_disconnect = True  # keep reading an abandoned stream: output usage comes at the end
     dialects = frozenset({"anthropic-messages"})
 
@@ -160,8 +161,10 @@ class AnthropicProvider:
                 f"upstream {self.name} ended the stream before message_stop", provider=self.name
             )
 
-    async def count_tokens(self, body: bytes, headers: Mapping[str, str]) -> int:
+    async def count_tokens(self, dialect: str, body: bytes, headers: Mapping[str, str]) -> int | None:
         """The upstream's exact ``/messages/count_tokens`` for a Messages body."""
+        if dialect not in self.dialects:
+            return None
         data = await self._http.post_json("/messages/count_tokens", body, headers=dict(headers))
         tokens = data.get("input_tokens") if isinstance(data, dict) else None
         if not isinstance(tokens, int) or isinstance(tokens, bool) or not 0 <= tokens < 2**31:

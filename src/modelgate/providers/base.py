@@ -115,34 +115,51 @@ class NativeProvider(Protocol):
         self, dialect: str, body: bytes, headers: Mapping[str, str]
     ) -> AsyncIterator[RawEvent]: ...
 
+    async def count_tokens(self, dialect: str, body: bytes, headers: Mapping[str, str]) -> int | None:
+        """The upstream's exact input-token count of a request body in ``dialect`` (Anthropic's
+        ``/messages/count_tokens``); None when the upstream has no such count (the door estimates)."""
+        ...
 
-def native(provider: object, dialect: str) -> NativeProvider | None:
+
+def native(provider: Provider, dialect: str) -> NativeProvider | None:
     """``provider`` when it passes ``dialect`` through, else None."""
     # No isinstance() on the runtime-checkable Protocol: it walks every member on each call (hot path).
-    if dialect in getattr(provider, "dialects", ()):
+    if dialect in provider.dialects:
         return provider  # type: ignore[return-value]
     return None
 
 
 @runtime_checkable
 class Provider(Protocol):
-    """What every upstream adapter is. Capability flags let the gateway reject what cannot work."""
+    """What every upstream adapter is. Every attribute the gateway reads is declared here (and
+    checked when the providers are built: ``undeclared``); nothing reads an undeclared one.
+    Capability flags let admission (``gateway/admission.py``) reject what cannot work."""
 
     name: str
-    supports_tools: bool
-    supports_reasoning: bool
-    supports_json_schema: bool
+    supports_tools: bool  # tools / tool_choice
+    supports_json_schema: bool  # response_format json_schema / json_object
     supports_streaming: bool
+    supports_vision: bool  # image parts in the input
+    supports_embeddings: bool  # also an ``EmbeddingProvider`` (``embed``)
     # True: when a client abandons a stream, keep reading the upstream for its final usage.
     # False: the adapter stops generating at once and reports its exact counts through
     # ``ProviderCall.on_usage`` instead.
     drain_on_disconnect: bool
+    # The API dialects it passes through natively (then it is also a ``NativeProvider``); empty: none.
+    dialects: frozenset[str]
 
     async def complete(self, call: ProviderCall) -> Completion: ...
 
     def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]: ...
 
     async def aclose(self) -> None: ...
+
+
+def undeclared(provider: object) -> list[str]:
+    """The members of ``Provider`` that ``provider`` lacks (a third-party adapter written against
+    an older contract): named in a start-up error rather than guessed at request time."""
+    members = [*Provider.__annotations__, "complete", "stream", "aclose"]
+    return [m for m in members if not hasattr(provider, m)]
 
 
 @dataclass(slots=True)

@@ -49,11 +49,12 @@ _MAX_RAW_JSON = 1024 * 1024
 
 class GeminiProvider:
     supports_tools = True
-    supports_reasoning = True
     supports_json_schema = True
     supports_streaming = True
-    drain_on_disconnect = True  # keep reading an abandoned stream: usage comes with the last event
+    supports_vision = True
     supports_embeddings = True  # embed(): providers/base.py EmbeddingProvider
+    drain_on_disconnect = True  # keep reading an abandoned stream: usage comes with the last event
+    dialects: frozenset[str] = frozenset()
 
     def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
         self.name = name

@@ -43,11 +43,11 @@ _GATEWAY_ONLY = {"provider", "thinking", "model", "max_tokens", "max_completion_
 
 class OpenAICompatProvider:
     supports_tools = True
-    supports_reasoning = True
     supports_json_schema = True
     supports_streaming = True
-    drain_on_disconnect = True
+    supports_vision = True
     supports_embeddings = True  # embed(): providers/base.py EmbeddingProvider
+    drain_on_disconnect = True
 
     def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
         self.name = name
@@ -171,9 +171,7 @@ class OpenAICompatProvider:
                 )
             out[index] = vectors.vector(self.name, item.get("embedding"), dims=dims)
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        tokens = vectors.prompt_tokens(
-            self.name, usage.get("prompt_tokens"), bound=vectors.token_bound(call)
-        )
+        tokens = vectors.prompt_tokens(self.name, usage.get("prompt_tokens"), bound=vectors.token_bound(call))
         return Embeddings(vectors=[v for v in out if v is not None], prompt_tokens=tokens)
 
 

@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 
 from modelgate.catalog.models import ProviderConfig
 from modelgate.catalog.registry import Catalog
-from modelgate.providers.base import Provider, ProviderContext, ProviderFactory
+from modelgate.providers.base import Provider, ProviderContext, ProviderFactory, undeclared
 
 BUILTIN_TYPES: dict[str, str] = {
     "openai": "modelgate.providers.openai_compat:create",
@@ -76,5 +76,12 @@ def build_providers(
     for name in sorted(used):
         conf: ProviderConfig = catalog.providers[name]
         if conf.configured:
-            out[name] = registry.factory(conf.type)(name, conf, context)
+            provider = registry.factory(conf.type)(name, conf, context)
+            missing = undeclared(provider)
+            if missing:
+                raise ValueError(
+                    f"providers.{name}: the {conf.type!r} adapter does not declare {', '.join(missing)} "
+                    "(every member of providers/base.py Provider is required)"
+                )
+            out[name] = provider
     return out

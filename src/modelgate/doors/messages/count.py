@@ -10,19 +10,15 @@ with them stays inside it.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from modelgate.catalog.models import Route
 from modelgate.doors.messages.wire import CountTokensRequest
 from modelgate.doors.rawjson import replace_top_level_string
-from modelgate.errors import UpstreamError
-from modelgate.gateway.admission import check_key, resolve_model
-from modelgate.gateway.metered import Caller
-from modelgate.providers.base import native
-
-if TYPE_CHECKING:
-    from modelgate.httpkit.deps import AppState
+from modelgate.gateway.metered import CountRequest
+from modelgate.providers.base import Provider, native
 
 DIALECT = "anthropic-messages"
 PER_MESSAGE = 4
@@ -69,20 +65,16 @@ def estimate_input_tokens(req: CountTokensRequest) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN) + PER_MESSAGE * (len(req.messages) + 1) + PER_IMAGE * images
 
 
-async def count_tokens(
-    state: AppState, req: CountTokensRequest, caller: Caller, raw: bytes, headers: dict[str, str]
-) -> int:
-    core = state.core
-    check_key(caller.ident, "model:chat")
-    model = resolve_model(core.catalog, req.model, "chat")
-    for route in core.router.plan(model, None):
-        provider = native(core.providers[route.provider], DIALECT)
-        counter = getattr(provider, "count_tokens", None)
-        if counter is None:
-            continue
-        try:
-            return int(await counter(replace_top_level_string(raw, "model", route.model), headers))
-        except UpstreamError as exc:
-            if not exc.retryable:
-                raise
-    return estimate_input_tokens(req)
+def count_request(req: CountTokensRequest, raw: bytes, headers: dict[str, str]) -> CountRequest:
+    """The metered core's count (``MeteredCore.count``): exact on a route whose adapter passes
+    Messages through, the estimate elsewhere."""
+
+    async def exact(provider: Provider, route: Route) -> int | None:
+        upstream = native(provider, DIALECT)
+        if upstream is None:
+            return None
+        body = replace_top_level_string(raw, "model", route.model)
+        tokens = await upstream.count_tokens(DIALECT, body, headers)
+        return None if tokens is None else int(tokens)
+
+    return CountRequest(model=req.model, counter=exact, estimate=estimate_input_tokens(req))

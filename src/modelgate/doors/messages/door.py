@@ -19,7 +19,7 @@ import orjson
 from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
 from modelgate.doors.chat.door import ChatInvocation
 from modelgate.doors.estimate import messages_prompt_upper_bound
-from modelgate.doors.messages.count import count_tokens
+from modelgate.doors.messages.count import count_request
 from modelgate.doors.messages.translate import EventTranslator, sse, to_chat, to_message
 from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
 from modelgate.doors.rawjson import replace_string, replace_top_level_string
@@ -200,7 +200,7 @@ class MessagesDoor:
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         headers = {h: v for h in FORWARDED_HEADERS if (v := req.header(h))}
         if isinstance(parsed, CountTokensRequest):
-            tokens = await count_tokens(state, parsed, caller, req.body, headers)
+            tokens = await state.core.count(count_request(parsed, req.body, headers), caller)
             return DoorResponse(200, {**JSON_HEADERS}, orjson.dumps({"input_tokens": tokens}))
         msg: MessagesRequest = parsed
         invocation = MessagesInvocation(msg, req.body, headers)

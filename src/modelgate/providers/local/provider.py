@@ -45,10 +45,11 @@ class LocalOptions(BaseModel):
 
 class LocalProvider:
     supports_tools = False
-    supports_reasoning = False
     supports_json_schema = True
     supports_streaming = True
+    supports_vision = True  # as before the flag was declared: image parts are dropped (text only)
     supports_embeddings = True
+    dialects: frozenset[str] = frozenset()
     drain_on_disconnect = False  # a closed stream stops at once; ``call.on_usage`` is told exact counts
 
     def __init__(self, name: str, options: LocalOptions) -> None:
