@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve test install install-dev browser axe lint typecheck bench clean
+.PHONY: serve test install install-dev browser axe agents clients-latest lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,31 @@ $(AXE): tests/web/axe/package.json tests/web/axe/package-lock.json
 
 axe: $(AXE)
 
-test: install-dev browser axe
+# Claude Code and Codex CLI for tests/agents/, from npm (tests/agents/package-lock.json pins them).
+AGENTS := tests/agents/node_modules/.installed
+$(AGENTS): tests/agents/package.json tests/agents/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq npm >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq npm >/dev/null; fi; }
+	npm ci --prefix tests/agents --no-audit --no-fund --silent
+	touch $@
+
+agents: $(AGENTS)
+
+# The client tests against each client's newest release: Claude Code and Codex CLI at @latest (into
+# build/clients-latest), the newest anthropic and openai SDKs. Run before resolving an issue that
+# touches a door; `make install-dev` afterwards returns the SDKs to the pinned ranges' choice.
+LATEST := build/clients-latest
+clients-latest: install-dev
+	rm -rf $(LATEST) && mkdir -p $(LATEST)
+	echo '{"name": "clients-latest", "private": true}' > $(LATEST)/package.json
+	npm install --prefix $(LATEST) --no-audit --no-fund --silent @anthropic-ai/claude-code@latest @openai/codex@latest
+	$(BIN)/pip install --quiet --upgrade anthropic openai
+	@$(LATEST)/node_modules/.bin/claude --version; $(LATEST)/node_modules/.bin/codex --version
+	@$(BIN)/python -c "import anthropic, openai; print('anthropic', anthropic.__version__, '/ openai', openai.__version__)"
+	MODELGATE_AGENTS_DIR=$(LATEST) $(BIN)/python -m pytest -q tests/agents
+
+test: install-dev browser axe agents
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -61,4 +85,4 @@ bench: install-dev
 	bash bench/run.sh
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache tests/web/axe/node_modules
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache tests/web/axe/node_modules tests/agents/node_modules build/clients-latest

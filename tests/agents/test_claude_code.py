@@ -1,0 +1,122 @@
+"""Claude Code (headless, ``claude -p``) completes a read-then-edit task through modelgate's Messages
+door: natively (pass-through to an Anthropic upstream) and translated (to an OpenAI-compatible chat
+upstream). The scripted upstream asks for ``Read``, sees the file's content in the next request,
+asks for ``Edit``, sees the edit's result, then answers; the file must have changed on disk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.agents.conftest import (
+    EDITED,
+    FINAL,
+    ORIGINAL,
+    Agents,
+    agent_server,
+    base_env,
+    start_upstream,
+)
+from tests.fakes.agent_upstream import AgentUpstream, Step
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.threaded import BackgroundLoop
+
+
+def claude_env(home: Path, base_url: str, key: str, model: str) -> dict[str, str]:
+    return {
+        **base_env(home),
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": key,
+        "ANTHROPIC_MODEL": model,
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": model,
+        "ANTHROPIC_DEFAULT_SONNET_MODEL": model,
+        "ANTHROPIC_DEFAULT_OPUS_MODEL": model,
+        "CLAUDE_CODE_SUBAGENT_MODEL": model,
+        # Nothing but the gateway: no telemetry, error reports, update checks or surveys, and a dead
+        # proxy for anything that would still try to leave the machine.
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+
+
+def run_claude(agents: Agents, project: Path, env: dict[str, str]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [
+            str(agents.claude),
+            "-p",
+            "In notes.txt, change the colour from red to blue.",
+            "--output-format",
+            "json",
+            "--permission-mode",
+            "acceptEdits",
+            "--allowedTools",
+            "Read,Edit",
+            "--max-turns",
+            "6",
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    assert proc.stdout.strip(), proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 0 and not result.get("is_error"), (result, proc.stderr)
+    return result
+
+
+def plan(project: Path) -> list[Step]:
+    path = str(project / "notes.txt")
+    return [
+        Step("Read", {"file_path": path}),
+        Step("Edit", {"file_path": path, "old_string": "colour = red", "new_string": "colour = blue"}),
+    ]
+
+
+@pytest.mark.parametrize("model", ["claude-agent", "chat-agent"], ids=["native", "translated"])
+def test_claude_code_reads_then_edits_a_file(
+    model: str,
+    agents: Agents,
+    agent_loop: BackgroundLoop,
+    make_live_server: Any,
+    openai_upstream: FakeOpenAI,
+    project: Path,
+    home: Path,
+) -> None:
+    fake: AgentUpstream = start_upstream(agent_loop, plan(project))
+    try:
+        server = agent_server(make_live_server, fake, openai_upstream.base_url)
+        env = claude_env(home, server.url, server.create_key(), model)
+        result = run_claude(agents, project, env)
+    finally:
+        agent_loop.run(fake.stop())
+    assert (project / "notes.txt").read_text() == EDITED
+    assert result["result"] == FINAL
+    # The upstream saw the file's content (Read's result), then the edit's result, in later requests.
+    assert len(fake.results) >= 2, fake.results
+    assert ORIGINAL.strip() in fake.results[0]
+    assert "notes.txt" in fake.results[1]
+    assert {0, 1, 2} <= set(fake.steps_sent)
+    # Current releases put a system message mid-conversation (after the first user turn), with
+    # adaptive thinking and an effort: passed through as sent, or kept in place as a system message.
+    first = fake.requests[0].json
+    roles = [m["role"] for m in first["messages"]]
+    assert "system" in roles[roles.index("user") :], roles
+    if model == "claude-agent":
+        assert {r.path for r in fake.requests} == {"/v1/messages"}
+        assert first["thinking"]["type"] == "adaptive" and "effort" in first["output_config"]
+    else:
+        assert {r.path for r in fake.requests} == {"/v1/chat/completions"}
+        assert first["reasoning_effort"] in ("low", "medium", "high")

@@ -1,0 +1,111 @@
+"""Codex CLI (headless, ``codex exec``) completes a read-then-change task through modelgate's
+Responses door (``wire_api = "responses"``): natively (pass-through to a Responses upstream) and
+translated (to an OpenAI-compatible chat upstream). The scripted upstream asks ``exec_command`` to
+``cat`` the file, sees its content in the next request, asks it to rewrite the file, sees that
+command's result, then answers; the file must have changed on disk."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.agents.conftest import (
+    EDITED,
+    FINAL,
+    ORIGINAL,
+    Agents,
+    agent_server,
+    base_env,
+    start_upstream,
+)
+from tests.fakes.agent_upstream import AgentUpstream, Step
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.threaded import BackgroundLoop
+
+CONFIG = """model = "{model}"
+model_provider = "modelgate"
+check_for_update_on_startup = false
+
+[analytics]
+enabled = false
+
+[feedback]
+enabled = false
+
+[model_providers.modelgate]
+name = "modelgate"
+base_url = "{base_url}/v1"
+env_key = "MODELGATE_API_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+"""
+
+PLAN = [
+    Step("exec_command", {"cmd": "cat notes.txt"}),
+    Step("exec_command", {"cmd": "sed -i 's/colour = red/colour = blue/' notes.txt && echo edited"}),
+]
+
+
+def run_codex(agents: Agents, project: Path, home: Path, base_url: str, key: str, model: str) -> str:
+    codex_home = home / ".codex"
+    codex_home.mkdir()
+    (codex_home / "config.toml").write_text(CONFIG.format(model=model, base_url=base_url))
+    last = home / "last-message.txt"
+    env = {
+        **base_env(home),
+        "CODEX_HOME": str(codex_home),
+        "MODELGATE_API_KEY": key,
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    proc = subprocess.run(
+        [
+            str(agents.codex),
+            "exec",
+            "--strict-config",
+            "--skip-git-repo-check",
+            "--sandbox",
+            "danger-full-access",
+            "--output-last-message",
+            str(last),
+            "In notes.txt, change the colour from red to blue.",
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    return last.read_text().strip()
+
+
+@pytest.mark.parametrize("model", ["gpt-agent", "chat-agent"], ids=["native", "translated"])
+def test_codex_reads_then_changes_a_file(
+    model: str,
+    agents: Agents,
+    agent_loop: BackgroundLoop,
+    make_live_server: Any,
+    openai_upstream: FakeOpenAI,
+    project: Path,
+    home: Path,
+) -> None:
+    fake: AgentUpstream = start_upstream(agent_loop, PLAN)
+    try:
+        server = agent_server(make_live_server, fake, openai_upstream.base_url)
+        final = run_codex(agents, project, home, server.url, server.create_key(), model)
+    finally:
+        agent_loop.run(fake.stop())
+    assert (project / "notes.txt").read_text() == EDITED
+    assert final == FINAL
+    assert len(fake.results) >= 2, fake.results
+    assert ORIGINAL.strip() in fake.results[0] and "edited" in fake.results[1]
+    assert {0, 1, 2} <= set(fake.steps_sent)
+    path = "/v1/responses" if model == "gpt-agent" else "/v1/chat/completions"
+    assert {r.path for r in fake.requests} == {path}
