@@ -70,6 +70,7 @@ MODELS = """
     aliases: [chat-agent]
     info: {{name: Chat agent, developer: Lab, contextLength: 1000000, outputMax: 128000}}
     pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
+    reasoning: {{budget_min: 0}}
     routes:
       - {{provider: agent-chat, model: chat-upstream}}
 """

@@ -195,7 +195,10 @@ def test_parallel_requests_at_the_balance_never_overspend(door_server: LiveServe
     ok = [r for r in results if r.status_code == 200]
     refused = [r for r in results if r.status_code != 200]
     assert ok and refused
-    assert all(r.status_code == 403 and r.json()["error"]["type"] == "permission_error" for r in refused)
+    # Out of credits is Anthropic's billing error, worded as agents recognise it, never retried.
+    assert all(r.status_code == 402 and r.json()["error"]["type"] == "billing_error" for r in refused)
+    assert all("credit balance is too low" in r.json()["error"]["message"] for r in refused)
+    assert all(r.headers["x-should-retry"] == "false" for r in refused)
     charged = sum(int(r.headers["x-aimlapi-credits-used"]) for r in ok)
     assert charged == len(ok) * credits(11, 4)
     billing = requests.get(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -94,7 +94,9 @@ class AgentUpstream(ScriptedServer):
             "Bearer "
         )
         if given != self.api_key:
-            return web.json_response({"error": {"message": "bad key", "type": "authentication_error"}}, status=401)
+            return web.json_response(
+                {"error": {"message": "bad key", "type": "authentication_error"}}, status=401
+            )
         return None
 
     async def default_reply(self, request: web.Request, body: bytes) -> web.StreamResponse | None:
@@ -140,7 +142,9 @@ async def _send(
 USAGE_IN, USAGE_OUT = 20, 5
 
 
-def _anthropic(model: str, step: Step | None, text: str, call_id: str) -> tuple[Json, list[tuple[str | None, Any]]]:
+def _anthropic(
+    model: str, step: Step | None, text: str, call_id: str
+) -> tuple[Json, list[tuple[str | None, Any]]]:
     usage = {"input_tokens": USAGE_IN, "output_tokens": USAGE_OUT}
     block: Json
     if step is not None:
@@ -175,12 +179,23 @@ def _anthropic(model: str, step: Step | None, text: str, call_id: str) -> tuple[
     return msg, events
 
 
-def _chat(model: str, step: Step | None, text: str, call_id: str) -> tuple[Json, list[tuple[str | None, Any]]]:
+def _chat(
+    model: str, step: Step | None, text: str, call_id: str
+) -> tuple[Json, list[tuple[str | None, Any]]]:
     usage = {"prompt_tokens": USAGE_IN, "completion_tokens": USAGE_OUT, "total_tokens": USAGE_IN + USAGE_OUT}
-    base = {"id": f"chatcmpl-{call_id}", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    base = {
+        "id": f"chatcmpl-{call_id}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
     message: Json
     if step is not None:
-        call = {"id": call_id, "type": "function", "function": {"name": step.tool, "arguments": orjson.dumps(step.args).decode()}}
+        call = {
+            "id": call_id,
+            "type": "function",
+            "function": {"name": step.tool, "arguments": orjson.dumps(step.args).decode()},
+        }
         message = {"role": "assistant", "content": None, "tool_calls": [call]}
         delta: Json = {"role": "assistant", "tool_calls": [{"index": 0, **call}]}
         finish = "tool_calls"
@@ -202,7 +217,9 @@ def _chat(model: str, step: Step | None, text: str, call_id: str) -> tuple[Json,
     return whole, events
 
 
-def _responses(model: str, step: Step | None, text: str, call_id: str) -> tuple[Json, list[tuple[str | None, Any]]]:
+def _responses(
+    model: str, step: Step | None, text: str, call_id: str
+) -> tuple[Json, list[tuple[str | None, Any]]]:
     usage = {
         "input_tokens": USAGE_IN,
         "output_tokens": USAGE_OUT,
@@ -213,21 +230,68 @@ def _responses(model: str, step: Step | None, text: str, call_id: str) -> tuple[
     item: Json
     if step is not None:
         args = orjson.dumps(step.args).decode()
-        item = {"type": "function_call", "id": f"fc_{call_id}", "call_id": call_id, "name": step.tool, "arguments": args, "status": "completed"}
+        item = {
+            "type": "function_call",
+            "id": f"fc_{call_id}",
+            "call_id": call_id,
+            "name": step.tool,
+            "arguments": args,
+            "status": "completed",
+        }
         added = {**item, "arguments": "", "status": "in_progress"}
         deltas: list[Json] = [
-            {"type": "response.function_call_arguments.delta", "item_id": item["id"], "output_index": 0, "delta": args},
-            {"type": "response.function_call_arguments.done", "item_id": item["id"], "output_index": 0, "arguments": args},
+            {
+                "type": "response.function_call_arguments.delta",
+                "item_id": item["id"],
+                "output_index": 0,
+                "delta": args,
+            },
+            {
+                "type": "response.function_call_arguments.done",
+                "item_id": item["id"],
+                "output_index": 0,
+                "arguments": args,
+            },
         ]
     else:
         part = {"type": "output_text", "text": text, "annotations": []}
-        item = {"type": "message", "id": f"msg_{call_id}", "role": "assistant", "status": "completed", "content": [part]}
+        item = {
+            "type": "message",
+            "id": f"msg_{call_id}",
+            "role": "assistant",
+            "status": "completed",
+            "content": [part],
+        }
         added = {**item, "content": [], "status": "in_progress"}
         deltas = [
-            {"type": "response.content_part.added", "item_id": item["id"], "output_index": 0, "content_index": 0, "part": {**part, "text": ""}},
-            {"type": "response.output_text.delta", "item_id": item["id"], "output_index": 0, "content_index": 0, "delta": text},
-            {"type": "response.output_text.done", "item_id": item["id"], "output_index": 0, "content_index": 0, "text": text},
-            {"type": "response.content_part.done", "item_id": item["id"], "output_index": 0, "content_index": 0, "part": part},
+            {
+                "type": "response.content_part.added",
+                "item_id": item["id"],
+                "output_index": 0,
+                "content_index": 0,
+                "part": {**part, "text": ""},
+            },
+            {
+                "type": "response.output_text.delta",
+                "item_id": item["id"],
+                "output_index": 0,
+                "content_index": 0,
+                "delta": text,
+            },
+            {
+                "type": "response.output_text.done",
+                "item_id": item["id"],
+                "output_index": 0,
+                "content_index": 0,
+                "text": text,
+            },
+            {
+                "type": "response.content_part.done",
+                "item_id": item["id"],
+                "output_index": 0,
+                "content_index": 0,
+                "part": part,
+            },
         ]
     resp: Json = {
         "id": f"resp_{call_id}",
@@ -239,11 +303,16 @@ def _responses(model: str, step: Step | None, text: str, call_id: str) -> tuple[
         "usage": usage,
     }
     seq = [
-        {"type": "response.created", "response": {**resp, "status": "in_progress", "output": [], "usage": None}},
+        {
+            "type": "response.created",
+            "response": {**resp, "status": "in_progress", "output": [], "usage": None},
+        },
         {"type": "response.output_item.added", "output_index": 0, "item": added},
         *deltas,
         {"type": "response.output_item.done", "output_index": 0, "item": item},
         {"type": "response.completed", "response": resp},
     ]
-    events: list[tuple[str | None, Any]] = [(e["type"], {**e, "sequence_number": i}) for i, e in enumerate(seq)]
+    events: list[tuple[str | None, Any]] = [
+        (e["type"], {**e, "sequence_number": i}) for i, e in enumerate(seq)
+    ]
     return resp, events

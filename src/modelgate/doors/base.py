@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no"}
 JSON_HEADERS = {"content-type": "application/json"}
+# What a translated route left out of a request, on every door: request paths, comma-separated
+# (``tools[web_search], context_management, output_config.effort``). Only what dropping does not
+# change the answer asked for is ever dropped (docs/architecture.md, "Doors are liberal").
+DROPPED_HEADER = "x-modelgate-dropped"
 
 
 @dataclass(slots=True)
@@ -69,6 +73,15 @@ class Door(Protocol):
     def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
         """``exc`` in the dialect's own envelope and status codes."""
         ...
+
+
+def dropped_header(names: list[str]) -> dict[str, str]:
+    """The ``x-modelgate-dropped`` header for these names (none: no header); printable ASCII only,
+    bounded."""
+    if not names:
+        return {}
+    clean = ", ".join("".join(c for c in n if c.isascii() and c.isprintable()) for n in names)
+    return {DROPPED_HEADER: clean[:1000]}
 
 
 def bearer_or_api_key(req: DoorRequest) -> str | None:

@@ -16,14 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
+from modelgate.doors.base import (
+    JSON_HEADERS,
+    SSE_HEADERS,
+    DoorRequest,
+    DoorResponse,
+    bearer_or_api_key,
+    dropped_header,
+)
 from modelgate.doors.chat.door import ChatInvocation
 from modelgate.doors.estimate import messages_prompt_upper_bound
 from modelgate.doors.messages.count import count_request
 from modelgate.doors.messages.translate import EventTranslator, sse, to_chat, to_message
 from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
 from modelgate.doors.rawjson import replace_string, replace_top_level_string
-from modelgate.errors import GatewayError, InvalidRequestError, UpstreamStatusError
+from modelgate.errors import GatewayError, InsufficientCreditsError, InvalidRequestError, UpstreamStatusError
 from modelgate.gateway.metered import (
     Attempt,
     Caller,
@@ -61,19 +68,29 @@ ERROR_TYPES = {
     504: "api_error",
     529: "overloaded_error",
 }
+# Out of credits reads as Anthropic's billing error (402), worded so that agents recognise it
+# (Claude Code matches "credit balance is too low"), not as a failed authentication.
+BILLING_STATUS = 402
+BILLING_PREFIX = "Your credit balance is too low. "
+# Statuses no retry can fix: Anthropic's clients (Claude Code retries 11 times over ~3 minutes
+# otherwise) honour ``x-should-retry: false``.
+NO_RETRY = frozenset({400, 401, 402, 403, 404, 413})
 
 
 def anthropic_error(exc: GatewayError, request_id: str) -> DoorResponse:
-    kind = ERROR_TYPES.get(
-        exc.status_code, "api_error" if exc.status_code >= 500 else "invalid_request_error"
-    )
+    status = exc.status_code
+    kind = ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
     message = exc.message
     if isinstance(exc, UpstreamStatusError) and exc.upstream_type and exc.upstream_message:
         # An Anthropic upstream's own wording (agents match on it), already bounded by the adapter.
         kind, message = exc.upstream_type, exc.upstream_message
+    elif isinstance(exc, InsufficientCreditsError):
+        status, kind, message = BILLING_STATUS, "billing_error", BILLING_PREFIX + message
     body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
     headers = {**exc.headers, **JSON_HEADERS, "request-id": request_id}
-    return DoorResponse(exc.status_code, headers, orjson.dumps(body))
+    if status in NO_RETRY:
+        headers["x-should-retry"] = "false"
+    return DoorResponse(status, headers, orjson.dumps(body))
 
 
 ANTHROPIC_ERROR = {
@@ -94,19 +111,22 @@ ANTHROPIC_ERROR = {
 class MessagesInvocation:
     """Pass-through on Anthropic routes, translation to chat elsewhere."""
 
-    __slots__ = ("_chat", "_dropped", "headers", "raw", "req")
+    __slots__ = ("_chat", "dropped", "headers", "raw", "req")
 
     def __init__(self, req: MessagesRequest, raw: bytes, headers: dict[str, str]) -> None:
         self.req = req
         self.raw = raw
         self.headers = headers
-        self._chat: ChatRequest | None = None
-        self._dropped: list[str] = []
+        self._chat: dict[bool, tuple[ChatRequest, list[str]]] = {}
+        self.dropped: list[str] = []  # what the last translated attempt left out, as request paths
 
-    def chat(self) -> ChatRequest:
-        if self._chat is None:
-            self._chat, self._dropped = to_chat(self.req)
-        return self._chat
+    def chat(self, attempt: Attempt) -> ChatRequest:
+        """The chat request for this attempt's model (an effort is only sent to one that reasons)."""
+        reasoning = attempt.model.reasoning is not None
+        if reasoning not in self._chat:
+            self._chat[reasoning] = to_chat(self.req, reasoning=reasoning)
+        chat, self.dropped = self._chat[reasoning]
+        return chat
 
     def _body(self, attempt: Attempt) -> bytes:
         return replace_top_level_string(self.raw, "model", attempt.route.model)
@@ -116,7 +136,7 @@ class MessagesInvocation:
         if nat is not None:
             reply = await nat.passthrough(DIALECT, self._body(attempt), self.headers)
             return Outcome(reply, reply.usage, reply.finish)
-        return await ChatInvocation(self.chat()).complete(provider, attempt)
+        return await ChatInvocation(self.chat(attempt)).complete(provider, attempt)
 
     async def stream(self, provider: Provider, attempt: Attempt) -> AsyncIterator[Event]:
         nat = native(provider, DIALECT)
@@ -128,7 +148,7 @@ class MessagesInvocation:
             finally:
                 await aclose(events)
             return
-        translated = ChatInvocation(self.chat()).stream(provider, attempt)
+        translated = ChatInvocation(self.chat(attempt)).stream(provider, attempt)
         try:
             async for event in translated:
                 yield event
@@ -142,6 +162,8 @@ def _needs(req: MessagesRequest) -> frozenset[str]:
         needs.add("streaming")
     if req.tools and any(t.get("type") in (None, "custom") for t in req.tools):
         needs.add("tools")
+    if req.output_config is not None and req.output_config.format is not None:
+        needs.add("structured_output")  # a route that cannot constrain the answer refuses (400)
     for m in req.messages:
         if isinstance(m.content, list) and any(b.get("type") == "image" for b in m.content):
             needs.add("vision")
@@ -216,6 +238,7 @@ class MessagesDoor:
         if msg.stream:
             stream = await state.core.stream(metered, caller)
             out = {"x-modelgate-provider": stream.provider, **stream.headers, **SSE_HEADERS}
+            out |= dropped_header(invocation.dropped)
             return DoorResponse(200, out, frames=_frames(stream, msg, msg_id, caller.inference_id))
         done = await state.core.complete(metered, caller)
         if isinstance(done.payload, RawReply):
@@ -224,6 +247,7 @@ class MessagesDoor:
             result: Completion = done.payload
             body = orjson.dumps(to_message(result, msg_id=msg_id, model=msg.model))
         out = {**done.headers, "x-modelgate-provider": done.provider, **cost_headers(done.credits)}
+        out |= dropped_header([] if isinstance(done.payload, RawReply) else invocation.dropped)
         return DoorResponse(200, {**out, **JSON_HEADERS, "request-id": caller.inference_id}, body)
 
 

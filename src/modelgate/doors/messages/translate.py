@@ -1,8 +1,11 @@
 """Anthropic Messages <-> the chat shape every adapter speaks, for routes that are not Anthropic.
 
-- ``to_chat``: a Messages request as a validated ``ChatRequest`` (system, text/image/document
-  blocks, ``tool_use`` / ``tool_result``, tools and ``tool_choice``, ``thinking``, stop sequences).
-  Server tools (web search, code execution, …) that no chat upstream can run are left out and named.
+- ``to_chat``: a Messages request as a validated ``ChatRequest`` (system, also mid-conversation in
+  place, text/image/document blocks, ``tool_use`` / ``tool_result``, tools and ``tool_choice``,
+  ``thinking`` and ``output_config.effort`` as reasoning, ``output_config.format`` as
+  ``response_format``, stop sequences). Server-tool history (web search, fetch, code execution,
+  search results) becomes text (``doors/messages/history.py``). Server tools that no chat upstream
+  can run, and top-level fields no chat upstream understands, are left out and named.
 - ``to_message``: a chat ``Completion`` as an Anthropic ``message`` object.
 - ``EventTranslator``: chat delta chunks as Anthropic's named SSE events, one by one (no buffering).
 """
@@ -14,6 +17,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from modelgate.doors.messages.history import block_text, is_history_block, tool_result_text
 from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
 from modelgate.errors import InvalidRequestError
 from modelgate.httpkit.errors import format_validation_errors
@@ -38,10 +42,11 @@ def _text_of(blocks: Any, where: str) -> str:
         return blocks
     out: list[str] = []
     for i, b in enumerate(blocks or []):
-        if b.get("type") == "text" and isinstance(b.get("text"), str):
-            out.append(b["text"])
-        elif b.get("type") not in ("text",):
+        text = block_text(b)
+        if text is None:
             raise _bad(f"{where}[{i}].type", f"{b.get('type')!r} blocks are not supported here")
+        if text:
+            out.append(text)
     return "\n\n".join(out)
 
 
@@ -81,23 +86,7 @@ def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
     tool_id = block.get("tool_use_id")
     if not isinstance(tool_id, str) or not tool_id:
         raise _bad(f"{where}.tool_use_id", "Field required")
-    content = block.get("content")
-    if content is None:
-        text = ""
-    elif isinstance(content, str):
-        text = content
-    else:
-        parts: list[str] = []
-        for j, part in enumerate(content):
-            if not isinstance(part, dict):
-                raise _bad(f"{where}.content[{j}]", "must be a content block")
-            if part.get("type") == "text":
-                parts.append(str(part.get("text", "")))
-            elif part.get("type") == "image":
-                parts.append("[image]")
-            else:
-                parts.append(orjson.dumps(part).decode())
-        text = "\n".join(parts)
+    text = tool_result_text(block.get("content"))
     if block.get("is_error"):
         text = f"Error: {text}"
     return {"role": "tool", "tool_call_id": tool_id, "content": text}
@@ -121,6 +110,8 @@ def _user_turn(content: str | list[dict[str, Any]], idx: int) -> list[dict[str, 
             tools.append(_tool_result(block, where))
         elif kind in ("thinking", "redacted_thinking"):
             continue
+        elif is_history_block(kind):
+            parts.append({"type": "text", "text": block_text(block) or ""})
         else:
             raise _bad(f"{where}.type", f"{kind!r} blocks are not supported on this model")
     out = tools
@@ -155,9 +146,11 @@ def _assistant_turn(content: str | list[dict[str, Any]], idx: int) -> dict[str, 
             )
         elif kind == "redacted_thinking":
             continue
+        elif is_history_block(kind):
+            text.append(f"\n{block_text(block)}\n")
         else:
             raise _bad(f"{where}.type", f"{kind!r} blocks are not supported on this model")
-    msg: dict[str, Any] = {"role": "assistant", "content": "".join(text) or None}
+    msg: dict[str, Any] = {"role": "assistant", "content": "".join(text).strip("\n") or None}
     if calls:
         msg["tool_calls"] = calls
     if reasoning:
@@ -195,14 +188,36 @@ def chat_messages(req: MessagesRequest | CountTokensRequest) -> list[dict[str, A
     for i, m in enumerate(req.messages):
         if m.role == "user":
             messages.extend(_user_turn(m.content, i))
+        elif m.role == "system":  # mid-conversation: a system message in the same place
+            messages.append({"role": "system", "content": _text_of(m.content, f"messages[{i}].content")})
         else:
             messages.append(_assistant_turn(m.content, i))
     return messages
 
 
-def to_chat(req: MessagesRequest) -> tuple[ChatRequest, list[str]]:
-    """The request as chat, and the names of the server tools left out."""
-    tools, dropped = function_tools(req.tools)
+# Anthropic's effort levels -> chat's reasoning_effort.
+EFFORT = {"none": "none", "minimal": "minimal", "low": "low", "medium": "medium", "high": "high"}
+EFFORT |= {"xhigh": "xhigh", "max": "xhigh"}
+# Fields this translation reads; any other top-level field is left out and named.
+_READ = frozenset(MessagesRequest.model_fields)
+
+
+def _response_format(fmt: dict[str, Any]) -> dict[str, Any]:
+    if fmt.get("type") != "json_schema":
+        raise _bad(
+            "output_config.format.type",
+            f"{fmt.get('type')!r} cannot be honoured on this model (json_schema can)",
+        )
+    spec: dict[str, Any] = {"name": "output", "schema": fmt["schema"], "strict": True}
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def to_chat(req: MessagesRequest, *, reasoning: bool = True) -> tuple[ChatRequest, list[str]]:
+    """The request as chat, and what was left out, named as request paths (``tools[web_search]``,
+    ``context_management``). ``reasoning``: whether the model reasons (an effort is dropped if not)."""
+    tools, dropped_tools = function_tools(req.tools)
+    dropped = [f"tools[{name}]" for name in dropped_tools]
+    dropped += sorted(k for k in req.model_extra or {} if k not in _READ)
     body: dict[str, Any] = {
         "model": req.model,
         "messages": chat_messages(req),
@@ -227,6 +242,17 @@ def to_chat(req: MessagesRequest) -> tuple[ChatRequest, list[str]]:
             body[name] = value
     if req.thinking is not None:
         body["thinking"] = req.thinking.model_dump(exclude_none=True)
+    config = req.output_config
+    if config is not None:
+        thinking_off = req.thinking is not None and req.thinking.type == "disabled"
+        if config.effort is not None and not thinking_off:
+            if reasoning and config.effort in EFFORT:
+                body["reasoning_effort"] = EFFORT[config.effort]
+            else:
+                dropped.append("output_config.effort")
+        if config.format is not None:
+            body["response_format"] = _response_format(config.format)
+        dropped += sorted(f"output_config.{k}" for k in config.model_extra or {})
     if req.metadata is not None and req.metadata.user_id:
         body["user"] = req.metadata.user_id
     try:

@@ -2,7 +2,9 @@
 
 Tolerant where Anthropic is: unknown top-level fields and block fields are kept (a pass-through
 route forwards the body unchanged, so beta features survive); content blocks are checked by type
-when a request is translated for another upstream (``doors/messages/translate.py``).
+when a request is translated for another upstream (``doors/messages/translate.py``). Every role the
+current API accepts is accepted, ``system`` inside ``messages`` included (Claude Code sends one
+mid-conversation), and so is ``output_config`` (``effort``, ``format``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ class _Open(BaseModel):
 
 
 class MessageParam(_Open):
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]
     content: str | list[dict[str, Any]]
 
     @field_validator("content")
@@ -33,6 +35,23 @@ class MessageParam(_Open):
 class ThinkingConfig(_Open):
     type: Literal["enabled", "disabled", "adaptive"]
     budget_tokens: int | None = Field(default=None, ge=1024, le=2**31 - 1)
+
+
+class OutputConfig(_Open):
+    """``effort`` (how hard the model works: low … max) and ``format`` (structured output: ``{"type":
+    "json_schema", "schema": {...}}``); other keys from newer clients are kept."""
+
+    effort: str | None = Field(default=None, max_length=64)
+    format: dict[str, Any] | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _format_typed(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None and not isinstance(v.get("type"), str):
+            raise ValueError("format.type: Field required")
+        if v is not None and v["type"] == "json_schema" and not isinstance(v.get("schema"), dict):
+            raise ValueError("format.schema: Field required (an object) for json_schema")
+        return v
 
 
 class ToolChoice(_Open):
@@ -58,6 +77,7 @@ class MessagesRequest(_Open):
     tools: list[dict[str, Any]] | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
+    output_config: OutputConfig | None = None
     metadata: Metadata | None = None
 
     @field_validator("tool_choice")
@@ -75,3 +95,4 @@ class CountTokensRequest(_Open):
     tools: list[dict[str, Any]] | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
+    output_config: OutputConfig | None = None

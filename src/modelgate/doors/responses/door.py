@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
+from modelgate.doors.base import (
+    DROPPED_HEADER,
+    JSON_HEADERS,
+    SSE_HEADERS,
+    DoorRequest,
+    DoorResponse,
+    bearer_or_api_key,
+    dropped_header,
+)
 from modelgate.doors.rawjson import replace_string, replace_top_level_string
 from modelgate.doors.responses.render import EventTranslator, ResponseShape, output_items, tools_echo
 from modelgate.doors.responses.state import Keeper, context, response_store
@@ -44,7 +52,7 @@ if TYPE_CHECKING:
     from modelgate.httpkit.deps import AppState
 
 FORWARDED_HEADERS = ("openai-beta",)
-DROPPED_HEADER = "x-modelgate-dropped-tools"
+DROPPED_TOOLS_HEADER = "x-modelgate-dropped-tools"  # before x-modelgate-dropped; kept
 _RESPONSE_EVENTS = frozenset({"response.created", "response.in_progress", "response.queued"}) | TERMINAL
 
 
@@ -250,10 +258,12 @@ def _shape(rr: ResponsesRequest, invocation: ResponsesInvocation, rid: str) -> R
 
 
 def _dropped(invocation: ResponsesInvocation) -> dict[str, str]:
+    """``x-modelgate-dropped`` (every door's header), and the older ``x-modelgate-dropped-tools``
+    with the hosted tools' bare names, kept for clients that read it."""
     if invocation.native or not invocation.dropped:
         return {}
-    names = ", ".join("".join(c for c in n if c.isascii() and c.isprintable()) for n in invocation.dropped)
-    return {DROPPED_HEADER: names[:1000]}
+    out = dropped_header([f"tools[{n}]" for n in invocation.dropped])
+    return out | {DROPPED_TOOLS_HEADER: dropped_header(invocation.dropped)[DROPPED_HEADER]}
 
 
 async def _frames(
