@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelgate.errors import GatewayError
 from modelgate.gateway.metered import Caller
+from modelgate.httpkit.deps import bearer_from
 
 if TYPE_CHECKING:
     from modelgate.httpkit.deps import AppState
@@ -85,10 +86,5 @@ def dropped_header(names: list[str]) -> dict[str, str]:
 
 
 def bearer_or_api_key(req: DoorRequest) -> str | None:
-    """``Authorization: Bearer KEY``, else ``x-api-key: KEY``."""
-    auth = req.header("authorization")
-    if auth:
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    return req.header("x-api-key") or None
+    """``Authorization: Bearer KEY``, else ``x-api-key: KEY`` (``httpkit/deps.py`` ``bearer_from``)."""
+    return bearer_from(req.header("authorization"), req.header("x-api-key"))

@@ -83,10 +83,14 @@ def app_state(request: Request) -> AppState:
 
 
 def bearer_from(authorization: str | None, x_api_key: str | None) -> str | None:
-    """The API key of ``Authorization: Bearer <key>`` (or ``x-api-key``)."""
+    """The API key a request carries: ``Authorization: Bearer <key>``, else ``x-api-key: <key>``
+    (what the Anthropic SDKs send). The one rule for every door and every service endpoint; an
+    ``Authorization`` of another scheme (a proxy's ``Basic``) or an empty bearer falls back to
+    ``x-api-key``."""
     if authorization:
         scheme, _, token = authorization.partition(" ")
-        return (token.strip() or None) if scheme.lower() == "bearer" else None
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
     return x_api_key or None
 
 
