@@ -35,6 +35,7 @@ from modelgate.doors.responses import routes as responses_api
 from modelgate.gateway.core import MeteredCore
 from modelgate.gateway.logsink import PGWriterLogSink, RequestLogSink, WriterLogSink
 from modelgate.gateway.router import Router
+from modelgate.httpkit import head
 from modelgate.httpkit.contract import openapi_document
 from modelgate.httpkit.deps import AppState
 from modelgate.httpkit.errors import install_error_handlers
@@ -83,6 +84,8 @@ class GatewayApp(FastAPI):
     edge: Edge | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if head.is_head(scope):  # HEAD wherever GET is served (httpkit/head.py)
+            scope, send = head.as_get(scope, send)
         if self.edge is not None:  # the edge calls FastAPI.__call__ itself for non-door requests
             await self.edge(scope, receive, send)
             return

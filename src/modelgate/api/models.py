@@ -6,6 +6,11 @@ both kinds of client read them whole. No key is required. Filters: several value
 are OR-ed (comma-separated or repeated), several parameters are AND-ed; values are case-insensitive;
 ``id`` matches aliases; ``type`` takes the endpoint type (``openai/embeddings``) or the catalogue
 kind (``embedding``).
+
+A request that carries ``anthropic-version`` (Anthropic's SDKs and Claude Code always send it) gets
+Anthropic's shape instead: the chat models as ``{"type": "model", "id", "display_name",
+"created_at"}`` in a page with ``has_more``, ``first_id`` and ``last_id`` (``limit``, ``after_id``,
+``before_id`` page through it), a retrieved model in the same shape, errors in Anthropic's envelope.
 """
 
 from __future__ import annotations
@@ -159,11 +164,59 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+def _anthropic(request: Request) -> bool:
+    return "anthropic-version" in request.headers
+
+
+def anthropic_item(model: ModelSpec) -> dict[str, Any]:
+    created = datetime.fromtimestamp(created_at(model), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    name = model.info.get("name")
+    return {
+        "type": "model",
+        "id": model.id,
+        "display_name": name if isinstance(name, str) and name else model.id,
+        "created_at": created,
+    }
+
+
+def _anthropic_error(status: int, kind: str, message: str) -> Response:
+    body = {"type": "error", "error": {"type": kind, "message": message}}
+    headers = {"x-should-retry": "false"} if status < 500 else {}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _anthropic_page(request: Request, catalog: Catalog) -> Response:
+    """Anthropic's ``GET /v1/models``: newest first is theirs; ours keeps the catalogue's order."""
+    items = [anthropic_item(m) for m in catalog.models if m.type == "chat"]
+    raw_limit = request.query_params.get("limit", "20")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+        return _anthropic_error(400, "invalid_request_error", "limit: must be an integer from 1 to 1000")
+    limit = int(raw_limit)
+    ids = [i["id"] for i in items]
+    after, before = request.query_params.get("after_id"), request.query_params.get("before_id")
+    for name, value in (("after_id", after), ("before_id", before)):
+        if value is not None and value not in ids:
+            return _anthropic_error(400, "invalid_request_error", f"{name}: unknown model id {value!r}")
+    if before is not None:
+        end = ids.index(before)
+        page = items[max(0, end - limit) : end]
+        more = end - limit > 0
+    else:
+        start = ids.index(after) + 1 if after is not None else 0
+        page = items[start : start + limit]
+        more = start + limit < len(items)
+    first = page[0]["id"] if page else None
+    last = page[-1]["id"] if page else None
+    return _json(request, {"data": page, "has_more": more, "first_id": first, "last_id": last})
+
+
 @router.get("/v1/models", openapi_extra=operation(params=LIST_PARAMS))
 @router.get("/models", include_in_schema=False)
 @router.get("/api/v1/models", include_in_schema=False)
 async def list_models(request: Request) -> Response:
     catalog = app_state(request).catalog
+    if _anthropic(request):
+        return _anthropic_page(request, catalog)
     sections = _sections(request)
     base = _base_url(request)
     data = [model_item(m, sections, catalog, base) for m in catalog.models if _matches(m, request)]
@@ -191,5 +244,10 @@ async def get_model(request: Request, model_id: str) -> Response:
 @router.get("/api/v1/models/{model_id:path}", include_in_schema=False)
 async def retrieve_model(request: Request, model_id: str) -> Response:
     """OpenAI's ``models.retrieve``: the item itself (ids with slashes; aliases resolve to it)."""
+    if _anthropic(request):
+        found = app_state(request).catalog.find(model_id)
+        if found is None:
+            return _anthropic_error(404, "not_found_error", f"model: {model_id}")
+        return _json(request, anthropic_item(found))
     catalog, model = _find(request, model_id)
     return _json(request, model_item(model, _sections(request), catalog, _base_url(request)))
