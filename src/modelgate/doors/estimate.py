@@ -6,14 +6,9 @@ overhead per message and each image. Over-estimating only holds a little more fo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import orjson
 
 from modelgate.wire.chat import AssistantMessage, ChatRequest, ImagePart
-
-if TYPE_CHECKING:
-    from modelgate.doors.messages.wire import MessagesRequest
 
 PER_MESSAGE = 16
 PER_IMAGE = 2_000
@@ -40,35 +35,4 @@ def prompt_tokens_upper_bound(req: ChatRequest) -> int:
         total += sum(len(orjson.dumps(t.model_dump(exclude_none=True))) for t in req.tools)
     if req.response_format is not None:
         total += len(orjson.dumps(req.response_format.model_dump(exclude_none=True, by_alias=True)))
-    return total
-
-
-def _blocks_bound(content: Any) -> int:
-    if isinstance(content, str):
-        return len(content.encode("utf-8"))
-    total = 0
-    for block in content or []:
-        if not isinstance(block, dict):
-            continue
-        if block.get("type") == "image":
-            total += PER_IMAGE
-        elif block.get("type") == "document":
-            src = block.get("source")
-            data = src.get("data") if isinstance(src, dict) else None
-            # A PDF page costs at most a few thousand tokens and weighs tens of kilobytes.
-            total += len(data) // 8 if isinstance(data, str) else PER_IMAGE
-        elif block.get("type") == "tool_result":
-            total += _blocks_bound(block.get("content"))
-        else:
-            total += len(orjson.dumps(block))
-    return total
-
-
-def messages_prompt_upper_bound(req: MessagesRequest) -> int:
-    """The same bound for an Anthropic Messages request."""
-    total = BASE + _blocks_bound(req.system)
-    for msg in req.messages:
-        total += PER_MESSAGE + _blocks_bound(msg.content)
-    if req.tools:
-        total += sum(len(orjson.dumps(t)) for t in req.tools)
     return total

@@ -25,8 +25,8 @@ from modelgate.doors.base import (
     dropped_header,
 )
 from modelgate.doors.chat.door import ChatInvocation
-from modelgate.doors.estimate import messages_prompt_upper_bound
 from modelgate.doors.messages.count import count_request
+from modelgate.doors.messages.estimate import prompt_upper_bound
 from modelgate.doors.messages.translate import EventTranslator, sse, to_chat, to_message
 from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
 from modelgate.doors.rawjson import replace_string, replace_top_level_string
@@ -231,7 +231,7 @@ class MessagesDoor:
             invocation=invocation,
             stream=msg.stream,
             max_tokens=msg.max_tokens,
-            prompt_estimate=messages_prompt_upper_bound(msg),
+            prompt_estimate=prompt_upper_bound(msg),
             needs=_needs(msg),
         )
         msg_id = f"msg_{caller.inference_id}"
