@@ -33,6 +33,7 @@ from modelgate.doors.base import (
     dropped_header,
 )
 from modelgate.doors.rawjson import replace_string, replace_top_level_string
+from modelgate.doors.responses import namespaces
 from modelgate.doors.responses.render import EventTranslator, ResponseShape, output_items, tools_echo
 from modelgate.doors.responses.state import Keeper, context, response_store
 from modelgate.doors.responses.translate import prompt_upper_bound, to_chat
@@ -241,6 +242,7 @@ class ResponsesDoor:
             rid = caller.inference_id
             items, status, incomplete = output_items(result, rid)
             shape = _shape(rr, invocation, rid)
+            items = [namespaces.split(item, shape.names) for item in items]
             obj = shape.body(
                 status=status, output=items, usage=done.usage, credits=done.credits, incomplete=incomplete
             )

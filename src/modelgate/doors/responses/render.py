@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from modelgate.doors.responses import namespaces
 from modelgate.doors.responses.wire import ResponsesRequest
 from modelgate.providers.base import Chunk, Completion, Usage
 from modelgate.wire.credits import meta
@@ -55,13 +56,14 @@ def tools_echo(req: ResponsesRequest, kept: set[str] | None) -> list[dict[str, A
 class ResponseShape:
     """The parts of the ``response`` object that echo the request (the same in every event)."""
 
-    __slots__ = ("_echo", "created", "id", "model")
+    __slots__ = ("_echo", "created", "id", "model", "names")
 
     def __init__(
         self, *, response_id: str, model: str, req: ResponsesRequest, tools: list[dict[str, Any]]
     ) -> None:
         self.id = response_id
         self.model = model
+        self.names = namespaces.names(req.tools)  # joined chat name -> (namespace, name)
         self.created = int(time.time())
         fmt = req.format.model_dump(exclude_none=True, by_alias=True) if req.format else {"type": "text"}
         reasoning = req.reasoning.model_dump(exclude_none=True) if req.reasoning else {}
@@ -335,9 +337,8 @@ class EventTranslator:
             out += self._close()
             n = len(self.output)
             call_id = call.get("id") or f"call_{self._rid}_{n}"
-            index, added = self._add(
-                _call(f"fc_{self._rid}_{n}", call_id, str(fn.get("name") or ""), "", "in_progress")
-            )
+            item = _call(f"fc_{self._rid}_{n}", call_id, str(fn.get("name") or ""), "", "in_progress")
+            index, added = self._add(namespaces.split(item, self.shape.names))
             self._calls[key] = index
             out += added
         args = fn.get("arguments")

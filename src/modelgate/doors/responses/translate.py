@@ -21,6 +21,7 @@ import orjson
 from pydantic import ValidationError
 
 from modelgate.doors.estimate import BASE, PER_IMAGE, PER_MESSAGE
+from modelgate.doors.responses import namespaces
 from modelgate.doors.responses.wire import ResponsesRequest
 from modelgate.errors import InvalidRequestError, NotFoundError
 from modelgate.httpkit.errors import format_validation_errors
@@ -165,6 +166,8 @@ class _Conversation:
             call_id, name, args = item.get("call_id"), item.get("name"), item.get("arguments", "")
             if not isinstance(call_id, str) or not isinstance(name, str) or not isinstance(args, str):
                 raise _bad(where, "a function_call item needs call_id, name and arguments (a string)")
+            if isinstance(item.get("namespace"), str) and item["namespace"]:
+                name = namespaces.joined(item["namespace"], name)
             msg = self._assistant(with_calls=True)
             msg.setdefault("tool_calls", []).append(
                 {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
@@ -232,7 +235,12 @@ def function_tools(req: ResponsesRequest) -> tuple[list[dict[str, Any]], list[st
     """Function tools in the chat shape, and the hosted tools left out."""
     kept: list[dict[str, Any]] = []
     dropped: list[str] = []
-    for tool in req.tools or []:
+    for i, tool in enumerate(req.tools or []):
+        if tool.get("type") == "namespace":  # Codex CLI's; chat has none (doors/responses/namespaces.py)
+            inner, left = namespaces.flatten(tool, f"tools[{i}]")
+            kept += inner
+            dropped += left
+            continue
         if tool.get("type") != "function":
             dropped.append(hosted_name(tool))
             continue
