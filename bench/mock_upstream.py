@@ -4,7 +4,8 @@ Answers ``POST */chat/completions`` at once with a fixed completion (JSON), or, 
 for ``"stream": true``, with ``--chunks`` SSE chunks (plus a usage chunk and ``[DONE]``), sleeping
 ``--chunk-delay-ms`` between chunks so inter-chunk overhead can be measured. ``POST */embeddings``
 answers one fixed ``--embed-dims``-long vector per input (JSON floats); ``POST */messages`` a fixed
-Anthropic message. Anything else: 404.
+Anthropic message, or its events (paced like the chat chunks) when the body asks for a stream.
+Anything else: 404.
 
     python bench/mock_upstream.py --port 9100 [--chunks 8] [--chunk-delay-ms 0]
 """
@@ -127,8 +128,11 @@ class MockProtocol(asyncio.Protocol):
         if url.endswith(b"/embeddings"):
             self.transport.write(embeddings_reply(body, self.embed_dims))
             return
-        if url.endswith(b"/messages"):  # Anthropic Messages (non-streaming)
-            self.transport.write(MESSAGE_HEAD + MESSAGE_BODY)
+        if url.endswith(b"/messages"):  # Anthropic Messages
+            if _asks_stream(body):
+                self._task = asyncio.ensure_future(self._anthropic_stream())
+            else:
+                self.transport.write(MESSAGE_HEAD + MESSAGE_BODY)
             return
         if url.endswith(b"/responses"):  # OpenAI Responses (non-streaming)
             self.transport.write(RESPONSE_HEAD + RESPONSE_BODY)
@@ -136,7 +140,7 @@ class MockProtocol(asyncio.Protocol):
         if not url.endswith(b"/chat/completions"):
             self.transport.write(NOT_FOUND)
             return
-        if b'"stream":true' in body or b'"stream": true' in body:
+        if _asks_stream(body):
             if self.delay:
                 self._task = asyncio.ensure_future(self._slow_stream())
             else:
@@ -157,6 +161,49 @@ class MockProtocol(asyncio.Protocol):
         await asyncio.sleep(self.delay)
         if not t.is_closing():
             t.write(_chunked(_LAST) + b"0\r\n\r\n")
+
+    async def _anthropic_stream(self) -> None:
+        """Anthropic Messages events, the text deltas paced ``delay`` apart (at once when 0)."""
+        t = self.transport
+        assert t is not None
+        t.write(SSE_HEAD + _chunked(_A_START + _A_DELTA))
+        for _ in range(self.chunks - 1):
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if t.is_closing():
+                return
+            t.write(_chunked(_A_DELTA))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if not t.is_closing():
+            t.write(_chunked(_a_end(self.chunks)) + b"0\r\n\r\n")
+
+
+def _asks_stream(body: bytes) -> bool:
+    return b'"stream":true' in body or b'"stream": true' in body
+
+
+_A_START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_mock","type":"message",'
+    b'"role":"assistant","model":"mock-claude","content":[],"stop_reason":null,"stop_sequence":null,'
+    b'"usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,'
+    b'"output_tokens":1}}}\n\n'
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+    b'"content_block":{"type":"text","text":""}}\n\n'
+)
+_A_DELTA = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    b'"delta":{"type":"text_delta","text":"tok "}}\n\n'
+)
+
+
+def _a_end(chunks: int) -> bytes:
+    return (
+        b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+        b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn",'
+        b'"stop_sequence":null},"usage":{"output_tokens":%d}}\n\n'
+        b'event: message_stop\ndata: {"type":"message_stop"}\n\n' % chunks
+    )
 
 
 async def serve(host: str, port: int) -> None:

@@ -1,0 +1,245 @@
+"""The gateway's own CPU per request, without the HTTP server or the load generator around it.
+
+Builds the app in-process (as ``modelgate serve`` does: ``create_app_from_env``, SQLite, auth + hold +
+settle + log on), runs its lifespan, and drives ``N`` requests through its ASGI callable directly,
+``-c`` at a time, against the bench mock upstream (started here) over loopback. Prints the process CPU
+per request (the figure to compare between commits: no uvicorn, no wrk in it), and with ``--profile``
+the functions that cost most, with their calls per request (cProfile on the thread's CPU clock; the
+profiler inflates the time several times, so compare its shares, not its absolute microseconds).
+
+    python bench/hotpath.py [-n 20000] [-c 32] [--body bench/body.json] [--path /v1/chat/completions]
+                            [--profile] [--top 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+
+CATALOG = """
+providers:
+  local: {{type: openai, base_url: "http://127.0.0.1:{port}/v1", api_key: sk-bench}}
+  benchmock: {{type: openai, base_url: "http://127.0.0.1:{port}/v1", api_key: sk-bench, max_retries: 0}}
+  benchanthropic:
+    {{type: anthropic, base_url: "http://127.0.0.1:{port}/v1", api_key: sk-bench, max_retries: 0}}
+models:
+  - id: bench/mock
+    info: {{name: Bench mock, developer: bench, contextLength: 8192, outputMax: 4096}}
+    pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
+    routes: [{{provider: benchmock, model: mock-model}}]
+  - id: bench/claude
+    info: {{name: Bench Anthropic mock, developer: bench, contextLength: 10000000, outputMax: 4096}}
+    pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
+    routes: [{{provider: benchanthropic, model: mock-claude}}]
+  - id: bench/gpt-big
+    info: {{name: Bench OpenAI mock, developer: bench, contextLength: 10000000, outputMax: 4096}}
+    pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
+    routes: [{{provider: benchmock, model: mock-model}}]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int) -> None:
+    for _ in range(300):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+class Driver:
+    def __init__(self, app: Any, path: str, body: bytes, key: str) -> None:
+        self.app = app
+        self.path = path
+        self.body = body
+        self.headers = [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"authorization", b"Bearer " + key.encode()),
+            (b"anthropic-version", b"2023-06-01"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        self.statuses: dict[int, int] = {}
+        self.frames = 0
+
+    async def one(self) -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": self.path,
+            "raw_path": self.path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": self.headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+        }
+        sent = False
+        done = asyncio.get_running_loop().create_future()
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": self.body, "more_body": False}
+            await done
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                self.statuses[message["status"]] = self.statuses.get(message["status"], 0) + 1
+            elif message.get("more_body"):
+                self.frames += 1
+
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if not done.done():  # a cancelled disconnect watcher cancels it
+                done.set_result(None)
+
+    async def run(self, n: int, conns: int) -> None:
+        left = n
+
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                await self.one()
+
+        await asyncio.gather(*(worker() for _ in range(conns)))
+
+
+async def drive(args: argparse.Namespace, key: str, body: bytes) -> dict[str, Any]:
+    from modelgate.app import create_app_from_env
+
+    app = create_app_from_env()
+    async with app.router.lifespan_context(app):
+        drv = Driver(app, args.path, body, key)
+        await drv.run(min(2000, args.requests), args.conns)  # warm-up: caches, pools, the writer
+        drv.statuses.clear()
+        drv.frames = 0
+        # Timed by the thread's CPU clock: a wall clock would charge a function for whatever other
+        # process the scheduler ran meanwhile (a write to the mock wakes it, often on this core).
+        prof = cProfile.Profile(time.thread_time) if args.profile else None
+        t0, c0 = time.perf_counter(), time.process_time()
+        if prof is not None:
+            prof.enable()
+        await drv.run(args.requests, args.conns)
+        if prof is not None:
+            prof.disable()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        await asyncio.sleep(0.2)  # the last settles commit
+    res = {
+        "requests": args.requests,
+        "conns": args.conns,
+        "cpu_us_per_request": cpu / args.requests * 1e6,
+        "wall_us_per_request": wall / args.requests * 1e6,
+        "statuses": drv.statuses,
+        "frames_per_request": drv.frames / args.requests,
+    }
+    if prof is not None:
+        if args.profile_out:
+            prof.dump_stats(args.profile_out)
+        stats = pstats.Stats(prof)
+        rows = []
+        for (file, line, fn), (_cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+            rows.append((tt, ct, nc, f"{Path(file).name}:{line}({fn})"))
+        total = sum(r[0] for r in rows)
+        print(
+            f"cProfile: {total / args.requests * 1e6:.0f} µs per request under the profiler", file=sys.stderr
+        )
+        print(f"{'self µs/req':>11} {'incl µs/req':>11} {'calls/req':>9}  function", file=sys.stderr)
+        for tt, ct, nc, name in sorted(rows, reverse=True)[: args.top]:
+            n = args.requests
+            print(f"{tt / n * 1e6:11.1f} {ct / n * 1e6:11.1f} {nc / n:9.2f}  {name}", file=sys.stderr)
+        calls = sum(r[2] for r in rows)
+        res["python_calls_per_request"] = calls / args.requests
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", "--requests", type=int, default=20000)
+    ap.add_argument("-c", "--conns", type=int, default=32)
+    ap.add_argument("--body", default=str(BENCH / "body.json"))
+    ap.add_argument("--path", default="/v1/chat/completions")
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--profile-out", help="also write the cProfile stats to this file (pstats)")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="modelgate-hotpath-"))
+    port = free_port()
+    mock = subprocess.Popen(
+        [sys.executable, str(BENCH / "mock_upstream.py"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port)
+        (work / "catalog.yaml").write_text(CATALOG.format(port=port))
+        db = f"sqlite:///{work}/modelgate.db"
+        cli = [sys.executable, "-m", "modelgate.cli"]
+        key = (
+            subprocess.run(
+                [
+                    *cli,
+                    "admin",
+                    "create-key",
+                    "--email",
+                    "hp@example.com",
+                    "--credits-usd",
+                    "1000000000",
+                    "--database-url",
+                    db,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        os.environ.update(
+            {
+                "MODELGATE_CONFIG": str(work / "catalog.yaml"),
+                "MODELGATE_DATABASE_URL": db,
+                "MODELGATE_BOOTSTRAP": "false",
+                "MODELGATE_LOG_LEVEL": "warning",
+            }
+        )
+        import uvloop
+
+        res = uvloop.run(drive(args, key, Path(args.body).read_bytes().strip()))
+        print(json.dumps(res))
+    finally:
+        mock.terminate()
+        mock.wait(5)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
