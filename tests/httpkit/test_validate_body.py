@@ -1,0 +1,50 @@
+"""validate_body's guard for integers beyond 64 bits: the quick scan that decides whether the body is
+walked at all must find exactly what the regex ``\\d{19}`` finds."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from modelgate.errors import InvalidRequestError
+from modelgate.httpkit.errors import has_long_digit_run, validate_body
+from modelgate.wire.chat import ChatRequest
+
+REFERENCE = re.compile(rb"\d{19}")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"1" * 18,
+        b"1" * 19,
+        b"x" + b"9" * 19 + b"x",
+        b"123456789 1234567890",
+        b'{"n": 12345678901234567890}',
+        b'{"n": -9223372036854775809}',
+        "١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩".encode(),  # non-ASCII digits: not JSON numbers
+        bytes(range(256)) * 3,
+    ],
+)
+def test_scan_matches_the_regex(raw: bytes) -> None:
+    assert has_long_digit_run(raw) == (REFERENCE.search(raw) is not None)
+
+
+def test_scan_matches_the_regex_on_random_bodies() -> None:
+    rng = random.Random(21)
+    alphabet = b'0123456789 ,.-e"{}[]\xc3\xa9a'
+    for _ in range(2000):
+        raw = bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 80)))
+        if rng.random() < 0.3:
+            at = rng.randrange(0, len(raw) + 1)
+            raw = raw[:at] + b"7" * rng.randrange(17, 21) + raw[at:]
+        assert has_long_digit_run(raw) == (REFERENCE.search(raw) is not None), raw
+
+
+def test_an_integer_beyond_64_bits_is_still_refused() -> None:
+    body = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "seed": 123456789012345678901}'
+    with pytest.raises(InvalidRequestError, match="64 bits"):
+        validate_body(body, ChatRequest)
