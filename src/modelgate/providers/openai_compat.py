@@ -47,6 +47,7 @@ class OpenAICompatProvider:
     supports_streaming = True
     supports_vision = True
     supports_embeddings = True  # embed(): providers/base.py EmbeddingProvider
+    forwards_unknown_fields = True  # a chat request's unknown top-level fields go up as sent
     drain_on_disconnect = True
 
     def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:

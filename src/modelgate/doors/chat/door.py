@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelgate.doors.base import JSON_HEADERS, SSE_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
+from modelgate.doors.base import (
+    JSON_HEADERS,
+    SSE_HEADERS,
+    DoorRequest,
+    DoorResponse,
+    bearer_or_api_key,
+    dropped_header,
+)
 from modelgate.doors.chat.render import DONE, ChunkRenderer, completion_body, error_frame
 from modelgate.doors.estimate import prompt_tokens_upper_bound
 from modelgate.errors import GatewayError
@@ -33,10 +40,11 @@ if TYPE_CHECKING:
 class ChatInvocation:
     """Calls an adapter with the chat request (adapters translate to their upstream's protocol)."""
 
-    __slots__ = ("req",)
+    __slots__ = ("dropped", "req")
 
     def __init__(self, req: ChatRequest) -> None:
         self.req = req
+        self.dropped: list[str] = []  # unknown top-level fields the last attempt's adapter left out
 
     def call(self, attempt: Attempt) -> ProviderCall:
         return ProviderCall(
@@ -49,12 +57,19 @@ class ChatInvocation:
             on_usage=attempt.on_usage,
         )
 
+    def _note_dropped(self, provider: Provider) -> None:
+        extra = self.req.model_extra
+        if extra and not getattr(provider, "forwards_unknown_fields", False):
+            self.dropped = sorted(extra)
+
     async def complete(self, provider: Provider, attempt: Attempt) -> Outcome:
+        self._note_dropped(provider)
         # Checked at the boundary (providers/checks.py): bounded token counts, documented finishes.
         result = checked_completion(await provider.complete(self.call(attempt)), provider=provider.name)
         return Outcome(result, result.usage, first_finish(result))
 
     async def stream(self, provider: Provider, attempt: Attempt) -> AsyncIterator[Event]:
+        self._note_dropped(provider)
         chunks = provider.stream(self.call(attempt))
         try:
             async for raw in chunks:
@@ -134,6 +149,7 @@ class ChatDoor:
         if chat.stream:
             stream = await state.core.stream(metered, caller)
             headers = {"x-modelgate-provider": stream.provider, **stream.headers, **SSE_HEADERS}
+            headers |= _dropped(metered)
             return DoorResponse(200, headers, frames=self._frames(stream, chat, caller, req.path))
         done = await state.core.complete(metered, caller)
         result: Completion = done.payload
@@ -145,7 +161,7 @@ class ChatDoor:
             credits=done.credits,
         )
         headers = {**done.headers, "x-modelgate-provider": done.provider, **cost_headers(done.credits)}
-        return DoorResponse(200, {**headers, **JSON_HEADERS}, orjson.dumps(body))
+        return DoorResponse(200, {**headers, **_dropped(metered), **JSON_HEADERS}, orjson.dumps(body))
 
     @staticmethod
     async def _frames(
@@ -172,6 +188,12 @@ class ChatDoor:
             )
         finally:
             await events.aclose()  # type: ignore[attr-defined]
+
+
+def _dropped(metered: MeteredRequest) -> dict[str, str]:
+    """Unknown top-level fields that a route's adapter could not forward, named (``x-modelgate-dropped``)."""
+    invocation = metered.invocation
+    return dropped_header(invocation.dropped) if isinstance(invocation, ChatInvocation) else {}
 
 
 def first_finish(result: Completion) -> str | None:

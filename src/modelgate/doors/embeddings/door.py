@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from modelgate.catalog.models import ModelSpec
-from modelgate.doors.base import JSON_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key
+from modelgate.doors.base import JSON_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key, dropped_header
 from modelgate.doors.embeddings.wire import EmbeddingRequest, render_embeddings
 from modelgate.errors import GatewayError, InvalidRequestError, UpstreamProtocolError
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, Outcome
@@ -182,6 +182,8 @@ class EmbeddingsDoor:
             meta(done.credits),
         )
         headers = {**done.headers, "x-modelgate-provider": done.provider, **cost_headers(done.credits)}
+        # Unknown top-level fields are tolerated; no adapter forwards them, so they are named.
+        headers |= dropped_header(sorted(emb.model_extra or {}))
         return DoorResponse(200, {**headers, **JSON_HEADERS}, body)
 
 
