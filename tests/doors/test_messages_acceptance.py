@@ -6,6 +6,7 @@ server-tool history (web search, search results), unknown top-level fields and b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -291,3 +292,52 @@ def test_bad_key_is_not_retried(server: LiveServer) -> None:
     r = post(server, {**CLAUDE_CODE_BODY, "model": "echo"}, key="sk-wrong")
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
     assert r.headers["x-should-retry"] == "false"
+
+
+@pytest.mark.local_model
+def test_claude_code_shape_on_the_local_model(server: LiveServer) -> None:
+    """The README's ``ANTHROPIC_MODEL=smollm2 claude``: Claude Code offers tools to every model; the
+    local model cannot call them, so they are left out and named, and it answers in text."""
+    tools = [{"name": "Read", "description": "Read a file", "input_schema": {"type": "object"}}]
+    body = {**CLAUDE_CODE_BODY, "model": "smollm2", "max_tokens": 8, "tools": tools, "stream": True}
+    r = post(server, body)
+    assert r.status_code == 200, r.text
+    assert "event: message_stop" in r.text
+    dropped = r.headers["x-modelgate-dropped"].split(", ")
+    assert {"tools[Read]", "output_config.effort", "context_management"} <= set(dropped)
+
+
+@pytest.mark.local_model
+def test_output_format_is_constrained_on_the_local_model(server: LiveServer) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}},
+        "required": ["ok"],
+        "additionalProperties": False,
+    }
+    body = {
+        "model": "smollm2",
+        "max_tokens": 24,
+        "messages": [
+            {"role": "user", "content": "Is the sky blue? Answer in JSON."},
+            {"role": "system", "content": "Answer with the JSON object only."},
+        ],
+        "output_config": {"format": {"type": "json_schema", "schema": schema}},
+    }
+    r = post(server, body)
+    assert r.status_code == 200, r.text
+    text = "".join(b["text"] for b in r.json()["content"] if b["type"] == "text")
+    assert isinstance(json.loads(text)["ok"], bool)
+
+
+def test_a_forced_tool_on_a_route_without_tools_is_a_clear_400(server: LiveServer) -> None:
+    tools = [{"name": "Read", "input_schema": {"type": "object"}}]
+    body = {
+        "model": "smollm2",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": tools,
+        "tool_choice": {"type": "any"},
+    }
+    r = post(server, body)
+    assert r.status_code == 400 and "tool" in r.json()["error"]["message"]

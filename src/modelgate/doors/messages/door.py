@@ -31,6 +31,7 @@ from modelgate.doors.messages.translate import EventTranslator, sse, to_chat, to
 from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
 from modelgate.doors.rawjson import replace_string, replace_top_level_string
 from modelgate.errors import GatewayError, InsufficientCreditsError, InvalidRequestError, UpstreamStatusError
+from modelgate.gateway.admission import supports
 from modelgate.gateway.metered import (
     Attempt,
     Caller,
@@ -117,15 +118,17 @@ class MessagesInvocation:
         self.req = req
         self.raw = raw
         self.headers = headers
-        self._chat: dict[bool, tuple[ChatRequest, list[str]]] = {}
+        self._chat: dict[tuple[bool, bool], tuple[ChatRequest, list[str]]] = {}
         self.dropped: list[str] = []  # what the last translated attempt left out, as request paths
 
-    def chat(self, attempt: Attempt) -> ChatRequest:
-        """The chat request for this attempt's model (an effort is only sent to one that reasons)."""
-        reasoning = attempt.model.reasoning is not None
-        if reasoning not in self._chat:
-            self._chat[reasoning] = to_chat(self.req, reasoning=reasoning)
-        chat, self.dropped = self._chat[reasoning]
+    def chat(self, provider: Provider, attempt: Attempt) -> ChatRequest:
+        """The chat request for this attempt: an effort only for a model that reasons, offered tools
+        only for a route that calls tools (Claude Code offers them to every model; a model that
+        cannot call them answers in text, as a model that chose not to would)."""
+        key = (attempt.model.reasoning is not None, supports(provider, "tools"))
+        if key not in self._chat:
+            self._chat[key] = to_chat(self.req, reasoning=key[0], tools_ok=key[1])
+        chat, self.dropped = self._chat[key]
         return chat
 
     def _body(self, attempt: Attempt) -> bytes:
@@ -136,7 +139,7 @@ class MessagesInvocation:
         if nat is not None:
             reply = await nat.passthrough(DIALECT, self._body(attempt), self.headers)
             return Outcome(reply, reply.usage, reply.finish)
-        return await ChatInvocation(self.chat(attempt)).complete(provider, attempt)
+        return await ChatInvocation(self.chat(provider, attempt)).complete(provider, attempt)
 
     async def stream(self, provider: Provider, attempt: Attempt) -> AsyncIterator[Event]:
         nat = native(provider, DIALECT)
@@ -148,7 +151,7 @@ class MessagesInvocation:
             finally:
                 await aclose(events)
             return
-        translated = ChatInvocation(self.chat(attempt)).stream(provider, attempt)
+        translated = ChatInvocation(self.chat(provider, attempt)).stream(provider, attempt)
         try:
             async for event in translated:
                 yield event
@@ -160,8 +163,9 @@ def _needs(req: MessagesRequest) -> frozenset[str]:
     needs: set[str] = set()
     if req.stream:
         needs.add("streaming")
-    if req.tools and any(t.get("type") in (None, "custom") for t in req.tools):
-        needs.add("tools")
+    forced = req.tool_choice is not None and req.tool_choice.type in ("any", "tool")
+    if forced and req.tools and any(t.get("type") in (None, "custom") for t in req.tools):
+        needs.add("tools")  # only a forced tool needs a route that calls tools; offered ones may go
     if req.output_config is not None and req.output_config.format is not None:
         needs.add("structured_output")  # a route that cannot constrain the answer refuses (400)
     for m in req.messages:

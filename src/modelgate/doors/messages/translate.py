@@ -212,10 +212,17 @@ def _response_format(fmt: dict[str, Any]) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": spec}
 
 
-def to_chat(req: MessagesRequest, *, reasoning: bool = True) -> tuple[ChatRequest, list[str]]:
+def to_chat(
+    req: MessagesRequest, *, reasoning: bool = True, tools_ok: bool = True
+) -> tuple[ChatRequest, list[str]]:
     """The request as chat, and what was left out, named as request paths (``tools[web_search]``,
-    ``context_management``). ``reasoning``: whether the model reasons (an effort is dropped if not)."""
+    ``context_management``). ``reasoning``: whether the model reasons (an effort is dropped if not);
+    ``tools_ok``: whether the route calls tools (if not, offered tools are dropped: the door refuses
+    a request that forces one before it gets here)."""
     tools, dropped_tools = function_tools(req.tools)
+    if not tools_ok:
+        dropped_tools += [t["function"]["name"] for t in tools]
+        tools = []
     dropped = [f"tools[{name}]" for name in dropped_tools]
     dropped += sorted(k for k in req.model_extra or {} if k not in _READ)
     body: dict[str, Any] = {
