@@ -126,10 +126,10 @@ def all_logs(server: Any, key: str, **params: Any) -> list[dict[str, Any]]:
 
 
 def assert_books_balance(
-    server: Any, email: str, key: str, *, initial_credits: int, requests_made: int
+    server: Any, email: str, key: str, *, initial_credits: int, requests_made: int, overdraft: int = 0
 ) -> None:
     """Ledger sum == balance; -(charges) == sum of /v2/logs costs == balance change; no open hold;
-    one log row per request."""
+    one log row per request; the balance below zero by at most ``overdraft`` (the overage rule)."""
     wait_for(lambda: account_state(server, email)["holds"] == 0)
     wait_for(lambda: len(all_logs(server, key)) == requests_made)
     state = account_state(server, email)
@@ -137,7 +137,7 @@ def assert_books_balance(
     log_cost = sum(row["cost"]["credits"] for row in logs)
     assert state["ledger"] == state["balance"]
     assert state["charged"] == log_cost == initial_credits - state["balance"]
-    assert state["balance"] >= 0
+    assert state["balance"] >= -overdraft
     # A failed request costs nothing, unless its stream failed after output reached the client (then
     # it is charged for what was produced, like an abandoned stream): never more than the charges.
     assert sum(row["cost"]["credits"] for row in logs if row["status"] == "failed") <= state["charged"]

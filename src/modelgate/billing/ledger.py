@@ -198,11 +198,12 @@ class Ledger(LedgerBase):
     def settle(
         self, ticket: HoldTicket, *, credits: int, description: str | None = None
     ) -> asyncio.Future[int]:
-        """Charge the real cost (never more than was held); resolves to the credits charged."""
+        """Charge the real cost, also beyond the hold (the overdraft rule: the balance may go past
+        zero by this request's overage); resolves to the credits charged."""
         return self._spawn(self._settle(ticket, credits=credits, description=description))
 
     async def _settle(self, ticket: HoldTicket, *, credits: int, description: str | None) -> int:
-        charge = max(0, min(credits, ticket.credits))
+        charge = max(0, credits)  # the whole real cost (overdraft rule, docs/pricing.md)
         async with self._engine.begin() as conn:
             if not await self._take_hold(conn, ticket):
                 return 0

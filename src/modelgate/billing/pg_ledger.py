@@ -70,7 +70,7 @@ class PGLedger(LedgerBase):
             inference_id=ticket.inference_id,
             account_id=ticket.account_id,
             limited=ticket.period is not None,
-            charge=max(0, min(credits, ticket.credits)),
+            charge=max(0, credits),  # the whole real cost (overdraft rule)
             model=description,
         )
         self._pending.add(fut)

@@ -89,7 +89,7 @@ class SQLiteLedger(LedgerBase):
     def settle(
         self, ticket: HoldTicket, *, credits: int, description: str | None = None
     ) -> asyncio.Future[int]:
-        charge = max(0, min(credits, ticket.credits))
+        charge = max(0, credits)  # the whole real cost (overdraft rule, docs/pricing.md)
         now = sqlite_timestamp(datetime.now(UTC))
 
         def op(conn: sqlite3.Connection) -> int:

@@ -6,12 +6,12 @@ with its file and path, never a silently ignored setting.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-CREDITS_PER_USD = 2_000_000
+from modelgate.catalog.prices import CREDITS_PER_USD as CREDITS_PER_USD
+from modelgate.catalog.prices import PriceSheet
 
 
 class _Strict(BaseModel):
@@ -41,28 +41,17 @@ class ProviderConfig(_Strict):
         return not self.missing_env
 
 
-class Pricing(_Strict):
-    input_usd_per_mtok: float = Field(ge=0)
-    output_usd_per_mtok: float = Field(ge=0)
-    cached_input_usd_per_mtok: float | None = Field(default=None, ge=0)
-
-    def credits(self, *, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> int:
-        """Exact credits for a usage, rounded up to a whole credit (1 USD = 2,000,000 credits)."""
-        cached = min(cached_tokens, prompt_tokens) if self.cached_input_usd_per_mtok is not None else 0
-        cached_price = self.cached_input_usd_per_mtok or 0.0
-        micro_usd = (
-            (prompt_tokens - cached) * self.input_usd_per_mtok
-            + cached * cached_price
-            + completion_tokens * self.output_usd_per_mtok
-        )
-        # credits = usd * 2e6 = (micro_usd / 1e6) * 2e6
-        return math.ceil(round(micro_usd * 2, 6))
+# The price sheet (catalog/prices.py); ``Pricing`` is its historical name.
+Pricing = PriceSheet
 
 
 class Route(_Strict):
     provider: str = Field(min_length=1)
     model: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
+    # The same model bought from another provider at other prices: this route's sheet replaces the
+    # model's when this route answers (and the hold covers the dearest route of the chain).
+    pricing: PriceSheet | None = None
 
 
 class Reasoning(_Strict):
@@ -118,7 +107,7 @@ class ModelSpec(_Strict):
     aliases: list[str] = Field(default_factory=list)
     type: Literal["chat", "embedding"] = "chat"
     info: dict[str, Any] = Field(default_factory=dict)
-    pricing: Pricing
+    pricing: PriceSheet
     routes: list[Route] = Field(min_length=1)
     capabilities: list[str] = Field(default_factory=lambda: ["streaming"])
     tags: list[str] = Field(default_factory=list)
@@ -156,6 +145,12 @@ class ModelSpec(_Strict):
             if not isinstance(v.get(key), str) or not v[key]:
                 raise ValueError(f"info.{key} is required")
         return v
+
+    def sheet(self, route: Route | None = None) -> PriceSheet:
+        """The prices of ``route`` (its own sheet, else the model's)."""
+        if route is not None and route.pricing is not None:
+            return route.pricing
+        return self.pricing
 
     @property
     def endpoint_type(self) -> str:

@@ -121,7 +121,17 @@ def admit(
         )
     plan = _capable_plan(model, router.plan(model, req.provider), req.needs, providers)
     n = max(req.n, 1)
-    prompt_estimate = min(req.prompt_estimate, MAX_TOKENS_BOUND)
+    context = model.context_length
+    prompt_estimate = min(req.prompt_estimate, context or MAX_TOKENS_BOUND, MAX_TOKENS_BOUND)
     output = max_tokens * n if req.kind == "chat" else 0
-    hold = model.pricing.credits(prompt_tokens=prompt_estimate, completion_tokens=output)
+    reach = (context or prompt_estimate) if req.grows_prompt else None
+    hold = max(
+        model.sheet(route).hold(
+            prompt_tokens=reach or prompt_estimate,
+            output_tokens=output,
+            cache_write=req.cache_write,
+            uses=req.uses,
+        )
+        for route in plan
+    )
     return Prepared(model, plan, max_tokens, hold, prompt_estimate)

@@ -68,16 +68,15 @@ class _Flight:
     meta: RequestMeta
     ticket: HoldTicket
 
-    def cost(self, usage: Usage) -> int:
-        return self.prep.model.pricing.credits(
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens,
-        )
+    def cost(self, usage: Usage, route: Route | None = None) -> int:
+        """The exact credits of ``usage`` at the prices of the route that answered."""
+        return self.prep.model.sheet(route).cost(usage)
 
     def charge(self, credits: int) -> int:
-        """What is charged for ``credits``: never more than was held."""
-        return min(max(credits, 0), self.ticket.credits)
+        """What is charged for ``credits``: the whole real cost, also beyond the hold (the one
+        overdraft rule, docs/pricing.md: the account may go past its limit by this request's
+        overage, never more)."""
+        return max(credits, 0)
 
     def estimate_usage(self, produced: int) -> Usage:
         """Only when an upstream never reported usage: an upper bound, capped by the hold."""
@@ -97,9 +96,10 @@ class _Flight:
 class _LiveUsage:
     """The last running totals an adapter reported for one attempt (``ProviderCall.on_usage``)."""
 
-    __slots__ = ("usage",)
+    __slots__ = ("route", "usage")
 
-    def __init__(self) -> None:
+    def __init__(self, route: Route) -> None:
+        self.route = route  # its prices are the charge's (a route may carry its own sheet)
         self.usage: Usage | None = None
 
     def report(self, usage: Usage) -> None:
@@ -203,7 +203,7 @@ class MeteredCore:
         attempts: list[tuple[str, _LiveUsage]] = []
 
         async def attempt(p: Provider, route: Route) -> Outcome:
-            attempts.append((route.provider, _LiveUsage()))
+            attempts.append((route.provider, _LiveUsage(route)))
             return await invocation.complete(p, f.attempt(route, attempts[-1][1]))
 
         try:
@@ -215,7 +215,7 @@ class MeteredCore:
         except BaseException as exc:
             await self._finish_failed(f, provider, exc)
             raise
-        credits = f.cost(result.usage)
+        credits = f.cost(result.usage, attempts[-1][1].route)
         # Settle and log queued, not awaited: the charge is committed right after the response (as
         # documented), and a cancelled caller can neither skip it nor its log row.
         self._settle_and_log(f, provider, result.usage, credits, result.finish)
@@ -260,7 +260,7 @@ class MeteredCore:
         provider = f.prep.plan[0].provider
 
         def start(p: Provider, route: Route) -> AsyncIterator[Event]:
-            attempts.append(_LiveUsage())
+            attempts.append(_LiveUsage(route))
             return invocation.stream(p, f.attempt(route, attempts[-1]))
 
         try:
@@ -292,7 +292,13 @@ class MeteredCore:
                 # invalid usage answer) is charged for what was produced, never a free request.
                 usage = pump.usage or f.estimate_usage(pump.produced)
                 settle = self._settle_and_log(
-                    f, provider, usage, f.cost(usage), "error", http_status=exc.status_code, error=exc.message
+                    f,
+                    provider,
+                    usage,
+                    f.cost(usage, live.route),
+                    "error",
+                    http_status=exc.status_code,
+                    error=exc.message,
                 )
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(settle)
@@ -306,7 +312,7 @@ class MeteredCore:
         finally:
             self._landed()
         usage = pump.usage or f.estimate_usage(pump.produced)
-        credits = f.cost(usage)
+        credits = f.cost(usage, live.route)
         settle = self._settle_and_log(f, provider, usage, credits, pump.finish)
         yield Settled(usage=usage, credits=f.charge(credits), finish=pump.finish)
         await asyncio.shield(settle)
@@ -320,14 +326,16 @@ class MeteredCore:
         if not drain and reported is not None:
             usage = reported
         usage = usage or f.estimate_usage(pump.produced)
-        await self._settle_and_log(f, provider, usage, f.cost(usage), "client_disconnected", http_status=499)
+        await self._settle_and_log(
+            f, provider, usage, f.cost(usage, live.route), "client_disconnected", http_status=499
+        )
 
     def _settle_cancelled(self, f: _Flight, provider: str, live: _LiveUsage) -> bool:
         """A cancelled whole answer from an adapter with exact live counts: charge what it produced."""
         usage = live.usage
         if self._drains(provider) or not (usage and usage.completion_tokens):
             return False
-        self._settle_and_log(f, provider, usage, f.cost(usage), "cancelled", http_status=499)
+        self._settle_and_log(f, provider, usage, f.cost(usage, live.route), "cancelled", http_status=499)
         return True
 
     def _drains(self, provider: str) -> bool:
@@ -359,6 +367,8 @@ class MeteredCore:
             stream=f.req.stream,
             http_status=http_status,
             error=error,
+            tier=f.prep.model.pricing.tier_of(usage.prompt_tokens),
+            overage=charged - f.ticket.credits,
         )
         settled = self.ledger.settle(f.ticket, credits=credits, description=f.prep.model.id)
         settled.add_done_callback(lambda fut: _check_settled(fut, f.ticket.inference_id, charged))

@@ -84,12 +84,16 @@ class MeteredRequest:
     scope: str = "model:chat"
     max_tokens: int | None = None  # the client's output cap; None: the default (512)
     max_tokens_field: str = "max_tokens"  # named in the error when the cap is too large
-    prompt_estimate: int = 0  # an upper bound of the prompt tokens
+    prompt_estimate: int = 0  # an estimate of the prompt tokens (doors/estimate.py)
     n: int = 1
     # Capabilities the request needs (streaming, tools, structured_output, vision, embeddings): a
     # model declaring ``capabilities`` must list them, and only routes whose adapter has the
     # ``providers/base.py`` flag are taken (``gateway/admission.py``).
     needs: frozenset[str] = frozenset()
+    # What the hold must cover beyond tokens at the input price (catalog/prices.py hold_micro):
+    cache_write: str | None = None  # "5m" | "1h": the prompt is marked for a cache write of that lifetime
+    uses: dict[str, int] | None = None  # per-use fees the request can incur (server tools), bounded
+    grows_prompt: bool = False  # server-side tools can grow the prompt up to the context window
 
 
 @dataclass(slots=True, frozen=True)

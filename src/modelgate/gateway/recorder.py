@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.errors import RateLimitError
 from modelgate.gateway.logsink import RequestLogSink
@@ -98,6 +100,8 @@ class RequestRecorder:
         http_status: int = 200,
         error: str | None = None,
         ttft: float | None = None,  # seconds to the first streamed event (streams only)
+        tier: int = 0,
+        overage: int = 0,  # credits charged beyond the hold (the overdraft rule)
     ) -> None:
         # Metrics and the token-limit correction, once per request.
         caller = meta.caller
@@ -114,6 +118,13 @@ class RequestRecorder:
                 credits=credits,
                 fallback=meta.first_provider is not None and provider not in (None, meta.first_provider),
             )
+        if overage > 0:
+            log.info(
+                "request %s cost %d credits more than its hold (overdraft rule)", caller.inference_id, overage
+            )
+            if self.metrics is not None:
+                self.metrics.overage.inc((model,), overage)
+                self.metrics.overage_requests.inc((model,))
         if ttft is None and meta.first_event is not None:
             ttft = meta.first_event - meta.started
         if self.model_metrics is not None and error is None and http_status == 200:
@@ -147,6 +158,14 @@ class RequestRecorder:
                 "completion_tokens": _bounded(usage.completion_tokens, MAX_TOKEN_COUNT),
                 "reasoning_tokens": _bounded(usage.reasoning_tokens, MAX_TOKEN_COUNT),
                 "cached_tokens": _bounded(usage.cached_tokens, MAX_TOKEN_COUNT),
+                "cache_write_5m_tokens": _bounded(usage.cache_write_5m_tokens, MAX_TOKEN_COUNT),
+                "cache_write_1h_tokens": _bounded(usage.cache_write_1h_tokens, MAX_TOKEN_COUNT),
+                "audio_tokens": _bounded(
+                    usage.audio_input_tokens + usage.audio_output_tokens, MAX_TOKEN_COUNT
+                ),
+                "tier": _bounded(tier, 99),
+                "uses": _uses_json(usage.uses),
+                "overage_credits": _bounded(overage, MAX_CREDITS),
                 "credits": _bounded(credits, MAX_CREDITS),
                 "finish_reason": log_finish_reason(finish),
                 "client_request_id": db_text(caller.client_request_id, 128),
@@ -159,6 +178,14 @@ class RequestRecorder:
 
 MAX_CREDITS = 2**63 - 1
 _LOG_FINISH = frozenset({"client_disconnected"})
+
+
+def _uses_json(uses: dict[str, int] | None) -> str | None:
+    """Per-use counts and units as a small JSON object (names bounded, positive counts only)."""
+    if not uses:
+        return None
+    kept = {db_text(k, 64): _bounded(v, MAX_TOKEN_COUNT) for k, v in sorted(uses.items())[:16] if v > 0}
+    return orjson.dumps(kept).decode() if kept else None
 
 
 def _bounded(value: int, high: int) -> int:

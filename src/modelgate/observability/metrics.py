@@ -152,6 +152,14 @@ class Metrics:
         self.credits = Counter(
             "modelgate_credits_total", "Credits charged, by model (2,000,000 = 1 USD).", ("model",)
         )
+        self.overage = Counter(
+            "modelgate_overage_credits_total",
+            "Credits charged beyond their request's hold (the overdraft rule, docs/pricing.md), by model.",
+            ("model",),
+        )
+        self.overage_requests = Counter(
+            "modelgate_overage_requests_total", "Requests whose real cost exceeded their hold.", ("model",)
+        )
         self.upstream_errors = Counter(
             "modelgate_upstream_errors_total",
             "Failed upstream attempts (retried, fallen back or final).",
@@ -178,6 +186,8 @@ class Metrics:
             self.latency,
             self.tokens,
             self.credits,
+            self.overage,
+            self.overage_requests,
             self.upstream_errors,
             self.fallbacks,
             self.rate_limited,

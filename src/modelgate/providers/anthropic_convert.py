@@ -251,11 +251,42 @@ def parse_usage(raw: Any, provider: str = "anthropic") -> Usage:
         return token_count(raw.get(field), provider=provider, field=field)
 
     cache_read = count("cache_read_input_tokens")
+    creation = count("cache_creation_input_tokens")
+    # cache_creation splits the writes by lifetime; without it every write is a 5-minute one.
+    by_ttl = raw.get("cache_creation")
+    write_1h = 0
+    if isinstance(by_ttl, dict):
+        write_1h = token_count(
+            by_ttl.get("ephemeral_1h_input_tokens"), provider=provider, field="ephemeral_1h_input_tokens"
+        )
+        split = write_1h + token_count(
+            by_ttl.get("ephemeral_5m_input_tokens"), provider=provider, field="ephemeral_5m_input_tokens"
+        )
+        creation = max(creation, split)
+    write_1h = min(write_1h, creation)
     return Usage(
-        prompt_tokens=count("input_tokens") + cache_read + count("cache_creation_input_tokens"),
+        prompt_tokens=count("input_tokens") + cache_read + creation,
         completion_tokens=count("output_tokens"),
         cached_tokens=cache_read,
+        cache_write_5m_tokens=creation - write_1h,
+        cache_write_1h_tokens=write_1h,
+        uses=server_tool_uses(raw.get("server_tool_use"), provider),
     )
+
+
+# Anthropic's server_tool_use counters -> the price sheet's per-use names.
+_SERVER_TOOLS = {"web_search_requests": "web_search", "web_fetch_requests": "web_fetch"}
+
+
+def server_tool_uses(raw: Any, provider: str) -> dict[str, int] | None:
+    if not isinstance(raw, dict):
+        return None
+    uses = {
+        name: n
+        for field, name in _SERVER_TOOLS.items()
+        if (n := token_count(raw.get(field), provider=provider, field=field))
+    }
+    return uses or None
 
 
 def stop_reason(raw: Any) -> str:

@@ -23,22 +23,48 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Usage:
+    """What one request used, in the categories price sheets charge (``catalog/prices.py``).
+
+    ``prompt_tokens`` is the whole input; ``cached_tokens`` (cache reads), the cache writes by
+    lifetime and the audio/image input tokens are parts of it. ``completion_tokens`` is the whole
+    output (reasoning and audio output included). ``uses`` counts per-use fees and non-token units
+    (``web_search``, ``code_execution``, ``image:1024x1024/high``, ``second``, ``character``, ``request``).
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0  # includes reasoning tokens
     reasoning_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # cache reads
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    audio_input_tokens: int = 0
+    image_input_tokens: int = 0
+    audio_output_tokens: int = 0
+    uses: dict[str, int] | None = None
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def cache_write_tokens(self) -> int:
+        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
+
     def to_wire(self) -> dict[str, Any]:
+        prompt: dict[str, Any] = {"cached_tokens": self.cached_tokens}
+        if self.audio_input_tokens:
+            prompt["audio_tokens"] = self.audio_input_tokens
+        if self.cache_write_tokens:
+            prompt["cache_write_tokens"] = self.cache_write_tokens
+        completion: dict[str, Any] = {"reasoning_tokens": self.reasoning_tokens}
+        if self.audio_output_tokens:
+            completion["audio_tokens"] = self.audio_output_tokens
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
-            "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
+            "completion_tokens_details": completion,
+            "prompt_tokens_details": prompt,
         }
 
 

@@ -45,12 +45,33 @@ def parse_usage(raw: Any, provider: str = "google") -> Usage:
         return token_count(raw.get(field), provider=provider, field=field)
 
     thoughts = count("thoughtsTokenCount")
+    prompt = count("promptTokenCount") + count("toolUsePromptTokenCount")
+    cached = count("cachedContentTokenCount")
+    # Audio input is priced apart (promptTokensDetails by modality); the cached part of it is
+    # already a cache read, so only the uncached audio tokens count as audio input.
+    audio = max(
+        _modality(raw.get("promptTokensDetails"), "AUDIO", provider)
+        - _modality(raw.get("cacheTokensDetails"), "AUDIO", provider),
+        0,
+    )
     return Usage(
-        prompt_tokens=count("promptTokenCount") + count("toolUsePromptTokenCount"),
+        prompt_tokens=prompt,
         completion_tokens=count("candidatesTokenCount") + thoughts,
         reasoning_tokens=thoughts,
-        cached_tokens=count("cachedContentTokenCount"),
+        cached_tokens=cached,
+        audio_input_tokens=audio,
     )
+
+
+def _modality(details: Any, modality: str, provider: str) -> int:
+    """The tokens of one modality in a ``*TokensDetails`` list ([{modality, tokenCount}])."""
+    if not isinstance(details, list):
+        return 0
+    total = 0
+    for item in details:
+        if isinstance(item, dict) and item.get("modality") == modality:
+            total += token_count(item.get("tokenCount"), provider=provider, field="tokenCount")
+    return total
 
 
 @dataclass(slots=True)

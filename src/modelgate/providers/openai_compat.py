@@ -238,6 +238,9 @@ def _usage(raw: Any, name: str) -> Usage:
         completion_tokens=count(raw, "completion_tokens"),
         reasoning_tokens=count(details, "reasoning_tokens"),
         cached_tokens=count(prompt_details, "cached_tokens"),
+        audio_input_tokens=count(prompt_details, "audio_tokens"),
+        image_input_tokens=count(prompt_details, "image_tokens"),
+        audio_output_tokens=count(details, "audio_tokens"),
     )
 
 

@@ -37,6 +37,24 @@ _OUTPUT = frozenset(
 _ERROR_STATUS = {"rate_limit_exceeded": 429, "server_error": 500, "invalid_prompt": 400}
 
 
+# Hosted-tool calls among a response's output items -> the price sheet's per-use fee they incur.
+_TOOL_CALLS = {"web_search_call": "web_search", "file_search_call": "file_search"}
+
+
+def response_usage(response: dict[str, Any]) -> Usage:
+    """A whole response's usage: its ``usage`` object and the hosted-tool calls of its output."""
+    usage = usage_of(response.get("usage"))
+    output = response.get("output")
+    if isinstance(output, list):
+        uses: dict[str, int] = {}
+        for item in output:
+            name = _TOOL_CALLS.get(str(item.get("type"))) if isinstance(item, dict) else None
+            if name is not None:
+                uses[name] = uses.get(name, 0) + 1
+        usage.uses = uses or None
+    return usage
+
+
 def usage_of(raw: Any) -> Usage:
     """A Responses ``usage`` object (reasoning and cached tokens included in their totals)."""
     if not isinstance(raw, dict):
@@ -47,6 +65,9 @@ def usage_of(raw: Any) -> Usage:
         completion_tokens=_count(raw.get("output_tokens")),
         reasoning_tokens=_count(out.get("reasoning_tokens")),
         cached_tokens=_count(inp.get("cached_tokens")),
+        audio_input_tokens=_count(inp.get("audio_tokens")),
+        image_input_tokens=_count(inp.get("image_tokens")),
+        audio_output_tokens=_count(out.get("audio_tokens")),
     )
 
 
@@ -102,7 +123,7 @@ async def passthrough(http: HTTPUpstream, body: bytes, headers: Mapping[str, str
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
             raise error_event(http.name, data)
         raise UpstreamProtocolError(f"upstream {http.name} answered no response object", provider=http.name)
-    return RawReply(raw, usage_of(data.get("usage")), finish_of(data))
+    return RawReply(raw, response_usage(data), finish_of(data))
 
 
 async def passthrough_stream(
@@ -122,9 +143,7 @@ async def passthrough_stream(
                 if kind in TERMINAL:
                     response = _obj(event.get("response"))
                     ended = True
-                    yield RawEvent(
-                        frame, kind, usage=usage_of(response.get("usage")), finish=finish_of(response)
-                    )
+                    yield RawEvent(frame, kind, usage=response_usage(response), finish=finish_of(response))
                     break
             yield RawEvent(frame, kind, output=kind in _OUTPUT)
     if not ended:

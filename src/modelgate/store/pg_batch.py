@@ -26,6 +26,9 @@ HOLD_OK, HOLD_NO_CREDITS, HOLD_OVER_LIMIT = 0, 1, 2
 # use static statements (planned once); other rows go through the function's dynamic insert.
 LOG_COLUMNS = [
     "account_id",
+    "audio_tokens",
+    "cache_write_1h_tokens",
+    "cache_write_5m_tokens",
     "cached_tokens",
     "client_request_id",
     "completion_tokens",
@@ -41,11 +44,14 @@ LOG_COLUMNS = [
     "latency_ms",
     "model",
     "origin",
+    "overage_credits",
     "prompt_tokens",
     "provider",
     "reasoning_tokens",
     "status",
     "stream",
+    "tier",
+    "uses",
 ]
 _COLS = ", ".join(LOG_COLUMNS)
 _INSERT_LOGS = (
@@ -67,7 +73,7 @@ HOLD_ONE = (
 # query does not read run in the order written, after it.
 SETTLE_ONE = (
     "WITH d AS (DELETE FROM holds WHERE inference_id = $1 RETURNING account_id, key_id, credits,"
-    " LEAST(GREATEST($2::bigint, 0), credits) AS charge),"
+    " GREATEST($2::bigint, 0) AS charge),"
     f" logs AS ({_INSERT_LOGS.replace('$1', '$4')}),"
     " charge AS (INSERT INTO ledger"
     " (account_id, key_id, kind, credits, reference_id, description, model, created_at)"

@@ -136,6 +136,15 @@ class RequestLog(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cached_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    # The price sheet's categories (migration 0009): cache writes by lifetime, the tier the prompt
+    # fell in (0: base prices), per-use counts and units as JSON, and the credits charged beyond the
+    # hold (the overdraft rule).
+    cache_write_5m_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cache_write_1h_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    audio_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tier: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    uses: Mapped[str | None] = mapped_column(Text, default=None)
+    overage_credits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     credits: Mapped[int] = mapped_column(BigInteger, default=0)
     finish_reason: Mapped[str | None] = mapped_column(String(32), default=None)
     client_request_id: Mapped[str | None] = mapped_column(String(128), default=None)

@@ -26,7 +26,7 @@ from modelgate.doors.base import (
 )
 from modelgate.doors.chat.door import ChatInvocation
 from modelgate.doors.messages.count import count_request
-from modelgate.doors.messages.estimate import prompt_upper_bound
+from modelgate.doors.messages.estimate import prompt_bound
 from modelgate.doors.messages.translate import EventTranslator, sse, to_chat, to_message
 from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
 from modelgate.doors.rawjson import replace_string, replace_top_level_string
@@ -230,13 +230,17 @@ class MessagesDoor:
             return DoorResponse(200, {**JSON_HEADERS}, orjson.dumps({"input_tokens": tokens}))
         msg: MessagesRequest = parsed
         invocation = MessagesInvocation(msg, req.body, headers)
+        bound = prompt_bound(msg)
         metered = MeteredRequest(
             model=msg.model,
             invocation=invocation,
             stream=msg.stream,
             max_tokens=msg.max_tokens,
-            prompt_estimate=prompt_upper_bound(msg),
+            prompt_estimate=bound.tokens,
             needs=_needs(msg),
+            cache_write=bound.cache_write,
+            uses=bound.uses or None,
+            grows_prompt=bound.grows,
         )
         msg_id = f"msg_{caller.inference_id}"
         if msg.stream:

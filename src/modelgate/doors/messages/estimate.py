@@ -2,9 +2,13 @@
 
 Two numbers with two jobs:
 
-- ``prompt_upper_bound`` sizes the credit hold before the real count is known, so it must not fall
-  below the real count (a charge never exceeds its hold): UTF-8 bytes bound BPE tokens from above,
-  plus the fixed allowances of ``doors/estimate.py`` (base, per message, per image).
+- ``prompt_bound`` sizes the credit hold before the real count is known: text at the calibrated
+  bound of ``doors/tokens.py`` (2.5 ASCII characters a token, half a token per extra UTF-8 byte),
+  plus the fixed allowances of ``doors/estimate.py`` (base, per message, per image); and what the
+  hold must price beyond plain input: the longest lifetime a ``cache_control`` marker asks for
+  (top level, system, message blocks or tools), and the server tools (per-use fees, held at their
+  ``max_uses`` or the documented default; a prompt that can grow to the context window). A real
+  count above the estimate is charged whole (the overdraft rule, docs/pricing.md).
 - ``estimate_input_tokens`` answers ``count_tokens`` on a route that cannot count exactly; a client
   budgets its context with it, so it is close but leans high: characters at 3.5 a token (rounded up),
   4 tokens of framing per message, the same per-image allowance.
@@ -18,12 +22,12 @@ weighs; anything else (server-tool history, search results) its JSON text.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from modelgate.doors.estimate import BASE, PER_IMAGE, PER_MESSAGE
+from modelgate.doors.estimate import BASE, PER_IMAGE, PER_MESSAGE, SERVER_TOOLS, max_uses
 from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
 
 FRAMING = 4  # tokens per message (and the system prompt) in the count estimate
@@ -36,6 +40,30 @@ class Tally:
     text_bytes: int = 0  # text as UTF-8 bytes (the upper bound)
     text_chars: int = 0  # the same text as characters (the estimate)
     tokens: int = 0  # parts counted in tokens directly: images, PDFs
+    cache_write: str | None = None  # the longest lifetime a cache_control marker asks for
+    uses: dict[str, int] = field(default_factory=dict)  # server tools' per-use fees to hold
+    grows: bool = False  # a server tool can grow the prompt to the context window
+
+    def mark(self, block: dict[str, Any]) -> None:
+        cc = block.get("cache_control")
+        if isinstance(cc, dict):
+            self.cache_write = "1h" if cc.get("ttl") == "1h" or self.cache_write == "1h" else "5m"
+
+    def tool(self, tool: dict[str, Any]) -> None:
+        self.mark(tool)
+        self.json(tool)
+        kind = tool.get("type")
+        for prefix, fee in SERVER_TOOLS.items():
+            if isinstance(kind, str) and kind.startswith(prefix):
+                self.grows = True
+                if fee:
+                    self.uses[fee] = self.uses.get(fee, 0) + max_uses(tool.get("max_uses"))
+
+    @property
+    def bound(self) -> int:
+        """The calibrated token bound of the text counted (doors/tokens.py, in closed form)."""
+        extra = self.text_bytes - self.text_chars
+        return -(-self.text_chars * 2 // 5) + (extra + 1) // 2
 
     def text(self, value: str) -> None:
         self.text_chars += len(value)
@@ -43,8 +71,9 @@ class Tally:
 
     def json(self, value: Any) -> None:
         raw = orjson.dumps(value)
-        self.text_chars += len(raw)
         self.text_bytes += len(raw)
+        # characters: bytes less the continuation bytes of non-ASCII text
+        self.text_chars += len(raw) if raw.isascii() else len(raw.decode("utf-8", "replace"))
 
     def blocks(self, content: Any) -> None:
         if isinstance(content, str):
@@ -55,6 +84,8 @@ class Tally:
                 self.block(block)
 
     def block(self, block: dict[str, Any]) -> None:
+        if "cache_control" in block:
+            self.mark(block)
         kind = block.get("type")
         if kind == "text":
             self.text(str(block.get("text", "")))
@@ -80,17 +111,31 @@ class Tally:
 
 def tally(req: MessagesRequest | CountTokensRequest) -> Tally:
     t = Tally(messages=len(req.messages))
+    t.mark(req.model_extra or {})  # automatic caching: a top-level cache_control
     t.blocks(req.system)
     for msg in req.messages:
         t.blocks(msg.content)
     for tool in req.tools or []:
-        t.json(tool)
+        t.tool(tool)
     return t
 
 
-def prompt_upper_bound(req: MessagesRequest) -> int:
+@dataclass(slots=True)
+class PromptBound:
+    tokens: int
+    cache_write: str | None
+    uses: dict[str, int]
+    grows: bool
+
+
+def prompt_bound(req: MessagesRequest) -> PromptBound:
     t = tally(req)
-    return BASE + PER_MESSAGE * t.messages + t.text_bytes + t.tokens
+    tokens = BASE + PER_MESSAGE * t.messages + t.bound + t.tokens
+    return PromptBound(tokens, t.cache_write, t.uses, t.grows)
+
+
+def prompt_upper_bound(req: MessagesRequest) -> int:
+    return prompt_bound(req).tokens
 
 
 def estimate_input_tokens(req: CountTokensRequest) -> int:

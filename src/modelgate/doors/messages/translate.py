@@ -270,12 +270,21 @@ def to_chat(
 
 
 def usage_wire(usage: Usage) -> dict[str, Any]:
-    return {
-        "input_tokens": usage.prompt_tokens - usage.cached_tokens,
-        "cache_creation_input_tokens": 0,
+    writes = usage.cache_write_tokens
+    out: dict[str, Any] = {
+        "input_tokens": max(usage.prompt_tokens - usage.cached_tokens - writes, 0),
+        "cache_creation_input_tokens": writes,
         "cache_read_input_tokens": usage.cached_tokens,
         "output_tokens": usage.completion_tokens,
     }
+    if writes:
+        out["cache_creation"] = {
+            "ephemeral_5m_input_tokens": usage.cache_write_5m_tokens,
+            "ephemeral_1h_input_tokens": usage.cache_write_1h_tokens,
+        }
+    if usage.uses and "web_search" in usage.uses:
+        out["server_tool_use"] = {"web_search_requests": usage.uses["web_search"]}
+    return out
 
 
 def _tool_input(arguments: Any) -> Any:

@@ -36,7 +36,7 @@ from modelgate.doors.rawjson import replace_string, replace_top_level_string
 from modelgate.doors.responses import namespaces
 from modelgate.doors.responses.render import EventTranslator, ResponseShape, output_items, tools_echo
 from modelgate.doors.responses.state import Keeper, context, response_store
-from modelgate.doors.responses.translate import prompt_upper_bound, to_chat
+from modelgate.doors.responses.translate import hosted_tool_bounds, prompt_upper_bound, to_chat
 from modelgate.doors.responses.wire import ResponsesRequest
 from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome, Settled
@@ -221,6 +221,7 @@ class ResponsesDoor:
             max_tokens_field="max_output_tokens",
             prompt_estimate=prompt_upper_bound(rr, history, refs),
             needs=_needs(rr),
+            **hosted_tool_bounds(rr),
         )
         keep = Keeper(state, store, rr, caller, chain, refs) if store.enabled and rr.stored else None
         if rr.stream:
