@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from modelgate.doors.rawjson import replace_string, replace_top_level_string
+from modelgate.doors.rawjson import replace_string, replace_string_in_frame, replace_top_level_string
 
 CASES = [
     b'{"model":"a","messages":[]}',
@@ -30,3 +30,12 @@ def test_nested_path_and_fallbacks() -> None:
     assert orjson.loads(replace_top_level_string(b'{"model": 5}', "model", "x")) == {"model": "x"}
     assert orjson.loads(replace_top_level_string(b'{"other": 5}', "model", "x")) == {"other": 5, "model": "x"}
     assert replace_top_level_string(b"not json", "model", "x") == b"not json"
+
+
+def test_replace_string_in_frame_edits_only_the_data_line() -> None:
+    frame = b'event: message_start\ndata: {"message":{"model":"up-1","id":"m"}}\n\n'
+    out = replace_string_in_frame(frame, ("message", "model"), "claude-x")
+    assert out == b'event: message_start\ndata: {"message":{"model":"claude-x","id":"m"}}\n\n'
+    tail = b'data: {"response":{"model":"up"}}'  # no newline after the data
+    assert replace_string_in_frame(tail, ("response", "model"), "m") == b'data: {"response":{"model":"m"}}'
+    assert replace_string_in_frame(b": keep-alive\n\n", ("response", "model"), "m") == b": keep-alive\n\n"

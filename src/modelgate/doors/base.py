@@ -14,13 +14,14 @@ A door also declares its contract for ``/openapi.json``: an ``openapi()`` method
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelgate.errors import GatewayError
-from modelgate.gateway.metered import Caller
+from modelgate.gateway.metered import Caller, Metered, MeteredStream
 from modelgate.httpkit.deps import bearer_from
+from modelgate.wire.credits import cost_headers
 
 if TYPE_CHECKING:
     from modelgate.httpkit.deps import AppState
@@ -83,6 +84,19 @@ def dropped_header(names: list[str]) -> dict[str, str]:
         return {}
     clean = ", ".join("".join(c for c in n if c.isascii() and c.isprintable()) for n in names)
     return {DROPPED_HEADER: clean[:1000]}
+
+
+def answer_headers(done: Metered, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The headers of a whole answer, in every door: the core's (rate limits), the provider that
+    served it, its cost (``x-aimlapi-*``), the door's ``extra``, then the JSON content type."""
+    out = {**done.headers, "x-modelgate-provider": done.provider, **cost_headers(done.credits)}
+    return {**out, **(extra or {}), **JSON_HEADERS}
+
+
+def stream_headers(stream: MeteredStream, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The headers of a stream (its cost comes in the last event): the provider, the core's, the
+    door's ``extra``, then the SSE ones."""
+    return {"x-modelgate-provider": stream.provider, **stream.headers, **(extra or {}), **SSE_HEADERS}
 
 
 def bearer_or_api_key(req: DoorRequest) -> str | None:

@@ -113,6 +113,27 @@ def replace_top_level_string(raw: bytes, key: str, value: str) -> bytes:
     return replace_string(raw, (key,), value)
 
 
+def data_span(frame: bytes) -> tuple[int, int] | None:
+    """Where the JSON of an SSE frame's (first) ``data:`` line starts and ends, if it has one."""
+    start = frame.find(b"data: ")
+    if start < 0:
+        return None
+    start += 6
+    end = frame.find(b"\n", start)
+    return start, (end if end >= 0 else len(frame))
+
+
+def replace_string_in_frame(frame: bytes, path: tuple[str, ...], value: str) -> bytes:
+    """An SSE frame passed through with the string at ``path`` of its data set to ``value`` (the
+    model name as the client asked it: Messages ``message_start``, Responses ``response.*``);
+    every other byte unchanged."""
+    span = data_span(frame)
+    if span is None:
+        return frame
+    start, end = span
+    return frame[:start] + replace_string(frame[start:end], path, value) + frame[end:]
+
+
 def _reencoded(raw: bytes, path: tuple[str, ...], value: str) -> bytes:
     try:
         data: Any = orjson.loads(raw)

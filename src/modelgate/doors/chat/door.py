@@ -15,11 +15,12 @@ import orjson
 
 from modelgate.doors.base import (
     JSON_HEADERS,
-    SSE_HEADERS,
     DoorRequest,
     DoorResponse,
+    answer_headers,
     bearer_or_api_key,
     dropped_header,
+    stream_headers,
 )
 from modelgate.doors.chat.render import DONE, ChunkRenderer, completion_body, error_frame
 from modelgate.doors.estimate import prompt_tokens_upper_bound
@@ -31,7 +32,6 @@ from modelgate.httpkit.errors import gateway_error_body, validate_body
 from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall
 from modelgate.providers.checks import checked_chunk, checked_completion
 from modelgate.wire.chat import ChatRequest, ImagePart, ResponseFormatText
-from modelgate.wire.credits import cost_headers
 
 if TYPE_CHECKING:
     from modelgate.httpkit.deps import AppState
@@ -148,9 +148,8 @@ class ChatDoor:
         metered = metered_chat(chat)
         if chat.stream:
             stream = await state.core.stream(metered, caller)
-            headers = {"x-modelgate-provider": stream.provider, **stream.headers, **SSE_HEADERS}
-            headers |= _dropped(metered)
-            return DoorResponse(200, headers, frames=self._frames(stream, chat, caller, req.path))
+            out = stream_headers(stream, _dropped(metered))
+            return DoorResponse(200, out, frames=self._frames(stream, chat, caller, req.path))
         done = await state.core.complete(metered, caller)
         result: Completion = done.payload
         body = completion_body(
@@ -160,8 +159,7 @@ class ChatDoor:
             result=result,
             credits=done.credits,
         )
-        headers = {**done.headers, "x-modelgate-provider": done.provider, **cost_headers(done.credits)}
-        return DoorResponse(200, {**headers, **_dropped(metered), **JSON_HEADERS}, orjson.dumps(body))
+        return DoorResponse(200, answer_headers(done, _dropped(metered)), orjson.dumps(body))
 
     @staticmethod
     async def _frames(

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from modelgate.catalog.models import ModelSpec
-from modelgate.doors.base import JSON_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key, dropped_header
+from modelgate.doors.base import (
+    JSON_HEADERS,
+    DoorRequest,
+    DoorResponse,
+    answer_headers,
+    bearer_or_api_key,
+    dropped_header,
+)
 from modelgate.doors.embeddings.wire import EmbeddingRequest, render_embeddings
 from modelgate.errors import GatewayError, InvalidRequestError, UpstreamProtocolError
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, Outcome
@@ -27,7 +34,7 @@ from modelgate.httpkit.contract import json_body, operation
 from modelgate.httpkit.errors import gateway_error_body, validate_body
 from modelgate.providers.base import EmbedCall, EmbeddingProvider, Embeddings, Usage
 from modelgate.providers.vectors import off_loop
-from modelgate.wire.credits import cost_headers, meta
+from modelgate.wire.credits import meta
 
 if TYPE_CHECKING:
     from modelgate.httpkit.deps import AppState
@@ -181,10 +188,8 @@ class EmbeddingsDoor:
             emb.encoding_format or "float",
             meta(done.credits),
         )
-        headers = {**done.headers, "x-modelgate-provider": done.provider, **cost_headers(done.credits)}
         # Unknown top-level fields are tolerated; no adapter forwards them, so they are named.
-        headers |= dropped_header(sorted(emb.model_extra or {}))
-        return DoorResponse(200, {**headers, **JSON_HEADERS}, body)
+        return DoorResponse(200, answer_headers(done, dropped_header(sorted(emb.model_extra or {}))), body)
 
 
 def _render(result: Embeddings, model: str, tokens: int, encoding: str, credit_meta: dict[str, Any]) -> bytes:

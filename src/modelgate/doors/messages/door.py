@@ -18,18 +18,19 @@ import orjson
 
 from modelgate.doors.base import (
     JSON_HEADERS,
-    SSE_HEADERS,
     DoorRequest,
     DoorResponse,
+    answer_headers,
     bearer_or_api_key,
     dropped_header,
+    stream_headers,
 )
 from modelgate.doors.chat.door import ChatInvocation
 from modelgate.doors.messages.count import count_request
 from modelgate.doors.messages.estimate import prompt_bound
 from modelgate.doors.messages.translate import EventTranslator, sse, to_chat, to_message
 from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
-from modelgate.doors.rawjson import replace_string, replace_top_level_string
+from modelgate.doors.rawjson import replace_string_in_frame, replace_top_level_string
 from modelgate.errors import GatewayError, InsufficientCreditsError, InvalidRequestError, UpstreamStatusError
 from modelgate.gateway.admission import supports
 from modelgate.gateway.metered import (
@@ -46,7 +47,6 @@ from modelgate.httpkit.contract import json_body, operation
 from modelgate.httpkit.errors import validate_body
 from modelgate.providers.base import Chunk, Completion, Provider, RawEvent, RawReply, native
 from modelgate.wire.chat import ChatRequest
-from modelgate.wire.credits import cost_headers
 
 if TYPE_CHECKING:
     from modelgate.httpkit.deps import AppState
@@ -245,8 +245,7 @@ class MessagesDoor:
         msg_id = f"msg_{caller.inference_id}"
         if msg.stream:
             stream = await state.core.stream(metered, caller)
-            out = {"x-modelgate-provider": stream.provider, **stream.headers, **SSE_HEADERS}
-            out |= dropped_header(invocation.dropped)
+            out = stream_headers(stream, dropped_header(invocation.dropped))
             return DoorResponse(200, out, frames=_frames(stream, msg, msg_id, caller.inference_id))
         done = await state.core.complete(metered, caller)
         if isinstance(done.payload, RawReply):
@@ -254,9 +253,8 @@ class MessagesDoor:
         else:
             result: Completion = done.payload
             body = orjson.dumps(to_message(result, msg_id=msg_id, model=msg.model))
-        out = {**done.headers, "x-modelgate-provider": done.provider, **cost_headers(done.credits)}
-        out |= dropped_header([] if isinstance(done.payload, RawReply) else invocation.dropped)
-        return DoorResponse(200, {**out, **JSON_HEADERS, "request-id": caller.inference_id}, body)
+        dropped = dropped_header([] if isinstance(done.payload, RawReply) else invocation.dropped)
+        return DoorResponse(200, answer_headers(done, {**dropped, "request-id": caller.inference_id}), body)
 
 
 async def _frames(stream: MeteredStream, msg: MessagesRequest, msg_id: str, rid: str) -> AsyncIterator[bytes]:
@@ -271,7 +269,7 @@ async def _frames(stream: MeteredStream, msg: MessagesRequest, msg_id: str, rid:
             payload = item.payload
             if isinstance(payload, RawEvent):
                 if payload.kind == "message_start":
-                    yield _rename_in_frame(payload.frame, msg.model)
+                    yield replace_string_in_frame(payload.frame, ("message", "model"), msg.model)
                 else:
                     yield payload.frame
                 continue
@@ -287,12 +285,3 @@ async def _frames(stream: MeteredStream, msg: MessagesRequest, msg_id: str, rid:
         yield sse("error", orjson.loads(err.body))
     finally:
         await events.aclose()  # type: ignore[attr-defined]
-
-
-def _rename_in_frame(frame: bytes, model: str) -> bytes:
-    """The ``message_start`` frame with the model named as the client asked (nothing else changes)."""
-    head, sep, rest = frame.partition(b"data: ")
-    if not sep:
-        return frame
-    payload, nl, tail = rest.partition(b"\n")
-    return head + sep + replace_string(payload, ("message", "model"), model) + nl + tail

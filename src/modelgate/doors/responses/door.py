@@ -26,13 +26,14 @@ import orjson
 from modelgate.doors.base import (
     DROPPED_HEADER,
     JSON_HEADERS,
-    SSE_HEADERS,
     DoorRequest,
     DoorResponse,
+    answer_headers,
     bearer_or_api_key,
     dropped_header,
+    stream_headers,
 )
-from modelgate.doors.rawjson import replace_string, replace_top_level_string
+from modelgate.doors.rawjson import data_span, replace_string_in_frame, replace_top_level_string
 from modelgate.doors.responses import namespaces
 from modelgate.doors.responses.render import EventTranslator, ResponseShape, output_items, tools_echo
 from modelgate.doors.responses.state import Keeper, context, response_store
@@ -47,7 +48,6 @@ from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall, 
 from modelgate.providers.openai_responses import DIALECT, TERMINAL
 from modelgate.store.responses import Chain
 from modelgate.wire.chat import ChatRequest
-from modelgate.wire.credits import cost_headers
 
 if TYPE_CHECKING:
     from modelgate.httpkit.deps import AppState
@@ -226,12 +226,7 @@ class ResponsesDoor:
         keep = Keeper(state, store, rr, caller, chain, refs) if store.enabled and rr.stored else None
         if rr.stream:
             stream = await state.core.stream(metered, caller)
-            out = {
-                "x-modelgate-provider": stream.provider,
-                **stream.headers,
-                **_dropped(invocation),
-                **SSE_HEADERS,
-            }
+            out = stream_headers(stream, _dropped(invocation))
             return DoorResponse(200, out, frames=_frames(stream, rr, invocation, caller, keep))
         done = await state.core.complete(metered, caller)
         if isinstance(done.payload, RawReply):
@@ -250,8 +245,7 @@ class ResponsesDoor:
             body = orjson.dumps(obj)
             if keep is not None:
                 await keep.save(body, done.provider, native=False, obj=obj)
-        out = {**done.headers, "x-modelgate-provider": done.provider, **cost_headers(done.credits)}
-        return DoorResponse(200, {**out, **_dropped(invocation), **JSON_HEADERS}, body)
+        return DoorResponse(200, answer_headers(done, _dropped(invocation)), body)
 
 
 def _shape(rr: ResponsesRequest, invocation: ResponsesInvocation, rid: str) -> ResponseShape:
@@ -298,7 +292,7 @@ async def _frames(
                 passed += 1
                 frame = payload.frame
                 if payload.kind in _RESPONSE_EVENTS:
-                    frame = _rename(frame, rr.model)
+                    frame = replace_string_in_frame(frame, ("response", "model"), rr.model)
                 if payload.kind in TERMINAL:
                     held = frame
                 else:
@@ -322,27 +316,9 @@ async def _frames(
         await events.aclose()  # type: ignore[attr-defined]
 
 
-def _data_span(frame: bytes) -> tuple[int, int] | None:
-    start = frame.find(b"data: ")
-    if start < 0:
-        return None
-    start += 6
-    end = frame.find(b"\n", start)
-    return start, (end if end >= 0 else len(frame))
-
-
-def _rename(frame: bytes, model: str) -> bytes:
-    """An event carrying the response object, with the model named as the client asked."""
-    span = _data_span(frame)
-    if span is None:
-        return frame
-    start, end = span
-    return frame[:start] + replace_string(frame[start:end], ("response", "model"), model) + frame[end:]
-
-
 def _response_in(frame: bytes) -> bytes:
     """The response object inside a terminal event (JSON), for storing."""
-    span = _data_span(frame)
+    span = data_span(frame)
     if span is None:
         return b""
     try:
