@@ -54,6 +54,8 @@ def db_text(value: Any, limit: int = ERROR_TEXT_LIMIT) -> str | None:
     characters (cut with an ellipsis). None stays None; non-strings are converted with ``str``."""
     if value is None:
         return None
+    if value.__class__ is str and len(value) <= limit and value.isascii() and "\x00" not in value:
+        return value  # the common case (ASCII: no surrogates), first
     if isinstance(value, bytes):
         text = value.decode("utf-8", "replace")
     else:

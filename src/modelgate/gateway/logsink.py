@@ -19,13 +19,16 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import DateTime, insert
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.store.pg_writer import PGWriter
 from modelgate.store.schema import RequestLog
 from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
+
+# The request-log columns stored as timestamps (SQLAlchemy's DateTime text on SQLite).
+_TIMESTAMP_COLUMNS = frozenset(c.name for c in RequestLog.__table__.columns if isinstance(c.type, DateTime))
 
 log = logging.getLogger("modelgate.logsink")
 
@@ -149,7 +152,8 @@ class WriterLogSink(RequestLogSink):
 
     def __init__(self, writer: SQLiteWriter) -> None:
         self._writer = writer
-        self._sql: dict[tuple[str, ...], str] = {}
+        # per set of columns: the INSERT, and the positions of the columns that may hold a datetime
+        self._sql: dict[tuple[str, ...], tuple[str, tuple[int, ...]]] = {}
 
     def start(self) -> None:
         return None
@@ -159,13 +163,17 @@ class WriterLogSink(RequestLogSink):
 
     def record(self, row: dict[str, Any]) -> None:
         cols = tuple(row)
-        sql = self._sql.get(cols)
-        if sql is None:
+        cached = self._sql.get(cols)
+        if cached is None:
             sql = f"INSERT INTO request_logs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-            self._sql[cols] = sql
-        self._writer.add_row(
-            sql, [sqlite_timestamp(v) if isinstance(v, datetime) else v for v in row.values()]
-        )
+            stamps = tuple(i for i, c in enumerate(cols) if c in _TIMESTAMP_COLUMNS)
+            cached = self._sql[cols] = (sql, stamps)
+        sql, stamps = cached
+        values = list(row.values())
+        for i in stamps:
+            if isinstance(values[i], datetime):
+                values[i] = sqlite_timestamp(values[i])
+        self._writer.add_row(sql, values)
 
     async def flush(self) -> None:
         await self._writer.flush()

@@ -191,6 +191,8 @@ def _uses_json(uses: dict[str, int] | None) -> str | None:
 def _bounded(value: int, high: int) -> int:
     """An integer column's value, clamped (the counts were checked at the provider boundary; this
     only guards the database against a new code path that forgot to)."""
+    if value.__class__ is int and 0 <= value <= high:
+        return value
     return min(max(int(value), 0), high)
 
 

@@ -43,6 +43,8 @@ _FINISH_ALIASES = {
 def token_count(raw: Any, *, provider: str, field: str) -> int:
     """One token count from an upstream: absent/null is 0, anything else must be a bounded
     non-negative integer."""
+    if raw.__class__ is int and 0 <= raw <= MAX_TOKEN_COUNT:  # the common case, first (not a bool)
+        return raw
     if raw is None:
         return 0
     value: int | None = None
@@ -69,6 +71,8 @@ def checked_usage(usage: Usage, *, provider: str) -> Usage:
 
 def finish_reason(raw: Any, *, default: str | None = "stop") -> str | None:
     """A documented ``finish_reason`` for whatever the upstream said (None/empty: ``default``)."""
+    if raw.__class__ is str and raw in FINISH_REASONS:  # the common case, first
+        return raw
     if raw is None or raw == "":
         return default
     if isinstance(raw, str):
