@@ -25,9 +25,18 @@ from modelgate.providers.base import Chunk, Provider, ProviderCall, ProviderCont
 from modelgate.providers.registry import ProviderTypeRegistry
 from tests.fakes import SSE, Reply, ScriptedServer, SSEReply, load
 from tests.fakes.anthropic_server import AnthropicFake, anthropic_error, anthropic_sse
+from tests.fakes.azure_server import AzureFake
+from tests.fakes.bedrock_server import (
+    BedrockFake,
+    anthropic_chunks,
+    bedrock_error,
+    converse_stream,
+    converse_text,
+)
 from tests.fakes.calls import build_call, provider_config
 from tests.fakes.gemini_server import GeminiFake, gemini_error, gemini_sse
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.vertex_server import VertexFake
 
 HI = [{"role": "user", "content": "Hello"}]
 
@@ -83,16 +92,42 @@ def _openai_error(status: int) -> Reply:
     )
 
 
+def _no_options(server: Any) -> dict[str, Any]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Kit:
     type: str
     fake: Callable[[], ScriptedServer]
-    key: str
+    key: str | None
     model: str
     text: Callable[[], Reply]
     stream: Callable[..., SSEReply]
     error: Callable[[int], Reply]
     first_event: Callable[[], SSE]
+    options: Callable[[Any], dict[str, Any]] = _no_options  # the provider's options, given the fake
+    upstream: str | None = None  # the upstream model id, when not the catalogue route's
+
+
+def _entra(server: Any) -> dict[str, Any]:
+    secret = {"tenant_id": "tenant-1", "client_id": "client-1", "client_secret": "secret-1"}
+    return {"entra": {**secret, "authority": server.url}}
+
+
+def _aws(session_token: str | None = None) -> Callable[[Any], dict[str, Any]]:
+    def options(server: Any) -> dict[str, Any]:
+        keys = {"access_key_id": server.access_key, "secret_access_key": server.secret_key}
+        return {
+            "region": server.region,
+            **keys,
+            **({"session_token": session_token} if session_token else {}),
+        }
+
+    return options
+
+
+BEDROCK_CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"  # a ':' the path must encode
 
 
 KITS = {
@@ -126,6 +161,73 @@ KITS = {
         gemini_error,
         lambda: SSE(load("gemini_stream_text.json")[0]),
     ),
+    "azure": Kit(
+        "azure",
+        lambda: AzureFake(api_key="k", deployments=("gpt-4o",)),
+        "k",
+        "openai/gpt-4o",
+        lambda: Reply(body=_openai_text()),
+        _openai_stream,
+        _openai_error,
+        lambda: _openai_stream().events[0],
+    ),
+    "azure-entra": Kit(
+        "azure",
+        lambda: AzureFake(api_key=None, deployments=("gpt-4o",)),
+        None,
+        "openai/gpt-4o",
+        lambda: Reply(body=_openai_text()),
+        _openai_stream,
+        _openai_error,
+        lambda: _openai_stream().events[0],
+        options=_entra,
+    ),
+    "vertex": Kit(
+        "vertex",
+        VertexFake,
+        None,
+        "google/gemini-2.5-pro",
+        lambda: Reply(body=load("gemini_text.json")),
+        lambda **kw: gemini_sse(load("gemini_stream_text.json"), **kw),
+        gemini_error,
+        lambda: SSE(load("gemini_stream_text.json")[0]),
+        options=lambda server: server.provider_options(),
+    ),
+    "vertex-anthropic": Kit(
+        "vertex-anthropic",
+        VertexFake,
+        None,
+        "anthropic/claude-sonnet-4.5",
+        lambda: Reply(body=load("anthropic_text.json")),
+        lambda **kw: anthropic_sse(load("anthropic_stream_text.json"), **kw),
+        anthropic_error,
+        lambda: SSE(load("anthropic_stream_text.json")[0]["data"], event="message_start"),
+        options=lambda server: server.provider_options(),
+    ),
+    "bedrock": Kit(
+        "bedrock",
+        BedrockFake,
+        None,
+        "anthropic/claude-sonnet-4.5",
+        lambda: Reply(body=converse_text()),
+        converse_stream,
+        bedrock_error,
+        lambda: SSE({"role": "assistant"}, event="messageStart"),
+        options=_aws(),
+        upstream=BEDROCK_CLAUDE,
+    ),
+    "bedrock-anthropic": Kit(
+        "bedrock-anthropic",
+        lambda: BedrockFake(session_token="session-1"),
+        None,
+        "anthropic/claude-sonnet-4.5",
+        lambda: Reply(body=load("anthropic_text.json")),
+        lambda **kw: anthropic_chunks(load("anthropic_stream_text.json"), **kw),
+        bedrock_error,
+        lambda: SSE(load("anthropic_stream_text.json")[0]["data"], event="message_start"),
+        options=_aws("session-1"),
+        upstream=BEDROCK_CLAUDE,
+    ),
 }
 
 
@@ -147,7 +249,9 @@ def _base_url(server: ScriptedServer) -> str:
 
 
 def make(kit: Kit, server: ScriptedServer, **timeouts: float) -> Provider:
-    config = provider_config(kit.type, _base_url(server), api_key=kit.key, **timeouts)
+    config = provider_config(
+        kit.type, _base_url(server), api_key=kit.key, options=kit.options(server), **timeouts
+    )
     provider: Provider = ProviderTypeRegistry.with_defaults().factory(kit.type)(
         kit.type, config, ProviderContext()
     )
@@ -162,7 +266,9 @@ async def provider(kit: Kit, fake: ScriptedServer) -> AsyncIterator[Provider]:
 
 
 def call(kit: Kit, *, stream: bool = False) -> ProviderCall:
-    return build_call(kit.model, {"messages": HI, "stream": stream})
+    c = build_call(kit.model, {"messages": HI, "stream": stream})
+    c.upstream_model = kit.upstream or c.upstream_model
+    return c
 
 
 async def collect(provider: Provider, c: ProviderCall) -> list[Chunk]:

@@ -29,11 +29,13 @@ from modelgate.providers.anthropic_structured import output_tool
 from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext, RawEvent, RawReply
 from modelgate.providers.http import (
     HTTPUpstream,
+    SSEEvent,
     iter_sse,
     iter_sse_frames,
     loads_event,
     upstream_status_error,
 )
+from modelgate.providers.httpclient import Response
 from modelgate.sanitize import db_text
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -50,16 +52,38 @@ class AnthropicProvider:
 
     def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
         self.name = name
+        self._http = self._upstream(name, config, context)
+
+    def _upstream(self, name: str, config: ProviderConfig, context: ProviderContext) -> HTTPUpstream:
+        """The pooled client with this upstream's credentials (``x-api-key``)."""
         headers = {"User-Agent": context.user_agent, "anthropic-version": ANTHROPIC_VERSION}
         if config.api_key:
             headers["x-api-key"] = config.api_key
-        self._http = HTTPUpstream(name, config, default_headers=headers)
+        return HTTPUpstream(name, config, default_headers=headers)
+
+    def _route(self, body: dict[str, Any], *, stream: bool) -> tuple[str, dict[str, Any]]:
+        """The path and body of a Messages call built from a chat request (clouds that host Claude
+        move the model into the path and name their own ``anthropic_version``: Vertex, Bedrock)."""
+        return "/messages", body
+
+    def _route_raw(self, body: bytes, headers: Mapping[str, str], *, stream: bool) -> tuple[str, bytes]:
+        """The same for a client's Messages body passed through (here: unchanged)."""
+        return "/messages", body
+
+    def _events(self, resp: Response) -> AsyncIterator[SSEEvent]:
+        """The named events of a streamed answer (Bedrock frames them its own way)."""
+        return iter_sse(resp, self.name)
+
+    def _frames(self, resp: Response) -> AsyncIterator[tuple[SSEEvent, bytes]]:
+        """The events with the SSE frame to forward for each (pass-through)."""
+        return iter_sse_frames(resp, self.name)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def complete(self, call: ProviderCall) -> Completion:
-        data = await self._http.post_json("/messages", build_request(call))
+        path, body = self._route(build_request(call), stream=False)
+        data = await self._http.post_json(path, body)
         if isinstance(data, dict) and data.get("type") == "error":
             raise self._error(data.get("error"))
         choice, usage = parse_message(data, self.name, output_tool(call.request))
@@ -69,11 +93,11 @@ class AnthropicProvider:
         )
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
-        body = {**build_request(call), "stream": True}
+        path, body = self._route({**build_request(call), "stream": True}, stream=True)
         state = StreamState(output=output_tool(call.request), provider=self.name)
         finished = False
-        async with self._http.post("/messages", body) as resp:
-            async for ev in iter_sse(resp, self.name):
+        async with self._http.post(path, body) as resp:
+            async for ev in self._events(resp):
                 event = loads_event(self.name, ev.data)
                 if not isinstance(event, dict):
                     raise UpstreamProtocolError(f"upstream {self.name} sent a bad event", provider=self.name)
@@ -100,7 +124,8 @@ class AnthropicProvider:
 
     async def passthrough(self, dialect: str, body: bytes, headers: Mapping[str, str]) -> RawReply:
         """``POST /messages`` with the client's body as is; usage and stop reason read for billing."""
-        async with self._http.post("/messages", body, headers=dict(headers)) as resp:
+        path, body = self._route_raw(body, headers, stream=False)
+        async with self._http.post(path, body, headers=dict(headers)) as resp:
             raw = await resp.read()
         try:
             data = orjson.loads(raw)
@@ -122,8 +147,9 @@ class AnthropicProvider:
         """The upstream's events as they come; usage read from ``message_start`` / ``message_delta``."""
         usage_raw: dict[str, Any] = {}
         stopped = False
-        async with self._http.post("/messages", body, headers=dict(headers)) as resp:
-            async for ev, frame in iter_sse_frames(resp, self.name):
+        path, body = self._route_raw(body, headers, stream=True)
+        async with self._http.post(path, body, headers=dict(headers)) as resp:
+            async for ev, frame in self._frames(resp):
                 kind = ev.event or ""
                 if kind in ("message_start", "message_delta", "error") or not kind:
                     event = loads_event(self.name, ev.data)

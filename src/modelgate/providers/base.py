@@ -12,6 +12,7 @@ with ``raise ... from exc``) or ``InvalidRequestError`` for options the upstream
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -219,11 +220,18 @@ class EmbeddingProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
+def _environment() -> dict[str, str]:
+    return dict(os.environ)
+
+
 @dataclass(slots=True)
 class ProviderContext:
     """Shared resources handed to provider factories (no globals)."""
 
     user_agent: str = "modelgate"
+    # The process environment as the factories may read it (cloud credential chains:
+    # GOOGLE_APPLICATION_CREDENTIALS, AWS_*); tests pass their own.
+    environ: Mapping[str, str] = field(default_factory=_environment)
 
 
 ProviderFactory = Callable[["str", "ProviderConfig", ProviderContext], Provider]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from modelgate.errors import InvalidRequestError
 
 
@@ -24,3 +26,23 @@ def append_turn(turns: list[dict[str, Any]], role: str, items: list[dict[str, An
         turns[-1][key].extend(items)
     else:
         turns.append({"role": role, key: items})
+
+
+def body_object(body: bytes) -> dict[str, Any]:
+    """A client's pass-through body as a JSON object, for clouds that must edit it (Vertex and
+    Bedrock move ``model`` into the URL); anything else is a 400."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError("the request body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequestError("the request body must be a JSON object")
+    return data
+
+
+def body_model(data: dict[str, Any]) -> str:
+    """Pop the upstream model name out of a pass-through body."""
+    model = data.pop("model", None)
+    if not isinstance(model, str) or not model:
+        raise InvalidRequestError("model: required", param="model")
+    return model

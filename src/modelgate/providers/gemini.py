@@ -58,14 +58,18 @@ class GeminiProvider:
 
     def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
         self.name = name
-        headers = {"User-Agent": context.user_agent}
-        if config.api_key:
-            headers["x-goog-api-key"] = config.api_key
-        self._http = HTTPUpstream(name, config, default_headers=headers, status_hint=gemini_status_hint)
+        self._http = self._upstream(name, config, context)
         self._embed_batch = int(config.options.get("embed_batch_size", 100))
         if not 1 <= self._embed_batch <= 10_000:
             raise ValueError(f"provider {name}: options.embed_batch_size must be within 1..10000")
         self._count_tokens = bool(config.options.get("embed_count_tokens", True))
+
+    def _upstream(self, name: str, config: ProviderConfig, context: ProviderContext) -> HTTPUpstream:
+        """The pooled client with this upstream's credentials (the key in ``x-goog-api-key``)."""
+        headers = {"User-Agent": context.user_agent}
+        if config.api_key:
+            headers["x-goog-api-key"] = config.api_key
+        return HTTPUpstream(name, config, default_headers=headers, status_hint=gemini_status_hint)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -14,7 +14,7 @@ import ssl
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -53,6 +53,17 @@ class UpstreamErrorInfo:
 StatusHint = Callable[[int, Any], UpstreamErrorInfo | None]
 
 
+class RequestSigner(Protocol):
+    """Per-request credentials for upstreams that do not take a fixed key: a bearer token fetched
+    and refreshed from a token endpoint (Entra ID, Google), or a signature over the request itself
+    (AWS SigV4). ``path`` is the full request target (base path and query included) and ``host``
+    the ``Host`` header as sent. Failures are raised as ``UpstreamError``s."""
+
+    async def sign(self, method: str, host: str, path: str, body: bytes) -> Mapping[str, str]: ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass(slots=True)
 class SSEEvent:
     event: str | None
@@ -69,11 +80,14 @@ class HTTPUpstream:
         *,
         default_headers: Mapping[str, str],
         status_hint: StatusHint | None = None,
+        signer: RequestSigner | None = None,
+        base_url: str | None = None,
     ) -> None:
-        if not config.base_url:
+        base_url = base_url or config.base_url
+        if not base_url:
             raise ValueError(f"provider {name}: base_url is required")
         self.name = name
-        self.base_url = config.base_url.rstrip("/")
+        self.base_url = base_url.rstrip("/")
         self.timeouts = config.timeouts
         self._client = HTTPClient(
             self.base_url,
@@ -81,16 +95,24 @@ class HTTPUpstream:
             connect_timeout=self.timeouts.connect,
             read_timeout=self.timeouts.first_byte,
             total_timeout=self.timeouts.total,
-            ssl_context=_tls_context(name, config.options.get("tls_ca_file")),
+            ssl_context=tls_context(name, config),
         )
         self._status_hint = status_hint
+        self._signer = signer
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._signer is not None:
+            await self._signer.aclose()
 
     async def _send(self, path: str, body: Any, headers: Mapping[str, str] | None) -> Response:
         """POST JSON and wait for the response head (2xx, else ``UpstreamStatusError``)."""
         payload = body if isinstance(body, bytes) else orjson.dumps(body)  # bytes: passed through as is
+        if self._signer is not None:
+            signed = await self._signer.sign(
+                "POST", self._client.host_header, self._client.prefix + path, payload
+            )
+            headers = {**headers, **signed} if headers else signed
         with self._transport_errors(reading=False):
             resp = await self._client.post(path, payload, headers)
         if resp.status >= 400:
@@ -175,9 +197,10 @@ class HTTPUpstream:
         raise err
 
 
-def _tls_context(name: str, ca_file: Any) -> ssl.SSLContext | None:
+def tls_context(name: str, config: ProviderConfig) -> ssl.SSLContext | None:
     """``options.tls_ca_file``: trust this PEM bundle instead of the system's CAs (an upstream
     behind a private CA); None keeps the default."""
+    ca_file = config.options.get("tls_ca_file")
     if ca_file is None:
         return None
     try:
@@ -244,8 +267,6 @@ def _status_meaning(status: int, retry_after: float | None) -> str:
     if status >= 500:
         return "it failed"
     return "an unexpected error status"
-
-
 
 
 def upstream_error_type(raw: bytes) -> str | None:

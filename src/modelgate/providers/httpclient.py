@@ -100,6 +100,11 @@ class Response:
         body = b"".join(parts)
         return body if limit is None else body[:limit]
 
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body in the pieces it arrives in (binary stream framings)."""
+        while (data := await self._more()) is not None:
+            yield data
+
     async def lines(self) -> AsyncIterator[bytes]:
         """The body line by line (each without its line ending), as the bytes arrive."""
         pending = b""
@@ -153,6 +158,7 @@ class HTTPClient:
         host_header = self.host if self.port == default_port else f"{self.host}:{self.port}"
         if ":" in self.host and not self.host.startswith("["):  # IPv6 literal
             host_header = f"[{self.host}]" if self.port == default_port else f"[{self.host}]:{self.port}"
+        self.host_header = host_header
         lines = [f"Host: {host_header}"]
         lines += [
             f"{_line_safe(k)}: {_line_safe(v)}" for k, v in headers.items() if k.lower() not in _FORBIDDEN

@@ -52,10 +52,7 @@ class OpenAICompatProvider:
 
     def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
         self.name = name
-        headers = {"User-Agent": context.user_agent}
-        if config.api_key:
-            headers["Authorization"] = f"Bearer {config.api_key}"
-        self._http = HTTPUpstream(name, config, default_headers=headers)
+        self._http = self._upstream(name, config, context)
         self._token_field = str(config.options.get("max_tokens_field", "")) or None
         encoding = str(config.options.get("embedding_encoding", "float"))
         if encoding not in ("float", "base64"):
@@ -66,8 +63,20 @@ class OpenAICompatProvider:
             raise ValueError(f"provider {name}: options.responses must be true or false")
         self.dialects = frozenset({openai_responses.DIALECT}) if responses else frozenset()
 
+    def _upstream(self, name: str, config: ProviderConfig, context: ProviderContext) -> HTTPUpstream:
+        """The pooled client with this upstream's credentials (``Authorization: Bearer``)."""
+        headers = {"User-Agent": context.user_agent}
+        if config.api_key:
+            headers["Authorization"] = f"Bearer {config.api_key}"
+        return HTTPUpstream(name, config, default_headers=headers)
+
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def _path(self, endpoint: str, model: str) -> str:
+        """The request path of ``endpoint`` (``chat/completions``, ``embeddings``, ``responses``) for
+        the upstream ``model`` (Azure OpenAI puts its deployment and API version here instead)."""
+        return f"/{endpoint}"
 
     def _body(self, call: ProviderCall, *, stream: bool) -> dict[str, Any]:
         req = call.request
@@ -84,7 +93,9 @@ class OpenAICompatProvider:
         return body
 
     async def complete(self, call: ProviderCall) -> Completion:
-        data = await self._http.post_json("/chat/completions", self._body(call, stream=False))
+        data = await self._http.post_json(
+            self._path("chat/completions", call.upstream_model), self._body(call, stream=False)
+        )
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise UpstreamProtocolError(
                 f"upstream {self.name} answered JSON without choices", provider=self.name
@@ -99,7 +110,8 @@ class OpenAICompatProvider:
         )
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
-        async with self._http.post("/chat/completions", self._body(call, stream=True)) as resp:
+        path = self._path("chat/completions", call.upstream_model)
+        async with self._http.post(path, self._body(call, stream=True)) as resp:
             async for ev in iter_sse(resp, self.name):
                 if ev.data.strip() == "[DONE]":
                     return
@@ -125,12 +137,14 @@ class OpenAICompatProvider:
     # ---- native pass-through (the Responses door on a route that declares it) ---------------------
 
     async def passthrough(self, dialect: str, body: bytes, headers: Mapping[str, str]) -> RawReply:
-        return await openai_responses.passthrough(self._http, body, headers)
+        path = self._path("responses", "")
+        return await openai_responses.passthrough(self._http, body, headers, path=path)
 
     def passthrough_stream(
         self, dialect: str, body: bytes, headers: Mapping[str, str]
     ) -> AsyncIterator[RawEvent]:
-        return openai_responses.passthrough_stream(self._http, body, headers)
+        path = self._path("responses", "")
+        return openai_responses.passthrough_stream(self._http, body, headers, path=path)
 
     async def embed(self, call: EmbedCall) -> Embeddings:
         body: dict[str, Any] = {
@@ -142,7 +156,7 @@ class OpenAICompatProvider:
             body["dimensions"] = call.dimensions
         extra = call.extra.get("body")
         body.update(extra if isinstance(extra, dict) else {})
-        async with self._http.post("/embeddings", body) as resp:
+        async with self._http.post(self._path("embeddings", call.upstream_model), body) as resp:
             raw = await resp.read()
         parsed: Embeddings = await vectors.off_loop(len(raw), self._parse_embeddings, raw, call)
         return parsed

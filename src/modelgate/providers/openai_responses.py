@@ -110,8 +110,10 @@ def error_event(name: str, event: dict[str, Any]) -> UpstreamStatusError:
     return exc
 
 
-async def passthrough(http: HTTPUpstream, body: bytes, headers: Mapping[str, str]) -> RawReply:
-    async with http.post("/responses", body, headers=dict(headers)) as resp:
+async def passthrough(
+    http: HTTPUpstream, body: bytes, headers: Mapping[str, str], *, path: str = "/responses"
+) -> RawReply:
+    async with http.post(path, body, headers=dict(headers)) as resp:
         raw = await resp.read()
     try:
         data = orjson.loads(raw)
@@ -127,10 +129,10 @@ async def passthrough(http: HTTPUpstream, body: bytes, headers: Mapping[str, str
 
 
 async def passthrough_stream(
-    http: HTTPUpstream, body: bytes, headers: Mapping[str, str]
+    http: HTTPUpstream, body: bytes, headers: Mapping[str, str], *, path: str = "/responses"
 ) -> AsyncIterator[RawEvent]:
     ended = False
-    async with http.post("/responses", body, headers=dict(headers)) as resp:
+    async with http.post(path, body, headers=dict(headers)) as resp:
         async for ev, frame in iter_sse_frames(resp):
             kind = ev.event
             if kind is None or kind in _READ:

@@ -19,6 +19,11 @@ BUILTIN_TYPES: dict[str, str] = {
     "gemini": "modelgate.providers.gemini:create",
     "anthropic": "modelgate.providers.anthropic:create",
     "local": "modelgate.providers.local:create",
+    "azure": "modelgate.providers.azure:create",
+    "vertex": "modelgate.providers.vertex:create",
+    "vertex-anthropic": "modelgate.providers.vertex:create_anthropic",
+    "bedrock": "modelgate.providers.bedrock:create",
+    "bedrock-anthropic": "modelgate.providers.bedrock_anthropic:create",
 }
 
 
