@@ -147,6 +147,7 @@ def parse_usage(raw: Any, provider: str) -> Usage:
         prompt_tokens=count("inputTokens") + cached + written,
         completion_tokens=count("outputTokens"),
         cached_tokens=cached,
+        cache_write_5m_tokens=written,  # Converse reports no lifetime: the default 5-minute one
     )
 
 
