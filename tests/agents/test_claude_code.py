@@ -120,3 +120,40 @@ def test_claude_code_reads_then_edits_a_file(
     else:
         assert {r.path for r in fake.requests} == {"/v1/chat/completions"}
         assert first["reasoning_effort"] in ("low", "medium", "high")
+
+
+@pytest.mark.parametrize("problem", ["bad key", "no credits"])
+def test_claude_code_stops_at_once_on_a_bad_key_or_no_credits(
+    problem: str,
+    agents: Agents,
+    agent_loop: BackgroundLoop,
+    make_live_server: Any,
+    openai_upstream: FakeOpenAI,
+    project: Path,
+    home: Path,
+) -> None:
+    """401 and 402 carry ``x-should-retry: false``: Claude Code gives up on the first answer (it
+    retried a bad key 11 times over ~3 minutes before, far past this test's time-out), and no
+    credits reads as a billing error, not as a failed authentication."""
+    fake: AgentUpstream = start_upstream(agent_loop, plan(project))
+    try:
+        server = agent_server(make_live_server, fake, openai_upstream.base_url)
+        key = "sk-not-a-key" if problem == "bad key" else server.create_key(usd=0)
+        env = claude_env(home, server.url, key, "claude-agent")
+        proc = subprocess.run(
+            [str(agents.claude), "-p", "hi", "--output-format", "json"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
+    finally:
+        agent_loop.run(fake.stop())
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["is_error"] is True and fake.requests == []
+    if problem == "no credits":
+        assert result["api_error_status"] == 402 and "credit balance is too low" in result["result"].lower()
+    else:
+        assert result["api_error_status"] == 401 and "credit" not in result["result"].lower()

@@ -28,7 +28,8 @@ from modelgate.doors.base import (
 from modelgate.doors.chat.door import ChatInvocation
 from modelgate.doors.messages.count import count_request
 from modelgate.doors.messages.estimate import prompt_bound
-from modelgate.doors.messages.translate import EventTranslator, sse, to_chat, to_message
+from modelgate.doors.messages.render import EventTranslator, sse, to_message
+from modelgate.doors.messages.translate import to_chat
 from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
 from modelgate.doors.rawjson import replace_string_in_frame, replace_top_level_string
 from modelgate.errors import GatewayError, InsufficientCreditsError, InvalidRequestError, UpstreamStatusError
