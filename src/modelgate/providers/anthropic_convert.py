@@ -17,7 +17,7 @@ from modelgate.errors import InvalidRequestError, UpstreamProtocolError
 from modelgate.providers.anthropic_structured import output_tool, structured_output
 from modelgate.providers.base import ProviderCall, Usage
 from modelgate.providers.checks import token_count
-from modelgate.providers.convert import append_turn, parse_data_url
+from modelgate.providers.convert import append_turn, image_source, tool_call_arguments
 from modelgate.wire.chat import (
     AssistantMessage,
     AudioPart,
@@ -56,12 +56,10 @@ ERROR_STATUS: dict[str, int] = {
 
 
 def _image_block(url: str, where: str) -> dict[str, Any]:
-    if url.startswith("data:"):
-        media_type, data = parse_data_url(url, where)
-        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
-    if url.startswith(("http://", "https://")):
-        return {"type": "image", "source": {"type": "url", "url": url}}
-    raise InvalidRequestError(f"{where}: unsupported URL scheme", param=where)
+    src = image_source(url, where)
+    if src.data is not None:
+        return {"type": "image", "source": {"type": "base64", "media_type": src.media_type, "data": src.data}}
+    return {"type": "image", "source": {"type": "url", "url": src.url}}
 
 
 def _user_blocks(msg: UserMessage, idx: int) -> list[dict[str, Any]]:
@@ -106,13 +104,7 @@ def build_messages(req: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
             if text:
                 blocks.append({"type": "text", "text": text})
             for call in msg.tool_calls or []:
-                try:
-                    args = orjson.loads(call.function.arguments or "{}")
-                except orjson.JSONDecodeError as exc:
-                    raise InvalidRequestError(
-                        f"messages[{i}].tool_calls: arguments of {call.id!r} are not valid JSON",
-                        param=f"messages[{i}].tool_calls",
-                    ) from exc
+                args = tool_call_arguments(call, i)
                 blocks.append({"type": "tool_use", "id": call.id, "name": call.function.name, "input": args})
             add("assistant", blocks)
         elif isinstance(msg, ToolMessage):

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 from typing import Any
 
 import orjson
@@ -13,7 +12,7 @@ import orjson
 from modelgate.catalog.models import Reasoning
 from modelgate.errors import InvalidRequestError
 from modelgate.providers.base import ProviderCall
-from modelgate.providers.convert import append_turn, parse_data_url
+from modelgate.providers.convert import append_turn, image_source, parse_data_url, tool_call_arguments
 from modelgate.wire.chat import (
     AssistantMessage,
     AudioPart,
@@ -47,19 +46,10 @@ RPC_STATUS: dict[str, int] = {
 
 
 def _image_part(url: str, field_name: str) -> dict[str, Any]:
-    if url.startswith("data:"):
-        mime, data = parse_data_url(url, field_name)
-        return {"inlineData": {"mimeType": mime, "data": data}}
-    if url.startswith(("http://", "https://", "gs://")):
-        guessed, _ = mimetypes.guess_type(url.split("?", 1)[0])
-        if guessed is None:
-            raise InvalidRequestError(
-                f"{field_name}: cannot tell the media type of {url[:200]!r} from its name; "
-                "send the image as a base64 data: URL instead",
-                param=field_name,
-            )
-        return {"fileData": {"mimeType": guessed, "fileUri": url}}
-    raise InvalidRequestError(f"{field_name}: unsupported URL scheme", param=field_name)
+    src = image_source(url, field_name, schemes=("http://", "https://", "gs://"), typed=True)
+    if src.data is not None:
+        return {"inlineData": {"mimeType": src.media_type, "data": src.data}}
+    return {"fileData": {"mimeType": src.media_type, "fileUri": src.url}}
 
 
 def _user_parts(msg: UserMessage, idx: int) -> list[dict[str, Any]]:
@@ -113,13 +103,7 @@ def build_contents(req: ChatRequest) -> tuple[dict[str, Any] | None, list[dict[s
             if text:
                 parts.append({"text": text})
             for call in msg.tool_calls or []:
-                try:
-                    args = orjson.loads(call.function.arguments or "{}")
-                except orjson.JSONDecodeError as exc:
-                    raise InvalidRequestError(
-                        f"messages[{i}].tool_calls: arguments of {call.id!r} are not valid JSON",
-                        param=f"messages[{i}].tool_calls",
-                    ) from exc
+                args = tool_call_arguments(call, i)
                 call_names[call.id] = call.function.name
                 parts.append({"functionCall": {"name": call.function.name, "args": args}})
             add("model", parts)
