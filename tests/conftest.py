@@ -19,6 +19,7 @@ import uvicorn
 
 from modelgate.accounts.service import create_key, get_or_create_account, top_up
 from modelgate.app import build_app
+from modelgate.httpserver import uvicorn_options
 from modelgate.settings import Settings
 from modelgate.store.db import Database
 from tests.fakes.openai_server import FakeOpenAI
@@ -159,8 +160,20 @@ class LiveServer:
 
 
 class _ServerThread:
-    def __init__(self, app: Any, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    """A live server as ``modelgate serve`` runs it: the guarded HTTP protocol (slow or idle
+    clients) and the connection cap of ``settings`` (``httpserver.uvicorn_options``)."""
+
+    def __init__(self, app: Any, port: int, settings: Settings | None = None) -> None:
+        settings = settings or Settings()
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            **uvicorn_options(settings),
+        )
+        config.modelgate_timeouts = (settings.http_header_timeout, settings.http_body_timeout)  # type: ignore[attr-defined]
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -194,7 +207,7 @@ def make_live_server(database_url: str, tmp_path: Path) -> Iterator[Any]:
         )
         app = build_app(settings)
         asyncio.run(_create_schema(database_url))
-        thread = _ServerThread(app, _free_port())
+        thread = _ServerThread(app, _free_port(), settings)
         thread.start()
         threads.append(thread)
         return LiveServer(url=f"http://127.0.0.1:{thread.server.config.port}", settings=settings, app=app)

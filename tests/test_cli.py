@@ -128,3 +128,33 @@ def test_first_start_prints_key_and_seed_sample_works(tmp_path: Path):
             proc.kill()
             proc.wait(30)
             raise
+
+
+def test_unreachable_database_at_start_is_one_line_and_a_failure():
+    """Before: a 129-line traceback. Now: one line naming the URL without its password, and the cause."""
+    port = _free_port()  # nothing listens there
+    env = cli_env(f"postgresql://modelgate:s3cret@127.0.0.1:{port}/gateway")
+    out = run_cli("serve", "--port", str(_free_port()), env=env)
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert f"postgresql://modelgate@127.0.0.1:{port}/gateway" in lines[0], lines[0]
+    assert "s3cret" not in out.stderr + out.stdout
+    assert "refused" in lines[0].lower(), lines[0]
+
+
+@pytest.mark.postgres
+def test_frozen_database_at_start_fails_within_the_timeout(pg_database):
+    """A database that accepts the connection and answers nothing: one line after the timeout."""
+    from tests.fakes.chaos_proxy import ChaosProxy
+    from tests.outages.conftest import target_port, through_proxy
+
+    with ChaosProxy(target_port(pg_database, 5432)) as proxy:
+        proxy.freeze()
+        env = cli_env(through_proxy(pg_database, proxy))
+        env["MODELGATE_DATABASE_TIMEOUT"] = "1"
+        out = run_cli("db", "upgrade", env=env)
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "TimeoutError" in lines[0], out.stderr
+    assert f"127.0.0.1:{proxy.port}" in lines[0]

@@ -103,7 +103,7 @@ async def _billing_backend(
     In-memory SQLite: short SQLAlchemy transactions and a batching log writer."""
     path = sqlite_path(db.url)
     if db.is_sqlite and path is not None:
-        writer = SQLiteWriter(path)
+        writer = SQLiteWriter(path, timeout=settings.database_timeout)
         writer.start()
         owners = FileOwners(path.with_name(path.name + "-owners"), new_owner_id())
         owners.start()
@@ -117,6 +117,7 @@ async def _billing_backend(
             db.url.replace("+asyncpg", "", 1),
             owner=new_owner_id(),
             synchronous_commit=settings.ledger_synchronous_commit,
+            timeout=settings.database_timeout,
         )
         await pg.start()
         return PGLedger(pg, db.engine), PGWriterLogSink(pg), [pg.aclose]
@@ -142,18 +143,20 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, timeout=settings.database_timeout)
         await db.upgrade()  # Alembic migrations to head
         providers = build_providers(catalog, registry, ProviderContext())
         ledger, logsink, closers = await _billing_backend(db, settings)
         hold_timeout = timedelta(seconds=settings.hold_timeout)
         await ledger.release_stale(older_than=hold_timeout)
         logsink.start()
-        keys = KeyAuthenticator(db.engine, ttl=settings.key_cache_ttl)
+        keys = KeyAuthenticator(db.engine, ttl=settings.key_cache_ttl, timeout=settings.database_timeout)
         metrics = Metrics()
         metrics.watch_queue_depth(providers)
         metrics.log_rows_set_aside.fn = lambda: {(): float(logsink.set_aside())}
-        limiter = build_limiter(settings.redis_url, prefix=settings.redis_prefix)
+        limiter = build_limiter(
+            settings.redis_url, prefix=settings.redis_prefix, timeout=settings.redis_timeout
+        )
         await share_invalidations(keys, limiter)  # with Redis: a disabled key is refused everywhere
         router = Router(catalog, providers)
         router.on_upstream_error = lambda name, exc: metrics.upstream_error(
@@ -170,12 +173,14 @@ def build_app(
                 rpm=settings.rate_limit_rpm, tpm=settings.rate_limit_tpm, overrides=settings.rate_limits
             ),
             metrics=metrics,
+            limiter_policy=settings.redis_failure_policy,
         )
         live = ModelMetrics(
             known_models=[m.id for m in catalog.models],
             window_seconds=settings.model_metrics_window,
             redis_url=settings.redis_url,
             prefix=settings.redis_prefix,
+            redis_timeout=settings.redis_timeout,
         )
         live.start()
         core.recorder.model_metrics = live
@@ -215,9 +220,7 @@ def build_app(
                     await provider.aclose()
             await db.aclose()
 
-    app = GatewayApp(
-        title="modelgate", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
-    )
+    app = GatewayApp(title="modelgate", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     doors = default_doors()
     app.edge = Edge(
         super(GatewayApp, app).__call__,

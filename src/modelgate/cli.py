@@ -25,6 +25,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from modelgate.accounts.signin_links import LINK_PATH
     from modelgate.app import load_catalog
     from modelgate.catalog.loader import CatalogError
+    from modelgate.httpserver import uvicorn_options
     from modelgate.providers.registry import ProviderTypeRegistry
     from modelgate.store.bootstrap import prepare_database
 
@@ -57,9 +58,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         access_log=False,
         loop="auto",
-        http="auto",
         ws="none",  # no WebSocket endpoints: do not load a WebSocket library per worker
         timeout_graceful_shutdown=settings.shutdown_timeout,  # then in-flight requests are cancelled
+        **uvicorn_options(settings),  # slow or idle clients, connections per worker
     )
     return 0
 
@@ -68,7 +69,7 @@ async def _create_key(args: argparse.Namespace, settings: Settings) -> str:
     from modelgate.accounts.service import create_key, get_or_create_account, top_up
     from modelgate.store.db import Database
 
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, timeout=settings.database_timeout)
     try:
         await db.create_schema()
         async with db.engine.begin() as conn:
@@ -94,7 +95,7 @@ async def _top_up(args: argparse.Namespace, settings: Settings) -> int:
     from modelgate.store.db import Database
     from modelgate.store.schema import Account
 
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, timeout=settings.database_timeout)
     try:
         await db.create_schema()
         async with db.engine.begin() as conn:
@@ -121,7 +122,7 @@ async def _account_action(args: argparse.Namespace, action: str, password: str =
     from modelgate.store.db import Database
 
     settings = _settings(args)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, timeout=settings.database_timeout)
     try:
         await db.create_schema()
         async with db.engine.begin() as conn:
@@ -184,7 +185,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from modelgate.store.db import Database
 
     async def run() -> None:
-        db = Database(_settings(args).database_url)
+        settings = _settings(args)
+        db = Database(settings.database_url, timeout=settings.database_timeout)
         try:
             await db.create_schema()
         finally:
@@ -252,7 +254,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except Exception as exc:
+        # An unreachable database (or one refusing the connection): one line, not a traceback.
+        from modelgate.store.outage import redacted, start_failure
+
+        cause = start_failure(exc)
+        if cause is None:
+            raise
+        url = redacted(os.environ.get("MODELGATE_DATABASE_URL") or Settings().database_url)
+        print(f"modelgate: cannot use the database {url}: {cause}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

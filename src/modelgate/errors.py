@@ -14,7 +14,8 @@ subclasses at their boundary, with ``raise ... from exc``.
     ├── ConflictError (409, conflict_error)
     ├── RateLimitError (429, rate_limit_error)             local queue full, per-key limits
     ├── ProviderNotConfiguredError (503, service_unavailable)
-    ├── DatabaseUnavailableError (503, service_unavailable) the ledger's database is unreachable
+    ├── DatabaseUnavailableError (503, service_unavailable) the database is unreachable; Retry-After
+    ├── RateLimiterUnavailableError (503)                 Redis unreachable, policy closed; Retry-After
     └── UpstreamError (502, upstream_error)                anything that went wrong past our boundary
         ├── UpstreamStatusError (status of upstream)       upstream answered an HTTP error
         ├── UpstreamConnectionError (502)                  refused, reset, DNS
@@ -115,6 +116,18 @@ class DatabaseUnavailableError(GatewayError):
         headers = dict(kw.pop("headers", None) or {})  # type: ignore[call-overload]
         headers.setdefault("Retry-After", "5")
         super().__init__(message, headers=headers, **kw)  # type: ignore[arg-type]
+
+
+class RateLimiterUnavailableError(GatewayError):
+    """Per-key rate limits are configured, their shared state (Redis) is unreachable and the
+    operator chose to refuse requests meanwhile (``redis_failure_policy = "closed"``)."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    default_code = "rate_limiter_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
 
 
 class UpstreamError(GatewayError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,12 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Key prefix in Redis (one per deployment sharing a Redis server).
     redis_prefix: str = "modelgate:"
+    # Seconds any Redis call on a request's path may take (rate limits, key invalidations, live
+    # model metrics) before Redis counts as unreachable for that call.
+    redis_timeout: float = Field(default=0.5, gt=0, le=30)
+    # Rate limits while Redis is unreachable (docs/deploy.md): "open" admits requests without the
+    # per-key limits (counted in /metrics, logged); "closed" refuses them with 503 + Retry-After.
+    redis_failure_policy: Literal["open", "closed"] = "open"
     # Default per-key rate limits (requests / tokens per minute; 0 = unlimited), and overrides by
     # key prefix: MODELGATE_RATE_LIMITS='{"a1b2c3d4": {"rpm": 600, "tpm": 200000}}'.
     rate_limit_rpm: int = 0
@@ -33,6 +40,15 @@ class Settings(BaseSettings):
     signup_credits_usd: float = Field(default=0.0, ge=0, le=1_000_000)
     credits_help: str = ""
     log_level: str = "info"
+    # Seconds a request waits for an unreachable database (connecting, reading its key, holding its
+    # credits) before it is answered 503 with Retry-After (docs/deploy.md).
+    database_timeout: float = Field(default=5.0, gt=0, le=300)
+    # Slow or idle clients (docs/deploy.md): seconds a connection may take to send a request's
+    # headers (also the longest a new or kept-alive connection stays idle), seconds a request may
+    # take to send its body, and the open connections one worker accepts (beyond: 503).
+    http_header_timeout: float = Field(default=10.0, gt=0, le=3600)
+    http_body_timeout: float = Field(default=60.0, gt=0, le=3600)
+    max_connections: int = Field(default=1000, ge=1)
     # Seconds a stopping worker (SIGTERM) lets in-flight requests finish; then it cancels them (each
     # settled for what it produced and logged) and exits.
     shutdown_timeout: int = Field(default=5, ge=0, le=3600)

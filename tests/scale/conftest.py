@@ -69,6 +69,10 @@ def cluster(
                 log_flush_interval=0.05,
                 redis_url=REDIS_URL,
                 redis_prefix=redis_prefix,
+                # These instances share one process (one GIL) on a loaded test machine, and these
+                # tests are about exact sharing, not outages: a generous bound keeps a slow call
+                # from counting as an unreachable Redis (tests/outages/ covers that).
+                redis_timeout=5.0,
                 **kw,
             )
             app = build_app(settings)

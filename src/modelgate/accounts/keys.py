@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.errors import AuthenticationError
+from modelgate.store.outage import bounded
 from modelgate.store.schema import Account, ApiKey
 from modelgate.wire.service import Scope
 
@@ -66,9 +67,10 @@ class KeyIdentity:
 
 
 class KeyAuthenticator:
-    def __init__(self, engine: AsyncEngine, *, ttl: float = 30.0) -> None:
+    def __init__(self, engine: AsyncEngine, *, ttl: float = 30.0, timeout: float = 5.0) -> None:
         self._engine = engine
         self._ttl = ttl
+        self._timeout = timeout  # an unreachable database: 503 after this many seconds
         self._cache: dict[str, tuple[float, KeyIdentity]] = {}
         self._last_used: dict[int, float] = {}  # key id -> time.time() of its latest request
         # Bumped by every invalidation: a lookup that raced with one is not cached (it may be stale).
@@ -124,7 +126,7 @@ class KeyAuthenticator:
         return ident
 
     async def _load(self, digest: str) -> KeyIdentity:
-        async with self._engine.connect() as conn:
+        async with bounded(self._timeout), self._engine.connect() as conn:
             row = (
                 await conn.execute(
                     select(ApiKey, Account.disabled.label("account_disabled"))
@@ -192,9 +194,7 @@ class KeyAuthenticator:
         pending, self._last_used = self._last_used, {}
         async with self._engine.begin() as conn:
             for key_id, when in pending.items():
-                await conn.execute(
-                    update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=_utc(when))
-                )
+                await conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=_utc(when)))
 
 
 def _utc(timestamp: float) -> datetime:

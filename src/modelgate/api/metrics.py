@@ -25,7 +25,11 @@ async def ready(request: Request) -> Response:
     state = app_state(request)
     gw = state.core
     ok, checks = await readiness(
-        engine=state.db.engine, limiter=state.extras.get("limiter"), router=gw.router, providers=gw.providers
+        engine=state.db.engine,
+        limiter=state.extras.get("limiter"),
+        router=gw.router,
+        providers=gw.providers,
+        redis_policy=state.settings.redis_failure_policy,
     )
     body = {"status": "ready" if ok else "unavailable", "checks": checks}
     return Response(orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json")

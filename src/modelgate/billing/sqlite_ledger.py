@@ -79,9 +79,12 @@ class SQLiteLedger(LedgerBase):
             )
             return HoldTicket(inference_id, ident.account_id, ident.key_id, period, credits)
 
-        # Not shielded: if the caller is cancelled, the writer hands the committed hold (which
-        # nobody will settle) to _release_orphan.
-        return await self._writer.submit(op, orphan=self._release_orphan, at_once=True)
+        # Not shielded: if the caller is cancelled, or stops waiting after the writer's timeout (the
+        # database is locked or failing: 503), the writer hands the hold, once committed, to
+        # _release_orphan (nobody will settle it).
+        return await self._writer.submit(
+            op, orphan=self._release_orphan, at_once=True, deadline=self._writer.timeout
+        )
 
     def _release_orphan(self, ticket: HoldTicket) -> None:
         self._spawn(self.release(ticket))

@@ -26,6 +26,7 @@ from modelgate.errors import GatewayError
 from modelgate.gateway.metered import Caller
 from modelgate.httpkit.deps import valid_client_request_id
 from modelgate.httpkit.errors import gateway_error_body, new_request_id
+from modelgate.store.outage import is_unreachable, unavailable
 
 if TYPE_CHECKING:
     from modelgate.httpkit.deps import AppState
@@ -114,10 +115,17 @@ async def serve_door(
         resp = door.error(exc, req, rid)
         resp.headers = {**exc.headers, **resp.headers}
         _count(state, req.path, exc.status_code)
-    except Exception:
-        log.exception("unhandled error on POST %s (request %s)", req.path, rid)
-        resp = door.error(GatewayError(f"Internal server error (request id {rid})"), req, rid)
-        _count(state, req.path, 500)
+    except Exception as exc:
+        if is_unreachable(exc):  # the database is down, cut or frozen: 503, not a bug (store/outage.py)
+            log.warning("database unreachable on POST %s (request %s): %r", req.path, rid, exc)
+            err = unavailable()
+            resp = door.error(err, req, rid)
+            resp.headers = {**err.headers, **resp.headers}
+            _count(state, req.path, err.status_code)
+        else:
+            log.exception("unhandled error on POST %s (request %s)", req.path, rid)
+            resp = door.error(GatewayError(f"Internal server error (request id {rid})"), req, rid)
+            _count(state, req.path, 500)
     else:
         _count(state, req.path, resp.status)
     resp.headers["x-inference-id"] = rid

@@ -123,9 +123,15 @@ class MeteredCore:
         limiter: Limiter | None = None,
         limits_for: Callable[[KeyIdentity], RateLimit] | None = None,
         metrics: Any = None,
+        limiter_policy: str = "open",
     ) -> None:
         self.recorder = RequestRecorder(
-            logsink=logsink, limiter=limiter, limits_for=limits_for, metrics=metrics, spawn=self.spawn
+            logsink=logsink,
+            limiter=limiter,
+            limits_for=limits_for,
+            metrics=metrics,
+            spawn=self.spawn,
+            limiter_policy=limiter_policy,
         )
         self.catalog = catalog
         self.providers = providers

@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 
 from modelgate.accounts.keys import KeyIdentity
-from modelgate.errors import RateLimitError
+from modelgate.errors import RateLimitError, RateLimiterUnavailableError
 from modelgate.gateway.logsink import RequestLogSink
 from modelgate.gateway.metered import Caller
-from modelgate.limits.base import Limiter, RateLimit
+from modelgate.limits.base import Limiter, LimiterUnavailable, RateLimit
 from modelgate.observability.model_metrics import ModelMetrics
 from modelgate.providers.base import Usage
 from modelgate.providers.checks import MAX_TOKEN_COUNT, finish_reason
@@ -23,6 +23,8 @@ from modelgate.sanitize import ERROR_TEXT_LIMIT, db_text
 from modelgate.store.schema import utcnow
 
 log = logging.getLogger("modelgate.gateway")
+
+OUTAGE_LOG_EVERY = 10.0  # seconds between two log lines about one rate-limiter outage (fail-open)
 
 
 @dataclass(slots=True)
@@ -49,6 +51,7 @@ class RequestRecorder:
         metrics: Any,
         spawn: Callable[[Any], Any],
         model_metrics: ModelMetrics | None = None,
+        limiter_policy: str = "open",
     ) -> None:
         self.model_metrics = model_metrics  # GET /models/metrics: successful requests only
         self.logsink = logsink
@@ -56,6 +59,9 @@ class RequestRecorder:
         self.limits_for = limits_for
         self.metrics = metrics
         self._spawn = spawn
+        # While the limiter is unreachable: "open" admits without limits, "closed" refuses (503).
+        self.limiter_policy = limiter_policy
+        self._outage: _Outage | None = None
 
     async def check_rate_limit(self, ident: KeyIdentity, meta: RequestMeta, *, tokens: int) -> None:
         """Per-key requests/tokens per minute (limits/): 429 with Retry-After when over."""
@@ -64,7 +70,18 @@ class RequestRecorder:
         limits = self.limits_for(ident)
         if not limits.enabled:
             return
-        decision = await self.limiter.acquire(ident.key_id, limits, tokens=tokens if limits.tpm else 0)
+        try:
+            decision = await self.limiter.acquire(ident.key_id, limits, tokens=tokens if limits.tpm else 0)
+        except LimiterUnavailable as exc:
+            self._limiter_down(exc)
+            return
+        if self._outage is not None:
+            log.warning(
+                "rate limiter reachable again after %.1fs (%d requests met it unreachable)",
+                time.monotonic() - self._outage.since,
+                self._outage.count,
+            )
+            self._outage = None
         meta.rate_headers = decision.headers()
         if not decision.allowed:
             if self.metrics is not None:
@@ -80,10 +97,41 @@ class RequestRecorder:
         if limits.tpm:
             meta.rate_window, meta.rate_tokens = decision.window, tokens
 
+    def _limiter_down(self, exc: LimiterUnavailable) -> None:
+        """Apply the policy to a request whose limits could not be checked: admit it (``open``,
+        counted and logged at most every ``OUTAGE_LOG_EVERY`` seconds) or refuse it with 503
+        (``closed``; the core logs the refused request like any other)."""
+        closed = self.limiter_policy == "closed"
+        if self.metrics is not None:
+            self.metrics.limiter_unavailable.inc(("closed" if closed else "open",))
+        now = time.monotonic()
+        outage = self._outage
+        if outage is None:
+            outage = self._outage = _Outage(since=now, logged=now - OUTAGE_LOG_EVERY)
+        outage.count += 1
+        if now - outage.logged >= OUTAGE_LOG_EVERY:
+            outage.logged = now
+            log.warning(
+                "rate limiter unreachable (%s) for %.1fs: %d requests %s so far (redis_failure_policy=%s)",
+                exc,
+                now - outage.since,
+                outage.count,
+                "refused with 503" if closed else "admitted without per-key limits",
+                self.limiter_policy,
+            )
+        if closed:
+            raise RateLimiterUnavailableError(
+                "Rate limits cannot be checked right now (the rate limiter is unreachable); "
+                "please retry shortly.",
+                retry_after=1,
+            )
+
     async def _adjust_tokens(self, key_id: int, window: int, delta: int) -> None:
         assert self.limiter is not None
         try:
             await self.limiter.adjust_tokens(key_id, window, delta)
+        except LimiterUnavailable as exc:
+            log.debug("could not correct the token count of key %s: %s", key_id, exc)
         except Exception:
             log.warning("could not correct the token count of key %s", key_id, exc_info=True)
 
@@ -174,6 +222,15 @@ class RequestRecorder:
                 "created_at": utcnow(),
             }
         )
+
+
+@dataclass(slots=True)
+class _Outage:
+    """One stretch of time during which the rate limiter was unreachable."""
+
+    since: float
+    logged: float
+    count: int = 0
 
 
 MAX_CREDITS = 2**63 - 1

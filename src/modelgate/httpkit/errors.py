@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from modelgate.errors import GatewayError, InvalidRequestError, NotFoundError
+from modelgate.store.outage import is_unreachable, unavailable
 
 log = logging.getLogger("modelgate.api")
 M = TypeVar("M", bound=BaseModel)
@@ -236,6 +237,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         rid = request_id_of(request)
+        if is_unreachable(exc):  # the database is down, cut or frozen: 503 (store/outage.py)
+            log.warning(
+                "database unreachable on %s %s (request %s): %r", request.method, request.url.path, rid, exc
+            )
+            return error_response(unavailable(), request)
         log.error(
             "unhandled error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc
         )

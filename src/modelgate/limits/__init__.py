@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from modelgate.limits.base import Decision, Limiter, RateLimit
+from modelgate.limits.base import Decision, Limiter, LimiterUnavailable, RateLimit
 from modelgate.limits.memory import InMemoryLimiter
 
 __all__ = [
     "Decision",
     "InMemoryLimiter",
     "Limiter",
+    "LimiterUnavailable",
     "RateLimit",
     "build_limiter",
     "limits_resolver",
@@ -19,11 +20,11 @@ __all__ = [
 ]
 
 
-def build_limiter(redis_url: str | None, *, prefix: str = "modelgate:") -> Limiter:
+def build_limiter(redis_url: str | None, *, prefix: str = "modelgate:", timeout: float = 0.5) -> Limiter:
     if redis_url:
         from modelgate.limits.redis import RedisLimiter
 
-        return RedisLimiter(redis_url, prefix=prefix)
+        return RedisLimiter(redis_url, prefix=prefix, timeout=timeout)
     return InMemoryLimiter()
 
 

@@ -120,6 +120,11 @@ def decide(
     )
 
 
+class LimiterUnavailable(Exception):
+    """The shared limiter could not answer within its time bound (Redis unreachable or frozen).
+    Not a client-facing error: the recorder applies the operator's policy (``redis_failure_policy``)."""
+
+
 Invalidate = Callable[..., None]  # KeyAuthenticator.invalidate(*, digest=..., key_id=...)
 
 
@@ -129,7 +134,8 @@ class Limiter(Protocol):
     name: str
 
     async def acquire(self, key_id: int, limits: RateLimit, *, tokens: int) -> Decision:
-        """Count one request and ``tokens`` tokens if both fit; otherwise count nothing."""
+        """Count one request and ``tokens`` tokens if both fit; otherwise count nothing. Raises
+        ``LimiterUnavailable`` when the shared state cannot be reached in time."""
         ...
 
     async def adjust_tokens(self, key_id: int, window: int, delta: int) -> None:

@@ -7,6 +7,13 @@ once it dropped the key), so a key disabled through one instance is refused by t
 request on any instance. Keys are
 ``<prefix>rl:{<key_id>}:<r|t>:<window>`` and expire after two windows. Use a distinct ``prefix``
 per deployment (``MODELGATE_REDIS_PREFIX``) when several share one Redis.
+
+Every call on a request's path is bounded by ``timeout`` (``MODELGATE_REDIS_TIMEOUT``): a Redis
+that refuses connections or answers nothing (a partition, a hung server) makes ``acquire`` raise
+``LimiterUnavailable`` within that time, and the recorder applies the operator's policy
+(``MODELGATE_REDIS_FAILURE_POLICY``, docs/deploy.md). A revocation that cannot be published is
+logged and returns: this instance has dropped the key, and every other instance forgets its whole
+key cache when its channel comes back (``reset``).
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from redis.exceptions import RedisError
 
-from modelgate.limits.base import WINDOW, Decision, Invalidate, RateLimit, decide
+from modelgate.limits.base import WINDOW, Decision, Invalidate, LimiterUnavailable, RateLimit, decide
 
 log = logging.getLogger("modelgate.limits")
 
@@ -70,11 +78,14 @@ return v
 class RedisLimiter:
     name = "redis"
 
-    def __init__(self, url: str, *, prefix: str = "modelgate:") -> None:
+    def __init__(self, url: str, *, prefix: str = "modelgate:", timeout: float = 0.5) -> None:
         from redis.asyncio import Redis
 
-        self._redis: Any = Redis.from_url(url, decode_responses=False, health_check_interval=30)
+        self._redis: Any = Redis.from_url(
+            url, decode_responses=False, health_check_interval=30, socket_connect_timeout=timeout
+        )
         self._url = url
+        self.timeout = timeout
         self.prefix = prefix
         self.channel = f"{prefix}keys:invalidate"
         self._acquire = self._redis.register_script(ACQUIRE)
@@ -88,9 +99,14 @@ class RedisLimiter:
         return f"{self.prefix}rl:{{{key_id}}}"
 
     async def acquire(self, key_id: int, limits: RateLimit, *, tokens: int) -> Decision:
-        ok, now_ms, rp, rc, tp, tc = await self._acquire(
-            keys=[self._base(key_id)], args=[limits.rpm or 0, limits.tpm or 0, tokens, WINDOW]
-        )
+        try:
+            async with asyncio.timeout(self.timeout):
+                ok, now_ms, rp, rc, tp, tc = await self._acquire(
+                    keys=[self._base(key_id)], args=[limits.rpm or 0, limits.tpm or 0, tokens, WINDOW]
+                )
+        except _UNREACHABLE as exc:
+            await self._drop_idle_connections()
+            raise LimiterUnavailable(_why(exc)) from exc
         d = decide(
             limits,
             now=int(now_ms) / 1000,
@@ -110,27 +126,54 @@ class RedisLimiter:
         return d
 
     async def adjust_tokens(self, key_id: int, window: int, delta: int) -> None:
-        if delta:
-            await self._adjust(keys=[f"{self._base(key_id)}:t:{window}"], args=[delta])
+        if not delta:
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._adjust(keys=[f"{self._base(key_id)}:t:{window}"], args=[delta])
+        except _UNREACHABLE as exc:
+            await self._drop_idle_connections()
+            raise LimiterUnavailable(_why(exc)) from exc
+
+    async def _drop_idle_connections(self) -> None:
+        """After a failed call: close the pool's idle connections (the failed one among them), so
+        that the next call connects afresh instead of finding a connection that died under it."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.timeout):
+                await self._redis.connection_pool.disconnect(inuse_connections=False)
 
     async def publish_invalidation(self, *, key_id: int | None = None, digest: str | None = None) -> None:
         """Drop the key here, publish it, and return once every subscribed instance (this one
-        included) has dropped it too — or after ``ACK_TIMEOUT`` (logged: an instance is stuck)."""
+        included) has dropped it too — or after ``ACK_TIMEOUT`` (logged: an instance is stuck).
+        With Redis unreachable it returns within ``timeout`` per call (logged): the others forget
+        their whole key cache once their channel is back."""
         if self._invalidate is not None:  # this instance at once; the others through the channel
             self._invalidate(key_id=key_id, digest=digest)
         ack = f"{self.prefix}keys:ack:{secrets.token_hex(8)}"
         message = orjson.dumps({"key_id": key_id, "digest": digest, "ack": ack})
-        receivers = int(await self._redis.publish(self.channel, message))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ACK_TIMEOUT
         try:
-            while receivers and int(await self._redis.get(ack) or 0) < receivers:
+            async with asyncio.timeout(self.timeout):
+                receivers = int(await self._redis.publish(self.channel, message))
+            while receivers:
+                async with asyncio.timeout(self.timeout):
+                    acked = int(await self._redis.get(ack) or 0)
+                if acked >= receivers:
+                    break
                 if loop.time() > deadline:
                     log.warning("key invalidation: not every instance acknowledged within %gs", ACK_TIMEOUT)
-                    return
+                    break
                 await asyncio.sleep(ACK_POLL)
-        finally:
-            with contextlib.suppress(Exception):
+        except _UNREACHABLE as exc:
+            log.warning(
+                "key invalidation not shared: Redis unreachable (%s); dropped on this instance, and on"
+                " the others once their channel is back",
+                _why(exc),
+            )
+            return
+        with contextlib.suppress(*_UNREACHABLE):
+            async with asyncio.timeout(self.timeout):
                 await self._redis.delete(ack)
 
     async def start(self, invalidate: Invalidate, *, reset: Callable[[], None] | None = None) -> None:
@@ -184,7 +227,8 @@ class RedisLimiter:
 
     async def ping(self) -> bool:
         try:
-            return bool(await self._redis.ping())
+            async with asyncio.timeout(self.timeout):
+                return bool(await self._redis.ping())
         except Exception:
             return False
 
@@ -194,3 +238,14 @@ class RedisLimiter:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._listener
         await self._redis.aclose()
+
+
+# What "Redis is unreachable" looks like: refused or reset (OSError, redis' ConnectionError), no
+# answer within the bound (TimeoutError, redis' TimeoutError), and whatever else the driver raises
+# for a connection that died under it (uvloop: RuntimeError on a closed transport). Any failure of a
+# limiter call is treated alike: the operator's policy applies, and it is logged.
+_UNREACHABLE = (TimeoutError, OSError, RedisError, RuntimeError)
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -19,11 +19,13 @@ async def check_database(engine: Any) -> tuple[bool, str]:
 
 
 async def readiness(
-    *, engine: Any, limiter: Any, router: Any, providers: dict[str, Any]
+    *, engine: Any, limiter: Any, router: Any, providers: dict[str, Any], redis_policy: str = "closed"
 ) -> tuple[bool, dict[str, Any]]:
-    """``(ready, details)``: ready when the database (and Redis, if used) answer and at least one
-    provider is usable (its circuit breaker is not open and, for providers with ``ready()``, it
-    says so: the local model once loaded)."""
+    """``(ready, details)``: ready when the database answers, Redis too if used and requests
+    depend on it (``redis_policy`` "closed"; with "open" an unreachable Redis is reported but the
+    instance still serves, without rate limits), and at least one provider is usable (its circuit
+    breaker is not open and, for providers with ``ready()``, it says so: the local model once
+    loaded)."""
     db_ok, db_msg = await check_database(engine)
     checks: dict[str, Any] = {"database": db_msg}
     ok = db_ok
@@ -33,8 +35,13 @@ async def readiness(
                 redis_ok = await limiter.ping()
         except TimeoutError:
             redis_ok = False
-        checks["redis"] = "ok" if redis_ok else "unreachable"
-        ok = ok and redis_ok
+        if redis_ok:
+            checks["redis"] = "ok"
+        elif redis_policy == "open":
+            checks["redis"] = "unreachable (serving without per-key rate limits: redis_failure_policy=open)"
+        else:
+            checks["redis"] = "unreachable"
+            ok = False
     prov: dict[str, str] = {}
     for name, p in providers.items():
         state = router.breaker_state(name) if router is not None else "closed"

@@ -171,6 +171,12 @@ class Metrics:
         self.rate_limited = Counter(
             "modelgate_rate_limited_total", "Requests refused by rate limits.", ("limit",)
         )
+        self.limiter_unavailable = Counter(
+            "modelgate_rate_limiter_unavailable_total",
+            "Rate-limited requests that found Redis unreachable, by the policy applied (open: admitted "
+            "without per-key limits; closed: refused with 503).",
+            ("policy",),
+        )
         self.log_rows_set_aside = Gauge(
             "modelgate_log_rows_set_aside_total",
             "Request-log rows the database refused (bad data) or could not take, set aside instead of "
@@ -191,6 +197,7 @@ class Metrics:
             self.upstream_errors,
             self.fallbacks,
             self.rate_limited,
+            self.limiter_unavailable,
             self.log_rows_set_aside,
             self.queue_depth,
         ]

@@ -9,7 +9,8 @@ whatever the traffic, and percentiles are within ~2 % of the exact ones.
 With Redis (``MODELGATE_REDIS_URL``) instances share the figures: each adds its counts to one hash
 per bucket (``<prefix>mm:<bucket>``, fields ``model\\tmetric\\tbin``, expiring after the window)
 about once a second and before answering a read, and reads merge the window's hashes. If Redis
-cannot be reached, an instance answers from its own observations.
+cannot be reached (refused, or no answer within ``redis_timeout`` seconds), an instance answers
+from its own observations and keeps its counts for the next flush.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ModelMetrics:
         prefix: str = "modelgate:",
         flush_interval: float = 1.0,
         clock: Callable[[], float] = time.time,
+        redis_timeout: float = 0.5,
     ) -> None:
         if window_seconds < BUCKETS:
             raise ValueError(f"the metrics window must be at least {BUCKETS} seconds")
@@ -58,10 +60,16 @@ class ModelMetrics:
         self._redis: Any = None
         self._flusher: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
+        self._timeout = redis_timeout
         if redis_url:
             from redis.asyncio import Redis
 
-            self._redis = Redis.from_url(redis_url, decode_responses=True, health_check_interval=30)
+            self._redis = Redis.from_url(
+                redis_url,
+                decode_responses=True,
+                health_check_interval=30,
+                socket_connect_timeout=redis_timeout,
+            )
 
     # ---- recording (sync, cheap: called once per request) ----------------------------------------
 
@@ -114,10 +122,14 @@ class ModelMetrics:
     async def _window(self, current: int) -> dict[tuple[str, str], dict[int, int]]:
         if self._redis is not None:
             try:
-                await self.flush()
-                return await self._read_redis(current)
+                async with asyncio.timeout(self._timeout * 2):  # one flush, one read
+                    await self.flush()
+                    return await self._read_redis(current)
             except Exception as exc:
-                log.warning("model metrics: Redis unavailable (%s); answering from this instance", exc)
+                log.warning(
+                    "model metrics: Redis unavailable (%s); answering from this instance",
+                    str(exc) or type(exc).__name__,
+                )
         self._expire(self._local, current)
         return _merge_buckets(self._local.values())
 
@@ -168,12 +180,23 @@ class ModelMetrics:
             self._flusher = asyncio.create_task(self._flush_loop())
 
     async def _flush_loop(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self._flush_interval)
             try:
-                await self.flush()
+                async with asyncio.timeout(self._timeout * 4):
+                    await self.flush()
             except Exception as exc:
-                log.warning("model metrics: could not share counts through Redis: %s", exc)
+                if not failing:  # once per outage, not once a second
+                    log.warning(
+                        "model metrics: could not share counts through Redis (%s); kept for later",
+                        str(exc) or type(exc).__name__,
+                    )
+                failing = True
+            else:
+                if failing:
+                    log.warning("model metrics: sharing counts through Redis again")
+                failing = False
 
     async def aclose(self) -> None:
         if self._flusher is not None:
@@ -183,7 +206,8 @@ class ModelMetrics:
             self._flusher = None
         if self._redis is not None:
             with contextlib.suppress(Exception):
-                await self.flush()
+                async with asyncio.timeout(self._timeout * 4):
+                    await self.flush()
             with contextlib.suppress(Exception):
                 await self._redis.aclose()
 

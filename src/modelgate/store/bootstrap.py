@@ -21,7 +21,7 @@ class FirstStart:
 
 async def prepare_database(settings: Settings) -> FirstStart | None:
     """Migrate; on an empty database create the admin account and return what to show once."""
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, timeout=settings.database_timeout)
     try:
         await db.create_schema()
         if not settings.bootstrap:

@@ -11,8 +11,11 @@ from modelgate.settings import sqlalchemy_url, sqlite_path
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+        """``timeout``: seconds to open a PostgreSQL connection or wait for a free one in the pool
+        (``MODELGATE_DATABASE_TIMEOUT``); an unreachable server fails within it (``store/outage.py``)."""
         self.url = sqlalchemy_url(url)
+        self.timeout = timeout
         self.is_sqlite = self.url.startswith("sqlite")
         path = sqlite_path(self.url)
         if path is not None:
@@ -21,7 +24,14 @@ class Database:
             self.engine: AsyncEngine = create_async_engine(self.url, connect_args={"timeout": 30})
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_async_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.engine = create_async_engine(
+                self.url,
+                pool_size=10,
+                max_overflow=20,
+                pool_pre_ping=True,
+                pool_timeout=timeout,
+                connect_args={"timeout": timeout},
+            )
 
     async def upgrade(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent, safe on every start)."""

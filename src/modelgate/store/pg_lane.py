@@ -12,11 +12,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from modelgate.errors import DatabaseUnavailableError
+from modelgate.store import outage
 from modelgate.store.pg_batch import HoldOp, SettleOp, execute
 
 log = logging.getLogger("modelgate.pg_writer")
 
-GIVE_UP_AFTER = 30.0  # seconds a hold waits for an unreachable database before its request fails
+GIVE_UP_AFTER = 30.0  # seconds a closing writer waits for its queued writes
+LOCK_TIMEOUT = 10.0  # the connections' lock_timeout: a batch may legitimately wait this long
 MAX_BACKOFF = 1.0
 # SQLSTATEs after which the same batch is simply applied again (nothing of it was committed).
 _TRANSIENT = ("40", "55P03", "57P01", "57P02", "57P03", "53")
@@ -27,6 +29,7 @@ class Owner(Protocol):
 
     owner: int
     closed: bool
+    timeout: float  # seconds a hold waits for the database (MODELGATE_DATABASE_TIMEOUT)
 
     def connect(self) -> Awaitable[Any]: ...
     def deliver(self, op: HoldOp, code: int) -> None: ...
@@ -51,7 +54,10 @@ class Lane:
         self._failing_since: float | None = None
 
     def given_up(self) -> bool:
-        return self._failing_since is not None and time.monotonic() - self._failing_since > GIVE_UP_AFTER
+        """Failing for longer than a hold may wait: new holds are refused at once (503)."""
+        return (
+            self._failing_since is not None and time.monotonic() - self._failing_since > self._writer.timeout
+        )
 
     async def flush(self) -> None:
         if self._task is None and not (self.holds or self.settles or self.logs):
@@ -112,10 +118,15 @@ class Lane:
             conn = None
             try:
                 conn = await self.connect()
-                settled, codes = await execute(
-                    conn, owner=self._writer.owner, holds=holds, settles=settles, logs=logs, retry=retry
-                )
+                # A frozen link answers nothing and raises nothing: past the longest a batch may
+                # wait on a lock, the connection is dropped and the batch re-applied on a new one.
+                async with asyncio.timeout(LOCK_TIMEOUT + self._writer.timeout):
+                    settled, codes = await execute(
+                        conn, owner=self._writer.owner, holds=holds, settles=settles, logs=logs, retry=retry
+                    )
             except Exception as exc:
+                if isinstance(exc, TimeoutError) and conn is not None:
+                    conn.terminate()
                 lost = conn is None or conn.is_closed() or isinstance(exc, OSError | TimeoutError)
                 if not lost and not _transient(exc):
                     await self._isolate(holds, settles, logs, exc)
@@ -176,7 +187,7 @@ class Lane:
         if self._failing_since is None:
             self._failing_since = now
             log.warning("PostgreSQL ledger write failed (%r); retrying", exc)
-        if now - self._failing_since > GIVE_UP_AFTER:
+        if now - self._failing_since > self._writer.timeout:
             # Requests stop waiting; their holds, if they commit after all, are released.
             for op in (*holds, *self.holds):
                 if not op.fut.done():
@@ -204,4 +215,4 @@ def _transient(exc: Exception) -> bool:
 
 
 def unavailable() -> DatabaseUnavailableError:
-    return DatabaseUnavailableError("The billing database is unreachable; please retry shortly.")
+    return outage.unavailable("The billing database")

@@ -21,8 +21,11 @@ kill -9).
 Failures (``pg_lane.py``):
 - the connection is lost: the batch may or may not have committed; it is re-applied on a new
   connection with ``p_retry`` (a hold already present is not applied twice; a settle whose hold is
-  gone moves nothing), so nothing is lost or doubled. Holds waiting longer than ``GIVE_UP_AFTER``
-  fail their request with 503; if their batch commits later, they are released.
+  gone moves nothing), so nothing is lost or doubled. A hold waits at most ``timeout`` seconds
+  (``MODELGATE_DATABASE_TIMEOUT``), then its request fails with 503; if its batch commits later, it
+  is released. While a lane has been failing for longer than that, new holds fail at once. A frozen
+  link (no answer, no error) is given up after the lock timeout plus ``timeout``: the batch is
+  re-applied on a new connection. Settles and log rows are retried until they commit.
 - a deadlock, serialization failure or lock timeout: the batch is rolled back and re-applied.
 - anything else (a value PostgreSQL refuses): the money operations are applied without the log rows,
   then the log rows in halves until the bad one is found and set aside (logged), so one bad row
@@ -39,7 +42,7 @@ import logging
 from typing import Any
 
 from modelgate.store.pg_batch import HOLD_OK, HoldOp, SettleOp
-from modelgate.store.pg_lane import GIVE_UP_AFTER, Lane, unavailable
+from modelgate.store.pg_lane import GIVE_UP_AFTER, LOCK_TIMEOUT, Lane, unavailable
 
 log = logging.getLogger("modelgate.pg_writer")
 
@@ -47,9 +50,12 @@ MAX_QUEUED_LOG_ROWS = 200_000  # while the database is unreachable; beyond, rows
 
 
 class PGWriter:
-    def __init__(self, dsn: str, *, owner: int, synchronous_commit: bool = False) -> None:
+    def __init__(
+        self, dsn: str, *, owner: int, synchronous_commit: bool = False, timeout: float = 5.0
+    ) -> None:
         self._dsn = dsn
         self.owner = owner
+        self.timeout = timeout
         self._synchronous_commit = synchronous_commit
         self._queued = 0  # settle-lane submissions so far
         self._settled = 0  # of which applied
@@ -76,10 +82,13 @@ class PGWriter:
     ) -> asyncio.Future[int]:
         """Queue a hold; resolves to HOLD_OK, HOLD_NO_CREDITS or HOLD_OVER_LIMIT once committed. If
         the future is cancelled meanwhile (its caller left), a committed hold is released."""
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[int] = loop.create_future()
         if self._holds.given_up() or self._settles.given_up():
             fut.set_exception(unavailable())
             return fut
+        timer = loop.call_later(self.timeout, _expire, fut)
+        fut.add_done_callback(lambda _: timer.cancel())
         op = HoldOp(inference_id, account_id, key_id, period, credits, limit, fut, after=self._queued)
         self._holds.holds.append(op)
         self._holds.kick()
@@ -157,9 +166,13 @@ class PGWriter:
         await self._settles.close()
 
     async def connect(self) -> Any:
+        async with asyncio.timeout(self.timeout):
+            return await self._connect()
+
+    async def _connect(self) -> Any:
         import asyncpg
 
-        conn = await asyncpg.connect(self._dsn)
+        conn = await asyncpg.connect(self._dsn, timeout=self.timeout)
         try:
             if not self._synchronous_commit:
                 # The commit returns before its WAL record is flushed: the row locks of a batch are
@@ -167,9 +180,15 @@ class PGWriter:
                 await conn.execute("SET synchronous_commit TO off")
             # Its few statements are the same on every call: plan them once per connection.
             await conn.execute("SET plan_cache_mode TO force_generic_plan")
-            await conn.execute("SET lock_timeout TO '10s'")
+            await conn.execute(f"SET lock_timeout TO '{int(LOCK_TIMEOUT)}s'")
             await conn.execute("SELECT pg_advisory_lock_shared($1)", self.owner)
         except BaseException:
             conn.terminate()
             raise
         return conn
+
+
+def _expire(fut: asyncio.Future[int]) -> None:
+    """A hold waited ``timeout`` seconds: its request gets 503 (a later commit is released)."""
+    if not fut.done():
+        fut.set_exception(unavailable())

@@ -20,6 +20,13 @@ waiting: a hold's upstream call is on its way while the COMMIT happens in the ne
 Only a failed COMMIT (a disk error; not a lock, which is taken first) can undo an answer already
 given; the batch is then re-applied in order when the database accepts writes again.
 
+When the database cannot be written (another process holds the write lock, a full or failing
+disk), batches are retried with a growing delay, and what waits is bounded: an operation submitted
+with a ``deadline`` (a hold) fails with ``DatabaseUnavailableError`` (503) after that many seconds,
+and if it commits later after all, its ``orphan`` receives the result (a hold nobody will settle is
+released). Settles, releases and log rows are retried until they commit, so the books are exact
+once the database is writable again; only a closing writer gives up (after ``GIVE_UP_AFTER``).
+
 The loop never waits on a lock: the connection's busy timeout is zero, and a batch that finds the
 write lock taken (another process, or the SQLAlchemy pool's occasional admin write) is retried a
 moment later. WAL checkpoints run in a thread on their own connection, not in the commit path, and
@@ -38,13 +45,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modelgate.errors import GatewayError
+from modelgate.store import outage
 
 log = logging.getLogger("modelgate.sqlite_writer")
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
 RETRY_DELAY = 0.002
-GIVE_UP_AFTER = 30.0  # seconds of failed attempts before waiters get the error
+MAX_RETRY_DELAY = 0.05
+GIVE_UP_AFTER = 30.0  # seconds a closing writer keeps retrying before its waiters get the error
 CHECKPOINT_EVERY = 2.0
 
 
@@ -67,8 +76,8 @@ class _OpFailed(Exception):
 
 def _resolve(results: list[_Done]) -> None:
     for fut, value, error, orphan in results:
-        if fut.done():
-            if fut.cancelled() and orphan is not None and error is None:
+        if fut.done():  # its caller left, or stopped waiting (a deadline): nobody has the result
+            if orphan is not None and error is None:
                 orphan(value)
             continue
         if error is not None:
@@ -78,8 +87,9 @@ def _resolve(results: list[_Done]) -> None:
 
 
 class SQLiteWriter:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, timeout: float = 5.0) -> None:
         self._path = str(path)
+        self.timeout = timeout  # seconds a hold waits for a writable database (then 503)
         self._conn: sqlite3.Connection | None = None
         self._ops: list[_Queued] = []
         self._applied: Op | None = None  # the op run at once in the open transaction, if any
@@ -88,6 +98,8 @@ class SQLiteWriter:
         self._failing_since: float | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._closed = False
+        self._closing = False
+        self._retries = 0  # consecutive failed attempts (the retry delay grows with them)
         self.rows_set_aside = 0
 
     def start(self) -> None:
@@ -111,9 +123,14 @@ class SQLiteWriter:
         *,
         orphan: Callable[[T], None] | None = None,
         at_once: bool = False,
+        deadline: float | None = None,
     ) -> asyncio.Future[T]:
         """Queue ``op``; the future resolves once its batch is committed. If the future was
         cancelled meanwhile (its caller left), ``orphan`` receives the committed result instead.
+
+        ``deadline``: seconds the caller waits at most; then the future fails with
+        ``DatabaseUnavailableError`` (the op still runs when the database comes back, and its
+        result goes to ``orphan``).
 
         ``at_once``: when the writer is idle (nothing queued, no batch pending), run ``op`` right
         now in a new batch transaction and return a future that already holds its result; the
@@ -140,6 +157,9 @@ class SQLiteWriter:
             return fut
         self._ops.append((op, fut, orphan))
         self._schedule()
+        if deadline is not None:
+            timer = loop.call_later(deadline, _expire, fut)
+            fut.add_done_callback(lambda _: timer.cancel())
         return fut
 
     def add_row(self, sql: str, params: Sequence[Any]) -> None:
@@ -214,8 +234,17 @@ class SQLiteWriter:
             _resolve([(fut, None, exc, None) for _, fut, _ in ops])
             self._set_aside(sum(map(len, rows.values())), exc)
             return
-        self._failing_since = None
+        self._recovered()
         _resolve(results)
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            log.warning(
+                "SQLite writes succeed again after %.1fs",
+                asyncio.get_running_loop().time() - self._failing_since,
+            )
+        self._failing_since = None
+        self._retries = 0
 
     @staticmethod
     def _run_batch(
@@ -273,7 +302,7 @@ class SQLiteWriter:
             assert error is not None
             self._retry_later([], left, error)
         else:
-            self._failing_since = None
+            self._recovered()
 
     def _write_rows(
         self, conn: sqlite3.Connection, sql: str, params: list[Sequence[Any]]
@@ -311,24 +340,29 @@ class SQLiteWriter:
         """Nothing of the batch was written: put it back in front and try again shortly."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        self._failing_since = self._failing_since or now
-        if now - self._failing_since > GIVE_UP_AFTER:
-            # Every waiter gets the error (a hold fails its request; an unsettled hold stays on disk
-            # and is recovered at start); log rows of this batch are lost and said so.
+        if self._failing_since is None:
+            self._failing_since = now
+            if not isinstance(exc, sqlite3.OperationalError) or "locked" not in str(exc):
+                log.warning("SQLite batch failed (%s); retrying until it commits", exc)
+        elif self._retries == int(1.0 / MAX_RETRY_DELAY) and "locked" in str(exc):
+            log.warning("SQLite database locked by another process for 1s; retrying until it commits")
+        if self._closing and now - self._failing_since > GIVE_UP_AFTER:
+            # A stopping writer: every waiter gets the error (an unsettled hold stays on disk and is
+            # released at the next start); log rows of this batch are lost and said so.
             log.error("SQLite writes failing for %.0fs (%s); giving up on this batch", GIVE_UP_AFTER, exc)
             for _, fut, _orphan in ops:
                 if not fut.done():
-                    fut.set_exception(exc)
+                    fut.set_exception(outage.unavailable())
             self._set_aside(sum(map(len, rows.values())), exc)
             self._failing_since = None
         else:
-            if not isinstance(exc, sqlite3.OperationalError) or "locked" not in str(exc):
-                log.warning("SQLite batch failed (%s); retrying", exc)
             self._ops = ops + self._ops
             for sql, params in rows.items():
                 self._rows.setdefault(sql, [])[:0] = params
         if self._scheduled is None and (self._ops or self._rows):
-            self._scheduled = loop.call_later(RETRY_DELAY, self._commit)
+            delay = min(MAX_RETRY_DELAY, RETRY_DELAY * 2 ** min(self._retries, 10))
+            self._retries += 1
+            self._scheduled = loop.call_later(delay, self._commit)
 
     async def _checkpoint_loop(self) -> None:
         while True:
@@ -342,8 +376,10 @@ class SQLiteWriter:
         if self._conn is None or self._closed:
             self._closed = True
             return
+        self._closing = True
         while self._ops or self._rows or self._scheduled is not None:
-            await self.flush()
+            with contextlib.suppress(GatewayError):
+                await self.flush()
         self._closed = True
         if self._checkpointer is not None:
             self._checkpointer.cancel()
@@ -371,6 +407,12 @@ def _checkpoint(path: str) -> None:
 def _transient(exc: BaseException) -> bool:
     """A failure of the database rather than of the data: a lock, a full or failing disk."""
     return isinstance(exc, sqlite3.OperationalError)
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    """A caller's deadline passed: it gets 503; the op's result, if it commits, goes to its orphan."""
+    if not fut.done():
+        fut.set_exception(outage.unavailable())
 
 
 def _ignore_outcome(fut: asyncio.Future[Any]) -> None:
