@@ -189,12 +189,13 @@ def main() -> int:
     ap.add_argument("--path", default="/v1/chat/completions")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--chunks", type=int, default=8, help="SSE chunks per streamed answer of the mock")
     ap.add_argument("--profile-out", help="also write the cProfile stats to this file (pstats)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="modelgate-hotpath-"))
     port = free_port()
     mock = subprocess.Popen(
-        [sys.executable, str(BENCH / "mock_upstream.py"), "--port", str(port)],
+        [sys.executable, str(BENCH / "mock_upstream.py"), "--port", str(port), "--chunks", str(args.chunks)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 
 from modelgate.errors import GatewayError, UpstreamProtocolError
@@ -20,11 +21,14 @@ _END = object()
 
 
 class UpstreamPump:
-    __slots__ = ("_queue", "_task", "_upstream", "abandoned", "finish", "produced", "usage")
+    __slots__ = ("_items", "_task", "_upstream", "_waiter", "abandoned", "finish", "produced", "usage")
 
     def __init__(self, first: Event | None, upstream: AsyncIterator[Event], *, provider: str) -> None:
         self._upstream = upstream
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        # A queue of one reader: a deque and the reader's future (an asyncio.Queue costs ~8 Python
+        # calls per event in its bookkeeping for many getters and putters).
+        self._items: deque[object] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self.usage: Usage | None = None
         self.finish: str | None = None
         # Events with output read from the upstream (the client may have seen fewer): what an
@@ -32,11 +36,11 @@ class UpstreamPump:
         self.produced = 0
         self.abandoned = False
         if first is None:
-            self._queue.put_nowait(_END)
+            self._put(_END)
             self._task: asyncio.Task[None] | None = None
             return
         self._note(first)
-        self._queue.put_nowait(first)
+        self._put(first)
         self._task = asyncio.ensure_future(self._run(provider))
 
     async def _run(self, provider: str) -> None:
@@ -44,14 +48,14 @@ class UpstreamPump:
             async for event in self._upstream:
                 self._note(event)
                 if not self.abandoned:
-                    self._queue.put_nowait(event)
-            self._queue.put_nowait(_END)
+                    self._put(event)
+            self._put(_END)
         except GatewayError as exc:
-            self._queue.put_nowait(exc)
+            self._put(exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an adapter bug must still end the stream with an error frame
-            self._queue.put_nowait(
+            self._put(
                 UpstreamProtocolError(
                     f"upstream {provider} stream failed: {type(exc).__name__}", provider=provider
                 )
@@ -61,6 +65,12 @@ class UpstreamPump:
             if close is not None:
                 with contextlib.suppress(Exception):
                     await close()
+
+    def _put(self, item: object) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _note(self, event: Event) -> None:
         if event.usage is not None:
@@ -72,7 +82,14 @@ class UpstreamPump:
 
     async def next(self) -> Event | None:
         """The next event, None at the end; raises the upstream's GatewayError."""
-        item = self._queue.get_nowait() if not self._queue.empty() else await self._queue.get()
+        items = self._items
+        while not items:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        item = items.popleft()
         if item is _END:
             return None
         if isinstance(item, GatewayError):
