@@ -67,7 +67,7 @@ clients-latest: install-dev
 	$(BIN)/pip install --quiet --upgrade anthropic openai
 	@$(LATEST)/node_modules/.bin/claude --version; $(LATEST)/node_modules/.bin/codex --version
 	@$(BIN)/python -c "import anthropic, openai; print('anthropic', anthropic.__version__, '/ openai', openai.__version__)"
-	MODELGATE_AGENTS_DIR=$(LATEST) $(BIN)/python -m pytest -q tests/agents
+	MODELGATE_AGENTS_DIR=$(CURDIR)/$(LATEST) $(BIN)/python -m pytest -q tests/agents
 
 test: install-dev browser axe agents
 	$(BIN)/ruff check src tests bench

@@ -79,7 +79,7 @@ CONFIG = MOCK_CONFIG.replace("providers:\n", PROVIDERS, 1) + MODELS
 
 
 def agents_dir() -> Path:
-    return Path(os.environ.get("MODELGATE_AGENTS_DIR") or HERE)
+    return Path(os.environ.get("MODELGATE_AGENTS_DIR") or HERE).resolve()
 
 
 @dataclass(frozen=True)
