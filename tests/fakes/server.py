@@ -10,6 +10,7 @@ their routes, auth checks and builders of real-shaped bodies on top.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ class ScriptedServer:
         self._script: deque[Script] = deque()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.scheme = "http"
 
     # -- scripting -----------------------------------------------------------------
     def add(self, *replies: Script) -> None:
@@ -116,13 +118,15 @@ class ScriptedServer:
         return None
 
     # -- lifecycle ------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, tls: ssl.SSLContext | None = None) -> None:
+        """Serve on 127.0.0.1 (an ephemeral port); with ``tls``, over https."""
+        self.scheme = "https" if tls is not None else "http"
         app = web.Application(client_max_size=64 * 1024 * 1024)
         for route in self.routes:
             app.router.add_route("*", route, self._handle)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=tls)
         await site.start()
         server = site._server
         assert server is not None
@@ -134,7 +138,7 @@ class ScriptedServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> Self:
         await self.start()

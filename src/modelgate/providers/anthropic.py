@@ -59,7 +59,7 @@ class AnthropicProvider:
         headers = {"User-Agent": context.user_agent, "anthropic-version": ANTHROPIC_VERSION}
         if config.api_key:
             headers["x-api-key"] = config.api_key
-        return HTTPUpstream(name, config, default_headers=headers)
+        return HTTPUpstream(name, config, default_headers=headers, environ=context.environ)
 
     def _route(self, body: dict[str, Any], *, stream: bool) -> tuple[str, dict[str, Any]]:
         """The path and body of a Messages call built from a chat request (clouds that host Claude

@@ -51,10 +51,12 @@ class AzureOpenAIProvider(OpenAICompatProvider):
             raise ValueError(f"provider {name}: Azure OpenAI needs api_key or options.entra")
         signer = None
         if entra is not None:
-            signer = entra_token_source(name, entra, config, context.user_agent)
+            signer = entra_token_source(name, entra, config, context.user_agent, context.environ)
         else:
             headers["api-key"] = str(config.api_key)
-        return HTTPUpstream(name, config, default_headers=headers, signer=signer, base_url=base)
+        return HTTPUpstream(
+            name, config, default_headers=headers, signer=signer, base_url=base, environ=context.environ
+        )
 
     def _path(self, endpoint: str, model: str) -> str:
         if endpoint == "responses":

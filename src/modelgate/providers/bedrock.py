@@ -42,7 +42,12 @@ def bedrock_upstream(name: str, config: ProviderConfig, context: ProviderContext
     signer = SigV4Signer(credentials, region=region, service=SERVICE)
     base = config.base_url or f"https://bedrock-runtime.{region}.amazonaws.com"
     return HTTPUpstream(
-        name, config, default_headers={"User-Agent": context.user_agent}, signer=signer, base_url=base
+        name,
+        config,
+        default_headers={"User-Agent": context.user_agent},
+        signer=signer,
+        base_url=base,
+        environ=context.environ,
     )
 
 

@@ -31,6 +31,7 @@ from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamTimeoutError
 from modelgate.providers.http import tls_context, upstream_status_error
 from modelgate.providers.httpclient import ConnectError, HTTPClient, HTTPClientError, ReadTimeout
+from modelgate.providers.proxy import resolve_proxy
 from modelgate.sanitize import upstream_text
 
 REFRESH_MARGIN = 120.0  # seconds before expiry at which a token is renewed
@@ -76,7 +77,14 @@ class BearerSigner:
 class TokenEndpoint:
     """POSTs a form to one OAuth token URL and reads ``access_token`` / ``expires_in``."""
 
-    def __init__(self, provider: str, url: str, config: ProviderConfig, user_agent: str) -> None:
+    def __init__(
+        self,
+        provider: str,
+        url: str,
+        config: ProviderConfig,
+        user_agent: str,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"provider {provider}: token URL {url!r} is not an http(s) URL")
@@ -95,6 +103,7 @@ class TokenEndpoint:
             read_timeout=t.first_byte,
             total_timeout=min(t.total, 60.0),
             ssl_context=tls_context(provider, config),
+            proxy=resolve_proxy(provider, origin, config.options, environ),
         )
 
     async def exchange(self, form: Mapping[str, str]) -> tuple[str, float]:
@@ -139,7 +148,13 @@ class TokenEndpoint:
         await self._client.aclose()
 
 
-def entra_token_source(provider: str, settings: Any, config: ProviderConfig, user_agent: str) -> BearerSigner:
+def entra_token_source(
+    provider: str,
+    settings: Any,
+    config: ProviderConfig,
+    user_agent: str,
+    environ: Mapping[str, str] | None = None,
+) -> BearerSigner:
     """Client credentials from ``options.entra``: ``tenant_id``, ``client_id``, ``client_secret``
     (``authority`` and ``scope`` optional)."""
     if not isinstance(settings, dict):
@@ -152,7 +167,7 @@ def entra_token_source(provider: str, settings: Any, config: ProviderConfig, use
         raise ValueError(f"provider {provider}: options.entra: unknown keys {', '.join(sorted(unknown))}")
     authority = str(settings.get("authority") or ENTRA_AUTHORITY).rstrip("/")
     endpoint = TokenEndpoint(
-        provider, f"{authority}/{settings['tenant_id']}/oauth2/v2.0/token", config, user_agent
+        provider, f"{authority}/{settings['tenant_id']}/oauth2/v2.0/token", config, user_agent, environ
     )
     form = {
         "grant_type": "client_credentials",
@@ -218,13 +233,17 @@ def signed_jwt(info: Mapping[str, Any], *, now: float, scope: str = GOOGLE_SCOPE
 
 
 def google_token_source(
-    provider: str, info: Mapping[str, Any], config: ProviderConfig, user_agent: str
+    provider: str,
+    info: Mapping[str, Any],
+    config: ProviderConfig,
+    user_agent: str,
+    environ: Mapping[str, str] | None = None,
 ) -> BearerSigner:
     try:
         signed_jwt(info, now=time.time())  # a bad key stops the start, not the first request
     except (ValueError, TypeError) as exc:
         raise ValueError(f"provider {provider}: the service account's private key is unusable") from exc
-    endpoint = TokenEndpoint(provider, str(info["token_uri"]), config, user_agent)
+    endpoint = TokenEndpoint(provider, str(info["token_uri"]), config, user_agent, environ)
 
     async def fetch() -> tuple[str, float]:
         assertion = signed_jwt(info, now=time.time())

@@ -69,7 +69,9 @@ class GeminiProvider:
         headers = {"User-Agent": context.user_agent}
         if config.api_key:
             headers["x-goog-api-key"] = config.api_key
-        return HTTPUpstream(name, config, default_headers=headers, status_hint=gemini_status_hint)
+        return HTTPUpstream(
+            name, config, default_headers=headers, status_hint=gemini_status_hint, environ=context.environ
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -32,6 +32,7 @@ from modelgate.providers.httpclient import (
     ReadTimeout,
     Response,
 )
+from modelgate.providers.proxy import resolve_proxy
 from modelgate.sanitize import redact_secrets, upstream_text
 
 log = logging.getLogger("modelgate.upstream")
@@ -82,6 +83,7 @@ class HTTPUpstream:
         status_hint: StatusHint | None = None,
         signer: RequestSigner | None = None,
         base_url: str | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         base_url = base_url or config.base_url
         if not base_url:
@@ -96,6 +98,7 @@ class HTTPUpstream:
             read_timeout=self.timeouts.first_byte,
             total_timeout=self.timeouts.total,
             ssl_context=tls_context(name, config),
+            proxy=resolve_proxy(name, self.base_url, config.options, environ),
         )
         self._status_hint = status_hint
         self._signer = signer
@@ -199,16 +202,29 @@ class HTTPUpstream:
 
 def tls_context(name: str, config: ProviderConfig) -> ssl.SSLContext | None:
     """``options.tls_ca_file``: trust this PEM bundle instead of the system's CAs (an upstream
-    behind a private CA); None keeps the default."""
+    behind a private CA); ``options.tls_client_cert`` (+ ``tls_client_key`` when the key is in
+    another file): present this client certificate (mutual TLS). None keeps the defaults."""
     ca_file = config.options.get("tls_ca_file")
-    if ca_file is None:
+    cert = config.options.get("tls_client_cert")
+    key = config.options.get("tls_client_key")
+    if ca_file is None and cert is None:
+        if key is not None:
+            raise ValueError(f"provider {name}: options.tls_client_key needs tls_client_cert")
         return None
     try:
-        return ssl.create_default_context(cafile=str(ca_file))
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
     except (OSError, ssl.SSLError) as exc:
         raise ValueError(
             f"provider {name}: options.tls_ca_file {ca_file!r} is not a CA bundle: {exc}"
         ) from exc
+    if cert is not None:
+        try:
+            context.load_cert_chain(str(cert), str(key) if key is not None else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"provider {name}: options.tls_client_cert/tls_client_key: not a certificate and key: {exc}"
+            ) from exc
+    return context
 
 
 def upstream_error_message(raw: bytes) -> str | None:

@@ -34,6 +34,7 @@ from modelgate.providers.httpconn import (
     ReadTimeout,
     expire,
 )
+from modelgate.providers.proxy import Proxy, open_tunnel
 
 __all__ = ["ConnectError", "ConnectionClosed", "HTTPClient", "HTTPClientError", "ReadTimeout", "Response"]
 
@@ -59,9 +60,7 @@ class Response:
         self.reason = conn.reason
         self.headers = conn.headers
         encoding = conn.headers.get("content-encoding", "").strip().lower()
-        self._decoder = (
-            zlib.decompressobj(wbits=47) if encoding in ("gzip", "x-gzip", "deflate") else None
-        )
+        self._decoder = zlib.decompressobj(wbits=47) if encoding in ("gzip", "x-gzip", "deflate") else None
 
     @property
     def content_type(self) -> str:
@@ -144,6 +143,7 @@ class HTTPClient:
         idle_timeout: float = 60.0,
         max_idle: int = 256,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: Proxy | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -159,6 +159,13 @@ class HTTPClient:
         if ":" in self.host and not self.host.startswith("["):  # IPv6 literal
             host_header = f"[{self.host}]" if self.port == default_port else f"[{self.host}]:{self.port}"
         self.host_header = host_header
+        self.proxy = proxy
+        # Through a proxy, an http upstream is asked in absolute form; https goes through a tunnel.
+        self._target = self.prefix
+        if proxy is not None and self._ssl is None:
+            self._target = f"http://{host_header}{self.prefix}"
+            if proxy.authorization:
+                headers = {**headers, "Proxy-Authorization": proxy.authorization}
         lines = [f"Host: {host_header}"]
         lines += [
             f"{_line_safe(k)}: {_line_safe(v)}" for k, v in headers.items() if k.lower() not in _FORBIDDEN
@@ -186,7 +193,7 @@ class HTTPClient:
             kept = [f"{k}: {v}" for low, (k, v) in self._defaults.items() if low not in own]
             base = "\r\n".join([self._host_line, *kept])
         head = (
-            f"POST {self.prefix}{_line_safe(path)} HTTP/1.1\r\n{base}{extra}\r\n"
+            f"POST {self._target}{_line_safe(path)} HTTP/1.1\r\n{base}{extra}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         )
         return head.encode("latin-1") + body
@@ -229,13 +236,21 @@ class HTTPClient:
         timeout = min(self.connect_timeout, deadline - now)
         try:
             async with asyncio.timeout(max(timeout, 0.0)):
-                _, proto = await loop.create_connection(
-                    lambda: Connection(loop),
-                    self.host,
-                    self.port,
-                    ssl=self._ssl,
-                    server_hostname=self.host if self._ssl is not None else None,
-                )
+                if self.proxy is None:
+                    _, proto = await loop.create_connection(
+                        lambda: Connection(loop),
+                        self.host,
+                        self.port,
+                        ssl=self._ssl,
+                        server_hostname=self.host if self._ssl is not None else None,
+                    )
+                elif self._ssl is None:  # absolute-form requests to the proxy itself
+                    _, proto = await loop.create_connection(
+                        lambda: Connection(loop), self.proxy.host, self.proxy.port
+                    )
+                else:
+                    proto = Connection(loop)
+                    await open_tunnel(loop, self.proxy, self.host, self.port, self._ssl, proto)
         except TimeoutError as exc:
             raise ConnectError(f"connect timed out after {timeout:g}s") from exc
         except (OSError, ssl.SSLError) as exc:

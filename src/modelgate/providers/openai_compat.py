@@ -68,7 +68,7 @@ class OpenAICompatProvider:
         headers = {"User-Agent": context.user_agent}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
-        return HTTPUpstream(name, config, default_headers=headers)
+        return HTTPUpstream(name, config, default_headers=headers, environ=context.environ)
 
     async def aclose(self) -> None:
         await self._http.aclose()

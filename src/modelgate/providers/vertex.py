@@ -61,13 +61,14 @@ def vertex_upstream(
 ) -> HTTPUpstream:
     path = config.options.get("credentials_file")
     info = load_service_account(name, str(path) if path else None, context.environ)
-    signer = google_token_source(name, info, config, context.user_agent)
+    signer = google_token_source(name, info, config, context.user_agent, context.environ)
     return HTTPUpstream(
         name,
         config,
         default_headers={"User-Agent": context.user_agent},
         signer=signer,
         base_url=vertex_base(name, config, publisher),
+        environ=context.environ,
         **kw,
     )
 
