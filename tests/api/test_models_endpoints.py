@@ -50,7 +50,7 @@ def test_filters_or_within_and_across(live_server):
     reasoning = ids(capabilities="reasoning")
     assert "google/gemini-2.5-pro" in reasoning and "openai/gpt-4o" not in reasoning
     assert ids(capabilities="reasoning", input_modalities="image") == {
-        m for m in reasoning if m.startswith(("google/", "anthropic/"))
+        m for m in reasoning if m.startswith(("google/", "anthropic/", "openai/"))
     }
     assert ids(capabilities="reasoning,tools") >= reasoning | {"openai/gpt-4o"}
     assert ids(id="nothing-like-this") == set()

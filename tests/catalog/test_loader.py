@@ -121,8 +121,8 @@ def test_pricing_credits_are_exact():
     pro = next(m for m in models if m.id == "google/gemini-2.5-pro")
     # 24 prompt tokens at $1.25/M + 1000 completion at $10/M = 10030 micro-USD = 20060 credits
     assert pro.pricing.credits(prompt_tokens=24, completion_tokens=1000) == 20060
-    # cached tokens are billed at the cached rate, never twice
-    assert pro.pricing.credits(prompt_tokens=100, completion_tokens=0, cached_tokens=100) == 62
+    # cached tokens are billed at the cached rate ($0.125/M), never twice: 25 credits
+    assert pro.pricing.credits(prompt_tokens=100, completion_tokens=0, cached_tokens=100) == 25
 
 
 EMB = (

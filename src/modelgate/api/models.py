@@ -39,7 +39,13 @@ LIST_PARAMS = [
     *(
         query(name, description=_LIST, many=True)
         for name in (
-            "id", "type", "tags", "capabilities", "modalities", "input_modalities", "output_modalities"
+            "id",
+            "type",
+            "tags",
+            "capabilities",
+            "modalities",
+            "input_modalities",
+            "output_modalities",
         )
     ),
 ]
@@ -109,21 +115,7 @@ def model_item(model: ModelSpec, sections: set[str], catalog: Catalog, base_url:
     if "capabilities" in sections:
         item["capabilities"] = sorted(model.capabilities)
     if "pricing" in sections:
-        p = model.pricing
-        units = [
-            {"name": "token", "measure": "input", "price": p.input_usd_per_mtok, "per": 1_000_000},
-            {"name": "token", "measure": "output", "price": p.output_usd_per_mtok, "per": 1_000_000},
-        ]
-        if p.cached_input_usd_per_mtok is not None:
-            units.append(
-                {
-                    "name": "token",
-                    "measure": "cached_input",
-                    "price": p.cached_input_usd_per_mtok,
-                    "per": 1_000_000,
-                }
-            )
-        item["pricing"] = {"kind": "fixed", "currency": "USD", "units": units}
+        item["pricing"] = model.pricing.public()
     return item
 
 

@@ -286,6 +286,40 @@ class PriceSheet(_TokenPrices):
     def usd_per_mtok(self, category: str, tier: int = 0) -> Decimal:
         return usd_of_micro(getattr(self.levels[tier], category), _PER_MTOK)
 
+    def units(self, tier: int = 0) -> list[dict[str, Any]]:
+        """The rates of one tier as the public model list shows them (USD, display only): input and
+        output, and each category priced apart from them."""
+        r = self.levels[tier]
+        out = []
+        for cat in TOKEN_FIELDS:
+            value = getattr(r, cat)
+            base = getattr(r, _DEFAULTS[cat]) if cat in _DEFAULTS else None
+            if (
+                base is None
+                or value != base
+                or (cat == "cache_read" and self.cached_input_usd_per_mtok is not None)
+            ):
+                measure = "cached_input" if cat == "cache_read" else cat
+                price = float(usd_of_micro(value, _PER_MTOK))
+                out.append({"name": "token", "measure": measure, "price": price, "per": 1_000_000})
+        for name, micro in sorted(self.fees.items()):
+            per = 1_000 if name in self.per_use_usd_per_1k else 1
+            unit = {"name": name, "measure": "use" if per == 1_000 else "unit", "per": per}
+            out.append({**unit, "price": float(Decimal(micro * per) / _PER_UNIT)})
+        return out
+
+    def public(self) -> dict[str, Any]:
+        """``pricing`` of ``GET /v1/models?include=pricing``: fixed rates, or one variant per tier."""
+        body: dict[str, Any] = {"kind": "fixed", "currency": "USD", "units": self.units(0)}
+        if self.tiers:
+            bounds = [0, *(t.above_prompt_tokens for t in self.tiers)]
+            body["kind"] = "variants"
+            body["dimensions"] = ["prompt_tokens"]
+            body["variants"] = [
+                {"prompt_tokens_above": bound, "units": self.units(i)} for i, bound in enumerate(bounds)
+            ]
+        return body
+
 
 def _tier_given(base: dict[str, int], tier: dict[str, int]) -> dict[str, int]:
     """A tier's given prices: what it states, else the base's stated price when the category's
