@@ -341,3 +341,13 @@ def test_a_forced_tool_on_a_route_without_tools_is_a_clear_400(server: LiveServe
     }
     r = post(server, body)
     assert r.status_code == 400 and "tool" in r.json()["error"]["message"]
+
+
+def test_an_agent_s_large_max_tokens_is_lowered_to_the_model_s_maximum(
+    server: LiveServer, openai_upstream: FakeOpenAI
+) -> None:
+    """Claude Code asks for 32,000 (128,000 for its own models) whatever model it is pointed at; a
+    cap the model cannot reach is lowered to its maximum (4,096 for echo), not refused."""
+    r = post(server, {**CLAUDE_CODE_BODY, "model": "echo", "max_tokens": 32000})
+    assert r.status_code == 200, r.text
+    assert openai_upstream.last["max_tokens"] == 4096

@@ -109,7 +109,9 @@ def admit(
     model = resolve_model(catalog, req.model, req.kind)
     max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS
     limit = model.output_max
-    if limit is not None and max_tokens > limit:
+    if limit is not None and max_tokens > limit and req.clamp_max_tokens:
+        max_tokens = limit  # a cap the model cannot reach anyway: lowered, not refused
+    elif limit is not None and max_tokens > limit:
         raise InvalidRequestError(
             f"{req.max_tokens_field}: {max_tokens} is too large for {model.id}; the maximum is {limit}",
             param=req.max_tokens_field,

@@ -84,6 +84,9 @@ class MeteredRequest:
     scope: str = "model:chat"
     max_tokens: int | None = None  # the client's output cap; None: the default (512)
     max_tokens_field: str = "max_tokens"  # named in the error when the cap is too large
+    # A cap above the model's maximum is lowered to it instead of refused (the Messages door: agents
+    # send one large cap, 32,000 or 128,000, whatever model they are pointed at).
+    clamp_max_tokens: bool = False
     prompt_estimate: int = 0  # an estimate of the prompt tokens (doors/estimate.py)
     n: int = 1
     # Capabilities the request needs (streaming, tools, structured_output, vision, embeddings): a

@@ -237,6 +237,7 @@ class MessagesDoor:
             invocation=invocation,
             stream=msg.stream,
             max_tokens=msg.max_tokens,
+            clamp_max_tokens=True,
             prompt_estimate=bound.tokens,
             needs=_needs(msg),
             cache_write=bound.cache_write,
