@@ -24,7 +24,7 @@ from modelgate.wire.chat import ChatRequest
 
 class ScriptedProvider:
     supports_tools = supports_json_schema = supports_streaming = supports_vision = True
-    supports_embeddings = False
+    supports_embeddings = forwards_unknown_fields = False
     drain_on_disconnect = True
     dialects: frozenset[str] = frozenset()
 

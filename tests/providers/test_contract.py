@@ -284,6 +284,7 @@ async def test_protocol_and_flags(provider: Provider) -> None:
         "supports_streaming",
         "supports_vision",
         "supports_embeddings",
+        "forwards_unknown_fields",
         "drain_on_disconnect",
     ):
         assert isinstance(getattr(provider, flag), bool), flag

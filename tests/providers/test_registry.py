@@ -14,7 +14,7 @@ from modelgate.providers.registry import ProviderTypeRegistry, build_providers
 
 
 class OldAdapter:
-    """Written against the contract before supports_vision, supports_embeddings and dialects."""
+    """Written against an older contract: no vision, embeddings, unknown-fields flags or dialects."""
 
     supports_tools = supports_json_schema = supports_streaming = True
     drain_on_disconnect = True
@@ -31,7 +31,7 @@ class OldAdapter:
 
 class Adapter(OldAdapter):
     supports_vision = True
-    supports_embeddings = False
+    supports_embeddings = forwards_unknown_fields = False
     dialects: frozenset[str] = frozenset()
 
 
@@ -53,6 +53,13 @@ def test_a_complete_adapter_is_built() -> None:
 
 
 def test_an_adapter_missing_declared_members_is_a_start_up_error_naming_them() -> None:
-    assert undeclared(OldAdapter("p")) == ["supports_vision", "supports_embeddings", "dialects"]
-    with pytest.raises(ValueError, match="supports_vision, supports_embeddings, dialects"):
+    assert undeclared(OldAdapter("p")) == [
+        "supports_vision",
+        "supports_embeddings",
+        "forwards_unknown_fields",
+        "dialects",
+    ]
+    with pytest.raises(
+        ValueError, match="supports_vision, supports_embeddings, forwards_unknown_fields, dialects"
+    ):
         _build(OldAdapter)

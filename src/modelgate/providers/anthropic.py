@@ -47,6 +47,7 @@ class AnthropicProvider:
     supports_streaming = True
     supports_vision = True
     supports_embeddings = False
+    forwards_unknown_fields = False
     drain_on_disconnect = True  # keep reading an abandoned stream: output usage comes at the end
     dialects = frozenset({"anthropic-messages"})
 

@@ -168,6 +168,9 @@ class Provider(Protocol):
     supports_streaming: bool
     supports_vision: bool  # image parts in the input
     supports_embeddings: bool  # also an ``EmbeddingProvider`` (``embed``)
+    # True: a chat request's unknown top-level fields go up as sent; False: the chat door names them
+    # in ``x-modelgate-dropped``.
+    forwards_unknown_fields: bool
     # True: when a client abandons a stream, keep reading the upstream for its final usage.
     # False: the adapter stops generating at once and reports its exact counts through
     # ``ProviderCall.on_usage`` instead.

@@ -118,6 +118,7 @@ class BedrockProvider:
     supports_streaming = True
     supports_vision = True
     supports_embeddings = False
+    forwards_unknown_fields = False
     drain_on_disconnect = True  # usage comes in the last (metadata) event
     dialects: frozenset[str] = frozenset()
 

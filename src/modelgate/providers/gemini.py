@@ -53,6 +53,7 @@ class GeminiProvider:
     supports_streaming = True
     supports_vision = True
     supports_embeddings = True  # embed(): providers/base.py EmbeddingProvider
+    forwards_unknown_fields = False
     drain_on_disconnect = True  # keep reading an abandoned stream: usage comes with the last event
     dialects: frozenset[str] = frozenset()
 

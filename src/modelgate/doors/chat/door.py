@@ -59,7 +59,7 @@ class ChatInvocation:
 
     def _note_dropped(self, provider: Provider) -> None:
         extra = self.req.model_extra
-        if extra and not getattr(provider, "forwards_unknown_fields", False):
+        if extra and not provider.forwards_unknown_fields:
             self.dropped = sorted(extra)
 
     async def complete(self, provider: Provider, attempt: Attempt) -> Outcome:

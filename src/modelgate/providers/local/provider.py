@@ -49,6 +49,7 @@ class LocalProvider:
     supports_streaming = True
     supports_vision = True  # as before the flag was declared: image parts are dropped (text only)
     supports_embeddings = True
+    forwards_unknown_fields = False
     dialects: frozenset[str] = frozenset()
     drain_on_disconnect = False  # a closed stream stops at once; ``call.on_usage`` is told exact counts
 
