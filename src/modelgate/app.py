@@ -46,6 +46,7 @@ from modelgate.providers.base import ProviderContext
 from modelgate.providers.registry import ProviderTypeRegistry, build_providers, check_types
 from modelgate.settings import Settings, sqlite_path
 from modelgate.store.db import Database
+from modelgate.store.outage import is_unreachable
 from modelgate.store.pg_writer import PGWriter
 from modelgate.store.responses import ResponseStore
 from modelgate.store.sqlite_writer import SQLiteWriter
@@ -174,6 +175,7 @@ def build_app(
             ),
             metrics=metrics,
             limiter_policy=settings.redis_failure_policy,
+            write_wait=settings.database_timeout,
         )
         live = ModelMetrics(
             known_models=[m.id for m in catalog.models],
@@ -261,8 +263,11 @@ async def _periodic(fn: Any, every: float) -> None:
         await asyncio.sleep(every)
         try:
             await fn()
-        except Exception:
-            log.exception("periodic task failed")
+        except Exception as exc:
+            if is_unreachable(exc):  # an outage, said in one line (it is tried again next time)
+                log.warning("periodic task skipped: the database is unreachable (%s)", type(exc).__name__)
+            else:
+                log.exception("periodic task failed")
 
 
 def create_app_from_env() -> FastAPI:

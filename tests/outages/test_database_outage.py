@@ -106,17 +106,37 @@ def test_postgres_outage_503_then_exact_books(
     ids = _each_door(server.url, key, assert_ok)  # the key is cached from here on
     assert _ready(server.url) == 200
 
-    # A request in flight when the database goes: answered, and charged once it is back.
-    openai_upstream.script(Scripted(delay=1.5))
-    seen = len(openai_upstream.requests)
-    in_flight: list[requests.Response] = []
-    worker = threading.Thread(target=lambda: in_flight.append(call(server.url, key, "chat")[0]))
-    worker.start()
-    until(lambda: len(openai_upstream.requests) > seen, "the slow request reached the upstream")
+    # Requests in flight when the database goes (a whole answer, a stream that ends during the
+    # outage): answered within the bound, and charged once the database is back.
+    openai_upstream.script(
+        Scripted(delay=1.5), Scripted(chunk_delay=0.4, text="one two three four five six seven")
+    )
+    answers: list[requests.Response] = []
+
+    def send(stream: bool) -> None:
+        path, body = DOORS["chat"]
+        answers.append(
+            requests.post(
+                server.url + path,
+                json={**body, "stream": stream},
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=60,
+            )
+        )
+
+    workers = []
+    for stream in (False, True):
+        seen = len(openai_upstream.requests)
+        workers.append(threading.Thread(target=send, args=(stream,)))
+        workers[-1].start()
+        until(lambda seen=seen: len(openai_upstream.requests) > seen, "the request reached the upstream")
     getattr(proxy, failure)()
-    worker.join(60)
-    assert in_flight and in_flight[0].status_code == 200, in_flight
-    ids.add(in_flight[0].headers["x-inference-id"])
+    for worker in workers:
+        worker.join(60)
+    assert len(answers) == 2 and all(r.status_code == 200 for r in answers), answers
+    streamed = next(r for r in answers if r.headers["content-type"].startswith("text/event-stream"))
+    assert streamed.text.rstrip().endswith("data: [DONE]"), streamed.text
+    ids |= {r.headers["x-inference-id"] for r in answers}
 
     for _ in range(2):  # the first ones wait the bound, later ones are refused at once
         ids |= _each_door(server.url, key, assert_unavailable)

@@ -124,6 +124,7 @@ class MeteredCore:
         limits_for: Callable[[KeyIdentity], RateLimit] | None = None,
         metrics: Any = None,
         limiter_policy: str = "open",
+        write_wait: float | None = None,
     ) -> None:
         self.recorder = RequestRecorder(
             logsink=logsink,
@@ -133,6 +134,10 @@ class MeteredCore:
             spawn=self.spawn,
             limiter_policy=limiter_policy,
         )
+        # The longest a request's answer waits for its settle or release to commit (None: until it
+        # commits). With the database unreachable the answer goes out and the write stays queued,
+        # retried until it commits (MODELGATE_DATABASE_TIMEOUT).
+        self.write_wait = write_wait
         self.catalog = catalog
         self.providers = providers
         self.router = router
@@ -307,7 +312,7 @@ class MeteredCore:
                     error=exc.message,
                 )
                 with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(settle)
+                    await self._written(settle)
             else:
                 await self._finish_failed(f, provider, exc)
             raise
@@ -321,7 +326,7 @@ class MeteredCore:
         credits = f.cost(usage, live.route)
         settle = self._settle_and_log(f, provider, usage, credits, pump.finish)
         yield Settled(usage=usage, credits=f.charge(credits), finish=pump.finish)
-        await asyncio.shield(settle)
+        await self._written(settle)
 
     async def _settle_abandoned(
         self, f: _Flight, provider: str, pump: UpstreamPump, live: _LiveUsage
@@ -399,7 +404,13 @@ class MeteredCore:
             error=message,
         )
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(release)
+            await self._written(release)
+
+    async def _written(self, write: asyncio.Future[Any]) -> None:
+        """Wait for a settle or release to commit, at most ``write_wait`` seconds (it goes on,
+        and is retried until it commits, whether or not anybody waits)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(write), self.write_wait)
 
     # ---- background work ---------------------------------------------------------------------
 
