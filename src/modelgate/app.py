@@ -187,7 +187,11 @@ def build_app(
         live.start()
         core.recorder.model_metrics = live
         app.state.mg = AppState(settings=settings, db=db, catalog=catalog, core=core, keys=keys)
-        stored = ResponseStore(db.engine, retention_days=settings.responses_retention_days)
+        stored = ResponseStore(
+            db.engine,
+            retention_days=settings.responses_retention_days,
+            writer=logsink.writer if isinstance(logsink, WriterLogSink) else None,
+        )
         app.state.mg.extras.update(metrics=metrics, limiter=limiter, model_metrics=live, responses=stored)
         flusher = asyncio.create_task(_periodic(keys.flush_last_used, 5.0))
         sweeper = asyncio.create_task(

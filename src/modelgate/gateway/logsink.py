@@ -155,6 +155,11 @@ class WriterLogSink(RequestLogSink):
         # per set of columns: the INSERT, and the positions of the columns that may hold a datetime
         self._sql: dict[tuple[str, ...], tuple[str, tuple[int, ...]]] = {}
 
+    @property
+    def writer(self) -> SQLiteWriter:
+        """The group-commit writer (stored Responses are written by it too)."""
+        return self._writer
+
     def start(self) -> None:
         return None
 

@@ -6,19 +6,29 @@ A response row keeps the response object as the client received it; its items (t
 input, then the output) are rows of their own so that one query finds an item by id and one query
 pages a response's input. A chain of ``previous_response_id``s shares a ``thread_id`` (its first
 response), so the whole conversation behind a response is read in two queries however long it is.
+
+On an SQLite file the rows of a save are written by the process's group-commit writer
+(``store/sqlite_writer.py``), in the batch of the holds, settles and log rows queued with them: one
+commit for many requests instead of a transaction (and a thread hop through aiosqlite) per response.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.store.schema import StoredResponse, StoredResponseItem, utcnow
+from modelgate.store.sqlite_writer import sqlite_timestamp
+
+if TYPE_CHECKING:
+    from modelgate.store.sqlite_writer import SQLiteWriter
 
 MAX_CHAIN = 10_000  # links followed back from a previous_response_id
 
@@ -54,9 +64,13 @@ def item_id_of(item: dict[str, Any], fallback: str) -> str:
 
 
 class ResponseStore:
-    def __init__(self, engine: AsyncEngine, *, retention_days: float) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, retention_days: float, writer: SQLiteWriter | None = None
+    ) -> None:
+        """``writer``: the group-commit writer of the same SQLite file, which then writes saves."""
         self.engine = engine
         self.retention = timedelta(days=retention_days)
+        self.writer = writer
 
     @property
     def enabled(self) -> bool:
@@ -71,6 +85,9 @@ class ResponseStore:
         base = len(rows)
         for n, item in enumerate(rec.outputs):
             rows.append(_item_row(rec, base + n, "output", item_id_of(item, f"{rec.id}_out{n}"), item))
+        if self.writer is not None:
+            await self.writer.submit(_sqlite_save(rec, rows, now, now + self.retention))
+            return
         async with self.engine.begin() as conn:
             await conn.execute(
                 insert(StoredResponse).values(
@@ -200,6 +217,45 @@ class ResponseStore:
             await conn.execute(delete(i).where(i.response_id.in_(expired)))
             result = await conn.execute(delete(t).where(t.expires_at <= now))
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+_RESPONSE_COLUMNS = (
+    "id, account_id, key_id, model, provider, native, previous_response_id, thread_id, body, "
+    "created_at, expires_at"
+)
+_ITEM_COLUMNS = ("response_id", "position", "kind", "item_id", "account_id", "data")
+_INSERT_RESPONSE = f"INSERT INTO responses ({_RESPONSE_COLUMNS}) VALUES ({', '.join('?' * 11)})"
+_INSERT_ITEM = (
+    f"INSERT INTO response_items ({', '.join(_ITEM_COLUMNS)}) VALUES ({', '.join('?' * len(_ITEM_COLUMNS))})"
+)
+
+
+def _sqlite_save(
+    rec: ResponseRecord, rows: list[dict[str, Any]], created: datetime, expires: datetime
+) -> Callable[[sqlite3.Connection], None]:
+    """One writer operation: the response and its items (all or nothing: a failing operation is
+    retried alone in its own transaction by the writer, and its error reaches the caller)."""
+    response = (
+        rec.id,
+        rec.account_id,
+        rec.key_id,
+        rec.model,
+        rec.provider,
+        int(rec.native),
+        rec.previous_response_id,
+        rec.thread_id,
+        rec.body.decode("utf-8"),
+        sqlite_timestamp(created),
+        sqlite_timestamp(expires),
+    )
+    items = [tuple(row[c] for c in _ITEM_COLUMNS) for row in rows]
+
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute(_INSERT_RESPONSE, response)
+        if items:
+            conn.executemany(_INSERT_ITEM, items)
+
+    return op
 
 
 def _item_row(

@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from modelgate.accounts.service import get_or_create_account
+from modelgate.settings import sqlite_path
 from modelgate.store.db import Database
 from modelgate.store.responses import ResponseRecord, ResponseStore
 from modelgate.store.schema import StoredResponse, StoredResponseItem
+from modelgate.store.sqlite_writer import SQLiteWriter
 from tests.conftest import LiveServer
 
 
@@ -45,14 +47,21 @@ def record(
     )
 
 
-async def _scenario(url: str) -> None:
+async def _scenario(url: str, *, via_writer: bool = False) -> None:
+    """``via_writer``: saves go through the SQLite group-commit writer (as the gateway does on a file)."""
     db = Database(url)
+    writer = None
     try:
         await db.upgrade()
         async with db.engine.begin() as conn:
             alice = await get_or_create_account(conn, email="alice@example.com")
             bob = await get_or_create_account(conn, email="bob@example.com")
-        store = ResponseStore(db.engine, retention_days=30)
+        if via_writer:
+            path = sqlite_path(db.url)
+            assert path is not None
+            writer = SQLiteWriter(path)
+            writer.start()
+        store = ResponseStore(db.engine, retention_days=30, writer=writer)
         await store.save(record("r1", alice, n=3))
         await store.save(record("r2", alice, prev="r1", thread="r1"))
         await store.save(record("r3", alice, prev="r2", thread="r1"))
@@ -88,7 +97,7 @@ async def _scenario(url: str) -> None:
             chain is not None and [i.get("id") for i in chain.items if i["type"] == "message"][-1] == "msg_r3"
         )
         # retention: a store whose responses expire at once hides them, and the purge removes them
-        gone = ResponseStore(db.engine, retention_days=1e-9)
+        gone = ResponseStore(db.engine, retention_days=1e-9, writer=writer)
         await gone.save(record("old", alice))
         await asyncio.sleep(0.01)
         assert await store.get(account_id=alice, response_id="old") is None
@@ -105,12 +114,23 @@ async def _scenario(url: str) -> None:
             ).scalar()
             kept = (await conn.execute(select(func.count()).select_from(StoredResponse))).scalar()
         assert left == 0 and kept == 3
+        # a save is all or nothing: a second response with a known id writes none of its items
+        with pytest.raises(Exception, match=r"UNIQUE|unique|duplicate"):
+            await store.save(record("r1", alice, n=5))
+        page = await store.input_items(account_id=alice, response_id="r1", limit=10, order="asc", after=None)
+        assert page is not None and [i["id"] for i in page[0]] == ["in_r1_0", "in_r1_1", "in_r1_2"]
     finally:
+        if writer is not None:
+            await writer.aclose()
         await db.aclose()
 
 
 def test_store_service(database_url: str) -> None:
     asyncio.run(_scenario(database_url))
+
+
+def test_store_service_through_the_sqlite_writer(tmp_path: Any) -> None:
+    asyncio.run(_scenario(f"sqlite:///{tmp_path}/modelgate.db", via_writer=True))
 
 
 @pytest.fixture
