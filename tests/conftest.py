@@ -22,7 +22,9 @@ from modelgate.app import build_app
 from modelgate.httpserver import uvicorn_options
 from modelgate.settings import Settings
 from modelgate.store.db import Database
+from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.threaded import BackgroundLoop
 
 PG_ADMIN_URL = os.environ.get("MODELGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -132,6 +134,26 @@ def openai_upstream(fake_openai: FakeOpenAI) -> Iterator[FakeOpenAI]:
     fake_openai.reset()
     yield fake_openai
     fake_openai.reset()
+
+
+ANTHROPIC_KEY = "test-anthropic-key"
+
+
+@pytest.fixture(scope="session")
+def fakes_loop() -> Iterator[BackgroundLoop]:
+    """One background event loop for the protocol-level fakes a live server calls."""
+    loop = BackgroundLoop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def anthropic_up(fakes_loop: BackgroundLoop) -> Iterator[AnthropicFake]:
+    """A fresh Anthropic Messages fake (``x-api-key: ANTHROPIC_KEY``), for any live-server test."""
+    fake = AnthropicFake(api_key=ANTHROPIC_KEY)
+    fakes_loop.run(fake.start())
+    yield fake
+    fakes_loop.run(fake.stop())
 
 
 @dataclass

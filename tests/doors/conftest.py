@@ -4,17 +4,13 @@ local model (translation)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import MOCK_CONFIG, LiveServer
+from tests.conftest import ANTHROPIC_KEY, MOCK_CONFIG, LiveServer
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.threaded import BackgroundLoop
-
-ANTHROPIC_KEY = "test-anthropic-key"
 
 DOOR_CONFIG = (
     MOCK_CONFIG
@@ -32,21 +28,6 @@ DOOR_CONFIG = (
     f"    api_key: {ANTHROPIC_KEY}\n    max_retries: 0\n",
     1,
 )
-
-
-@pytest.fixture(scope="session")
-def anthropic_loop() -> Iterator[BackgroundLoop]:
-    loop = BackgroundLoop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture
-def anthropic_up(anthropic_loop: BackgroundLoop) -> Iterator[AnthropicFake]:
-    fake = AnthropicFake(api_key=ANTHROPIC_KEY)
-    anthropic_loop.run(fake.start())
-    yield fake
-    anthropic_loop.run(fake.stop())
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.conftest import MOCK_CONFIG, LiveServer
+from tests.conftest import ANTHROPIC_KEY, MOCK_CONFIG, LiveServer
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.gemini_server import GeminiFake
 from tests.fakes.openai_server import FakeOpenAI
@@ -19,7 +19,6 @@ from tests.fakes.threaded import BackgroundLoop
 
 OPENAI_KEY = "test-openai-key"
 GEMINI_KEY = "test-gemini-key"
-ANTHROPIC_KEY = "test-anthropic-key"
 
 PROVIDERS = """providers:
   oai:
@@ -64,13 +63,6 @@ MODELS = """
 CONFIG = MOCK_CONFIG.replace("providers:\n", PROVIDERS, 1) + MODELS
 
 
-@pytest.fixture(scope="session")
-def fakes_loop() -> Iterator[BackgroundLoop]:
-    loop = BackgroundLoop()
-    yield loop
-    loop.close()
-
-
 @pytest.fixture
 def responses_up(fakes_loop: BackgroundLoop) -> Iterator[ResponsesFake]:
     fake = ResponsesFake(api_key=OPENAI_KEY)
@@ -87,16 +79,11 @@ def gemini_up(fakes_loop: BackgroundLoop) -> Iterator[GeminiFake]:
     fakes_loop.run(fake.stop())
 
 
-@pytest.fixture
-def claude_up(fakes_loop: BackgroundLoop) -> Iterator[AnthropicFake]:
-    fake = AnthropicFake(api_key=ANTHROPIC_KEY)
-    fakes_loop.run(fake.start())
-    yield fake
-    fakes_loop.run(fake.stop())
-
-
 def responses_config(
-    openai_upstream: FakeOpenAI, responses_up: ResponsesFake, gemini_up: GeminiFake, claude_up: AnthropicFake
+    openai_upstream: FakeOpenAI,
+    responses_up: ResponsesFake,
+    gemini_up: GeminiFake,
+    anthropic_up: AnthropicFake,
 ) -> str:
     return CONFIG.format(
         base_url=openai_upstream.base_url,
@@ -104,7 +91,7 @@ def responses_config(
         openai_key=OPENAI_KEY,
         gemini_url=gemini_up.base_url,
         gemini_key=GEMINI_KEY,
-        anthropic_url=claude_up.base_url,
+        anthropic_url=anthropic_up.base_url,
         anthropic_key=ANTHROPIC_KEY,
     )
 
@@ -115,9 +102,11 @@ def server(
     openai_upstream: FakeOpenAI,
     responses_up: ResponsesFake,
     gemini_up: GeminiFake,
-    claude_up: AnthropicFake,
+    anthropic_up: AnthropicFake,
 ) -> LiveServer:
-    live: LiveServer = make_live_server(responses_config(openai_upstream, responses_up, gemini_up, claude_up))
+    live: LiveServer = make_live_server(
+        responses_config(openai_upstream, responses_up, gemini_up, anthropic_up)
+    )
     return live
 
 

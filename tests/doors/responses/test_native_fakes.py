@@ -110,38 +110,38 @@ def test_gemini_stream_events_validate(server: LiveServer, gemini_up: GeminiFake
     assert any(i["type"] == "function_call" for i in final["output"])
 
 
-def test_anthropic_create_stream_and_tool_turn(client: openai.OpenAI, claude_up: AnthropicFake) -> None:
-    claude_up.add(Reply(body=load("anthropic_text.json")))
+def test_anthropic_create_stream_and_tool_turn(client: openai.OpenAI, anthropic_up: AnthropicFake) -> None:
+    anthropic_up.add(Reply(body=load("anthropic_text.json")))
     resp = client.responses.create(
         model="claude-fake", input="Hello", instructions="Be kind.", max_output_tokens=300
     )
     assert resp.status == "completed" and resp.output_text
-    sent = claude_up.last.json
+    sent = anthropic_up.last.json
     assert sent["system"] == "Be kind." and sent["max_tokens"] == 300
     assert sent["model"] == "claude-sonnet-4-5-20250929"
-    claude_up.add(anthropic_sse(load("anthropic_stream_text.json")))
+    anthropic_up.add(anthropic_sse(load("anthropic_stream_text.json")))
     with client.responses.stream(model="claude-fake", input="Hi") as stream:
         text = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
         final = stream.get_final_response()
     assert text and final.output_text == text and final.usage is not None
-    claude_up.add(Reply(body=load("anthropic_tool_use.json")))
+    anthropic_up.add(Reply(body=load("anthropic_tool_use.json")))
     first = client.responses.create(model="claude-fake", input="Weather?", tools=[TOOL])  # type: ignore[list-item]
     call = next(i for i in first.output if i.type == "function_call")
-    claude_up.add(Reply(body=load("anthropic_text.json")))
+    anthropic_up.add(Reply(body=load("anthropic_text.json")))
     client.responses.create(
         model="claude-fake",
         previous_response_id=first.id,
         input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}],
         tools=[TOOL],  # type: ignore[list-item]
     )
-    messages = claude_up.last.json["messages"]
+    messages = anthropic_up.last.json["messages"]
     assert messages[1]["role"] == "assistant" and messages[1]["content"][-1]["type"] == "tool_use"
     result = messages[2]["content"][0]
     assert result["type"] == "tool_result" and result["tool_use_id"] == call.call_id
 
 
-def test_anthropic_stream_events_validate(server: LiveServer, claude_up: AnthropicFake) -> None:
-    claude_up.add(anthropic_sse(load("anthropic_stream_tool_use.json")))
+def test_anthropic_stream_events_validate(server: LiveServer, anthropic_up: AnthropicFake) -> None:
+    anthropic_up.add(anthropic_sse(load("anthropic_stream_tool_use.json")))
     key = server.create_key()
     r = requests.post(
         f"{server.url}/v1/responses",

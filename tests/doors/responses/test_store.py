@@ -135,12 +135,12 @@ def test_store_service_through_the_sqlite_writer(tmp_path: Any) -> None:
 
 @pytest.fixture
 def unstored(
-    make_live_server: Any, openai_upstream: Any, responses_up: Any, gemini_up: Any, claude_up: Any
+    make_live_server: Any, openai_upstream: Any, responses_up: Any, gemini_up: Any, anthropic_up: Any
 ) -> LiveServer:
     from tests.doors.responses.conftest import responses_config
 
     live: LiveServer = make_live_server(
-        responses_config(openai_upstream, responses_up, gemini_up, claude_up), responses_retention_days=0
+        responses_config(openai_upstream, responses_up, gemini_up, anthropic_up), responses_retention_days=0
     )
     return live
 
