@@ -1,4 +1,4 @@
-"""``modelgate`` command line: serve, admin, db."""
+"""``modelgate`` command line: serve, admin, catalog, db."""
 
 from __future__ import annotations
 
@@ -197,6 +197,47 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog_prices(args: argparse.Namespace) -> int:
+    """Without --from: the catalogue's price table. With --from: the diff against a LiteLLM price
+    map, applied to the operator's catalogue file on confirmation (docs/pricing.md)."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from modelgate.catalog.loader import CatalogError, load_catalog_files
+    from modelgate.catalog.refresh import apply, load_price_map, plan, price_table
+
+    config = args.config or os.environ.get("MODELGATE_CONFIG")
+    try:
+        # A catalogue file not written yet is created by --from (the built-in catalogue alone).
+        providers, models = load_catalog_files(config if config and Path(config).exists() else None)
+    except CatalogError as exc:
+        print(f"modelgate: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if not args.source:
+        print(price_table(models))
+        return 0
+    path = Path(args.source)
+    try:
+        price_map = load_price_map(path)
+    except (OSError, ValueError) as exc:
+        print(f"modelgate: cannot read the price map: {exc}", file=sys.stderr)
+        return 2
+    as_of = args.as_of or datetime.now(UTC).date().isoformat()
+    diff, new = plan(models, providers, price_map, source=f"LiteLLM price map {path.name}", as_of=as_of)
+    print(diff.report())
+    if not new:
+        return 0
+    target = Path(config or "modelgate.yaml")
+    if not args.yes:
+        answer = input(f"Write these prices into {target}? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("nothing written")
+            return 1
+    apply(target, models, new)
+    print(f"wrote {len(new)} price sheet(s) to {target}; restart modelgate (or point MODELGATE_CONFIG at it)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelgate", description="Self-hostable LLM API gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,6 +285,18 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument("--base-url", help="this server's address as users reach it (default: host:port)")
     sl.add_argument("--database-url")
     sl.set_defaults(func=cmd_sign_in_link)
+
+    cat = sub.add_parser("catalog", help="the model catalogue").add_subparsers(
+        dest="catalog_command", required=True
+    )
+    cp = cat.add_parser("prices", help="show the price table, or refresh prices from a LiteLLM price map")
+    cp.add_argument(
+        "--from", dest="source", help="a LiteLLM model_prices_and_context_window.json to diff against"
+    )
+    cp.add_argument("--config", help="the operator's catalogue file to write into (MODELGATE_CONFIG)")
+    cp.add_argument("--as-of", help="the date the price map was taken (default: today, UTC)")
+    cp.add_argument("--yes", action="store_true", help="apply without asking")
+    cp.set_defaults(func=cmd_catalog_prices)
 
     dbp = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     up = dbp.add_parser("upgrade", help="create or migrate the schema")
