@@ -7,10 +7,12 @@ Before: 20/20 idle, partial-header and partial-body connections were still open 
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from typing import Any
 
+import pytest
 import requests
 
 from tests.conftest import MOCK_CONFIG, LiveServer
@@ -51,7 +53,7 @@ def _chat(server: LiveServer, key: str) -> requests.Response:
 
 
 def test_slow_and_idle_clients_are_cut_while_normal_requests_are_served(
-    make_live_server: Any, openai_upstream: FakeOpenAI
+    make_live_server: Any, openai_upstream: FakeOpenAI, caplog: pytest.LogCaptureFixture
 ) -> None:
     server: LiveServer = make_live_server(
         MOCK_CONFIG.format(base_url=openai_upstream.base_url),
@@ -71,6 +73,13 @@ def test_slow_and_idle_clients_are_cut_while_normal_requests_are_served(
             b"Content-Length: " + str(len(CHAT) + 100).encode() + b"\r\n\r\n"
         )
         s.sendall(head + CHAT[:20])
+    mgmt = server.create_key(management=True, name="mgmt")
+    service = _open(server)  # a service endpoint (FastAPI) reading its body
+    service.sendall(
+        b"POST /v1/keys HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer " + mgmt.encode() + b"\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"name'
+    )
+    unfinished.append(service)
     kept_alive = _open(server)
     kept_alive.sendall(b"GET /health HTTP/1.1\r\nHost: gateway\r\n\r\n")
 
@@ -86,6 +95,8 @@ def test_slow_and_idle_clients_are_cut_while_normal_requests_are_served(
     answered = _until_closed(kept_alive)  # its response, then closed once idle
     assert answered.startswith(b"HTTP/1.1 200 ") and answered.count(b"HTTP/1.1") == 1
     assert _chat(server, key).status_code == 200
+    # A client cut off is not a server error: nothing logged as one.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.records
 
 
 def test_a_slow_answer_is_not_cut(make_live_server: Any, openai_upstream: FakeOpenAI) -> None:

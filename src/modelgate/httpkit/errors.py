@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from modelgate.errors import GatewayError, InvalidRequestError, NotFoundError
@@ -233,6 +234,13 @@ def install_error_handlers(app: FastAPI) -> None:
                 status, "internal_error" if status >= 500 else "invalid_request_error"
             )
         return error_response(err, request, extra_headers=dict(exc.headers or {}))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_left(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left, or was cut for sending its body too slowly (httpserver.py): nobody
+        # reads this answer, and it is not a server error.
+        log.debug("client left during %s %s", request.method, request.url.path)
+        return Response(status_code=499)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
