@@ -52,6 +52,11 @@ class Route(_Strict):
     # The same model bought from another provider at other prices: this route's sheet replaces the
     # model's when this route answers (and the hold covers the dearest route of the chain).
     pricing: PriceSheet | None = None
+    # Pool members (a model with ``balance``): the share of traffic under ``weighted``, and the
+    # deployment's own per-minute limits as the provider sets them (gateway/pool.py).
+    weight: int = Field(default=1, ge=0, le=1_000_000)
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
 
 
 class Reasoning(_Strict):
@@ -109,6 +114,9 @@ class ModelSpec(_Strict):
     info: dict[str, Any] = Field(default_factory=dict)
     pricing: PriceSheet
     routes: list[Route] = Field(min_length=1)
+    # The routes as one pool of deployments balanced per request instead of a fallback chain in
+    # order (gateway/pool.py); None: the chain.
+    balance: Literal["weighted", "least_busy", "latency", "cost"] | None = None
     capabilities: list[str] = Field(default_factory=lambda: ["streaming"])
     tags: list[str] = Field(default_factory=list)
     modalities: Modalities = Field(default_factory=Modalities)

@@ -49,7 +49,7 @@ from modelgate.gateway.metered import (
     Settled,
 )
 from modelgate.gateway.recorder import RequestMeta, RequestRecorder
-from modelgate.gateway.router import Router
+from modelgate.gateway.router import PoolRequest, Router
 from modelgate.gateway.streaming import UpstreamPump
 from modelgate.limits.base import Limiter, RateLimit
 from modelgate.providers.base import Provider, Usage
@@ -82,6 +82,15 @@ class _Flight:
         """Only when an upstream never reported usage: an upper bound, capped by the hold."""
         cap = self.prep.max_tokens * max(self.req.n, 1)
         return Usage(prompt_tokens=self.prep.prompt_estimate, completion_tokens=min(produced, cap))
+
+    @property
+    def pool(self) -> PoolRequest | None:
+        """For a model balanced over a pool: what the router needs (its per-minute token count is
+        the prompt estimate plus the output cap)."""
+        model = self.prep.model
+        if model.balance is None:
+            return None
+        return PoolRequest(model, self.prep.prompt_estimate + self.prep.max_tokens * max(self.req.n, 1))
 
     def attempt(self, route: Route, live: _LiveUsage) -> Attempt:
         return Attempt(
@@ -218,7 +227,7 @@ class MeteredCore:
             return await invocation.complete(p, f.attempt(route, attempts[-1][1]))
 
         try:
-            provider, result = await self.router.complete(f.prep.plan, attempt)
+            provider, result = await self.router.complete(f.prep.plan, attempt, pool=f.pool)
         except asyncio.CancelledError as exc:
             if not (attempts and self._settle_cancelled(f, *attempts[-1])):
                 await self._finish_failed(f, provider, exc)
@@ -275,7 +284,7 @@ class MeteredCore:
             return invocation.stream(p, f.attempt(route, attempts[-1]))
 
         try:
-            provider, first, upstream = await self.router.open_stream(f.prep.plan, start)
+            provider, first, upstream = await self.router.open_stream(f.prep.plan, start, pool=f.pool)
         except BaseException as exc:
             self._landed()
             await self._finish_failed(f, provider, exc)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
@@ -22,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from modelgate.catalog.models import ModelSpec, Route
 from modelgate.catalog.registry import Catalog, not_configured_message
@@ -34,6 +35,7 @@ from modelgate.errors import (
     UpstreamError,
     UpstreamProtocolError,
 )
+from modelgate.gateway.pool import Pool, saturated
 from modelgate.providers.base import Provider
 
 log = logging.getLogger("modelgate.gateway")
@@ -91,8 +93,10 @@ class Router:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         self._catalog = catalog
+        self.pool = Pool(clock=clock, rng=rng)  # models with ``balance``: gateway/pool.py
         self._providers = providers
         self._clock = clock
         self._sleep = sleep
@@ -122,13 +126,24 @@ class Router:
         if not usable:
             conf = self._catalog.providers[routes[0].provider]
             raise ProviderNotConfiguredError(not_configured_message(routes[0].provider, conf))
+        if model.balance is not None and len(usable) > 1:
+            usable = self.pool.order(
+                model, usable, unhealthy=lambda r: self.breaker_state(r.provider) == "open"
+            )
         return usable
 
     async def complete(
-        self, plan: list[Route], attempt: Callable[[Provider, Route], Awaitable[T]]
+        self,
+        plan: list[Route],
+        attempt: Callable[[Provider, Route], Awaitable[T]],
+        *,
+        pool: PoolRequest | None = None,
     ) -> tuple[str, T]:
-        """Run ``attempt(provider, route)`` along the plan; the first success wins."""
+        """Run ``attempt(provider, route)`` along the plan; the first success wins. With ``pool``
+        (a model with ``balance``), members at their rate limits are passed over and their use
+        recorded (``gateway/pool.py``)."""
         last: GatewayError | None = None
+        waits: list[float] = []
         for route in plan:
             provider = self._providers[route.provider]
 
@@ -136,20 +151,48 @@ class Router:
                 with adapter_failures(r.provider):
                     return await attempt(p, r)
 
+            if pool is not None and (wait := self.pool.take(route, pool.tokens)) is not None:
+                waits.append(wait)
+                continue
+            started = self.pool.started(route) if pool is not None else 0.0
+            ok = False
             try:
-                return route.provider, await self._with_retries(route, once)
+                result = await self._with_retries(route, once, pooled=pool is not None)
+                ok = True
+                if pool is not None:
+                    self.pool.answered(route, started)
+                return route.provider, result
             except UpstreamError as exc:
+                if pool is not None:
+                    self._member_failed(route, exc)
                 if not exc.retryable:
                     raise
                 last = exc
+            finally:
+                if pool is not None:
+                    self.pool.finished(route, started, ok=ok)
+        if last is None and pool is not None and waits:
+            raise saturated(pool.model, waits)
         raise last or _all_open(plan)
 
+    def _member_failed(self, route: Route, exc: UpstreamError) -> None:
+        if getattr(exc, "upstream_status", None) == 429 or getattr(exc, "rate_limited", False):
+            self.pool.rate_limited(route, getattr(exc, "retry_after", None))
+
     async def open_stream(
-        self, plan: list[Route], start: Callable[[Provider, Route], AsyncIterator[E]]
+        self,
+        plan: list[Route],
+        start: Callable[[Provider, Route], AsyncIterator[E]],
+        *,
+        pool: PoolRequest | None = None,
     ) -> tuple[str, E | None, AsyncIterator[E]]:
         """Start a stream and wait for its first event (the last point where fallback is allowed)."""
         last: GatewayError | None = None
+        waits: list[float] = []
         for route in plan:
+            if pool is not None and (wait := self.pool.take(route, pool.tokens)) is not None:
+                waits.append(wait)
+                continue
 
             async def begin(r: Route = route) -> tuple[E | None, AsyncIterator[E]]:
                 with adapter_failures(r.provider):
@@ -164,16 +207,29 @@ class Router:
                     raise
                 return first, it
 
+            started = self.pool.started(route) if pool is not None else 0.0
             try:
-                first, it = await self._with_retries(route, begin)
-                return route.provider, first, it
-            except UpstreamError as exc:
-                if not exc.retryable:
+                first, it = await self._with_retries(route, begin, pooled=pool is not None)
+            except BaseException as exc:
+                if pool is not None:
+                    self.pool.finished(route, started, ok=False)
+                    if isinstance(exc, UpstreamError):
+                        self._member_failed(route, exc)
+                if not isinstance(exc, UpstreamError) or not exc.retryable:
                     raise
                 last = exc
+                continue
+            if pool is not None:
+                self.pool.answered(route, started)
+                it = _Counted(it, functools.partial(self.pool.finished, route, started, ok=True))
+            return route.provider, first, it
+        if last is None and pool is not None and waits:
+            raise saturated(pool.model, waits)
         raise last or _all_open(plan)
 
-    async def _with_retries(self, route: Route, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def _with_retries(
+        self, route: Route, attempt: Callable[[], Awaitable[T]], *, pooled: bool = False
+    ) -> T:
         breaker = self.breakers.setdefault(route.provider, Breaker())
         retries = self._catalog.providers[route.provider].max_retries
         for n in range(retries + 1):
@@ -194,12 +250,11 @@ class Router:
                 if self.on_upstream_error is not None:
                     self.on_upstream_error(route.provider, exc)
                 if exc.retryable:
-                    breaker.failure(
-                        self._clock(), rate_limited=getattr(exc, "upstream_status", None) == 429
-                    )
+                    breaker.failure(self._clock(), rate_limited=getattr(exc, "upstream_status", None) == 429)
                 else:
                     breaker.success()
-                if not exc.retryable or n == retries:
+                # A pool member that rate limits is not retried: the next member takes the request.
+                if not exc.retryable or n == retries or (pooled and _is_429(exc)):
                     raise
                 delay = getattr(exc, "retry_after", None)
                 if delay is None:
@@ -215,6 +270,49 @@ class Router:
 
     def breaker_state(self, provider: str) -> str:
         return self.breakers.setdefault(provider, Breaker()).state(self._clock())
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRequest:
+    """What the router needs to balance one request over a pool: its model and its token count
+    for the members' tokens-per-minute limits (prompt estimate + output cap)."""
+
+    model: ModelSpec
+    tokens: int
+
+
+def _is_429(exc: UpstreamError) -> bool:
+    return getattr(exc, "upstream_status", None) == 429
+
+
+class _Counted(Generic[E]):
+    """``it``, calling ``done`` once when it ends, fails or is closed (a pool member's stream in
+    flight; closed before its first read included)."""
+
+    __slots__ = ("_done", "_it")
+
+    def __init__(self, it: AsyncIterator[E], done: Callable[[], None]) -> None:
+        self._it = it
+        self._done: Callable[[], None] | None = done
+
+    def __aiter__(self) -> _Counted[E]:
+        return self
+
+    async def __anext__(self) -> E:
+        try:
+            return await anext(self._it)
+        except BaseException:
+            self._finish()
+            raise
+
+    def _finish(self) -> None:
+        done, self._done = self._done, None
+        if done is not None:
+            done()
+
+    async def aclose(self) -> None:
+        self._finish()
+        await _aclose(self._it)
 
 
 def _all_open(plan: list[Route]) -> GatewayError:
