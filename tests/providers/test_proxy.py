@@ -82,38 +82,6 @@ async def proxy() -> AsyncIterator[ConnectProxy]:
         yield p
 
 
-@pytest.mark.parametrize("name", sorted(KITS))
-async def test_every_provider_through_the_authenticating_proxy(name: str, proxy: ConnectProxy) -> None:
-    kit: Kit = KITS[name]
-    server = kit.fake()
-    await server.start()
-    try:
-        options = {**kit.options(server), "proxy": proxy.url}
-        config = provider_config(kit.type, str(server.base_url), api_key=kit.key, options=options)  # type: ignore[attr-defined]
-        p: Provider = ProviderTypeRegistry.with_defaults().factory(kit.type)(
-            name, config, ProviderContext(environ={})
-        )
-        server.add(kit.text(), kit.stream())
-        call = build_call(kit.model, {"messages": HI})
-        call.upstream_model = kit.upstream or call.upstream_model
-        stream_call = build_call(kit.model, {"messages": HI, "stream": True})
-        stream_call.upstream_model = call.upstream_model
-        try:
-            whole = await p.complete(call)
-            chunks = [c async for c in p.stream(stream_call)]
-        finally:
-            await p.aclose()
-    finally:
-        await server.stop()
-    assert whole.choices[0]["message"]["content"] and chunks[-1].usage is not None
-    port = str(server.port)
-    through = [f for f in proxy.forwarded if f.startswith(f"127.0.0.1:{port}/")]
-    token_calls = 1 if name in ("azure-entra", "vertex", "vertex-anthropic") else 0
-    assert len(through) == 2 + token_calls and len(server.requests) == 2 + token_calls
-    assert proxy.refused == 0
-    assert all("proxy-authorization" not in {k.lower() for k in r.headers} for r in server.requests)
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     if shutil.which("openssl") is None:
@@ -157,6 +125,48 @@ def _call() -> Any:
     call = build_call("openai/gpt-4o", {"messages": HI})
     call.upstream_model = "prod-4o"
     return call
+
+
+@pytest.mark.parametrize("tunnel", [False, True], ids=["http-absolute-form", "https-connect"])
+@pytest.mark.parametrize("name", sorted(KITS))
+async def test_every_provider_through_the_authenticating_proxy(
+    name: str, tunnel: bool, proxy: ConnectProxy, certs: dict[str, str]
+) -> None:
+    """Each provider (token endpoints included) whole and streamed through the proxy: over http in
+    absolute form, or over https through CONNECT tunnels (TLS end to end, the fake's certificate
+    trusted through tls_ca_file)."""
+    kit: Kit = KITS[name]
+    server = kit.fake()
+    await server.start(tls=_server_tls(certs) if tunnel else None)
+    try:
+        options = {**kit.options(server), "proxy": proxy.url}
+        if tunnel:
+            options["tls_ca_file"] = certs["server"]
+        config = provider_config(kit.type, str(server.base_url), api_key=kit.key, options=options)  # type: ignore[attr-defined]
+        p: Provider = ProviderTypeRegistry.with_defaults().factory(kit.type)(
+            name, config, ProviderContext(environ={})
+        )
+        server.add(kit.text(), kit.stream())
+        call = build_call(kit.model, {"messages": HI})
+        call.upstream_model = kit.upstream or call.upstream_model
+        stream_call = build_call(kit.model, {"messages": HI, "stream": True})
+        stream_call.upstream_model = call.upstream_model
+        try:
+            whole = await p.complete(call)
+            chunks = [c async for c in p.stream(stream_call)]
+        finally:
+            await p.aclose()
+    finally:
+        await server.stop()
+    assert whole.choices[0]["message"]["content"] and chunks[-1].usage is not None
+    token_calls = 1 if name in ("azure-entra", "vertex", "vertex-anthropic") else 0
+    assert len(server.requests) == 2 + token_calls and proxy.refused == 0
+    target = f"127.0.0.1:{server.port}"
+    if tunnel:  # one kept-alive tunnel for the data plane, one for the token endpoint's client
+        assert proxy.tunnels == [target] * (1 + token_calls) and proxy.forwarded == []
+    else:
+        assert len([f for f in proxy.forwarded if f.startswith(f"{target}/")]) == 2 + token_calls
+    assert all("proxy-authorization" not in {k.lower() for k in r.headers} for r in server.requests)
 
 
 async def test_https_through_a_connect_tunnel_with_a_private_ca(
