@@ -101,6 +101,10 @@ class ScriptedServer:
     def add(self, *replies: Script) -> None:
         self._script.extend(replies)
 
+    def clear(self) -> None:
+        """Forget the replies not used (a round whose refused requests never reached the upstream)."""
+        self._script.clear()
+
     @property
     def pending(self) -> int:
         return len(self._script)

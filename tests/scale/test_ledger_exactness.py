@@ -20,20 +20,27 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from modelgate.doors.estimate import prompt_tokens_upper_bound
 from modelgate.store.db import Database
 from modelgate.store.schema import Account, Hold, LedgerEntry, RequestLog
+from modelgate.wire.chat import ChatRequest
 from tests.conftest import MOCK_CONFIG, LiveServer, _create_schema
 from tests.fakes.openai_server import FakeOpenAI, Scripted
 from tests.scale.conftest import LOCAL_OFF, REDIS_URL, with_silent_model
 
 pytestmark = pytest.mark.postgres
 CREDITS_PER_USD = 2_000_000
-HUGE = {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000, "total_tokens": 2_000_000}
 PROMPT = "the same prompt for every request"
 
 
 def _body(model: str = "mock/echo") -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 50}
+
+
+# The dearest usage a hold covers: the prompt estimate and the whole output cap (the charge is then
+# exactly the hold; a larger usage is charged whole under the overdraft rule, docs/pricing.md).
+_ESTIMATE = prompt_tokens_upper_bound(ChatRequest.model_validate(_body()))
+DEAREST = {"prompt_tokens": _ESTIMATE, "completion_tokens": 50, "total_tokens": _ESTIMATE + 50}
 
 
 async def _books(url: str, email: str) -> dict[str, Any]:
@@ -89,7 +96,7 @@ def _assert_exact(books: dict[str, Any]) -> None:
 
 def _hold_size(server: LiveServer, upstream: FakeOpenAI) -> int:
     key = server.create_key(email="calibrate@example.com", usd=100.0)
-    upstream.script(Scripted(usage=HUGE))
+    upstream.script(Scripted(usage=DEAREST))
     r = httpx.post(
         f"{server.url}/v1/chat/completions",
         json=_body(),
@@ -97,7 +104,7 @@ def _hold_size(server: LiveServer, upstream: FakeOpenAI) -> int:
         timeout=60,
     )
     assert r.status_code == 200, r.text
-    return int(r.headers["x-aimlapi-credits-used"])  # the usage is huge: the charge is the whole hold
+    return int(r.headers["x-aimlapi-credits-used"])  # the dearest usage: the charge is the whole hold
 
 
 async def _fire(urls: list[str], key: str, n: int) -> list[tuple[int, str | None]]:
@@ -126,7 +133,7 @@ def test_two_instances_at_the_boundary_serve_exactly_what_is_covered(
     a, b = cluster(2)
     hold = _hold_size(a, openai_upstream)
     n, k = 160, 23
-    openai_upstream.script(*[Scripted(usage=HUGE) for _ in range(n)])
+    openai_upstream.script(*[Scripted(usage=DEAREST) for _ in range(n)])
     email = f"edge-{str(limit).lower()}@example.com"
     if limit:
         key = a.create_key(email=email, usd=1000.0, limit_retention="day", limit_credits=k * hold + hold // 2)

@@ -79,7 +79,7 @@ class _Flight:
         return max(credits, 0)
 
     def estimate_usage(self, produced: int) -> Usage:
-        """Only when an upstream never reported usage: an upper bound, capped by the hold."""
+        """Only when an upstream never reported usage: the prompt estimate and what was produced."""
         cap = self.prep.max_tokens * max(self.req.n, 1)
         return Usage(prompt_tokens=self.prep.prompt_estimate, completion_tokens=min(produced, cap))
 
