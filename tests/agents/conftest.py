@@ -35,6 +35,11 @@ EDITED = "colour = blue\n"
 FINAL = "The colour is now blue."
 
 PROVIDERS = f"""providers:
+  anthropic:
+    type: anthropic
+    base_url: {{agent_url}}
+    api_key: {AGENT_KEY}
+    max_retries: 0
   agent-anthropic:
     type: anthropic
     base_url: {{agent_url}}
@@ -76,6 +81,9 @@ MODELS = """
 """
 
 CONFIG = MOCK_CONFIG.replace("providers:\n", PROVIDERS, 1) + MODELS
+# The native Claude Code run sets no model: it asks for its default (2.1.332: claude-opus-5-5), which
+# must resolve in the built-in catalogue, whose `anthropic` provider is pointed at the fake here. A
+# release with a new default fails here first (make clients-latest): add it to the catalogue.
 
 
 def agents_dir() -> Path:

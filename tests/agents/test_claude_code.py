@@ -26,16 +26,24 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.threaded import BackgroundLoop
 
 
-def claude_env(home: Path, base_url: str, key: str, model: str) -> dict[str, str]:
+def claude_env(home: Path, base_url: str, key: str, model: str | None) -> dict[str, str]:
+    """``model`` None: Claude Code's own default (the test catalogue has it as an alias)."""
+    chosen = (
+        {
+            "ANTHROPIC_MODEL": model,
+            "ANTHROPIC_DEFAULT_HAIKU_MODEL": model,
+            "ANTHROPIC_DEFAULT_SONNET_MODEL": model,
+            "ANTHROPIC_DEFAULT_OPUS_MODEL": model,
+            "CLAUDE_CODE_SUBAGENT_MODEL": model,
+        }
+        if model
+        else {}
+    )
     return {
         **base_env(home),
+        **chosen,
         "ANTHROPIC_BASE_URL": base_url,
         "ANTHROPIC_API_KEY": key,
-        "ANTHROPIC_MODEL": model,
-        "ANTHROPIC_DEFAULT_HAIKU_MODEL": model,
-        "ANTHROPIC_DEFAULT_SONNET_MODEL": model,
-        "ANTHROPIC_DEFAULT_OPUS_MODEL": model,
-        "CLAUDE_CODE_SUBAGENT_MODEL": model,
         # Nothing but the gateway: no telemetry, error reports, update checks or surveys, and a dead
         # proxy for anything that would still try to leave the machine.
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
@@ -85,9 +93,9 @@ def plan(project: Path) -> list[Step]:
     ]
 
 
-@pytest.mark.parametrize("model", ["claude-agent", "chat-agent"], ids=["native", "translated"])
+@pytest.mark.parametrize("model", [None, "chat-agent"], ids=["native-default-model", "translated"])
 def test_claude_code_reads_then_edits_a_file(
-    model: str,
+    model: str | None,
     agents: Agents,
     agent_loop: BackgroundLoop,
     make_live_server: Any,
@@ -114,8 +122,9 @@ def test_claude_code_reads_then_edits_a_file(
     first = fake.requests[0].json
     roles = [m["role"] for m in first["messages"]]
     assert "system" in roles[roles.index("user") :], roles
-    if model == "claude-agent":
+    if model is None:  # Claude Code's default model, routed by the built-in catalogue
         assert {r.path for r in fake.requests} == {"/v1/messages"}
+        assert {r.json["model"] for r in fake.requests} == {"claude-opus-5-5"}
         assert first["thinking"]["type"] == "adaptive" and "effort" in first["output_config"]
     else:
         assert {r.path for r in fake.requests} == {"/v1/chat/completions"}
