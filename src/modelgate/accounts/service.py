@@ -24,8 +24,6 @@ from modelgate.store.schema import Account, ApiKey, LedgerEntry
 
 MIN_PASSWORD_LENGTH = 8
 LIMIT_RETENTIONS = ("no_reset", "day", "week", "month")
-# Ledger kinds (``ledger.kind``); /v2/billing/transactions maps them to its ``type`` values.
-LEDGER_KINDS = ("topup", "bonus", "refund", "adjustment", "charge", "expired", "init")
 
 
 

@@ -227,12 +227,6 @@ def tls_context(name: str, config: ProviderConfig) -> ssl.SSLContext | None:
     return context
 
 
-def upstream_error_message(raw: bytes) -> str | None:
-    """The human message of an upstream error body (OpenAI, Gemini and Anthropic all nest it),
-    sanitised: one line, bounded, secrets redacted, binary bodies summarised."""
-    return upstream_text(raw)
-
-
 def upstream_status_error(
     provider: str,
     status: int,

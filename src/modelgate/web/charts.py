@@ -138,9 +138,5 @@ def swatch(color: str) -> str:
     )
 
 
-def last_days(today: date, n: int) -> list[date]:
-    return [today - timedelta(days=n - 1 - i) for i in range(n)]
-
-
 def day_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]

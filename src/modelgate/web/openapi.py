@@ -22,7 +22,6 @@ from modelgate.web.samples import curl_sample, js_sample, python_sample
 from modelgate.wire.chat import ChatRequest
 
 TEMPLATE_DIR = Path(__file__).parent / "templates" / "openapi"
-TEMPLATE = TEMPLATE_DIR / "chat-completions.json"
 TEMPLATES = {"chat": "chat-completions.json", "embedding": "embeddings.json"}  # by ModelSpec.type
 TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
 

@@ -136,9 +136,6 @@ class ChatDoor:
     def parse(self, req: DoorRequest) -> ChatRequest:
         return parse_chat_request(req.body)
 
-    def model_of(self, parsed: Any) -> str | None:
-        return parsed.model if isinstance(parsed, ChatRequest) else None
-
     def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
         body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
         return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)

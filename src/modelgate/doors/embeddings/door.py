@@ -151,9 +151,6 @@ class EmbeddingsDoor:
     def parse(self, req: DoorRequest) -> EmbeddingRequest:
         return validate_body(req.body, EmbeddingRequest)
 
-    def model_of(self, parsed: Any) -> str | None:
-        return parsed.model if isinstance(parsed, EmbeddingRequest) else None
-
     def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
         body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
         return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)

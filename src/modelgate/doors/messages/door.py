@@ -218,9 +218,6 @@ class MessagesDoor:
                 )
         return parsed
 
-    def model_of(self, parsed: Any) -> str | None:
-        return getattr(parsed, "model", None)
-
     def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
         return anthropic_error(exc, request_id)
 

@@ -194,9 +194,6 @@ class ResponsesDoor:
             raise InvalidRequestError(f"{field}: {why}", param=field, code="unsupported_parameter")
         return parsed
 
-    def model_of(self, parsed: Any) -> str | None:
-        return parsed.model if isinstance(parsed, ResponsesRequest) else None
-
     def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
         body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
         return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)

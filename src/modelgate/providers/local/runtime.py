@@ -20,7 +20,6 @@ from modelgate.errors import InvalidRequestError, ProviderNotConfiguredError
 
 log = logging.getLogger("modelgate.providers.local")
 
-DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}  # ggml_log_level; its chatty INFO -> DEBUG
 
 
