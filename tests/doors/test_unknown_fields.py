@@ -85,3 +85,30 @@ def test_embeddings_door_tolerates_and_names_unknown_fields(
     assert r.status_code == 200, r.text
     assert len(r.json()["data"][0]["embedding"]) == 16
     assert r.headers["x-modelgate-dropped"] == "a_field_from_2030, verbosity"
+
+
+def test_chat_door_keeps_a_mid_conversation_system_message(
+    door_server: LiveServer, openai_upstream: FakeOpenAI, anthropic_up: AnthropicFake
+) -> None:
+    """In place on a chat upstream; in Anthropic's ``system`` on a Claude route (its nearest
+    equivalent there)."""
+    key = door_server.create_key()
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "system", "content": "From now on, answer in French."},
+        {"role": "user", "content": "bye"},
+    ]
+    anthropic_up.add(Reply(body=load("anthropic_text.json")))
+    for model in ("echo", "claude-test"):
+        r = requests.post(
+            f"{door_server.url}/v1/chat/completions",
+            json={"model": model, "messages": messages, "thinking": {"type": "adaptive"}},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert r.status_code == 200, (model, r.text)
+    assert [m["role"] for m in openai_upstream.last["messages"]] == ["user", "assistant", "system", "user"]
+    sent = anthropic_up.last
+    assert "answer in French" in str(sent["system"])
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]

@@ -126,6 +126,8 @@ def _thinking(req: ChatRequest, bounds: Reasoning | None, max_tokens: int) -> di
     if explicit is None and effort in (None, "none"):
         return None
     if bounds is None:
+        if explicit is not None and explicit.type == "adaptive" and effort in (None, "none"):
+            return None  # adaptive: the model decides, and this one does not think
         field_name = "thinking" if explicit is not None else "reasoning_effort"
         raise InvalidRequestError(
             f"{field_name}: this model does not support extended thinking", param=field_name

@@ -143,3 +143,17 @@ def test_unknown_fields_and_headers_are_tolerated(
         )
         assert r.status_code == 200, (model, r.text)
     assert responses_up.last["a_field_from_2030"] == {"nested": True}  # native: forwarded as sent
+
+
+def test_a_mid_conversation_developer_message_stays_in_place(
+    server: LiveServer, client: openai.OpenAI, openai_upstream: FakeOpenAI
+) -> None:
+    items: list[Any] = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "developer", "content": "From now on, answer in French."},
+        {"role": "user", "content": "bye"},
+    ]
+    client.responses.create(model="echo", input=items, store=False, reasoning={"effort": "high"})
+    msgs = openai_upstream.last["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "system", "user"]
