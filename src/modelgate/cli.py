@@ -22,12 +22,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from modelgate.accounts.bootstrap import prepare_database
     from modelgate.accounts.signin_links import LINK_PATH
     from modelgate.app import load_catalog
     from modelgate.catalog.loader import CatalogError
     from modelgate.httpserver import uvicorn_options
     from modelgate.providers.registry import ProviderTypeRegistry
-    from modelgate.store.bootstrap import prepare_database
 
     settings = _settings(args)
     try:

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from modelgate.accounts.bootstrap import FirstStart, prepare_database
 from modelgate.settings import Settings
-from modelgate.store.bootstrap import FirstStart, prepare_database
 from tests.conftest import LiveServer
 from tests.test_cli import cli_env
 from tests.web.conftest import DESKTOP, PHONE, new_page, screenshots_dir

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from modelgate import cli
+from modelgate.accounts.bootstrap import prepare_database
 from modelgate.settings import Settings
-from modelgate.store.bootstrap import prepare_database
 from tests.conftest import LiveServer
 from tests.test_cli import cli_env
 from tests.web.helpers import client, csrf, log_in, make_account

@@ -1,0 +1,86 @@
+"""The packages of ``src/modelgate`` stand on floors, and every import runs downward (or stays on
+its floor): the drawing in docs/architecture.md, kept true. A module that imports a package above
+its own floor fails here, naming the file and the import.
+
+Annotation-only imports (under ``if TYPE_CHECKING:``) count too: a type from above is a dependency
+on above. The few exceptions are listed in ``ALLOWED`` with their reason.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "modelgate"
+
+# Top floor first. A package (or top-level module) may import its own floor and any floor below.
+FLOORS: list[tuple[str, ...]] = [
+    ("app", "cli", "__main__"),  # entry points: build the app, the command line
+    ("web",),  # the console and docs pages (the playground calls a door)
+    ("api", "doors"),  # service endpoints; the doors, one package per dialect
+    ("httpkit", "httpserver"),  # the HTTP vocabulary shared by api/, doors/ and web/; the server
+    ("gateway",),  # the metered core: admission, holds, routing, settling, logging
+    ("providers",),  # one adapter per upstream behind one Protocol
+    ("accounts", "billing", "limits", "observability"),  # the domain rules
+    ("wire",),  # the chat shape every adapter speaks, cost headers, service-endpoint models
+    ("catalog", "store"),  # models and prices; the one floor for SQL
+    ("errors", "sanitize", "settings", "__init__"),  # the ground: no modelgate imports above it
+]
+
+# (importing file, imported package): why it may point up.
+ALLOWED: dict[tuple[str, str], str] = {
+    ("catalog/prices.py", "providers"): "annotation only: Usage (providers/base.py) is priced here",
+}
+
+
+def floor_of(unit: str) -> int:
+    for level, units in enumerate(FLOORS):
+        if unit in units:
+            return level
+    raise AssertionError(f"src/modelgate/{unit} stands on no floor: add it to FLOORS (and the drawing)")
+
+
+def unit_of(path: Path) -> str:
+    rel = path.relative_to(SRC).parts
+    return rel[0][:-3] if len(rel) == 1 else rel[0]
+
+
+def imported_units(tree: ast.AST) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        out += [(node.lineno, n.split(".")[1]) for n in names if n.startswith("modelgate.")]
+    return out
+
+
+def upward_imports() -> list[str]:
+    bad = []
+    for path in sorted(SRC.rglob("*.py")):
+        unit = unit_of(path)
+        level = floor_of(unit)
+        rel = str(path.relative_to(SRC))
+        for line, target in imported_units(ast.parse(path.read_text(encoding="utf-8"))):
+            if target != unit and floor_of(target) < level and (rel, target) not in ALLOWED:
+                bad.append(f"src/modelgate/{rel}:{line} imports modelgate.{target}, a floor above {unit}")
+    return bad
+
+
+def test_every_package_stands_on_a_floor() -> None:
+    units = {unit_of(p) for p in SRC.rglob("*.py")}
+    for unit in units:
+        floor_of(unit)
+
+
+def test_every_import_runs_downward() -> None:
+    assert upward_imports() == []
+
+
+def test_the_check_sees_an_upward_import() -> None:
+    tree = ast.parse("from modelgate.doors.chat.door import ChatDoor\nimport modelgate.errors\n")
+    assert imported_units(tree) == [(1, "doors"), (2, "errors")]
+    assert floor_of("doors") < floor_of("gateway")  # so the gateway importing a door would be caught
