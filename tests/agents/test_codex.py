@@ -109,3 +109,10 @@ def test_codex_reads_then_changes_a_file(
     assert {0, 1, 2} <= set(fake.steps_sent)
     path = "/v1/responses" if model == "gpt-agent" else "/v1/chat/completions"
     assert {r.path for r in fake.requests} == {path}
+    # Codex's namespaced tools (sub-agents): passed through as sent, or flattened for chat.
+    tools = fake.requests[0].json["tools"]
+    if model == "gpt-agent":
+        assert any(t.get("type") == "namespace" for t in tools)
+    else:
+        names = [t["function"]["name"] for t in tools]
+        assert "exec_command" in names and any("__" in n for n in names), names  # <namespace>__<name>
