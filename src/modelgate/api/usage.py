@@ -26,9 +26,7 @@ from modelgate.httpkit.deps import CurrentKey, StateDep, pending_writes_flushed,
 from modelgate.store.schema import RequestLog
 from modelgate.wire.service import iso, log_view, usd
 
-router = APIRouter(
-    tags=["usage"], dependencies=[Depends(text_parameters), Depends(pending_writes_flushed)]
-)
+router = APIRouter(tags=["usage"], dependencies=[Depends(text_parameters), Depends(pending_writes_flushed)])
 
 GROUP_BY = {"day": ("day",), "model": ("model",), "day,model": ("day", "model")}
 MAX_MODEL_FILTERS = 50
@@ -76,6 +74,41 @@ def _in_window(q: Any, key_id: int, window: Window) -> Any:
 
 
 _CHARGED = func.sum(case((RequestLog.credits > 0, 1), else_=0))
+# What the spend is made of (the price sheet's categories, docs/pricing.md), per model.
+_CATEGORY_SUMS = [
+    func.coalesce(func.sum(col), 0)
+    for col in (
+        RequestLog.prompt_tokens,
+        RequestLog.completion_tokens,
+        RequestLog.cached_tokens,
+        RequestLog.cache_write_5m_tokens,
+        RequestLog.cache_write_1h_tokens,
+        RequestLog.reasoning_tokens,
+        RequestLog.audio_tokens,
+        RequestLog.overage_credits,
+        case((RequestLog.tier > 0, 1), else_=0),
+    )
+]
+
+
+def _categories(sums: list[Any]) -> dict[str, Any]:
+    inp, out, read, w5, w1h, reasoning, audio, overage, tiered = (int(v or 0) for v in sums)
+    return {
+        "tokens": {
+            "input": inp,
+            "output": out,
+            "total": inp + out,
+            "cache_read": read,
+            "cache_write_5m": w5,
+            "cache_write_1h": w1h,
+            "reasoning": reasoning,
+            "audio": audio,
+        },
+        "requests_above_base_tier": tiered,
+        "overage": {"usd": usd(overage), "credits": overage},
+    }
+
+
 _SPENT = func.coalesce(func.sum(RequestLog.credits), 0)
 
 
@@ -103,10 +136,15 @@ async def _summary(request: Request, ident: CurrentKey, state: StateDep, *, deta
             "requests": int(total[1] or 0),
         }
         if detail:
-            q = _in_window(select(RequestLog.model, _SPENT, func.count()), target.key_id, window)
+            q = _in_window(
+                select(RequestLog.model, _SPENT, func.count(), *_CATEGORY_SUMS), target.key_id, window
+            )
             q = q.where(RequestLog.credits > 0).group_by(RequestLog.model)
             rows = (await conn.execute(q)).all()
-            models = [{"model": m, "spend": usd(int(s)), "requests": int(n)} for m, s, n in rows]
+            models = [
+                {"model": m, "spend": usd(int(s)), "requests": int(n), **_categories(rest)}
+                for m, s, n, *rest in rows
+            ]
             body["models"] = sorted(models, key=lambda r: (-r["spend"], r["model"]))
             if group_by is not None:
                 assert tz is not None

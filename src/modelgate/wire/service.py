@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from modelgate.catalog.models import CREDITS_PER_USD
@@ -146,6 +147,17 @@ def transaction_view(row: Any) -> dict[str, Any]:
     }
 
 
+def _uses(raw: Any) -> dict[str, int]:
+    """A log row's per-use counts (JSON written by the recorder); {} when none or unreadable."""
+    if not raw:
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return {str(k): int(v) for k, v in value.items() if isinstance(v, int)} if isinstance(value, dict) else {}
+
+
 def log_view(row: Any) -> dict[str, Any]:
     m = row._mapping
     inp, out = int(m["prompt_tokens"]), int(m["completion_tokens"])
@@ -156,7 +168,19 @@ def log_view(row: Any) -> dict[str, Any]:
         "door": m["door"],
         "model": m["model"],
         "cost": {"usd": usd(int(m["credits"])), "credits": int(m["credits"])},
-        "tokens": {"input": inp, "output": out, "total": inp + out},
+        "tokens": {
+            "input": inp,
+            "output": out,
+            "total": inp + out,
+            "cache_read": int(m["cached_tokens"] or 0),
+            "cache_write_5m": int(m["cache_write_5m_tokens"] or 0),
+            "cache_write_1h": int(m["cache_write_1h_tokens"] or 0),
+            "reasoning": int(m["reasoning_tokens"] or 0),
+            "audio": int(m["audio_tokens"] or 0),
+        },
+        "tier": int(m["tier"] or 0),
+        "uses": _uses(m["uses"]),
+        "overage": {"usd": usd(int(m["overage_credits"] or 0)), "credits": int(m["overage_credits"] or 0)},
         "request_id": m["inference_id"],
         "inference_id": m["inference_id"],
         "client_request_id": m["client_request_id"],
