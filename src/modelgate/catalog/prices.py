@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -199,20 +200,27 @@ class PriceSheet(_TokenPrices):
         return self
 
     # ---- exact integers ----------------------------------------------------------------------
+    # Read twice per request (hold, then cost): cached in the instance's __dict__ on first use, as
+    # pydantic serves private attributes through a __getattr__ of ~5 Python calls per read.
 
-    @property
+    @cached_property
     def levels(self) -> tuple[Rates, ...]:
         return self._levels
 
-    @property
+    @cached_property
     def fees(self) -> dict[str, int]:
         """Micro-credits per use or unit, by name."""
         return self._fees
 
+    @cached_property
+    def bounds(self) -> tuple[int, ...]:
+        """The prompt sizes past which each tier applies."""
+        return self._bounds
+
     def tier_of(self, prompt_tokens: int) -> int:
         """0 for the base prices, i for the i-th tier (the prompt has more tokens than its bound)."""
         level = 0
-        for i, bound in enumerate(self._bounds, 1):
+        for i, bound in enumerate(self.bounds, 1):
             if prompt_tokens > bound:
                 level = i
         return level
