@@ -7,6 +7,8 @@
   within five minutes, and with temporary credentials ``X-Amz-Security-Token`` must match and be
   signed. A failure is the 403 ``InvalidSignatureException`` / ``UnrecognizedClientException``
   Bedrock answers.
+- A Converse body holding ``toolUse`` / ``toolResult`` blocks must have a ``toolConfig`` (400
+  ``ValidationException`` otherwise, as Bedrock answers).
 - An InvokeModel body must carry ``anthropic_version: bedrock-2023-05-31`` and neither ``model``
   nor ``stream`` (400 ``ValidationException``, "extraneous key ... is not permitted").
 - Streams are AWS event-stream frames (``encode_frame``: prelude, headers, payload, both CRC32s).
@@ -127,6 +129,15 @@ class BedrockFake(ScriptedServer):
         if refused is not None:
             return refused
         self.verified += 1
+        if m["op"].startswith("converse"):
+            body = orjson.loads(await request.read())
+            blocks = [b for msg in body.get("messages", []) for b in msg.get("content", [])]
+            if any("toolUse" in b or "toolResult" in b for b in blocks) and "toolConfig" not in body:
+                return _error(
+                    400,
+                    "ValidationException",
+                    "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+                )
         if m["op"].startswith("invoke"):
             body = orjson.loads(await request.read())
             extraneous = [k for k in ("model", "stream") if k in body]

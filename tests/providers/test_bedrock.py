@@ -249,3 +249,31 @@ async def test_claude_invoke_chat_and_messages_passthrough(fake: BedrockFake) ->
     assert events[-1].kind == "message_stop"
     usage = [e.usage for e in events if e.usage is not None][-1]
     assert usage.completion_tokens > 0 and fake.verified == 2
+
+
+async def test_tool_history_keeps_a_tool_config(fake: BedrockFake) -> None:
+    """Bedrock refuses toolUse/toolResult blocks without a toolConfig: a history with tool calls
+    declares tools even when the request offers none or says tool_choice none."""
+    p = _make(fake)
+    history = [
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": "t1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "t1", "content": "sunny"},
+    ]
+    fake.add(Reply(body=converse_text()), Reply(body=converse_text()), Reply(body=converse_text()))
+    try:
+        await p.complete(_call({"messages": history}))
+        assert fake.last.json["toolConfig"] == {
+            "tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}}]
+        }
+        await p.complete(_call({"messages": history, "tools": TOOLS, "tool_choice": "none"}))
+        assert "toolChoice" not in fake.last.json["toolConfig"]
+        await p.complete(_call({"messages": history[:1], "tools": TOOLS, "tool_choice": "none"}))
+        assert "toolConfig" not in fake.last.json
+    finally:
+        await p.aclose()

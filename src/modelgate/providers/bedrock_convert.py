@@ -110,7 +110,22 @@ def build_request(call: ProviderCall) -> dict[str, Any]:
     if req.stop_list:
         config["stopSequences"] = req.stop_list
     body["inferenceConfig"] = config
-    if req.tools and req.tool_choice != "none":
+    tool_config = _tool_config(req, messages)
+    if tool_config is not None:
+        body["toolConfig"] = tool_config
+    extra = call.extra.get("body")
+    body.update(extra if isinstance(extra, dict) else {})
+    return body
+
+
+def _tool_config(req: Any, messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Converse's ``toolConfig``. Bedrock refuses a conversation holding ``toolUse`` /
+    ``toolResult`` blocks without one, so a history with tool calls keeps the tools declared (the
+    request's, or a bare spec per name used when it declares none); ``tool_choice: none`` (which
+    Converse cannot say) then declares them without a ``toolChoice``, and otherwise sends none."""
+    used = [b["toolUse"]["name"] for m in messages for b in m["content"] if "toolUse" in b]
+    history = used or any("toolResult" in b for m in messages for b in m["content"])
+    if req.tools and (req.tool_choice != "none" or history):
         tools = [
             {
                 "toolSpec": {
@@ -121,17 +136,19 @@ def build_request(call: ProviderCall) -> dict[str, Any]:
             }
             for t in req.tools
         ]
-        tool_config: dict[str, Any] = {"tools": tools}
-        if isinstance(req.tool_choice, NamedToolChoice):
-            tool_config["toolChoice"] = {"tool": {"name": req.tool_choice.function.name}}
-        elif req.tool_choice == "required":
-            tool_config["toolChoice"] = {"any": {}}
-        elif req.tool_choice == "auto":
-            tool_config["toolChoice"] = {"auto": {}}
-        body["toolConfig"] = tool_config
-    extra = call.extra.get("body")
-    body.update(extra if isinstance(extra, dict) else {})
-    return body
+    elif history:
+        names = list(dict.fromkeys(used)) or ["tool"]
+        tools = [{"toolSpec": {"name": n, "inputSchema": {"json": {"type": "object"}}}} for n in names]
+    else:
+        return None
+    config: dict[str, Any] = {"tools": tools}
+    if isinstance(req.tool_choice, NamedToolChoice):
+        config["toolChoice"] = {"tool": {"name": req.tool_choice.function.name}}
+    elif req.tool_choice == "required":
+        config["toolChoice"] = {"any": {}}
+    elif req.tool_choice == "auto":
+        config["toolChoice"] = {"auto": {}}
+    return config
 
 
 def parse_usage(raw: Any, provider: str) -> Usage:
