@@ -4,6 +4,7 @@ reaching the client, charged at the price of the deployment that answered; the b
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -75,7 +76,12 @@ def test_pool_distribution_failover_and_books(
         credits = int(r.headers["x-aimlapi-credits-used"])
         assert credits == _price(r.json()["usage"], *prices)
         charged += credits
-    assert_books_balance(server, email, key, initial_credits=2_000_000, requests_made=60)
+    streamed = chat(server, key, "a streamed one", model="pool/gpt", stream=True)
+    assert streamed.status_code == 200 and "[DONE]" in streamed.text
+    assert streamed.headers["x-modelgate-provider"] == "west"
+    assert_books_balance(server, email, key, initial_credits=2_000_000, requests_made=61)
+    chunks = [json.loads(line[6:]) for line in streamed.text.splitlines() if line.startswith("data: {")]
+    charged += chunks[-1]["meta"]["usage"]["credits_used"]
     assert sum(row["cost"]["credits"] for row in all_logs(server, key)) == charged
 
 
