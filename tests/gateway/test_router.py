@@ -217,3 +217,37 @@ async def test_an_adapter_failing_unexpectedly_is_a_502_not_a_500():
     with pytest.raises(UpstreamProtocolError) as info:
         await router.complete(router.plan(model, "a"), lambda p, r: p.complete(make(r)))
     assert info.value.status_code == 502 and "KeyError" not in info.value.message
+
+
+async def test_breaker_is_per_route_not_per_provider():
+    """Issue 18: one broken upstream model opened the breaker of its whole provider, so every other
+    model served by that provider was refused for the cooldown. The breaker is the route's now."""
+    router, model, fakes, make, _ = setup(
+        {"a": [boom(500), boom(500)]}, breaker={"failure_threshold": 2, "cooldown": 30}
+    )
+    other = ModelSpec(
+        id="t/other",
+        info={"name": "O", "developer": "D"},
+        pricing=Pricing(input_usd_per_mtok=1, output_usd_per_mtok=1),
+        routes=[Route(provider="a", model="a-other")],
+    )
+    router._catalog.models.append(other)
+    plan = router.plan(model, "a")
+    for _ in range(2):
+        with pytest.raises(UpstreamStatusError):
+            await router.complete(plan, lambda p, r: p.complete(make(r)))
+    assert router.breaker_state("a", "a-model") == "open"
+    with pytest.raises(ProviderSkippedError, match="a-model"):
+        await router.complete(plan, lambda p, r: p.complete(make(r)))
+    # The provider's other model is still served, and the provider as a whole is usable.
+    provider, _ = await router.complete(router.plan(other, None), lambda p, r: p.complete(make(r)))
+    assert provider == "a" and fakes["a"].calls[-1] == "a-other"
+    assert router.breaker_state("a", "a-other") == "closed"
+    assert router.breaker_state("a") == "closed"
+    assert router.open_routes("a") == {"a-model": "open"}
+    # Only when every route of the provider is open does the provider read open.
+    fakes["a"].outcomes = [boom(500), boom(500)]
+    for _ in range(2):
+        with pytest.raises(UpstreamStatusError):
+            await router.complete(router.plan(other, None), lambda p, r: p.complete(make(r)))
+    assert router.breaker_state("a") == "open"

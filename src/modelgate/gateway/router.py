@@ -4,9 +4,11 @@
   that route, with retries but no fallback; an unknown name is a 400 listing the valid ones.
 - Fallback happens only on retryable failures (connect errors, timeouts, 429, 5xx, 529), never on
   errors caused by the request. A stream falls back only before its first chunk was produced.
-- A provider failing ``failure_threshold`` times in a row is skipped for ``cooldown`` seconds
-  (open), then given one trial request (half-open); a success closes the breaker. A request whose
-  every route is skipped gets 503 with ``Retry-After`` (429 when the breaker opened on 429s).
+- A route (provider + upstream model) failing ``failure_threshold`` times in a row is skipped for
+  ``cooldown`` seconds (open), then given one trial request (half-open); a success closes the
+  breaker. The settings are the provider's, the breaker is the route's: one broken model of a
+  multi-model upstream (vLLM, an aggregator) does not block the provider's other models. A request
+  whose every route is skipped gets 503 with ``Retry-After`` (429 when the breaker opened on 429s).
 - An attempt failing with anything but a ``GatewayError`` (an adapter bug, an upstream value it did
   not expect) is an invalid upstream answer (502), never a 500. The values of what succeeds are
   checked by the core (``gateway/checked.py``).
@@ -100,15 +102,10 @@ class Router:
         self._providers = providers
         self._clock = clock
         self._sleep = sleep
-        self.breakers: dict[str, Breaker] = {}
+        # One breaker per route: (provider, upstream model), made on first use.
+        self.breakers: dict[tuple[str, str], Breaker] = {}
         # Called with (provider, error) for every failed attempt (metrics: observability/).
         self.on_upstream_error: Callable[[str, UpstreamError], None] | None = None
-        for name, conf in catalog.providers.items():
-            cb = conf.circuit_breaker
-            self.breakers[name] = Breaker(
-                failure_threshold=int(cb.get("failure_threshold", 5)),
-                cooldown=float(cb.get("cooldown", 30.0)),
-            )
 
     def plan(self, model: ModelSpec, requested: str | None) -> list[Route]:
         """The routes to try, in order; raises for unknown or unconfigured providers."""
@@ -128,7 +125,7 @@ class Router:
             raise ProviderNotConfiguredError(not_configured_message(routes[0].provider, conf))
         if model.balance is not None and len(usable) > 1:
             usable = self.pool.order(
-                model, usable, unhealthy=lambda r: self.breaker_state(r.provider) == "open"
+                model, usable, unhealthy=lambda r: self.breaker_state(r.provider, r.model) == "open"
             )
         return usable
 
@@ -230,14 +227,15 @@ class Router:
     async def _with_retries(
         self, route: Route, attempt: Callable[[], Awaitable[T]], *, pooled: bool = False
     ) -> T:
-        breaker = self.breakers.setdefault(route.provider, Breaker())
+        breaker = self._breaker(route.provider, route.model)
         retries = self._catalog.providers[route.provider].max_retries
         for n in range(retries + 1):
             now = self._clock()
             if not breaker.allow(now):
                 wait = max(1.0, breaker.reopens_in(now))
                 raise ProviderSkippedError(
-                    f"provider {route.provider} is temporarily skipped after repeated failures"
+                    f"provider {route.provider} (model {route.model}) is temporarily skipped"
+                    " after repeated failures"
                     f"{' (it is rate limiting the gateway)' if breaker.rate_limited else ''}; "
                     f"retry after {math.ceil(wait)}s",
                     provider=route.provider,
@@ -268,8 +266,36 @@ class Router:
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def breaker_state(self, provider: str) -> str:
-        return self.breakers.setdefault(provider, Breaker()).state(self._clock())
+    def _breaker(self, provider: str, model: str) -> Breaker:
+        breaker = self.breakers.get((provider, model))
+        if breaker is None:
+            conf = self._catalog.providers.get(provider)
+            cb = conf.circuit_breaker if conf is not None else {}
+            breaker = self.breakers[(provider, model)] = Breaker(
+                failure_threshold=int(cb.get("failure_threshold", 5)),
+                cooldown=float(cb.get("cooldown", 30.0)),
+            )
+        return breaker
+
+    def breaker_state(self, provider: str, model: str | None = None) -> str:
+        """One route's state, or with no ``model`` the provider's: ``open`` (or ``half-open``)
+        only when every one of its catalogue routes is, else ``closed`` (a route is usable)."""
+        now = self._clock()
+        if model is not None:
+            breaker = self.breakers.get((provider, model))
+            return breaker.state(now) if breaker is not None else "closed"
+        models = {r.model for m in self._catalog.models for r in m.routes if r.provider == provider}
+        models.update(m for p, m in self.breakers if p == provider)
+        states = {self.breaker_state(provider, m) for m in models}
+        if not states or "closed" in states:
+            return "closed"
+        return "half-open" if "half-open" in states else "open"
+
+    def open_routes(self, provider: str) -> dict[str, str]:
+        """The provider's upstream models whose breaker is not closed, with their state."""
+        now = self._clock()
+        out = {m: b.state(now) for (p, m), b in self.breakers.items() if p == provider}
+        return {m: st for m, st in sorted(out.items()) if st != "closed"}
 
 
 @dataclass(frozen=True, slots=True)

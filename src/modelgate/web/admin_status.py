@@ -1,7 +1,7 @@
 """Operator console, part two: models and providers (configured or not, circuit breakers, recent
 success rate and latency), request lookup by id across accounts, and the run-time settings.
 
-Breaker states are this process's (each worker keeps its own breakers); the success rates and
+Breaker states are this process's (each worker keeps its own breakers, one per route); the success rates and
 latencies come from the request logs of the last 24 hours, so they cover every worker.
 """
 
@@ -39,6 +39,12 @@ def _breaker_state(request: Request, provider: str) -> str:
     router_ = getattr(app_state(request).core, "router", None)
     state = getattr(router_, "breaker_state", None)
     return str(state(provider)) if callable(state) else "unknown"
+
+
+def _open_routes(request: Request, provider: str) -> dict[str, str]:
+    router_ = getattr(app_state(request).core, "router", None)
+    routes = getattr(router_, "open_routes", None)
+    return dict(routes(provider)) if callable(routes) else {}
 
 
 async def _recent_stats(request: Request, column: Any) -> dict[str, dict[str, Any]]:
@@ -81,6 +87,7 @@ async def models_page(request: Request, user: Operator) -> Response:
             "configured": conf.configured,
             "missing_env": conf.missing_env,
             "breaker": _breaker_state(request, name) if conf.configured else "—",
+            "open_routes": _open_routes(request, name) if conf.configured else {},
             "stats": by_provider.get(name),
             "models": [m.id for m in catalog.models if any(r.provider == name for r in m.routes)],
         }
