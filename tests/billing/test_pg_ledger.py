@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 import modelgate.store.pg_lane as pg_lane_module
 from modelgate.accounts.keys import KeyIdentity
@@ -349,3 +349,45 @@ def test_log_columns_are_the_recorders() -> None:
     assert sorted(rows[0]) == pg_batch.LOG_COLUMNS
     migration = importlib.import_module(f"{versions}.0009_price_categories")
     assert migration.NEW_COLUMNS.split(", ") == pg_batch.LOG_COLUMNS
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["one-statement", "apply-function"])
+async def test_a_hold_requires_a_live_key_and_an_enabled_account(env: Any, batched: bool) -> None:
+    """Issue 18: without Redis, another instance's cache served a revoked key for up to its TTL.
+    Both hold paths (the single-hold statement and ``modelgate_ledger_apply``) now refuse a hold
+    whose key is disabled or deleted, or whose account is disabled, with the 401 a fresh lookup
+    gives, and leave nothing held."""
+    from modelgate.accounts.keys import (
+        ACCOUNT_DISABLED_MESSAGE,
+        DISABLED_KEY_MESSAGE,
+        INVALID_KEY_MESSAGE,
+        KeyRevokedError,
+    )
+    from modelgate.store.schema import ApiKey
+
+    e = await env(10_000)
+    ident = e.ident(limit=5_000) if batched else e.ident()  # a key limit takes the apply function
+
+    async def refused(message: str) -> None:
+        holds = [e.ledger.hold(ident=ident, inference_id=i, credits=100) for i in _ids(2 if batched else 1)]
+        results = await asyncio.gather(*holds, return_exceptions=True)
+        for r in results:
+            assert isinstance(r, KeyRevokedError) and r.status_code == 401 and r.message == message, r
+            assert r.key_id == e.key_id
+
+    async def set_(table: Any, row_id: int, **values: Any) -> None:
+        async with e.db.engine.begin() as conn:
+            await conn.execute(update(table).where(table.id == row_id).values(**values))
+
+    await e.ledger.hold(ident=ident, inference_id=_ids(1)[0], credits=100)  # live: held
+    await set_(ApiKey, e.key_id, disabled=True)
+    await refused(DISABLED_KEY_MESSAGE)
+    await set_(Account, e.account_id, disabled=True)
+    await refused(ACCOUNT_DISABLED_MESSAGE)
+    await set_(ApiKey, e.key_id, disabled=False, deleted_at=datetime.now(UTC))
+    await refused(INVALID_KEY_MESSAGE)
+    await set_(ApiKey, e.key_id, deleted_at=None)
+    await set_(Account, e.account_id, disabled=False)
+    await e.ledger.hold(ident=ident, inference_id=_ids(1)[0], credits=100)  # live again
+    assert await e.balance() == 10_000 - 200
+    assert await e.count(Hold.__table__, account_id=e.account_id) == 2

@@ -6,6 +6,12 @@ in constant time. Authentications are cached for ``ttl`` seconds; disabling or d
 invalidates the cache at once: ``await revoke(key_id=...)`` returns once every instance dropped it
 (with Redis, each instance acknowledges; ``limits/redis.py``), so the very next request anywhere is
 refused. A lookup that started before an invalidation is neither cached nor joined by later requests.
+
+Without Redis, other instances (and workers) on the same database learn of a revocation through
+the ledger instead: every hold's conditional update also requires the key to be live (not disabled,
+not deleted) and its account enabled, so the next request that reaches a hold anywhere is refused
+with ``KeyRevokedError`` — the same 401 a fresh lookup would give — and that instance forgets the
+key (``billing/sqlite_ledger.py``; on PostgreSQL ``store/pg_batch.py`` and migration 0010).
 """
 
 from __future__ import annotations
@@ -33,12 +39,37 @@ INVALID_KEY_MESSAGE = (
 )
 
 ACCOUNT_DISABLED_MESSAGE = "This account is disabled. Contact the operator of this gateway."
+DISABLED_KEY_MESSAGE = "This API key is disabled. Enable it on the Keys page or use another key."
 
 UNKNOWN_KEY_TTL = 2.0
 
 
 class UnknownKeyError(AuthenticationError):
     """No live key has this digest (as opposed to a disabled one)."""
+
+
+class KeyRevokedError(AuthenticationError):
+    """A key that authenticated (from this instance's cache) was found revoked when its request
+    was held: deleted, disabled, or its account disabled since. The message is the one a fresh
+    lookup gives; ``key_id`` tells the authenticator which key to forget."""
+
+    def __init__(self, message: str, *, key_id: int) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+
+def revoked_key_error(
+    *, key_id: int, gone: bool, account_disabled: bool, key_disabled: bool
+) -> KeyRevokedError | None:
+    """The refusal for a key in this state (the checks of ``KeyAuthenticator._load``, in its
+    order), or None when the key is live."""
+    if gone:
+        return KeyRevokedError(INVALID_KEY_MESSAGE, key_id=key_id)
+    if account_disabled:
+        return KeyRevokedError(ACCOUNT_DISABLED_MESSAGE, key_id=key_id)
+    if key_disabled:
+        return KeyRevokedError(DISABLED_KEY_MESSAGE, key_id=key_id)
+    return None
 
 
 def generate_key() -> str:
@@ -84,12 +115,14 @@ class KeyAuthenticator:
         # Digests that matched no key, remembered briefly so a flood of bad keys spares the database.
         self._unknown: dict[str, float] = {}
 
-    async def authenticate(self, raw: str | None) -> KeyIdentity:
+    async def authenticate(self, raw: str | None, *, fresh: bool = False) -> KeyIdentity:
+        """The caller's identity. ``fresh``: read the key from the database even when cached (the
+        requests that take no hold, when revocations are not shared through Redis)."""
         if not raw:
             raise AuthenticationError(INVALID_KEY_MESSAGE)
         digest = key_digest(raw)
         now = time.monotonic()
-        hit = self._cache.get(digest)
+        hit = None if fresh else self._cache.get(digest)
         if hit is not None and hit[0] > now:
             ident = hit[1]
         elif self._unknown.get(digest, 0.0) > now:
@@ -140,9 +173,7 @@ class KeyAuthenticator:
         if k["account_disabled"]:
             raise AuthenticationError(ACCOUNT_DISABLED_MESSAGE)
         if k["disabled"]:
-            raise AuthenticationError(
-                "This API key is disabled. Enable it on the Keys page or use another key."
-            )
+            raise AuthenticationError(DISABLED_KEY_MESSAGE)
         return KeyIdentity(
             key_id=k["id"],
             account_id=k["account_id"],

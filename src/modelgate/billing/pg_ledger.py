@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from modelgate.accounts.keys import KeyIdentity
+from modelgate.accounts.keys import KeyIdentity, revoked_key_error
 from modelgate.billing.ledger import (
     OUT_OF_CREDITS_MESSAGE,
     HoldTicket,
@@ -26,7 +26,14 @@ from modelgate.billing.ledger import (
 )
 from modelgate.billing.owners import PGOwners, owners_of, select_stale
 from modelgate.errors import InsufficientCreditsError
-from modelgate.store.pg_batch import HOLD_NO_CREDITS, HOLD_OVER_LIMIT
+from modelgate.store.pg_batch import (
+    HOLD_ACCOUNT_DISABLED,
+    HOLD_KEY_DISABLED,
+    HOLD_KEY_GONE,
+    HOLD_NO_CREDITS,
+    HOLD_OK,
+    HOLD_OVER_LIMIT,
+)
 from modelgate.store.pg_writer import PGWriter
 
 log = logging.getLogger("modelgate.billing")
@@ -61,6 +68,15 @@ class PGLedger(LedgerBase):
             raise InsufficientCreditsError(OUT_OF_CREDITS_MESSAGE)
         if code == HOLD_OVER_LIMIT:
             raise spend_limit_error(ident)
+        if code != HOLD_OK:  # the key was revoked since this instance cached it
+            refusal = revoked_key_error(
+                key_id=ident.key_id,
+                gone=code == HOLD_KEY_GONE,
+                account_disabled=code == HOLD_ACCOUNT_DISABLED,
+                key_disabled=code == HOLD_KEY_DISABLED,
+            )
+            assert refusal is not None, code
+            raise refusal
         return HoldTicket(inference_id, ident.account_id, ident.key_id, period, credits)
 
     def settle(

@@ -14,7 +14,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelgate.accounts.keys import KeyIdentity
+from modelgate.accounts.keys import KeyIdentity, KeyRevokedError, revoked_key_error
 from modelgate.billing.ledger import (
     OUT_OF_CREDITS_MESSAGE,
     HoldTicket,
@@ -58,11 +58,14 @@ class SQLiteLedger(LedgerBase):
                     (credits, ident.key_id, period, credits, ident.limit_credits),
                 )
                 if cur.rowcount != 1:
-                    raise spend_limit_error(ident)
+                    raise _revoked(conn, ident) or spend_limit_error(ident)
+            # The guard also requires the key live and its account enabled: a key revoked through
+            # another instance or worker is refused here, on the next request (no Redis needed).
             cur = conn.execute(
                 "UPDATE accounts SET balance_credits = balance_credits - ?"
-                " WHERE id = ? AND balance_credits >= ?",
-                (credits, ident.account_id, credits),
+                " WHERE id = ? AND balance_credits >= ? AND NOT disabled AND EXISTS (SELECT 1"
+                " FROM api_keys WHERE id = ? AND NOT disabled AND deleted_at IS NULL)",
+                (credits, ident.account_id, credits, ident.key_id),
             )
             if cur.rowcount != 1:
                 if limited:
@@ -71,7 +74,7 @@ class SQLiteLedger(LedgerBase):
                         " WHERE key_id = ? AND period = ?",
                         (credits, ident.key_id, period),
                     )
-                raise InsufficientCreditsError(OUT_OF_CREDITS_MESSAGE)
+                raise _revoked(conn, ident) or InsufficientCreditsError(OUT_OF_CREDITS_MESSAGE)
             conn.execute(
                 "INSERT INTO holds (inference_id, account_id, key_id, period, credits, created_at, owner)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -166,6 +169,20 @@ class SQLiteLedger(LedgerBase):
     async def flush(self) -> None:
         await super().flush()
         await self._writer.flush()
+
+
+def _revoked(conn: sqlite3.Connection, ident: KeyIdentity) -> KeyRevokedError | None:
+    """Why a hold was refused, if its key is no longer live (else None: the balance or limit)."""
+    row = conn.execute(
+        "SELECT k.id IS NULL OR k.deleted_at IS NOT NULL, a.disabled, k.disabled FROM accounts a"
+        " LEFT JOIN api_keys k ON k.id = ? AND k.account_id = a.id WHERE a.id = ?",
+        (ident.key_id, ident.account_id),
+    ).fetchone()
+    if row is None:
+        return revoked_key_error(key_id=ident.key_id, gone=True, account_disabled=False, key_disabled=False)
+    return revoked_key_error(
+        key_id=ident.key_id, gone=bool(row[0]), account_disabled=bool(row[1]), key_disabled=bool(row[2])
+    )
 
 
 def _take_hold(conn: sqlite3.Connection, ticket: HoldTicket) -> bool:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelgate.accounts.keys import KeyIdentity
+from modelgate.accounts.keys import KeyIdentity, KeyRevokedError
 from modelgate.doors.base import JSON_HEADERS, Door, DoorRequest, DoorResponse
 from modelgate.errors import GatewayError
 from modelgate.gateway.metered import Caller
@@ -112,6 +112,8 @@ async def serve_door(
             raise
         resp = await door.run(state, parsed, caller, req)
     except GatewayError as exc:
+        if isinstance(exc, KeyRevokedError):  # revoked through another instance: stop caching it
+            state.keys.forget(key_id=exc.key_id)
         resp = door.error(exc, req, rid)
         resp.headers = {**exc.headers, **resp.headers}
         _count(state, req.path, exc.status_code)

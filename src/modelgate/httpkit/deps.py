@@ -108,7 +108,11 @@ def client_request_id(request: Request) -> str | None:
 
 
 async def current_key(request: Request) -> KeyIdentity:
-    return await app_state(request).keys.authenticate(bearer_token(request))
+    """The key of a request that takes no hold. Without Redis, nothing tells this instance of a key
+    revoked through another one except the hold's guard (``accounts/keys.py``), so these requests
+    (management, stored responses, usage) read the key afresh instead of from the cache."""
+    keys = app_state(request).keys
+    return await keys.authenticate(bearer_token(request), fresh=keys.fanout is None)
 
 
 StateDep = Annotated[AppState, Depends(app_state)]

@@ -5,8 +5,9 @@ order under the row locks, then log rows. A batch of one operation, what a quiet
 takes a plain statement instead (measured: a third of the server CPU of the function call and half
 of the client's), with the same guard and the same effect:
 
-- one hold without a key limit: ``UPDATE accounts ... WHERE balance >= :h`` and ``INSERT holds`` in
-  one statement (the insert only happens if the guarded update did);
+- one hold without a key limit: ``UPDATE accounts ... WHERE balance >= :h`` (and the key live, the
+  account enabled) and ``INSERT holds`` in one statement (the insert only happens if the guarded
+  update did); a refusal then reads why (the balance, or a revoked key: a rare, second statement);
 - one settle or release of a hold without a key limit, with the log rows queued with it;
 - log rows alone.
 """
@@ -21,6 +22,8 @@ from typing import Any
 import orjson
 
 HOLD_OK, HOLD_NO_CREDITS, HOLD_OVER_LIMIT = 0, 1, 2
+# A hold refused because its key was revoked since the instance cached it (migration 0010).
+HOLD_KEY_GONE, HOLD_ACCOUNT_DISABLED, HOLD_KEY_DISABLED = 3, 4, 5
 
 # The columns of the request-log rows the gateway records, sorted. Rows with exactly these columns
 # use static statements (planned once); other rows go through the function's dynamic insert.
@@ -65,9 +68,16 @@ APPLY = (
 )
 HOLD_ONE = (
     "WITH taken AS (UPDATE accounts SET balance_credits = balance_credits - $3"
-    " WHERE id = $2 AND balance_credits >= $3 RETURNING id)"
+    " WHERE id = $2 AND balance_credits >= $3 AND NOT disabled AND ($4::integer IS NULL OR EXISTS"
+    " (SELECT 1 FROM api_keys WHERE id = $4 AND NOT disabled AND deleted_at IS NULL)) RETURNING id)"
     " INSERT INTO holds (inference_id, account_id, key_id, period, credits, created_at, owner)"
     " SELECT $1, id, $4, NULL, $3, now(), $5 FROM taken"
+)
+# Why a single hold was refused: the key's state (in migration 0010's order), else the balance.
+HOLD_REFUSAL = (
+    "SELECT CASE WHEN $2::integer IS NOT NULL AND (k.id IS NULL OR k.deleted_at IS NOT NULL) THEN 3"
+    " WHEN a.disabled THEN 4 WHEN k.disabled THEN 5 ELSE 1 END"
+    " FROM accounts a LEFT JOIN api_keys k ON k.id = $2 WHERE a.id = $1"
 )
 # The refund (the account's row lock, held until the commit) comes last: the WITH parts that the
 # query does not read run in the order written, after it.
@@ -126,7 +136,10 @@ async def execute(
     if len(holds) == 1 and not settles and not logs and holds[0].limit is None and not retry:
         h = holds[0]
         status = await conn.execute(HOLD_ONE, h.inference_id, h.account_id, h.credits, h.key_id, owner)
-        return (), (HOLD_OK if status == "INSERT 0 1" else HOLD_NO_CREDITS,)
+        if status == "INSERT 0 1":
+            return (), (HOLD_OK,)
+        code = await conn.fetchval(HOLD_REFUSAL, h.account_id, h.key_id)
+        return (), (HOLD_NO_CREDITS if code is None else int(code),)
     if not holds and len(settles) == 1 and not settles[0].limited and standard:
         s = settles[0]
         charged = await conn.fetchval(SETTLE_ONE, s.inference_id, s.charge, s.model, rows or "[]")

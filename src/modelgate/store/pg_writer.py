@@ -80,7 +80,7 @@ class PGWriter:
         credits: int,
         limit: int | None,
     ) -> asyncio.Future[int]:
-        """Queue a hold; resolves to HOLD_OK, HOLD_NO_CREDITS or HOLD_OVER_LIMIT once committed. If
+        """Queue a hold; resolves to a ``pg_batch.HOLD_*`` code once committed. If
         the future is cancelled meanwhile (its caller left), a committed hold is released."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[int] = loop.create_future()
