@@ -128,6 +128,19 @@ async def _billing_backend(
     return Ledger(db.engine), logsink, []
 
 
+def _share_form_limits(app: FastAPI, limiter: Any, *, prefix: str) -> None:
+    """With Redis, the log-in and sign-up limits count across every worker and instance."""
+    web = getattr(app.state, "web", None)
+    client = getattr(limiter, "client", None)
+    if web is None or client is None:
+        return
+    from modelgate.web.ratelimit import RedisWindows
+
+    shared = RedisWindows(client, prefix=prefix)
+    web.login_limiter.store = shared
+    web.signup_limiter.store = shared
+
+
 def build_app(
     settings: Settings | None = None,
     *,
@@ -159,6 +172,7 @@ def build_app(
             settings.redis_url, prefix=settings.redis_prefix, timeout=settings.redis_timeout
         )
         await share_invalidations(keys, limiter)  # with Redis: a disabled key is refused everywhere
+        _share_form_limits(app, limiter, prefix=settings.redis_prefix)
         router = Router(catalog, providers)
         router.on_upstream_error = lambda name, exc: metrics.upstream_error(
             name, getattr(exc, "upstream_status", None) or exc.code or exc.status_code

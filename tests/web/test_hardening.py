@@ -120,18 +120,18 @@ def test_failed_log_ins_are_limited_per_client_ip_across_emails(web_server: Live
         assert r.status_code == 429
 
 
-def test_login_limiter_counts_addresses_apart() -> None:
+async def test_login_limiter_counts_addresses_apart() -> None:
     limiter = LoginLimiter(limit=5, ip_limit=20)
     for n in range(20):
-        limiter.failed(f"u{n}@example.com", "10.0.0.1")
-    assert limiter.retry_after("anyone@example.com", "10.0.0.1")[1] == "ip"
-    assert limiter.retry_after("anyone@example.com", "10.0.0.1")[0] > 0
-    assert limiter.retry_after("anyone@example.com", "10.0.0.2") == (0, "email")
+        await limiter.failed(f"u{n}@example.com", "10.0.0.1")
+    assert (await limiter.retry_after("anyone@example.com", "10.0.0.1"))[1] == "ip"
+    assert (await limiter.retry_after("anyone@example.com", "10.0.0.1"))[0] > 0
+    assert await limiter.retry_after("anyone@example.com", "10.0.0.2") == (0, "email")
     for _ in range(5):
-        limiter.failed("victim@example.com", "10.0.0.3")
-    assert limiter.retry_after("victim@example.com", "10.0.0.3") > (0, "")
-    limiter.succeeded("victim@example.com", "10.0.0.3")  # clears this pair, not the address count
-    assert limiter.retry_after("victim@example.com", "10.0.0.3") == (0, "email")
+        await limiter.failed("victim@example.com", "10.0.0.3")
+    assert await limiter.retry_after("victim@example.com", "10.0.0.3") > (0, "")
+    await limiter.succeeded("victim@example.com", "10.0.0.3")  # clears this pair, not the address count
+    assert await limiter.retry_after("victim@example.com", "10.0.0.3") == (0, "email")
 
 
 def test_hostile_form_values_get_clean_answers(web_server: LiveServer) -> None:

@@ -95,6 +95,11 @@ class RedisLimiter:
         self._reset: Callable[[], None] | None = None
         self._subscribed = asyncio.Event()
 
+    @property
+    def client(self) -> Any:
+        """The Redis client (shared with the web forms' limits, ``web/ratelimit.py``)."""
+        return self._redis
+
     def _base(self, key_id: int) -> str:
         return f"{self.prefix}rl:{{{key_id}}}"
 

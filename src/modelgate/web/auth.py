@@ -77,13 +77,13 @@ async def signup_submit(
         return render(request, "signup.html", {"errors": errors, "email": email}, status_code=400)
     limiter = web_state(request).signup_limiter
     ip = client_ip(request)
-    wait = limiter.retry_after(ip)
+    wait = await limiter.retry_after(ip)
     if wait:
         errors = {"form": f"Too many sign-ups from your network. Try again in {_minutes(wait)}."}
         resp = render(request, "signup.html", {"errors": errors, "email": email}, status_code=429)
         resp.headers["Retry-After"] = str(wait)
         return resp
-    limiter.attempted(ip)
+    await limiter.attempted(ip)
     state = app_state(request)
     try:
         async with state.db.engine.begin() as conn:
@@ -116,7 +116,7 @@ async def login_submit(
     ip = client_ip(request)
     key_email = normalise_email(email)
     ctx: dict[str, Any] = {"email": email, "next": _safe_next(next)}
-    wait, scope = limiter.retry_after(key_email, ip)
+    wait, scope = await limiter.retry_after(key_email, ip)
     if wait:
         who = "from your network" if scope == "ip" else "for this email"
         ctx["errors"] = {"form": f"Too many failed log-in attempts {who}. Try again in {_minutes(wait)}."}
@@ -135,10 +135,10 @@ async def login_submit(
                     ).scalar_one()
                 )
     if account_id is None:
-        limiter.failed(key_email, ip)
+        await limiter.failed(key_email, ip)
         ctx["errors"] = {"form": "Wrong email or password."}
         return render(request, "login.html", ctx, status_code=400)
-    limiter.succeeded(key_email, ip)
+    await limiter.succeeded(key_email, ip)
     if disabled:
         ctx["errors"] = {"form": "This account is disabled. Contact the operator of this gateway."}
         return render(request, "login.html", ctx, status_code=403)
