@@ -89,6 +89,11 @@ def test_key_endpoint_errors(live_server):
         {"limit": {"retention": "day", "threshold": -1}},
         {"limit": {"retention": "day"}},
         [1],
+        # Issue 18: lax coercion accepted these (false -> 0, "5" -> 5.0, "true"/1 -> True).
+        {"limit": {"retention": "day", "threshold": False}},
+        {"limit": {"retention": "day", "threshold": "5"}},
+        {"name": 5},
+        {"scopes": "model:chat"},
     ):
         error(requests.post(url, headers=auth(mgmt), json=body, timeout=10), 400)
     error(
@@ -101,6 +106,16 @@ def test_key_endpoint_errors(live_server):
         requests.patch(f"{url}/{regular[:8]}", headers=auth(mgmt), json={"disabled": "maybe"}, timeout=10),
         400,
     )
+    for lax in ({"disabled": "true"}, {"disabled": 1}, {"disabled": 0}, {"limit": {"threshold": True}}):
+        error(requests.patch(f"{url}/{regular[:8]}", headers=auth(mgmt), json=lax, timeout=10), 400)
+    # An integer is still a number.
+    r = requests.patch(
+        f"{url}/{regular[:8]}",
+        headers=auth(mgmt),
+        json={"limit": {"retention": "day", "threshold": 3}},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
 
 
 def test_scopes_gate_chat(live_server):

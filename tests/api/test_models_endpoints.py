@@ -38,6 +38,18 @@ def test_include_sections(live_server):
     assert {"pricing", "capabilities", "modalities"} <= set(full)
     typo = get(live_server, "/v1/models", include="pricng", id="echo").json()["data"][0]
     assert "pricing" not in typo
+    assert "pricing" in get(live_server, "/v1/models", details="1", id="echo").json()["data"][0]
+    assert "pricing" not in get(live_server, "/v1/models", details="False", id="echo").json()["data"][0]
+
+
+@pytest.mark.parametrize("value", ["null", "yes", "", "2"])
+def test_details_takes_a_boolean_or_is_a_400(live_server, value):
+    """Issue 18: ``details=null`` (and any other non-boolean) was read as false."""
+    r = get(live_server, "/v1/models", details=value)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == "details"
+    r = requests.get(f"{live_server.url}/v1/models?details=true&details=false", timeout=5)
+    assert r.status_code == 400
 
 
 def test_filters_or_within_and_across(live_server):

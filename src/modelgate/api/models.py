@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from modelgate.catalog.models import ModelSpec
 from modelgate.catalog.registry import Catalog
-from modelgate.errors import NotFoundError
+from modelgate.errors import InvalidRequestError, NotFoundError
 from modelgate.httpkit.contract import operation, query
 from modelgate.httpkit.deps import app_state
 
@@ -60,9 +60,23 @@ def _values(request: Request, name: str) -> list[str]:
     return out
 
 
+_BOOLEAN = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _details(request: Request) -> bool:
+    """``details``: true, false, 1 or 0, given at most once; anything else (``null``, ``yes``) is a
+    400 rather than silently false."""
+    values = request.query_params.getlist("details")
+    if not values:
+        return False
+    if len(values) > 1 or values[0].strip().lower() not in _BOOLEAN:
+        raise InvalidRequestError("details must be true, false, 1 or 0, given once", param="details")
+    return _BOOLEAN[values[0].strip().lower()]
+
+
 def _sections(request: Request) -> set[str]:
     wanted = set(_values(request, "include"))
-    if "all" in wanted or (request.query_params.get("details") or "").lower() in ("true", "1"):
+    if _details(request) or "all" in wanted:
         return set(SECTIONS)
     return wanted & set(SECTIONS)
 

@@ -1,7 +1,9 @@
 """Wire shapes of the service endpoints (keys, billing, usage, logs), per aimlapi-specs.
 
 Request bodies are pydantic models, strict about unknown fields (the key specs say
-``additionalProperties: false``). Responses are plain dicts built by the ``*_view`` functions so the
+``additionalProperties: false``) and about types: a JSON ``false`` is not a number, ``"true"`` or
+``1`` is not a boolean, ``"5"`` is not an amount (pydantic's strict mode; an integer is still a
+valid number). Responses are plain dicts built by the ``*_view`` functions so the
 exact field set of each spec is visible in one place.
 """
 
@@ -43,7 +45,7 @@ PlainText = Annotated[str, AfterValidator(_plain_text)]
 
 
 class KeyLimit(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     retention: Retention = "no_reset"
     threshold: float = Field(ge=0, le=10_000_000)
@@ -52,7 +54,7 @@ class KeyLimit(BaseModel):
 class KeyCreate(BaseModel):
     """``POST /v1/keys``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: PlainText | None = Field(default=None, max_length=200)
     limit: KeyLimit | None = None
@@ -62,7 +64,7 @@ class KeyCreate(BaseModel):
 class KeyPatch(BaseModel):
     """``PATCH /v1/keys/{prefix}``: only the fields sent change (``limit: null`` removes the limit)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: PlainText | None = Field(default=None, max_length=200)
     disabled: bool | None = None
@@ -78,7 +80,7 @@ class KeyPut(KeyPatch):
 class TopUp(BaseModel):
     """``POST /v1/admin/top-up`` (modelgate's own admin API)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     email: PlainText = Field(min_length=3, max_length=320)
     usd: float = Field(gt=0, le=1_000_000)
