@@ -1,7 +1,9 @@
 """A fake of OpenAI's Responses API: ``POST /v1/responses`` (JSON or SSE with ``event:`` lines and
 ``sequence_number``s, as the real service frames them), ``Authorization: Bearer`` checked (401 in
 OpenAI's error envelope), and the service's own state: responses made with ``store`` (default true)
-are kept, so ``previous_response_id`` continues them (an unknown one is a 404).
+are kept, so ``previous_response_id`` continues them (an unknown one is a 404), and an
+``item_reference`` is resolved from every stored item, whoever made it (the fake, like the service,
+has one key: the operator's), an unknown one a 404.
 
 When nothing is scripted it answers deterministically from the request:
 - the last input item is a ``function_call_output`` -> text ``"tool said: <output>"``;
@@ -97,6 +99,17 @@ class ResponsesFake(ScriptedServer):
             history = self.stored[prev]
         raw_input = req.get("input") or []
         items = [{"role": "user", "content": raw_input}] if isinstance(raw_input, str) else list(raw_input)
+        for i, item in enumerate(items):
+            if isinstance(item, dict) and item.get("type") == "item_reference":
+                found = self._stored_item(item.get("id"))
+                if found is None:
+                    return _error(
+                        404,
+                        f"Item with id '{item.get('id')}' not found.",
+                        kind="invalid_request_error",
+                        param="input",
+                    )
+                items[i] = found
         n = next(self._ids)
         rid = f"resp_fake{n:06d}"
         output, status = self._output(req, history, items, n)
@@ -142,6 +155,13 @@ class ResponsesFake(ScriptedServer):
         raw = orjson.dumps(response)
         self.sent.append(raw)
         return web.Response(body=raw, content_type="application/json")
+
+    def _stored_item(self, item_id: Any) -> dict[str, Any] | None:
+        for conversation in self.stored.values():
+            for item in conversation:
+                if isinstance(item, dict) and item.get("id") == item_id and item_id is not None:
+                    return item
+        return None
 
     def _output(
         self, req: dict[str, Any], history: list[dict[str, Any]], items: list[dict[str, Any]], n: int

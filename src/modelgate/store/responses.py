@@ -147,8 +147,11 @@ class ResponseStore:
             chain.items.extend(orjson.loads(data) for _, data in sorted(by_response.get(rid, [])))
         return chain
 
-    async def items(self, *, account_id: int, ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Stored items by id (for ``item_reference``), the newest when an id repeats."""
+    async def items(
+        self, *, account_id: int, ids: list[str], outputs_only: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        """The account's stored items by id (for ``item_reference``), the newest when an id repeats.
+        ``outputs_only``: items its responses produced (an input item's id is the client's choice)."""
         if not ids:
             return {}
         i, t = StoredResponseItem, StoredResponse
@@ -158,6 +161,8 @@ class ResponseStore:
             .where(i.account_id == account_id, i.item_id.in_(set(ids)), t.expires_at > utcnow())
             .order_by(t.created_at, i.position)
         )
+        if outputs_only:
+            query = query.where(i.kind == "output")
         async with self.engine.connect() as conn:
             return {row.item_id: orjson.loads(row.data) for row in await conn.execute(query)}
 

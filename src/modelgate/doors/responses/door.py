@@ -36,7 +36,7 @@ from modelgate.doors.base import (
 from modelgate.doors.rawjson import data_span, replace_string_in_frame, replace_top_level_string
 from modelgate.doors.responses import namespaces
 from modelgate.doors.responses.render import EventTranslator, ResponseShape, output_items, tools_echo
-from modelgate.doors.responses.state import Keeper, context, response_store
+from modelgate.doors.responses.state import Keeper, context, names_stored_reasoning, response_store
 from modelgate.doors.responses.translate import hosted_tool_bounds, prompt_upper_bound, to_chat
 from modelgate.doors.responses.wire import ResponsesRequest
 from modelgate.errors import GatewayError, InvalidRequestError
@@ -60,7 +60,7 @@ _RESPONSE_EVENTS = frozenset({"response.created", "response.in_progress", "respo
 class ResponsesInvocation:
     """Pass-through on routes that speak Responses, translation to chat elsewhere."""
 
-    __slots__ = ("_chat", "chain", "dropped", "headers", "native", "raw", "refs", "req")
+    __slots__ = ("_chat", "chain", "dropped", "headers", "native", "owned", "raw", "refs", "req")
 
     def __init__(
         self,
@@ -69,13 +69,17 @@ class ResponsesInvocation:
         headers: dict[str, str],
         chain: Chain | None,
         refs: dict[str, dict[str, Any]],
+        owned: frozenset[str] = frozenset(),
     ) -> None:
+        owned: frozenset[str] = frozenset(),
         self.req = req
         self.raw = raw
         self.headers = headers
         self.chain = chain
         self.refs = refs
+        self.owned = owned  # reasoning items given by id that are the caller's own stored outputs
         self._chat: ChatRequest | None = None
+        self.owned = owned  # reasoning items given by id that are the caller's own stored outputs
         self.dropped: list[str] = []
         self.native = False  # the last attempt passed through
 
@@ -99,20 +103,36 @@ class ResponsesInvocation:
 
     def body(self, attempt: Attempt) -> bytes:
         """The client's body for the upstream: byte for byte apart from the model name, unless the
-        conversation behind ``previous_response_id`` lives here rather than at that upstream."""
+        conversation behind ``previous_response_id`` lives here rather than at that upstream, or
+        ``input`` names stored items by id (``doors/responses/state.py``: the upstream would resolve
+        them under the operator's key, so the caller's own copies are sent instead)."""
         self.native = True
         chain = self.chain
-        if chain is None or (chain.native and chain.provider == attempt.route.provider):
+        here = chain is None or (chain.native and chain.provider == attempt.route.provider)
+        if here and not any(self._by_id(item) for item in self.req.items):
             return replace_top_level_string(self.raw, "model", attempt.route.model)
         data = orjson.loads(self.raw)
         data["model"] = attempt.route.model
-        data.pop("previous_response_id", None)
-        items = [_replayable(item) for item in chain.items]
+        items: list[dict[str, Any] | None] = []
+        if not here:
+            assert chain is not None
+            data.pop("previous_response_id", None)
+            items.extend(_replayable(item) for item in chain.items)
         for item in self.req.items:
-            ref = item.get("id") if item.get("type") == "item_reference" else None
-            items.append(_replayable(self.refs[ref]) if isinstance(ref, str) and ref in self.refs else item)
+            if item.get("type") == "item_reference":
+                items.append(_replayable(self.refs[item["id"]]))  # the caller's own (state.context)
+            elif names_stored_reasoning(item) and item["id"] not in self.owned:
+                items.append(None)  # another account's, or unknown: the upstream must not read it
+            else:
+                items.append(item)
         data["input"] = [item for item in items if item is not None]
         return orjson.dumps(data)
+
+    def _by_id(self, item: dict[str, Any]) -> bool:
+        """An input item the upstream would read from its own store by id, for us to rewrite."""
+        if item.get("type") == "item_reference":
+            return True
+        return names_stored_reasoning(item) and item["id"] not in self.owned
 
     async def complete(self, provider: Provider, attempt: Attempt) -> Outcome:
         nat = native(provider, DIALECT)
@@ -202,12 +222,12 @@ class ResponsesDoor:
         rr: ResponsesRequest = parsed
         store = response_store(state)
         try:
-            chain, refs = await context(store, rr, caller)
+            chain, refs, owned = await context(store, rr, caller)
         except GatewayError as exc:
             state.core.reject(caller, exc, model=rr.model, stream=rr.stream)
             raise
         headers = {h: v for h in FORWARDED_HEADERS if (v := req.header(h))}
-        invocation = ResponsesInvocation(rr, req.body, headers, chain, refs)
+        invocation = ResponsesInvocation(rr, req.body, headers, chain, refs, owned)
         history = chain.items if chain is not None else []
         metered = MeteredRequest(
             model=rr.model,

@@ -1,6 +1,14 @@
 """The Responses door's state (``store``: true), beside the door: the conversation and the items a
 request names (``previous_response_id``, ``item_reference``), read before it is metered, and the
 finished response kept (``store/responses.py``) before the client sees its end.
+
+Tenant isolation: every id in a request that names stored state is checked against the caller's
+own account before anything goes upstream, on every route. An unknown or foreign
+``previous_response_id`` or ``item_reference`` is a 404; a pass-through route never receives an
+``item_reference`` (the door sends the caller's own copy of the item instead), and a ``reasoning``
+item that names upstream state by id alone (no ``encrypted_content``) is only sent on when that id is
+one of the account's own stored outputs. The upstream resolves ids under the operator's one key, so
+an id forwarded unchecked would read another account's items.
 """
 
 from __future__ import annotations
@@ -32,8 +40,10 @@ def response_store(state: AppState) -> ResponseStore:
 
 async def context(
     store: ResponseStore, rr: ResponsesRequest, caller: Caller
-) -> tuple[Chain | None, dict[str, dict[str, Any]]]:
-    """The stored conversation behind ``previous_response_id`` and the items ``input`` references."""
+) -> tuple[Chain | None, dict[str, dict[str, Any]], frozenset[str]]:
+    """The stored conversation behind ``previous_response_id``, the items ``input`` references
+    (each must be the caller's own: 404 otherwise), and which ``reasoning`` items given by id alone
+    are the caller's own stored outputs."""
     account = caller.ident.account_id
     chain = None
     if rr.previous_response_id is not None:
@@ -47,7 +57,25 @@ async def context(
             )
     ids = [i["id"] for i in rr.items if i.get("type") == "item_reference" and isinstance(i.get("id"), str)]
     refs = await store.items(account_id=account, ids=ids) if ids and store.enabled else {}
-    return chain, refs
+    for n, item in enumerate(rr.items):
+        if item.get("type") == "item_reference":
+            ref = item.get("id")
+            if not isinstance(ref, str) or ref not in refs:
+                raise NotFoundError(f"input[{n}]: item with id {ref!r} not found", param=f"input[{n}].id")
+    named = [i["id"] for i in rr.items if names_stored_reasoning(i)]
+    owned = (
+        await store.items(account_id=account, ids=named, outputs_only=True) if named and store.enabled else {}
+    )
+    return chain, refs, frozenset(owned)
+
+
+def names_stored_reasoning(item: dict[str, Any]) -> bool:
+    """A ``reasoning`` item given by its id alone: the upstream would read it from its own store."""
+    return (
+        item.get("type") == "reasoning"
+        and isinstance(item.get("id"), str)
+        and not item.get("encrypted_content")
+    )
 
 
 def _input_records(
