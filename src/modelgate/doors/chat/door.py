@@ -32,6 +32,7 @@ from modelgate.httpkit.errors import gateway_error_body, validate_body
 from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall
 from modelgate.providers.checks import checked_chunk, checked_completion
 from modelgate.wire.chat import ChatRequest, ImagePart, ResponseFormatText
+from modelgate.wire.media import check_chat_media
 
 if TYPE_CHECKING:
     from modelgate.httpkit.deps import AppState
@@ -80,7 +81,9 @@ class ChatInvocation:
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
-    return validate_body(raw, ChatRequest)
+    req = validate_body(raw, ChatRequest)
+    check_chat_media(req)  # inline images, files and audio decode (wire/media.py, every door)
+    return req
 
 
 def chat_needs(req: ChatRequest) -> frozenset[str]:

@@ -48,6 +48,7 @@ from modelgate.httpkit.contract import json_body, operation
 from modelgate.httpkit.errors import validate_body
 from modelgate.providers.base import Chunk, Completion, Provider, RawEvent, RawReply, native
 from modelgate.wire.chat import ChatRequest
+from modelgate.wire.media import check_messages_media
 
 if TYPE_CHECKING:
     from modelgate.httpkit.deps import AppState
@@ -206,6 +207,7 @@ class MessagesDoor:
         if req.path.endswith("/count_tokens"):
             return validate_body(req.body, CountTokensRequest)
         parsed = validate_body(req.body, MessagesRequest)
+        check_messages_media(parsed.messages)  # on every route, passed through or not (wire/media.py)
         if parsed.thinking is not None and parsed.thinking.type == "enabled":
             budget = parsed.thinking.budget_tokens
             if budget is None:

@@ -48,6 +48,7 @@ from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall, 
 from modelgate.providers.openai_responses import DIALECT, TERMINAL
 from modelgate.store.responses import Chain
 from modelgate.wire.chat import ChatRequest
+from modelgate.wire.media import check_responses_media
 
 if TYPE_CHECKING:
     from modelgate.httpkit.deps import AppState
@@ -208,6 +209,7 @@ class ResponsesDoor:
 
     def parse(self, req: DoorRequest) -> ResponsesRequest:
         parsed = validate_body(req.body, ResponsesRequest)
+        check_responses_media(parsed.items)  # on every route, passed through or not (wire/media.py)
         refused = parsed.unsupported()
         if refused is not None:
             field, why = refused
