@@ -72,7 +72,6 @@ class ResponsesInvocation:
         refs: dict[str, dict[str, Any]],
         owned: frozenset[str] = frozenset(),
     ) -> None:
-        owned: frozenset[str] = frozenset(),
         self.req = req
         self.raw = raw
         self.headers = headers
@@ -80,7 +79,6 @@ class ResponsesInvocation:
         self.refs = refs
         self.owned = owned  # reasoning items given by id that are the caller's own stored outputs
         self._chat: ChatRequest | None = None
-        self.owned = owned  # reasoning items given by id that are the caller's own stored outputs
         self.dropped: list[str] = []
         self.native = False  # the last attempt passed through
 
