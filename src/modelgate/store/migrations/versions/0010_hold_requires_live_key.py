@@ -22,6 +22,10 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
+_SELECT_ACCOUNTS = (
+    "        SELECT coalesce(array_agg(x.id ORDER BY x.id), '{}'),"
+    " coalesce(array_agg(x.b ORDER BY x.id), '{}')"
+)
 # (before, after) fragments of the function's body.
 CHANGES = [
     (
@@ -35,12 +39,14 @@ CHANGES = [
 """,
     ),
     (
-        """        SELECT coalesce(array_agg(x.id ORDER BY x.id), '{}'), coalesce(array_agg(x.b ORDER BY x.id), '{}')
+        _SELECT_ACCOUNTS
+        + """
         INTO a_ids, a_bal
         FROM (SELECT id, balance_credits AS b FROM accounts WHERE id = ANY(h_accounts)
               ORDER BY id FOR UPDATE) x;
 """,
-        """        SELECT coalesce(array_agg(x.id ORDER BY x.id), '{}'), coalesce(array_agg(x.b ORDER BY x.id), '{}'),
+        _SELECT_ACCOUNTS
+        + """,
                coalesce(array_agg(x.off ORDER BY x.id), '{}')
         INTO a_ids, a_bal, a_off
         FROM (SELECT id, balance_credits AS b, disabled AS off FROM accounts WHERE id = ANY(h_accounts)
