@@ -92,7 +92,8 @@ def test_a_revoked_key_is_refused_by_every_instance_on_its_next_request(
 
     # Refusals leave no hold behind (the last answered request's settle may still be on its way).
     async def holds(conn: Any) -> int:
-        return int((await conn.execute(select(func.count()).select_from(Hold))).scalar_one())
+        mine = select(Account.id).where(Account.email == email).scalar_subquery()
+        return int((await conn.execute(select(func.count()).where(Hold.account_id == mine))).scalar_one())
 
     deadline = time.monotonic() + 30
     while (left := _db(a, holds)) and time.monotonic() < deadline:
