@@ -83,7 +83,7 @@ def test_bad_inline_media_is_a_400_naming_the_field_on_every_door(
     server: LiveServer,
     responses_up: ResponsesFake,
     gemini_up: GeminiFake,
-    claude_up: AnthropicFake,
+    anthropic_up: AnthropicFake,
     path: str,
     build: Any,
     part: dict[str, Any],
@@ -91,7 +91,7 @@ def test_bad_inline_media_is_a_400_naming_the_field_on_every_door(
     model: str,
 ) -> None:
     key = server.create_key()
-    before = [len(f.requests) for f in (responses_up, gemini_up, claude_up)]
+    before = [len(f.requests) for f in (responses_up, gemini_up, anthropic_up)]
     headers = {"Authorization": f"Bearer {key}", "anthropic-version": "2023-06-01"}
     r = requests.post(f"{server.url}{path}", json=build(model, part), headers=headers, timeout=30)
     assert r.status_code == 400, r.text
@@ -101,7 +101,7 @@ def test_bad_inline_media_is_a_400_naming_the_field_on_every_door(
         assert body["error"]["message"].startswith(field)
     else:
         assert body["error"]["param"] == field, body
-    assert [len(f.requests) for f in (responses_up, gemini_up, claude_up)] == before
+    assert [len(f.requests) for f in (responses_up, gemini_up, anthropic_up)] == before
 
 
 def test_valid_inline_media_still_goes_through(server: LiveServer, gemini_up: GeminiFake) -> None:
