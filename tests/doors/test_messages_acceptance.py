@@ -102,11 +102,11 @@ WEB_SEARCH_HISTORY: list[dict[str, Any]] = [
 
 
 @pytest.fixture
-def gemini_up(anthropic_loop: BackgroundLoop) -> Iterator[GeminiFake]:
+def gemini_up(fakes_loop: BackgroundLoop) -> Iterator[GeminiFake]:
     fake = GeminiFake(api_key=GEMINI_KEY)
-    anthropic_loop.run(fake.start())
+    fakes_loop.run(fake.start())
     yield fake
-    anthropic_loop.run(fake.stop())
+    fakes_loop.run(fake.stop())
 
 
 @pytest.fixture

@@ -138,11 +138,12 @@ def _assistant_turn(content: str | list[dict[str, Any]], idx: int) -> dict[str, 
             )
         elif kind == "redacted_thinking":
             continue
-        elif is_history_block(kind):
-            text.append(f"\n{block_text(block)}\n")
+        elif is_history_block(kind):  # a paragraph of its own between the texts around it
+            sep = "\n\n" if text and not text[-1].endswith("\n\n") else ""
+            text.append(f"{sep}{block_text(block)}\n\n")
         else:
             raise _bad(f"{where}.type", f"{kind!r} blocks are not supported on this model")
-    msg: dict[str, Any] = {"role": "assistant", "content": "".join(text).strip("\n") or None}
+    msg: dict[str, Any] = {"role": "assistant", "content": "".join(text) or None}
     if calls:
         msg["tool_calls"] = calls
     if reasoning:
