@@ -174,9 +174,11 @@ def test_sqlite_locked_by_another_process_503_then_exact_books(sqlite_gateway: A
         other.execute("BEGIN IMMEDIATE")  # the write lock, as another process would hold it
         for _ in range(2):
             ids |= _each_door(server.url, key, assert_unavailable)
+        assert _ready(server.url) == 503  # reads answer, writes do not
     finally:
         other.execute("ROLLBACK")
         other.close()
     until(lambda: call(server.url, key, "chat")[0].status_code == 200, "served once the lock is released")
+    until(lambda: _ready(server.url) == 200, "ready again")
     ids |= _each_door(server.url, key, assert_ok)
     assert_books_exact(server.settings.database_url, email, ids)

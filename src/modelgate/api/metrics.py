@@ -30,6 +30,7 @@ async def ready(request: Request) -> Response:
         router=gw.router,
         providers=gw.providers,
         redis_policy=state.settings.redis_failure_policy,
+        ledger=gw.ledger,
     )
     body = {"status": "ready" if ok else "unavailable", "checks": checks}
     return Response(orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json")

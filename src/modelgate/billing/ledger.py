@@ -97,6 +97,11 @@ class LedgerBase(ABC):
     async def _tracked(self, awaitable: Any) -> Any:
         return await self._spawn(awaitable)
 
+    def writes_failing(self) -> bool:
+        """Whether writes have been failing for longer than a request waits (the database is
+        unreachable or locked); ``/ready`` reports it."""
+        return False
+
     async def flush(self) -> None:
         """Return once every settle/release started so far is committed."""
         while self._pending:

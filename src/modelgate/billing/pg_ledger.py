@@ -131,6 +131,9 @@ class PGLedger(LedgerBase):
         )
         return len(released)
 
+    def writes_failing(self) -> bool:
+        return self._writer.failing()
+
     async def flush(self) -> None:
         await super().flush()
         await self._writer.flush()

@@ -166,6 +166,9 @@ class SQLiteLedger(LedgerBase):
             )
         return len(stale)
 
+    def writes_failing(self) -> bool:
+        return self._writer.failing()
+
     async def flush(self) -> None:
         await super().flush()
         await self._writer.flush()

@@ -19,14 +19,25 @@ async def check_database(engine: Any) -> tuple[bool, str]:
 
 
 async def readiness(
-    *, engine: Any, limiter: Any, router: Any, providers: dict[str, Any], redis_policy: str = "closed"
+    *,
+    engine: Any,
+    limiter: Any,
+    router: Any,
+    providers: dict[str, Any],
+    redis_policy: str = "closed",
+    ledger: Any = None,
 ) -> tuple[bool, dict[str, Any]]:
-    """``(ready, details)``: ready when the database answers, Redis too if used and requests
-    depend on it (``redis_policy`` "closed"; with "open" an unreachable Redis is reported but the
-    instance still serves, without rate limits), and at least one provider is usable (its circuit
+    """``(ready, details)``: ready when the database answers (and takes the ledger's writes),
+    Redis too if used and requests depend on it (``redis_policy`` "closed"; with "open" an
+    unreachable Redis is reported but the instance still serves, without rate limits), and at
+    least one provider is usable (its circuit
     breaker is not open and, for providers with ``ready()``, it says so: the local model once
     loaded)."""
     db_ok, db_msg = await check_database(engine)
+    if db_ok and ledger is not None and ledger.writes_failing():
+        # Reads answer, writes do not (a SQLite file locked by another process, a full disk, a
+        # PostgreSQL that refuses writes): requests would only get 503s.
+        db_ok, db_msg = False, "writes failing"
     checks: dict[str, Any] = {"database": db_msg}
     ok = db_ok
     if limiter is not None and getattr(limiter, "name", "") == "redis":

@@ -94,6 +94,10 @@ class PGWriter:
         self._holds.kick()
         return fut
 
+    def failing(self) -> bool:
+        """A lane has been failing for longer than a hold waits (``/ready`` says not ready)."""
+        return self._holds.given_up() or self._settles.given_up()
+
     def settle(
         self, *, inference_id: str, account_id: int, limited: bool, charge: int, model: str | None
     ) -> asyncio.Future[int]:

@@ -192,6 +192,11 @@ class SQLiteWriter:
             return False
         return True
 
+    def failing(self) -> bool:
+        """Writes have been failing for longer than a hold waits (``/ready`` says not ready)."""
+        since = self._failing_since
+        return since is not None and asyncio.get_running_loop().time() - since > self.timeout
+
     @staticmethod
     def _requeue(applied: Op | None) -> list[_Queued]:
         """The at-once op queued again after its batch was undone; its caller already had its
