@@ -205,6 +205,7 @@ def build_app(
             db.engine,
             retention_days=settings.responses_retention_days,
             writer=logsink.writer if isinstance(logsink, WriterLogSink) else None,
+            timeout=settings.database_timeout,
         )
         app.state.mg.extras.update(metrics=metrics, limiter=limiter, model_metrics=live, responses=stored)
         flusher = asyncio.create_task(_periodic(keys.flush_last_used, 5.0))

@@ -105,6 +105,9 @@ def test_postgres_outage_503_then_exact_books(
     key = server.create_key(email=email, usd=5.0)
     ids = _each_door(server.url, key, assert_ok)  # the key is cached from here on
     assert _ready(server.url) == 200
+    stored, _ = call(server.url, key, "responses")  # stored (store defaults to true)
+    stored_id = stored.json()["id"]
+    ids.add(stored.headers["x-inference-id"])
 
     # Requests in flight when the database goes (a whole answer, a stream that ends during the
     # outage): answered within the bound, and charged once the database is back.
@@ -140,6 +143,15 @@ def test_postgres_outage_503_then_exact_books(
 
     for _ in range(2):  # the first ones wait the bound, later ones are refused at once
         ids |= _each_door(server.url, key, assert_unavailable)
+    # A Responses request continuing a stored conversation reads it first: bounded too.
+    path, body = DOORS["responses"]
+    followed = requests.post(
+        server.url + path,
+        json={**body, "previous_response_id": stored_id},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+    assert_unavailable(followed, "responses")
     assert _ready(server.url) == 503
     proxy.restore()
     until(lambda: call(server.url, key, "chat")[0].status_code == 200, "served once PostgreSQL is back")

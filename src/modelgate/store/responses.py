@@ -14,16 +14,18 @@ commit for many requests instead of a transaction (and a thread hop through aios
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from modelgate.store.outage import bounded
 from modelgate.store.schema import StoredResponse, StoredResponseItem, utcnow
 from modelgate.store.sqlite_writer import sqlite_timestamp
 
@@ -63,14 +65,39 @@ def item_id_of(item: dict[str, Any], fallback: str) -> str:
     return value if isinstance(value, str) and value else fallback
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _within_timeout(
+    fn: Callable[Concatenate[ResponseStore, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[ResponseStore, P], Coroutine[Any, Any, R]]:
+    """A read on a request's path: an unreachable or frozen database is a 503 after ``timeout``
+    seconds (``store/outage.py``), not a request that hangs."""
+
+    @functools.wraps(fn)
+    async def run(store: ResponseStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        async with bounded(store.timeout):
+            return await fn(store, *args, **kwargs)
+
+    return run
+
+
 class ResponseStore:
     def __init__(
-        self, engine: AsyncEngine, *, retention_days: float, writer: SQLiteWriter | None = None
+        self,
+        engine: AsyncEngine,
+        *,
+        retention_days: float,
+        writer: SQLiteWriter | None = None,
+        timeout: float = 5.0,
     ) -> None:
-        """``writer``: the group-commit writer of the same SQLite file, which then writes saves."""
+        """``writer``: the group-commit writer of the same SQLite file, which then writes saves.
+        ``timeout``: seconds a read on a request's path waits for the database (then 503)."""
         self.engine = engine
         self.retention = timedelta(days=retention_days)
         self.writer = writer
+        self.timeout = timeout
 
     @property
     def enabled(self) -> bool:
@@ -107,6 +134,7 @@ class ResponseStore:
             if rows:
                 await conn.execute(insert(StoredResponseItem), rows)
 
+    @_within_timeout
     async def chain(self, *, account_id: int, response_id: str) -> Chain | None:
         """The items of ``response_id`` and of every response before it; None if unknown here."""
         t = StoredResponse
@@ -147,6 +175,7 @@ class ResponseStore:
             chain.items.extend(orjson.loads(data) for _, data in sorted(by_response.get(rid, [])))
         return chain
 
+    @_within_timeout
     async def items(
         self, *, account_id: int, ids: list[str], outputs_only: bool = False
     ) -> dict[str, dict[str, Any]]:
@@ -166,6 +195,7 @@ class ResponseStore:
         async with self.engine.connect() as conn:
             return {row.item_id: orjson.loads(row.data) for row in await conn.execute(query)}
 
+    @_within_timeout
     async def get(self, *, account_id: int, response_id: str) -> bytes | None:
         t = StoredResponse
         query = select(t.body).where(t.id == response_id, t.account_id == account_id, t.expires_at > utcnow())
@@ -173,6 +203,7 @@ class ResponseStore:
             body = (await conn.execute(query)).scalar_one_or_none()
         return body.encode("utf-8") if body is not None else None
 
+    @_within_timeout
     async def delete(self, *, account_id: int, response_id: str) -> bool:
         t, i = StoredResponse, StoredResponseItem
         async with self.engine.begin() as conn:
@@ -189,6 +220,7 @@ class ResponseStore:
             await conn.execute(delete(t).where(t.id == response_id))
         return True
 
+    @_within_timeout
     async def input_items(
         self, *, account_id: int, response_id: str, limit: int, order: str, after: str | None
     ) -> tuple[list[dict[str, Any]], bool] | None:

@@ -33,7 +33,11 @@ log = logging.getLogger("modelgate.api")
 def response_store(state: AppState) -> ResponseStore:
     store = state.extras.get("responses")
     if not isinstance(store, ResponseStore):
-        store = ResponseStore(state.db.engine, retention_days=state.settings.responses_retention_days)
+        store = ResponseStore(
+            state.db.engine,
+            retention_days=state.settings.responses_retention_days,
+            timeout=state.settings.database_timeout,
+        )
         state.extras["responses"] = store
     return store
 
