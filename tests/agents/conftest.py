@@ -50,6 +50,11 @@ PROVIDERS = f"""providers:
     base_url: {{agent_url}}
     api_key: {AGENT_KEY}
     max_retries: 0
+  agent-gemini:
+    type: gemini
+    base_url: {{gemini_url}}
+    api_key: {AGENT_KEY}
+    max_retries: 0
   agent-responses:
     type: openai
     base_url: {{agent_url}}
@@ -78,6 +83,15 @@ MODELS = """
     reasoning: {{budget_min: 0}}
     routes:
       - {{provider: agent-chat, model: chat-upstream}}
+"""
+
+MODELS += """
+  - id: google/gemini-agent
+    aliases: [gemini-agent]
+    info: {{name: Gemini agent, developer: Google, contextLength: 1000000, outputMax: 65536}}
+    pricing: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}}
+    routes:
+      - {{provider: agent-gemini, model: gemini-upstream}}
 """
 
 CONFIG = MOCK_CONFIG.replace("providers:\n", PROVIDERS, 1) + MODELS
@@ -160,7 +174,8 @@ def home(tmp_path: Path) -> Path:
 
 
 def agent_server(make_live_server: Any, fake: AgentUpstream, openai_base: str) -> LiveServer:
-    server: LiveServer = make_live_server(CONFIG.format(base_url=openai_base, agent_url=fake.base_url))
+    config = CONFIG.format(base_url=openai_base, agent_url=fake.base_url, gemini_url=f"{fake.url}/v1beta")
+    server: LiveServer = make_live_server(config)
     return server
 
 

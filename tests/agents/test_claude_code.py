@@ -93,7 +93,9 @@ def plan(project: Path) -> list[Step]:
     ]
 
 
-@pytest.mark.parametrize("model", [None, "chat-agent"], ids=["native-default-model", "translated"])
+@pytest.mark.parametrize(
+    "model", [None, "chat-agent", "gemini-agent"], ids=["native-default-model", "translated", "gemini"]
+)
 def test_claude_code_reads_then_edits_a_file(
     model: str | None,
     agents: Agents,
@@ -120,15 +122,18 @@ def test_claude_code_reads_then_edits_a_file(
     # Current releases put a system message mid-conversation (after the first user turn), with
     # adaptive thinking and an effort: passed through as sent, or kept in place as a system message.
     first = fake.requests[0].json
-    roles = [m["role"] for m in first["messages"]]
-    assert "system" in roles[roles.index("user") :], roles
+    if model != "gemini-agent":  # Gemini has one system instruction: the message joins it
+        roles = [m["role"] for m in first["messages"]]
+        assert "system" in roles[roles.index("user") :], roles
     if model is None:  # Claude Code's default model, routed by the built-in catalogue
         assert {r.path for r in fake.requests} == {"/v1/messages"}
         assert {r.json["model"] for r in fake.requests} == {"claude-opus-5-5"}
         assert first["thinking"]["type"] == "adaptive" and "effort" in first["output_config"]
-    else:
+    elif model == "chat-agent":
         assert {r.path for r in fake.requests} == {"/v1/chat/completions"}
         assert first["reasoning_effort"] in ("low", "medium", "high")
+    else:
+        assert {r.path for r in fake.requests} == {"/v1beta/models/gemini-upstream:streamGenerateContent"}
 
 
 @pytest.mark.parametrize("problem", ["bad key", "no credits"])

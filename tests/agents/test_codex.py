@@ -86,7 +86,9 @@ def run_codex(agents: Agents, project: Path, home: Path, base_url: str, key: str
     return last.read_text().strip()
 
 
-@pytest.mark.parametrize("model", ["gpt-agent", "chat-agent"], ids=["native", "translated"])
+@pytest.mark.parametrize(
+    "model", ["gpt-agent", "chat-agent", "gemini-agent"], ids=["native", "translated", "gemini"]
+)
 def test_codex_reads_then_changes_a_file(
     model: str,
     agents: Agents,
@@ -107,12 +109,19 @@ def test_codex_reads_then_changes_a_file(
     assert len(fake.results) >= 2, fake.results
     assert ORIGINAL.strip() in fake.results[0] and "edited" in fake.results[1]
     assert {0, 1, 2} <= set(fake.steps_sent)
-    path = "/v1/responses" if model == "gpt-agent" else "/v1/chat/completions"
+    path = {
+        "gpt-agent": "/v1/responses",
+        "chat-agent": "/v1/chat/completions",
+        "gemini-agent": "/v1beta/models/gemini-upstream:streamGenerateContent",
+    }[model]
     assert {r.path for r in fake.requests} == {path}
     # Codex's namespaced tools (sub-agents): passed through as sent, or flattened for chat.
     tools = fake.requests[0].json["tools"]
     if model == "gpt-agent":
         assert any(t.get("type") == "namespace" for t in tools)
+    elif model == "gemini-agent":
+        names = [d["name"] for d in tools[0]["functionDeclarations"]]
+        assert "exec_command" in names and any("__" in n for n in names), names
     else:
         names = [t["function"]["name"] for t in tools]
         assert "exec_command" in names and any("__" in n for n in names), names  # <namespace>__<name>

@@ -1,6 +1,7 @@
 """A scripted upstream that drives a real coding agent through a multi-step tool task, in the dialect
 each request arrives in: Anthropic Messages (``/v1/messages``), OpenAI chat
-(``/v1/chat/completions``) and OpenAI Responses (``/v1/responses``), streamed or whole.
+(``/v1/chat/completions``), OpenAI Responses (``/v1/responses``) and Gemini
+(``/v1beta/models/{model}:generateContent`` / ``:streamGenerateContent``), streamed or whole.
 
 The task is a plan: tool calls (``Step(tool, args)``) and then a final text. Which step a request is
 at is read from its own conversation — the number of tool results it carries (``tool_result``
@@ -50,7 +51,25 @@ def _text(content: Any) -> str:
     return ""
 
 
+def _gemini_turn(body: Json, stream: bool) -> Turn:
+    tools = {
+        d["name"]
+        for t in body.get("tools") or []
+        for d in t.get("functionDeclarations") or []
+        if isinstance(d.get("name"), str)
+    }
+    results = [
+        str(p["functionResponse"].get("response"))
+        for c in body.get("contents") or []
+        for p in c.get("parts") or []
+        if isinstance(p.get("functionResponse"), dict)
+    ]
+    return Turn(tools, results, stream)
+
+
 def read_turn(path: str, body: Json) -> Turn:
+    if path.startswith("/v1beta/"):
+        return _gemini_turn(body, path.endswith(":streamGenerateContent"))
     tools: set[str] = set()
     for tool in body.get("tools") or []:
         fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
@@ -74,7 +93,7 @@ def read_turn(path: str, body: Json) -> Turn:
 
 
 class AgentUpstream(ScriptedServer):
-    routes = ("/v1/messages", "/v1/chat/completions", "/v1/responses")
+    routes = ("/v1/messages", "/v1/chat/completions", "/v1/responses", "/v1beta/models/{tail:.*}")
 
     def __init__(self, *, plan: list[Step], final: str, api_key: str = "test-agent-key") -> None:
         super().__init__()
@@ -90,8 +109,10 @@ class AgentUpstream(ScriptedServer):
         return f"{self.url}/v1"
 
     async def guard(self, request: web.Request) -> web.StreamResponse | None:
-        given = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix(
-            "Bearer "
+        given = (
+            request.headers.get("x-api-key")
+            or request.headers.get("x-goog-api-key")
+            or request.headers.get("Authorization", "").removeprefix("Bearer ")
         )
         if given != self.api_key:
             return web.json_response(
@@ -121,6 +142,8 @@ class AgentUpstream(ScriptedServer):
             return await _send(request, turn.stream, *_anthropic(model, step, text, call_id))
         if request.path.endswith("/chat/completions"):
             return await _send(request, turn.stream, *_chat(model, step, text, call_id))
+        if request.path.startswith("/v1beta/"):
+            return await _send(request, turn.stream, *_gemini(step, text))
         return await _send(request, turn.stream, *_responses(model, step, text, call_id))
 
 
@@ -215,6 +238,20 @@ def _chat(
         (None, b"[DONE]"),
     ]
     return whole, events
+
+
+def _gemini(step: Step | None, text: str) -> tuple[Json, list[tuple[str | None, Any]]]:
+    part: Json = {"functionCall": {"name": step.tool, "args": step.args}} if step else {"text": text}
+    answer = {
+        "candidates": [{"content": {"parts": [part], "role": "model"}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {
+            "promptTokenCount": USAGE_IN,
+            "candidatesTokenCount": USAGE_OUT,
+            "totalTokenCount": USAGE_IN + USAGE_OUT,
+        },
+        "modelVersion": "gemini-fake",
+    }
+    return answer, [(None, answer)]
 
 
 def _responses(
