@@ -139,6 +139,7 @@ class MessagesInvocation:
     async def complete(self, provider: Provider, attempt: Attempt) -> Outcome:
         nat = native(provider, DIALECT)
         if nat is not None:
+            self.dropped = []  # a pass-through leaves nothing out
             reply = await nat.passthrough(DIALECT, self._body(attempt), self.headers)
             return Outcome(reply, reply.usage, reply.finish)
         return await ChatInvocation(self.chat(provider, attempt)).complete(provider, attempt)
@@ -146,6 +147,7 @@ class MessagesInvocation:
     async def stream(self, provider: Provider, attempt: Attempt) -> AsyncIterator[Event]:
         nat = native(provider, DIALECT)
         if nat is not None:
+            self.dropped = []
             events = nat.passthrough_stream(DIALECT, self._body(attempt), self.headers)
             try:
                 async for ev in events:
@@ -254,7 +256,7 @@ class MessagesDoor:
         else:
             result: Completion = done.payload
             body = orjson.dumps(to_message(result, msg_id=msg_id, model=msg.model))
-        dropped = dropped_header([] if isinstance(done.payload, RawReply) else invocation.dropped)
+        dropped = dropped_header(invocation.dropped)
         return DoorResponse(200, answer_headers(done, {**dropped, "request-id": caller.inference_id}), body)
 
 
