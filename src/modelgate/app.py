@@ -214,9 +214,7 @@ def build_app(
         )
         purger = asyncio.create_task(_periodic(stored.purge_expired, 3600.0))  # retention of /v1/responses
         for provider in providers.values():
-            start = getattr(provider, "start", None)
-            if start is not None:
-                core.spawn(start())
+            core.spawn(provider.start())
         if freeze_gc:
             gc.collect()
             gc.freeze()

@@ -18,11 +18,11 @@ from modelgate.errors import (
     UpstreamStatusError,
 )
 from modelgate.gateway.router import Router
-from modelgate.providers.base import Chunk, Completion, ProviderCall, Usage
+from modelgate.providers.base import AdapterDefaults, Chunk, Completion, ProviderCall, Usage
 from modelgate.wire.chat import ChatRequest
 
 
-class ScriptedProvider:
+class ScriptedProvider(AdapterDefaults):
     supports_tools = supports_json_schema = supports_streaming = supports_vision = True
     supports_embeddings = forwards_unknown_fields = False
     drain_on_disconnect = True

@@ -9,12 +9,13 @@ import pytest
 
 from modelgate.catalog.models import ModelSpec, Pricing, ProviderConfig, Route
 from modelgate.catalog.registry import Catalog
-from modelgate.providers.base import ProviderContext, undeclared
+from modelgate.providers.base import AdapterDefaults, ProviderContext, undeclared
 from modelgate.providers.registry import ProviderTypeRegistry, build_providers
 
 
 class OldAdapter:
-    """Written against an older contract: no vision, embeddings, unknown-fields flags or dialects."""
+    """Written against an older contract: no vision, embeddings, unknown-fields flags, dialects or
+    side contract (start, ready, queue_depth)."""
 
     supports_tools = supports_json_schema = supports_streaming = True
     drain_on_disconnect = True
@@ -29,7 +30,7 @@ class OldAdapter:
     async def aclose(self) -> None: ...
 
 
-class Adapter(OldAdapter):
+class Adapter(OldAdapter, AdapterDefaults):
     supports_vision = True
     supports_embeddings = forwards_unknown_fields = False
     dialects: frozenset[str] = frozenset()
@@ -58,8 +59,13 @@ def test_an_adapter_missing_declared_members_is_a_start_up_error_naming_them() -
         "supports_embeddings",
         "forwards_unknown_fields",
         "dialects",
+        "start",
+        "ready",
+        "queue_depth",
     ]
     with pytest.raises(
-        ValueError, match="supports_vision, supports_embeddings, forwards_unknown_fields, dialects"
+        ValueError,
+        match="supports_vision, supports_embeddings, forwards_unknown_fields, dialects, start, ready, "
+        "queue_depth",
     ):
         _build(OldAdapter)

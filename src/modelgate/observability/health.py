@@ -56,19 +56,13 @@ async def readiness(
     prov: dict[str, str] = {}
     for name, p in providers.items():
         state = router.breaker_state(name) if router is not None else "closed"
-        ready = getattr(p, "ready", None)
         if state == "open":
             prov[name] = "circuit_open"
-        elif callable(ready):
-            try:
-                r = ready()
-                if asyncio.iscoroutine(r):
-                    r = await r
-                prov[name] = "ok" if r else "starting"
-            except Exception as exc:
-                prov[name] = type(exc).__name__
-        else:
-            prov[name] = "ok"
+            continue
+        try:
+            prov[name] = "ok" if p.ready() else "starting"
+        except Exception as exc:
+            prov[name] = type(exc).__name__
     checks["providers"] = prov
     if providers and not any(v == "ok" for v in prov.values()):
         ok = False

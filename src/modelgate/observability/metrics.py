@@ -203,23 +203,18 @@ class Metrics:
         ]
 
     def watch_queue_depth(self, providers: dict[str, Any]) -> None:
-        """Providers exposing ``queue_depth`` (an int attribute or a method) appear in the gauge."""
+        """Providers with a queue of their own (``Provider.queue_depth`` not None: the local model)
+        appear in the gauge."""
 
         def read() -> dict[Labels, float]:
             out: dict[Labels, float] = {}
             for name, p in providers.items():
-                q = getattr(p, "queue_depth", None)
-                stats = getattr(p, "stats", None)
-                if q is None and stats is None:
-                    continue
                 try:
-                    if q is not None:
-                        out[(name,)] = float(q() if callable(q) else q)
-                    else:  # the local provider: EngineStats.waiting
-                        assert stats is not None
-                        out[(name,)] = float((stats() if callable(stats) else stats).waiting)
+                    depth = p.queue_depth()
                 except Exception:  # a provider's gauge must never break a scrape
                     continue
+                if depth is not None:
+                    out[(name,)] = float(depth)
             return out
 
         self.queue_depth.fn = read

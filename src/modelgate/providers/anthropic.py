@@ -26,7 +26,15 @@ from modelgate.providers.anthropic_convert import (
     parse_usage,
 )
 from modelgate.providers.anthropic_structured import output_tool
-from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext, RawEvent, RawReply
+from modelgate.providers.base import (
+    AdapterDefaults,
+    Chunk,
+    Completion,
+    ProviderCall,
+    ProviderContext,
+    RawEvent,
+    RawReply,
+)
 from modelgate.providers.http import (
     HTTPUpstream,
     SSEEvent,
@@ -41,7 +49,7 @@ from modelgate.sanitize import db_text
 ANTHROPIC_VERSION = "2023-06-01"
 
 
-class AnthropicProvider:
+class AnthropicProvider(AdapterDefaults):
     supports_tools = True
     supports_json_schema = True  # through a forced output tool (anthropic_convert.output_tool)
     supports_streaming = True

@@ -184,11 +184,38 @@ class Provider(Protocol):
 
     async def aclose(self) -> None: ...
 
+    # The side contract (``AdapterDefaults`` gives an adapter that has nothing to say the defaults):
+    async def start(self) -> None:
+        """Warm up before the first request (the local model loads); called once at start-up."""
+        ...
+
+    def ready(self) -> bool:
+        """Whether it can serve now (``/ready``; False: "starting")."""
+        ...
+
+    def queue_depth(self) -> int | None:
+        """Requests waiting inside the adapter (the ``queue_depth`` gauge); None: it has no queue."""
+        ...
+
+
+class AdapterDefaults:
+    """The defaults of ``Provider``'s side contract, for adapters to inherit: nothing to warm up,
+    always ready, no queue of their own."""
+
+    async def start(self) -> None:
+        return None
+
+    def ready(self) -> bool:
+        return True
+
+    def queue_depth(self) -> int | None:
+        return None
+
 
 def undeclared(provider: object) -> list[str]:
     """The members of ``Provider`` that ``provider`` lacks (a third-party adapter written against
     an older contract): named in a start-up error rather than guessed at request time."""
-    members = [*Provider.__annotations__, "complete", "stream", "aclose"]
+    members = [*Provider.__annotations__, "complete", "stream", "aclose", "start", "ready", "queue_depth"]
     return [m for m in members if not hasattr(provider, m)]
 
 

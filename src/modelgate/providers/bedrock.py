@@ -24,7 +24,7 @@ import orjson
 
 from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamStatusError
-from modelgate.providers.base import Chunk, Completion, ProviderCall, ProviderContext
+from modelgate.providers.base import AdapterDefaults, Chunk, Completion, ProviderCall, ProviderContext
 from modelgate.providers.bedrock_convert import EXCEPTION_STATUS, StreamState, build_request, parse_converse
 from modelgate.providers.eventstream import EventStreamDecoder, Message
 from modelgate.providers.http import HTTPUpstream, upstream_status_error
@@ -112,7 +112,7 @@ def chunk_payload(provider: str, payload: dict[str, Any]) -> bytes:
         ) from exc
 
 
-class BedrockProvider:
+class BedrockProvider(AdapterDefaults):
     supports_tools = True
     supports_json_schema = False  # Converse has no JSON mode (a forced tool would be a translation)
     supports_streaming = True

@@ -37,7 +37,15 @@ from modelgate.errors import (
     UpstreamStatusError,
 )
 from modelgate.providers import vectors
-from modelgate.providers.base import Chunk, Completion, EmbedCall, Embeddings, ProviderCall, ProviderContext
+from modelgate.providers.base import (
+    AdapterDefaults,
+    Chunk,
+    Completion,
+    EmbedCall,
+    Embeddings,
+    ProviderCall,
+    ProviderContext,
+)
 from modelgate.providers.gemini_convert import RPC_STATUS, build_request
 from modelgate.providers.gemini_response import StreamState, parse_response
 from modelgate.providers.http import HTTPUpstream, UpstreamErrorInfo, decode_line, upstream_status_error
@@ -47,7 +55,7 @@ from modelgate.sanitize import db_text
 _MAX_RAW_JSON = 1024 * 1024
 
 
-class GeminiProvider:
+class GeminiProvider(AdapterDefaults):
     supports_tools = True
     supports_json_schema = True
     supports_streaming = True

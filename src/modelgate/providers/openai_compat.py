@@ -23,6 +23,7 @@ from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import UpstreamProtocolError
 from modelgate.providers import openai_responses, vectors
 from modelgate.providers.base import (
+    AdapterDefaults,
     Chunk,
     Completion,
     EmbedCall,
@@ -41,7 +42,7 @@ from modelgate.sanitize import db_text
 _GATEWAY_ONLY = {"provider", "thinking", "model", "max_tokens", "max_completion_tokens", "stream_options"}
 
 
-class OpenAICompatProvider:
+class OpenAICompatProvider(AdapterDefaults):
     supports_tools = True
     supports_json_schema = True
     supports_streaming = True

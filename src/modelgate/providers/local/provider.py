@@ -16,7 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import InvalidRequestError, ProviderNotConfiguredError
-from modelgate.providers.base import Chunk, Completion, EmbedCall, Embeddings, ProviderCall, ProviderContext
+from modelgate.providers.base import (
+    AdapterDefaults,
+    Chunk,
+    Completion,
+    EmbedCall,
+    Embeddings,
+    ProviderCall,
+    ProviderContext,
+)
 from modelgate.providers.local.embedder import DIMENSIONS, MODEL_ID, Embedder, EmbedOptions
 from modelgate.providers.local.engine import Engine
 from modelgate.providers.local.request import EngineStats, GenRequest
@@ -43,7 +51,7 @@ class LocalOptions(BaseModel):
     embed_batch: int = Field(default=32, ge=1, le=1024)
 
 
-class LocalProvider:
+class LocalProvider(AdapterDefaults):
     supports_tools = False
     supports_json_schema = True
     supports_streaming = True
@@ -86,6 +94,9 @@ class LocalProvider:
 
     def stats(self) -> EngineStats:
         return self.engine.stats
+
+    def queue_depth(self) -> int | None:
+        return self.engine.stats.waiting
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.engine.shutdown)
