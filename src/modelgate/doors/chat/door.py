@@ -60,8 +60,7 @@ class ChatInvocation:
 
     def _note_dropped(self, provider: Provider) -> None:
         extra = self.req.model_extra
-        if extra and not provider.forwards_unknown_fields:
-            self.dropped = sorted(extra)
+        self.dropped = sorted(extra) if extra and not provider.forwards_unknown_fields else []
 
     async def complete(self, provider: Provider, attempt: Attempt) -> Outcome:
         self._note_dropped(provider)
