@@ -23,6 +23,7 @@ from modelgate.httpserver import uvicorn_options
 from modelgate.settings import Settings
 from modelgate.store.db import Database
 from tests.fakes.anthropic_server import AnthropicFake
+from tests.fakes.gemini_server import GeminiFake
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.threaded import BackgroundLoop
 
@@ -137,6 +138,7 @@ def openai_upstream(fake_openai: FakeOpenAI) -> Iterator[FakeOpenAI]:
 
 
 ANTHROPIC_KEY = "test-anthropic-key"
+GEMINI_KEY = "test-gemini-key"
 
 
 @pytest.fixture(scope="session")
@@ -151,6 +153,15 @@ def fakes_loop() -> Iterator[BackgroundLoop]:
 def anthropic_up(fakes_loop: BackgroundLoop) -> Iterator[AnthropicFake]:
     """A fresh Anthropic Messages fake (``x-api-key: ANTHROPIC_KEY``), for any live-server test."""
     fake = AnthropicFake(api_key=ANTHROPIC_KEY)
+    fakes_loop.run(fake.start())
+    yield fake
+    fakes_loop.run(fake.stop())
+
+
+@pytest.fixture
+def gemini_up(fakes_loop: BackgroundLoop) -> Iterator[GeminiFake]:
+    """A fresh Gemini fake (``x-goog-api-key: GEMINI_KEY``), for any live-server test."""
+    fake = GeminiFake(api_key=GEMINI_KEY)
     fakes_loop.run(fake.start())
     yield fake
     fakes_loop.run(fake.stop())

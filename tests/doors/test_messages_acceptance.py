@@ -7,21 +7,18 @@ server-tool history (web search, search results), unknown top-level fields and b
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import LiveServer
+from tests.conftest import GEMINI_KEY, LiveServer
 from tests.doors.conftest import DOOR_CONFIG
 from tests.fakes import Reply, load
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.gemini_server import GeminiFake
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.threaded import BackgroundLoop
 
-GEMINI_KEY = "test-gemini-key"
 EXTRA_MODELS = """
   - id: lab/thinker
     aliases: [thinker]
@@ -99,14 +96,6 @@ WEB_SEARCH_HISTORY: list[dict[str, Any]] = [
         ],
     },
 ]
-
-
-@pytest.fixture
-def gemini_up(fakes_loop: BackgroundLoop) -> Iterator[GeminiFake]:
-    fake = GeminiFake(api_key=GEMINI_KEY)
-    fakes_loop.run(fake.start())
-    yield fake
-    fakes_loop.run(fake.stop())
 
 
 @pytest.fixture

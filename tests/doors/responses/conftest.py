@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.conftest import ANTHROPIC_KEY, MOCK_CONFIG, LiveServer
+from tests.conftest import ANTHROPIC_KEY, GEMINI_KEY, MOCK_CONFIG, LiveServer
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.gemini_server import GeminiFake
 from tests.fakes.openai_server import FakeOpenAI
@@ -18,7 +18,6 @@ from tests.fakes.responses_server import ResponsesFake
 from tests.fakes.threaded import BackgroundLoop
 
 OPENAI_KEY = "test-openai-key"
-GEMINI_KEY = "test-gemini-key"
 
 PROVIDERS = """providers:
   oai:
@@ -66,14 +65,6 @@ CONFIG = MOCK_CONFIG.replace("providers:\n", PROVIDERS, 1) + MODELS
 @pytest.fixture
 def responses_up(fakes_loop: BackgroundLoop) -> Iterator[ResponsesFake]:
     fake = ResponsesFake(api_key=OPENAI_KEY)
-    fakes_loop.run(fake.start())
-    yield fake
-    fakes_loop.run(fake.stop())
-
-
-@pytest.fixture
-def gemini_up(fakes_loop: BackgroundLoop) -> Iterator[GeminiFake]:
-    fake = GeminiFake(api_key=GEMINI_KEY)
     fakes_loop.run(fake.start())
     yield fake
     fakes_loop.run(fake.stop())
