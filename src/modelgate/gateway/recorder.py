@@ -154,13 +154,14 @@ class RequestRecorder:
         # Metrics and the token-limit correction, once per request.
         caller = meta.caller
         ident = caller.ident
+        elapsed = time.perf_counter() - meta.started
         if self.metrics is not None:
             self.metrics.request_done(
                 model=model if provider is not None else "unrouted",
                 provider=provider,
                 status=http_status,
                 stream=stream,
-                seconds=time.perf_counter() - meta.started,
+                seconds=elapsed,
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 credits=credits,
@@ -178,7 +179,7 @@ class RequestRecorder:
         if self.model_metrics is not None and error is None and http_status == 200:
             self.model_metrics.observe(
                 model,
-                seconds=time.perf_counter() - meta.started,
+                seconds=elapsed,
                 ttft=ttft,
                 output_tokens=usage.completion_tokens,
             )
@@ -218,7 +219,7 @@ class RequestRecorder:
                 "finish_reason": log_finish_reason(finish),
                 "client_request_id": db_text(caller.client_request_id, 128),
                 "error_message": db_text(error, ERROR_TEXT_LIMIT),
-                "latency_ms": _bounded(int((time.perf_counter() - meta.started) * 1000), MAX_TOKEN_COUNT),
+                "latency_ms": _bounded(int(elapsed * 1000), MAX_TOKEN_COUNT),
                 "created_at": utcnow(),
             }
         )

@@ -22,10 +22,9 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from modelgate.catalog.models import ModelSpec, Route
 from modelgate.catalog.registry import Catalog, not_configured_message
@@ -346,15 +345,27 @@ def _all_open(plan: list[Route]) -> GatewayError:
     return UpstreamError(f"no provider could serve the request (tried: {names})")
 
 
-@contextmanager
-def adapter_failures(provider: str) -> Iterator[None]:
+class adapter_failures:
     """An adapter that fails with anything but a ``GatewayError`` (a bug, or an upstream value it
-    did not expect) gives an invalid-upstream-answer error, never a 500."""
-    try:
-        yield
-    except (GatewayError, asyncio.CancelledError, StopAsyncIteration):
-        raise
-    except Exception as exc:
+    did not expect) gives an invalid-upstream-answer error, never a 500. A class, not a
+    ``@contextmanager`` generator: it wraps every attempt, and a generator costs a few µs each."""
+
+    __slots__ = ("provider",)
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> Literal[False]:
+        if exc is None or not isinstance(exc, Exception):
+            return False  # no error, or CancelledError / KeyboardInterrupt: as they are
+        if isinstance(exc, GatewayError | StopAsyncIteration):
+            return False
+        provider = self.provider
         log.error("provider %s failed unexpectedly", provider, exc_info=exc)
         raise UpstreamProtocolError(
             f"upstream {provider} answered something the gateway could not read", provider=provider

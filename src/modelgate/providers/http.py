@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -116,8 +116,10 @@ class HTTPUpstream:
                 "POST", self._client.host_header, self._client.prefix + path, payload
             )
             headers = {**headers, **signed} if headers else signed
-        with self._transport_errors(reading=False):
+        try:
             resp = await self._client.post(path, payload, headers)
+        except HTTPClientError as exc:
+            raise self._transport_error(exc, reading=False) from exc
         if resp.status >= 400:
             try:
                 await self._raise_for_status(resp)
@@ -132,16 +134,18 @@ class HTTPUpstream:
         """POST JSON; yields the response once its head arrived with a 2xx status (streams)."""
         resp = await self._send(path, body, headers)
         try:
-            with self._transport_errors(reading=True):
-                yield resp
+            yield resp
+        except HTTPClientError as exc:
+            raise self._transport_error(exc, reading=True) from exc
         finally:
             resp.release()
 
     async def post_json(self, path: str, body: Any, *, headers: Mapping[str, str] | None = None) -> Any:
         resp = await self._send(path, body, headers)
         try:
-            with self._transport_errors(reading=True):
-                raw = await resp.read()
+            raw = await resp.read()
+        except HTTPClientError as exc:
+            raise self._transport_error(exc, reading=True) from exc
         finally:
             resp.release()
         try:
@@ -151,24 +155,22 @@ class HTTPUpstream:
                 f"upstream {self.name} answered a body that is not JSON", provider=self.name
             ) from exc
 
-    @contextmanager
-    def _transport_errors(self, *, reading: bool) -> Iterator[None]:
-        """The client's failures as ``UpstreamError``s (a stall while reading a body, or no head)."""
-        try:
-            yield
-        except ReadTimeout as exc:
+    def _transport_error(
+        self, exc: HTTPClientError, *, reading: bool
+    ) -> UpstreamTimeoutError | UpstreamConnectionError:
+        """The client's failure as an ``UpstreamError`` (a stall while reading a body, or no head).
+        A plain ``try/except`` at each call site rather than a context manager: this is on every
+        request's path, and a generator-based ``with`` costs a few microseconds each time."""
+        if isinstance(exc, ReadTimeout):
             what = "stalled for more than" if reading else "sent no response within"
-            raise UpstreamTimeoutError(
+            return UpstreamTimeoutError(
                 f"upstream {self.name} {what} {self.timeouts.first_byte:g}s", provider=self.name
-            ) from exc
-        except ConnectError as exc:
-            raise UpstreamConnectionError(
-                f"cannot reach upstream {self.name}: {exc}", provider=self.name
-            ) from exc
-        except HTTPClientError as exc:
-            raise UpstreamConnectionError(
-                f"upstream {self.name} closed the connection: {exc}", provider=self.name
-            ) from exc
+            )
+        if isinstance(exc, ConnectError):
+            return UpstreamConnectionError(f"cannot reach upstream {self.name}: {exc}", provider=self.name)
+        return UpstreamConnectionError(
+            f"upstream {self.name} closed the connection: {exc}", provider=self.name
+        )
 
     async def _raise_for_status(self, resp: Response) -> None:
         try:
