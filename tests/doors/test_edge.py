@@ -127,6 +127,7 @@ def test_capabilities_are_enforced_at_admission_for_every_door(
             "max_tokens": 8,
             "messages": [{"role": "user", "content": "x"}],
             "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "any"},  # forced: offered tools are left out instead (below)
         },
         headers={"x-api-key": key},
         timeout=10,
@@ -148,3 +149,18 @@ def test_capabilities_are_enforced_at_admission_for_every_door(
     doors = sorted(item["door"] for item in logs.json()["data"])
     assert doors == ["chat", "chat", "messages"]
     assert all(item["status"] == "failed" for item in logs.json()["data"])
+    # Tools offered (not forced) on the Messages door to a model without tool calling: left out and
+    # named, and the model answers in text (Claude Code offers tools to every model).
+    offered = requests.post(
+        f"{server.url}/v1/messages",
+        json={
+            "model": "mock/plain",
+            "max_tokens": 8,
+            "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+        },
+        headers={"x-api-key": key},
+        timeout=10,
+    )
+    assert offered.status_code == 200 and offered.headers["x-modelgate-dropped"] == "tools[f]"
+    assert "tools" not in openai_upstream.last

@@ -127,7 +127,9 @@ class MessagesInvocation:
         """The chat request for this attempt: an effort only for a model that reasons, offered tools
         only for a route that calls tools (Claude Code offers them to every model; a model that
         cannot call them answers in text, as a model that chose not to would)."""
-        key = (attempt.model.reasoning is not None, supports(provider, "tools"))
+        model = attempt.model
+        declared = "capabilities" not in model.model_fields_set or "tools" in model.capabilities
+        key = (model.reasoning is not None, declared and supports(provider, "tools"))
         if key not in self._chat:
             self._chat[key] = to_chat(self.req, reasoning=key[0], tools_ok=key[1])
         chat, self.dropped = self._chat[key]
