@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from modelgate.wire.numbers import Integer, Number
+
 _NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 
 
@@ -165,7 +167,7 @@ class Thinking(_Wire):
     """Anthropic-style thinking switch, accepted on every model and mapped per provider."""
 
     type: Literal["enabled", "disabled", "adaptive"]
-    budget_tokens: int | None = Field(default=None, ge=0)
+    budget_tokens: Integer | None = Field(default=None, ge=0)
 
 
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
@@ -179,18 +181,18 @@ MAX_OUTPUT_TOKENS = 2**31 - 1
 class ChatRequest(_Wire):
     model: str = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
-    max_tokens: int | None = Field(default=None, ge=1, le=MAX_OUTPUT_TOKENS)
-    max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_OUTPUT_TOKENS)
+    max_tokens: Integer | None = Field(default=None, ge=1, le=MAX_OUTPUT_TOKENS)
+    max_completion_tokens: Integer | None = Field(default=None, ge=1, le=MAX_OUTPUT_TOKENS)
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    n: int | None = Field(default=None, ge=1, le=128)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0.01, le=1)
-    top_k: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    n: Integer | None = Field(default=None, ge=1, le=128)
+    temperature: Number | None = Field(default=None, ge=0, le=2)
+    top_p: Number | None = Field(default=None, ge=0.01, le=1)
+    top_k: Integer | None = Field(default=None, ge=1, le=2**31 - 1)
     stop: str | list[str] | None = None
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    seed: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    frequency_penalty: Number | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: Number | None = Field(default=None, ge=-2, le=2)
+    seed: Integer | None = Field(default=None, ge=1, le=2**63 - 1)
     response_format: ResponseFormat | None = None
     tools: list[Tool] | None = Field(default=None, max_length=128)
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
@@ -198,7 +200,7 @@ class ChatRequest(_Wire):
     prediction: Prediction | None = None
     provider: str | None = None
     logprobs: StrictBool | None = None
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    top_logprobs: Integer | None = Field(default=None, ge=0, le=20)
     logit_bias: dict[str, float] | None = None
     reasoning_effort: ReasoningEffort | None = None
     thinking: Thinking | None = None

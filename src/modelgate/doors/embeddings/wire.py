@@ -16,6 +16,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from modelgate.wire.numbers import Integer
+
 MAX_TOKEN_ID = 2**31 - 1
 _SHAPE = "must be a string, an array of strings, an array of token ids or an array of token-id arrays"
 
@@ -26,7 +28,7 @@ class EmbeddingRequest(BaseModel):
     model: str = Field(min_length=1)
     input: list[str] | list[list[int]]  # normalised: texts, or token-id arrays (one per input)
     encoding_format: Literal["float", "base64"] | None = None
-    dimensions: int | None = Field(default=None, ge=1, le=65536)
+    dimensions: Integer | None = Field(default=None, ge=1, le=65536)
     user: str | None = None
     provider: str | None = None  # a route's provider, as for chat (``auto`` or absent: the chain)
 

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from modelgate.wire.numbers import Integer, Number
+
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -34,7 +36,7 @@ class MessageParam(_Open):
 
 class ThinkingConfig(_Open):
     type: Literal["enabled", "disabled", "adaptive"]
-    budget_tokens: int | None = Field(default=None, ge=1024, le=2**31 - 1)
+    budget_tokens: Integer | None = Field(default=None, ge=1024, le=2**31 - 1)
 
 
 class OutputConfig(_Open):
@@ -66,14 +68,14 @@ class Metadata(_Open):
 
 class MessagesRequest(_Open):
     model: str = Field(min_length=1, max_length=256)
-    max_tokens: int = Field(ge=1, le=2**31 - 1)
+    max_tokens: Integer = Field(ge=1, le=2**31 - 1)
     messages: list[MessageParam] = Field(max_length=100_000)
     system: str | list[dict[str, Any]] | None = None
     stream: StrictBool = False
     stop_sequences: list[str] | None = None
-    temperature: float | None = Field(default=None, ge=0, le=1)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    top_k: int | None = Field(default=None, ge=0)
+    temperature: Number | None = Field(default=None, ge=0, le=1)
+    top_p: Number | None = Field(default=None, ge=0, le=1)
+    top_k: Integer | None = Field(default=None, ge=0)
     tools: list[dict[str, Any]] | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None

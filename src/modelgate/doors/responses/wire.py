@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from modelgate.wire.numbers import Integer, Number
+
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
 
@@ -67,11 +69,11 @@ class ResponsesRequest(_Open):
     parallel_tool_calls: StrictBool | None = None
     text: TextConfig | None = None
     reasoning: ReasoningConfig | None = None
-    max_output_tokens: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    max_tool_calls: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    max_output_tokens: Integer | None = Field(default=None, ge=1, le=2**31 - 1)
+    max_tool_calls: Integer | None = Field(default=None, ge=1)
+    temperature: Number | None = Field(default=None, ge=0, le=2)
+    top_p: Number | None = Field(default=None, ge=0, le=1)
+    top_logprobs: Integer | None = Field(default=None, ge=0, le=20)
     metadata: dict[str, str] | None = None
     user: str | None = None
     safety_identifier: str | None = Field(default=None, max_length=64)
