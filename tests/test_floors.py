@@ -13,7 +13,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "modelgate"
 
-# Top floor first. A package (or top-level module) may import its own floor and any floor below.
+# Top floor first. A package (or top-level module) may import any floor below; on its own floor only
+# the packages of a floor listed in ``SHARED`` import each other (api/ and doors/ never do).
 FLOORS: list[tuple[str, ...]] = [
     ("app", "cli", "__main__"),  # entry points: build the app, the command line
     ("web",),  # the console and docs pages (the playground calls a door)
@@ -27,7 +28,11 @@ FLOORS: list[tuple[str, ...]] = [
     ("errors", "sanitize", "settings", "__init__"),  # the ground: no modelgate imports above it
 ]
 
-# (importing file, imported package): why it may point up.
+# Floors whose packages may import each other: the entry points, and the domain rules (accounts and
+# billing share key identities and spending periods).
+SHARED = {("app", "cli", "__main__"), ("accounts", "billing", "limits", "observability")}
+
+# (importing file, imported package): why it may point up (or sideways).
 ALLOWED: dict[tuple[str, str], str] = {
     ("catalog/prices.py", "providers"): "annotation only: Usage (providers/base.py) is priced here",
 }
@@ -65,8 +70,13 @@ def upward_imports() -> list[str]:
         level = floor_of(unit)
         rel = str(path.relative_to(SRC))
         for line, target in imported_units(ast.parse(path.read_text(encoding="utf-8"))):
-            if target != unit and floor_of(target) < level and (rel, target) not in ALLOWED:
-                bad.append(f"src/modelgate/{rel}:{line} imports modelgate.{target}, a floor above {unit}")
+            if target == unit or (rel, target) in ALLOWED:
+                continue
+            where = f"src/modelgate/{rel}:{line} imports modelgate.{target}"
+            if floor_of(target) < level:
+                bad.append(f"{where}, a floor above {unit}")
+            elif floor_of(target) == level and FLOORS[level] not in SHARED:
+                bad.append(f"{where}, beside {unit} on its floor")
     return bad
 
 
@@ -84,3 +94,4 @@ def test_the_check_sees_an_upward_import() -> None:
     tree = ast.parse("from modelgate.doors.chat.door import ChatDoor\nimport modelgate.errors\n")
     assert imported_units(tree) == [(1, "doors"), (2, "errors")]
     assert floor_of("doors") < floor_of("gateway")  # so the gateway importing a door would be caught
+    assert floor_of("api") == floor_of("doors") and FLOORS[floor_of("api")] not in SHARED  # and api <-> doors
