@@ -121,13 +121,13 @@ def test_claude_code_reads_then_edits_a_file(
     assert {0, 1, 2} <= set(fake.steps_sent)
     # Current releases put a system message mid-conversation (after the first user turn), with
     # adaptive thinking and an effort: passed through as sent, or kept in place as a system message.
-    first = fake.requests[0].json
+    first = fake.planned[0].json
     if model != "gemini-agent":  # Gemini has one system instruction: the message joins it
         roles = [m["role"] for m in first["messages"]]
         assert "system" in roles[roles.index("user") :], roles
     if model is None:  # Claude Code's default model, routed by the built-in catalogue
         assert {r.path for r in fake.requests} == {"/v1/messages"}
-        assert {r.json["model"] for r in fake.requests} == {"claude-opus-5-5"}
+        assert {r.json["model"] for r in fake.planned} == {"claude-opus-5-5"}
         assert first["thinking"]["type"] == "adaptive" and "effort" in first["output_config"]
     elif model == "chat-agent":
         assert {r.path for r in fake.requests} == {"/v1/chat/completions"}

@@ -116,7 +116,7 @@ def test_codex_reads_then_changes_a_file(
     }[model]
     assert {r.path for r in fake.requests} == {path}
     # Codex's namespaced tools (sub-agents): passed through as sent, or flattened for chat.
-    tools = fake.requests[0].json["tools"]
+    tools = fake.planned[0].json["tools"]
     if model == "gpt-agent":
         assert any(t.get("type") == "namespace" for t in tools)
     elif model == "gemini-agent":

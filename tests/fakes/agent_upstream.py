@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.server import ScriptedServer
+from tests.fakes.server import RecordedRequest, ScriptedServer
 
 Json = dict[str, Any]
 
@@ -102,6 +102,7 @@ class AgentUpstream(ScriptedServer):
         self.api_key = api_key
         self.results: list[str] = []  # every tool result the plan's requests carried, deduplicated
         self.steps_sent: list[int] = []  # the plan step each planned answer gave
+        self.planned: list[RecordedRequest] = []  # the requests that offered the plan's tools
         self._ids = itertools.count(1)
 
     @property
@@ -127,6 +128,7 @@ class AgentUpstream(ScriptedServer):
         step: Step | None = None
         text = "ok"
         if planned:
+            self.planned.append(self.requests[-1])
             for r in turn.results:
                 if r not in self.results:
                     self.results.append(r)
