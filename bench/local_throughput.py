@@ -210,14 +210,15 @@ async def structured(provider: LocalProvider, levels: list[int], tokens: int, re
     header += " | ratio object/schema | outside decode ms/token | tokens/answer | parsed"
     print(header)
     print("-" * len(header))
-    stats = provider.engine.stats
     for n in levels:
         best: dict[str, Level] = {}
         outside: dict[str, float] = {}
         for _ in range(repeat):
             for fmt in FORMATS:
+                stats = provider.engine.stats  # a snapshot, sent by the worker process each step
                 step0, dec0, gen0 = stats.step_seconds, stats.decode_seconds, stats.generated_tokens
                 run = await level(lambda i, f=fmt: engine_one(provider, i, tokens, f), n, 0)
+                stats = provider.engine.stats
                 spent = (stats.step_seconds - step0) - (stats.decode_seconds - dec0)
                 per_token = spent / max(1, stats.generated_tokens - gen0)
                 outside[fmt] = min(outside.get(fmt, per_token), per_token)
@@ -324,13 +325,14 @@ async def main() -> None:
     results: dict[int, tuple[Level, Level | None]] = {}
     try:
         for n in levels:
-            stats = provider.engine.stats
             mine: Level | None = None
             theirs: Level | None = None
             overhead = 0.0
             for _ in range(args.repeat):  # alternate sides; keep each side's best (noise only slows)
+                stats = provider.engine.stats  # a snapshot, sent by the worker process each step
                 step0, dec0 = stats.step_seconds, stats.decode_seconds
                 run = await level(lambda i: engine_one(provider, i, args.tokens), n, 0)
+                stats = provider.engine.stats
                 if mine is None or run.tok_s > mine.tok_s:
                     mine = run
                     overhead = (stats.step_seconds - step0) - (stats.decode_seconds - dec0)

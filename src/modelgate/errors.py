@@ -21,6 +21,7 @@ subclasses at their boundary, with ``raise ... from exc``.
         ├── UpstreamConnectionError (502)                  refused, reset, DNS
         ├── UpstreamTimeoutError (504)                     connect / first byte / total
         ├── UpstreamProtocolError (502)                    malformed body or stream, invalid usage
+        ├── WorkerCrashedError (502, never retried)        an embedded model's worker process died
         └── ProviderSkippedError (503, or 429)             circuit breaker open; Retry-After set
 
 ``retryable`` tells the router whether another route may be tried (connect errors, timeouts,
@@ -197,6 +198,14 @@ class UpstreamTimeoutError(UpstreamError):
 
 class UpstreamProtocolError(UpstreamError):
     default_code = "upstream_protocol_error"
+
+
+class WorkerCrashedError(UpstreamError):
+    """The worker process of an embedded model died (a native crash, killed, out of memory) while
+    this request was in flight. Never retried: the request itself may have caused it."""
+
+    default_code = "worker_crashed"
+    retryable = False
 
 
 class ProviderSkippedError(UpstreamError):

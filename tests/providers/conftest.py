@@ -3,7 +3,8 @@ and Gemini adapters pointed at them (``anthropic_adapter``, ``gemini_adapter``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -47,3 +48,18 @@ async def gemini_adapter(gemini_fake: GeminiFake) -> AsyncIterator[GeminiProvide
     )
     yield p
     await p.aclose()
+
+
+@pytest.fixture(scope="module")
+def vocab() -> Iterator[tuple[Any, Any, int]]:
+    """The shipped GGUF's vocabulary alone (no weights): llama.cpp's library, the vocabulary, its size."""
+    lib = pytest.importorskip("llama_cpp")
+    from modelgate.providers.local.runtime import default_model_path
+
+    params = lib.llama_model_default_params()
+    params.vocab_only = True
+    model = lib.llama_model_load_from_file(str(default_model_path()).encode(), params)
+    assert model
+    v = lib.llama_model_get_vocab(model)
+    yield lib, v, lib.llama_vocab_n_tokens(v)
+    lib.llama_model_free(model)

@@ -8,27 +8,13 @@ the whole vocabulary with the grammar first would choose.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from modelgate.providers.local.runtime import default_model_path
 from modelgate.providers.local.sampling import SamplingParams, Scratch, build_sampler
 
 pytestmark = pytest.mark.local_model
-
-
-@pytest.fixture(scope="module")
-def vocab() -> Iterator[tuple[Any, Any, int]]:
-    lib = pytest.importorskip("llama_cpp")
-    params = lib.llama_model_default_params()
-    params.vocab_only = True
-    model = lib.llama_model_load_from_file(str(default_model_path()).encode(), params)
-    assert model
-    v = lib.llama_model_get_vocab(model)
-    yield lib, v, lib.llama_vocab_n_tokens(v)
-    lib.llama_model_free(model)
 
 
 def _json_grammar() -> str:

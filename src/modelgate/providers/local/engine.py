@@ -1,4 +1,6 @@
-"""The continuous-batching engine: one worker thread owns llama.cpp, asyncio callers submit to it.
+"""The continuous-batching engine: one thread owns llama.cpp, the worker process submits to it.
+
+It runs inside the local model's worker process (``worker.py``), never in the gateway's.
 
 Each step of the worker loop
 
@@ -12,20 +14,20 @@ Each step of the worker loop
 3. runs one ``llama_decode`` for all of it, then samples every sequence that has an output with its
    own sampler (``sampling.SeqSampler``: temperature, top-p/k, penalties, seed in C; a JSON grammar
    checked against the chosen token, the whole vocabulary masked only when it refuses it);
-4. turns tokens into text deltas (cached pieces, incremental UTF-8, stop sequences) and hands each
-   event loop its events with a single ``loop.call_soon_threadsafe`` per step.
+4. turns tokens into text deltas (cached pieces, incremental UTF-8, stop sequences) and hands the
+   step's events (one per request that sampled, with its token counts) to ``deliver`` at once.
 
 Requests join and leave between any two steps; nobody waits for the batch to drain.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from modelgate.errors import (
@@ -66,9 +68,13 @@ class _Active:
         self.reserved = reserved
 
 
+Deliver = Callable[[list[tuple[GenRequest, Event]]], None]
+
+
 class Engine:
-    def __init__(self, opts: RuntimeOptions, *, max_queue: int) -> None:
+    def __init__(self, opts: RuntimeOptions, *, max_queue: int, deliver: Deliver) -> None:
         self.opts = opts
+        self._deliver_fn = deliver
         self.parallel = opts.n_seq_max
         self.max_queue = max_queue
         # Prompt tokens after which no further request starts its prefill in the same step: one
@@ -89,7 +95,7 @@ class Engine:
         self._free_ids: list[int] = list(range(self.parallel - 1, -1, -1))
         self._reserved = 0
 
-    # -- event-loop side -------------------------------------------------------------------------
+    # -- submitting side (the worker's command thread) ---------------------------------------------
 
     def start(self) -> concurrent.futures.Future[None]:
         """Start the worker (idempotent); the future resolves once the model is loaded."""
@@ -111,6 +117,7 @@ class Engine:
                 wait = self._avg_seconds * (1 + self._n_waiting / max(1, self.parallel))
                 raise RateLimitError("local model queue is full", retry_after=wait)
             self._n_waiting += 1
+            self.stats.waiting = self._n_waiting
             self._inbox.append(req)
             self._cond.notify()
 
@@ -197,6 +204,7 @@ class Engine:
             self._waiting = deque(r for r in self._waiting if not r.cancelled)
             with self._cond:
                 self._n_waiting -= len(dropped)
+                self.stats.waiting = self._n_waiting
 
     def _admit(self, out: dict[GenRequest, Event]) -> None:
         rt = self._rt
@@ -210,7 +218,6 @@ class Engine:
                     out[req] = Event(error=exc)
                     continue
                 req.prompt_tokens = len(req.tokens)
-                req.report()
             tokens = req.tokens
             room = (rt.n_ctx - len(tokens)) // req.n
             if room < 1:
@@ -321,7 +328,6 @@ class Engine:
             else:
                 token = seq.sampler.sample(ctx, idx)
             req.completion_tokens[seq.index] += 1
-            req.report()
             finish: str | None = None
             if token in eog:
                 text, finish = seq.text.flush(), "stop"
@@ -333,8 +339,9 @@ class Engine:
                     text, finish = text + seq.text.flush(), "length"
                 else:
                     seq.last = token
+            ev = out.setdefault(req, Event())  # even without text: it carries the token counts
             if text or finish is not None:
-                out.setdefault(req, Event()).choices.append((seq.index, text, finish))
+                ev.choices.append((seq.index, text, finish))
             if finish is not None:
                 self._free_seq(act, seq)
         stats.generated_tokens += len(sampling)
@@ -360,15 +367,8 @@ class Engine:
             self._avg_seconds = 0.9 * self._avg_seconds + 0.1 * elapsed
 
     def _deliver(self, out: dict[GenRequest, Event]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[GenRequest, Event]]] = {}
-        for req, ev in out.items():
-            by_loop.setdefault(req.loop, []).append((req, ev))
-        for loop, items in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_put_all, items)
-            except RuntimeError:  # the caller's loop is closed: nobody is listening any more
-                for req, _ in items:
-                    req.cancelled = True
+        """Every step ends here, with or without events (the statistics may have changed)."""
+        self._deliver_fn(list(out.items()))
 
     def _fail_all(self, error: GatewayError, *, queued_too: bool = True) -> None:
         out: dict[GenRequest, Event] = {}
@@ -383,11 +383,7 @@ class Engine:
             self._waiting.clear()
             self._inbox.clear()
             self._n_waiting = 0
+            self.stats.waiting = 0
         for req in pending:
             out[req] = Event(error=error)
         self._deliver(out)
-
-
-def _put_all(items: list[tuple[GenRequest, Event]]) -> None:
-    for req, ev in items:
-        req.queue.put_nowait(ev)

@@ -1,8 +1,10 @@
-"""``LocalProvider``: the models shipped inside PyPI packages, run in-process.
+"""``LocalProvider``: the models shipped inside PyPI packages, run in supervised worker processes.
 
 Chat: SmolLM2-135M-Instruct on the batching engine (``engine.py``). Embeddings (``embed``, the
-``EmbeddingProvider`` Protocol): all-MiniLM-L6-v2 on onnxruntime (``embedder.py``). Each loads on
-first use, on its own worker thread.
+``EmbeddingProvider`` Protocol): all-MiniLM-L6-v2 on onnxruntime (``embedder.py``). Each runs in a
+worker process of its own (``supervisor.py``, ``worker.py``), started on first use: a native crash
+fails the calls in flight with a 502 and the worker restarts; the gateway keeps serving.
+A client's JSON schema is checked against ``bounds.py`` before it becomes a grammar.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from modelgate.providers.base import (
     ProviderCall,
     ProviderContext,
 )
-from modelgate.providers.local.embedder import DIMENSIONS, MODEL_ID, Embedder, EmbedOptions
-from modelgate.providers.local.engine import Engine
-from modelgate.providers.local.request import EngineStats, GenRequest
+from modelgate.providers.local.client import EmbedderClient, EngineClient, GenCall
+from modelgate.providers.local.embedder import DIMENSIONS, MODEL_ID, EmbedOptions
+from modelgate.providers.local.request import EngineStats
 from modelgate.providers.local.runtime import RuntimeOptions, default_model_path, default_threads
-from modelgate.providers.local.sampling import SamplingParams, grammar_for
+from modelgate.providers.local.sampling import SamplingParams, format_spec
 from modelgate.wire.chat import ChatRequest, content_text
 
 
@@ -63,7 +65,7 @@ class LocalProvider(AdapterDefaults):
 
     def __init__(self, name: str, options: LocalOptions) -> None:
         self.name = name
-        self.engine = Engine(
+        self.engine = EngineClient(
             RuntimeOptions(
                 model_path=options.model_path,
                 n_ctx=options.n_ctx,
@@ -73,13 +75,15 @@ class LocalProvider(AdapterDefaults):
                 extra_buffer_types=options.extra_buffer_types,
             ),
             max_queue=options.max_queue,
+            provider=name,
         )
-        self.embedder = Embedder(
+        self.embedder = EmbedderClient(
             EmbedOptions(
                 model_path=options.embed_model_path,
                 n_threads=options.embed_threads,
                 batch=options.embed_batch,
-            )
+            ),
+            provider=name,
         )
 
     @property
@@ -89,7 +93,7 @@ class LocalProvider(AdapterDefaults):
         return configured if configured is not None else default_model_path()
 
     async def start(self) -> None:
-        """Load the model in the worker thread (also done lazily by the first call)."""
+        """Start the chat worker and load its model (also done lazily by the first call)."""
         await asyncio.wrap_future(self.engine.start())
 
     def stats(self) -> EngineStats:
@@ -158,7 +162,7 @@ class LocalProvider(AdapterDefaults):
         finally:
             req.cancel()  # consumer gone (or done): the worker frees the sequences next step
 
-    async def _submit(self, call: ProviderCall) -> GenRequest:
+    async def _submit(self, call: ProviderCall) -> GenCall:
         request = call.request
         _check_supported(request)
         params = SamplingParams(
@@ -168,21 +172,17 @@ class LocalProvider(AdapterDefaults):
             frequency_penalty=request.frequency_penalty or 0.0,
             presence_penalty=request.presence_penalty or 0.0,
             seed=request.seed,
-            grammar=grammar_for(request.response_format),
+            format=format_spec(request.response_format),
         )
         await self.start()
-        req = GenRequest(
+        return self.engine.submit(
             messages=_messages(request),
             params=params,
             n=request.n or 1,
             max_tokens=max(1, call.max_tokens),
             stops=tuple(request.stop_list),
-            loop=asyncio.get_running_loop(),
-            wake=self.engine.wake,
             on_usage=call.on_usage,
         )
-        self.engine.submit(req)
-        return req
 
 
 def _check_supported(request: ChatRequest) -> None:

@@ -1,18 +1,17 @@
-"""What crosses the thread boundary: a submitted request, its events, the engine's statistics.
+"""What the engine works on and hands out: a submitted request, its events, the statistics.
 
-The event loop creates a ``GenRequest`` and reads its ``queue``; the worker thread writes the
-counters and puts ``Event``s on the queue through ``loop.call_soon_threadsafe``.
+These live in the worker process (``worker.py``): its command thread creates a ``GenRequest`` per
+call, the engine thread writes its counters and hands each step's ``Event``s to the engine's
+``deliver`` callback, which sends them to the gateway process (``client.py`` reads them there).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from modelgate.errors import GatewayError
-from modelgate.providers.base import Usage
 from modelgate.providers.local.sampling import SamplingParams
 
 ChoiceDelta = tuple[int, str, str | None]  # (choice index, text, finish_reason)
@@ -38,60 +37,34 @@ class EngineStats:
 
 
 class GenRequest:
-    """One submitted call. The worker writes counters and events; the event loop reads them."""
+    """One submitted call, inside the worker process. The engine thread writes the counters."""
 
     def __init__(
         self,
         *,
+        rid: int,
         messages: list[dict[str, str]],
         params: SamplingParams,
         n: int,
         max_tokens: int,
         stops: tuple[str, ...],
-        loop: asyncio.AbstractEventLoop,
         wake: Callable[[], None],
-        on_usage: Callable[[Usage], None] | None = None,
     ) -> None:
+        self.rid = rid
         self._wake = wake
         self.messages = messages
         self.params = params
         self.n = n
         self.max_tokens = max_tokens
         self.stops = stops
-        self.loop = loop
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
         self.cancelled = False
-        self.finished = False
-        self.tokens: list[int] | None = None  # the templated prompt, tokenized by the worker
+        self.tokens: list[int] | None = None  # the templated prompt, tokenized by the engine thread
         self.prompt_tokens = 0
-        self.completion_tokens = [0] * n
-        # Told the live totals by the worker as tokens are sampled (``ProviderCall.on_usage``).
-        self._on_usage = on_usage
+        self.completion_tokens = [0] * n  # every sampled token of each choice (an end token too)
         self.submitted_at = time.monotonic()
 
-    def usage(self) -> Usage:
-        """Exact counts so far: the templated prompt, and every sampled token (an end token too)."""
-        return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=sum(self.completion_tokens))
-
-    def report(self) -> None:
-        """The worker, after each count changes: the running totals to ``ProviderCall.on_usage``."""
-        if self._on_usage is not None:
-            self._on_usage(self.usage())
-
     def cancel(self) -> None:
-        """Stop generating (no-op once finished): the worker frees the sequences at its next step."""
-        if not self.finished and not self.cancelled:
+        """Stop generating: the engine frees the sequences at its next step."""
+        if not self.cancelled:
             self.cancelled = True
             self._wake()
-
-    async def events(self) -> AsyncIterator[Event]:
-        while True:
-            ev = await self.queue.get()
-            if ev.error is not None:
-                self.finished = True
-                raise ev.error
-            if ev.done:
-                self.finished = True
-            yield ev
-            if ev.done:
-                return

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelgate.errors import InvalidRequestError
+from modelgate.providers.local.bounds import check_grammar, check_schema
 from modelgate.wire.chat import ResponseFormatJSONObject, ResponseFormatJSONSchema
+
+FormatSpec = tuple[str, Any]  # ("json_object", None) | ("json_schema", schema): picklable, checked
 
 # llama.cpp draws a random seed for the distribution sampler when given this value.
 RANDOM_SEED = 0xFFFFFFFF
@@ -27,7 +30,8 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
     seed: int | None = None
-    grammar: str | None = None  # GBNF, root rule "root"
+    format: FormatSpec | None = None  # response_format, checked (``format_spec``)
+    grammar: str | None = None  # GBNF, root rule "root": built from ``format`` in the worker
 
     @property
     def greedy(self) -> bool:
@@ -45,28 +49,47 @@ class SamplingParams:
         return (self.seed + choice) % RANDOM_SEED
 
 
-def grammar_for(response_format: Any) -> str | None:
-    """The GBNF grammar that constrains output to ``response_format`` (None for plain text)."""
-    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
-
+def format_spec(response_format: Any) -> FormatSpec | None:
+    """What the worker needs to build the grammar (None for plain text); a schema beyond the
+    bounds of ``bounds.py`` is refused here, in the gateway, before any native code sees it."""
     if isinstance(response_format, ResponseFormatJSONObject):
-        return str(JSON_GBNF)
+        return ("json_object", None)
     if isinstance(response_format, ResponseFormatJSONSchema):
         schema = response_format.json_schema.schema_
         if not schema:
-            return str(JSON_GBNF)
-        try:
-            grammar = str(json_schema_to_gbnf(json.dumps(schema)))
-        except (ValueError, KeyError, TypeError, NotImplementedError, RecursionError) as exc:
-            raise InvalidRequestError(
-                f"response_format.json_schema: the local model cannot enforce this schema: {exc}",
-                param="response_format",
-            ) from exc
-        # llama-cpp-python's converter lets a string hold any character but '"' and '\\', raw
-        # newlines and other control characters included, which no JSON parser accepts: the class
-        # is narrowed as in llama.cpp's own JSON grammar (JSON_GBNF).
-        return grammar.replace(_LOOSE_STRING_CHAR, _JSON_STRING_CHAR)
+            return ("json_object", None)
+        check_schema(schema)
+        return ("json_schema", schema)
     return None
+
+
+def grammar_for(response_format: Any) -> str | None:
+    """The GBNF grammar that constrains output to ``response_format`` (None for plain text)."""
+    return grammar_from_spec(format_spec(response_format))
+
+
+def grammar_from_spec(spec: FormatSpec | None) -> str | None:
+    """The GBNF grammar of a checked ``format_spec`` (in the worker process: the converter and
+    everything after it run there)."""
+    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+
+    if spec is None:
+        return None
+    kind, schema = spec
+    if kind == "json_object":
+        return str(JSON_GBNF)
+    try:
+        grammar = str(json_schema_to_gbnf(json.dumps(schema)))
+    except (ValueError, KeyError, TypeError, NotImplementedError, RecursionError, OverflowError) as exc:
+        raise InvalidRequestError(
+            f"response_format.json_schema: the local model cannot enforce this schema: {exc}",
+            param="response_format",
+        ) from exc
+    check_grammar(grammar)
+    # llama-cpp-python's converter lets a string hold any character but '"' and '\\', raw
+    # newlines and other control characters included, which no JSON parser accepts: the class
+    # is narrowed as in llama.cpp's own JSON grammar (JSON_GBNF).
+    return grammar.replace(_LOOSE_STRING_CHAR, _JSON_STRING_CHAR)
 
 
 _LOOSE_STRING_CHAR = r'[^"\\]'
