@@ -48,7 +48,8 @@ def _line_safe(text: str) -> str:
 
 
 class Response:
-    """An upstream answer whose head has arrived; the body is read with ``read`` or ``lines``."""
+    """An upstream answer whose head has arrived; the body is read with ``read``, ``lines`` or
+    ``chunk`` by ``chunk``."""
 
     __slots__ = ("_client", "_conn", "_deadline", "_decoder", "headers", "reason", "status")
 
@@ -66,7 +67,7 @@ class Response:
     def content_type(self) -> str:
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
-    async def _more(self) -> bytes | None:
+    async def chunk(self) -> bytes | None:
         """The next piece of body, or None at its end."""
         conn = self._conn
         while not conn.has_data:
@@ -91,7 +92,7 @@ class Response:
         parts: list[bytes] = []
         size = 0
         while limit is None or size < limit:
-            data = await self._more()
+            data = await self.chunk()
             if data is None:
                 break
             parts.append(data)
@@ -101,14 +102,14 @@ class Response:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body in the pieces it arrives in (binary stream framings)."""
-        while (data := await self._more()) is not None:
+        while (data := await self.chunk()) is not None:
             yield data
 
     async def lines(self) -> AsyncIterator[bytes]:
         """The body line by line (each without its line ending), as the bytes arrive."""
         pending = b""
         while True:
-            data = await self._more()
+            data = await self.chunk()
             if data is None:
                 break
             pending = pending + data if pending else data
