@@ -136,7 +136,7 @@ def _share_form_limits(app: FastAPI, limiter: Any, *, prefix: str) -> None:
         return
     from modelgate.web.ratelimit import RedisWindows
 
-    shared = RedisWindows(client, prefix=prefix)
+    shared = RedisWindows(client, prefix=prefix, timeout=float(getattr(limiter, "timeout", 0.5)))
     web.login_limiter.store = shared
     web.signup_limiter.store = shared
 

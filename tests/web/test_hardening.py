@@ -170,3 +170,22 @@ def test_scripts_never_parse_html(web_server: LiveServer) -> None:
                 "new Function",
             ):
                 assert sink not in js, (name, sink)
+
+
+async def test_form_limits_count_in_memory_while_redis_is_unreachable() -> None:
+    """The shared store never fails a form: with Redis refusing connections, the worker counts the
+    attempts itself (and still throttles)."""
+    from redis.asyncio import Redis
+
+    from modelgate.web.ratelimit import RedisWindows
+
+    client = Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.2)
+    limiter = LoginLimiter(limit=3, store=RedisWindows(client, prefix="mgtest:", timeout=0.5))
+    try:
+        for _ in range(3):
+            assert (await limiter.retry_after("x@example.com", "10.0.0.9"))[0] == 0
+            await limiter.failed("x@example.com", "10.0.0.9")
+        wait, scope = await limiter.retry_after("x@example.com", "10.0.0.9")
+        assert wait > 0 and scope == "email"
+    finally:
+        await client.aclose()

@@ -10,8 +10,9 @@ The counts live in a ``Windows`` store. ``MemoryWindows`` (the default) counts p
 several workers or instances the effective limits are multiplied by their number. With Redis
 (``MODELGATE_REDIS_URL``), ``RedisWindows`` keeps one sorted set of attempt times per counted key
 (``<prefix>web:<name>:<sha256 of the key>``: no email or address in Redis), timed by Redis' own
-clock, so every worker and instance shares the same limits. If Redis cannot be reached, the worker
-counts in its own memory meanwhile (logged), rather than refusing or failing the form.
+clock, so every worker and instance shares the same limits. If Redis does not answer within
+``MODELGATE_REDIS_TIMEOUT``, the worker counts in its own memory meanwhile (logged), rather than
+refusing or failing the form.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from typing import Any, Protocol
 log = logging.getLogger("modelgate.web")
 
 MAX_TRACKED = 100_000
-REDIS_TIMEOUT = 0.5  # seconds a form waits for Redis before counting in memory instead
 
 
 class Windows(Protocol):
@@ -128,9 +128,10 @@ class RedisWindows:
     """Counts shared by every worker and instance through Redis; this worker's memory while Redis
     does not answer."""
 
-    def __init__(self, redis: Any, *, prefix: str) -> None:
+    def __init__(self, redis: Any, *, prefix: str, timeout: float = 0.5) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._timeout = timeout  # seconds a form waits for Redis before counting in memory instead
         self._retry_after = redis.register_script(_RETRY_AFTER)
         self._add = redis.register_script(_ADD)
         self.fallback = MemoryWindows()
@@ -145,7 +146,7 @@ class RedisWindows:
 
     async def retry_after(self, name: str, key: str, *, limit: int, window: float) -> int:
         try:
-            async with asyncio.timeout(REDIS_TIMEOUT):
+            async with asyncio.timeout(self._timeout):
                 return int(await self._retry_after(keys=[self._key(name, key)], args=[limit, window]))
         except Exception as exc:
             self._failed(exc)
@@ -153,7 +154,7 @@ class RedisWindows:
 
     async def add(self, name: str, key: str, *, window: float) -> None:
         try:
-            async with asyncio.timeout(REDIS_TIMEOUT):
+            async with asyncio.timeout(self._timeout):
                 await self._add(keys=[self._key(name, key)], args=[math.ceil(window), secrets.token_hex(8)])
         except Exception as exc:
             self._failed(exc)
@@ -161,7 +162,7 @@ class RedisWindows:
 
     async def clear(self, name: str, key: str) -> None:
         try:
-            async with asyncio.timeout(REDIS_TIMEOUT):
+            async with asyncio.timeout(self._timeout):
                 await self._redis.delete(self._key(name, key))
         except Exception as exc:
             self._failed(exc)
