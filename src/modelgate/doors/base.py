@@ -100,3 +100,10 @@ def stream_headers(stream: MeteredStream, extra: Mapping[str, str] | None = None
 def bearer_or_api_key(req: DoorRequest) -> str | None:
     """``Authorization: Bearer KEY``, else ``x-api-key: KEY`` (``httpkit/deps.py`` ``bearer_from``)."""
     return bearer_from(req.header("authorization"), req.header("x-api-key"))
+
+
+class BearerKeyDoor:
+    """``Door.token`` as every built-in door reads it (``bearer_or_api_key``), for doors to inherit."""
+
+    def token(self, req: DoorRequest) -> str | None:
+        return bearer_or_api_key(req)

@@ -15,10 +15,10 @@ import orjson
 
 from modelgate.doors.base import (
     JSON_HEADERS,
+    BearerKeyDoor,
     DoorRequest,
     DoorResponse,
     answer_headers,
-    bearer_or_api_key,
     dropped_header,
     stream_headers,
 )
@@ -114,12 +114,9 @@ def metered_chat(req: ChatRequest) -> MeteredRequest:
     )
 
 
-class ChatDoor:
+class ChatDoor(BearerKeyDoor):
     name = "chat"
     paths = frozenset({"/v1/chat/completions", "/chat/completions"})
-
-    def token(self, req: DoorRequest) -> str | None:
-        return bearer_or_api_key(req)
 
     def openapi(self) -> dict[str, dict[str, Any]]:
         op = operation(

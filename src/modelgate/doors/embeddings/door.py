@@ -21,10 +21,10 @@ import orjson
 from modelgate.catalog.models import ModelSpec
 from modelgate.doors.base import (
     JSON_HEADERS,
+    BearerKeyDoor,
     DoorRequest,
     DoorResponse,
     answer_headers,
-    bearer_or_api_key,
     dropped_header,
 )
 from modelgate.doors.embeddings.wire import EmbeddingRequest, render_embeddings
@@ -137,12 +137,9 @@ class EmbeddingsInvocation:
         yield  # pragma: no cover  (an async generator, as the protocol wants)
 
 
-class EmbeddingsDoor:
+class EmbeddingsDoor(BearerKeyDoor):
     name = "embeddings"
     paths = frozenset({"/v1/embeddings", "/embeddings"})
-
-    def token(self, req: DoorRequest) -> str | None:
-        return bearer_or_api_key(req)
 
     def openapi(self) -> dict[str, dict[str, Any]]:
         op = operation(summary="Create embeddings", body=json_body(EmbeddingRequest), upstream=True)

@@ -18,10 +18,10 @@ import orjson
 
 from modelgate.doors.base import (
     JSON_HEADERS,
+    BearerKeyDoor,
     DoorRequest,
     DoorResponse,
     answer_headers,
-    bearer_or_api_key,
     dropped_header,
     stream_headers,
 )
@@ -181,12 +181,9 @@ def _needs(req: MessagesRequest) -> frozenset[str]:
     return frozenset(needs)
 
 
-class MessagesDoor:
+class MessagesDoor(BearerKeyDoor):
     name = "messages"
     paths = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
-
-    def token(self, req: DoorRequest) -> str | None:
-        return bearer_or_api_key(req)
 
     def openapi(self) -> dict[str, dict[str, Any]]:
         """Anthropic's Messages API; errors in Anthropic's envelope."""

@@ -26,10 +26,10 @@ import orjson
 from modelgate.doors.base import (
     DROPPED_HEADER,
     JSON_HEADERS,
+    BearerKeyDoor,
     DoorRequest,
     DoorResponse,
     answer_headers,
-    bearer_or_api_key,
     dropped_header,
     stream_headers,
 )
@@ -190,12 +190,9 @@ def _needs(req: ResponsesRequest) -> frozenset[str]:
     return frozenset(needs)
 
 
-class ResponsesDoor:
+class ResponsesDoor(BearerKeyDoor):
     name = "responses"
     paths = frozenset({"/v1/responses", "/responses"})
-
-    def token(self, req: DoorRequest) -> str | None:
-        return bearer_or_api_key(req)
 
     def openapi(self) -> dict[str, dict[str, Any]]:
         op = operation(
