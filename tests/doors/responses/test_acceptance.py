@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+import pytest
 import requests
 
 from tests.conftest import LiveServer
@@ -157,3 +158,27 @@ def test_a_mid_conversation_developer_message_stays_in_place(
     client.responses.create(model="echo", input=items, store=False, reasoning={"effort": "high"})
     msgs = openai_upstream.last["messages"]
     assert [m["role"] for m in msgs] == ["user", "assistant", "system", "user"]
+
+
+@pytest.mark.local_model
+def test_offered_tools_are_left_out_for_a_model_that_cannot_call_them(server: LiveServer) -> None:
+    r = requests.post(
+        f"{server.url}/v1/responses",
+        json={"model": "smollm2", "input": "Say hi", "max_output_tokens": 8, "tools": [EXEC, NAMESPACE]},
+        headers={"Authorization": f"Bearer {server.create_key()}"},
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text
+    dropped = r.headers["x-modelgate-dropped"].split(", ")
+    assert {"tools[exec_command]", "tools[multi_agent_v1__close_agent]"} <= set(dropped)
+    assert r.json()["tools"] == []
+
+
+def test_a_forced_tool_on_a_model_without_tools_is_a_clear_400(server: LiveServer) -> None:
+    r = requests.post(
+        f"{server.url}/v1/responses",
+        json={"model": "smollm2", "input": "hi", "tools": [EXEC], "tool_choice": "required"},
+        headers={"Authorization": f"Bearer {server.create_key()}"},
+        timeout=30,
+    )
+    assert r.status_code == 400 and "tool" in r.json()["error"]["message"]

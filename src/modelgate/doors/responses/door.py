@@ -40,6 +40,7 @@ from modelgate.doors.responses.state import Keeper, context, names_stored_reason
 from modelgate.doors.responses.translate import hosted_tool_bounds, prompt_upper_bound, to_chat
 from modelgate.doors.responses.wire import ResponsesRequest
 from modelgate.errors import GatewayError, InvalidRequestError
+from modelgate.gateway.admission import supports
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome, Settled
 from modelgate.gateway.streaming import aclose
 from modelgate.httpkit.contract import json_body, operation
@@ -61,7 +62,7 @@ _RESPONSE_EVENTS = frozenset({"response.created", "response.in_progress", "respo
 class ResponsesInvocation:
     """Pass-through on routes that speak Responses, translation to chat elsewhere."""
 
-    __slots__ = ("_chat", "chain", "dropped", "headers", "native", "owned", "raw", "refs", "req")
+    __slots__ = ("_chat", "_last", "chain", "dropped", "headers", "native", "owned", "raw", "refs", "req")
 
     def __init__(
         self,
@@ -78,20 +79,33 @@ class ResponsesInvocation:
         self.chain = chain
         self.refs = refs
         self.owned = owned  # reasoning items given by id that are the caller's own stored outputs
-        self._chat: ChatRequest | None = None
+        self._chat: dict[bool, tuple[ChatRequest, list[str]]] = {}
+        self._last: ChatRequest | None = None
         self.dropped: list[str] = []
         self.native = False  # the last attempt passed through
 
-    def chat(self) -> ChatRequest:
-        if self._chat is None:
+    def chat(self, tools_ok: bool = True) -> ChatRequest:
+        """The request as chat; ``tools_ok`` False: for a model or route that cannot call tools
+        (offered function tools are left out and named; a forced one was refused at admission)."""
+        if tools_ok not in self._chat:
             history = self.chain.items if self.chain is not None else []
-            self._chat, self.dropped = to_chat(self.req, history, self.refs, stream=self.req.stream)
-        return self._chat
+            self._chat[tools_ok] = to_chat(
+                self.req, history, self.refs, stream=self.req.stream, tools_ok=tools_ok
+            )
+        chat, self.dropped = self._chat[tools_ok]
+        self._last = chat
+        return chat
 
-    def _call(self, attempt: Attempt) -> ProviderCall:
+    def last_chat(self) -> ChatRequest:
+        """The chat request of the last translated attempt (the answer echoes its tools)."""
+        return self._last if self._last is not None else self.chat()
+
+    def _call(self, provider: Provider, attempt: Attempt) -> ProviderCall:
         self.native = False
+        model = attempt.model
+        declared = "capabilities" not in model.model_fields_set or "tools" in model.capabilities
         return ProviderCall(
-            request=self.chat(),
+            request=self.chat(declared and supports(provider, "tools")),
             upstream_model=attempt.route.model,
             max_tokens=attempt.max_tokens,
             model=attempt.model,
@@ -138,7 +152,7 @@ class ResponsesInvocation:
         if nat is not None:
             reply = await nat.passthrough(DIALECT, self.body(attempt), self.headers)
             return Outcome(reply, reply.usage, reply.finish)
-        result = await provider.complete(self._call(attempt))
+        result = await provider.complete(self._call(provider, attempt))
         finish = result.choices[0].get("finish_reason") if result.choices else None
         return Outcome(result, result.usage, finish)
 
@@ -152,7 +166,7 @@ class ResponsesInvocation:
             finally:
                 await aclose(events)
             return
-        chunks = provider.stream(self._call(attempt))
+        chunks = provider.stream(self._call(provider, attempt))
         try:
             async for chunk in chunks:
                 finish = next(
@@ -171,12 +185,23 @@ def _replayable(item: dict[str, Any]) -> dict[str, Any] | None:
     return {k: v for k, v in item.items() if k != "id"}
 
 
+def _forces_a_tool(req: ResponsesRequest) -> bool:
+    choice = req.tool_choice
+    if choice == "required":
+        return True
+    if isinstance(choice, dict):
+        return choice.get("type") == "function" or (
+            choice.get("type") == "allowed_tools" and choice.get("mode") == "required"
+        )
+    return False
+
+
 def _needs(req: ResponsesRequest) -> frozenset[str]:
     needs: set[str] = set()
     if req.stream:
         needs.add("streaming")
-    if any(t.get("type") == "function" for t in req.tools or []):
-        needs.add("tools")
+    if _forces_a_tool(req) and any(t.get("type") == "function" for t in req.tools or []):
+        needs.add("tools")  # offered tools go to a route without tools left out and named
     fmt = req.format
     if fmt is not None and fmt.type != "text":
         needs.add("structured_output")
@@ -264,7 +289,7 @@ class ResponsesDoor(BearerKeyDoor):
 
 
 def _shape(rr: ResponsesRequest, invocation: ResponsesInvocation, rid: str) -> ResponseShape:
-    chat = invocation.chat()
+    chat = invocation.last_chat()
     kept = {t.function.name for t in chat.tools or []}
     return ResponseShape(response_id=f"resp_{rid}", model=rr.model, req=rr, tools=tools_echo(rr, kept))
 

@@ -293,9 +293,14 @@ def to_chat(
     refs: Mapping[str, dict[str, Any]],
     *,
     stream: bool,
+    tools_ok: bool = True,
 ) -> tuple[ChatRequest, list[str]]:
-    """The request as chat, and the names of the hosted tools left out."""
+    """The request as chat, and the names of the tools left out: hosted ones, and every function
+    tool when ``tools_ok`` is False (a model or route that cannot call tools)."""
     tools, dropped = function_tools(req)
+    if not tools_ok:
+        dropped += [t["function"]["name"] for t in tools]
+        tools = []
     choice, tools = _tool_choice(req, tools)
     messages = conversation(req, history, refs)
     if not messages:
