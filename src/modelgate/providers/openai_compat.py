@@ -34,7 +34,7 @@ from modelgate.providers.base import (
     RawReply,
     Usage,
 )
-from modelgate.providers.checks import finish_reason, token_count
+from modelgate.providers.checks import FINISH_REASONS, finish_reason, token_count
 from modelgate.providers.http import HTTPUpstream, iter_sse, loads_event, upstream_status_error
 from modelgate.sanitize import db_text
 
@@ -217,6 +217,16 @@ def _normalize_choice(choice: Any, index: int) -> dict[str, Any]:
 
 
 def _normalize_delta(raw: Any, position: int) -> dict[str, Any]:
+    if raw.__class__ is dict:  # the common chunk first: nothing to change, returned as it came
+        index, reason, delta = raw.get("index"), raw.get("finish_reason"), raw.get("delta")
+        if (
+            index.__class__ is int
+            and 0 <= index < 1024
+            and (reason is None or (reason.__class__ is str and reason in FINISH_REASONS))
+            and delta.__class__ is dict
+            and "reasoning" not in delta
+        ):
+            return raw
     choice: dict[str, Any] = raw if isinstance(raw, dict) else {}
     index = _index(choice.get("index"), position)
     reason = finish_reason(choice.get("finish_reason"), default=None)

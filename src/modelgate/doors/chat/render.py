@@ -67,9 +67,11 @@ class ChunkRenderer:
         if self._held is not None:
             out = self._frame({"choices": self._held})
             self._held = None
-        if hold_finish and any(c.get("finish_reason") for c in chunk.choices):
-            self._held = chunk.choices
-            return out or None
+        if hold_finish:
+            for c in chunk.choices:
+                if c.get("finish_reason"):
+                    self._held = chunk.choices
+                    return out or None
         self._sent_choices = True
         return out + self._frame({"choices": chunk.choices})
 
