@@ -77,6 +77,7 @@ async def test_a_killed_chat_worker_fails_its_calls_with_502_and_restarts(local:
         async for _ in stream:
             pass
     assert info.value.status_code == 502 and info.value.retryable is False
+    assert not local.ready()  # /ready says "starting" until the new worker has loaded
     assert reports[-1].completion_tokens >= produced  # the counts that arrived were reported for billing
 
     # The next call is served by a new worker (started after the backoff), the model loaded once more.
@@ -84,7 +85,7 @@ async def test_a_killed_chat_worker_fails_its_calls_with_502_and_restarts(local:
     assert answer.usage.completion_tokens == 4
     second = local.engine.pid
     assert second is not None and second != first and not _alive(first)
-    assert local.engine.worker.restarts == 1
+    assert local.engine.worker.restarts == 1 and local.ready()
 
 
 @local_model

@@ -99,6 +99,10 @@ class LocalProvider(AdapterDefaults):
     def stats(self) -> EngineStats:
         return self.engine.stats
 
+    def ready(self) -> bool:
+        """``/ready``: not while the chat worker loads, restarts after a crash, or cannot load."""
+        return self.engine.worker.ready()
+
     def queue_depth(self) -> int | None:
         return self.engine.stats.waiting
 

@@ -97,6 +97,13 @@ class Supervisor:
         inc = self._inc
         return inc.proc.pid if inc is not None and not inc.dead else None
 
+    def ready(self) -> bool:
+        """False while the worker loads or restarts after a crash, or when it cannot load."""
+        with self._lock:
+            if self._failed is not None or self._next is not None:
+                return False
+            return self._inc is None or self._inc.ready.done()
+
     def start(self) -> concurrent.futures.Future[None]:
         """The current worker's ready future (starting one if none runs); idempotent."""
         with self._lock:
