@@ -229,7 +229,10 @@ def cmd_catalog_prices(args: argparse.Namespace) -> int:
         return 0
     target = Path(config or "modelgate.yaml")
     if not args.yes:
-        answer = input(f"Write these prices into {target}? [y/N] ").strip().lower()
+        try:
+            answer = input(f"Write these prices into {target}? [y/N] ").strip().lower()
+        except EOFError:  # no terminal to ask: nothing is written without --yes
+            answer = ""
         if answer not in ("y", "yes"):
             print("nothing written")
             return 1

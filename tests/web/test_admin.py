@@ -4,6 +4,7 @@ on the next request), key switches, request lookup, models and providers, settin
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -197,3 +198,21 @@ def test_sign_up_credits_default_from_the_environment(make_live_server, openai_u
         data = {"email": "env@example.com", "password": "new password", "csrf_token": token}
         assert c.post("/app/signup", data=data).status_code == 303
     assert balance(server, "env@example.com") == 500_000
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_models_page_shows_credits_over_hold(web_server: LiveServer, openai_upstream: Any) -> None:
+    """The overdraft rule is visible to operators: a request whose upstream reported more than its
+    hold covered shows on the model's row (credits over hold, and how many requests)."""
+    from tests.fakes.openai_server import Scripted
+
+    make_account(web_server, "op@example.com", operator=True)
+    key = web_server.create_key(email="user@example.com", usd=1)
+    openai_upstream.script(
+        Scripted(usage={"prompt_tokens": 100_000, "completion_tokens": 10, "total_tokens": 100_010})
+    )
+    assert _chat(web_server, key).status_code == 200
+    with logged_in(web_server, "op@example.com") as op:
+        page = op.get("/admin/models").text
+    echo = re.search(r'<tr data-model="mock/echo">(.*?)</tr>', page, re.S)
+    assert echo and re.search(r"[\d,]+ cr · 1 req", echo.group(1)), echo

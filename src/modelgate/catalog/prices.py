@@ -20,12 +20,11 @@ out keeps its ratio to the tier's input (or output) price, rounded up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
     from modelgate.providers.base import Usage
@@ -131,7 +130,8 @@ class Tier(_TokenPrices):
 
 @dataclass(slots=True, frozen=True)
 class Rates:
-    """Micro-credits per token of each category, at one tier."""
+    """Micro-credits per token of each category, at one tier (and the dearest rates a hold uses,
+    computed once)."""
 
     input: int
     output: int
@@ -141,6 +141,17 @@ class Rates:
     audio_input: int
     image_input: int
     audio_output: int
+    hold_prompt: int = field(init=False)  # the dearest input without a cache marker
+    hold_5m: int = field(init=False)  # ... with a 5-minute marker
+    hold_1h: int = field(init=False)  # ... with a 1-hour marker
+    hold_output: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        plain = max(self.input, self.audio_input, self.image_input)
+        object.__setattr__(self, "hold_prompt", plain)
+        object.__setattr__(self, "hold_5m", max(plain, self.cache_write_5m))
+        object.__setattr__(self, "hold_1h", max(plain, self.cache_write_1h))
+        object.__setattr__(self, "hold_output", max(self.output, self.audio_output))
 
     @classmethod
     def resolve(cls, given: dict[str, int]) -> Rates:
@@ -151,9 +162,12 @@ class Rates:
                 full[cat] = full[_DEFAULTS[cat]]
         return cls(**full)
 
-    @property
-    def dearest_input(self) -> int:
-        return max(self.input, self.cache_write_5m, self.cache_write_1h, self.audio_input, self.image_input)
+
+@dataclass(slots=True, frozen=True)
+class _Exact:
+    levels: tuple[Rates, ...]
+    fees: dict[str, int]
+    bounds: tuple[int, ...]
 
 
 class PriceSheet(_TokenPrices):
@@ -169,9 +183,6 @@ class PriceSheet(_TokenPrices):
     batch_discount_percent: int | None = Field(default=None, ge=0, le=100)  # recorded, not applied yet
     as_of: str | None = None  # the date the prices were read (YYYY-MM-DD)
     source: str | None = None  # the page they were read from
-    _levels: tuple[Rates, ...] = PrivateAttr(default=())
-    _fees: dict[str, int] = PrivateAttr(default_factory=dict)
-    _bounds: tuple[int, ...] = PrivateAttr(default=())
 
     @field_validator("per_use_usd_per_1k", "per_unit_usd", mode="before")
     @classmethod
@@ -196,56 +207,75 @@ class PriceSheet(_TokenPrices):
         fees.update({k: exact_micro(p, _PER_UNIT, k) for k, p in self.per_unit_usd.items()})
         if self.per_mchar_usd is not None:
             fees["character"] = exact_micro(self.per_mchar_usd, _PER_MTOK, "per_mchar_usd")
-        self._levels, self._fees, self._bounds = tuple(levels), fees, tuple(bounds)
+        # Kept in the instance's __dict__ under a name no field has (read on every request: a plain
+        # attribute, not pydantic's private-attribute lookup); never serialised.
+        self.__dict__["_exact"] = _Exact(tuple(levels), fees, tuple(bounds))
         return self
 
     # ---- exact integers ----------------------------------------------------------------------
-    # Read twice per request (hold, then cost): cached in the instance's __dict__ on first use, as
-    # pydantic serves private attributes through a __getattr__ of ~5 Python calls per read.
+    # Read on every request (hold, then cost): plain __dict__ reads, not pydantic's private
+    # attributes (served through a __getattr__ of ~5 Python calls per read).
 
-    @cached_property
+    @property
     def levels(self) -> tuple[Rates, ...]:
-        return self._levels
+        exact: _Exact = self.__dict__["_exact"]
+        return exact.levels
 
-    @cached_property
+    @property
     def fees(self) -> dict[str, int]:
         """Micro-credits per use or unit, by name."""
-        return self._fees
+        exact: _Exact = self.__dict__["_exact"]
+        return exact.fees
 
-    @cached_property
+    @property
     def bounds(self) -> tuple[int, ...]:
         """The prompt sizes past which each tier applies."""
-        return self._bounds
+        exact: _Exact = self.__dict__["_exact"]
+        return exact.bounds
 
     def tier_of(self, prompt_tokens: int) -> int:
         """0 for the base prices, i for the i-th tier (the prompt has more tokens than its bound)."""
         level = 0
-        for i, bound in enumerate(self.bounds, 1):
+        for i, bound in enumerate(self.__dict__["_exact"].bounds, 1):
             if prompt_tokens > bound:
                 level = i
         return level
 
     def rates_for(self, prompt_tokens: int) -> Rates:
-        return self.levels[self.tier_of(prompt_tokens)]
+        exact: _Exact = self.__dict__["_exact"]
+        if not exact.bounds:
+            return exact.levels[0]
+        return exact.levels[self.tier_of(prompt_tokens)]
 
     def cost_micro(self, usage: Usage) -> int:
         """Micro-credits of a usage: every token in its category, at the tier of its prompt."""
         r = self.rates_for(usage.prompt_tokens)
         left = usage.prompt_tokens
         total = 0
-        for count, rate in (
-            (usage.cached_tokens, r.cache_read),
-            (usage.cache_write_5m_tokens, r.cache_write_5m),
-            (usage.cache_write_1h_tokens, r.cache_write_1h),
-            (usage.audio_input_tokens, r.audio_input),
-            (usage.image_input_tokens, r.image_input),
-        ):
-            n = min(count, left)  # parts of the prompt: never more than is left of it
-            total += n * rate
+        if usage.cached_tokens:
+            n = min(usage.cached_tokens, left)  # parts of the prompt: never more than is left of it
+            total += n * r.cache_read
+            left -= n
+        if usage.cache_write_5m_tokens or usage.cache_write_1h_tokens or usage.audio_input_tokens:
+            for count, rate in (
+                (usage.cache_write_5m_tokens, r.cache_write_5m),
+                (usage.cache_write_1h_tokens, r.cache_write_1h),
+                (usage.audio_input_tokens, r.audio_input),
+            ):
+                n = min(count, left)
+                total += n * rate
+                left -= n
+        if usage.image_input_tokens:
+            n = min(usage.image_input_tokens, left)
+            total += n * r.image_input
             left -= n
         total += left * r.input
-        audio_out = min(usage.audio_output_tokens, usage.completion_tokens)
-        total += audio_out * r.audio_output + (usage.completion_tokens - audio_out) * r.output
+        out = usage.completion_tokens
+        if usage.audio_output_tokens:
+            audio_out = min(usage.audio_output_tokens, out)
+            total += audio_out * r.audio_output
+            out -= audio_out
+        total += out * r.output
         if usage.uses:
             fees = self.fees
             total += sum(n * fees.get(name, 0) for name, n in usage.uses.items())
@@ -274,13 +304,12 @@ class PriceSheet(_TokenPrices):
         server tools can grow it) could reach, in the dearest category it could be billed in
         (a cache write of the lifetime marked, audio or image input when the model prices them
         higher), the output at its dearest, and the per-use fees of ``uses``."""
-        r = self.rates_for(max(prompt_tokens, reach_tokens or 0))
-        prompt_rate = max(r.input, r.audio_input, r.image_input)
-        if cache_write == "1h":
-            prompt_rate = max(prompt_rate, r.cache_write_1h)
-        elif cache_write is not None:
-            prompt_rate = max(prompt_rate, r.cache_write_5m)
-        total = prompt_tokens * prompt_rate + output_tokens * max(r.output, r.audio_output)
+        r = self.rates_for(prompt_tokens if reach_tokens is None else max(prompt_tokens, reach_tokens))
+        if cache_write is None:
+            prompt_rate = r.hold_prompt
+        else:
+            prompt_rate = r.hold_1h if cache_write == "1h" else r.hold_5m
+        total = prompt_tokens * prompt_rate + output_tokens * r.hold_output
         if uses:
             fees = self.fees
             total += sum(n * fees.get(name, 0) for name, n in uses.items())

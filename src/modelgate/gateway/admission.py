@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.catalog.models import ModelSpec, Route
+from modelgate.catalog.prices import MICRO
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.gateway.metered import MeteredRequest
@@ -127,13 +128,14 @@ def admit(
     prompt_estimate = min(req.prompt_estimate, context or MAX_TOKENS_BOUND, MAX_TOKENS_BOUND)
     output = max_tokens * n if req.kind == "chat" else 0
     reach = (context or prompt_estimate) if req.grows_prompt else None
-    hold = max(
-        model.sheet(route).hold(
+    hold = 0
+    for route in plan:  # the dearest route of the chain (a route may carry its own sheet)
+        sheet = model.pricing if route.pricing is None else route.pricing
+        micro = sheet.hold_micro(
             prompt_tokens=reach or prompt_estimate,
             output_tokens=output,
             cache_write=req.cache_write,
             uses=req.uses,
         )
-        for route in plan
-    )
+        hold = max(hold, -(-micro // MICRO))
     return Prepared(model, plan, max_tokens, hold, prompt_estimate)

@@ -207,14 +207,13 @@ class RequestRecorder:
                 "completion_tokens": _bounded(usage.completion_tokens, MAX_TOKEN_COUNT),
                 "reasoning_tokens": _bounded(usage.reasoning_tokens, MAX_TOKEN_COUNT),
                 "cached_tokens": _bounded(usage.cached_tokens, MAX_TOKEN_COUNT),
-                "cache_write_5m_tokens": _bounded(usage.cache_write_5m_tokens, MAX_TOKEN_COUNT),
-                "cache_write_1h_tokens": _bounded(usage.cache_write_1h_tokens, MAX_TOKEN_COUNT),
-                "audio_tokens": _bounded(
-                    usage.audio_input_tokens + usage.audio_output_tokens, MAX_TOKEN_COUNT
-                ),
-                "tier": _bounded(tier, 99),
-                "uses": _uses_json(usage.uses),
-                "overage_credits": _bounded(overage, MAX_CREDITS),
+                # counts checked at the provider boundary (non-negative); sums of them clamped
+                "cache_write_5m_tokens": min(usage.cache_write_5m_tokens, MAX_TOKEN_COUNT),
+                "cache_write_1h_tokens": min(usage.cache_write_1h_tokens, MAX_TOKEN_COUNT),
+                "audio_tokens": min(usage.audio_input_tokens + usage.audio_output_tokens, MAX_TOKEN_COUNT),
+                "tier": tier,
+                "uses": _uses_json(usage.uses) if usage.uses else None,
+                "overage_credits": min(overage, MAX_CREDITS) if overage > 0 else 0,
                 "credits": _bounded(credits, MAX_CREDITS),
                 "finish_reason": log_finish_reason(finish),
                 "client_request_id": db_text(caller.client_request_id, 128),

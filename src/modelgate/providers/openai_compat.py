@@ -263,9 +263,10 @@ def _usage(raw: Any, name: str) -> Usage:
         completion_tokens=count(raw, "completion_tokens"),
         reasoning_tokens=count(details, "reasoning_tokens"),
         cached_tokens=count(prompt_details, "cached_tokens"),
-        audio_input_tokens=count(prompt_details, "audio_tokens"),
-        image_input_tokens=count(prompt_details, "image_tokens"),
-        audio_output_tokens=count(details, "audio_tokens"),
+        # audio and image details are often absent or zero: read only when present
+        audio_input_tokens=count(prompt_details, "audio_tokens") if prompt_details.get("audio_tokens") else 0,
+        image_input_tokens=count(prompt_details, "image_tokens") if prompt_details.get("image_tokens") else 0,
+        audio_output_tokens=count(details, "audio_tokens") if details.get("audio_tokens") else 0,
     )
 
 

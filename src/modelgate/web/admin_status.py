@@ -58,6 +58,8 @@ async def _recent_stats(request: Request, column: Any) -> dict[str, dict[str, An
                     func.count().label("requests"),
                     func.sum(case((ok, 1), else_=0)).label("ok"),
                     func.avg(case((ok, RequestLog.latency_ms), else_=None)).label("latency"),
+                    func.coalesce(func.sum(RequestLog.overage_credits), 0).label("overage"),
+                    func.sum(case((RequestLog.overage_credits > 0, 1), else_=0)).label("over"),
                 )
                 .where(RequestLog.created_at >= since, column.is_not(None))
                 .group_by(column)
@@ -70,6 +72,9 @@ async def _recent_stats(request: Request, column: Any) -> dict[str, dict[str, An
             "requests": requests,
             "success_pct": round(100 * int(r.ok or 0) / requests, 1) if requests else None,
             "latency_ms": round(float(r.latency)) if r.latency is not None else None,
+            # the overdraft rule (docs/pricing.md): credits charged beyond holds, and how many requests
+            "overage_credits": int(r.overage or 0),
+            "overage_requests": int(r.over or 0),
         }
     return out
 
