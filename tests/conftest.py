@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
@@ -25,6 +25,7 @@ from modelgate.store.db import Database
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.gemini_server import GeminiFake
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.server import ScriptedServer
 from tests.fakes.threaded import BackgroundLoop
 
 PG_ADMIN_URL = os.environ.get("MODELGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -149,22 +150,28 @@ def fakes_loop() -> Iterator[BackgroundLoop]:
     loop.close()
 
 
+Fake = TypeVar("Fake", bound=ScriptedServer)
+
+
+def served(loop: BackgroundLoop, fake: Fake) -> Iterator[Fake]:
+    """A fixture's body for a protocol fake: started on ``loop``, yielded, stopped."""
+    loop.run(fake.start())
+    try:
+        yield fake
+    finally:
+        loop.run(fake.stop())
+
+
 @pytest.fixture
 def anthropic_up(fakes_loop: BackgroundLoop) -> Iterator[AnthropicFake]:
     """A fresh Anthropic Messages fake (``x-api-key: ANTHROPIC_KEY``), for any live-server test."""
-    fake = AnthropicFake(api_key=ANTHROPIC_KEY)
-    fakes_loop.run(fake.start())
-    yield fake
-    fakes_loop.run(fake.stop())
+    yield from served(fakes_loop, AnthropicFake(api_key=ANTHROPIC_KEY))
 
 
 @pytest.fixture
 def gemini_up(fakes_loop: BackgroundLoop) -> Iterator[GeminiFake]:
     """A fresh Gemini fake (``x-goog-api-key: GEMINI_KEY``), for any live-server test."""
-    fake = GeminiFake(api_key=GEMINI_KEY)
-    fakes_loop.run(fake.start())
-    yield fake
-    fakes_loop.run(fake.stop())
+    yield from served(fakes_loop, GeminiFake(api_key=GEMINI_KEY))
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.conftest import ANTHROPIC_KEY, GEMINI_KEY, MOCK_CONFIG, LiveServer
+from tests.conftest import ANTHROPIC_KEY, GEMINI_KEY, MOCK_CONFIG, LiveServer, served
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.gemini_server import GeminiFake
 from tests.fakes.openai_server import FakeOpenAI
@@ -64,10 +64,7 @@ CONFIG = MOCK_CONFIG.replace("providers:\n", PROVIDERS, 1) + MODELS
 
 @pytest.fixture
 def responses_up(fakes_loop: BackgroundLoop) -> Iterator[ResponsesFake]:
-    fake = ResponsesFake(api_key=OPENAI_KEY)
-    fakes_loop.run(fake.start())
-    yield fake
-    fakes_loop.run(fake.stop())
+    yield from served(fakes_loop, ResponsesFake(api_key=OPENAI_KEY))
 
 
 def responses_config(
