@@ -387,7 +387,7 @@ class MeteredCore:
             stream=f.req.stream,
             http_status=http_status,
             error=error,
-            tier=f.prep.model.pricing.tier_of(usage.prompt_tokens),
+            tier=f.prep.model.pricing.tier_of(usage.prompt_tokens) if f.prep.model.pricing.tiers else 0,
             overage=charged - f.ticket.credits,
         )
         settled = self.ledger.settle(f.ticket, credits=credits, description=f.prep.model.id)

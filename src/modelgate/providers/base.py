@@ -55,8 +55,9 @@ class Usage:
         prompt: dict[str, Any] = {"cached_tokens": self.cached_tokens}
         if self.audio_input_tokens:
             prompt["audio_tokens"] = self.audio_input_tokens
-        if self.cache_write_tokens:
-            prompt["cache_write_tokens"] = self.cache_write_tokens
+        writes = self.cache_write_5m_tokens + self.cache_write_1h_tokens
+        if writes:
+            prompt["cache_write_tokens"] = writes
         completion: dict[str, Any] = {"reasoning_tokens": self.reasoning_tokens}
         if self.audio_output_tokens:
             completion["audio_tokens"] = self.audio_output_tokens
