@@ -86,6 +86,21 @@ def test_schema_beyond_the_bounds_is_a_400_through_every_door(server: LiveServer
     assert error["param"] == "text.format.schema.properties.summary.maxLength"  # where this client wrote it
     assert error["message"].startswith("text.format.schema.properties.summary.maxLength: 30000")
 
+    messages = requests.post(
+        f"{server.url}/v1/messages",
+        headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
+        json={
+            "model": "smollm2",
+            "max_tokens": 8,
+            "messages": [{"role": "user", "content": "hi"}],
+            "output_config": {"format": {"type": "json_schema", "schema": CRASHER}},
+        },
+        timeout=300,
+    )
+    assert messages.status_code == 400, messages.text
+    assert messages.json()["type"] == "error"  # Anthropic's envelope, naming its own field
+    assert messages.json()["error"]["message"].startswith("output_config.format.schema.properties.summary")
+
     # Within the bounds: served (the bound is what llama.cpp handles, not a refusal of big schemas).
     fine = {"type": "object", "properties": {"summary": {"type": "string", "maxLength": 1000}}}
     ok = post(

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from modelgate.errors import GatewayError
+from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.metered import Caller, Metered, MeteredStream
 from modelgate.httpkit.deps import bearer_from
 from modelgate.wire.credits import cost_headers
@@ -107,3 +107,19 @@ class BearerKeyDoor:
 
     def token(self, req: DoorRequest) -> str | None:
         return bearer_or_api_key(req)
+
+
+CHAT_SCHEMA = "response_format.json_schema.schema"
+
+
+def schema_error_in(exc: GatewayError, where: str) -> GatewayError:
+    """A 400 about the JSON schema of a request translated to chat (the local model's schema
+    bounds, for example) names the field where this door's client wrote the schema: ``where``."""
+    if not isinstance(exc, InvalidRequestError) or not (exc.param or "").startswith(CHAT_SCHEMA):
+        return exc
+    return InvalidRequestError(
+        exc.message.replace(CHAT_SCHEMA, where, 1),
+        param=where + (exc.param or "")[len(CHAT_SCHEMA) :],
+        code=exc.code,
+        headers=exc.headers,
+    )

@@ -23,6 +23,7 @@ from modelgate.doors.base import (
     DoorResponse,
     answer_headers,
     dropped_header,
+    schema_error_in,
     stream_headers,
 )
 from modelgate.doors.chat.door import ChatInvocation
@@ -222,7 +223,7 @@ class MessagesDoor(BearerKeyDoor):
         return parsed
 
     def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
-        return anthropic_error(exc, request_id)
+        return anthropic_error(schema_error_in(exc, "output_config.format.schema"), request_id)
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         headers = {h: v for h in FORWARDED_HEADERS if (v := req.header(h))}

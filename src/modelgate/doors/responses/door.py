@@ -31,6 +31,7 @@ from modelgate.doors.base import (
     DoorResponse,
     answer_headers,
     dropped_header,
+    schema_error_in,
     stream_headers,
 )
 from modelgate.doors.rawjson import data_span, replace_string_in_frame, replace_top_level_string
@@ -237,7 +238,7 @@ class ResponsesDoor(BearerKeyDoor):
         return parsed
 
     def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
-        exc = _in_responses_terms(exc)
+        exc = schema_error_in(exc, "text.format.schema")
         body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
         return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)
 
@@ -367,19 +368,3 @@ def _response_in(frame: bytes) -> bytes:
         return b""
     response = event.get("response") if isinstance(event, dict) else None
     return orjson.dumps(response) if isinstance(response, dict) else b""
-
-
-_CHAT_SCHEMA = "response_format.json_schema.schema"
-
-
-def _in_responses_terms(exc: GatewayError) -> GatewayError:
-    """An error about the JSON schema of the request translated to chat (the local model's schema
-    bounds, for example) names the field where this door's client wrote it: ``text.format.schema``."""
-    if not isinstance(exc, InvalidRequestError) or not (exc.param or "").startswith(_CHAT_SCHEMA):
-        return exc
-    return InvalidRequestError(
-        exc.message.replace(_CHAT_SCHEMA, "text.format.schema", 1),
-        param="text.format.schema" + (exc.param or "")[len(_CHAT_SCHEMA) :],
-        code=exc.code,
-        headers=exc.headers,
-    )
