@@ -27,7 +27,15 @@ from tests.fakes.openai_server import FakeOpenAI
 EXAMPLES = int(os.environ.get("MODELGATE_FUZZ_EXAMPLES", "15"))
 MODELS = ["echo", "mock/echo", "mock/chain"]
 # Second paths of one handler (fuzzed through their first path).
-ALIASES = {"/chat/completions", "/embeddings", "/model/{model_id}"}
+ALIASES = {
+    "/chat/completions",
+    "/embeddings",
+    "/images/generations",
+    "/audio/speech",
+    "/audio/transcriptions",
+    "/audio/translations",
+    "/model/{model_id}",
+}
 
 
 def test_every_operation_declares_its_contract(live_server: LiveServer) -> None:
@@ -37,7 +45,10 @@ def test_every_operation_declares_its_contract(live_server: LiveServer) -> None:
     for path, method, op in ops:
         assert "400" in op["responses"] and "422" not in op["responses"], (method, path)
         if method in ("post", "put", "patch") and not path.endswith("/cancel"):  # cancel takes no body
-            assert op["requestBody"]["content"]["application/json"]["schema"], (method, path)
+            content = op["requestBody"]["content"]
+            # Uploads (audio transcriptions) take multipart/form-data; every other body is JSON.
+            media = "multipart/form-data" if "/audio/trans" in path else "application/json"
+            assert content[media]["schema"], (method, path)
     by_path = {(m, p): op for p, m, op in ops}
     logs = {p["name"] for p in by_path[("get", "/v2/logs")]["parameters"]}
     assert {"period", "start", "end", "limit", "offset", "model", "status", "key_prefix"} <= logs

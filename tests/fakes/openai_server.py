@@ -1,5 +1,5 @@
-"""A local server speaking the OpenAI chat-completions (JSON and SSE) and embeddings protocols,
-scriptable per test.
+"""A local server speaking the OpenAI chat-completions (JSON and SSE), embeddings and image-generation
+protocols, scriptable per test.
 
 By default chat echoes the last user message, and embeddings answer ``tests.fakes.vectors``'
 deterministic vectors (``dimensions`` long if asked, else ``embed_dims``; base64 if asked) with one
@@ -15,6 +15,8 @@ import base64
 import struct
 import time
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import default as email_default
 from typing import Any
 
 import orjson
@@ -46,7 +48,14 @@ class FakeOpenAI(ScriptedServer):
     SSEReply)`` scripts raw replies like every fake; ``script(Scripted)`` scripts the richer
     OpenAI behaviours; unscripted requests are echoed (chat) or embedded (embeddings)."""
 
-    routes = ("/v1/chat/completions", "/v1/embeddings")
+    routes = (
+        "/v1/chat/completions",
+        "/v1/embeddings",
+        "/v1/images/generations",
+        "/v1/audio/speech",
+        "/v1/audio/transcriptions",
+        "/v1/audio/translations",
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -84,7 +93,10 @@ class FakeOpenAI(ScriptedServer):
         self.requests.clear()
 
     async def default_reply(self, request: web.Request, body: bytes) -> web.StreamResponse | None:
-        data = orjson.loads(body) if body else {}
+        multipart = request.content_type == "multipart/form-data"
+        data = (
+            form_fields(request.headers["Content-Type"], body) if multipart else orjson.loads(body or b"{}")
+        )
         plan = self._plans.pop(0) if self._plans else Scripted()
         if plan.delay:
             await asyncio.sleep(plan.delay)
@@ -100,6 +112,12 @@ class FakeOpenAI(ScriptedServer):
             )
         if request.path.endswith("/embeddings"):
             return await self._embeddings(request, data, plan)
+        if request.path.endswith("/images/generations"):
+            return web.json_response(fake_images(data))
+        if request.path.endswith("/audio/speech"):
+            return await self._speech(request, data, plan)
+        if request.path.endswith(("/audio/transcriptions", "/audio/translations")):
+            return web.json_response(fake_transcript(data, translate=request.path.endswith("translations")))
         return await self._chat(request, data, plan)
 
     async def _chat(self, request: web.Request, body: dict[str, Any], plan: Scripted) -> web.StreamResponse:
@@ -146,9 +164,22 @@ class FakeOpenAI(ScriptedServer):
             data.append({"object": "embedding", "index": i, "embedding": embedding})
         tokens = sum(fake_tokens(item) for item in items)
         usage = plan.usage or {"prompt_tokens": tokens, "total_tokens": tokens}
-        return web.json_response(
-            {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
-        )
+        return web.json_response({"object": "list", "data": data, "model": body.get("model"), "usage": usage})
+
+    async def _speech(self, request: web.Request, body: dict[str, Any], plan: Scripted) -> web.StreamResponse:
+        """The audio in pieces, as OpenAI streams it (``reset_after_chunks``: cut after N pieces)."""
+        resp = web.StreamResponse(headers={"Content-Type": "audio/mpeg"})
+        await resp.prepare(request)
+        for i, piece in enumerate(fake_speech_pieces(body)):
+            if plan.reset_after_chunks is not None and i == plan.reset_after_chunks:
+                assert request.transport is not None
+                request.transport.close()
+                return resp
+            await resp.write(piece)
+            if plan.chunk_delay:
+                await asyncio.sleep(plan.chunk_delay)
+        await resp.write_eof()
+        return resp
 
     async def _stream(
         self, request: web.Request, body: dict[str, Any], plan: Scripted, text: str, usage: dict[str, int]
@@ -206,6 +237,70 @@ class FakeOpenAI(ScriptedServer):
                 await asyncio.sleep(plan.chunk_delay)
         await resp.write_eof()
         return resp
+
+
+def fake_image(prompt: str, index: int) -> bytes:
+    """A deterministic stand-in for image bytes (the fake is a protocol fake, not a painter)."""
+    return b"\x89PNG\r\n\x1a\n" + f"{index}:{prompt}".encode()[:64]
+
+
+def form_fields(content_type: str, body: bytes) -> dict[str, Any]:
+    """A multipart/form-data body's parts: text fields as strings (repeated ones as lists), files as
+    ``(filename, bytes)``."""
+    msg = BytesParser(policy=email_default).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    out: dict[str, Any] = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        value: Any = (filename, payload) if filename else payload.decode()
+        if name in out:
+            out[name] = [*out[name], value] if isinstance(out[name], list) else [out[name], value]
+        else:
+            out[name] = value
+    return out
+
+
+def fake_transcript(form: dict[str, Any], *, translate: bool = False) -> dict[str, Any]:
+    """A verbose_json answer: the text names the file and its size; the duration is the WAV header's
+    (as a real recogniser would hear it), else 7.25 seconds; two segments."""
+    filename, data = form["file"]
+    duration = 7.25
+    if data[:4] == b"RIFF":
+        byte_rate = struct.unpack_from("<I", data, 28)[0]
+        duration = (len(data) - 44) / byte_rate
+    text = f"{'translated' if translate else 'heard'} {filename} {len(data)} bytes"
+    half = round(duration / 2, 3)
+    return {
+        "task": "translate" if translate else "transcribe",
+        "language": "english",
+        "duration": duration,
+        "text": text,
+        "segments": [
+            {"id": 0, "start": 0.0, "end": half, "text": f" {text.split(' ', 1)[0]}"},
+            {"id": 1, "start": half, "end": duration, "text": f" {text.split(' ', 1)[1]}"},
+        ],
+    }
+
+
+def fake_speech_pieces(body: dict[str, Any]) -> list[bytes]:
+    """Deterministic stand-in audio for a speech request, in three pieces."""
+    head = f"ID3:{body.get('voice')}:{body.get('response_format')}:".encode()
+    return [head, str(body.get("input", "")).encode(), b":end"]
+
+
+def fake_images(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's ``ImagesResponse`` for ``body``: ``n`` images, base64 unless ``url`` is asked for."""
+    prompt = str(body.get("prompt", ""))
+    data = []
+    for i in range(int(body.get("n") or 1)):
+        if body.get("response_format") == "url":
+            data.append({"url": f"https://images.example/{i}.png", "revised_prompt": prompt})
+        else:
+            data.append({"b64_json": base64.b64encode(fake_image(prompt, i)).decode()})
+    return {"created": 1_700_000_000, "data": data, "output_format": body.get("output_format", "png")}
 
 
 def _last_user_text(body: dict[str, Any]) -> str:

@@ -104,13 +104,70 @@ class Embedding(_Strict):
         return self.min_dimensions is not None
 
 
-MODEL_TYPES = {"chat": "openai/chat-completions", "embedding": "openai/embeddings"}
+class Images(_Strict):
+    """What an image model (``type: image``) accepts. The sizes and qualities it offers are the
+    ``image:<size>/<quality>`` units its price sheet prices (``per_unit_usd``): nothing unpriced can
+    be asked for. The defaults are what a request that names no size or quality is priced (and sent)
+    as; both must be priced."""
+
+    default_size: str = "1024x1024"
+    default_quality: str = "standard"
+    max_n: int = Field(default=10, ge=1, le=100)
+    max_prompt_chars: int = Field(default=32_000, ge=1, le=1_000_000)
+
+
+SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
+SPEECH_FORMATS: tuple[SpeechFormat, ...] = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+
+
+class Speech(_Strict):
+    """What a speech model (``type: speech``, ``POST /v1/audio/speech``) accepts; it is priced per
+    character of input (``pricing.per_mchar_usd``). ``voices`` empty: any voice name goes up."""
+
+    max_input_chars: int = Field(default=4096, ge=1, le=1_000_000)
+    voices: list[str] = Field(default_factory=list)
+    formats: list[SpeechFormat] = Field(default_factory=lambda: list(SPEECH_FORMATS), min_length=1)
+
+
+class Transcription(_Strict):
+    """What a transcription model (``type: transcription``: ``POST /v1/audio/transcriptions``, and
+    ``/translations`` when ``translations``) accepts; priced per second of audio in (the ``second``
+    unit of ``pricing.per_unit_usd``). The hold of a file whose duration cannot be read from its
+    header (anything but WAV) assumes ``min_bitrate_bps`` (at most ``max_seconds``)."""
+
+    max_file_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    max_seconds: int = Field(default=3 * 3600, ge=1)
+    min_bitrate_bps: int = Field(default=16_000, ge=100)
+    translations: bool = True
+
+
+# A catalogue ``type`` -> the endpoint type the public model list shows (the AI/ML API's names).
+MODEL_TYPES = {
+    "chat": "openai/chat-completions",
+    "embedding": "openai/embeddings",
+    "image": "openai/image-generations",
+    "speech": "openai/audio-speech",
+    "transcription": "openai/audio-transcriptions",
+}
+# The defaults of a kind other than chat: what it needs and what it takes in and gives out.
+_KIND_DEFAULTS: dict[str, tuple[list[str], dict[str, list[str]]]] = {
+    "embedding": (["embeddings"], {"input": ["text"], "output": ["embedding"]}),
+    "image": (["images"], {"input": ["text"], "output": ["image"]}),
+    "speech": (["speech"], {"input": ["text"], "output": ["audio"]}),
+    "transcription": (["transcription"], {"input": ["audio"], "output": ["text"]}),
+}
+IMAGE_UNIT = "image:"
+
+
+def image_unit(size: str, quality: str) -> str:
+    """The price unit of one image of ``size`` at ``quality`` (``catalog/prices.py`` units)."""
+    return f"{IMAGE_UNIT}{size}/{quality}"
 
 
 class ModelSpec(_Strict):
     id: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
-    type: Literal["chat", "embedding"] = "chat"
+    type: Literal["chat", "embedding", "image", "speech", "transcription"] = "chat"
     info: dict[str, Any] = Field(default_factory=dict)
     pricing: PriceSheet
     routes: list[Route] = Field(min_length=1)
@@ -122,17 +179,26 @@ class ModelSpec(_Strict):
     modalities: Modalities = Field(default_factory=Modalities)
     reasoning: Reasoning | None = None
     embedding: Embedding | None = None  # required exactly when type is embedding
+    images: Images | None = None  # type image only (defaults when left out)
+    speech: Speech | None = None  # type speech only (defaults when left out)
+    transcription: Transcription | None = None  # type transcription only (defaults when left out)
 
     @model_validator(mode="before")
     @classmethod
     def _embedding_defaults(cls, data: Any) -> Any:
-        # An embedding model streams nothing and outputs vectors: its defaults differ from chat's.
-        if isinstance(data, dict) and data.get("type") == "embedding":
+        # An embedding or image model streams nothing and outputs vectors or images: its defaults
+        # differ from chat's (an image model is priced per image: no token prices needed).
+        kind = data.get("type") if isinstance(data, dict) else None
+        if kind in _KIND_DEFAULTS:
+            capabilities, modalities = _KIND_DEFAULTS[kind]
             data = dict(data)
-            data.setdefault("capabilities", ["embeddings"])
-            data.setdefault("modalities", {"input": ["text"], "output": ["embedding"]})
+            data.setdefault("capabilities", capabilities)
+            data.setdefault("modalities", modalities)
             if isinstance(data.get("pricing"), dict):
-                data["pricing"] = {"output_usd_per_mtok": 0.0, **data["pricing"]}
+                tokens = {"output_usd_per_mtok": 0.0}
+                if kind in ("image", "speech", "transcription"):
+                    tokens["input_usd_per_mtok"] = 0.0
+                data["pricing"] = {**tokens, **data["pricing"]}
         return data
 
     @model_validator(mode="after")
@@ -144,7 +210,47 @@ class ModelSpec(_Strict):
                 raise ValueError("reasoning: not allowed on a model of type embedding")
         elif self.embedding is not None:
             raise ValueError("embedding: only allowed on a model of type embedding")
+        if self.type == "image":
+            self._check_image_prices()
+        elif self.images is not None:
+            raise ValueError("images: only allowed on a model of type image")
+        if self.type == "speech":
+            self.speech = self.speech or Speech()
+            self._needs_unit("character", "per_mchar_usd (USD per million characters)")
+        elif self.speech is not None:
+            raise ValueError("speech: only allowed on a model of type speech")
+        if self.type == "transcription":
+            self.transcription = self.transcription or Transcription()
+            self._needs_unit("second", "per_unit_usd.second (USD per second of audio)")
+        elif self.transcription is not None:
+            raise ValueError("transcription: only allowed on a model of type transcription")
         return self
+
+    def _needs_unit(self, unit: str, what: str) -> None:
+        for i, sheet in enumerate([self.pricing, *(r.pricing for r in self.routes if r.pricing)]):
+            if unit not in sheet.fees:
+                where = "pricing" if i == 0 else "a route's pricing"
+                raise ValueError(f"{where}: a model of type {self.type} needs {what}")
+
+    def _check_image_prices(self) -> None:
+        if self.images is None:
+            self.images = Images()
+        offered = self.image_units()
+        if not offered:
+            raise ValueError(
+                "pricing.per_unit_usd: a model of type image prices at least one image:<size>/<quality>"
+            )
+        default = image_unit(self.images.default_size, self.images.default_quality)
+        if default not in offered:
+            raise ValueError(f"images: the default {default} is not priced in pricing.per_unit_usd")
+        for i, route in enumerate(self.routes):
+            if route.pricing is not None and not offered <= set(route.pricing.fees):
+                missing = sorted(offered - set(route.pricing.fees))
+                raise ValueError(f"routes[{i}].pricing: prices no {', '.join(missing)}")
+
+    def image_units(self) -> set[str]:
+        """The ``image:<size>/<quality>`` units the model's price sheet prices (what it offers)."""
+        return {u for u in self.pricing.fees if u.startswith(IMAGE_UNIT)}
 
     @field_validator("info")
     @classmethod

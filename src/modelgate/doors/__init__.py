@@ -5,12 +5,24 @@
 
 from __future__ import annotations
 
+from modelgate.doors.audio.speech import SpeechDoor
+from modelgate.doors.audio.transcribe import TranscriptionsDoor, TranslationsDoor
 from modelgate.doors.base import Door
 from modelgate.doors.chat.door import ChatDoor
 from modelgate.doors.embeddings.door import EmbeddingsDoor
+from modelgate.doors.images.door import ImagesDoor
 from modelgate.doors.messages.door import MessagesDoor
 from modelgate.doors.responses.door import ResponsesDoor
 
 
 def default_doors() -> list[Door]:
-    return [ChatDoor(), MessagesDoor(), EmbeddingsDoor(), ResponsesDoor()]
+    return [
+        ChatDoor(),
+        MessagesDoor(),
+        EmbeddingsDoor(),
+        ResponsesDoor(),
+        ImagesDoor(),
+        SpeechDoor(),
+        TranscriptionsDoor(),
+        TranslationsDoor(),
+    ]

@@ -18,7 +18,7 @@ from modelgate.catalog.registry import Catalog
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.gateway.metered import MeteredRequest
 from modelgate.gateway.router import Router
-from modelgate.providers.base import Provider
+from modelgate.providers.base import ImageProvider, Provider, SpeechProvider, TranscriptionProvider
 
 DEFAULT_MAX_TOKENS = 512
 # Bounds every count that reaches the ledger: caps and estimates above this are client errors.
@@ -31,6 +31,10 @@ _FLAGS: dict[str, Callable[[Provider], bool]] = {
     "streaming": lambda p: p.supports_streaming,
     "vision": lambda p: p.supports_vision,
     "embeddings": lambda p: p.supports_embeddings,
+    # An image adapter is one that implements the protocol (a rare request: isinstance is cheap enough).
+    "images": lambda p: isinstance(p, ImageProvider),
+    "speech": lambda p: isinstance(p, SpeechProvider),
+    "transcription": lambda p: isinstance(p, TranscriptionProvider),
 }
 
 _WHAT = {
@@ -39,6 +43,9 @@ _WHAT = {
     "streaming": "streaming",
     "vision": "image input",
     "embeddings": "embeddings",
+    "images": "image generation",
+    "speech": "speech synthesis",
+    "transcription": "transcription",
 }
 
 

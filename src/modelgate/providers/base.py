@@ -251,6 +251,110 @@ class EmbeddingProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass(slots=True)
+class ImageCall:
+    """One image-generation call: the validated request, its size and quality already resolved to
+    the priced ones (``catalog/models.py`` ``Images``); ``options`` are the other validated fields
+    (``style``, ``background``, ``output_format``, ``response_format``, ...) as the client sent them."""
+
+    prompt: str
+    upstream_model: str
+    model: ModelSpec
+    n: int
+    size: str
+    quality: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    inference_id: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Images:
+    """The images of one call, checked by the adapter: each ``{"b64_json": ...}`` or ``{"url":
+    ...}`` (with ``revised_prompt`` when the upstream gave one), never more than asked for."""
+
+    data: list[dict[str, str]]
+    created: int
+    extra: dict[str, str] = field(default_factory=dict)  # output_format, background, ... as answered
+
+
+@runtime_checkable
+class ImageProvider(Protocol):
+    """What an adapter that serves ``type: image`` models is (``POST /v1/images/generations``)."""
+
+    name: str
+
+    async def generate_images(self, call: ImageCall) -> Images: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
+class SpeechCall:
+    """One speech-synthesis call (``POST /v1/audio/speech``): the validated text, voice and format;
+    ``options`` the other validated fields (``speed``, ``instructions``) as the client sent them."""
+
+    input: str
+    upstream_model: str
+    model: ModelSpec
+    voice: str
+    response_format: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    inference_id: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class SpeechProvider(Protocol):
+    """What an adapter that serves ``type: speech`` models is: the audio bytes as they come (an
+    upstream that streams is passed on chunk by chunk)."""
+
+    name: str
+
+    def speech(self, call: SpeechCall) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
+class TranscriptionCall:
+    """One transcription (or translation into English) of an uploaded audio file."""
+
+    file: bytes
+    filename: str
+    content_type: str
+    upstream_model: str
+    model: ModelSpec
+    translate: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)  # language, prompt, temperature, ...
+    inference_id: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Transcript:
+    """The text of an audio file, with what the upstream knew: its duration in seconds (None: it
+    did not say), its language, and timed segments / words (``start``, ``end`` in seconds, ``text``
+    or ``word``)."""
+
+    text: str
+    duration: float | None = None
+    language: str | None = None
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    words: list[dict[str, Any]] | None = None
+
+
+@runtime_checkable
+class TranscriptionProvider(Protocol):
+    """What an adapter that serves ``type: transcription`` models is."""
+
+    name: str
+
+    async def transcribe(self, call: TranscriptionCall) -> Transcript: ...
+
+    async def aclose(self) -> None: ...
+
+
 def _environment() -> dict[str, str]:
     return dict(os.environ)
 

@@ -12,6 +12,10 @@ Embeddings: ``POST /embeddings`` with all inputs in one call (texts or token ids
 when asked); the answer is checked by ``providers.vectors`` (one finite vector of the expected
 length per input, a bounded token count). Option ``embedding_encoding: base64`` asks the upstream
 for base64 vectors (smaller and faster to parse; OpenAI, vLLM and llama.cpp server support it).
+
+Images: ``POST /images/generations`` (``providers/openai_images.py``), for ``type: image`` models.
+Speech: ``POST /audio/speech`` (``providers/openai_audio.py``), for ``type: speech`` models;
+transcriptions and translations for ``type: transcription`` models, in the same module.
 """
 
 from __future__ import annotations
@@ -21,17 +25,22 @@ from typing import Any
 
 from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import UpstreamProtocolError
-from modelgate.providers import openai_responses, vectors
+from modelgate.providers import openai_audio, openai_images, openai_responses, vectors
 from modelgate.providers.base import (
     AdapterDefaults,
     Chunk,
     Completion,
     EmbedCall,
     Embeddings,
+    ImageCall,
+    Images,
     ProviderCall,
     ProviderContext,
     RawEvent,
     RawReply,
+    SpeechCall,
+    Transcript,
+    TranscriptionCall,
     Usage,
 )
 from modelgate.providers.checks import FINISH_REASONS, finish_reason, token_count
@@ -146,6 +155,22 @@ class OpenAICompatProvider(AdapterDefaults):
     ) -> AsyncIterator[RawEvent]:
         path = self._path("responses", "")
         return openai_responses.passthrough_stream(self._http, body, headers, path=path)
+
+    async def generate_images(self, call: ImageCall) -> Images:
+        """``POST /images/generations`` (``providers/openai_images.py``)."""
+        path = self._path("images/generations", call.upstream_model)
+        return await openai_images.generate(self._http, self.name, path, call)
+
+    def speech(self, call: SpeechCall) -> AsyncIterator[bytes]:
+        """``POST /audio/speech``, the audio as it arrives (``providers/openai_audio.py``)."""
+        path = self._path("audio/speech", call.upstream_model)
+        return openai_audio.speech(self._http, self.name, path, call)
+
+    async def transcribe(self, call: TranscriptionCall) -> Transcript:
+        """``POST /audio/transcriptions`` or ``/audio/translations`` (``providers/openai_audio.py``)."""
+        endpoint = "audio/translations" if call.translate else "audio/transcriptions"
+        path = self._path(endpoint, call.upstream_model)
+        return await openai_audio.transcribe(self._http, self.name, path, call)
 
     async def embed(self, call: EmbedCall) -> Embeddings:
         body: dict[str, Any] = {

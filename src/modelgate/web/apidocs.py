@@ -23,6 +23,10 @@ DOOR_NOTES = {
     "messages": "Anthropic's Messages API (and count_tokens), for the Anthropic SDKs and Claude Code.",
     "embeddings": "OpenAI-compatible embeddings.",
     "responses": "OpenAI's Responses API.",
+    "images": "OpenAI-compatible image generation, priced per image by size and quality.",
+    "speech": "OpenAI-compatible speech synthesis: the audio bytes, streamed; priced per character.",
+    "transcriptions": "OpenAI-compatible transcription (multipart upload); priced per second of audio.",
+    "translations": "OpenAI-compatible translation of audio into English text; priced per second of audio.",
 }
 
 
