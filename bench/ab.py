@@ -32,18 +32,16 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from procs import free_port, process, tree_cpu  # bench/procs.py (this directory is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -83,62 +81,6 @@ models:
 
 def log(msg: str) -> None:
     print(f"[ab] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
-@contextmanager
-def process(cmd: list[str], *, port: int, logfile: Path, env: dict[str, str], cwd: Path) -> Iterator[int]:
-    with open(logfile, "wb") as out:
-        proc = subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
-        )
-        try:
-            wait_port(port, proc)
-            yield proc.pid
-        finally:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and of its children still alive."""
-    pids, total = {pid}, 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            with suppress(OSError, IndexError, ValueError):
-                fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) in pids:
-                    pids.add(int(p.name))
-    for p in pids:
-        with suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def wrk(
@@ -273,7 +215,9 @@ def start_gateway(b: Build, work: Path, ports: dict[str, int], stack: Any) -> No
         },
     )
     cmd = [*cli, "serve", "--port", str(b.port), "--workers", "1"]
-    b.pid = stack.enter_context(process(cmd, port=b.port, logfile=d / "serve.log", env=env, cwd=b.tree))
+    b.pid = stack.enter_context(
+        process(cmd, port=b.port, logfile=d / "serve.log", env=env, cwd=b.tree, inherit_env=False)
+    ).pid
 
 
 def bodies(work: Path) -> dict[str, Path]:
@@ -295,12 +239,12 @@ def measure_round(
         f"round {r + 1}/{ROUNDS}: throughput at {CONNS} connections ({' '.join(b.label for b in order)} bare)"
     )
     for b in [*order, bare]:
-        c0 = cpu_seconds(b.pid)
+        c0 = tree_cpu(b.pid)
         res = wrk(b.base + chat, conns=CONNS, seconds=SECONDS, key=b.key, body=body["plain"])
         done = max(res["requests"], 1.0)
         b.add("rps", res["rps"])
         b.add("errors", res["errors"])
-        b.add("cpu_us", (cpu_seconds(b.pid) - c0) / done * 1e6)
+        b.add("cpu_us", (tree_cpu(b.pid) - c0) / done * 1e6)
     for b in order:
         b.add("x_bare", b.samples["rps"][-1] / bare.samples["rps"][-1])
     log(f"round {r + 1}/{ROUNDS}: latency at 1 connection")
@@ -318,9 +262,9 @@ def measure_round(
         per_req = {}
         # the bare proxy forwards every body to the 8-chunk mock: its per-chunk slope means nothing
         for kind in ("short", "long") if b is not bare else ("short",):
-            c0 = cpu_seconds(b.pid)
+            c0 = tree_cpu(b.pid)
             res = wrk(b.base + chat, conns=CONNS, seconds=SECONDS / 2, key=b.key, body=body[kind])
-            per_req[kind] = (cpu_seconds(b.pid) - c0) / max(res["requests"], 1.0) * 1e6
+            per_req[kind] = (tree_cpu(b.pid) - c0) / max(res["requests"], 1.0) * 1e6
             b.add(f"stream_{kind}_errors", res["errors"])
         b.add("stream_cpu_us", per_req["short"])
         if b is not bare:
@@ -428,8 +372,9 @@ def main() -> int:
                     logfile=work / "mock.log",
                     env=base_env,
                     cwd=ROOT,
+                    inherit_env=False,
                 )
-            )
+            ).pid
             stack.enter_context(
                 process(
                     [*mock_py, "--port", str(ports["long"]), "--chunks", str(LONG_CHUNKS)],
@@ -437,6 +382,7 @@ def main() -> int:
                     logfile=work / "mock-long.log",
                     env=base_env,
                     cwd=ROOT,
+                    inherit_env=False,
                 )
             )
             stack.enter_context(
@@ -446,6 +392,7 @@ def main() -> int:
                     logfile=work / "mock-slow.log",
                     env=base_env,
                     cwd=ROOT,
+                    inherit_env=False,
                 )
             )
             bare = Build("bare", "bare proxy", "", ROOT, ROOT, port=free_port())
@@ -463,8 +410,9 @@ def main() -> int:
                     logfile=work / "bare.log",
                     env=base_env,
                     cwd=ROOT,
+                    inherit_env=False,
                 )
-            )
+            ).pid
             mock = Build("mock", "mock", "", ROOT, ROOT, port=ports["fast"], pid=mock_pid)
             for b in builds:
                 start_gateway(b, work, ports, stack)

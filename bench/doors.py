@@ -57,8 +57,11 @@ def _body(tmp: Path, name: str, payload: dict[str, Any]) -> Path:
 def overhead(
     loadgen: Callable[..., dict[str, float]], *, base: str, key: str, tmp: Path, duration: float, conns: int
 ) -> dict[str, Any]:
-    chat = _body(tmp, "door-chat.json", {"model": "bench/mock", "max_tokens": 64,
-                                         "messages": [{"role": "user", "content": PROMPT}]})
+    chat = _body(
+        tmp,
+        "door-chat.json",
+        {"model": "bench/mock", "max_tokens": 64, "messages": [{"role": "user", "content": PROMPT}]},
+    )
     msg = {"max_tokens": 64, "messages": [{"role": "user", "content": PROMPT}]}
     translated = _body(tmp, "door-msg-translated.json", {"model": "bench/mock", **msg})
     native = _body(tmp, "door-msg-native.json", {"model": "bench/claude", **msg})

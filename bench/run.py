@@ -26,19 +26,18 @@ import os
 import platform
 import re
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import doors  # bench/doors.py
 import embeddings  # bench/embeddings.py (this directory is on sys.path when run as a script)
 import scaleout  # bench/scaleout.py
+from load import WRK, loadgen, wrk  # bench/load.py
+from procs import free_port, process, tree_cpu, tree_rss_mb  # bench/procs.py
+from report import fmt, table  # bench/report.py
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -59,7 +58,6 @@ BODY = BENCH / "body.json"
 BODY_STREAM = BENCH / "body_stream.json"
 SLOW_BODY = BODY_STREAM  # replaced in main() by a copy naming the paced model
 LONG_BODY = BODY_STREAM  # replaced in main() by a copy naming the 64-chunk model
-WRK = shutil.which("wrk")
 
 CATALOG = (
     """
@@ -119,138 +117,8 @@ litellm_settings:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def log(msg: str) -> None:
     print(f"[bench] {msg}", flush=True)
-
-
-def wait_port(port: int, timeout: float = 120.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
-@contextmanager
-def process(
-    cmd: list[str], *, port: int, env: dict[str, str] | None = None, logfile: Path, timeout: float = 120.0
-):
-    with open(logfile, "wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            env={**os.environ, **(env or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            start_new_session=True,
-        )
-        try:
-            wait_port(port, timeout, proc)
-            yield proc
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGINT)
-                proc.wait(15)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                with_suppress_kill(proc)
-
-
-def with_suppress_kill(proc: subprocess.Popen[bytes]) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(5)
-
-
-def tree_rss_mb(pid: int) -> float:
-    """RSS of a process and all its descendants, in MB."""
-    pids = {pid}
-    changed = True
-    while changed:
-        changed = False
-        for p in Path("/proc").iterdir():
-            if not p.name.isdigit() or int(p.name) in pids:
-                continue
-            try:
-                ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid in pids:
-                pids.add(int(p.name))
-                changed = True
-    total = 0
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
-
-
-def wrk(
-    url: str, *, conns: int, duration: float, key: str | None, body: Path, latency: bool = False
-) -> dict[str, float]:
-    assert WRK
-    cmd = [WRK, "-t1", f"-c{conns}", f"-d{max(1, int(duration))}s", "-s", str(BENCH / "post.lua"), url]
-    if latency:
-        cmd.insert(1, "--latency")
-    env = {**os.environ, "BENCH_BODY": str(body), "BENCH_KEY": key or ""}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"wrk failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    out = proc.stdout
-    res: dict[str, float] = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
-    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    res["errors"] = float(m.group(1)) if m else 0.0
-    m = re.search(r"(\d+) requests in", out)
-    res["requests"] = float(m.group(1)) if m else 0.0
-    for pct in ("50", "99"):
-        m = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)\b", out)
-        if m:
-            v = float(m.group(1))
-            res[f"p{pct}_ms"] = v / 1000 if m.group(2) == "us" else (v * 1000 if m.group(2) == "s" else v)
-    return res
-
-
-def loadgen(
-    url: str,
-    *,
-    conns: int,
-    key: str | None,
-    body: Path,
-    duration: float | None = None,
-    requests: int | None = None,
-    warmup: float = 1.0,
-) -> dict[str, float]:
-    cmd = [
-        PY,
-        str(BENCH / "loadgen.py"),
-        url,
-        "--body",
-        str(body),
-        "-c",
-        str(conns),
-        "--json",
-        "--warmup",
-        str(warmup),
-    ]
-    if key:
-        cmd += ["--key", key]
-    cmd += ["-n", str(requests)] if requests is not None else ["-d", str(duration or DURATION)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
-    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def throughput(url: str, key: str | None) -> dict[str, float]:
@@ -265,12 +133,12 @@ def stream_cpu(url: str, key: str | None, pid: int, *, chunks: bool) -> dict[str
     out: dict[str, float] = {}
     per_req: dict[int, float] = {}
     for n, body in ((SHORT_CHUNKS, BODY_STREAM), (LONG_CHUNKS, LONG_BODY))[: 2 if chunks else 1]:
-        c0 = cpu_seconds(pid)
+        c0 = tree_cpu(pid)
         if WRK:
             res = wrk(url, conns=CONNS, duration=max(DURATION / 2, 1), key=key, body=body)
         else:
             res = loadgen(url, conns=CONNS, key=key, body=body, duration=max(DURATION / 2, 1))
-        per_req[n] = (cpu_seconds(pid) - c0) / max(res["requests"], 1.0) * 1e6
+        per_req[n] = (tree_cpu(pid) - c0) / max(res["requests"], 1.0) * 1e6
     out["stream_cpu_us"] = per_req[SHORT_CHUNKS]
     if chunks:
         out["chunk_cpu_us"] = (per_req[LONG_CHUNKS] - per_req[SHORT_CHUNKS]) / (LONG_CHUNKS - SHORT_CHUNKS)
@@ -281,11 +149,6 @@ def latency1(url: str, key: str | None) -> dict[str, float]:
     if WRK:
         return wrk(url, conns=1, duration=DURATION, key=key, body=BODY, latency=True)
     return loadgen(url, conns=1, key=key, body=BODY)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its children."""
-    return scaleout.tree_cpu(pid)
 
 
 def measure(
@@ -299,11 +162,11 @@ def measure(
     if pid is not None:
         r["rss_warm_mb"] = tree_rss_mb(pid)
     log(f"{name}: throughput at {CONNS} connections")
-    c0 = cpu_seconds(pid) if pid is not None else 0.0
+    c0 = tree_cpu(pid) if pid is not None else 0.0
     r["throughput"] = throughput(url, key)
     if pid is not None:
         done = max(r["throughput"]["requests"], 1.0)  # type: ignore[index]
-        r["cpu_us"] = (cpu_seconds(pid) - c0) / done * 1e6
+        r["cpu_us"] = (tree_cpu(pid) - c0) / done * 1e6
         r.update(stream_cpu(url, key, pid, chunks=chunks))
     log(f"{name}: latency at 1 connection")
     r["latency"] = latency1(url, key)
@@ -439,77 +302,6 @@ def run_litellm(tmp: Path, fast: int, slow: int, long: int) -> dict[str, object]
         return measure("LiteLLM proxy (baseline)", url, master, proc.pid, rss_n=BASE_RSS_N)
 
 
-def fmt(v: object, nd: int = 2) -> str:
-    if isinstance(v, float):
-        return "n/a" if v != v else f"{v:,.{nd}f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return "n/a" if v is None else str(v)
-
-
-def table(mock: dict, mg: dict, base: dict | None, mg2: dict | None, bare: dict | None = None) -> str:
-    cols = [mock] + ([bare] if bare else []) + [mg] + ([base] if base else [])
-    lat_mock = mock["latency"]
-    st_mock = mock["stream"]
-
-    def added(r: dict, key: str, sub: str = "latency") -> str:
-        if r is mock:
-            return "—"
-        return fmt(
-            r[sub].get(key, float("nan"))
-            - (lat_mock if sub == "latency" else st_mock).get(key, float("nan")),
-            3,
-        )
-
-    rows = [
-        (f"requests/s at {CONNS} connections", [fmt(c["throughput"]["rps"], 0) for c in cols]),
-        ("non-2xx responses during that", [fmt(int(c["throughput"].get("errors", 0))) for c in cols]),
-        (
-            "x the bare proxy's requests/s",
-            [fmt(c["throughput"]["rps"] / bare["throughput"]["rps"]) if bare else "n/a" for c in cols],
-        ),
-        (
-            f"**gateway CPU per request (µs)** at {CONNS} connections",
-            [fmt(c.get("cpu_us"), 0) for c in cols],
-        ),
-        (
-            f"CPU per streamed request, {SHORT_CHUNKS} chunks (µs)",
-            [fmt(c.get("stream_cpu_us"), 0) for c in cols],
-        ),
-        (
-            f"**CPU per streamed chunk (µs)** ({SHORT_CHUNKS} vs {LONG_CHUNKS}-chunk streams)",
-            [fmt(c.get("chunk_cpu_us"), 1) for c in cols],
-        ),
-        (
-            "latency p50 at 1 connection (ms)",
-            [fmt(c["latency"].get("p50_ms", float("nan")), 3) for c in cols],
-        ),
-        (
-            "latency p99 at 1 connection (ms)",
-            [fmt(c["latency"].get("p99_ms", float("nan")), 3) for c in cols],
-        ),
-        ("**added** latency p50 (ms)", [added(c, "p50_ms") for c in cols]),
-        ("**added** latency p99 (ms)", [added(c, "p99_ms") for c in cols]),
-        ("stream TTFB p50 (ms)", [fmt(c["stream"]["ttfb_p50_ms"], 3) for c in cols]),
-        ("**added** stream TTFB p50 (ms)", [added(c, "ttfb_p50_ms", "stream") for c in cols]),
-        (
-            f"inter-chunk gap mean (ms; upstream paces {STREAM_CHUNK_DELAY_MS:g})",
-            [fmt(c["stream"]["gap_mean_ms"], 3) for c in cols],
-        ),
-        ("RSS after warm-up (MB)", [fmt(c.get("rss_warm_mb"), 1) for c in cols]),
-        ("RSS after the RSS-check requests (MB)", [fmt(c.get("rss_after_mb"), 1) for c in cols]),
-        ("RSS-check requests sent", [fmt(c.get("rss_requests")) for c in cols]),
-    ]
-    head = "| figure | " + " | ".join(c["name"] for c in cols) + " |\n"
-    head += "|---|" + "---|" * len(cols) + "\n"
-    body = "".join(f"| {name} | " + " | ".join(vals) + " |\n" for name, vals in rows)
-    if mg2:
-        one = mg["throughput"]["rps"]
-        two = mg2["throughput"]["rps"]
-        body += f"\nScaling: 1 worker {one:,.0f} req/s → 2 workers {two:,.0f} req/s (x{two / one:.2f}).\n"
-    return head + body
-
-
 def main() -> int:
     (BENCH / "results").mkdir(exist_ok=True)
     slow_body = json.loads(BODY_STREAM.read_text())
@@ -592,7 +384,16 @@ def main() -> int:
     }
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (BENCH / "results" / f"{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
-    md = table(mock, mg, base, mg2, bare) + embeddings.rows(mg.get("embeddings"), local, fmt)
+    md = table(
+        mock,
+        mg,
+        base,
+        mg2,
+        bare,
+        conns=CONNS,
+        chunks=(SHORT_CHUNKS, LONG_CHUNKS),
+        pace_ms=STREAM_CHUNK_DELAY_MS,
+    ) + embeddings.rows(mg.get("embeddings"), local, fmt)
     md += doors.rows(mg.get("doors"), fmt)
     if not SKIP_SCALEOUT:
         md += scaleout.rows(mock, mg, scale, fmt)
