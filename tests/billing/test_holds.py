@@ -209,3 +209,21 @@ async def test_gateway_task_cancelled_or_stream_dropped(database_url, openai_ups
             ).all() == []
             balance = (await conn.execute(select(Account.balance_credits).where(Account.id == acc))).scalar()
         assert balance == 2_000_000 + charge
+
+
+def test_prompt_estimate_is_capped_at_the_context_window(live_server, openai_upstream):
+    """A prompt estimated above the model's context window (mock/echo: 8,192 tokens) is held as the
+    window, not more: a balance of exactly that hold admits it (uncapped, ~40,000 tokens would be
+    held and the request refused)."""
+    email = "window@example.com"
+    hold = 8192 * 2 + 512 * 4  # the window at $1/Mtok (2 credits a token), 512 output tokens at $2/Mtok
+    key = live_server.create_key(email=email, usd=hold / 2_000_000)
+    openai_upstream.script(
+        Scripted(usage={"prompt_tokens": 8000, "completion_tokens": 10, "total_tokens": 8010})
+    )
+    r = chat(live_server, key, "word " * 20_000)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: account_state(live_server, email)["holds"] == 0)
+    assert account_state(live_server, email)["charged"] == 8000 * 2 + 10 * 4
+    r = chat(live_server, key, "word " * 20_000)  # what is left no longer covers the window
+    assert r.status_code in (402, 403)
