@@ -31,6 +31,7 @@ ALIASES = {
     "/chat/completions",
     "/embeddings",
     "/images/generations",
+    "/images/edits",
     "/audio/speech",
     "/audio/transcriptions",
     "/audio/translations",
@@ -46,8 +47,9 @@ def test_every_operation_declares_its_contract(live_server: LiveServer) -> None:
         assert "400" in op["responses"] and "422" not in op["responses"], (method, path)
         if method in ("post", "put", "patch") and not path.endswith("/cancel"):  # cancel takes no body
             content = op["requestBody"]["content"]
-            # Uploads (audio transcriptions) take multipart/form-data; every other body is JSON.
-            media = "multipart/form-data" if "/audio/trans" in path else "application/json"
+            # Uploads (audio transcriptions, image edits) take multipart/form-data; every other body is JSON.
+            upload = "/audio/trans" in path or path.endswith("/images/edits")
+            media = "multipart/form-data" if upload else "application/json"
             assert content[media]["schema"], (method, path)
     by_path = {(m, p): op for p, m, op in ops}
     logs = {p["name"] for p in by_path[("get", "/v2/logs")]["parameters"]}

@@ -52,6 +52,7 @@ class FakeOpenAI(ScriptedServer):
         "/v1/chat/completions",
         "/v1/embeddings",
         "/v1/images/generations",
+        "/v1/images/edits",
         "/v1/audio/speech",
         "/v1/audio/transcriptions",
         "/v1/audio/translations",
@@ -112,7 +113,10 @@ class FakeOpenAI(ScriptedServer):
             )
         if request.path.endswith("/embeddings"):
             return await self._embeddings(request, data, plan)
-        if request.path.endswith("/images/generations"):
+        if request.path.endswith(("/images/generations", "/images/edits")):
+            if isinstance(data.get("image"), tuple):  # an edit: the prompt names what it was given
+                filename, image = data["image"]
+                data = {**data, "prompt": f"edit {filename} {len(image)} bytes: {data.get('prompt')}"}
             return web.json_response(fake_images(data))
         if request.path.endswith("/audio/speech"):
             return await self._speech(request, data, plan)

@@ -18,7 +18,7 @@ IMAGE_MODELS = """
     info: {name: Images (fake), developer: Lab}
     pricing:
       per_unit_usd: {"image:1024x1024/standard": 0.04, "image:1024x1024/hd": 0.08, "image:1792x1024/hd": 0.12}
-    images: {max_n: 4, max_prompt_chars: 200}
+    images: {max_n: 4, max_prompt_chars: 200, edits: true}
     routes:
       - {provider: mock, model: dall-e-3}
   - id: fake/image-chain

@@ -114,6 +114,8 @@ class Images(_Strict):
     default_quality: str = "standard"
     max_n: int = Field(default=10, ge=1, le=100)
     max_prompt_chars: int = Field(default=32_000, ge=1, le=1_000_000)
+    edits: bool = False  # also serves POST /v1/images/edits
+    max_file_bytes: int = Field(default=25 * 1024 * 1024, ge=1)  # an edit's image and mask, each
 
 
 SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]

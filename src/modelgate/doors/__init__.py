@@ -11,6 +11,7 @@ from modelgate.doors.base import Door
 from modelgate.doors.chat.door import ChatDoor
 from modelgate.doors.embeddings.door import EmbeddingsDoor
 from modelgate.doors.images.door import ImagesDoor
+from modelgate.doors.images.edit import ImageEditsDoor
 from modelgate.doors.messages.door import MessagesDoor
 from modelgate.doors.responses.door import ResponsesDoor
 
@@ -22,6 +23,7 @@ def default_doors() -> list[Door]:
         EmbeddingsDoor(),
         ResponsesDoor(),
         ImagesDoor(),
+        ImageEditsDoor(),
         SpeechDoor(),
         TranscriptionsDoor(),
         TranslationsDoor(),

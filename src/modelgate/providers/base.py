@@ -266,6 +266,10 @@ class ImageCall:
     options: Mapping[str, Any] = field(default_factory=dict)
     inference_id: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # An edit (``POST /v1/images/edits``): the image to edit and the optional mask, each
+    # (filename, content type, bytes); None: a generation.
+    image: tuple[str, str, bytes] | None = None
+    mask: tuple[str, str, bytes] | None = None
 
 
 @dataclass(slots=True)

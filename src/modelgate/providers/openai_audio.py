@@ -13,12 +13,12 @@ segments or words that are not what OpenAI documents are an ``UpstreamProtocolEr
 from __future__ import annotations
 
 import math
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
 from modelgate.errors import UpstreamProtocolError
 from modelgate.providers.base import SpeechCall, Transcript, TranscriptionCall
+from modelgate.providers.formdata import form_body
 from modelgate.providers.http import HTTPUpstream
 
 _NOT_AUDIO = ("application/json", "text/plain", "text/html", "text/event-stream")
@@ -48,29 +48,12 @@ async def speech(http: HTTPUpstream, name: str, path: str, call: SpeechCall) -> 
                 yield chunk
 
 
-def multipart(fields: list[tuple[str, str]], file: tuple[str, str, bytes]) -> tuple[bytes, str]:
-    """A ``multipart/form-data`` body of text fields and one file, and its content type."""
-    boundary = "modelgate-" + secrets.token_hex(16)
-    out: list[bytes] = []
-    for name, value in fields:
-        out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
-        out.append(value.encode() + b"\r\n")
-    filename, ctype, data = file
-    safe = "".join(c for c in filename if c.isprintable() and c not in '"\\\r\n')[:200] or "audio"
-    out.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{safe}"\r\n'
-        f"Content-Type: {ctype}\r\n\r\n".encode()
-    )
-    out.extend([data, f"\r\n--{boundary}--\r\n".encode()])
-    return b"".join(out), f"multipart/form-data; boundary={boundary}"
-
-
 async def transcribe(http: HTTPUpstream, name: str, path: str, call: TranscriptionCall) -> Transcript:
     fields = [("model", call.upstream_model), ("response_format", "verbose_json")]
     for key, value in call.options.items():
         for item in value if isinstance(value, list) else [value]:
             fields.append((f"{key}[]" if isinstance(value, list) else key, str(item)))
-    body, ctype = multipart(fields, (call.filename, call.content_type, call.file))
+    body, ctype = form_body(fields, [("file", call.filename, call.content_type, call.file)])
     data = await http.post_json(path, body, headers={"Content-Type": ctype})
     return parse_transcript(name, data)
 

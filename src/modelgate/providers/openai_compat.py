@@ -157,7 +157,10 @@ class OpenAICompatProvider(AdapterDefaults):
         return openai_responses.passthrough_stream(self._http, body, headers, path=path)
 
     async def generate_images(self, call: ImageCall) -> Images:
-        """``POST /images/generations`` (``providers/openai_images.py``)."""
+        """``POST /images/generations``, or ``/images/edits`` for an edit (``providers/openai_images.py``)."""
+        if call.image is not None:
+            path = self._path("images/edits", call.upstream_model)
+            return await openai_images.edit(self._http, self.name, path, call)
         path = self._path("images/generations", call.upstream_model)
         return await openai_images.generate(self._http, self.name, path, call)
 

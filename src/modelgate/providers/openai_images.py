@@ -4,7 +4,8 @@ The request goes up with the upstream model name, the resolved size and quality 
 is priced by) and the client's other validated fields. The answer is untrusted: it must be a JSON
 object whose ``data`` holds between 1 and ``n`` images, each a base64 string (``b64_json``, which
 must decode) or an ``http(s)`` URL (``url``), with an optional ``revised_prompt``; anything else is
-an ``UpstreamProtocolError`` (502, nothing charged).
+an ``UpstreamProtocolError`` (502, nothing charged). An edit (``call.image`` set) goes to
+``POST /images/edits`` as ``multipart/form-data`` with the same fields.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from modelgate.errors import UpstreamProtocolError
 from modelgate.providers.base import ImageCall, Images
+from modelgate.providers.formdata import form_body
 from modelgate.providers.http import HTTPUpstream
 from modelgate.sanitize import db_text
 
@@ -40,6 +42,17 @@ def request_body(call: ImageCall) -> dict[str, Any]:
 
 async def generate(http: HTTPUpstream, name: str, path: str, call: ImageCall) -> Images:
     data = await http.post_json(path, request_body(call))
+    return parse_images(name, data, call.n)
+
+
+async def edit(http: HTTPUpstream, name: str, path: str, call: ImageCall) -> Images:
+    """``POST /images/edits``: the same fields as a generation, as a form, with the image and mask."""
+    fields = [(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in request_body(call).items()]
+    files = [("image", *call.image)] if call.image is not None else []
+    if call.mask is not None:
+        files.append(("mask", *call.mask))
+    body, ctype = form_body(fields, files)
+    data = await http.post_json(path, body, headers={"Content-Type": ctype})
     return parse_images(name, data, call.n)
 
 

@@ -24,6 +24,7 @@ DOOR_NOTES = {
     "embeddings": "OpenAI-compatible embeddings.",
     "responses": "OpenAI's Responses API.",
     "images": "OpenAI-compatible image generation, priced per image by size and quality.",
+    "image_edits": "OpenAI-compatible image edits (multipart upload), priced per image like generations.",
     "speech": "OpenAI-compatible speech synthesis: the audio bytes, streamed; priced per character.",
     "transcriptions": "OpenAI-compatible transcription (multipart upload); priced per second of audio.",
     "translations": "OpenAI-compatible translation of audio into English text; priced per second of audio.",

@@ -20,7 +20,7 @@ import orjson
 
 from modelgate.catalog.models import ModelSpec
 from modelgate.doors.audio.wire import AUDIO_TYPES, SpeechRequest
-from modelgate.doors.base import JSON_HEADERS, DoorRequest, DoorResponse, bearer_or_api_key, dropped_header
+from modelgate.doors.base import JSON_HEADERS, BearerKeyDoor, DoorRequest, DoorResponse, dropped_header
 from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome
 from modelgate.gateway.streaming import aclose
@@ -101,12 +101,9 @@ async def _audio(stream: MeteredStream) -> AsyncIterator[bytes]:
         await aclose(stream.events)
 
 
-class SpeechDoor:
+class SpeechDoor(BearerKeyDoor):
     name = "speech"
     paths = frozenset({"/v1/audio/speech", "/audio/speech"})
-
-    def token(self, req: DoorRequest) -> str | None:
-        return bearer_or_api_key(req)
 
     def openapi(self) -> dict[str, dict[str, Any]]:
         audio = {t: {"schema": {"type": "string", "format": "binary"}} for t in AUDIO_TYPES.values()}

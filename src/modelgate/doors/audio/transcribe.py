@@ -24,7 +24,7 @@ import orjson
 from modelgate.catalog.models import ModelSpec
 from modelgate.doors.audio.files import sniff, wav_seconds
 from modelgate.doors.audio.render import CONTENT_TYPES, render
-from modelgate.doors.base import JSON_HEADERS, DoorRequest, DoorResponse, answer_headers, bearer_or_api_key
+from modelgate.doors.base import JSON_HEADERS, BearerKeyDoor, DoorRequest, DoorResponse, answer_headers
 from modelgate.doors.base import dropped_header as dropped_names
 from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, Outcome
@@ -182,13 +182,10 @@ def _form_schema(translate: bool) -> dict[str, Any]:
     return {"type": "object", "required": ["file", "model"], "properties": props}
 
 
-class TranscriptionsDoor:
+class TranscriptionsDoor(BearerKeyDoor):
     name = "transcriptions"
     paths = frozenset({"/v1/audio/transcriptions", "/audio/transcriptions"})
     translate = False
-
-    def token(self, req: DoorRequest) -> str | None:
-        return bearer_or_api_key(req)
 
     def openapi(self) -> dict[str, dict[str, Any]]:
         body = {

@@ -21,10 +21,10 @@ import orjson
 from modelgate.catalog.models import ModelSpec, image_unit
 from modelgate.doors.base import (
     JSON_HEADERS,
+    BearerKeyDoor,
     DoorRequest,
     DoorResponse,
     answer_headers,
-    bearer_or_api_key,
     dropped_header,
 )
 from modelgate.doors.images.wire import ImageRequest, render_images
@@ -32,6 +32,7 @@ from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, Outcome
 from modelgate.httpkit.contract import json_body, operation
 from modelgate.httpkit.errors import gateway_error_body, validate_body
+from modelgate.httpkit.multipart import Upload
 from modelgate.providers.base import ImageCall, ImageProvider, Images, Usage
 from modelgate.wire.credits import meta
 
@@ -81,9 +82,12 @@ def resolve(req: ImageRequest, model: ModelSpec | None) -> tuple[int, str, str]:
 class ImagesInvocation:
     """Calls an adapter's ``generate_images``; the usage is one unit per image returned."""
 
-    __slots__ = ("n", "options", "prompt", "quality", "size", "unit")
+    __slots__ = ("edit", "n", "options", "prompt", "quality", "size", "unit")
 
-    def __init__(self, req: ImageRequest, *, n: int, size: str, quality: str) -> None:
+    def __init__(
+        self, req: ImageRequest, *, n: int, size: str, quality: str, edit: tuple[Upload, Upload | None] | None
+    ) -> None:
+        self.edit = edit
         self.prompt = req.prompt
         self.n, self.size, self.quality = n, size, quality
         self.options = req.forwarded()
@@ -105,6 +109,10 @@ class ImagesInvocation:
             inference_id=attempt.inference_id,
             extra=attempt.route.options,
         )
+        if self.edit is not None:
+            image, mask = self.edit
+            call.image = (image.filename, image.content_type, image.data)
+            call.mask = (mask.filename, mask.content_type, mask.data) if mask is not None else None
         result = await provider.generate_images(call)
         count = min(len(result.data), self.n)  # every adapter checks; the contract, once more
         return Outcome(result, Usage(uses={self.unit: count}), "stop")
@@ -114,12 +122,9 @@ class ImagesInvocation:
         yield  # pragma: no cover  (an async generator, as the protocol wants)
 
 
-class ImagesDoor:
+class ImagesDoor(BearerKeyDoor):
     name = "images"
     paths = frozenset({"/v1/images/generations", "/images/generations"})
-
-    def token(self, req: DoorRequest) -> str | None:
-        return bearer_or_api_key(req)
 
     def openapi(self) -> dict[str, dict[str, Any]]:
         op = operation(summary="Create images", body=json_body(ImageRequest), upstream=True)
@@ -133,13 +138,24 @@ class ImagesDoor:
         return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
-        image: ImageRequest = parsed
+        return await self.meter(state, parsed, caller)
+
+    async def meter(
+        self,
+        state: AppState,
+        image: ImageRequest,
+        caller: Caller,
+        *,
+        edit: tuple[Upload, Upload | None] | None = None,
+    ) -> DoorResponse:
+        """Resolve, hold, route and render one generation (or, with ``edit``'s image and mask, one
+        edit: ``doors/images/edit.py``)."""
         try:
             n, size, quality = resolve(image, state.catalog.find(image.model))
         except InvalidRequestError as exc:
             state.core.reject(caller, exc, model=image.model)
             raise
-        invocation = ImagesInvocation(image, n=n, size=size, quality=quality)
+        invocation = ImagesInvocation(image, n=n, size=size, quality=quality, edit=edit)
         metered = MeteredRequest(
             model=image.model,
             invocation=invocation,
