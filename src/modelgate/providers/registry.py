@@ -16,6 +16,7 @@ from modelgate.providers.base import Provider, ProviderContext, ProviderFactory,
 
 BUILTIN_TYPES: dict[str, str] = {
     "openai": "modelgate.providers.openai_compat:create",
+    "espeak": "modelgate.providers.espeak:create",
     "gemini": "modelgate.providers.gemini:create",
     "anthropic": "modelgate.providers.anthropic:create",
     "local": "modelgate.providers.local:create",
