@@ -160,3 +160,25 @@ def test_billing_is_exact_at_a_balance(media_server: LiveServer, openai_upstream
     assert_books_balance(media_server, email, key, initial_credits=initial, requests_made=6)
     state = account_state(media_server, email)
     assert state["charged"] == PRICES["standard"] + 2 * PRICES["hd"] == initial
+
+
+def test_metrics_and_docs_pages_know_media_models(media_server: LiveServer) -> None:
+    key = media_server.create_key()
+    assert post(media_server, key).status_code == 200
+    speech = {"model": "fake/tts", "input": "hi", "voice": "alloy"}
+    auth = {"Authorization": f"Bearer {key}"}
+    assert requests.post(f"{media_server.url}/v1/audio/speech", json=speech, headers=auth, timeout=30).ok
+
+    def endpoints() -> dict[str, str]:
+        data = requests.get(f"{media_server.url}/models/metrics", timeout=10).json()["models"]
+        return {m["alias"]: m["endpoint"] for m in data}
+
+    wait_for(lambda: {"fake/image", "fake/tts"} <= set(endpoints()))
+    got = endpoints()
+    assert got["fake/image"] == "/v1/images/generations" and got["fake/tts"] == "/v1/audio/speech"
+    for model in ("fake/image", "fake/tts", "fake/whisper"):
+        page = requests.get(f"{media_server.url}/docs/models/{model}", timeout=10)
+        assert page.status_code == 200, (model, page.status_code)
+        assert "per 1M tokens" not in page.text  # priced per unit, not per token
+    tts = requests.get(f"{media_server.url}/docs/models/fake/tts", timeout=10).text
+    assert "$15 per 1M characters" in tts

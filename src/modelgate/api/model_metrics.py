@@ -24,7 +24,6 @@ from modelgate.observability.model_metrics import ModelMetrics
 router = APIRouter()
 
 MAX_ALIASES = 100
-ENDPOINTS = {"chat": "/v1/chat/completions", "embedding": "/v1/embeddings"}
 
 
 def wanted_models(request: Request, catalog: Catalog) -> set[str] | None:
@@ -43,7 +42,7 @@ def wanted_models(request: Request, catalog: Catalog) -> set[str] | None:
 
 
 def endpoint_of(model: ModelSpec) -> str:
-    return ENDPOINTS.get(model.type, "/v1/chat/completions")
+    return model.endpoint_path
 
 
 def now_iso() -> str:

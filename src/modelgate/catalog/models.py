@@ -151,6 +151,14 @@ MODEL_TYPES = {
     "speech": "openai/audio-speech",
     "transcription": "openai/audio-transcriptions",
 }
+# A catalogue ``type`` -> the path of the endpoint that serves it (``GET /models/metrics``, docs).
+MODEL_ENDPOINTS = {
+    "chat": "/v1/chat/completions",
+    "embedding": "/v1/embeddings",
+    "image": "/v1/images/generations",
+    "speech": "/v1/audio/speech",
+    "transcription": "/v1/audio/transcriptions",
+}
 # The defaults of a kind other than chat: what it needs and what it takes in and gives out.
 _KIND_DEFAULTS: dict[str, tuple[list[str], dict[str, list[str]]]] = {
     "embedding": (["embeddings"], {"input": ["text"], "output": ["embedding"]}),
@@ -271,6 +279,10 @@ class ModelSpec(_Strict):
     @property
     def endpoint_type(self) -> str:
         return MODEL_TYPES[self.type]
+
+    @property
+    def endpoint_path(self) -> str:
+        return MODEL_ENDPOINTS[self.type]
 
     @property
     def output_max(self) -> int | None:

@@ -31,10 +31,18 @@ def _find(request: Request, model_id: str) -> ModelSpec:
     return model
 
 
+def _unit_price(unit: dict[str, Any]) -> str:
+    if unit["name"] == "character":
+        return f"${unit['price'] * 1_000_000:g} per 1M characters"
+    return f"${unit['price']:g} per {unit['name']}"
+
+
 def _price(model: ModelSpec) -> str:
     p = model.pricing
     if model.type == "embedding":
         return f"${p.input_usd_per_mtok:g} per 1M input tokens"
+    if model.type in ("image", "speech", "transcription"):  # priced per unit (catalog/prices.py)
+        return ", ".join(_unit_price(u) for u in p.units() if u["name"] != "token")
     return f"${p.input_usd_per_mtok:g} in / ${p.output_usd_per_mtok:g} out per 1M tokens"
 
 
