@@ -13,6 +13,7 @@ false``): its concurrent ``:countTokens`` would otherwise take a scripted reply.
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -20,11 +21,12 @@ import orjson
 from aiohttp import web
 
 from tests.fakes import SSE, Reply, ScriptedServer, SSEReply, load
+from tests.fakes.openai_server import fake_image
 from tests.fakes.vectors import fake_tokens, fake_vector
 
 _PATH = re.compile(
     r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent"
-    r"|embedContent|batchEmbedContents|countTokens)$"
+    r"|embedContent|batchEmbedContents|countTokens|predict)$"
 )
 
 
@@ -65,6 +67,13 @@ class GeminiFake(ScriptedServer):
                 return web.json_response({"error": err}, status=self.count_tokens_status)
             texts = [p["text"] for c in data.get("contents", []) for p in c.get("parts", [])]
             return web.json_response({"totalTokens": sum(fake_tokens(t) for t in texts)})
+        if method["method"] == "predict":  # Imagen: sampleCount images of the prompt
+            prompt = str((data.get("instances") or [{}])[0].get("prompt", ""))
+            count = int((data.get("parameters") or {}).get("sampleCount") or 1)
+            images = [base64.b64encode(fake_image(prompt, i)).decode() for i in range(count)]
+            return web.json_response(
+                {"predictions": [{"bytesBase64Encoded": b, "mimeType": "image/png"} for b in images]}
+            )
         if method["method"] == "embedContent":
             return web.json_response({"embedding": self._embed_one(data)})
         if method["method"] == "batchEmbedContents":

@@ -36,13 +36,15 @@ from modelgate.errors import (
     UpstreamProtocolError,
     UpstreamStatusError,
 )
-from modelgate.providers import vectors
+from modelgate.providers import gemini_images, vectors
 from modelgate.providers.base import (
     AdapterDefaults,
     Chunk,
     Completion,
     EmbedCall,
     Embeddings,
+    ImageCall,
+    Images,
     ProviderCall,
     ProviderContext,
 )
@@ -88,6 +90,12 @@ class GeminiProvider(AdapterDefaults):
     @staticmethod
     def _path(call: ProviderCall | EmbedCall, method: str) -> str:
         return f"/models/{quote(call.upstream_model, safe='-._~/')}:{method}"
+
+    # ---- images (Imagen through the Gemini API: providers/gemini_images.py) -----------------------
+
+    async def generate_images(self, call: ImageCall) -> Images:
+        path = f"/models/{quote(call.upstream_model, safe='-._~/')}:predict"
+        return await gemini_images.generate(self._http, self.name, path, call)
 
     # ---- embeddings ------------------------------------------------------------------------------
 

@@ -1,0 +1,59 @@
+"""Imagen through the Gemini API (``:predict``) behind ``POST /v1/images/generations``, against the
+Gemini fake: the official openai SDK's ``images.generate``, the request Imagen gets (sampleCount, the
+nearest aspect ratio), URLs refused (Imagen answers bytes only), billing per image."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import openai
+import orjson
+import pytest
+
+from tests.conftest import GEMINI_KEY, MOCK_CONFIG, LiveServer
+from tests.fakes.gemini_server import GeminiFake
+from tests.fakes.openai_server import FakeOpenAI, fake_image
+
+IMAGEN = """
+  - id: google/imagen-fake
+    type: image
+    info: {{name: Imagen (fake), developer: Google}}
+    pricing: {{per_unit_usd: {{"image:1024x1024/standard": 0.04, "image:1408x768/standard": 0.04}}}}
+    routes:
+      - {{provider: gemfake, model: imagen-4.0-generate-001}}
+"""
+
+
+@pytest.fixture
+def imagen_server(make_live_server: Any, openai_upstream: FakeOpenAI, gemini_up: GeminiFake) -> LiveServer:
+    providers, models = MOCK_CONFIG.format(base_url=openai_upstream.base_url).split("models:\n", 1)
+    providers += (
+        f"  gemfake:\n    type: gemini\n    base_url: {gemini_up.base_url}\n    api_key: {GEMINI_KEY}\n"
+    )
+    server: LiveServer = make_live_server(providers + "models:\n" + models + IMAGEN.format().lstrip("\n"))
+    return server
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_openai_sdk_on_imagen(imagen_server: LiveServer, gemini_up: GeminiFake) -> None:
+    client = openai.OpenAI(
+        base_url=f"{imagen_server.url}/v1", api_key=imagen_server.create_key(), max_retries=0
+    )
+    raw = client.images.with_raw_response.generate(model="google/imagen-fake", prompt="a red fox", n=2)
+    assert raw.headers["x-aimlapi-credits-used"] == str(2 * 80_000)
+    res = raw.parse()
+    assert [base64.b64decode(d.b64_json or "") for d in res.data] == [
+        fake_image("a red fox", i) for i in range(2)
+    ]
+    assert res.output_format == "png"
+    sent = [r for r in gemini_up.requests if r.path.endswith(":predict")]
+    assert sent[-1].path == "/v1beta/models/imagen-4.0-generate-001:predict"
+    assert orjson.loads(sent[-1].body) == {
+        "instances": [{"prompt": "a red fox"}],
+        "parameters": {"sampleCount": 2, "aspectRatio": "1:1"},
+    }
+    client.images.generate(model="google/imagen-fake", prompt="wide", size="1408x768")  # type: ignore[arg-type]
+    assert orjson.loads(gemini_up.requests[-1].body)["parameters"]["aspectRatio"] == "16:9"
+    with pytest.raises(openai.BadRequestError, match="b64_json"):
+        client.images.generate(model="google/imagen-fake", prompt="x", response_format="url")
