@@ -74,6 +74,9 @@ class GeminiFake(ScriptedServer):
             return web.json_response(
                 {"predictions": [{"bytesBase64Encoded": b, "mimeType": "image/png"} for b in images]}
             )
+        config = data.get("generationConfig") or {}
+        if method["method"] == "generateContent" and "AUDIO" in (config.get("responseModalities") or []):
+            return web.json_response(fake_gemini_speech(data))
         if method["method"] == "embedContent":
             return web.json_response({"embedding": self._embed_one(data)})
         if method["method"] == "batchEmbedContents":
@@ -88,6 +91,20 @@ class GeminiFake(ScriptedServer):
         m = _PATH.match(self.requests[index].path)
         assert m is not None
         return m["model"], m["method"]
+
+
+def fake_gemini_pcm(text: str, voice: str) -> bytes:
+    """Deterministic stand-in PCM (16-bit samples) for a speech request."""
+    raw = f"{voice}:{text}".encode()
+    return raw + b"\x00" * (len(raw) % 2)
+
+
+def fake_gemini_speech(body: dict[str, Any]) -> dict[str, Any]:
+    text = "".join(p.get("text", "") for c in body.get("contents", []) for p in c.get("parts", []))
+    voice = body["generationConfig"]["speechConfig"]["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"]
+    pcm = base64.b64encode(fake_gemini_pcm(text, voice)).decode()
+    part = {"inlineData": {"mimeType": "audio/L16;codec=pcm;rate=24000", "data": pcm}}
+    return {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP"}]}
 
 
 def gemini_sse(events: list[dict[str, Any]], *, event_delay: float = 0.0, **kw: Any) -> SSEReply:

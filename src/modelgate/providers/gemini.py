@@ -36,7 +36,7 @@ from modelgate.errors import (
     UpstreamProtocolError,
     UpstreamStatusError,
 )
-from modelgate.providers import gemini_images, vectors
+from modelgate.providers import gemini_images, gemini_speech, vectors
 from modelgate.providers.base import (
     AdapterDefaults,
     Chunk,
@@ -47,6 +47,7 @@ from modelgate.providers.base import (
     Images,
     ProviderCall,
     ProviderContext,
+    SpeechCall,
 )
 from modelgate.providers.gemini_convert import RPC_STATUS, build_request
 from modelgate.providers.gemini_response import StreamState, parse_response
@@ -96,6 +97,11 @@ class GeminiProvider(AdapterDefaults):
     async def generate_images(self, call: ImageCall) -> Images:
         path = f"/models/{quote(call.upstream_model, safe='-._~/')}:predict"
         return await gemini_images.generate(self._http, self.name, path, call)
+
+    def speech(self, call: SpeechCall) -> AsyncIterator[bytes]:
+        """Gemini speech generation (``providers/gemini_speech.py``)."""
+        path = f"/models/{quote(call.upstream_model, safe='-._~/')}:generateContent"
+        return gemini_speech.speech(self._http, self.name, path, call)
 
     # ---- embeddings ------------------------------------------------------------------------------
 
