@@ -27,11 +27,15 @@ install-dev: $(VENV)/.installed-dev
 serve: install
 	$(BIN)/modelgate serve --host $(HOST) --port $(PORT)
 
-# Headless Chromium for the browser tests, from Debian's packages (never a browser download).
+# Debian packages the tests use, installed when their command is missing: headless Chromium for the
+# browser tests (never a browser download), eSpeak NG for the embedded speech synthesiser's tests.
+DEBS := chromium:chromium espeak-ng:espeak-ng
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+	@missing=""; for pair in $(DEBS); do cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing >/dev/null; fi; fi
 
 # axe-core for the accessibility tests, from npm (tests/web/axe/package-lock.json pins it); npm itself
 # from Debian's packages when missing. Nothing is fetched at test run time.
