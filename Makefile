@@ -28,8 +28,9 @@ serve: install
 	$(BIN)/modelgate serve --host $(HOST) --port $(PORT)
 
 # Debian packages the tests use, installed when their command is missing: headless Chromium for the
-# browser tests (never a browser download), eSpeak NG for the embedded speech synthesiser's tests.
-DEBS := chromium:chromium espeak-ng:espeak-ng
+# browser tests (never a browser download), eSpeak NG for the embedded speech synthesiser's tests,
+# nginx for the rolling-restart test (tests/test_rolling_restart.py).
+DEBS := chromium:chromium espeak-ng:espeak-ng nginx:nginx
 browser:
 	@missing=""; for pair in $(DEBS); do cmd=$${pair%%:*}; pkg=$${pair#*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \

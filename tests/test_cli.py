@@ -70,8 +70,8 @@ def test_first_start_prints_key_and_seed_sample_works(tmp_path: Path):
     Nothing here may time out on a loaded machine: the answer is bounded by a 256-token context (an
     operator setting; the sample asks for up to 15000 tokens and the tiny model sometimes rambles
     until the context is full), every wait is minutes long, the server's output goes to a file (a
-    pipe nobody reads can fill and block it), and a stopping server cancels what is still running
-    after ``shutdown_timeout`` (``tests/test_shutdown.py``)."""
+    pipe nobody reads can fill and block it), and the server is stopped once nothing is in flight
+    (a stopping server drains: ``tests/test_drain.py``)."""
     pytest.importorskip("llama_cpp")
     port = _free_port()
     env = cli_env(f"sqlite:///{tmp_path}/first.db")

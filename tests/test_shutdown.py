@@ -1,7 +1,10 @@
-"""SIGTERM to a real ``modelgate serve`` process in the middle of local-model generations.
+"""SIGTERM twice to a real ``modelgate serve`` process in the middle of local-model generations.
 
-The worker must stop within a bound (the generations are cancelled, not waited for), and each
-cancelled request must be settled for the tokens it produced, with its log row written.
+The first SIGTERM starts the drain (``drain.py``: the generations would be given
+``MODELGATE_DRAIN_TIMEOUT``, 600 s, to finish); the second stops the worker at once. It must stop
+within a bound (the generations are cancelled, not waited for), and each cancelled request must be
+settled for the tokens it produced, with its log row written. (Until the drain, one SIGTERM did
+this after ``MODELGATE_SHUTDOWN_TIMEOUT``; the drain itself is tested in tests/test_drain.py.)
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ def test_sigterm_cancels_local_generations_settles_and_logs_them(tmp_path: Path,
     config.write_text("providers:\n  local:\n    type: local\n    options: {n_ctx: 4096, parallel: 4}\n")
     env = dict(os.environ, MODELGATE_DATABASE_URL=database_url, MODELGATE_LOG_LEVEL="info")
     env.pop("MODELGATE_CONFIG", None)
-    env.pop("MODELGATE_SHUTDOWN_TIMEOUT", None)  # the default bound is what is tested
+    for name in ("MODELGATE_SHUTDOWN_TIMEOUT", "MODELGATE_DRAIN_TIMEOUT", "MODELGATE_DRAIN_NOTICE"):
+        env.pop(name, None)  # the default bounds are what is tested
     port = _free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("w") as out:
@@ -120,12 +124,15 @@ def test_sigterm_cancels_local_generations_settles_and_logs_them(tmp_path: Path,
         _wait_for(lambda: len(chunks) >= 5 or not threads[1].is_alive(), 600, "the first streamed tokens")
         assert len(chunks) >= 5, (results, log_path.read_text()[-3000:])
 
+        proc.send_signal(signal.SIGTERM)  # the drain: the generations would be waited for
+        _wait_for(lambda: "draining:" in log_path.read_text(), 60, "the drain")
+        assert threads[1].is_alive(), "the stream goes on while the worker drains"
         started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)  # the second signal: stop now
         try:
             proc.wait(EXIT_BOUND)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"the server did not exit within {EXIT_BOUND} s of SIGTERM")
+            pytest.fail(f"the server did not exit within {EXIT_BOUND} s of the second SIGTERM")
         elapsed = time.monotonic() - started
         for t in threads:
             t.join(30)
@@ -149,7 +156,7 @@ def test_sigterm_cancels_local_generations_settles_and_logs_them(tmp_path: Path,
         if is_stream:
             assert inference_id == results["stream_id"]
             assert completion_tokens >= len(chunks) - 1  # every streamed token was counted
-    print(f"exit {elapsed:.1f} s after SIGTERM")
+    print(f"exit {elapsed:.1f} s after the second SIGTERM")
 
 
 async def _books(database_url: str) -> tuple[int, list[Any], dict[str, int]]:

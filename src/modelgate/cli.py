@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from modelgate.settings import Settings
 
@@ -26,6 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from modelgate.accounts.signin_links import LINK_PATH
     from modelgate.app import load_catalog
     from modelgate.catalog.loader import CatalogError
+    from modelgate.drain import DrainingServer
     from modelgate.httpserver import uvicorn_options
     from modelgate.providers.registry import ProviderTypeRegistry
 
@@ -49,19 +51,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"      {url}{LINK_PATH}{first.signin_token}\n",
             flush=True,
         )
-    uvicorn.run(
-        "modelgate.app:create_app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level,
-        access_log=False,
-        loop="auto",
-        ws="none",  # no WebSocket endpoints: do not load a WebSocket library per worker
-        timeout_graceful_shutdown=settings.shutdown_timeout,  # then in-flight requests are cancelled
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "loop": "auto",
+        "ws": "none",  # no WebSocket endpoints: do not load a WebSocket library per worker
+        # uvicorn's own wait for in-flight requests (several workers); one worker drains (drain.py)
+        "timeout_graceful_shutdown": settings.drain_timeout,
         **uvicorn_options(settings),  # slow or idle clients, connections per worker
-    )
+    }
+    if args.workers > 1:  # uvicorn's supervisor runs its own server in each worker
+        uvicorn.run("modelgate.app:create_app_from_env", **options)
+        return 0
+    config = uvicorn.Config("modelgate.app:create_app_from_env", **options)
+    DrainingServer(
+        config,
+        drain_timeout=settings.drain_timeout,
+        shutdown_timeout=settings.shutdown_timeout,
+        drain_notice=settings.drain_notice,
+    ).run()
     return 0
 
 

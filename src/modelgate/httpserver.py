@@ -19,6 +19,8 @@ client owes the server is.
 The number of open connections per worker is capped by uvicorn's ``limit_concurrency``
 (``max_connections``): beyond it a request is answered 503 at once. ``uvicorn_options`` gives
 ``modelgate serve`` and the tests the same settings.
+
+While the server drains (``drain.py``), every response carries ``Connection: close``.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
+        if getattr(self.server_state, "modelgate_draining", False):  # drain.py: no request after this one
+            self.cycle.keep_alive = False  # the response says ``Connection: close``
         # httptools calls on_message_complete right after this when there is no body to read.
         self._arm(self._body_timeout)
 

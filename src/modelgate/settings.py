@@ -49,8 +49,13 @@ class Settings(BaseSettings):
     http_header_timeout: float = Field(default=10.0, gt=0, le=3600)
     http_body_timeout: float = Field(default=60.0, gt=0, le=3600)
     max_connections: int = Field(default=1000, ge=1)
-    # Seconds a stopping worker (SIGTERM) lets in-flight requests finish; then it cancels them (each
-    # settled for what it produced and logged) and exits.
+    # Stopping (SIGTERM, docs/deploy.md "Draining and rolling restarts"): /ready says "draining" at
+    # once; after drain_notice seconds the worker stops accepting; requests and streams in flight get
+    # drain_timeout seconds to finish; those still running are then cancelled (as is everything at a
+    # second signal) and get shutdown_timeout seconds to settle for what they produced and be logged;
+    # then the writers are flushed and the worker exits.
+    drain_notice: float = Field(default=0.0, ge=0, le=3600)
+    drain_timeout: int = Field(default=600, ge=0, le=86400)
     shutdown_timeout: int = Field(default=5, ge=0, le=3600)
     # Browser origins allowed by CORS ("*" by default, as a public API).
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])

@@ -22,6 +22,9 @@ async def metrics(request: Request) -> Response:
 
 @router.get("/ready")
 async def ready(request: Request) -> Response:
+    if getattr(request.app.state, "draining", False):  # stopping (drain.py): the balancer moves away
+        body = {"status": "draining", "checks": {"draining": True}}
+        return Response(orjson.dumps(body), status_code=503, media_type="application/json")
     state = app_state(request)
     gw = state.core
     ok, checks = await readiness(
