@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import orjson
 
 from modelgate.errors import GatewayError, InvalidRequestError
-from modelgate.gateway.metered import Caller, Metered, MeteredStream
+from modelgate.gateway.metered import Attempt, Caller, Event, Metered, MeteredStream
 from modelgate.httpkit.deps import bearer_from
+from modelgate.httpkit.errors import gateway_error_body
 from modelgate.wire.credits import cost_headers
 
 if TYPE_CHECKING:
@@ -107,6 +110,27 @@ class BearerKeyDoor:
 
     def token(self, req: DoorRequest) -> str | None:
         return bearer_or_api_key(req)
+
+
+class OpenAIEnvelopeDoor(BearerKeyDoor):
+    """A door whose errors are the AI/ML API's (OpenAI's) JSON envelope: chat, Responses,
+    embeddings, images, audio. (Messages answers in Anthropic's envelope: its own ``error``.)"""
+
+    def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
+        body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
+        return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)
+
+
+class NeverStreamed:
+    """For the invocation of an endpoint that always answers whole (embeddings, images,
+    transcriptions): admission never asks it to stream; if something did, a 400."""
+
+    __slots__ = ()
+    unstreamed: ClassVar[str] = "this endpoint is never streamed"
+
+    async def stream(self, provider: Any, attempt: Attempt) -> AsyncIterator[Event]:
+        raise InvalidRequestError(self.unstreamed)
+        yield  # pragma: no cover  (an async generator, as the protocol wants)
 
 
 CHAT_SCHEMA = "response_format.json_schema.schema"

@@ -16,16 +16,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from modelgate.catalog.models import ModelSpec
 from modelgate.doors.audio.wire import AUDIO_TYPES, SpeechRequest
-from modelgate.doors.base import JSON_HEADERS, BearerKeyDoor, DoorRequest, DoorResponse, dropped_header
-from modelgate.errors import GatewayError, InvalidRequestError
+from modelgate.doors.base import DoorRequest, DoorResponse, OpenAIEnvelopeDoor, dropped_header
+from modelgate.errors import InvalidRequestError
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome
 from modelgate.gateway.streaming import aclose
 from modelgate.httpkit.contract import json_body, operation
-from modelgate.httpkit.errors import gateway_error_body, validate_body
+from modelgate.httpkit.errors import validate_body
 from modelgate.providers.base import SpeechCall, SpeechProvider, Usage
 from modelgate.wire.credits import cost_headers
 
@@ -101,7 +99,7 @@ async def _audio(stream: MeteredStream) -> AsyncIterator[bytes]:
         await aclose(stream.events)
 
 
-class SpeechDoor(BearerKeyDoor):
+class SpeechDoor(OpenAIEnvelopeDoor):
     name = "speech"
     paths = frozenset({"/v1/audio/speech", "/audio/speech"})
 
@@ -117,10 +115,6 @@ class SpeechDoor(BearerKeyDoor):
 
     def parse(self, req: DoorRequest) -> SpeechRequest:
         return validate_body(req.body, SpeechRequest)
-
-    def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
-        body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
-        return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         speech: SpeechRequest = parsed

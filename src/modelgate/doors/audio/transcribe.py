@@ -19,24 +19,19 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from modelgate.catalog.models import ModelSpec
 from modelgate.doors.audio.files import sniff, wav_seconds
 from modelgate.doors.audio.render import CONTENT_TYPES, render
-from modelgate.doors.base import JSON_HEADERS, BearerKeyDoor, DoorRequest, DoorResponse, answer_headers
+from modelgate.doors.base import DoorRequest, DoorResponse, NeverStreamed, OpenAIEnvelopeDoor, answer_headers
 from modelgate.doors.base import dropped_header as dropped_names
-from modelgate.errors import GatewayError, InvalidRequestError
-from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, Outcome
+from modelgate.errors import InvalidRequestError
+from modelgate.gateway.metered import Attempt, Caller, MeteredRequest, Outcome
 from modelgate.httpkit.contract import operation
-from modelgate.httpkit.errors import gateway_error_body
 from modelgate.httpkit.multipart import Form, Upload, parse_form
 from modelgate.providers.base import Transcript, TranscriptionCall, TranscriptionProvider, Usage
 from modelgate.wire.credits import meta
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from modelgate.httpkit.deps import AppState
 
 SCOPE = "model:audio"
@@ -128,7 +123,7 @@ def held_seconds(req: TranscriptionRequest, model: ModelSpec | None) -> tuple[in
     return max(1, min(spec.max_seconds, math.ceil(len(data) * 8 / spec.min_bitrate_bps))), False
 
 
-class TranscriptionInvocation:
+class TranscriptionInvocation(NeverStreamed):
     __slots__ = ("exact", "held", "req", "translate")
 
     def __init__(self, req: TranscriptionRequest, *, held: int, exact: bool, translate: bool) -> None:
@@ -160,9 +155,7 @@ class TranscriptionInvocation:
         t = await provider.transcribe(call)
         return Outcome(t, Usage(uses={UNIT: self.seconds(t, attempt.model)}), "stop")
 
-    async def stream(self, provider: Any, attempt: Attempt) -> AsyncIterator[Event]:
-        raise InvalidRequestError("transcriptions are never streamed")
-        yield  # pragma: no cover  (an async generator, as the protocol wants)
+    unstreamed = "transcriptions are never streamed"
 
 
 def _form_schema(translate: bool) -> dict[str, Any]:
@@ -182,7 +175,7 @@ def _form_schema(translate: bool) -> dict[str, Any]:
     return {"type": "object", "required": ["file", "model"], "properties": props}
 
 
-class TranscriptionsDoor(BearerKeyDoor):
+class TranscriptionsDoor(OpenAIEnvelopeDoor):
     name = "transcriptions"
     paths = frozenset({"/v1/audio/transcriptions", "/audio/transcriptions"})
     translate = False
@@ -203,10 +196,6 @@ class TranscriptionsDoor(BearerKeyDoor):
         return TranscriptionRequest(
             parse_form(req.body, req.header("content-type")), translate=self.translate
         )
-
-    def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
-        body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
-        return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         tr: TranscriptionRequest = parsed

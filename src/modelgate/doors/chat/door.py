@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from modelgate.doors.base import (
-    JSON_HEADERS,
-    BearerKeyDoor,
     DoorRequest,
     DoorResponse,
+    OpenAIEnvelopeDoor,
     answer_headers,
     dropped_header,
     stream_headers,
@@ -114,7 +113,7 @@ def metered_chat(req: ChatRequest) -> MeteredRequest:
     )
 
 
-class ChatDoor(BearerKeyDoor):
+class ChatDoor(OpenAIEnvelopeDoor):
     name = "chat"
     paths = frozenset({"/v1/chat/completions", "/chat/completions"})
 
@@ -134,10 +133,6 @@ class ChatDoor(BearerKeyDoor):
 
     def parse(self, req: DoorRequest) -> ChatRequest:
         return parse_chat_request(req.body)
-
-    def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
-        body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
-        return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         chat: ChatRequest = parsed

@@ -13,25 +13,22 @@ of a token-id input); the charge is the upstream's count, or that bound when an 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
-
-import orjson
 
 from modelgate.catalog.models import ModelSpec
 from modelgate.doors.base import (
-    JSON_HEADERS,
-    BearerKeyDoor,
     DoorRequest,
     DoorResponse,
+    NeverStreamed,
+    OpenAIEnvelopeDoor,
     answer_headers,
     dropped_header,
 )
 from modelgate.doors.embeddings.wire import EmbeddingRequest, render_embeddings
-from modelgate.errors import GatewayError, InvalidRequestError, UpstreamProtocolError
-from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, Outcome
+from modelgate.errors import InvalidRequestError, UpstreamProtocolError
+from modelgate.gateway.metered import Attempt, Caller, MeteredRequest, Outcome
 from modelgate.httpkit.contract import json_body, operation
-from modelgate.httpkit.errors import gateway_error_body, validate_body
+from modelgate.httpkit.errors import validate_body
 from modelgate.providers.base import EmbedCall, EmbeddingProvider, Embeddings, Usage
 from modelgate.providers.vectors import off_loop
 from modelgate.wire.credits import meta
@@ -101,7 +98,7 @@ def check_limits(req: EmbeddingRequest, model: ModelSpec) -> int | None:
     return dims
 
 
-class EmbeddingsInvocation:
+class EmbeddingsInvocation(NeverStreamed):
     """Calls an adapter's ``embed`` with every input at once."""
 
     __slots__ = ("dimensions", "estimate", "inputs")
@@ -132,12 +129,10 @@ class EmbeddingsInvocation:
         tokens = result.prompt_tokens if result.prompt_tokens > 0 else self.estimate
         return Outcome(result, Usage(prompt_tokens=tokens), "stop")
 
-    async def stream(self, provider: Any, attempt: Attempt) -> AsyncIterator[Event]:
-        raise InvalidRequestError("embeddings are never streamed")
-        yield  # pragma: no cover  (an async generator, as the protocol wants)
+    unstreamed = "embeddings are never streamed"
 
 
-class EmbeddingsDoor(BearerKeyDoor):
+class EmbeddingsDoor(OpenAIEnvelopeDoor):
     name = "embeddings"
     paths = frozenset({"/v1/embeddings", "/embeddings"})
 
@@ -147,10 +142,6 @@ class EmbeddingsDoor(BearerKeyDoor):
 
     def parse(self, req: DoorRequest) -> EmbeddingRequest:
         return validate_body(req.body, EmbeddingRequest)
-
-    def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
-        body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
-        return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         emb: EmbeddingRequest = parsed

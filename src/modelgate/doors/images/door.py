@@ -13,25 +13,22 @@ charge is one unit per image the upstream returned (never more than ``n``: an ad
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
-
-import orjson
 
 from modelgate.catalog.models import ModelSpec, image_unit
 from modelgate.doors.base import (
-    JSON_HEADERS,
-    BearerKeyDoor,
     DoorRequest,
     DoorResponse,
+    NeverStreamed,
+    OpenAIEnvelopeDoor,
     answer_headers,
     dropped_header,
 )
 from modelgate.doors.images.wire import ImageRequest, render_images
-from modelgate.errors import GatewayError, InvalidRequestError
-from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, Outcome
+from modelgate.errors import InvalidRequestError
+from modelgate.gateway.metered import Attempt, Caller, MeteredRequest, Outcome
 from modelgate.httpkit.contract import json_body, operation
-from modelgate.httpkit.errors import gateway_error_body, validate_body
+from modelgate.httpkit.errors import validate_body
 from modelgate.httpkit.multipart import Upload
 from modelgate.providers.base import ImageCall, ImageProvider, Images, Usage
 from modelgate.wire.credits import meta
@@ -79,7 +76,7 @@ def resolve(req: ImageRequest, model: ModelSpec | None) -> tuple[int, str, str]:
     return n, size, quality
 
 
-class ImagesInvocation:
+class ImagesInvocation(NeverStreamed):
     """Calls an adapter's ``generate_images``; the usage is one unit per image returned."""
 
     __slots__ = ("edit", "n", "options", "prompt", "quality", "size", "unit")
@@ -117,12 +114,10 @@ class ImagesInvocation:
         count = min(len(result.data), self.n)  # every adapter checks; the contract, once more
         return Outcome(result, Usage(uses={self.unit: count}), "stop")
 
-    async def stream(self, provider: Any, attempt: Attempt) -> AsyncIterator[Event]:
-        raise InvalidRequestError("image generation is never streamed")
-        yield  # pragma: no cover  (an async generator, as the protocol wants)
+    unstreamed = "image generation is never streamed"
 
 
-class ImagesDoor(BearerKeyDoor):
+class ImagesDoor(OpenAIEnvelopeDoor):
     name = "images"
     paths = frozenset({"/v1/images/generations", "/images/generations"})
 
@@ -132,10 +127,6 @@ class ImagesDoor(BearerKeyDoor):
 
     def parse(self, req: DoorRequest) -> ImageRequest:
         return validate_body(req.body, ImageRequest)
-
-    def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
-        body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
-        return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         return await self.meter(state, parsed, caller)

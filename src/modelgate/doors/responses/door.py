@@ -25,10 +25,9 @@ import orjson
 
 from modelgate.doors.base import (
     DROPPED_HEADER,
-    JSON_HEADERS,
-    BearerKeyDoor,
     DoorRequest,
     DoorResponse,
+    OpenAIEnvelopeDoor,
     answer_headers,
     dropped_header,
     schema_error_in,
@@ -45,7 +44,7 @@ from modelgate.gateway.admission import supports
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome, Settled
 from modelgate.gateway.streaming import aclose
 from modelgate.httpkit.contract import json_body, operation
-from modelgate.httpkit.errors import gateway_error_body, validate_body
+from modelgate.httpkit.errors import validate_body
 from modelgate.providers.base import Chunk, Completion, Provider, ProviderCall, RawEvent, RawReply, native
 from modelgate.providers.openai_responses import DIALECT, TERMINAL
 from modelgate.store.responses import Chain
@@ -216,7 +215,7 @@ def _needs(req: ResponsesRequest) -> frozenset[str]:
     return frozenset(needs)
 
 
-class ResponsesDoor(BearerKeyDoor):
+class ResponsesDoor(OpenAIEnvelopeDoor):
     name = "responses"
     paths = frozenset({"/v1/responses", "/responses"})
 
@@ -238,9 +237,7 @@ class ResponsesDoor(BearerKeyDoor):
         return parsed
 
     def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
-        exc = schema_error_in(exc, "text.format.schema")
-        body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
-        return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)
+        return super().error(schema_error_in(exc, "text.format.schema"), req, request_id)
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         rr: ResponsesRequest = parsed
