@@ -7,9 +7,21 @@ from typing import Any
 
 from modelgate.catalog.models import ModelSpec
 from modelgate.web import embedding_samples
+from modelgate.web.media_samples import MEDIA_SAMPLES, SampleSet
 
 SAMPLE_QUESTION = "Hi! What do you think about mankind?"
 REASONING_MAX_TOKENS = 15000
+
+# Samples by catalogue type; a type not listed (chat) gets the chat samples below.
+SAMPLES_BY_TYPE: dict[str, SampleSet] = {
+    "embedding": SampleSet(
+        embedding_samples.python_sample,
+        embedding_samples.js_sample,
+        embedding_samples.curl_sample,
+        embedding_samples.example_response,
+    ),
+    **MEDIA_SAMPLES,
+}
 
 
 def sample_max_tokens(model: ModelSpec) -> int | None:
@@ -21,8 +33,8 @@ def sample_max_tokens(model: ModelSpec) -> int | None:
 
 
 def python_sample(base_url: str, model: ModelSpec) -> str:
-    if model.type == "embedding":
-        return embedding_samples.python_sample(base_url, model)
+    if model.type in SAMPLES_BY_TYPE:
+        return SAMPLES_BY_TYPE[model.type].python(base_url, model)
     max_tokens = sample_max_tokens(model)
     extra = f'        "max_tokens":{max_tokens},\n' if max_tokens else ""
     return f'''import requests
@@ -53,8 +65,8 @@ print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def js_sample(base_url: str, model: ModelSpec) -> str:
-    if model.type == "embedding":
-        return embedding_samples.js_sample(base_url, model)
+    if model.type in SAMPLES_BY_TYPE:
+        return SAMPLES_BY_TYPE[model.type].javascript(base_url, model)
     max_tokens = sample_max_tokens(model)
     extra = f"        max_tokens: {max_tokens},\n" if max_tokens else ""
     return f"""async function main() {{
@@ -96,8 +108,8 @@ main();
 
 
 def curl_sample(base_url: str, model: ModelSpec) -> str:
-    if model.type == "embedding":
-        return embedding_samples.curl_sample(base_url, model)
+    if model.type in SAMPLES_BY_TYPE:
+        return SAMPLES_BY_TYPE[model.type].curl(base_url, model)
     body: dict[str, Any] = {"model": model.id, "messages": [{"role": "user", "content": "Hello"}]}
     max_tokens = sample_max_tokens(model)
     if max_tokens:
@@ -113,8 +125,8 @@ def curl_sample(base_url: str, model: ModelSpec) -> str:
 
 
 def example_response(model: ModelSpec) -> dict[str, Any]:
-    if model.type == "embedding":
-        return embedding_samples.example_response(model)
+    if model.type in SAMPLES_BY_TYPE:
+        return SAMPLES_BY_TYPE[model.type].example(model)
     reasoning = "reasoning" in model.capabilities
     usage: dict[str, Any] = {"prompt_tokens": 24, "completion_tokens": 412, "total_tokens": 436}
     if reasoning:
