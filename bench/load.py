@@ -52,6 +52,7 @@ def loadgen(
     duration: float | None = None,
     requests: int | None = None,
     warmup: float = 1.0,
+    content_type: str = "application/json",
 ) -> dict[str, float]:
     cmd = [
         PY,
@@ -67,6 +68,8 @@ def loadgen(
     ]
     if key:
         cmd += ["--key", key]
+    if content_type != "application/json":
+        cmd += ["--content-type", content_type]
     cmd += ["-n", str(requests)] if requests is not None else ["-d", str(duration or DURATION)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]

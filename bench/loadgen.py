@@ -66,13 +66,15 @@ class _Conn(asyncio.Protocol):
         return await self.done
 
 
-def build_request(url: str, body: bytes, key: str | None) -> tuple[str, int, bytes]:
+def build_request(
+    url: str, body: bytes, key: str | None, content_type: str = "application/json"
+) -> tuple[str, int, bytes]:
     u = urlsplit(url)
     host, port = u.hostname or "127.0.0.1", u.port or 80
     head = [
         f"POST {u.path or '/'} HTTP/1.1",
         f"Host: {host}:{port}",
-        "Content-Type: application/json",
+        f"Content-Type: {content_type}",
         f"Content-Length: {len(body)}",
     ]
     if key:
@@ -81,9 +83,16 @@ def build_request(url: str, body: bytes, key: str | None) -> tuple[str, int, byt
 
 
 async def run(
-    url: str, body: bytes, key: str | None, conns: int, duration: float, requests: int | None, warmup: float
+    url: str,
+    body: bytes,
+    key: str | None,
+    conns: int,
+    duration: float,
+    requests: int | None,
+    warmup: float,
+    content_type: str = "application/json",
 ) -> dict[str, object]:
-    host, port, raw = build_request(url, body, key)
+    host, port, raw = build_request(url, body, key, content_type)
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     ttfb: list[float] = []
@@ -164,6 +173,7 @@ def main() -> None:
     ap.add_argument("-n", "--requests", type=int, help="a fixed number of requests instead of a duration")
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--content-type", default="application/json", help="e.g. multipart/form-data; boundary=x")
     args = ap.parse_args()
     try:
         import uvloop
@@ -174,7 +184,16 @@ def main() -> None:
     with open(args.body, "rb") as f:
         body = f.read().strip()
     res = asyncio.run(
-        run(args.url, body, args.key, args.connections, args.duration, args.requests, args.warmup)
+        run(
+            args.url,
+            body,
+            args.key,
+            args.connections,
+            args.duration,
+            args.requests,
+            args.warmup,
+            args.content_type,
+        )
     )
     if args.json:
         print(json.dumps(res))

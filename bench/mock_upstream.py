@@ -5,6 +5,8 @@ for ``"stream": true``, with ``--chunks`` SSE chunks (plus a usage chunk and ``[
 ``--chunk-delay-ms`` between chunks so inter-chunk overhead can be measured. ``POST */embeddings``
 answers one fixed ``--embed-dims``-long vector per input (JSON floats); ``POST */messages`` a fixed
 Anthropic message, or its events (paced like the chat chunks) when the body asks for a stream.
+``POST */images/generations`` answers one fixed image URL, ``POST */audio/speech`` 4 KiB of
+``audio/mpeg`` bytes, ``POST */audio/transcriptions`` a fixed ``verbose_json`` transcript (2 s).
 Anything else: 404.
 
     python bench/mock_upstream.py --port 9100 [--chunks 8] [--chunk-delay-ms 0]
@@ -57,6 +59,23 @@ RESPONSE_HEAD = (
     + str(len(RESPONSE_BODY)).encode()
     + b"\r\n\r\n"
 )
+
+
+def _json_reply(body: bytes, content_type: bytes = b"application/json") -> bytes:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\nContent-Length: "
+    return head + str(len(body)).encode() + b"\r\n\r\n" + body
+
+
+MEDIA_REPLIES = {  # the media doors' upstream calls: small canned answers
+    b"/images/generations": _json_reply(
+        b'{"created":1700000000,"data":[{"url":"https://images.mock.invalid/1.png"}]}'
+    ),
+    b"/audio/speech": _json_reply(b"\xff\xfb\x90\x00" * 1024, b"audio/mpeg"),
+    b"/audio/transcriptions": _json_reply(
+        b'{"task":"transcribe","language":"english","duration":2.0,'
+        b'"text":"Hello from the mock upstream.","segments":[]}'
+    ),
+}
 _CHUNK = (
     b'data: {"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1700000000,"model":"mock-model",'
     b'"choices":[{"index":0,"delta":{"content":"tok "},"finish_reason":null}]}\n\n'
@@ -138,7 +157,8 @@ class MockProtocol(asyncio.Protocol):
             self.transport.write(RESPONSE_HEAD + RESPONSE_BODY)
             return
         if not url.endswith(b"/chat/completions"):
-            self.transport.write(NOT_FOUND)
+            media = next((r for suffix, r in MEDIA_REPLIES.items() if url.endswith(suffix)), NOT_FOUND)
+            self.transport.write(media)
             return
         if _asks_stream(body):
             if self.delay:

@@ -242,7 +242,7 @@ def run_modelgate(
             duration=DURATION,
             conns=CONNS,
         )
-        log("doors: chat vs Messages and Responses (translated, pass-through) on the same mock")
+        log("doors: chat vs Messages, Responses and the media doors on the same mock")
         res["doors"] = doors.overhead(
             loadgen, base=f"http://127.0.0.1:{port}", key=key, tmp=tmp, duration=DURATION, conns=CONNS
         )
