@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,23 @@ def test_media_python_samples_run_as_written(
     (tmp_path / "audio.wav").write_bytes(wav(3.0))
     data = json.loads(run_sample(samples(media_server, "fake/whisper")["python"], key, tmp_path))
     assert data["text"] and data["usage"] == {"type": "duration", "seconds": 3}
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_media_js_samples_run_as_written(media_server: LiveServer, tmp_path: Path) -> None:
+    key = media_server.create_key()
+    (tmp_path / "audio.wav").write_bytes(wav(2.0))
+    outputs = {}
+    for model in PATHS:
+        script = tmp_path / "sample.mjs"
+        script.write_text(samples(media_server, model)["javascript"].replace("<YOUR_MODELGATE_KEY>", key))
+        done = subprocess.run(
+            ["node", str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
+        assert done.returncode == 0 and not done.stderr, done.stderr
+        outputs[model] = done.stdout
+    assert '"credits_used": 80000' in outputs["fake/image"]
+    audio = (tmp_path / "speech.mp3").read_bytes()
+    assert audio and outputs["fake/tts"].startswith(f"{len(audio)} bytes of audio/mpeg")
+    assert json.loads(outputs["fake/whisper"])["usage"] == {"type": "duration", "seconds": 2}
