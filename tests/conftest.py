@@ -101,6 +101,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path}/modelgate.db"
         return
     url: str = request.getfixturevalue("pg_database")
+    # Emptied before too: a test that uses pg_database directly (two instances, a rolling restart)
+    # may leave rows, and a server started here must see the empty database it would bootstrap.
+    _truncate_pg(url)
     yield url
     _truncate_pg(url)
 
