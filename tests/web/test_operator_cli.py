@@ -58,7 +58,11 @@ def test_first_start_link_signs_the_admin_in_once(database_url: str, web_server:
 def test_serve_prints_the_key_and_the_link(database_url: str, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     import uvicorn
 
+    from modelgate.drain import DrainingServer
+
+    # Start nothing: one worker serves through DrainingServer, several through uvicorn.run.
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    monkeypatch.setattr(DrainingServer, "run", lambda self, *a, **k: None)
     monkeypatch.setenv("MODELGATE_DATABASE_URL", database_url)
     assert cli.main(["serve", "--port", "8123"]) == 0
     out = capsys.readouterr().out
