@@ -36,7 +36,12 @@ def _books(url: str, email: str) -> dict[str, int]:
     async def run() -> dict[str, int]:
         db = Database(url)
         try:
+            # One snapshot for every figure: read statement by statement, a settle committing between
+            # the balance and the ledger reads made the books look unbalanced (balance before the
+            # refund, charges after it) on a loaded machine.
             async with db.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+                await conn.begin()
                 acc = (await conn.execute(select(Account).where(Account.email == email))).one()._mapping
                 aid = acc["id"]
                 topups = (
