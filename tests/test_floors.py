@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "modelgate"
 FLOORS: list[tuple[str, ...]] = [
     ("app", "cli", "__main__"),  # entry points: build the app, the command line
     ("web",),  # the console and docs pages (the playground calls a door)
-    ("api", "doors"),  # service endpoints; the doors, one package per dialect
+    ("api", "doors", "identity"),  # service endpoints; the doors, one package per dialect; SSO and SCIM
     ("httpkit", "httpserver", "drain"),  # the HTTP vocabulary shared by api/, doors/ and web/; the server
     ("gateway",),  # the metered core: admission, holds, routing, settling, logging
     ("providers",),  # one adapter per upstream behind one Protocol

@@ -39,6 +39,7 @@ from modelgate.httpkit import head
 from modelgate.httpkit.contract import openapi_document
 from modelgate.httpkit.deps import AppState
 from modelgate.httpkit.errors import install_error_handlers
+from modelgate.identity import scim as scim_api
 from modelgate.limits import build_limiter, limits_resolver, share_invalidations
 from modelgate.observability.metrics import Metrics
 from modelgate.observability.model_metrics import ModelMetrics
@@ -265,6 +266,7 @@ def build_app(
     app.include_router(metrics_api.router)
     app.include_router(responses_api.router)
     install_web(app)
+    scim_api.install(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> Response:

@@ -5,8 +5,40 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OIDCProvider(BaseModel):
+    """One OpenID provider people sign in through (docs/identity.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")  # in the callback URL: /app/sso/{name}/callback
+    label: str = ""  # the log-in page's button: "Sign in with {label}"
+    issuer: str  # discovery reads {issuer}/.well-known/openid-configuration
+    client_id: str
+    client_secret: SecretStr | None = None  # None: a public client (PKCE alone)
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    groups_claim: str = "groups"  # the ID token (or userinfo) claim listing the person's groups
+    # Emails whose verification the provider does not state (no email_verified claim) are trusted
+    # only from these providers (Entra ID sends none; docs/identity.md).
+    trust_unverified_email: bool = False
+
+
+class GroupRule(BaseModel):
+    """A group (of an OIDC groups claim) and what it grants: ``operator`` makes the account an
+    operator; ``project`` and ``role`` name a project membership (applied once organisations and
+    projects exist; docs/identity.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group: str
+    provider: str | None = None  # only this provider's groups (None: any)
+    operator: bool = False
+    organisation: str | None = None
+    project: str | None = None
+    role: str = "member"
 
 
 class Settings(BaseSettings):
@@ -83,6 +115,19 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     # Behind TLS: mark cookies Secure.
     secure_cookies: bool = False
+    # Single sign-on (docs/identity.md): OpenID providers as JSON, e.g. MODELGATE_OIDC_PROVIDERS=
+    # '[{"name": "okta", "label": "Okta", "issuer": "https://acme.okta.com", "client_id": "...",
+    # "client_secret": "..."}]'; the public URL of this gateway (the redirect URIs are
+    # {public_url}/app/sso/{name}/callback); email domains whose accounts must sign in through a
+    # provider (their passwords are refused, operators excepted: break-glass access).
+    oidc_providers: list[OIDCProvider] = Field(default_factory=list)
+    public_url: str | None = None
+    sso_only_domains: list[str] = Field(default_factory=list)
+    # Groups claim -> operator flag / project memberships, re-evaluated at every sign-in.
+    group_rules: list[GroupRule] = Field(default_factory=list)
+    # SCIM 2.0 provisioning at /scim/v2 (docs/identity.md): the bearer token the identity provider
+    # sends; unset, SCIM is off.
+    scim_token: SecretStr | None = None
 
 
 def sqlalchemy_url(url: str) -> str:
