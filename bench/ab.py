@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procs import free_port, process, tree_cpu  # bench/procs.py (this directory is on sys.path)
+from procs import create_key, free_port, process, tree_cpu  # bench/procs.py (this directory is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -184,26 +184,8 @@ def start_gateway(b: Build, work: Path, ports: dict[str, int], stack: Any) -> No
     cat = template.read_text() if template.exists() else CATALOG
     (d / "catalog.yaml").write_text(cat.format(**ports))
     db = f"sqlite:///{d}/modelgate.db"
-    cli = [PY, "-m", "modelgate.cli"]
-    out = subprocess.run(
-        [
-            *cli,
-            "admin",
-            "create-key",
-            "--email",
-            "ab@example.com",
-            "--credits-usd",
-            "1000000000",
-            "--database-url",
-            db,
-        ],
-        env=env_for(b),
-        cwd=b.tree,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    b.key = out.strip().splitlines()[-1]
+    cli = (PY, "-m", "modelgate.cli")
+    b.key = create_key(db, "ab@example.com", cli=cli, env=env_for(b), cwd=b.tree)
     b.port = free_port()
     env = env_for(
         b,

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httptools
+import procs  # bench/procs.py (this directory is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -402,29 +403,7 @@ def main() -> int:
     try:
         (work / "catalog.yaml").write_text(CATALOG.format(port=mock_port, big=BIG))
         db = f"sqlite:///{work}/modelgate.db"
-        key = (
-            subprocess.run(
-                [
-                    py,
-                    "-m",
-                    "modelgate.cli",
-                    "admin",
-                    "create-key",
-                    "--email",
-                    "agents@example.com",
-                    "--credits-usd",
-                    "1000000000",
-                    "--database-url",
-                    db,
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=env,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        key = procs.create_key(db, "agents@example.com", cli=(py, "-m", "modelgate.cli"), env=env)
         port = free_port()
         gw_env = {
             **env,

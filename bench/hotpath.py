@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import procs  # bench/procs.py (this directory is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 
@@ -203,27 +205,7 @@ def main() -> int:
         wait_port(port)
         (work / "catalog.yaml").write_text(CATALOG.format(port=port))
         db = f"sqlite:///{work}/modelgate.db"
-        cli = [sys.executable, "-m", "modelgate.cli"]
-        key = (
-            subprocess.run(
-                [
-                    *cli,
-                    "admin",
-                    "create-key",
-                    "--email",
-                    "hp@example.com",
-                    "--credits-usd",
-                    "1000000000",
-                    "--database-url",
-                    db,
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        key = procs.create_key(db, "hp@example.com")
         os.environ.update(
             {
                 "MODELGATE_CONFIG": str(work / "catalog.yaml"),

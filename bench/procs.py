@@ -8,12 +8,28 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_key(
+    db_url: str,
+    email: str,
+    *,
+    usd: str = "1000000000",
+    cli: tuple[str, ...] = (sys.executable, "-m", "modelgate.cli"),
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+) -> str:
+    """A new key with ``usd`` of credits, made by ``modelgate admin create-key`` (its last line)."""
+    argv = [*cli, "admin", "create-key", "--email", email, "--credits-usd", usd, "--database-url", db_url]
+    out = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=True).stdout
+    return out.strip().splitlines()[-1]
 
 
 def free_port() -> int:

@@ -26,7 +26,6 @@ import os
 import platform
 import re
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,9 +33,10 @@ from pathlib import Path
 
 import doors  # bench/doors.py
 import embeddings  # bench/embeddings.py (this directory is on sys.path when run as a script)
+import procs  # bench/procs.py
 import scaleout  # bench/scaleout.py
 from load import WRK, loadgen, wrk  # bench/load.py
-from procs import free_port, process, tree_cpu, tree_rss_mb  # bench/procs.py
+from procs import free_port, process, tree_cpu, tree_rss_mb
 from report import fmt, table  # bench/report.py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,24 +184,7 @@ def measure(
 
 
 def create_key(db_url: str) -> str:
-    out = subprocess.run(
-        [
-            str(Path(PY).parent / "modelgate"),
-            "admin",
-            "create-key",
-            "--email",
-            "bench@example.com",
-            "--credits-usd",
-            "1000000000",
-            "--database-url",
-            db_url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
-    return out.strip().splitlines()[-1]
+    return procs.create_key(db_url, "bench@example.com", cli=(str(Path(PY).parent / "modelgate"),))
 
 
 def run_modelgate(

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import procs  # bench/procs.py (this directory is on sys.path)
+
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 STRESS_SECONDS = float(os.environ.get("BENCH_STRESS_SECONDS", "30"))
@@ -165,24 +167,7 @@ def pg_available() -> bool:
 
 
 def create_key(t: Tools, db_url: str, email: str, usd: float) -> str:
-    out = subprocess.run(
-        [
-            t.modelgate,
-            "admin",
-            "create-key",
-            "--email",
-            email,
-            "--credits-usd",
-            repr(usd),
-            "--database-url",
-            db_url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
-    return out.strip().splitlines()[-1]
+    return procs.create_key(db_url, email, usd=repr(usd), cli=(t.modelgate,))
 
 
 def books(db_url: str, email: str) -> dict[str, int]:

@@ -28,6 +28,34 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import ScriptedServer
 from tests.fakes.threaded import BackgroundLoop
 
+REDIS_URL = os.environ.get("MODELGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def redis_available() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix unique to the test; its keys are deleted afterwards (skips without Redis)."""
+    if not redis_available():
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    import redis
+
+    prefix = f"mgtest:{secrets.token_hex(6)}:"
+    yield prefix
+    r = redis.Redis.from_url(REDIS_URL)
+    keys = list(r.scan_iter(match=prefix + "*"))
+    if keys:
+        r.delete(*keys)
+    r.close()
+
+
 PG_ADMIN_URL = os.environ.get("MODELGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 MOCK_CONFIG = """

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -167,20 +168,14 @@ async def account(url: str) -> tuple[str, int, int]:
         await db.aclose()
 
 
-async def books(url: str, account_id: int) -> tuple[int, int, int, int, int]:
-    db = Database(url)
+def until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (fails after SAFETY seconds)."""
+    data = b""
     try:
-        async with db.engine.connect() as conn:
-
-            async def one(sql: str) -> int:
-                return int((await conn.execute(text(sql), {"a": account_id})).scalar_one() or 0)
-
-            return (
-                await one("SELECT COUNT(*) FROM holds WHERE account_id = :a"),
-                await one("SELECT -SUM(credits) FROM ledger WHERE account_id = :a AND kind = 'charge'"),
-                await one("SELECT SUM(credits) FROM request_logs WHERE account_id = :a"),
-                await one("SELECT COUNT(*) FROM request_logs WHERE account_id = :a"),
-                await one("SELECT balance_credits FROM accounts WHERE id = :a"),
-            )
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
     finally:
-        await db.aclose()
+        sock.close()
+    return data

@@ -17,23 +17,12 @@ import requests
 from sqlalchemy import text
 
 from modelgate.store.db import Database
+from tests.books import books
 from tests.conftest import MOCK_CONFIG, _free_port
-from tests.served import LONG, SAFETY, WORDS, Instance, Load, PacedUpstream, account, books
+from tests.served import LONG, SAFETY, WORDS, Instance, Load, PacedUpstream, account, until_closed
 
 # An agent's turn of ~40 s (a chunk every 300 ms): far longer than the test waits for anything.
 TURN = LONG + " " + " ".join([WORDS] * 5)
-
-
-def _until_closed(sock: socket.socket) -> bytes:
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except ConnectionResetError:
-        pass
-    finally:
-        sock.close()
-    return data
 
 
 def test_sigterm_drains_then_a_second_signal_cuts_and_settles(tmp_path: Path) -> None:
@@ -63,7 +52,7 @@ def test_sigterm_drains_then_a_second_signal_cuts_and_settles(tmp_path: Path) ->
         assert instance.proc is not None
         instance.proc.send_signal(signal.SIGTERM)
 
-        assert _until_closed(idle) == b""  # the idle connection is closed, nothing sent on it
+        assert until_closed(idle) == b""  # the idle connection is closed, nothing sent on it
         ready = requests.get(f"{base}/ready", timeout=SAFETY)  # still accepting during the notice
         assert ready.status_code == 503 and ready.json()["status"] == "draining", ready.text
         assert ready.headers["connection"] == "close"
@@ -87,13 +76,13 @@ def test_sigterm_drains_then_a_second_signal_cuts_and_settles(tmp_path: Path) ->
     assert result and result[0] is not None, "the turn was cut, not waited for"
     assert "drained" in instance.log(), instance.log()
 
-    holds, charged, logged, logged_rows, balance = asyncio.run(books(url, account_id))
-    assert holds == 0, "a hold was left open"
-    assert logged_rows == 2
-    assert charged == logged == credits_before - balance, (charged, logged, credits_before - balance)
+    b = books(url, account_id=account_id)
+    assert b.holds == 0, "a hold was left open"
+    assert b.log_rows == 2
+    assert b.charged == b.logged_total == credits_before - b.balance, b
     statuses = asyncio.run(_statuses(url, account_id))
     assert sorted(statuses) == [(200, False), (499, True)], statuses  # the cut turn: a client gone
-    assert charged > 0
+    assert b.charged > 0
 
 
 async def _statuses(url: str, account_id: int) -> list[tuple[int, bool]]:

@@ -18,6 +18,7 @@ import requests
 from tests.conftest import MOCK_CONFIG, LiveServer
 from tests.fakes.openai_server import FakeOpenAI, Scripted
 from tests.outages.conftest import until
+from tests.served import until_closed
 
 LIMIT = 1.0  # header and body timeouts in these tests
 SAFETY = 30.0  # a socket still open this long after its deadline: the server never closed it
@@ -28,19 +29,6 @@ CHAT = b'{"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}],
 def _open(server: LiveServer) -> socket.socket:
     host, port = server.url.removeprefix("http://").split(":")
     return socket.create_connection((host, int(port)), timeout=SAFETY)
-
-
-def _until_closed(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection (fails after SAFETY seconds)."""
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except ConnectionResetError:
-        pass
-    finally:
-        sock.close()
-    return data
 
 
 def _chat(server: LiveServer, key: str) -> requests.Response:
@@ -89,10 +77,10 @@ def test_slow_and_idle_clients_are_cut_while_normal_requests_are_served(
         assert requests.get(f"{server.url}/health", timeout=SAFETY).status_code == 200
 
     for s in idle:
-        assert _until_closed(s) == b""
+        assert until_closed(s) == b""
     for s in trickled + unfinished:
-        assert _until_closed(s).startswith(b"HTTP/1.1 408 "), "a begun request is answered 408"
-    answered = _until_closed(kept_alive)  # its response, then closed once idle
+        assert until_closed(s).startswith(b"HTTP/1.1 408 "), "a begun request is answered 408"
+    answered = until_closed(kept_alive)  # its response, then closed once idle
     assert answered.startswith(b"HTTP/1.1 200 ") and answered.count(b"HTTP/1.1") == 1
     assert _chat(server, key).status_code == 200
     # A client cut off is not a server error: nothing logged as one.
@@ -134,7 +122,7 @@ def test_connections_beyond_the_cap_get_503_until_slots_free_up(
         "the cap reached: refused at once",
         within=SAFETY,
     )
-    closers = [threading.Thread(target=_until_closed, args=(s,)) for s in hogs]
+    closers = [threading.Thread(target=until_closed, args=(s,)) for s in hogs]
     for t in closers:
         t.start()
     until(

@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.books import books
 from tests.conftest import MOCK_CONFIG, _free_port
-from tests.served import LONG, SAFETY, WORDS, Instance, Load, PacedUpstream, account, books
+from tests.served import LONG, SAFETY, WORDS, Instance, Load, PacedUpstream, account
 
 STREAMS = 240  # streams completed over the test (at least; most of them overlap a restart)
 CONCURRENCY = 12
@@ -132,8 +133,8 @@ def test_rolling_restart_under_streaming_load_breaks_no_stream_and_loses_no_char
         upstream.stop_thread()
     assert load.broken == [], load.broken[:5]
     assert load.completed >= STREAMS
-    holds, charged, logged, logged_rows, balance = asyncio.run(books(pg_database, account_id))
-    assert holds == 0, "a hold was left open"
-    assert logged_rows == load.completed + len(turns), (logged_rows, load.completed, len(turns))
-    assert charged == logged == credits_before - balance, (charged, logged, credits_before - balance)
-    assert charged > 0
+    b = books(pg_database, account_id=account_id)
+    assert b.holds == 0, "a hold was left open"
+    assert b.log_rows == load.completed + len(turns), (b.log_rows, load.completed, len(turns))
+    assert b.charged == b.logged_total == credits_before - b.balance, b
+    assert b.charged > 0

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,4 +189,40 @@ def base_env(home: Path) -> dict[str, str]:
         "TERM": "dumb",
         "NO_COLOR": "1",
         "TMPDIR": str(home),
+        # A dead proxy for anything that would still try to leave the machine.
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
     }
+
+
+@contextmanager
+def agent_turn(
+    loop: BackgroundLoop, make_live_server: Any, openai_base: str, plan: list[Step]
+) -> Iterator[tuple[AgentUpstream, LiveServer]]:
+    """The scripted upstream and a gateway in front of it, for one agent run; the upstream stops
+    at the end, whatever happened."""
+    fake = start_upstream(loop, plan)
+    try:
+        yield fake, agent_server(make_live_server, fake, openai_base)
+    finally:
+        loop.run(fake.stop())
+
+
+def run_agent(
+    argv: list[str], project: Path, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, cwd=project, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout
+    )
+
+
+def assert_task_done(project: Path, fake: AgentUpstream, final: str, second_result: str) -> None:
+    """The file changed on disk, the agent's last word is the upstream's, and the upstream saw the
+    file's content, then ``second_result`` (the change's result), in later requests."""
+    assert (project / "notes.txt").read_text() == EDITED
+    assert final == FINAL
+    assert len(fake.results) >= 2, fake.results
+    assert ORIGINAL.strip() in fake.results[0]
+    assert second_result in fake.results[1]
+    assert {0, 1, 2} <= set(fake.steps_sent)

@@ -6,22 +6,13 @@ asks for ``Edit``, sees the edit's result, then answers; the file must have chan
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.agents.conftest import (
-    EDITED,
-    FINAL,
-    ORIGINAL,
-    Agents,
-    agent_server,
-    base_env,
-    start_upstream,
-)
-from tests.fakes.agent_upstream import AgentUpstream, Step
+from tests.agents.conftest import Agents, agent_turn, assert_task_done, base_env, run_agent
+from tests.fakes.agent_upstream import Step
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.threaded import BackgroundLoop
 
@@ -44,21 +35,17 @@ def claude_env(home: Path, base_url: str, key: str, model: str | None) -> dict[s
         **chosen,
         "ANTHROPIC_BASE_URL": base_url,
         "ANTHROPIC_API_KEY": key,
-        # Nothing but the gateway: no telemetry, error reports, update checks or surveys, and a dead
-        # proxy for anything that would still try to leave the machine.
+        # Nothing but the gateway: no telemetry, error reports, update checks or surveys.
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_AUTOUPDATER": "1",
         "DISABLE_TELEMETRY": "1",
         "DISABLE_ERROR_REPORTING": "1",
         "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1,localhost",
     }
 
 
 def run_claude(agents: Agents, project: Path, env: dict[str, str]) -> dict[str, Any]:
-    proc = subprocess.run(
+    proc = run_agent(
         [
             str(agents.claude),
             "-p",
@@ -72,12 +59,8 @@ def run_claude(agents: Agents, project: Path, env: dict[str, str]) -> dict[str, 
             "--max-turns",
             "6",
         ],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=300,
+        project,
+        env,
     )
     assert proc.stdout.strip(), proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -105,20 +88,9 @@ def test_claude_code_reads_then_edits_a_file(
     project: Path,
     home: Path,
 ) -> None:
-    fake: AgentUpstream = start_upstream(agent_loop, plan(project))
-    try:
-        server = agent_server(make_live_server, fake, openai_upstream.base_url)
-        env = claude_env(home, server.url, server.create_key(), model)
-        result = run_claude(agents, project, env)
-    finally:
-        agent_loop.run(fake.stop())
-    assert (project / "notes.txt").read_text() == EDITED
-    assert result["result"] == FINAL
-    # The upstream saw the file's content (Read's result), then the edit's result, in later requests.
-    assert len(fake.results) >= 2, fake.results
-    assert ORIGINAL.strip() in fake.results[0]
-    assert "notes.txt" in fake.results[1]
-    assert {0, 1, 2} <= set(fake.steps_sent)
+    with agent_turn(agent_loop, make_live_server, openai_upstream.base_url, plan(project)) as (fake, server):
+        result = run_claude(agents, project, claude_env(home, server.url, server.create_key(), model))
+    assert_task_done(project, fake, result["result"], "notes.txt")
     # Current releases put a system message mid-conversation (after the first user turn), with
     # adaptive thinking and an effort: passed through as sent, or kept in place as a system message.
     first = fake.planned[0].json
@@ -149,22 +121,12 @@ def test_claude_code_stops_at_once_on_a_bad_key_or_no_credits(
     """401 and 402 carry ``x-should-retry: false``: Claude Code gives up on the first answer (it
     retried a bad key 11 times over ~3 minutes before, far past this test's time-out), and no
     credits reads as a billing error, not as a failed authentication."""
-    fake: AgentUpstream = start_upstream(agent_loop, plan(project))
-    try:
-        server = agent_server(make_live_server, fake, openai_upstream.base_url)
+    with agent_turn(agent_loop, make_live_server, openai_upstream.base_url, plan(project)) as (fake, server):
         key = "sk-not-a-key" if problem == "bad key" else server.create_key(usd=0)
         env = claude_env(home, server.url, key, "claude-agent")
-        proc = subprocess.run(
-            [str(agents.claude), "-p", "hi", "--output-format", "json"],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=120,
+        proc = run_agent(
+            [str(agents.claude), "-p", "hi", "--output-format", "json"], project, env, timeout=120
         )
-    finally:
-        agent_loop.run(fake.stop())
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["is_error"] is True and fake.requests == []
     if problem == "no credits":

@@ -6,22 +6,13 @@ command's result, then answers; the file must have changed on disk."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.agents.conftest import (
-    EDITED,
-    FINAL,
-    ORIGINAL,
-    Agents,
-    agent_server,
-    base_env,
-    start_upstream,
-)
-from tests.fakes.agent_upstream import AgentUpstream, Step
+from tests.agents.conftest import Agents, agent_turn, assert_task_done, base_env, run_agent
+from tests.fakes.agent_upstream import Step
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.threaded import BackgroundLoop
 
@@ -59,11 +50,8 @@ def run_codex(agents: Agents, project: Path, home: Path, base_url: str, key: str
         **base_env(home),
         "CODEX_HOME": str(codex_home),
         "MODELGATE_API_KEY": key,
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1,localhost",
     }
-    proc = subprocess.run(
+    proc = run_agent(
         [
             str(agents.codex),
             "exec",
@@ -75,12 +63,8 @@ def run_codex(agents: Agents, project: Path, home: Path, base_url: str, key: str
             str(last),
             "In notes.txt, change the colour from red to blue.",
         ],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=300,
+        project,
+        env,
     )
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
     return last.read_text().strip()
@@ -98,17 +82,9 @@ def test_codex_reads_then_changes_a_file(
     project: Path,
     home: Path,
 ) -> None:
-    fake: AgentUpstream = start_upstream(agent_loop, PLAN)
-    try:
-        server = agent_server(make_live_server, fake, openai_upstream.base_url)
+    with agent_turn(agent_loop, make_live_server, openai_upstream.base_url, PLAN) as (fake, server):
         final = run_codex(agents, project, home, server.url, server.create_key(), model)
-    finally:
-        agent_loop.run(fake.stop())
-    assert (project / "notes.txt").read_text() == EDITED
-    assert final == FINAL
-    assert len(fake.results) >= 2, fake.results
-    assert ORIGINAL.strip() in fake.results[0] and "edited" in fake.results[1]
-    assert {0, 1, 2} <= set(fake.steps_sent)
+    assert_task_done(project, fake, final, "edited")
     path = {
         "gpt-agent": "/v1/responses",
         "chat-agent": "/v1/chat/completions",

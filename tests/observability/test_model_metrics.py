@@ -11,7 +11,7 @@ import pytest
 
 from modelgate.observability import sketch
 from modelgate.observability.model_metrics import BUCKETS, ModelMetrics
-from tests.scale.conftest import REDIS_URL, _redis_available
+from tests.conftest import REDIS_URL, redis_available
 
 
 def exact(values: list[float], q: float) -> float:
@@ -87,7 +87,7 @@ async def test_memory_stays_bounded_under_any_traffic():
 
 @pytest.fixture
 async def redis_prefix() -> AsyncIterator[str]:
-    if not _redis_available():
+    if not redis_available():
         pytest.skip(f"no Redis at {REDIS_URL}")
     from redis.asyncio import Redis
 

@@ -3,7 +3,6 @@ test kills or freezes, and the books read straight from the database afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,10 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
-from sqlalchemy import func, select
 
-from modelgate.store.db import Database
-from modelgate.store.schema import Account, Hold, LedgerEntry, RequestLog
+from tests.books import books
 from tests.conftest import MOCK_CONFIG
 from tests.fakes.chaos_proxy import ChaosProxy
 from tests.fakes.openai_server import FakeOpenAI
@@ -98,46 +95,6 @@ def chaos() -> Iterator[Callable[[int], ChaosProxy]]:
         proxy.close()
 
 
-def books(url: str, email: str) -> dict[str, Any]:
-    """The account's balance, its charges, its log rows and its open holds, read directly."""
-
-    async def read() -> dict[str, Any]:
-        db = Database(url)
-        try:
-            async with db.engine.connect() as conn:
-                acc = (await conn.execute(select(Account).where(Account.email == email))).one()._mapping
-                aid = acc["id"]
-                entries = (
-                    await conn.execute(
-                        select(LedgerEntry.kind, LedgerEntry.credits, LedgerEntry.reference_id).where(
-                            LedgerEntry.account_id == aid
-                        )
-                    )
-                ).all()
-                logs = (
-                    await conn.execute(
-                        select(RequestLog.inference_id, RequestLog.credits, RequestLog.http_status).where(
-                            RequestLog.account_id == aid
-                        )
-                    )
-                ).all()
-                holds = (
-                    await conn.execute(select(func.count()).select_from(Hold).where(Hold.account_id == aid))
-                ).scalar_one()
-        finally:
-            await db.aclose()
-        return {
-            "balance": int(acc["balance_credits"]),
-            "topups": sum(c for kind, c, _ in entries if kind != "charge"),
-            "charged": sum(-c for kind, c, _ in entries if kind == "charge"),
-            "logged": sum(c for _, c, _ in logs),
-            "rows": {iid: status for iid, _, status in logs},
-            "holds": int(holds),
-        }
-
-    return asyncio.run(read())
-
-
 def until(check: Callable[[], bool], what: str, within: float = 60.0) -> None:
     """Wait for a condition (a generous deadline, never a speed assertion)."""
     deadline = time.monotonic() + within
@@ -151,12 +108,12 @@ def assert_books_exact(url: str, email: str, inference_ids: set[str]) -> None:
     """After recovery: no hold left, charged == logged == balance delta, one log row per request."""
 
     def settled() -> bool:
-        b = books(url, email)
-        return b["holds"] == 0 and inference_ids <= set(b["rows"])
+        b = books(url, email=email)
+        return b.holds == 0 and inference_ids <= set(b.statuses)
 
     until(settled, "every hold settled and every request logged")
-    b = books(url, email)
-    assert b["charged"] == b["logged"], b
-    assert b["topups"] - b["balance"] == b["charged"], b
-    assert inference_ids <= set(b["rows"]), sorted(inference_ids - set(b["rows"]))
-    assert not any(status == 500 for status in b["rows"].values()), b["rows"]
+    b = books(url, email=email)
+    assert b.charged == b.logged_total, b
+    assert b.topups - b.balance == b.charged, b
+    assert inference_ids <= set(b.statuses), sorted(inference_ids - set(b.statuses))
+    assert not any(status == 500 for status in b.statuses.values()), b.statuses

@@ -10,15 +10,13 @@ GET /models/metrics keep working too. Books exact once Redis is back."""
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import LiveServer
+from tests.conftest import REDIS_URL, LiveServer
 from tests.fakes.chaos_proxy import ChaosProxy
 from tests.fakes.openai_server import FakeOpenAI
 from tests.outages.conftest import (
@@ -32,28 +30,10 @@ from tests.outages.conftest import (
     until,
 )
 
-REDIS_URL = os.environ.get("MODELGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 BOUND = 0.2  # redis_timeout in these tests
 # A request must be answered well before the 5 s the old code took when Redis was frozen; the
 # margin is for a busy machine, not a speed requirement.
 ANSWERED_WITHIN = BOUND + 3.5
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except Exception:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    prefix = f"mgtest:{secrets.token_hex(6)}:"
-    yield prefix
-    r = redis.Redis.from_url(REDIS_URL)
-    keys = list(r.scan_iter(match=prefix + "*"))
-    if keys:
-        r.delete(*keys)
-    r.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -20,34 +19,16 @@ import pytest
 
 from modelgate.app import build_app
 from modelgate.settings import Settings
-from tests.conftest import MOCK_CONFIG, LiveServer, _create_schema, _free_port, _ServerThread, _truncate_pg
+from tests.conftest import (
+    MOCK_CONFIG,
+    REDIS_URL,
+    LiveServer,
+    _create_schema,
+    _free_port,
+    _ServerThread,
+    _truncate_pg,
+)
 from tests.fakes.openai_server import FakeOpenAI
-
-REDIS_URL = os.environ.get("MODELGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
-
-
-def _redis_available() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except Exception:
-        return False
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    if not _redis_available():
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    import redis
-
-    prefix = f"mgtest:{secrets.token_hex(6)}:"
-    yield prefix
-    r = redis.Redis.from_url(REDIS_URL)
-    keys = list(r.scan_iter(match=prefix + "*"))
-    if keys:
-        r.delete(*keys)
-    r.close()
 
 
 @pytest.fixture

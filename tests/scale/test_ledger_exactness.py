@@ -18,12 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from modelgate.doors.estimate import prompt_tokens_upper_bound
-from modelgate.store.db import Database
-from modelgate.store.schema import Account, Hold, LedgerEntry, RequestLog
 from modelgate.wire.chat import ChatRequest
+from tests.books import read_books
 from tests.conftest import MOCK_CONFIG, LiveServer, _create_schema
 from tests.fakes.openai_server import FakeOpenAI, Scripted
 from tests.scale.conftest import LOCAL_OFF, REDIS_URL, with_silent_model
@@ -43,39 +41,6 @@ _ESTIMATE = prompt_tokens_upper_bound(ChatRequest.model_validate(_body()))
 DEAREST = {"prompt_tokens": _ESTIMATE, "completion_tokens": 50, "total_tokens": _ESTIMATE + 50}
 
 
-async def _books(url: str, email: str) -> dict[str, Any]:
-    db = Database(url)
-    try:
-        async with db.engine.connect() as conn:
-            acc = (await conn.execute(select(Account).where(Account.email == email))).one()._mapping
-            aid = acc["id"]
-            entries = (
-                await conn.execute(
-                    select(LedgerEntry.kind, LedgerEntry.credits, LedgerEntry.reference_id).where(
-                        LedgerEntry.account_id == aid
-                    )
-                )
-            ).all()
-            logs = (
-                await conn.execute(
-                    select(RequestLog.inference_id, RequestLog.credits).where(RequestLog.account_id == aid)
-                )
-            ).all()
-            holds = (
-                await conn.execute(select(func.count()).select_from(Hold).where(Hold.account_id == aid))
-            ).scalar_one()
-    finally:
-        await db.aclose()
-    return {
-        "balance": int(acc["balance_credits"]),
-        "topups": sum(c for kind, c, _ in entries if kind != "charge"),
-        "charges": {ref: -c for kind, c, ref in entries if kind == "charge"},
-        "logged": {iid: c for iid, c in logs if c},
-        "log_rows": len(logs),
-        "holds": int(holds),
-    }
-
-
 async def _until(check: Callable[[], Awaitable[bool]], what: str, within: float = 60.0) -> None:
     """Wait for work to finish (a generous deadline, never a speed assertion)."""
     deadline = time.monotonic() + within
@@ -83,15 +48,6 @@ async def _until(check: Callable[[], Awaitable[bool]], what: str, within: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {within:.0f}s: {what}")
         await asyncio.sleep(0.05)
-
-
-def _assert_exact(books: dict[str, Any]) -> None:
-    """balance == top-ups - charges; every charge has its log row with the same credits, and no
-    log row claims credits that were not charged; nothing is held."""
-    assert books["holds"] == 0
-    assert books["balance"] >= 0
-    assert books["balance"] == books["topups"] - sum(books["charges"].values())
-    assert books["charges"] == books["logged"]
 
 
 def _hold_size(server: LiveServer, upstream: FakeOpenAI) -> int:
@@ -148,13 +104,13 @@ def test_two_instances_at_the_boundary_serve_exactly_what_is_covered(
     assert all(code == refusal for _, code in refused), refused[:3]
 
     async def settled() -> bool:
-        return (await _books(a.settings.database_url, email))["holds"] == 0
+        return (await read_books(a.settings.database_url, email=email)).holds == 0
 
     asyncio.run(_until(settled, "every hold settled"))
-    books = asyncio.run(_books(a.settings.database_url, email))
-    _assert_exact(books)
-    assert sorted(books["charges"].values()) == [hold] * k
-    assert books["log_rows"] == n  # refusals are logged too (with no cost)
+    books = asyncio.run(read_books(a.settings.database_url, email=email))
+    books.assert_exact()
+    assert sorted(books.charges.values()) == [hold] * k
+    assert books.log_rows == n  # refusals are logged too (with no cost)
     assert not [r.getMessage() for r in caplog.records if "deadlock" in r.getMessage().lower()]
 
 
@@ -198,7 +154,7 @@ def test_kill9_under_load_loses_and_doubles_nothing(
             ]
 
             async def held() -> bool:
-                return (await _books(pg_database, email))["holds"] >= silent
+                return (await read_books(pg_database, email=email)).holds >= silent
 
             await _until(held, "the silent requests' holds")
 
@@ -225,15 +181,15 @@ def test_kill9_under_load_loses_and_doubles_nothing(
             answered_by_survivor.append(r.headers["x-inference-id"])
 
         async def released() -> bool:
-            return (await _books(pg_database, email))["holds"] == 0
+            return (await read_books(pg_database, email=email)).holds == 0
 
         await _until(released, "the dead instance's holds released by the survivor")
         return answered_by_victim, answered_by_survivor
 
     by_victim, by_survivor = asyncio.run(scenario())
-    books = asyncio.run(_books(pg_database, email))
-    _assert_exact(books)
-    charged = set(books["charges"])
+    books = asyncio.run(read_books(pg_database, email=email))
+    books.assert_exact()
+    charged = set(books.charges)
     assert set(by_survivor) <= charged
     uncharged = [i for i in by_victim if i not in charged]
     assert len(uncharged) <= conns, uncharged
@@ -272,17 +228,17 @@ def test_a_restart_releases_the_holds_of_a_killed_process_at_once(
         t.start()
 
     async def two_holds() -> bool:
-        return (await _books(url, "r@example.com"))["holds"] == 2
+        return (await read_books(url, email="r@example.com")).holds == 2
 
     asyncio.run(_until(two_holds, "the silent requests' holds"))
 
     async def start_and_stop() -> dict[str, Any]:
         app = build_app(settings)
         async with app.router.lifespan_context(app):
-            return await _books(url, "r@example.com")
+            return await read_books(url, email="r@example.com")
 
-    assert asyncio.run(start_and_stop())["holds"] == 2  # its owner is alive: left alone
+    assert asyncio.run(start_and_stop()).holds == 2  # its owner is alive: left alone
     victim.kill9()
     books = asyncio.run(start_and_stop())  # a restart: released during start-up
-    assert books["holds"] == 0
-    assert books["balance"] == 2_000_000 and not books["charges"]
+    assert books.holds == 0
+    assert books.balance == 2_000_000 and not books.charges

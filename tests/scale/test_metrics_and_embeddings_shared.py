@@ -54,7 +54,8 @@ def test_embeddings_budget_exact_across_instances(cluster, openai_upstream, monk
 
     import httpx
 
-    from tests.scale.test_multi_instance import _books, _wait_settled
+    from tests.books import books as read
+    from tests.scale.test_multi_instance import _wait_settled
 
     monkeypatch.setenv("OPENAI_BASE_URL", openai_upstream.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
@@ -84,9 +85,7 @@ def test_embeddings_budget_exact_across_instances(cluster, openai_upstream, monk
     assert set(codes) <= {200, 403}, codes
     assert 0 < codes.count(200) < 30
     books = _wait_settled(a.settings.database_url, email, len(codes))
-    assert books["holds"] == 0 and books["balance"] >= 0
-    assert books["balance"] == books["topups"] + books["charges"]
-    assert books["logged"] == -books["charges"]
+    books.assert_exact()
     charged = sum(int(r.headers["x-aimlapi-credits-used"]) for r in responses if r.status_code == 200)
-    assert charged == -books["charges"] == 8 * codes.count(200)  # 200 tokens x $0.02/M = 8 credits
-    assert _books(a.settings.database_url, email) == books
+    assert charged == books.charged == 8 * codes.count(200)  # 200 tokens x $0.02/M = 8 credits
+    assert read(a.settings.database_url, email=email) == books

@@ -10,10 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
-from modelgate.store.db import Database
-from modelgate.store.schema import Account, Hold, LedgerEntry, RequestLog
+from tests.books import Books
+from tests.books import books as read
 
 pytestmark = pytest.mark.postgres
 BODY = {"model": "mock/echo", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 50}
@@ -32,60 +31,11 @@ async def _fire(urls: list[str], key: str, n: int, body: dict[str, Any] = BODY) 
         return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
-def _books(url: str, email: str) -> dict[str, int]:
-    async def run() -> dict[str, int]:
-        db = Database(url)
-        try:
-            # One snapshot for every figure: read statement by statement, a settle committing between
-            # the balance and the ledger reads made the books look unbalanced (balance before the
-            # refund, charges after it) on a loaded machine.
-            async with db.engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-                await conn.begin()
-                acc = (await conn.execute(select(Account).where(Account.email == email))).one()._mapping
-                aid = acc["id"]
-                topups = (
-                    await conn.execute(
-                        select(func.coalesce(func.sum(LedgerEntry.credits), 0)).where(
-                            LedgerEntry.account_id == aid, LedgerEntry.credits > 0
-                        )
-                    )
-                ).scalar_one()
-                charges = (
-                    await conn.execute(
-                        select(func.coalesce(func.sum(LedgerEntry.credits), 0)).where(
-                            LedgerEntry.account_id == aid, LedgerEntry.credits < 0
-                        )
-                    )
-                ).scalar_one()
-                logged = (
-                    await conn.execute(
-                        select(func.coalesce(func.sum(RequestLog.credits), 0)).where(
-                            RequestLog.account_id == aid
-                        )
-                    )
-                ).scalar_one()
-                holds = (
-                    await conn.execute(select(func.count()).select_from(Hold).where(Hold.account_id == aid))
-                ).scalar_one()
-                return {
-                    "balance": int(acc["balance_credits"]),
-                    "topups": int(topups),
-                    "charges": int(charges),
-                    "logged": int(logged),
-                    "holds": int(holds),
-                }
-        finally:
-            await db.aclose()
-
-    return asyncio.run(run())
-
-
-def _wait_settled(url: str, email: str, expect_logged_requests: int) -> dict[str, int]:
+def _wait_settled(url: str, email: str, expect_logged_requests: int) -> Books:
     deadline = time.monotonic() + 10
     while True:
-        books = _books(url, email)
-        if (books["holds"] == 0 and books["logged"] == -books["charges"]) or time.monotonic() > deadline:
+        books = read(url, email=email)
+        if (books.holds == 0 and books.logged_total == books.charged) or time.monotonic() > deadline:
             return books
         time.sleep(0.1)
 
@@ -100,12 +50,9 @@ def test_budget_exact_across_instances(cluster: Any) -> None:
     assert set(codes) <= {200, 403}, codes
     assert 0 < codes.count(200) < 40
     books = _wait_settled(a.settings.database_url, "scale@example.com", len(codes))
-    assert books["holds"] == 0
-    assert books["balance"] >= 0
-    assert books["balance"] == books["topups"] + books["charges"]
-    assert books["logged"] == -books["charges"]
+    books.assert_exact()
     charged = sum(int(r.headers["x-aimlapi-credits-used"]) for r in responses if r.status_code == 200)
-    assert charged == -books["charges"]
+    assert charged == books.charged
 
 
 def test_rate_limit_is_global(cluster: Any) -> None:
