@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.errors import AuthenticationError
+from modelgate.store.budgets import BudgetRef, key_scope
 from modelgate.store.outage import bounded
 from modelgate.store.schema import Account, ApiKey
 from modelgate.wire.service import Scope
@@ -40,6 +41,7 @@ INVALID_KEY_MESSAGE = (
 
 ACCOUNT_DISABLED_MESSAGE = "This account is disabled. Contact the operator of this gateway."
 DISABLED_KEY_MESSAGE = "This API key is disabled. Enable it on the Keys page or use another key."
+EXPIRED_KEY_MESSAGE = "This API key has expired. Extend it on the Keys page or use another key."
 
 UNKNOWN_KEY_TTL = 2.0
 
@@ -92,6 +94,18 @@ class KeyIdentity:
     scopes: tuple[str, ...] | None  # None = every scope
     limit_retention: str | None
     limit_credits: int | None
+    # Organisations (migration 0012): the key's project and member, the budgets it falls under
+    # (checked in its hold), the models it may call (the key's and its project's lists together;
+    # None: any), its own and its project's rate limits, and when it expires.
+    project_id: int | None = None
+    member_id: int | None = None
+    budgets: tuple[BudgetRef, ...] = ()
+    allowed_models: frozenset[str] | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    project_rpm: int | None = None
+    project_tpm: int | None = None
+    expires_at: datetime | None = None
 
     def allows(self, scope: str) -> bool:
         return self.scopes is None or scope in self.scopes
@@ -131,6 +145,8 @@ class KeyAuthenticator:
             ident = await self._load_once(digest, now)
         if not secrets.compare_digest(ident.digest, digest):
             raise AuthenticationError(INVALID_KEY_MESSAGE)
+        if ident.expires_at is not None and ident.expires_at <= datetime.now(UTC):
+            raise AuthenticationError(EXPIRED_KEY_MESSAGE)
         self._last_used[ident.key_id] = time.time()
         return ident
 
@@ -167,6 +183,11 @@ class KeyAuthenticator:
                     .where(ApiKey.digest == digest, ApiKey.deleted_at.is_(None))
                 )
             ).first()
+            if row is not None:
+                k = row._mapping
+                scope = await key_scope(
+                    conn, org_id=k["account_id"], project_id=k["project_id"], member_id=k["member_id"]
+                )
         if row is None:
             raise UnknownKeyError(INVALID_KEY_MESSAGE)
         k = row._mapping
@@ -183,6 +204,15 @@ class KeyAuthenticator:
             scopes=tuple(k["scopes"]) if k["scopes"] is not None else None,
             limit_retention=k["limit_retention"],
             limit_credits=k["limit_credits"],
+            project_id=k["project_id"],
+            member_id=k["member_id"],
+            budgets=scope.budgets,
+            allowed_models=_allowed(k["allowed_models"], scope.project_models),
+            rpm=k["rpm"],
+            tpm=k["tpm"],
+            project_rpm=scope.project_rpm,
+            project_tpm=scope.project_tpm,
+            expires_at=_aware(k["expires_at"]),
         )
 
     def invalidate(self, *, digest: str | None = None, key_id: int | None = None) -> None:
@@ -226,6 +256,24 @@ class KeyAuthenticator:
         async with self._engine.begin() as conn:
             for key_id, when in pending.items():
                 await conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=_utc(when)))
+
+
+def _allowed(own: list[str] | None, project: tuple[str, ...] | None) -> frozenset[str] | None:
+    """The models a key may call: in its own list and its project's (None: any model)."""
+    if own is None and project is None:
+        return None
+    if own is None:
+        return frozenset(project or ())
+    if project is None:
+        return frozenset(own)
+    return frozenset(own) & frozenset(project)
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes (stored as UTC)."""
+    if when is None or when.tzinfo is not None:
+        return when
+    return when.replace(tzinfo=UTC)
 
 
 def _utc(timestamp: float) -> datetime:

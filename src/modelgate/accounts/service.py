@@ -20,11 +20,11 @@ from modelgate.accounts.hashing import hash_password, needs_rehash, password_mat
 from modelgate.accounts.keys import KEY_SCOPES, generate_key, key_digest
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import ConflictError, InvalidRequestError
+from modelgate.store.organisations import create_personal_org, default_project
 from modelgate.store.schema import Account, ApiKey, LedgerEntry
 
 MIN_PASSWORD_LENGTH = 8
 LIMIT_RETENTIONS = ("no_reset", "day", "week", "month")
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,9 @@ async def create_account(conn: AsyncConnection, *, email: str, password: str, is
         .values(email=email, password_hash=hash_password(password), is_admin=is_admin, balance_credits=0)
         .returning(Account.id)
     )
-    return int(result.scalar_one())
+    account_id = int(result.scalar_one())
+    await create_personal_org(conn, account_id=account_id, name=email)
+    return account_id
 
 
 async def verify_password(conn: AsyncConnection, *, email: str, password: str) -> int | None:
@@ -149,7 +151,9 @@ async def get_or_create_account(conn: AsyncConnection, *, email: str, is_admin: 
     result = await conn.execute(
         insert(Account).values(email=email, is_admin=is_admin, balance_credits=0).returning(Account.id)
     )
-    return int(result.scalar_one())
+    account_id = int(result.scalar_one())
+    await create_personal_org(conn, account_id=account_id, name=email)
+    return account_id
 
 
 async def create_key(
@@ -161,9 +165,18 @@ async def create_key(
     scopes: list[str] | None = None,
     limit_retention: str | None = None,
     limit_credits: int | None = None,
+    project_id: int | None = None,
+    member_id: int | None = None,
+    allowed_models: list[str] | None = None,
+    rpm: int | None = None,
+    tpm: int | None = None,
+    expires_at: datetime | None = None,
 ) -> NewKey:
     """A new key (the raw value is returned only here). ``scopes=None`` allows every scope;
-    ``limit_credits`` with ``limit_retention`` (no_reset|day|week|month) caps its spend per period."""
+    ``limit_credits`` with ``limit_retention`` (no_reset|day|week|month) caps its spend per period.
+    ``account_id`` is the organisation (its pool); the key joins ``project_id`` (default: the
+    organisation's default project) as ``member_id``'s key (default: the account itself, the owner
+    of a personal organisation)."""
     check_key_settings(scopes=scopes, limit_retention=limit_retention)
     if limit_credits is not None and limit_retention is None:
         limit_retention = "no_reset"
@@ -186,6 +199,14 @@ async def create_key(
             scopes=scopes,
             limit_retention=limit_retention,
             limit_credits=limit_credits,
+            project_id=project_id
+            if project_id is not None
+            else await default_project(conn, org_id=account_id),
+            member_id=member_id if member_id is not None else account_id,
+            allowed_models=allowed_models,
+            rpm=rpm,
+            tpm=tpm,
+            expires_at=expires_at,
         )
         .returning(ApiKey.id)
     )

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import InsufficientCreditsError, SpendLimitError
+from modelgate.store.budget_holds import hold_budget, unhold_budget
 from modelgate.store.db import dialect_insert
 from modelgate.store.schema import Account, Hold, KeySpend, LedgerEntry
 
@@ -69,6 +70,42 @@ class HoldTicket:
     key_id: int | None
     period: str | None
     credits: int
+    budgets: str | None = None  # the budget buckets held, as in ``holds.budgets``
+
+
+def budget_buckets(ident: KeyIdentity, now: datetime | None = None) -> str | None:
+    """The budget buckets a hold of this key counts against (``holds.budgets``), or None."""
+    if not ident.budgets:
+        return None
+    return " ".join(f"{b.id}/{period_key(b.period, now)}" for b in ident.budgets)
+
+
+def split_buckets(buckets: str | None) -> list[tuple[int, str]]:
+    if not buckets:
+        return []
+    out = []
+    for part in buckets.split(" "):
+        bid, _, period = part.partition("/")
+        out.append((int(bid), period))
+    return out
+
+
+_PER = {"day": "per day", "week": "per week", "month": "per month"}
+
+
+def budget_error(ident: KeyIdentity, index: int) -> SpendLimitError:
+    """The refusal by the key's ``index``-th budget (its organisation's, project's or member's)."""
+    b = ident.budgets[index] if 0 <= index < len(ident.budgets) else None
+    if b is None:
+        return SpendLimitError("A budget this API key falls under has been reached.", code="budget_exceeded")
+    whose = {"organisation": "organisation", "project": "project", "member": "member budget in the project"}
+    usd = b.limit_credits / CREDITS_PER_USD
+    return SpendLimitError(
+        f"The {whose.get(b.level, b.level)} budget of {usd:g} USD {_PER.get(b.period, 'in total')}"
+        " this API key"
+        " falls under has been reached. Raise the budget or wait for the next period.",
+        code="budget_exceeded",
+    )
 
 
 def spend_limit_error(ident: KeyIdentity) -> SpendLimitError:
@@ -162,10 +199,14 @@ class Ledger(LedgerBase):
 
     async def _hold(self, *, ident: KeyIdentity, inference_id: str, credits: int) -> HoldTicket:
         period = period_key(ident.limit_retention) if ident.limit_credits is not None else None
+        buckets = budget_buckets(ident)
         async with self._engine.begin() as conn:
             res = await conn.execute(
                 update(Account)
-                .where(Account.id == ident.account_id, Account.balance_credits >= credits)
+                .where(
+                    Account.id == ident.account_id,
+                    or_(Account.balance_credits >= credits, Account.postpaid),
+                )
                 .values(balance_credits=Account.balance_credits - credits)
             )
             if res.rowcount != 1:
@@ -183,6 +224,11 @@ class Ledger(LedgerBase):
                 )
                 if res.rowcount != 1:
                     raise spend_limit_error(ident)
+            for i, (budget_id, bucket) in enumerate(split_buckets(buckets)):
+                if not await hold_budget(
+                    conn, self._dialect, budget_id=budget_id, period=bucket, credits=credits
+                ):
+                    raise budget_error(ident, i)
             await conn.execute(
                 insert(Hold).values(
                     inference_id=inference_id,
@@ -190,9 +236,10 @@ class Ledger(LedgerBase):
                     key_id=ident.key_id,
                     period=period,
                     credits=credits,
+                    budgets=buckets,
                 )
             )
-        return HoldTicket(inference_id, ident.account_id, ident.key_id, period, credits)
+        return HoldTicket(inference_id, ident.account_id, ident.key_id, period, credits, buckets)
 
     async def _ensure_spend_row(self, conn: AsyncConnection, key_id: int, period: str) -> None:
         ins = dialect_insert(self._dialect, KeySpend)
@@ -251,6 +298,8 @@ class Ledger(LedgerBase):
         return bool(res.rowcount == 1)
 
     async def _unhold_spend(self, conn: AsyncConnection, ticket: HoldTicket, *, spent: int) -> None:
+        for budget_id, bucket in split_buckets(ticket.budgets):
+            await unhold_budget(conn, budget_id=budget_id, period=bucket, held=ticket.credits, spent=spent)
         if ticket.period is None or ticket.key_id is None:
             return
         await conn.execute(
@@ -272,6 +321,8 @@ class Ledger(LedgerBase):
         for r in rows:
             m = r._mapping
             await self.release(
-                HoldTicket(m["inference_id"], m["account_id"], m["key_id"], m["period"], m["credits"])
+                HoldTicket(
+                    m["inference_id"], m["account_id"], m["key_id"], m["period"], m["credits"], m["budgets"]
+                )
             )
         return len(rows)

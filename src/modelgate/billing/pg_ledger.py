@@ -21,6 +21,8 @@ from modelgate.billing.ledger import (
     OUT_OF_CREDITS_MESSAGE,
     HoldTicket,
     LedgerBase,
+    budget_buckets,
+    budget_error,
     period_key,
     spend_limit_error,
 )
@@ -32,6 +34,7 @@ from modelgate.store.pg_batch import (
     HOLD_KEY_GONE,
     HOLD_NO_CREDITS,
     HOLD_OK,
+    HOLD_OVER_BUDGET,
     HOLD_OVER_LIMIT,
 )
 from modelgate.store.pg_writer import PGWriter
@@ -39,8 +42,8 @@ from modelgate.store.pg_writer import PGWriter
 log = logging.getLogger("modelgate.billing")
 
 _HOLDS_TO_CHECK = text(
-    "SELECT inference_id, account_id, key_id, period, credits, owner, created_at < :cutoff AS expired"
-    " FROM holds WHERE owner IS DISTINCT FROM :me OR created_at < :cutoff"
+    "SELECT inference_id, account_id, key_id, period, credits, owner, created_at < :cutoff AS expired,"
+    " budgets FROM holds WHERE owner IS DISTINCT FROM :me OR created_at < :cutoff"
 )
 
 
@@ -56,6 +59,7 @@ class PGLedger(LedgerBase):
         If the caller is cancelled before the batch commits, the writer releases the hold."""
         limited = ident.limit_credits is not None
         period = period_key(ident.limit_retention) if limited else None
+        buckets = budget_buckets(ident)
         code = await self._writer.hold(
             inference_id=inference_id,
             account_id=ident.account_id,
@@ -63,11 +67,14 @@ class PGLedger(LedgerBase):
             period=period,
             credits=credits,
             limit=ident.limit_credits if limited else None,
+            budgets=buckets,
         )
         if code == HOLD_NO_CREDITS:
             raise InsufficientCreditsError(OUT_OF_CREDITS_MESSAGE)
         if code == HOLD_OVER_LIMIT:
             raise spend_limit_error(ident)
+        if code >= HOLD_OVER_BUDGET:
+            raise budget_error(ident, code - HOLD_OVER_BUDGET)
         if code != HOLD_OK:  # the key was revoked since this instance cached it
             refusal = revoked_key_error(
                 key_id=ident.key_id,
@@ -77,7 +84,7 @@ class PGLedger(LedgerBase):
             )
             assert refusal is not None, code
             raise refusal
-        return HoldTicket(inference_id, ident.account_id, ident.key_id, period, credits)
+        return HoldTicket(inference_id, ident.account_id, ident.key_id, period, credits, buckets)
 
     def settle(
         self, ticket: HoldTicket, *, credits: int, description: str | None = None
@@ -85,7 +92,7 @@ class PGLedger(LedgerBase):
         fut = self._writer.settle(
             inference_id=ticket.inference_id,
             account_id=ticket.account_id,
-            limited=ticket.period is not None,
+            limited=ticket.period is not None or ticket.budgets is not None,
             charge=max(0, credits),  # the whole real cost (overdraft rule)
             model=description,
         )
@@ -98,7 +105,7 @@ class PGLedger(LedgerBase):
             self._writer.settle(
                 inference_id=ticket.inference_id,
                 account_id=ticket.account_id,
-                limited=ticket.period is not None,
+                limited=ticket.period is not None or ticket.budgets is not None,
                 charge=0,
                 model=None,
             )
@@ -120,7 +127,11 @@ class PGLedger(LedgerBase):
             *(
                 self._tracked(
                     self._writer.settle(
-                        inference_id=r[0], account_id=r[1], limited=r[3] is not None, charge=0, model=None
+                        inference_id=r[0],
+                        account_id=r[1],
+                        limited=r[3] is not None or r[7] is not None,
+                        charge=0,
+                        model=None,
                     )
                 )
                 for r in stale

@@ -19,11 +19,15 @@ from modelgate.billing.ledger import (
     OUT_OF_CREDITS_MESSAGE,
     HoldTicket,
     LedgerBase,
+    budget_buckets,
+    budget_error,
     period_key,
     spend_limit_error,
+    split_buckets,
 )
 from modelgate.billing.owners import FileOwners, owners_of, select_stale
 from modelgate.errors import InsufficientCreditsError
+from modelgate.store.budget_holds import sqlite_hold_budgets, sqlite_unhold_budgets
 from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
 
 log = logging.getLogger("modelgate.billing")
@@ -38,6 +42,8 @@ class SQLiteLedger(LedgerBase):
 
     async def hold(self, *, ident: KeyIdentity, inference_id: str, credits: int) -> HoldTicket:
         period = period_key(ident.limit_retention) if ident.limit_credits is not None else None
+        buckets = budget_buckets(ident)
+        parts = split_buckets(buckets)
         now = sqlite_timestamp(datetime.now(UTC))
         owner = self._me
 
@@ -59,28 +65,32 @@ class SQLiteLedger(LedgerBase):
                 )
                 if cur.rowcount != 1:
                     raise _revoked(conn, ident) or spend_limit_error(ident)
+            # Every budget the key falls under (organisation, project, member), all or none.
+            refused = sqlite_hold_budgets(conn, parts, credits) if parts else None
+            if refused is not None:
+                if limited:
+                    _unhold_key(conn, ident.key_id, period, credits)
+                raise _revoked(conn, ident) or budget_error(ident, refused)
             # The guard also requires the key live and its account enabled: a key revoked through
             # another instance or worker is refused here, on the next request (no Redis needed).
             cur = conn.execute(
                 "UPDATE accounts SET balance_credits = balance_credits - ?"
-                " WHERE id = ? AND balance_credits >= ? AND NOT disabled AND EXISTS (SELECT 1"
+                " WHERE id = ? AND (balance_credits >= ? OR postpaid) AND NOT disabled AND EXISTS (SELECT 1"
                 " FROM api_keys WHERE id = ? AND NOT disabled AND deleted_at IS NULL)",
                 (credits, ident.account_id, credits, ident.key_id),
             )
             if cur.rowcount != 1:
                 if limited:
-                    conn.execute(
-                        "UPDATE key_spend SET held_credits = held_credits - ?"
-                        " WHERE key_id = ? AND period = ?",
-                        (credits, ident.key_id, period),
-                    )
+                    _unhold_key(conn, ident.key_id, period, credits)
+                if parts:
+                    sqlite_unhold_budgets(conn, parts, held=credits, spent=0)
                 raise _revoked(conn, ident) or InsufficientCreditsError(OUT_OF_CREDITS_MESSAGE)
             conn.execute(
-                "INSERT INTO holds (inference_id, account_id, key_id, period, credits, created_at, owner)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (inference_id, ident.account_id, ident.key_id, period, credits, now, owner),
+                "INSERT INTO holds (inference_id, account_id, key_id, period, credits, created_at, owner,"
+                " budgets) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (inference_id, ident.account_id, ident.key_id, period, credits, now, owner, buckets),
             )
-            return HoldTicket(inference_id, ident.account_id, ident.key_id, period, credits)
+            return HoldTicket(inference_id, ident.account_id, ident.key_id, period, credits, buckets)
 
         # Not shielded: if the caller is cancelled, or stops waiting after the writer's timeout (the
         # database is locked or failing: 503), the writer hands the hold, once committed, to
@@ -145,7 +155,7 @@ class SQLiteLedger(LedgerBase):
 
         def op(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return conn.execute(
-                "SELECT inference_id, account_id, key_id, period, credits, owner, created_at < ?"
+                "SELECT inference_id, account_id, key_id, period, credits, owner, created_at < ?, budgets"
                 " FROM holds WHERE owner IS NOT ? OR created_at < ?",
                 (cutoff, me, cutoff),
             ).fetchall()
@@ -157,7 +167,7 @@ class SQLiteLedger(LedgerBase):
         gone = await self._owners.gone(others) if self._owners is not None else set()
         stale = select_stale(rows, me=me, gone=gone)
         for row in stale:
-            await self.release(HoldTicket(*row[:5]))
+            await self.release(HoldTicket(row[0], row[1], row[2], row[3], row[4], row[7]))
         if self._owners is not None:
             self._owners.forget(gone)
         if stale:
@@ -193,7 +203,16 @@ def _take_hold(conn: sqlite3.Connection, ticket: HoldTicket) -> bool:
     return cur.rowcount == 1
 
 
+def _unhold_key(conn: sqlite3.Connection, key_id: int, period: str | None, credits: int) -> None:
+    conn.execute(
+        "UPDATE key_spend SET held_credits = held_credits - ? WHERE key_id = ? AND period = ?",
+        (credits, key_id, period),
+    )
+
+
 def _unhold_spend(conn: sqlite3.Connection, ticket: HoldTicket, *, spent: int) -> None:
+    if ticket.budgets:
+        sqlite_unhold_budgets(conn, split_buckets(ticket.budgets), held=ticket.credits, spent=spent)
     if ticket.period is None or ticket.key_id is None:
         return
     conn.execute(

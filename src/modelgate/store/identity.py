@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelgate.store.organisations import create_personal_org
 from modelgate.store.schema import (
     Account,
     AccountIdentity,
@@ -147,7 +148,9 @@ async def create_sso_account(conn: AsyncConnection, *, email: str) -> int:
     result = await conn.execute(
         insert(Account).values(email=email, is_admin=False, balance_credits=0).returning(Account.id)
     )
-    return int(result.scalar_one())
+    account_id = int(result.scalar_one())
+    await create_personal_org(conn, account_id=account_id, name=email)
+    return account_id
 
 
 async def account_flags(conn: AsyncConnection, *, account_id: int) -> tuple[bool, bool] | None:

@@ -24,6 +24,8 @@ import orjson
 HOLD_OK, HOLD_NO_CREDITS, HOLD_OVER_LIMIT = 0, 1, 2
 # A hold refused because its key was revoked since the instance cached it (migration 0010).
 HOLD_KEY_GONE, HOLD_ACCOUNT_DISABLED, HOLD_KEY_DISABLED = 3, 4, 5
+# A hold refused by the i-th of its budget buckets (migration 0012): HOLD_OVER_BUDGET + i.
+HOLD_OVER_BUDGET = 10
 
 # The columns of the request-log rows the gateway records, sorted. Rows with exactly these columns
 # use static statements (planned once); other rows go through the function's dynamic insert.
@@ -64,11 +66,12 @@ _INSERT_LOGS = (
 
 APPLY = (
     "SELECT settled, codes FROM modelgate_ledger_apply("
-    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::jsonb)"
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::jsonb, $18::text[])"
 )
 HOLD_ONE = (
     "WITH taken AS (UPDATE accounts SET balance_credits = balance_credits - $3"
-    " WHERE id = $2 AND balance_credits >= $3 AND NOT disabled AND ($4::integer IS NULL OR EXISTS"
+    " WHERE id = $2 AND (balance_credits >= $3 OR postpaid) AND NOT disabled"
+    " AND ($4::integer IS NULL OR EXISTS"
     " (SELECT 1 FROM api_keys WHERE id = $4 AND NOT disabled AND deleted_at IS NULL)) RETURNING id)"
     " INSERT INTO holds (inference_id, account_id, key_id, period, credits, created_at, owner)"
     " SELECT $1, id, $4, NULL, $3, now(), $5 FROM taken"
@@ -105,6 +108,7 @@ class HoldOp:
     limit: int | None
     fut: asyncio.Future[int]
     after: int = 0  # the writer's settle-lane submissions before it (pg_writer.PGWriter.deliver)
+    budgets: str | None = None  # its budget buckets (``holds.budgets``)
 
 
 @dataclass(slots=True)
@@ -114,7 +118,7 @@ class SettleOp:
 
     inference_id: str
     account_id: int
-    limited: bool  # the hold counts against a key limit (its ticket has a period)
+    limited: bool  # the hold counts against a key limit or budgets (its ticket has a period or buckets)
     charge: int
     model: str | None
     fut: asyncio.Future[int] | None
@@ -133,7 +137,14 @@ async def execute(
     charged per settle (-1: its hold was gone) and the outcome of each hold."""
     standard = not logs or sorted(logs[0]) == LOG_COLUMNS
     rows = orjson.dumps([_clean(r) for r in logs]).decode() if logs else None
-    if len(holds) == 1 and not settles and not logs and holds[0].limit is None and not retry:
+    if (
+        len(holds) == 1
+        and not settles
+        and not logs
+        and holds[0].limit is None
+        and holds[0].budgets is None
+        and not retry
+    ):
         h = holds[0]
         status = await conn.execute(HOLD_ONE, h.inference_id, h.account_id, h.credits, h.key_id, owner)
         if status == "INSERT 0 1":
@@ -172,6 +183,7 @@ async def execute(
         any(h.limit is not None for h in holds),
         sorted(logs[0]) if logs else None,
         rows,
+        [h.budgets for h in holds],
     )
     return row["settled"] or (), row["codes"] or ()
 

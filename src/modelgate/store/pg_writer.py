@@ -79,6 +79,7 @@ class PGWriter:
         period: str | None,
         credits: int,
         limit: int | None,
+        budgets: str | None = None,
     ) -> asyncio.Future[int]:
         """Queue a hold; resolves to a ``pg_batch.HOLD_*`` code once committed. If
         the future is cancelled meanwhile (its caller left), a committed hold is released."""
@@ -89,7 +90,9 @@ class PGWriter:
             return fut
         timer = loop.call_later(self.timeout, _expire, fut)
         fut.add_done_callback(lambda _: timer.cancel())
-        op = HoldOp(inference_id, account_id, key_id, period, credits, limit, fut, after=self._queued)
+        op = HoldOp(
+            inference_id, account_id, key_id, period, credits, limit, fut, after=self._queued, budgets=budgets
+        )
         self._holds.holds.append(op)
         self._holds.kick()
         return fut
@@ -130,7 +133,14 @@ class PGWriter:
             op.fut.set_result(code)
         elif code == HOLD_OK:  # its caller left (or gave up): nobody will settle it
             self._settles.settles.append(
-                SettleOp(op.inference_id, op.account_id, op.limit is not None, 0, None, None)
+                SettleOp(
+                    op.inference_id,
+                    op.account_id,
+                    op.limit is not None or op.budgets is not None,
+                    0,
+                    None,
+                    None,
+                )
             )
             self._queued += 1
             self._settles.kick()

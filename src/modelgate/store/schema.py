@@ -42,7 +42,100 @@ class Account(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)  # an operator: /admin
     # A disabled account's keys are refused and its web sessions end (operator console).
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Postpaid (migration 0012): holds do not need a balance (it may go below zero); budgets still
+    # apply. Only meaningful on an organisation's pool account.
+    postpaid: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Organisation(Base):
+    """A credit pool shared by its members' projects (migration 0012, docs/organisations.md).
+
+    Its id is the id of the ``accounts`` row that holds its balance: every ledger, hold, log and
+    stored-response row names the pool in ``account_id``. A personal organisation's pool is its
+    person's own account (each account before 0012 became one); a team organisation's pool is an
+    account row that cannot sign in (its ``email`` has no ``@``)."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    personal: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OrgMember(Base):
+    """A person's role in an organisation: owner | admin | member | billing (read-only billing)."""
+
+    __tablename__ = "org_members"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Project(Base):
+    """A group of keys within an organisation, with its own model allow-list and rate limits."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON, default=None)  # None: every model
+    rpm: Mapped[int | None] = mapped_column(Integer, default=None)
+    tpm: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProjectMember(Base):
+    """A person's role in a project: owner | member."""
+
+    __tablename__ = "project_members"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Budget(Base):
+    """A hard spend limit per period at one level: the organisation (``project_id`` and
+    ``member_id`` NULL), a project (``member_id`` NULL) or a member within a project. A key's own
+    limit stays on ``api_keys`` (the AI/ML API contract). Every hold checks every budget its key
+    falls under, in the same conditional update as the balance."""
+
+    __tablename__ = "budgets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), default=None
+    )
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), default=None)
+    period: Mapped[str] = mapped_column(String(8))  # day | week | month | none
+    limit_credits: Mapped[int] = mapped_column(BigInteger)
+    # Spend alerts: percentages of the limit (e.g. [50, 80, 100]) and a webhook URL (optional).
+    alert_thresholds: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    alert_webhook: Mapped[str | None] = mapped_column(String(2000), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BudgetSpend(Base):
+    """Spend (settled + held) against one budget in one period bucket (``day:2026-12-02``, ``all``)."""
+
+    __tablename__ = "budget_spend"
+
+    budget_id: Mapped[int] = mapped_column(ForeignKey("budgets.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(32), primary_key=True)
+    spent_credits: Mapped[int] = mapped_column(BigInteger, default=0)
+    held_credits: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ApiKey(Base):
@@ -62,6 +155,14 @@ class ApiKey(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # Migration 0012: the key's project and the member it belongs to (its member budget), what it may
+    # call and how fast (None: no restriction beyond the project's), and when it stops working.
+    project_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    member_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    rpm: Mapped[int | None] = mapped_column(Integer, default=None)
+    tpm: Mapped[int | None] = mapped_column(Integer, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class KeySpend(Base):
@@ -113,6 +214,9 @@ class Hold(Base):
     # The process that made the hold (``billing/owners.py``): once it is gone, any other process
     # releases its holds. NULL: made by a version without owners (released by age only).
     owner: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # The budget buckets the hold counts against (migration 0012): ``budget_id/period`` separated
+    # by spaces (``7/day:2026-12-02 9/all``); NULL when none.
+    budgets: Mapped[str | None] = mapped_column(Text, default=None)
     # No secondary indexes: the table only ever holds the requests in flight, and every request
     # inserts and deletes one row, so each index would cost two B-tree writes per request.
 
@@ -245,9 +349,7 @@ class StoredResponseItem(Base):
 
     __tablename__ = "response_items"
 
-    response_id: Mapped[str] = mapped_column(
-        ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True
-    )
+    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))  # input | output
     item_id: Mapped[str] = mapped_column(String(200))
