@@ -26,6 +26,7 @@ from modelgate.web import (
     exports,
     keys,
     playground,
+    sso,
 )
 from modelgate.web.render import WebState, render
 from modelgate.web.security import SecureStaticFiles
@@ -78,5 +79,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(CSRFError, _csrf_failed)
     app.add_exception_handler(admin.NotOperator, admin.not_found)
-    for module in (auth, account, keys, billing, exports, playground, docs, apidocs, admin, admin_status):
+    routers = (auth, sso, account, keys, billing, exports, playground, docs, apidocs, admin, admin_status)
+    for module in routers:
         app.include_router(module.router)

@@ -20,6 +20,7 @@ from modelgate.accounts.service import verify_password
 from modelgate.accounts.signin_links import consume_signin_link, peek_signin_link
 from modelgate.accounts.site_settings import load_site_settings
 from modelgate.httpkit.deps import app_state
+from modelgate.store.identity import account_flags
 from modelgate.store.schema import Account
 from modelgate.web.render import render, web_state
 from modelgate.web.sessions import CsrfUser, check_anon_csrf, end_session, load_user, start_session
@@ -29,11 +30,20 @@ router = APIRouter(include_in_schema=False)
 SIGNED_UP = "/app/login?signed_up=1"
 
 
-def _safe_next(value: str | None, default: str = "/app/keys") -> str:
+def safe_next(value: str | None, default: str = "/app/keys") -> str:
     # Only same-site paths: "/app/x" yes, "//evil.example" or "https://..." no.
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return default
+
+
+def sso_only(request: Request, email: str) -> bool:
+    """Whether ``email``'s domain signs in through single sign-on only (MODELGATE_SSO_ONLY_DOMAINS)."""
+    domains = {d.strip().lower().lstrip("@") for d in app_state(request).settings.sso_only_domains}
+    return normalise_email(email).rpartition("@")[2] in domains
+
+
+SSO_ONLY_MESSAGE = "Your organisation signs in through single sign-on: use its button below."
 
 
 def client_ip(request: Request) -> str:
@@ -73,6 +83,8 @@ async def signup_submit(
 ) -> Response:
     check_anon_csrf(request, csrf_token)
     errors = validate_sign_up(email, password)
+    if not errors and sso_only(request, email):
+        errors = {"email": SSO_ONLY_MESSAGE.replace(": use its button below", " (log-in page)")}
     if errors:
         return render(request, "signup.html", {"errors": errors, "email": email}, status_code=400)
     limiter = web_state(request).signup_limiter
@@ -98,8 +110,8 @@ async def signup_submit(
 @router.get("/app/login")
 async def login_page(request: Request, next: str | None = None, signed_up: str = "") -> Response:
     if await load_user(request):
-        return RedirectResponse(_safe_next(next), status_code=303)
-    ctx = {"errors": {}, "email": "", "next": _safe_next(next), "signed_up": signed_up == "1"}
+        return RedirectResponse(safe_next(next), status_code=303)
+    ctx = {"errors": {}, "email": "", "next": safe_next(next), "signed_up": signed_up == "1"}
     return render(request, "login.html", ctx)
 
 
@@ -115,7 +127,7 @@ async def login_submit(
     limiter = web_state(request).login_limiter
     ip = client_ip(request)
     key_email = normalise_email(email)
-    ctx: dict[str, Any] = {"email": email, "next": _safe_next(next)}
+    ctx: dict[str, Any] = {"email": email, "next": safe_next(next)}
     wait, scope = await limiter.retry_after(key_email, ip)
     if wait:
         who = "from your network" if scope == "ip" else "for this email"
@@ -124,16 +136,12 @@ async def login_submit(
         resp.headers["Retry-After"] = str(wait)
         return resp
     account_id: int | None = None
-    disabled = False
+    disabled = is_admin = False
     if plausible_email(email) and len(password) <= 1024:
         async with app_state(request).db.engine.begin() as conn:
             account_id = await verify_password(conn, email=email, password=password)
             if account_id is not None:
-                disabled = bool(
-                    (
-                        await conn.execute(select(Account.disabled).where(Account.id == account_id))
-                    ).scalar_one()
-                )
+                disabled, is_admin = (await account_flags(conn, account_id=account_id)) or (True, False)
     if account_id is None:
         await limiter.failed(key_email, ip)
         ctx["errors"] = {"form": "Wrong email or password."}
@@ -142,7 +150,10 @@ async def login_submit(
     if disabled:
         ctx["errors"] = {"form": "This account is disabled. Contact the operator of this gateway."}
         return render(request, "login.html", ctx, status_code=403)
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    if not is_admin and sso_only(request, email):  # operators keep their password: break-glass access
+        ctx["errors"] = {"form": SSO_ONLY_MESSAGE}
+        return render(request, "login.html", ctx, status_code=403)
+    response = RedirectResponse(safe_next(next), status_code=303)
     await start_session(request, response, account_id=account_id)
     return response
 

@@ -10,6 +10,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from modelgate.catalog.models import CREDITS_PER_USD
+from modelgate.httpkit.deps import app_state
 from modelgate.web.charts import money
 from modelgate.web.openapi import load_template
 from modelgate.web.ratelimit import LoginLimiter, SignUpLimiter
@@ -73,6 +74,8 @@ def render(
     ctx.update(context or {})
     if ctx["user"] is None:
         ctx.setdefault("csrf_token", anon_csrf_token(request))
+        providers = app_state(request).settings.oidc_providers
+        ctx.setdefault("sso_providers", [(p.name, p.label or p.name) for p in providers])
     else:
         ctx.setdefault("csrf_token", ctx["user"].csrf_token)
     response = web_state(request).templates.TemplateResponse(request, name, ctx, status_code=status_code)
