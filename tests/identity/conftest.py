@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.oidc_provider import IdPUser, OpenIDProvider
-from tests.scale.conftest import cluster, redis_prefix
+from tests.scale.conftest import cluster
 from tests.web.conftest import browser
 
-__all__ = ["browser", "cluster", "corp_idp", "partner_idp", "redis_prefix"]
+__all__ = ["browser", "cluster", "corp_idp", "partner_idp"]
 
 
 @pytest.fixture
