@@ -23,7 +23,9 @@ Knobs (environment): AB_ROUNDS (3), AB_SECONDS per throughput figure (6), AB_LAT
 AB_CONNS (32), AB_STREAM=0 to skip the streaming figures, AB_PY (the interpreter; default
 ``.venv/bin/python``), AB_KEEP=1 to keep the work directory. A ref whose tree has
 ``bench/ab_catalog.yaml`` (a template with ``{fast}``, ``{long}``, ``{slow}`` ports) is served
-with it instead of the default catalogue below (for catalogue format changes).
+with it instead of the default catalogue below (for catalogue format changes). AB_BUDGETS=B (or A,
+or A,B): that build's key falls under budgets at every level (``bench/nested_budgets.py``: the
+organisation's, its project's, its member's and its own limit), all checked by every hold.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ LAT_SECONDS = float(os.environ.get("AB_LAT_SECONDS", "4"))
 CONNS = int(os.environ.get("AB_CONNS", "32"))
 STREAM = os.environ.get("AB_STREAM", "1") != "0"
 KEEP = os.environ.get("AB_KEEP") == "1"
+BUDGETS = {x.strip() for x in os.environ.get("AB_BUDGETS", "").split(",") if x.strip()}
 PY = os.environ.get("AB_PY") or str(ROOT / ".venv" / "bin" / "python")
 if not Path(PY).exists():
     PY = sys.executable
@@ -186,6 +189,9 @@ def start_gateway(b: Build, work: Path, ports: dict[str, int], stack: Any) -> No
     db = f"sqlite:///{d}/modelgate.db"
     cli = (PY, "-m", "modelgate.cli")
     b.key = create_key(db, "ab@example.com", cli=cli, env=env_for(b), cwd=b.tree)
+    if b.label in BUDGETS:
+        budgets = [PY, str(BENCH / "nested_budgets.py"), db, "ab@example.com"]
+        subprocess.run(budgets, env=env_for(b), cwd=b.tree, check=True)
     b.port = free_port()
     env = env_for(
         b,

@@ -37,6 +37,12 @@ class KeyRecord:
     updated_at: datetime
     last_used_at: datetime | None
     deleted_at: datetime | None
+    project_id: int | None
+    member_id: int | None
+    allowed_models: list[str] | None
+    rpm: int | None
+    tpm: int | None
+    expires_at: datetime | None
 
 
 def _record(row: Any) -> KeyRecord:
@@ -102,9 +108,14 @@ async def update_key(
     disabled: bool = UNSET,
     scopes: list[str] | None = UNSET,
     limit: tuple[str, int] | None = UNSET,
+    allowed_models: list[str] | None = UNSET,
+    rpm: int | None = UNSET,
+    tpm: int | None = UNSET,
+    expires_at: datetime | None = UNSET,
 ) -> KeyRecord:
     """Change the given fields (leave out a field to keep it). ``limit`` is ``(retention, credits)``
-    or None to remove it. Setting a limit seeds the period's spend from the ledger, so a limit
+    or None to remove it; ``allowed_models``, ``rpm``, ``tpm``, ``expires_at`` None remove theirs.
+    Setting a limit seeds the period's spend from the ledger, so a limit
     added mid-period counts what the key already spent in it."""
     values: dict[str, Any] = {"updated_at": utcnow()}
     if name is not UNSET:
@@ -114,6 +125,11 @@ async def update_key(
     if scopes is not UNSET:
         check_key_settings(scopes=scopes, limit_retention=None)
         values["scopes"] = list(dict.fromkeys(scopes)) if scopes is not None else None
+    if allowed_models is not UNSET:
+        values["allowed_models"] = list(dict.fromkeys(allowed_models)) if allowed_models is not None else None
+    for field, value in (("rpm", rpm), ("tpm", tpm), ("expires_at", expires_at)):
+        if value is not UNSET:
+            values[field] = value
     if limit is not UNSET:
         if limit is None:
             values["limit_retention"] = None

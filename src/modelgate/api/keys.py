@@ -9,6 +9,9 @@ disabled or deleted key is refused on its very next request.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
@@ -26,14 +29,37 @@ from modelgate.accounts.manage import (
 from modelgate.accounts.service import create_key
 from modelgate.api.service_query import json_response, parse_body, require_management
 from modelgate.catalog.models import CREDITS_PER_USD
-from modelgate.errors import NotFoundError
+from modelgate.errors import InvalidRequestError, NotFoundError
 from modelgate.httpkit.contract import json_body, operation
 from modelgate.httpkit.deps import CurrentKey, StateDep, pending_writes_flushed, text_parameters
-from modelgate.wire.service import KeyCreate, KeyLimit, KeyPatch, KeyPut, key_view
+from modelgate.store.organisations import project_of
+from modelgate.wire.service import KeyCreate, KeyExtras, KeyLimit, KeyPatch, KeyPut, key_view
 
-router = APIRouter(
-    tags=["keys"], dependencies=[Depends(text_parameters), Depends(pending_writes_flushed)]
-)
+router = APIRouter(tags=["keys"], dependencies=[Depends(text_parameters), Depends(pending_writes_flushed)])
+
+
+def _expiry(value: str | None) -> datetime | None:
+    """An ISO 8601 time (UTC when it names no offset), or None."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequestError(
+            "expires_at must be an ISO 8601 time, e.g. 2027-01-31T00:00:00Z", param="expires_at"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _extras(body: KeyExtras, *, only_sent: bool) -> dict[str, Any]:
+    """modelgate's key fields from a request body (those sent, for a PATCH)."""
+    out: dict[str, Any] = {
+        "allowed_models": body.allowed_models,
+        "rpm": body.rpm,
+        "tpm": body.tpm,
+        "expires_at": _expiry(body.expires_at),
+    }
+    return {k: v for k, v in out.items() if k in body.model_fields_set} if only_sent else out
 
 
 def _limit(limit: KeyLimit | None) -> tuple[str, int] | None:
@@ -60,6 +86,14 @@ async def create(request: Request, ident: CurrentKey, state: StateDep) -> Respon
     body = await parse_body(request, KeyCreate, required=False)
     limit = _limit(body.limit)
     async with state.db.engine.begin() as conn:
+        project = None
+        if body.project_id is not None:
+            found = await project_of(conn, project_id=body.project_id)
+            if found is None or found.org_id != ident.account_id:
+                raise NotFoundError(
+                    f"No project with id {body.project_id}", param="project_id", code="project_not_found"
+                )
+            project = found.id
         new = await create_key(
             conn,
             account_id=ident.account_id,
@@ -67,6 +101,9 @@ async def create(request: Request, ident: CurrentKey, state: StateDep) -> Respon
             scopes=list(dict.fromkeys(body.scopes)) if body.scopes is not None else None,
             limit_retention=limit[0] if limit else None,
             limit_credits=limit[1] if limit else None,
+            project_id=project,
+            member_id=ident.member_id,
+            **_extras(body, only_sent=False),
         )
         rec = await get_key_by_id(conn, key_id=new.key_id)
         assert rec is not None
@@ -109,8 +146,10 @@ async def _change(
             "disabled": bool(body.disabled),
             "scopes": list(body.scopes) if body.scopes is not None else None,
             "limit": _limit(body.limit),
+            **_extras(body, only_sent=False),
         }
     else:
+        changes.update(_extras(body, only_sent=True))
         if "name" in sent:
             changes["name"] = body.name
         if "disabled" in sent:
@@ -128,6 +167,10 @@ async def _change(
             disabled=changes.get("disabled", UNSET),  # type: ignore[arg-type]
             scopes=changes.get("scopes", UNSET),  # type: ignore[arg-type]
             limit=changes.get("limit", UNSET),  # type: ignore[arg-type]
+            allowed_models=changes.get("allowed_models", UNSET),  # type: ignore[arg-type]
+            rpm=changes.get("rpm", UNSET),  # type: ignore[arg-type]
+            tpm=changes.get("tpm", UNSET),  # type: ignore[arg-type]
+            expires_at=changes.get("expires_at", UNSET),  # type: ignore[arg-type]
         )
         out = await _render(conn, rec)
     await state.keys.revoke(key_id=rec.id)  # refused by the next request on every instance

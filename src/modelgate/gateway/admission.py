@@ -115,6 +115,12 @@ def admit(
 ) -> Prepared:
     check_key(ident, req.scope)
     model = resolve_model(catalog, req.model, req.kind)
+    if ident.allowed_models is not None and ident.allowed_models.isdisjoint((model.id, *model.aliases)):
+        raise PermissionDeniedError(
+            f"This API key may not call the model `{model.id}` (its or its project's model allow-list).",
+            code="model_not_allowed",
+            param="model",
+        )
     max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS
     limit = model.output_max
     if limit is not None and max_tokens > limit and req.clamp_max_tokens:

@@ -15,7 +15,7 @@ from modelgate.accounts.keys import KeyIdentity
 from modelgate.errors import RateLimitError, RateLimiterUnavailableError
 from modelgate.gateway.logsink import RequestLogSink
 from modelgate.gateway.metered import Caller
-from modelgate.limits.base import Limiter, LimiterUnavailable, RateLimit
+from modelgate.limits.base import Decision, Limiter, LimiterUnavailable, RateLimit
 from modelgate.observability.model_metrics import ModelMetrics
 from modelgate.providers.base import Usage
 from modelgate.providers.checks import MAX_TOKEN_COUNT, finish_reason
@@ -64,17 +64,28 @@ class RequestRecorder:
         self._outage: _Outage | None = None
 
     async def check_rate_limit(self, ident: KeyIdentity, meta: RequestMeta, *, tokens: int) -> None:
-        """Per-key requests/tokens per minute (limits/): 429 with Retry-After when over."""
+        """Per-key requests/tokens per minute (limits/), then the key's project's (counted under the
+        project's negated id, beside the keys' counters): 429 with Retry-After when over."""
         if self.limiter is None or self.limits_for is None:
             return
         limits = self.limits_for(ident)
-        if not limits.enabled:
-            return
+        if limits.enabled:
+            decision = await self._acquire(ident.key_id, limits, tokens, meta, "this API key")
+            if decision is not None and limits.tpm:
+                meta.rate_window, meta.rate_tokens = decision.window, tokens
+        if ident.project_id is not None and (ident.project_rpm or ident.project_tpm):
+            project = RateLimit(rpm=ident.project_rpm, tpm=ident.project_tpm)
+            await self._acquire(-ident.project_id, project, tokens, meta, "this project")
+
+    async def _acquire(
+        self, bucket: int, limits: RateLimit, tokens: int, meta: RequestMeta, whose: str
+    ) -> Decision | None:
+        assert self.limiter is not None
         try:
-            decision = await self.limiter.acquire(ident.key_id, limits, tokens=tokens if limits.tpm else 0)
+            decision = await self.limiter.acquire(bucket, limits, tokens=tokens if limits.tpm else 0)
         except LimiterUnavailable as exc:
             self._limiter_down(exc)
-            return
+            return None
         if self._outage is not None:
             log.warning(
                 "rate limiter reachable again after %.1fs (%d requests met it unreachable)",
@@ -89,13 +100,12 @@ class RequestRecorder:
             what = "requests" if decision.refused_by == "requests" else "tokens"
             limit = decision.limit_requests if what == "requests" else decision.limit_tokens
             raise RateLimitError(
-                f"Rate limit reached for this API key: {limit} {what} per minute. "
+                f"Rate limit reached for {whose}: {limit} {what} per minute. "
                 f"Retry after {meta.rate_headers['Retry-After']}s.",
                 retry_after=decision.retry_after,
                 headers=dict(meta.rate_headers),
             )
-        if limits.tpm:
-            meta.rate_window, meta.rate_tokens = decision.window, tokens
+        return decision
 
     def _limiter_down(self, exc: LimiterUnavailable) -> None:
         """Apply the policy to a request whose limits could not be checked: admit it (``open``,

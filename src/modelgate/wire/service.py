@@ -51,20 +51,34 @@ class KeyLimit(BaseModel):
     threshold: float = Field(ge=0, le=10_000_000)
 
 
-class KeyCreate(BaseModel):
-    """``POST /v1/keys``."""
+ModelName = Annotated[PlainText, Field(min_length=1, max_length=200)]
+
+
+class KeyExtras(BaseModel):
+    """modelgate's additions to the key endpoints (docs/organisations.md): the models a key may
+    call (None: any its project allows), its own requests/tokens per minute, when it expires (an
+    ISO 8601 time; None: never)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    allowed_models: list[ModelName] | None = Field(default=None, max_length=500)
+    rpm: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    tpm: int | None = Field(default=None, ge=1, le=1_000_000_000_000)
+    expires_at: PlainText | None = Field(default=None, max_length=64)
+
+
+class KeyCreate(KeyExtras):
+    """``POST /v1/keys`` (``project_id``: a project of the key's organisation; default: its default
+    project)."""
 
     name: PlainText | None = Field(default=None, max_length=200)
     limit: KeyLimit | None = None
     scopes: list[Scope] | None = None
+    project_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
-class KeyPatch(BaseModel):
+class KeyPatch(KeyExtras):
     """``PATCH /v1/keys/{prefix}``: only the fields sent change (``limit: null`` removes the limit)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: PlainText | None = Field(default=None, max_length=200)
     disabled: bool | None = None
@@ -114,6 +128,12 @@ def key_view(rec: Any, *, monthly_credits: int, key: str | None = None) -> dict[
         "created_at": iso(rec.created_at),
         "updated_at": iso(rec.updated_at),
         "monthly_usage": usd(monthly_credits),
+        # modelgate's additions (docs/organisations.md)
+        "project_id": getattr(rec, "project_id", None),
+        "allowed_models": getattr(rec, "allowed_models", None),
+        "rpm": getattr(rec, "rpm", None),
+        "tpm": getattr(rec, "tpm", None),
+        "expires_at": iso(rec.expires_at) if getattr(rec, "expires_at", None) is not None else None,
     }
     if key is not None:
         out["key"] = key
