@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelgate.errors import UpstreamProtocolError
-from modelgate.providers.http import SSEEvent, SSEParser
+from modelgate.providers.sse import SSEEvent, SSEParser
 
 STREAM = (
     b": a comment\r\n"

@@ -35,15 +35,9 @@ from modelgate.providers.base import (
     RawEvent,
     RawReply,
 )
-from modelgate.providers.http import (
-    HTTPUpstream,
-    SSEEvent,
-    iter_sse,
-    iter_sse_frames,
-    loads_event,
-    upstream_status_error,
-)
+from modelgate.providers.http import HTTPUpstream, upstream_status_error
 from modelgate.providers.httpclient import Response
+from modelgate.providers.sse import SSEEvent, iter_sse, iter_sse_frames, loads_event
 from modelgate.sanitize import db_text
 
 ANTHROPIC_VERSION = "2023-06-01"

@@ -23,8 +23,9 @@ from modelgate.providers.anthropic import AnthropicProvider
 from modelgate.providers.base import ProviderContext
 from modelgate.providers.bedrock import bedrock_upstream, chunk_payload, model_path, read_events
 from modelgate.providers.convert import body_model, body_object
-from modelgate.providers.http import HTTPUpstream, SSEEvent
+from modelgate.providers.http import HTTPUpstream
 from modelgate.providers.httpclient import Response
+from modelgate.providers.sse import SSEEvent
 
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 

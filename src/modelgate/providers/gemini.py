@@ -51,8 +51,9 @@ from modelgate.providers.base import (
 )
 from modelgate.providers.gemini_convert import RPC_STATUS, build_request
 from modelgate.providers.gemini_response import StreamState, parse_response
-from modelgate.providers.http import HTTPUpstream, UpstreamErrorInfo, decode_line, upstream_status_error
+from modelgate.providers.http import HTTPUpstream, UpstreamErrorInfo, upstream_status_error
 from modelgate.providers.httpclient import Response
+from modelgate.providers.sse import decode_line
 from modelgate.sanitize import db_text
 
 _MAX_RAW_JSON = 1024 * 1024

@@ -44,7 +44,8 @@ from modelgate.providers.base import (
     Usage,
 )
 from modelgate.providers.checks import FINISH_REASONS, finish_reason, token_count
-from modelgate.providers.http import HTTPUpstream, iter_sse, loads_event, upstream_status_error
+from modelgate.providers.http import HTTPUpstream, upstream_status_error
+from modelgate.providers.sse import iter_sse, loads_event
 from modelgate.sanitize import db_text
 
 # Our own request fields that no upstream should see.

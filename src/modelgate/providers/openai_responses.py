@@ -17,7 +17,8 @@ import orjson
 
 from modelgate.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamStatusError
 from modelgate.providers.base import RawEvent, RawReply, Usage
-from modelgate.providers.http import HTTPUpstream, iter_sse_frames, loads_event
+from modelgate.providers.http import HTTPUpstream
+from modelgate.providers.sse import iter_sse_frames, loads_event
 
 DIALECT = "openai-responses"
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
