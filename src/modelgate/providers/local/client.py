@@ -1,8 +1,9 @@
-"""The gateway's handles on the two worker processes (``supervisor.py``).
+"""The gateway's handles on the worker processes (``supervisor.py``).
 
 ``EngineClient`` (``LocalProvider.engine``) submits chat calls to the engine in the chat worker and
 reads back their events; ``EmbedderClient`` (``LocalProvider.embedder``) sends embedding calls to
-the embedding worker. Each call is a handle whose ``deliver`` / ``fail`` run on the caller's event
+the embedding worker; ``RecognizerClient`` (``LocalProvider.recognizer``) sends WAV files to the
+speech-recognition worker. Each call is a handle whose ``deliver`` / ``fail`` run on the caller's event
 loop; the token counts arrive with every step's events and are reported to
 ``ProviderCall.on_usage`` there, so a cancelled or failed call is charged exactly what it produced.
 """
@@ -18,6 +19,8 @@ from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.providers.base import Usage
 from modelgate.providers.local.embedder import EmbedOptions
 from modelgate.providers.local.ipc import decode_error
+from modelgate.providers.local.recognizer import RecognizeOptions
+from modelgate.providers.local.recognizer import Result as RecognizeResult
 from modelgate.providers.local.request import EngineStats, Event
 from modelgate.providers.local.runtime import RuntimeOptions
 from modelgate.providers.local.sampling import SamplingParams
@@ -126,11 +129,13 @@ class EngineClient:
         self.worker.shutdown()
 
 
-class _EmbedCall:
+class _OneAnswer:
+    """A call answered by one message (embeddings, a transcript): its result or error."""
+
     def __init__(self, provider: str) -> None:
         self.provider = provider
         self.loop = asyncio.get_running_loop()
-        self.future: asyncio.Future[tuple[list[list[float]], int]] = self.loop.create_future()
+        self.future: asyncio.Future[Any] = self.loop.create_future()
 
     def deliver(self, payload: Any) -> None:
         result, error = payload
@@ -146,6 +151,18 @@ class _EmbedCall:
             self.future.set_exception(error)
 
 
+async def _ask(worker: Supervisor, payload: Any) -> Any:
+    """Start the worker if need be, send one call, wait for its answer (cancelled: told to stop)."""
+    await asyncio.wrap_future(worker.start())
+    call = _OneAnswer(worker.provider)
+    rid = worker.call(call, payload)
+    try:
+        return await call.future
+    finally:
+        if not call.future.done():
+            worker.cancel(rid)
+
+
 class EmbedderClient:
     """The embedding worker: all-MiniLM-L6-v2 on onnxruntime, one process."""
 
@@ -156,14 +173,8 @@ class EmbedderClient:
 
     async def embed(self, inputs: list[str] | list[list[int]]) -> tuple[list[list[float]], int]:
         """One L2-normalised vector per input, and the tokens embedded ([CLS]/[SEP] included)."""
-        await asyncio.wrap_future(self.worker.start())
-        call = _EmbedCall(self.provider)
-        rid = self.worker.call(call, inputs)
-        try:
-            return await call.future
-        finally:
-            if not call.future.done():
-                self.worker.cancel(rid)
+        result: tuple[list[list[float]], int] = await _ask(self.worker, inputs)
+        return result
 
     @property
     def runs(self) -> int:
@@ -179,6 +190,30 @@ class EmbedderClient:
     @property
     def pid(self) -> int | None:
         return self.worker.pid
+
+    def shutdown(self) -> None:
+        self.worker.shutdown()
+
+
+class RecognizerClient:
+    """The recognition worker: PocketSphinx's US-English model, one process."""
+
+    def __init__(self, opts: RecognizeOptions, *, provider: str) -> None:
+        self.opts = opts
+        self.worker = Supervisor(
+            kind="recognize", options=opts, provider=provider, label="local speech recogniser"
+        )
+
+    async def recognize(self, wav: bytes) -> RecognizeResult:
+        """The words of a WAV file: (text, duration, segments, words) as ``recognizer.Result``."""
+        result: RecognizeResult = await _ask(self.worker, wav)
+        return result
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of audio recognised by the current worker (statistics)."""
+        stats = self.worker.stats
+        return float(stats[1]) if stats else 0.0
 
     def shutdown(self) -> None:
         self.worker.shutdown()

@@ -1,7 +1,9 @@
 """``LocalProvider``: the models shipped inside PyPI packages, run in supervised worker processes.
 
 Chat: SmolLM2-135M-Instruct on the batching engine (``engine.py``). Embeddings (``embed``, the
-``EmbeddingProvider`` Protocol): all-MiniLM-L6-v2 on onnxruntime (``embedder.py``). Each runs in a
+``EmbeddingProvider`` Protocol): all-MiniLM-L6-v2 on onnxruntime (``embedder.py``). Transcription
+(``transcribe``, the ``TranscriptionProvider`` Protocol): PocketSphinx's US-English model on WAV
+files (``recognizer.py``). Each runs in a
 worker process of its own (``supervisor.py``, ``worker.py``), started on first use: a native crash
 fails the calls in flight with a 502 and the worker restarts; the gateway keeps serving.
 A client's JSON schema is checked against ``bounds.py`` before it becomes a grammar.
@@ -26,8 +28,11 @@ from modelgate.providers.base import (
     Embeddings,
     ProviderCall,
     ProviderContext,
+    Transcript,
+    TranscriptionCall,
 )
-from modelgate.providers.local.client import EmbedderClient, EngineClient, GenCall
+from modelgate.providers.local import recognizer
+from modelgate.providers.local.client import EmbedderClient, EngineClient, GenCall, RecognizerClient
 from modelgate.providers.local.embedder import DIMENSIONS, MODEL_ID, EmbedOptions
 from modelgate.providers.local.request import EngineStats
 from modelgate.providers.local.runtime import RuntimeOptions, default_model_path, default_threads
@@ -51,6 +56,9 @@ class LocalOptions(BaseModel):
     embed_model_path: Path | None = None
     embed_threads: int = Field(default_factory=default_threads, ge=1)
     embed_batch: int = Field(default=32, ge=1, le=1024)
+    # The speech recogniser (PocketSphinx): its model folder and the files that may wait for it.
+    asr_model_dir: Path | None = None
+    asr_max_queue: int = Field(default=16, ge=0)
 
 
 class LocalProvider(AdapterDefaults):
@@ -85,6 +93,10 @@ class LocalProvider(AdapterDefaults):
             ),
             provider=name,
         )
+        self.recognizer = RecognizerClient(
+            recognizer.RecognizeOptions(model_dir=options.asr_model_dir, max_queue=options.asr_max_queue),
+            provider=name,
+        )
 
     @property
     def model_path(self) -> Path:
@@ -109,6 +121,30 @@ class LocalProvider(AdapterDefaults):
     async def aclose(self) -> None:
         await asyncio.to_thread(self.engine.shutdown)
         await asyncio.to_thread(self.embedder.shutdown)
+        await asyncio.to_thread(self.recognizer.shutdown)
+
+    async def transcribe(self, call: TranscriptionCall) -> Transcript:
+        """A WAV file's words, recognised on the recognition worker (US English only)."""
+        if call.upstream_model != recognizer.MODEL_ID:
+            raise ProviderNotConfiguredError(
+                f"provider {self.name}: no transcription model {call.upstream_model!r}"
+                f" (it has {recognizer.MODEL_ID!r})"
+            )
+        if call.translate:
+            raise InvalidRequestError(f"{call.model.id} does not translate", param="model")
+        language = str(call.options.get("language") or "en").lower()
+        if language.split("-")[0] != "en":
+            raise InvalidRequestError(f"language: {call.model.id} recognises English only", param="language")
+        text, seconds, segments, words = await self.recognizer.recognize(call.file)
+        return Transcript(
+            text=text,
+            duration=round(seconds, 3),
+            language="english",
+            segments=[{"id": i, "start": a, "end": b, "text": t} for i, (a, b, t) in enumerate(segments)],
+            words=[{"word": w, "start": a, "end": b} for w, a, b in words]
+            if "word" in call.options.get("timestamp_granularities", ())
+            else None,
+        )
 
     async def embed(self, call: EmbedCall) -> Embeddings:
         """All inputs embedded together on the embedding worker (never on the event loop)."""

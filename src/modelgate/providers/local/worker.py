@@ -1,7 +1,8 @@
 """A local model's worker process: ``python -m modelgate.providers.local.worker FD``.
 
 The gateway (``supervisor.py``) starts one per model kind: ``chat`` runs the continuous-batching
-engine (``engine.py``, llama.cpp), ``embed`` the embedding model (``embedder.py``, onnxruntime).
+engine (``engine.py``, llama.cpp), ``embed`` the embedding model (``embedder.py``, onnxruntime),
+``recognize`` the speech recogniser (``recognizer.py``, PocketSphinx).
 Native code runs only here: if it crashes, this process dies and the gateway's supervisor fails
 the calls in flight and starts a new worker; the gateway itself keeps serving.
 
@@ -104,26 +105,32 @@ class ChatServer:
             self._send(("out", out, dataclasses.replace(self.engine.stats) if changed else None))
 
 
-class EmbedServer:
-    """Runs ``Embedder`` for the gateway's calls: payload ``inputs``; result ``(vectors, tokens)``."""
+class JobServer:
+    """Runs a model that answers each call once (the embedder, the recogniser) for the gateway's
+    calls: ``runner`` owns its thread and calls ``deliver(job, result, error)``; ``stats`` is the
+    runner's statistics tuple, sent with every answer."""
 
-    def __init__(self, send: Send, options: Any) -> None:
-        from modelgate.providers.local.embedder import Embedder
-
+    def __init__(
+        self,
+        send: Send,
+        runner: Callable[[Callable[[Any, Any, GatewayError | None], None]], Any],
+        job: Callable[[int, Any], Any],
+        stats: Callable[[Any], tuple[Any, ...]],
+    ) -> None:
         self._send = send
         self._jobs: dict[int, Any] = {}
-        self.embedder = Embedder(options, self._deliver)
+        self._job = job
+        self._stats = stats
+        self.runner = runner(self._deliver)
 
     def load(self) -> None:
-        self.embedder.start()
+        self.runner.start()
 
     def call(self, rid: int, payload: Any) -> None:
-        from modelgate.providers.local.embedder import Job
-
-        job = Job(rid, payload)
+        job = self._job(rid, payload)
         self._jobs[rid] = job
         try:
-            self.embedder.submit(job)
+            self.runner.submit(job)
         except GatewayError as exc:
             self._deliver(job, None, exc)
 
@@ -133,20 +140,37 @@ class EmbedServer:
             job.cancelled = True
 
     def stop(self) -> None:
-        self.embedder.shutdown()
+        self.runner.shutdown()
 
     def _deliver(self, job: Any, result: Any, error: GatewayError | None) -> None:
         self._jobs.pop(job.rid, None)
         payload = (result, encode_error(error) if error is not None else None)
-        stats = (self.embedder.runs, self.embedder.embedded)
-        self._send(("out", [(job.rid, payload, True)], stats))
+        self._send(("out", [(job.rid, payload, True)], self._stats(self.runner)))
+
+
+def embed_server(send: Send, options: Any) -> JobServer:
+    """All-MiniLM-L6-v2: payload ``inputs``; result ``(vectors, tokens)``; stats (runs, inputs)."""
+    from modelgate.providers.local.embedder import Embedder, Job
+
+    return JobServer(send, lambda deliver: Embedder(options, deliver), Job, lambda e: (e.runs, e.embedded))
+
+
+def recognize_server(send: Send, options: Any) -> JobServer:
+    """PocketSphinx: payload a WAV file's bytes; result its words; stats (files, seconds)."""
+    from modelgate.providers.local.recognizer import Job, Recognizer
+
+    return JobServer(send, lambda deliver: Recognizer(options, deliver), Job, lambda r: (r.files, r.seconds))
 
 
 def _failure(kind: str, error: GatewayError) -> Any:
     return ([], False, 0, 0, encode_error(error)) if kind == "chat" else (None, encode_error(error))
 
 
-SERVERS: dict[str, Callable[[Send, Any], Any]] = {"chat": ChatServer, "embed": EmbedServer}
+SERVERS: dict[str, Callable[[Send, Any], Any]] = {
+    "chat": ChatServer,
+    "embed": embed_server,
+    "recognize": recognize_server,
+}
 
 
 def serve(conn: Connection) -> None:
