@@ -41,6 +41,8 @@ from modelgate.httpkit.deps import AppState
 from modelgate.httpkit.errors import install_error_handlers
 from modelgate.identity import scim as scim_api
 from modelgate.limits import build_limiter, limits_resolver, share_invalidations
+from modelgate.mail.alerts import send_alerts
+from modelgate.mail.sender import Mailer
 from modelgate.observability.metrics import Metrics
 from modelgate.observability.model_metrics import ModelMetrics
 from modelgate.providers.base import ProviderContext
@@ -214,6 +216,11 @@ def build_app(
             _periodic(lambda: ledger.release_stale(older_than=hold_timeout), settings.hold_sweep_interval)
         )
         purger = asyncio.create_task(_periodic(stored.purge_expired, 3600.0))  # retention of /v1/responses
+        mailer = Mailer(settings)
+        app.state.mg.extras["mailer"] = mailer
+        alerter = asyncio.create_task(
+            _periodic(lambda: send_alerts(db.engine, mailer), settings.alert_interval)
+        )
         for provider in providers.values():
             core.spawn(provider.start())
         if freeze_gc:
@@ -222,13 +229,14 @@ def build_app(
         try:
             yield
         finally:
-            for task in (flusher, sweeper, purger):
+            for task in (flusher, sweeper, purger, alerter):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await core.drain_background()
             await ledger.drain()
             await keys.flush_last_used()
+            await mailer.aclose()
             await logsink.aclose()
             for close in closers:
                 await close()

@@ -128,6 +128,26 @@ class Settings(BaseSettings):
     # SCIM 2.0 provisioning at /scim/v2 (docs/identity.md): the bearer token the identity provider
     # sends; unset, SCIM is off.
     scim_token: SecretStr | None = None
+    # Outgoing mail (docs/configuration.md "Mail"): unset smtp_host sends nothing (the operator hands
+    # out password-reset links from the console instead). smtp_security: "starttls" (upgrade a plain
+    # connection, port 587), "tls" (TLS from the start, port 465) or "none" (a local relay).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(default=10.0, gt=0, le=300)
+    # A CA bundle (PEM) to trust for the SMTP server's certificate besides the system's (a private relay).
+    smtp_ca_file: Path | None = None
+    mail_from: str = "modelgate <modelgate@localhost>"
+    # Links in mails start with public_url (above); unset: the address of the request that caused
+    # the mail (alerts: http://host:port).
+    # Alert mails: an account whose balance falls below low_balance_usd is told once per top-up (0:
+    # never); a key past budget_alert_percent of its spending limit, once per limit period. Checked
+    # every alert_interval seconds, off the request path.
+    low_balance_usd: float = Field(default=1.0, ge=0, le=1_000_000)
+    budget_alert_percent: int = Field(default=80, ge=1, le=100)
+    alert_interval: float = Field(default=60.0, ge=1, le=86400)
 
 
 def sqlalchemy_url(url: str) -> str:

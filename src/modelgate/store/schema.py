@@ -46,6 +46,8 @@ class Account(Base):
     # apply. Only meaningful on an organisation's pool account.
     postpaid: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When the owner opened the verification link mailed at sign-up (None: not verified).
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class Organisation(Base):
@@ -415,3 +417,48 @@ class AccountIdentity(Base):
     last_sign_in_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_account_identities_subject"),)
+class MailToken(Base):
+    """A one-time token mailed or handed out (``store/mail_tokens.py``): email verification, password
+    reset, the second step of a two-factor sign-in. Only its SHA-256 digest is kept; using it deletes it."""
+
+    __tablename__ = "mail_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # verify | reset | login2fa
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TotpCredential(Base):
+    """An account's TOTP secret (RFC 6238), sealed with the instance's encryption key
+    (``store/secrets.py``); ``enabled_at`` None while enrolment awaits its first code."""
+
+    __tablename__ = "totp_credentials"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # The last time step a code was accepted for: a code works once.
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RecoveryCode(Base):
+    """A single-use two-factor recovery code (its SHA-256 digest)."""
+
+    __tablename__ = "totp_recovery_codes"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+
+
+class MailAlert(Base):
+    """An alert mail sent (low balance, key budget), once per ``ref`` (the top-up or the limit
+    period it is about); the primary key makes every instance send it at most once."""
+
+    __tablename__ = "mail_alerts"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -26,11 +26,13 @@ from modelgate.web import (
     exports,
     keys,
     playground,
+    recovery,
     sso,
+    twofactor,
 )
 from modelgate.web.render import WebState, render
 from modelgate.web.security import SecureStaticFiles
-from modelgate.web.sessions import CSRFError, LoginRequired
+from modelgate.web.sessions import CSRFError, LoginRequired, TwoFactorSetupRequired
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -79,6 +81,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(CSRFError, _csrf_failed)
     app.add_exception_handler(admin.NotOperator, admin.not_found)
+    app.add_exception_handler(TwoFactorSetupRequired, twofactor.setup_required)
     routers = (auth, sso, account, keys, billing, exports, playground, docs, apidocs, admin, admin_status)
-    for module in routers:
+    for module in (*routers, recovery, twofactor):
         app.include_router(module.router)

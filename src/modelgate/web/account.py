@@ -15,6 +15,7 @@ from modelgate.accounts.passwords import validate_sign_up
 from modelgate.accounts.service import set_password
 from modelgate.httpkit.deps import app_state
 from modelgate.store.schema import Account
+from modelgate.web.recovery import security_summary
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser, WebUser
 
@@ -41,6 +42,7 @@ async def _page(
             "errors": errors or {},
             "saved": q.get("saved") == "1",
             "set_password": q.get("set_password") == "1",
+            "security": await security_summary(request, user.account_id),
             "page": "account",
         },
         status_code=status_code,

@@ -22,7 +22,7 @@ from modelgate.accounts.service import top_up
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.store.schema import Account, ApiKey, PlaygroundKey, RequestLog
 from modelgate.web.render import render
-from modelgate.web.sessions import WebUser, check_user_csrf, load_user
+from modelgate.web.sessions import WebUser, check_user_csrf, enforce_two_factor, load_user
 
 PAGE_SIZE = 50
 MAX_ID = 2**31 - 1
@@ -37,6 +37,7 @@ async def operator(request: Request) -> WebUser:
     user = await load_user(request)
     if user is None or not user.is_admin:
         raise NotOperator
+    await enforce_two_factor(request, user)
     return user
 
 

@@ -22,8 +22,10 @@ from modelgate.accounts.site_settings import load_site_settings
 from modelgate.httpkit.deps import app_state
 from modelgate.store.identity import account_flags
 from modelgate.store.schema import Account
+from modelgate.web.recovery import mail_verification
 from modelgate.web.render import render, web_state
 from modelgate.web.sessions import CsrfUser, check_anon_csrf, end_session, load_user, start_session
+from modelgate.web.twofactor import finish_login
 
 router = APIRouter(include_in_schema=False)
 
@@ -100,18 +102,30 @@ async def signup_submit(
     try:
         async with state.db.engine.begin() as conn:
             site = await load_site_settings(conn, state.settings)
-            await sign_up(conn, email=email, password=password, credits_usd=site.signup_credits_usd)
+            account_id = await sign_up(
+                conn, email=email, password=password, credits_usd=site.signup_credits_usd
+            )
     except IntegrityError:  # the same email signed up concurrently: it is taken, say nothing
-        pass
+        account_id = None
+    if account_id is not None:  # mailed in the background: the answer takes the same time
+        await mail_verification(request, account_id=account_id, email=normalise_email(email))
     # The same answer whether the email was new or taken: nothing tells them apart.
     return RedirectResponse(SIGNED_UP, status_code=303)
 
 
 @router.get("/app/login")
-async def login_page(request: Request, next: str | None = None, signed_up: str = "") -> Response:
+async def login_page(
+    request: Request, next: str | None = None, signed_up: str = "", reset: str = ""
+) -> Response:
     if await load_user(request):
         return RedirectResponse(safe_next(next), status_code=303)
-    ctx = {"errors": {}, "email": "", "next": safe_next(next), "signed_up": signed_up == "1"}
+    ctx = {
+        "errors": {},
+        "email": "",
+        "next": safe_next(next),
+        "signed_up": signed_up == "1",
+        "reset": reset == "1",
+    }
     return render(request, "login.html", ctx)
 
 
@@ -153,9 +167,7 @@ async def login_submit(
     if not is_admin and sso_only(request, email):  # operators keep their password: break-glass access
         ctx["errors"] = {"form": SSO_ONLY_MESSAGE}
         return render(request, "login.html", ctx, status_code=403)
-    response = RedirectResponse(safe_next(next), status_code=303)
-    await start_session(request, response, account_id=account_id)
-    return response
+    return await finish_login(request, account_id=account_id, next_path=safe_next(next))
 
 
 @router.post("/app/logout")

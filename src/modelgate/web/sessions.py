@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from modelgate.httpkit.deps import app_state
 from modelgate.store.schema import Account, WebSession
+from modelgate.store.totp import two_factor_enabled, two_factor_required
 
 SESSION_COOKIE = "mg_session"
 CSRF_COOKIE = "mg_csrf"
@@ -36,6 +37,15 @@ class LoginRequired(Exception):
 
 class CSRFError(Exception):
     """A state-changing request without the right CSRF token."""
+
+
+class TwoFactorSetupRequired(Exception):
+    """The operator requires two-factor sign-in and this account has not set it up: pages send it
+    to ``/app/account/two-factor`` (``web/twofactor.py``)."""
+
+
+# What an account that must still set up two-factor sign-in may open.
+TWO_FACTOR_EXEMPT = ("/app/account/two-factor", "/app/logout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +133,30 @@ async def load_user(request: Request) -> WebUser | None:
     return user
 
 
-async def current_user(request: Request) -> WebUser:
+async def current_user_only(request: Request) -> WebUser:
+    """The signed-in user, whether or not the two-factor rule is met (enrolment pages)."""
     user = await load_user(request)
     if user is None:
         raise LoginRequired
     return user
+
+
+async def current_user(request: Request) -> WebUser:
+    user = await current_user_only(request)
+    await enforce_two_factor(request, user)
+    return user
+
+
+async def enforce_two_factor(request: Request, user: WebUser) -> None:
+    """TwoFactorSetupRequired when the operator requires two-factor sign-in and ``user`` has none."""
+    if request.url.path.startswith(TWO_FACTOR_EXEMPT):
+        return
+    async with app_state(request).db.engine.connect() as conn:
+        if not await two_factor_required(conn):
+            return
+        if await two_factor_enabled(conn, account_id=user.account_id):
+            return
+    raise TwoFactorSetupRequired
 
 
 async def csrf_user(request: Request) -> WebUser:
