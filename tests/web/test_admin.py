@@ -74,17 +74,31 @@ def test_operator_tops_up_and_disables_an_account(web_server: LiveServer) -> Non
         before = balance(web_server, "alice@example.com")
 
         # Top up with a note: the balance, the user's own billing page and the audit log show it.
-        for bad in ("", "abc", "-1", "0", "1e309", "nan", "2000000"):
+        for bad in ("", "abc", "0", "1e309", "nan", "2000000", "0.0000001", "1.5.5"):
             r = op.post(f"/admin/accounts/{account}/top-up", data={"usd": bad, "csrf_token": token})
-            assert r.status_code == 400 and "Enter an amount" in r.text, bad
+            assert r.status_code == 400 and 'id="usd-error"' in r.text, bad
+        r = op.post(f"/admin/accounts/{account}/top-up", data={"usd": "-1", "csrf_token": token})
+        assert r.status_code == 400 and "A correction needs a reason" in r.text  # negative: a reason
         r = op.post(f"/admin/accounts/{account}/top-up", data={"usd": "2.5", "note": "invoice 7"})
         assert r.status_code == 403  # no CSRF token: refused, nothing added
         r = op.post(
             f"/admin/accounts/{account}/top-up",
             data={"usd": "2.5", "note": "invoice 7", "csrf_token": token},
         )
-        assert r.status_code == 303
+        assert r.status_code == 200 and 'id="confirm-amount">$2.50<' in r.text  # confirm first
+        assert balance(web_server, "alice@example.com") == before
+        confirm = {
+            name: re.search(rf'name="{name}" value="([^"]*)"', r.text).group(1)  # type: ignore[union-attr]
+            for name in ("credits", "note", "reference", "csrf_token")
+        }
+        assert confirm["credits"] == "5000000"
+        for _ in range(2):  # sent twice (a double click): credited once
+            r = op.post(f"/admin/accounts/{account}/top-up/confirm", data=confirm)
+            assert r.status_code == 303
+        assert r.headers["location"].endswith("done=already")
         assert balance(web_server, "alice@example.com") == before + 5_000_000
+        forged = {**confirm, "reference": "console-" + "0" * 24, "credits": "abc"}
+        assert op.post(f"/admin/accounts/{account}/top-up/confirm", data=forged).status_code == 404
         assert "invoice 7" in alice.get("/app/billing").text
         audit = op.get("/admin/audit").text
         assert "account.top_up" in audit and "$2.50 — invoice 7" in audit and "op@example.com" in audit

@@ -119,6 +119,7 @@ def test_operator_console_in_the_browser(
     op.fill("#top-up-usd", "3")
     op.fill("#top-up-note", "welcome, invoice 42")
     op.click("#top-up button[type=submit]")
+    op.click("#confirm-button")
     op.wait_for_selector("#done")
     assert op.inner_text("#account-balance") == "$3.00"
     shot("admin-account")

@@ -18,7 +18,6 @@ from sqlalchemy import func, select, update
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.accounts.operators import Actor, audit, recent_audit, set_account_disabled
-from modelgate.accounts.service import top_up
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.store.schema import Account, ApiKey, PlaygroundKey, RequestLog
 from modelgate.web.render import render
@@ -26,7 +25,6 @@ from modelgate.web.sessions import WebUser, check_user_csrf, enforce_two_factor,
 
 PAGE_SIZE = 50
 MAX_ID = 2**31 - 1
-MAX_TOP_UP_USD = 1_000_000.0
 
 
 class NotOperator(Exception):
@@ -193,40 +191,6 @@ async def _account_page(
 @router.get("/admin/accounts/{account_id}")
 async def account_page(request: Request, user: Operator, account_id: AccountId) -> Response:
     return await _account_page(request, user, account_id)
-
-
-@router.post("/admin/accounts/{account_id}/top-up")
-async def account_top_up(request: Request, user: OperatorCsrf, account_id: AccountId) -> Response:
-    form = await request.form()
-    raw = str(form.get("usd") or "").strip()
-    note = str(form.get("note") or "").strip().replace("\x00", "")
-    errors: dict[str, str] = {}
-    usd = 0.0
-    try:
-        usd = float(raw)
-        if not math.isfinite(usd) or not 0 < usd <= MAX_TOP_UP_USD or round(usd * 2_000_000) <= 0:
-            raise ValueError
-    except ValueError:
-        errors["usd"] = f"Enter an amount in USD greater than 0 and at most {MAX_TOP_UP_USD:,.0f}."
-    if len(note) > 500:
-        errors["note"] = "Use at most 500 characters."
-    if errors:
-        return await _account_page(
-            request, user, account_id, form=_Form(errors, {"usd": raw, "note": note}), status_code=400
-        )
-    async with app_state(request).db.engine.begin() as conn:
-        exists = (await conn.execute(select(Account.id).where(Account.id == account_id))).first()
-        if exists is None:
-            raise NotOperator
-        await top_up(conn, account_id=account_id, usd=usd, description=note or "operator top-up")
-        await audit(
-            conn,
-            actor=actor(user),
-            action="account.top_up",
-            account_id=account_id,
-            detail=f"${usd:,.2f}" + (f" — {note}" if note else ""),
-        )
-    return RedirectResponse(f"/admin/accounts/{account_id}?done=top-up", status_code=303)
 
 
 @router.post("/admin/accounts/{account_id}/status")

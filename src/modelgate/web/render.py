@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 from starlette.responses import Response
 
+from modelgate.billing.amounts import usd_exact
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state
 from modelgate.web.charts import money
@@ -56,6 +57,7 @@ class WebState:
             templates = Jinja2Templates(directory=str(TEMPLATE_DIR))  # autoescape on for .html
             templates.env.filters["usd"] = usd
             templates.env.filters["credits"] = credits_fmt
+            templates.env.filters["usd_exact"] = usd_exact
             self._templates = templates
         return self._templates
 
