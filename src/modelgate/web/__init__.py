@@ -19,7 +19,9 @@ from modelgate.web import (
     account,
     admin,
     admin_money,
+    admin_security,
     admin_status,
+    admin_usage,
     apidocs,
     auth,
     billing,
@@ -84,5 +86,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(admin.NotOperator, admin.not_found)
     app.add_exception_handler(TwoFactorSetupRequired, twofactor.setup_required)
     routers = (auth, sso, account, keys, billing, exports, playground, docs, apidocs, admin, admin_status)
-    for module in (*routers, admin_money, recovery, twofactor):
+    for module in (*routers, admin_money, admin_security, admin_usage, recovery, twofactor):
         app.include_router(module.router)

@@ -181,6 +181,7 @@ async def _account_page(
             "audit": entries,
             "form": form or _Form({}, {}),
             "done": request.query_params.get("done", ""),
+            "mail_configured": bool(app_state(request).settings.smtp_host),
             "page": "admin",
             "section": "accounts",
         },

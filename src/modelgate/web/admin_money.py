@@ -111,5 +111,3 @@ async def top_up_confirm(request: Request, user: OperatorCsrf, account_id: Accou
         applied = False
     done = kind if applied else "already"
     return RedirectResponse(DONE.format(account_id=account_id, done=done), status_code=303)
-
-

@@ -26,6 +26,7 @@ from modelgate.accounts.site_settings import (
 )
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.store.schema import Account, RequestLog
+from modelgate.store.totp import two_factor_required
 from modelgate.web.admin import Operator, OperatorCsrf, actor
 from modelgate.web.render import render
 
@@ -150,11 +151,14 @@ async def _settings_page(
     state = app_state(request)
     async with state.db.engine.connect() as conn:
         site = await load_site_settings(conn, state.settings)
+        require_two_factor = await two_factor_required(conn)
     return render(
         request,
         "admin/settings.html",
         {
             "site": site,
+            "require_two_factor": require_two_factor,
+            "mail_configured": bool(state.settings.smtp_host),
             "env_credits": state.settings.signup_credits_usd,
             "errors": errors or {},
             "values": values or {},

@@ -164,9 +164,10 @@ async def enrol_page(request: Request) -> Response:
 
 
 @router.post(ENROL + "/enable")
-async def enable(request: Request, code: str = Form("")) -> Response:
-    user = await current_user_only(request)
+async def enable(request: Request) -> Response:
+    user = await current_user_only(request)  # an account the operator requires it of enrols here
     await check_user_csrf(request, user)
+    code = str((await request.form()).get("code") or "")
     codes = totp.new_recovery_codes()
     async with app_state(request).db.engine.begin() as conn:
         cred = await totp_store.load_totp(conn, account_id=user.account_id)
@@ -194,7 +195,8 @@ async def new_codes(request: Request, user: CsrfUser) -> Response:
 
 
 @router.post(ENROL + "/disable")
-async def disable(request: Request, user: CsrfUser, password: str = Form("")) -> Response:
+async def disable(request: Request, user: CsrfUser) -> Response:
+    password = str((await request.form()).get("password") or "")
     async with app_state(request).db.engine.begin() as conn:
         if await totp_store.two_factor_required(conn):
             return await _page(request, user, errors={"disable": "The operator requires two-factor sign-in."})
