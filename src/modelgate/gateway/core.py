@@ -27,18 +27,17 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from modelgate.accounts.keys import KeyIdentity
-from modelgate.billing.ledger import HoldTicket, LedgerBase
+from modelgate.billing.ledger import LedgerBase
 from modelgate.catalog.models import Route
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import GatewayError, UpstreamError
-from modelgate.gateway.admission import Prepared, admit, check_key, resolve_model
+from modelgate.gateway.admission import admit, check_key, resolve_model
+from modelgate.gateway.flight import Flight, LiveUsage
 from modelgate.gateway.logsink import RequestLogSink
 from modelgate.gateway.metered import (
-    Attempt,
     Caller,
     CountRequest,
     Event,
@@ -49,7 +48,7 @@ from modelgate.gateway.metered import (
     Settled,
 )
 from modelgate.gateway.recorder import RequestMeta, RequestRecorder
-from modelgate.gateway.router import PoolRequest, Router
+from modelgate.gateway.router import Router
 from modelgate.gateway.streaming import UpstreamPump
 from modelgate.limits.base import Limiter, RateLimit
 from modelgate.providers.base import Provider, Usage
@@ -57,67 +56,6 @@ from modelgate.providers.base import Provider, Usage
 log = logging.getLogger("modelgate.gateway")
 
 DRAIN_TIMEOUT = 120.0
-
-
-@dataclass(slots=True)
-class _Flight:
-    """One admitted request and its hold, as every later step needs them."""
-
-    req: MeteredRequest
-    prep: Prepared
-    meta: RequestMeta
-    ticket: HoldTicket
-
-    def cost(self, usage: Usage, route: Route | None = None) -> int:
-        """The exact credits of ``usage`` at the prices of the route that answered."""
-        return self.prep.model.sheet(route).cost(usage)
-
-    def charge(self, credits: int) -> int:
-        """What is charged for ``credits``: the whole real cost, also beyond the hold (the one
-        overdraft rule, docs/pricing.md: the account may go past its limit by this request's
-        overage, never more)."""
-        return max(credits, 0)
-
-    def estimate_usage(self, produced: int) -> Usage:
-        """Only when an upstream never reported usage: the prompt estimate and what was produced."""
-        cap = self.prep.max_tokens * max(self.req.n, 1)
-        return Usage(prompt_tokens=self.prep.prompt_estimate, completion_tokens=min(produced, cap))
-
-    @property
-    def pool(self) -> PoolRequest | None:
-        """For a model balanced over a pool: what the router needs (its per-minute token count is
-        the prompt estimate plus the output cap)."""
-        model = self.prep.model
-        if model.balance is None:
-            return None
-        return PoolRequest(model, self.prep.prompt_estimate + self.prep.max_tokens * max(self.req.n, 1))
-
-    def attempt(self, route: Route, live: _LiveUsage) -> Attempt:
-        return Attempt(
-            route=route,
-            model=self.prep.model,
-            max_tokens=self.prep.max_tokens,
-            inference_id=self.meta.caller.inference_id,
-            on_usage=live.report,
-        )
-
-
-class _LiveUsage:
-    """The last running totals an adapter reported for one attempt (``ProviderCall.on_usage``)."""
-
-    __slots__ = ("route", "usage")
-
-    def __init__(self, route: Route) -> None:
-        self.route = route  # its prices are the charge's (a route may carry its own sheet)
-        self.usage: Usage | None = None
-
-    def report(self, usage: Usage) -> None:
-        self.usage = usage
-
-    def produced(self) -> Usage | None:
-        """What was reported, when it counts anything."""
-        u = self.usage
-        return u if u is not None and (u.completion_tokens or u.prompt_tokens) else None
 
 
 class MeteredCore:
@@ -159,7 +97,7 @@ class MeteredCore:
 
     # ---- admission ---------------------------------------------------------------------------
 
-    async def _admit(self, req: MeteredRequest, caller: Caller) -> _Flight:
+    async def _admit(self, req: MeteredRequest, caller: Caller) -> Flight:
         """Key, model, capabilities and limits checked, rate limit counted, worst-case cost held.
         Any refusal is logged (every request that passed authentication leaves a row)."""
         meta = RequestMeta(caller)
@@ -177,7 +115,7 @@ class MeteredCore:
             raise
         self._flights += 1
         self._idle.clear()
-        return _Flight(req, prep, meta, ticket)
+        return Flight(req, prep, meta, ticket)
 
     def _landed(self) -> None:
         """A flight's hold is settled or released (at least queued): it no longer needs waiting for."""
@@ -217,13 +155,13 @@ class MeteredCore:
         finally:
             self._landed()
 
-    async def _complete(self, f: _Flight) -> Metered:
+    async def _complete(self, f: Flight) -> Metered:
         invocation = f.req.invocation
         provider = f.prep.plan[0].provider
-        attempts: list[tuple[str, _LiveUsage]] = []
+        attempts: list[tuple[str, LiveUsage]] = []
 
         async def attempt(p: Provider, route: Route) -> Outcome:
-            attempts.append((route.provider, _LiveUsage(route)))
+            attempts.append((route.provider, LiveUsage(route)))
             return await invocation.complete(p, f.attempt(route, attempts[-1][1]))
 
         try:
@@ -276,11 +214,11 @@ class MeteredCore:
     async def stream(self, req: MeteredRequest, caller: Caller) -> MeteredStream:
         f = await self._admit(req, caller)
         invocation = req.invocation
-        attempts: list[_LiveUsage] = []
+        attempts: list[LiveUsage] = []
         provider = f.prep.plan[0].provider
 
         def start(p: Provider, route: Route) -> AsyncIterator[Event]:
-            attempts.append(_LiveUsage(route))
+            attempts.append(LiveUsage(route))
             return invocation.stream(p, f.attempt(route, attempts[-1]))
 
         try:
@@ -300,7 +238,7 @@ class MeteredCore:
         )
 
     async def _events(
-        self, f: _Flight, provider: str, pump: UpstreamPump, live: _LiveUsage
+        self, f: Flight, provider: str, pump: UpstreamPump, live: LiveUsage
     ) -> AsyncIterator[Any]:
         try:
             yield None  # priming point (consumed by stream(), never seen by the door)
@@ -338,7 +276,7 @@ class MeteredCore:
         await self._written(settle)
 
     async def _settle_abandoned(
-        self, f: _Flight, provider: str, pump: UpstreamPump, live: _LiveUsage
+        self, f: Flight, provider: str, pump: UpstreamPump, live: LiveUsage
     ) -> None:
         drain = self._drains(provider)
         usage = await pump.abandon(drain=drain, drain_seconds=DRAIN_TIMEOUT)
@@ -350,7 +288,7 @@ class MeteredCore:
             f, provider, usage, f.cost(usage, live.route), "client_disconnected", http_status=499
         )
 
-    def _settle_cancelled(self, f: _Flight, provider: str, live: _LiveUsage) -> bool:
+    def _settle_cancelled(self, f: Flight, provider: str, live: LiveUsage) -> bool:
         """A cancelled whole answer from an adapter with exact live counts: charge what it produced."""
         usage = live.usage
         if self._drains(provider) or not (usage and usage.completion_tokens):
@@ -366,7 +304,7 @@ class MeteredCore:
 
     def _settle_and_log(
         self,
-        f: _Flight,
+        f: Flight,
         provider: str,
         usage: Usage,
         credits: int,
@@ -394,7 +332,7 @@ class MeteredCore:
         settled.add_done_callback(lambda fut: _check_settled(fut, f.ticket.inference_id, charged))
         return settled
 
-    async def _finish_failed(self, f: _Flight, provider: str, exc: BaseException) -> None:
+    async def _finish_failed(self, f: Flight, provider: str, exc: BaseException) -> None:
         release = self.spawn(self.ledger.release(f.ticket))
         if isinstance(exc, GatewayError):
             status, message = exc.status_code, exc.message

@@ -1,0 +1,76 @@
+"""One admitted request as the metered core carries it (``Flight``: the request, its admission, its
+log meta and its hold, with the pricing and pool figures every later step asks of them) and the
+running usage an adapter reports during one attempt (``LiveUsage``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelgate.billing.ledger import HoldTicket
+from modelgate.catalog.models import Route
+from modelgate.gateway.admission import Prepared
+from modelgate.gateway.metered import Attempt, MeteredRequest
+from modelgate.gateway.recorder import RequestMeta
+from modelgate.gateway.router import PoolRequest
+from modelgate.providers.base import Usage
+
+
+@dataclass(slots=True)
+class Flight:
+    """One admitted request and its hold, as every later step needs them."""
+
+    req: MeteredRequest
+    prep: Prepared
+    meta: RequestMeta
+    ticket: HoldTicket
+
+    def cost(self, usage: Usage, route: Route | None = None) -> int:
+        """The exact credits of ``usage`` at the prices of the route that answered."""
+        return self.prep.model.sheet(route).cost(usage)
+
+    def charge(self, credits: int) -> int:
+        """What is charged for ``credits``: the whole real cost, also beyond the hold (the one
+        overdraft rule, docs/pricing.md: the account may go past its limit by this request's
+        overage, never more)."""
+        return max(credits, 0)
+
+    def estimate_usage(self, produced: int) -> Usage:
+        """Only when an upstream never reported usage: the prompt estimate and what was produced."""
+        cap = self.prep.max_tokens * max(self.req.n, 1)
+        return Usage(prompt_tokens=self.prep.prompt_estimate, completion_tokens=min(produced, cap))
+
+    @property
+    def pool(self) -> PoolRequest | None:
+        """For a model balanced over a pool: what the router needs (its per-minute token count is
+        the prompt estimate plus the output cap)."""
+        model = self.prep.model
+        if model.balance is None:
+            return None
+        return PoolRequest(model, self.prep.prompt_estimate + self.prep.max_tokens * max(self.req.n, 1))
+
+    def attempt(self, route: Route, live: LiveUsage) -> Attempt:
+        return Attempt(
+            route=route,
+            model=self.prep.model,
+            max_tokens=self.prep.max_tokens,
+            inference_id=self.meta.caller.inference_id,
+            on_usage=live.report,
+        )
+
+
+class LiveUsage:
+    """The last running totals an adapter reported for one attempt (``ProviderCall.on_usage``)."""
+
+    __slots__ = ("route", "usage")
+
+    def __init__(self, route: Route) -> None:
+        self.route = route  # its prices are the charge's (a route may carry its own sheet)
+        self.usage: Usage | None = None
+
+    def report(self, usage: Usage) -> None:
+        self.usage = usage
+
+    def produced(self) -> Usage | None:
+        """What was reported, when it counts anything."""
+        u = self.usage
+        return u if u is not None and (u.completion_tokens or u.prompt_tokens) else None
