@@ -22,7 +22,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("httpkit", "httpserver", "drain"),  # the HTTP vocabulary shared by api/, doors/ and web/; the server
     ("gateway",),  # the metered core: admission, holds, routing, settling, logging
     ("providers",),  # one adapter per upstream behind one Protocol
-    ("accounts", "billing", "limits", "observability"),  # the domain rules
+    ("accounts", "billing", "limits", "observability", "mail"),  # the domain rules; outgoing mail
     ("wire",),  # the chat shape every adapter speaks, cost headers, service-endpoint models
     ("catalog", "store"),  # models and prices; the one floor for SQL
     ("errors", "sanitize", "settings", "__init__"),  # the ground: no modelgate imports above it
@@ -30,7 +30,7 @@ FLOORS: list[tuple[str, ...]] = [
 
 # Floors whose packages may import each other: the entry points, and the domain rules (accounts and
 # billing share key identities and spending periods).
-SHARED = {("app", "cli", "__main__"), ("accounts", "billing", "limits", "observability")}
+SHARED = {("app", "cli", "__main__"), ("accounts", "billing", "limits", "observability", "mail")}
 
 # (importing file, imported package): why it may point up (or sideways).
 ALLOWED: dict[tuple[str, str], str] = {
