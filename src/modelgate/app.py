@@ -33,6 +33,7 @@ from modelgate.doors import default_doors
 from modelgate.doors.asgi import Edge
 from modelgate.doors.responses import routes as responses_api
 from modelgate.gateway.core import MeteredCore
+from modelgate.gateway.holds import HoldPolicy
 from modelgate.gateway.logsink import PGWriterLogSink, RequestLogSink, WriterLogSink
 from modelgate.gateway.router import Router
 from modelgate.httpkit import head
@@ -193,6 +194,7 @@ def build_app(
             metrics=metrics,
             limiter_policy=settings.redis_failure_policy,
             write_wait=settings.database_timeout,
+            hold_policy=HoldPolicy(output_floor=settings.hold_output_tokens),
         )
         live = ModelMetrics(
             known_models=[m.id for m in catalog.models],

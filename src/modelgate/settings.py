@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     # process within ``hold_sweep_interval`` seconds; any hold older than ``hold_timeout`` seconds
     # (past every request's deadline) is released even if its process still runs.
     hold_sweep_interval: float = 5.0
+    # The output hold (docs/pricing.md "Holds"): once an account has answers on a model, its output
+    # is held at twice the longest of its last 16 answers, at least this many tokens per choice (at
+    # most max_tokens); the whole output is charged (the overdraft rule). 0: all of max_tokens.
+    hold_output_tokens: int = Field(default=1024, ge=0, le=2**31 - 1)
     hold_timeout: float = 3600.0
     # PostgreSQL: wait for each ledger batch's commit to be flushed to disk before answering
     # (docs/deploy.md: off by default; the crash window of a database-server crash).

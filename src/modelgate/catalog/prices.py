@@ -299,17 +299,22 @@ class PriceSheet(_TokenPrices):
         cache_write: str | None = None,
         uses: dict[str, int] | None = None,
         reach_tokens: int | None = None,
+        cached_tokens: int = 0,
     ) -> int:
         """An upper bound of a request's cost: the prompt at the tier it (or ``reach_tokens``, when
         server tools can grow it) could reach, in the dearest category it could be billed in
         (a cache write of the lifetime marked, audio or image input when the model prices them
-        higher), the output at its dearest, and the per-use fees of ``uses``."""
+        higher) but for ``cached_tokens`` of it known to be read from the cache, the output at its
+        dearest, and the per-use fees of ``uses``."""
         r = self.rates_for(prompt_tokens if reach_tokens is None else max(prompt_tokens, reach_tokens))
         if cache_write is None:
             prompt_rate = r.hold_prompt
         else:
             prompt_rate = r.hold_1h if cache_write == "1h" else r.hold_5m
         total = prompt_tokens * prompt_rate + output_tokens * r.hold_output
+        if cached_tokens:
+            read = min(cached_tokens, prompt_tokens)
+            total -= read * (prompt_rate - r.cache_read)
         if uses:
             fees = self.fees
             total += sum(n * fees.get(name, 0) for name, n in uses.items())

@@ -8,6 +8,7 @@ catalogue must list each one the request needs, and only routes whose adapter su
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from modelgate.catalog.models import ModelSpec, Route
 from modelgate.catalog.prices import MICRO
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from modelgate.gateway.holds import HoldPolicy
 from modelgate.gateway.metered import MeteredRequest
 from modelgate.gateway.router import Router
 from modelgate.providers.base import ImageProvider, Provider, SpeechProvider, TranscriptionProvider
@@ -56,6 +58,7 @@ class Prepared:
     max_tokens: int
     hold_credits: int
     prompt_estimate: int
+    admitted_at: float = 0.0  # monotonic; set when the request's prompt-cache prefix is recorded
 
 
 def resolve_model(catalog: Catalog, name: str, kind: str) -> ModelSpec:
@@ -112,6 +115,7 @@ def admit(
     providers: dict[str, Provider],
     req: MeteredRequest,
     ident: KeyIdentity,
+    policy: HoldPolicy,
 ) -> Prepared:
     check_key(ident, req.scope)
     model = resolve_model(catalog, req.model, req.kind)
@@ -139,16 +143,24 @@ def admit(
     n = max(req.n, 1)
     context = model.context_length
     prompt_estimate = min(req.prompt_estimate, context or MAX_TOKENS_BOUND, MAX_TOKENS_BOUND)
-    output = max_tokens * n if req.kind == "chat" else 0
+    output = policy.output(ident.account_id, model.id, max_tokens) * n if req.kind == "chat" else 0
     reach = (context or prompt_estimate) if req.grows_prompt else None
+    prefix = req.cache_prefix
+    now = time.monotonic() if prefix is not None else 0.0
     hold = 0
     for route in plan:  # the dearest route of the chain (a route may carry its own sheet)
         sheet = model.pricing if route.pricing is None else route.pricing
+        prompt, read = prompt_estimate, 0
+        if prefix is not None:  # a prefix this account had cached on this route is held as a read
+            account, estimate = ident.account_id, req.prompt_estimate
+            prompt, read = policy.prompt(account, route.provider, model.id, estimate, prefix, now)
+            prompt = min(prompt, context or MAX_TOKENS_BOUND, MAX_TOKENS_BOUND)
         micro = sheet.hold_micro(
-            prompt_tokens=reach or prompt_estimate,
+            prompt_tokens=reach or prompt,
             output_tokens=output,
             cache_write=req.cache_write,
             uses=req.uses,
+            cached_tokens=read,
         )
         hold = max(hold, -(-micro // MICRO))
-    return Prepared(model, plan, max_tokens, hold, prompt_estimate)
+    return Prepared(model, plan, max_tokens, hold, prompt_estimate, now)

@@ -36,6 +36,7 @@ from modelgate.catalog.registry import Catalog
 from modelgate.errors import GatewayError, UpstreamError
 from modelgate.gateway.admission import admit, check_key, resolve_model
 from modelgate.gateway.flight import Flight, LiveUsage
+from modelgate.gateway.holds import HoldPolicy
 from modelgate.gateway.logsink import RequestLogSink
 from modelgate.gateway.metered import (
     Caller,
@@ -72,6 +73,7 @@ class MeteredCore:
         metrics: Any = None,
         limiter_policy: str = "open",
         write_wait: float | None = None,
+        hold_policy: HoldPolicy | None = None,
     ) -> None:
         self.recorder = RequestRecorder(
             logsink=logsink,
@@ -85,6 +87,7 @@ class MeteredCore:
         # commits). With the database unreachable the answer goes out and the write stays queued,
         # retried until it commits (MODELGATE_DATABASE_TIMEOUT).
         self.write_wait = write_wait
+        self.hold_policy = hold_policy or HoldPolicy()  # output held, prompt-cache record (holds.py)
         self.catalog = catalog
         self.providers = providers
         self.router = router
@@ -102,7 +105,7 @@ class MeteredCore:
         Any refusal is logged (every request that passed authentication leaves a row)."""
         meta = RequestMeta(caller)
         try:
-            prep = admit(self.catalog, self.router, self.providers, req, caller.ident)
+            prep = admit(self.catalog, self.router, self.providers, req, caller.ident, self.hold_policy)
             meta.first_provider = prep.plan[0].provider
             await self.recorder.check_rate_limit(
                 caller.ident, meta, tokens=prep.prompt_estimate + prep.max_tokens * max(req.n, 1)
@@ -315,6 +318,15 @@ class MeteredCore:
         # The log row is queued with the settle (on SQLite: the same writer batch, so the row and
         # its charge commit together). Nothing here awaits: no client can cancel either of them.
         charged = f.charge(credits)
+        self.hold_policy.settled(  # what the next holds know: output lengths, the prompt cache
+            f.meta.caller.ident.account_id,
+            provider,
+            f.prep.model.id,
+            usage,
+            choices=f.req.n,
+            prefix=f.req.cache_prefix,
+            at=f.prep.admitted_at,
+        )
         self.recorder.record(
             model=f.prep.model.id,
             meta=f.meta,

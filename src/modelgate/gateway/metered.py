@@ -19,6 +19,7 @@ from modelgate.providers.base import Usage
 if TYPE_CHECKING:
     from modelgate.accounts.keys import KeyIdentity
     from modelgate.catalog.models import ModelSpec, Route
+    from modelgate.gateway.holds import CachePrefix
 
 
 @dataclass(slots=True, frozen=True)
@@ -97,6 +98,9 @@ class MeteredRequest:
     cache_write: str | None = None  # "5m" | "1h": the prompt is marked for a cache write of that lifetime
     uses: dict[str, int] | None = None  # per-use fees the request can incur (server tools), bounded
     grows_prompt: bool = False  # server-side tools can grow the prompt up to the context window
+    # Where the prompt can be cached (Messages ``cache_control``): a prefix this account recently had
+    # cached on a route is held as a cache read (gateway/holds.py).
+    cache_prefix: CachePrefix | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -242,6 +242,7 @@ class MessagesDoor(BearerKeyDoor):
             prompt_estimate=bound.tokens,
             needs=_needs(msg),
             cache_write=bound.cache_write,
+            cache_prefix=bound.prefix,
             uses=bound.uses or None,
             grows_prompt=bound.grows,
         )

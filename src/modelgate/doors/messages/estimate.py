@@ -8,7 +8,11 @@ Two numbers with two jobs:
   hold must price beyond plain input: the longest lifetime a ``cache_control`` marker asks for
   (top level, system, message blocks or tools), and the server tools (per-use fees, held at their
   ``max_uses`` or the documented default; a prompt that can grow to the context window). A real
-  count above the estimate is charged whole (the overdraft rule, docs/pricing.md).
+  count above the estimate is charged whole (the overdraft rule, docs/pricing.md). With it, the
+  prompt's cache prefixes (``gateway/holds.py`` ``CachePrefix``): the walk goes in the order the
+  upstream caches a prompt (tools, system, messages) and at each block boundary keeps a digest of
+  the prompt so far (content only: a marker moved to a later block leaves the digest alone), its
+  token bound and the marker's lifetime, so a prefix the account recently cached is held as a read.
 - ``estimate_input_tokens`` answers ``count_tokens`` on a route that cannot count exactly; a client
   budgets its context with it, so it is close but leans high: characters at 3.5 a token (rounded up),
   4 tokens of framing per message, the same per-image allowance.
@@ -29,6 +33,7 @@ import orjson
 
 from modelgate.doors.estimate import BASE, PER_IMAGE, PER_MESSAGE, SERVER_TOOLS, max_uses
 from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
+from modelgate.gateway.holds import CachePrefix
 
 FRAMING = 4  # tokens per message (and the system prompt) in the count estimate
 CHARS_PER_TOKEN = 3.5
@@ -43,15 +48,34 @@ class Tally:
     cache_write: str | None = None  # the longest lifetime a cache_control marker asks for
     uses: dict[str, int] = field(default_factory=dict)  # server tools' per-use fees to hold
     grows: bool = False  # a server tool can grow the prompt to the context window
+    # Prompt-cache prefixes (gateway/holds.py CachePrefix): None when not asked for; else per block
+    # boundary the running digest of the prompt, its token bound and the block's marker lifetime.
+    points: list[tuple[int, int, str | None]] | None = None
+    digest: int = 0
+    seen: int = 0  # messages walked so far
+    marked: str | None = None  # the marker met since the last boundary
 
-    def mark(self, block: dict[str, Any]) -> None:
+    def mark(self, block: dict[str, Any]) -> str | None:
         cc = block.get("cache_control")
         if isinstance(cc, dict):
-            self.cache_write = "1h" if cc.get("ttl") == "1h" or self.cache_write == "1h" else "5m"
+            ttl = "1h" if cc.get("ttl") == "1h" else "5m"
+            self.cache_write = "1h" if ttl == "1h" or self.cache_write == "1h" else "5m"
+            self.marked = "1h" if ttl == "1h" or self.marked == "1h" else "5m"
+            return ttl
+        return None
+
+    def point(self, part: Any) -> None:
+        """A block boundary: the digest of the prompt so far (``part``: what the block adds), a
+        breakpoint if a marker was met in the block."""
+        if self.points is not None:
+            self.digest = hash((self.digest, part))
+            tokens = BASE + PER_MESSAGE * self.seen + self.bound + self.tokens
+            self.points.append((self.digest, tokens, self.marked))
+        self.marked = None
 
     def tool(self, tool: dict[str, Any]) -> None:
         self.mark(tool)
-        self.json(tool)
+        self.point(self.json(tool))
         kind = tool.get("type")
         for prefix, fee in SERVER_TOOLS.items():
             if isinstance(kind, str) and kind.startswith(prefix):
@@ -65,58 +89,73 @@ class Tally:
         extra = self.text_bytes - self.text_chars
         return -(-self.text_chars * 2 // 5) + (extra + 1) // 2
 
-    def text(self, value: str) -> None:
+    def text(self, value: str) -> str:
         self.text_chars += len(value)
         self.text_bytes += len(value.encode("utf-8"))
+        return value
 
-    def json(self, value: Any) -> None:
+    def json(self, value: Any) -> bytes:
         raw = orjson.dumps(value)
         self.text_bytes += len(raw)
         # characters: bytes less the continuation bytes of non-ASCII text
         self.text_chars += len(raw) if raw.isascii() else len(raw.decode("utf-8", "replace"))
+        return raw
 
     def blocks(self, content: Any) -> None:
+        """The blocks of a system prompt or a message, each a cache boundary."""
         if isinstance(content, str):
-            self.text(content)
+            self.point(self.text(content))
             return
         for block in content or []:
             if isinstance(block, dict):
-                self.block(block)
+                self.point(self.block(block))
 
-    def block(self, block: dict[str, Any]) -> None:
+    def block(self, block: dict[str, Any]) -> Any:
+        """Counts a block; returns what identifies its content for the cache digest."""
         if "cache_control" in block:
             self.mark(block)
         kind = block.get("type")
         if kind == "text":
-            self.text(str(block.get("text", "")))
-        elif kind == "thinking":
-            self.text(str(block.get("thinking", "")))
-        elif kind == "tool_use":
-            self.text(str(block.get("name", "")))
-            self.json(block.get("input", {}))
-        elif kind == "tool_result":
-            self.blocks(block.get("content"))
-        elif kind == "image":
+            return self.text(str(block.get("text", "")))
+        if kind == "thinking":
+            return self.text(str(block.get("thinking", "")))
+        if kind == "tool_use":
+            return (self.text(str(block.get("name", ""))), self.json(block.get("input", {})))
+        if kind == "tool_result":
+            content = block.get("content")
+            if isinstance(content, str):
+                return self.text(content)
+            return tuple(self.block(b) for b in content or [] if isinstance(b, dict))
+        src = block.get("source")
+        ref = (src.get("data") or src.get("url") or src.get("file_id")) if isinstance(src, dict) else None
+        if kind == "image":
             self.tokens += PER_IMAGE
-        elif kind == "document":
-            src = block.get("source")
+            return (kind, str(ref))
+        if kind == "document":
             data = src.get("data") if isinstance(src, dict) else None
             if isinstance(src, dict) and src.get("type") == "text" and isinstance(data, str):
-                self.text(data)
-            else:
-                self.tokens += len(data) // 8 if isinstance(data, str) else PER_IMAGE
-        else:
-            self.json(block)
+                return self.text(data)
+            self.tokens += len(data) // 8 if isinstance(data, str) else PER_IMAGE
+            return (kind, str(ref))
+        return self.json(block)
 
 
-def tally(req: MessagesRequest | CountTokensRequest) -> Tally:
-    t = Tally(messages=len(req.messages))
-    t.mark(req.model_extra or {})  # automatic caching: a top-level cache_control
-    t.blocks(req.system)
-    for msg in req.messages:
-        t.blocks(msg.content)
+def tally(req: MessagesRequest | CountTokensRequest, *, prefixes: bool = False) -> Tally:
+    """One walk in the upstream's cache order (tools, system, messages); ``prefixes``: with the
+    digest of the prompt at each block boundary."""
+    t = Tally(messages=len(req.messages), points=[] if prefixes else None)
+    auto = t.mark(req.model_extra or {})  # automatic caching: a top-level cache_control
+    t.marked = None
     for tool in req.tools or []:
         t.tool(tool)
+    t.blocks(req.system)
+    for msg in req.messages:
+        t.seen += 1
+        t.digest = hash((t.digest, msg.role))
+        t.blocks(msg.content)
+    if auto and t.points:  # the breakpoint is the last block
+        digest, tokens, ttl = t.points[-1]
+        t.points[-1] = (digest, tokens, ttl or auto)
     return t
 
 
@@ -126,12 +165,17 @@ class PromptBound:
     cache_write: str | None
     uses: dict[str, int]
     grows: bool
+    prefix: CachePrefix | None = None  # where the prompt can be cached (None: nothing marked)
 
 
 def prompt_bound(req: MessagesRequest) -> PromptBound:
-    t = tally(req)
+    t = tally(req, prefixes=True)
     tokens = BASE + PER_MESSAGE * t.messages + t.bound + t.tokens
-    return PromptBound(tokens, t.cache_write, t.uses, t.grows)
+    prefix = None
+    marked = [i for i, p in enumerate(t.points or ()) if p[2] is not None]
+    if marked and t.points:
+        prefix = CachePrefix(tuple(t.points), marked[-1])
+    return PromptBound(tokens, t.cache_write, t.uses, t.grows, prefix)
 
 
 def prompt_upper_bound(req: MessagesRequest) -> int:
