@@ -284,13 +284,14 @@ def test_anthropic_at_list_price_through_every_door(server: LiveServer, fakes: d
 
 # ---- OpenAI ------------------------------------------------------------------------------------
 
-# GPT-4o list prices: input 2.50, cached input 1.25, output 10; web search $25 per 1,000 calls.
+# GPT-4o list prices: input 2.50, cached input 1.25, output 10 (reasoning tokens are output, priced
+# as such); web search $25 per 1,000 calls.
 GPT4O_USAGE = {
     "prompt_tokens": 10_000,
     "completion_tokens": 500,
     "total_tokens": 10_500,
     "prompt_tokens_details": {"cached_tokens": 8_000, "audio_tokens": 0},
-    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 300, "audio_tokens": 0},
 }
 GPT4O_CREDITS = 2 * (2_000 * 2.5 + 8_000 * 1.25 + 500 * 10)
 
@@ -416,7 +417,7 @@ def test_openai_at_list_price_through_every_door(server: LiveServer, fakes: dict
         for stream in (False, True):
             fakes["openai"].add(_openai_reply(stream))
             row = _check(server, key, email, door, "gpt-4o", stream, int(GPT4O_CREDITS))
-            assert row.cached_tokens == 8_000
+            assert (row.cached_tokens, row.reasoning_tokens) == (8_000, 300)
     for stream in (False, True):  # the Responses door passes through to a Responses upstream
         fakes["responses"].add(_responses_reply(stream))
         row = _check(

@@ -57,7 +57,7 @@ _Entries = dict[int, tuple[float, int, float]]
 class CacheRecord:
     """Prompt-cache prefixes recently written to (or read from) a route for an account, by digest."""
 
-    max_entries: int = 200_000
+    max_entries: int = 100_000  # prefixes kept (~20 MB at most), the oldest routes dropped first
     _routes: dict[tuple[int, str, str], _Entries] = field(default_factory=dict)
     _size: int = 0
 
@@ -126,7 +126,7 @@ class OutputRecord:
     """The output tokens per choice of an account's last ``window`` answers on each model."""
 
     window: int = 16
-    max_keys: int = 100_000
+    max_keys: int = 20_000  # account-model pairs kept (~15 MB at most), the first recorded dropped
     _recent: dict[tuple[int, str], deque[int]] = field(default_factory=dict)
 
     def longest(self, account: int, model: str) -> int | None:

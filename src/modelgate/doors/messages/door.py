@@ -232,7 +232,7 @@ class MessagesDoor(BearerKeyDoor):
             return DoorResponse(200, {**JSON_HEADERS}, orjson.dumps({"input_tokens": tokens}))
         msg: MessagesRequest = parsed
         invocation = MessagesInvocation(msg, req.body, headers)
-        bound = prompt_bound(msg)
+        bound = prompt_bound(msg, prefixes=b'"cache_control"' in req.body)  # digests only if marked
         metered = MeteredRequest(
             model=msg.model,
             invocation=invocation,

@@ -168,8 +168,10 @@ class PromptBound:
     prefix: CachePrefix | None = None  # where the prompt can be cached (None: nothing marked)
 
 
-def prompt_bound(req: MessagesRequest) -> PromptBound:
-    t = tally(req, prefixes=True)
+def prompt_bound(req: MessagesRequest, *, prefixes: bool = True) -> PromptBound:
+    """The hold's bound of the prompt; ``prefixes``: with the cache prefixes (the door skips their
+    digests for a body without a ``cache_control`` key: nothing can be written to a cache)."""
+    t = tally(req, prefixes=prefixes)
     tokens = BASE + PER_MESSAGE * t.messages + t.bound + t.tokens
     prefix = None
     marked = [i for i, p in enumerate(t.points or ()) if p[2] is not None]
