@@ -4,6 +4,11 @@
 
 Without ``alt=sse`` the real service answers a JSON array of responses; ``json_array`` builds that.
 
+Media: ``:predict`` (Imagen) answers ``sampleCount`` images; ``:generateContent`` with
+``responseModalities`` ``AUDIO`` answers inline PCM (speech), with ``IMAGE`` a text part and an inline
+PNG (native image output), and a request carrying an ``audio/*`` inline part a transcript with the
+audio's token count in ``usageMetadata.promptTokensDetails`` (32 per second), as Google documents.
+
 Embeddings: ``:embedContent``, ``:batchEmbedContents`` and ``:countTokens`` answer, when nothing is
 scripted, ``tests.fakes.vectors``' deterministic vectors (``outputDimensionality`` long, else
 ``embed_dims``) and one token per word; like the real API, embedding answers carry no token count.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import re
+import struct
 from typing import Any
 
 import orjson
@@ -77,6 +83,10 @@ class GeminiFake(ScriptedServer):
         config = data.get("generationConfig") or {}
         if method["method"] == "generateContent" and "AUDIO" in (config.get("responseModalities") or []):
             return web.json_response(fake_gemini_speech(data))
+        if method["method"] == "generateContent" and "IMAGE" in (config.get("responseModalities") or []):
+            return web.json_response(fake_gemini_image(data))
+        if method["method"] == "generateContent" and _inline(data, "audio/"):
+            return web.json_response(fake_gemini_transcript(data))
         if method["method"] == "embedContent":
             return web.json_response({"embedding": self._embed_one(data)})
         if method["method"] == "batchEmbedContents":
@@ -105,6 +115,65 @@ def fake_gemini_speech(body: dict[str, Any]) -> dict[str, Any]:
     pcm = base64.b64encode(fake_gemini_pcm(text, voice)).decode()
     part = {"inlineData": {"mimeType": "audio/L16;codec=pcm;rate=24000", "data": pcm}}
     return {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP"}]}
+
+
+def _inline(body: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    parts = [p for c in body.get("contents", []) for p in c.get("parts", [])]
+    return next(
+        (p["inlineData"] for p in parts if p.get("inlineData", {}).get("mimeType", "").startswith(prefix)),
+        None,
+    )
+
+
+def _text(body: dict[str, Any]) -> str:
+    return "".join(p.get("text", "") for c in body.get("contents", []) for p in c.get("parts", []))
+
+
+def fake_gemini_image_prompt(body: dict[str, Any]) -> str:
+    """What the fake draws for a native image request: the prompt, an edit's image size, the ratio."""
+    source = _inline(body, "image/")
+    edit = f" editing {len(base64.b64decode(source['data']))} bytes" if source else ""
+    ratio = (body["generationConfig"].get("imageConfig") or {}).get("aspectRatio")
+    return f"{_text(body)}{edit} at {ratio}"
+
+
+def fake_gemini_image(body: dict[str, Any]) -> dict[str, Any]:
+    """Native image output as Google documents it: a text part and an ``inlineData`` PNG part."""
+    prompt = fake_gemini_image_prompt(body)
+    png = base64.b64encode(fake_image(prompt, 0)).decode()
+    parts = [{"text": f"Here is {prompt}"}, {"inlineData": {"mimeType": "image/png", "data": png}}]
+    usage = {"promptTokenCount": 8, "candidatesTokenCount": 1290, "totalTokenCount": 1298}
+    return {
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}],
+        "usageMetadata": usage,
+    }
+
+
+def fake_gemini_transcript(body: dict[str, Any]) -> dict[str, Any]:
+    """Audio understanding: the text names the audio's type and size; the usage counts 32 tokens per
+    second of audio (a WAV header's duration, else 7.25 s), as Gemini does."""
+    inline = _inline(body, "audio/") or {}
+    data = base64.b64decode(inline.get("data", ""))
+    seconds = 7.25
+    if data[:4] == b"RIFF":
+        seconds = (len(data) - 44) / struct.unpack_from("<I", data, 28)[0]
+    instruction = _text(body)
+    verb = "translated" if instruction.startswith("Translate") else "heard"
+    text = f"{verb} {inline.get('mimeType')} {len(data)} bytes"
+    audio_tokens = round(seconds * 32)
+    usage = {
+        "promptTokenCount": audio_tokens + 12,
+        "candidatesTokenCount": 6,
+        "totalTokenCount": audio_tokens + 18,
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 12},
+            {"modality": "AUDIO", "tokenCount": audio_tokens},
+        ],
+    }
+    return {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}],
+        "usageMetadata": usage,
+    }
 
 
 def gemini_sse(events: list[dict[str, Any]], *, event_delay: float = 0.0, **kw: Any) -> SSEReply:

@@ -16,6 +16,9 @@ inputs per call, default 100, the calls made concurrently) for several; ``dimens
 token count for embeddings, so unless an answer carries ``usageMetadata.promptTokenCount`` the same
 texts are counted by ``:countTokens`` alongside (``embed_count_tokens: false`` turns that off; the
 gateway then charges its own estimate). Token-id inputs are refused: Gemini takes text only.
+
+Media: images (Imagen's ``:predict`` and native image output, ``gemini_images``), speech
+(``gemini_speech``) and transcription (``gemini_transcribe``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from modelgate.errors import (
     UpstreamProtocolError,
     UpstreamStatusError,
 )
-from modelgate.providers import gemini_images, gemini_speech, vectors
+from modelgate.providers import gemini_images, gemini_speech, gemini_transcribe, vectors
 from modelgate.providers.base import (
     AdapterDefaults,
     Chunk,
@@ -48,6 +51,8 @@ from modelgate.providers.base import (
     ProviderCall,
     ProviderContext,
     SpeechCall,
+    Transcript,
+    TranscriptionCall,
 )
 from modelgate.providers.gemini_convert import RPC_STATUS, build_request
 from modelgate.providers.gemini_response import StreamState, parse_response
@@ -93,16 +98,24 @@ class GeminiProvider(AdapterDefaults):
     def _path(call: ProviderCall | EmbedCall, method: str) -> str:
         return f"/models/{quote(call.upstream_model, safe='-._~/')}:{method}"
 
-    # ---- images (Imagen through the Gemini API: providers/gemini_images.py) -----------------------
+    # ---- media: images (Imagen, native output), speech, transcription (providers/gemini_*.py) ------
 
     async def generate_images(self, call: ImageCall) -> Images:
-        path = f"/models/{quote(call.upstream_model, safe='-._~/')}:predict"
-        return await gemini_images.generate(self._http, self.name, path, call)
+        model = quote(call.upstream_model, safe="-._~/")
+        if gemini_images.uses_predict(call):
+            return await gemini_images.generate(self._http, self.name, f"/models/{model}:predict", call)
+        path = f"/models/{model}:generateContent"
+        return await gemini_images.generate_native(self._http, self.name, path, call)
 
     def speech(self, call: SpeechCall) -> AsyncIterator[bytes]:
         """Gemini speech generation (``providers/gemini_speech.py``)."""
         path = f"/models/{quote(call.upstream_model, safe='-._~/')}:generateContent"
         return gemini_speech.speech(self._http, self.name, path, call)
+
+    async def transcribe(self, call: TranscriptionCall) -> Transcript:
+        """Gemini audio understanding (``providers/gemini_transcribe.py``)."""
+        path = f"/models/{quote(call.upstream_model, safe='-._~/')}:generateContent"
+        return await gemini_transcribe.transcribe(self._http, self.name, path, call)
 
     # ---- embeddings ------------------------------------------------------------------------------
 
