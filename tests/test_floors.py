@@ -21,6 +21,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("api", "doors", "identity"),  # service endpoints; the doors, one package per dialect; SSO and SCIM
     ("httpkit", "httpserver", "drain"),  # the HTTP vocabulary shared by api/, doors/ and web/; the server
     ("gateway",),  # the metered core: admission, holds, routing, settling, logging
+    ("cache",),  # the response cache the core is handed (exact and semantic)
     ("providers",),  # one adapter per upstream behind one Protocol
     ("accounts", "billing", "limits", "observability", "mail"),  # the domain rules; outgoing mail
     ("wire",),  # the chat shape every adapter speaks, cost headers, service-endpoint models

@@ -27,6 +27,7 @@ from modelgate.billing.ledger import Ledger, LedgerBase
 from modelgate.billing.owners import FileOwners, new_owner_id
 from modelgate.billing.pg_ledger import PGLedger
 from modelgate.billing.sqlite_ledger import SQLiteLedger
+from modelgate.cache import build_cache
 from modelgate.catalog.loader import load_catalog_files
 from modelgate.catalog.registry import Catalog
 from modelgate.doors import default_doors
@@ -66,6 +67,7 @@ EXPOSED_HEADERS = [
     "x-modelgate-provider",
     "x-modelgate-dropped",
     "x-modelgate-dropped-tools",
+    "x-modelgate-cache",
     "x-should-retry",
     "Retry-After",
     "x-ratelimit-limit-requests",
@@ -177,6 +179,15 @@ def build_app(
         )
         await share_invalidations(keys, limiter)  # with Redis: a disabled key is refused everywhere
         _share_form_limits(app, limiter, prefix=settings.redis_prefix)
+        cache, cache_table = build_cache(
+            settings,
+            db=db,
+            writer=logsink.writer if isinstance(logsink, WriterLogSink) else None,
+            limiter=limiter,
+            catalog=catalog,
+            providers=providers,
+            metrics=metrics,
+        )
         router = Router(catalog, providers)
         router.on_upstream_error = lambda name, exc: metrics.upstream_error(
             name, getattr(exc, "upstream_status", None) or exc.code or exc.status_code
@@ -195,6 +206,7 @@ def build_app(
             limiter_policy=settings.redis_failure_policy,
             write_wait=settings.database_timeout,
             hold_policy=HoldPolicy(output_floor=settings.hold_output_tokens),
+            cache=cache,
         )
         live = ModelMetrics(
             known_models=[m.id for m in catalog.models],
@@ -223,6 +235,7 @@ def build_app(
         alerter = asyncio.create_task(
             _periodic(lambda: send_alerts(db.engine, mailer), settings.alert_interval)
         )
+        cache_purger = asyncio.create_task(_periodic(cache_table.purge, 600.0))  # expired cache entries
         for provider in providers.values():
             core.spawn(provider.start())
         if freeze_gc:
@@ -231,7 +244,7 @@ def build_app(
         try:
             yield
         finally:
-            for task in (flusher, sweeper, purger, alerter):
+            for task in (flusher, sweeper, purger, alerter, cache_purger):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -248,6 +261,7 @@ def build_app(
             for provider in providers.values():
                 with contextlib.suppress(Exception):
                     await provider.aclose()
+            await cache_table.aclose()
             await db.aclose()
 
     app = GatewayApp(title="modelgate", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)

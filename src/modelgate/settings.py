@@ -115,6 +115,15 @@ class Settings(BaseSettings):
     # Responses API (POST /v1/responses with store: true): days a stored response and its items are
     # kept for previous_response_id, retrieval and input_items; 0 stores nothing.
     responses_retention_days: float = Field(default=30.0, ge=0)
+    # The response cache (docs/cache.md): the mode when neither the request's x-modelgate-cache header
+    # nor the key says; seconds an entry lives (x-modelgate-cache-ttl overrides); what a hit costs,
+    # as a percentage of what the answer cost (0: free); the cosine similarity a semantic hit needs;
+    # the catalogue embedding model of semantic lookups.
+    cache_mode: Literal["off", "exact", "semantic"] = "off"
+    cache_ttl: int = Field(default=3600, ge=1, le=30 * 86400)
+    cache_hit_percent: float = Field(default=0.0, ge=0, le=100)
+    cache_similarity: float = Field(default=0.9, gt=0, le=1)
+    cache_embedding_model: str = "local/all-minilm-l6-v2"
     # Secret used to sign web sessions; generated and stored in the database when unset.
     secret_key: str | None = None
     # Behind TLS: mark cookies Secure.

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from modelgate.accounts.keys import KeyIdentity, KeyRevokedError
+from modelgate.cache.policy import MODE_HEADER, TTL_HEADER, CacheMode, parse_mode, parse_ttl
 from modelgate.doors.base import JSON_HEADERS, Door, DoorRequest, DoorResponse
-from modelgate.errors import GatewayError
+from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.metered import Caller
 from modelgate.httpkit.deps import valid_client_request_id
 from modelgate.httpkit.errors import gateway_error_body, new_request_id
@@ -97,6 +98,7 @@ async def serve_door(
     try:
         if ident is None:
             ident = await state.keys.authenticate(door.token(req))
+        cache_mode, cache_ttl = cache_options(req)
         caller = Caller(
             ident=ident,
             inference_id=rid,
@@ -104,6 +106,8 @@ async def serve_door(
             path=req.path,
             origin=origin,
             client_request_id=client_id,
+            cache_mode=cache_mode,
+            cache_ttl=cache_ttl,
         )
         try:
             parsed = door.parse(req)
@@ -134,6 +138,19 @@ async def serve_door(
     if client_id:
         resp.headers["x-client-request-id"] = client_id
     return resp
+
+
+def cache_options(req: DoorRequest) -> tuple[CacheMode | None, int | None]:
+    """``x-modelgate-cache`` and ``x-modelgate-cache-ttl`` (docs/cache.md); a bad value is a 400."""
+    mode, ttl = req.headers.get(MODE_HEADER), req.headers.get(TTL_HEADER)
+    if mode is None and ttl is None:
+        return None, None
+    try:
+        return parse_mode(mode), parse_ttl(ttl)
+    except ValueError as exc:
+        raise InvalidRequestError(
+            str(exc), param=TTL_HEADER if TTL_HEADER in str(exc) else MODE_HEADER
+        ) from exc
 
 
 def _model_hint(body: bytes) -> str | None:

@@ -35,6 +35,7 @@ JSON_HEADERS = {"content-type": "application/json"}
 # (``tools[web_search], context_management, output_config.effort``). Only what dropping does not
 # change the answer asked for is ever dropped (docs/architecture.md, "Doors are liberal").
 DROPPED_HEADER = "x-modelgate-dropped"
+CACHE_HEADER = "x-modelgate-cache"  # on an answer served from the response cache: hit:exact | hit:semantic
 
 
 @dataclass(slots=True)
@@ -91,13 +92,18 @@ def answer_headers(done: Metered, extra: Mapping[str, str] | None = None) -> dic
     """The headers of a whole answer, in every door: the core's (rate limits), the provider that
     served it, its cost (``x-aimlapi-*``), the door's ``extra``, then the JSON content type."""
     out = {**done.headers, "x-modelgate-provider": done.provider, **cost_headers(done.credits)}
+    if done.cache is not None:
+        out[CACHE_HEADER] = done.cache
     return {**out, **(extra or {}), **JSON_HEADERS}
 
 
 def stream_headers(stream: MeteredStream, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The headers of a stream (its cost comes in the last event): the provider, the core's, the
     door's ``extra``, then the SSE ones."""
-    return {"x-modelgate-provider": stream.provider, **stream.headers, **(extra or {}), **SSE_HEADERS}
+    out = {"x-modelgate-provider": stream.provider, **stream.headers, **(extra or {}), **SSE_HEADERS}
+    if stream.cache is not None:
+        out[CACHE_HEADER] = stream.cache
+    return out
 
 
 def bearer_or_api_key(req: DoorRequest) -> str | None:

@@ -31,10 +31,12 @@ from typing import Any
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.billing.ledger import LedgerBase
+from modelgate.cache.stage import ResponseCache
 from modelgate.catalog.models import Route
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import GatewayError, UpstreamError
 from modelgate.gateway.admission import admit, check_key, resolve_model
+from modelgate.gateway.cached import CACHE, CacheSteps
 from modelgate.gateway.flight import Flight, LiveUsage
 from modelgate.gateway.holds import HoldPolicy
 from modelgate.gateway.logsink import RequestLogSink
@@ -59,7 +61,7 @@ log = logging.getLogger("modelgate.gateway")
 DRAIN_TIMEOUT = 120.0
 
 
-class MeteredCore:
+class MeteredCore(CacheSteps):
     def __init__(
         self,
         *,
@@ -74,6 +76,7 @@ class MeteredCore:
         limiter_policy: str = "open",
         write_wait: float | None = None,
         hold_policy: HoldPolicy | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.recorder = RequestRecorder(
             logsink=logsink,
@@ -88,6 +91,7 @@ class MeteredCore:
         # retried until it commits (MODELGATE_DATABASE_TIMEOUT).
         self.write_wait = write_wait
         self.hold_policy = hold_policy or HoldPolicy()  # output held, prompt-cache record (holds.py)
+        self.cache = cache  # the response cache (cache/stage.py), None: off
         self.catalog = catalog
         self.providers = providers
         self.router = router
@@ -154,6 +158,15 @@ class MeteredCore:
     async def complete(self, req: MeteredRequest, caller: Caller) -> Metered:
         f = await self._admit(req, caller)
         try:
+            hit = await self._cached(f) if self._asks_cache(f) else None
+            if hit is not None:
+                answer = hit.answer
+                assert not isinstance(answer, list)
+                price = self._settle_hit(f, hit, answer.usage, answer.finish)
+                return Metered(
+                    answer.payload, answer.usage, price, CACHE, f.prep.model, answer.finish,
+                    dict(f.meta.rate_headers or {}), cache=f.meta.cache,
+                )  # fmt: skip
             return await self._complete(f)
         finally:
             self._landed()
@@ -177,6 +190,7 @@ class MeteredCore:
             await self._finish_failed(f, provider, exc)
             raise
         credits = f.cost(result.usage, attempts[-1][1].route)
+        self._keep(f, result, credits)
         # Settle and log queued, not awaited: the charge is committed right after the response (as
         # documented), and a cancelled caller can neither skip it nor its log row.
         self._settle_and_log(f, provider, result.usage, credits, result.finish)
@@ -216,6 +230,13 @@ class MeteredCore:
 
     async def stream(self, req: MeteredRequest, caller: Caller) -> MeteredStream:
         f = await self._admit(req, caller)
+        try:
+            hit = await self._cached(f) if self._asks_cache(f) else None
+        except BaseException:
+            self._landed()
+            raise
+        if hit is not None:
+            return self._replay(f, hit)
         invocation = req.invocation
         attempts: list[LiveUsage] = []
         provider = f.prep.plan[0].provider
@@ -243,9 +264,12 @@ class MeteredCore:
     async def _events(
         self, f: Flight, provider: str, pump: UpstreamPump, live: LiveUsage
     ) -> AsyncIterator[Any]:
+        kept: list[Event] | None = [] if f.lookup is not None else None
         try:
             yield None  # priming point (consumed by stream(), never seen by the door)
             while (event := await pump.next()) is not None:
+                if kept is not None:
+                    kept.append(event)
                 yield event
         except GatewayError as exc:
             if pump.produced:
@@ -274,6 +298,8 @@ class MeteredCore:
             self._landed()
         usage = pump.usage or f.estimate_usage(pump.produced)
         credits = f.cost(usage, live.route)
+        if kept is not None and pump.usage is not None:
+            self._keep(f, kept, credits)  # a whole stream with its usage: never a partial one
         settle = self._settle_and_log(f, provider, usage, credits, pump.finish)
         yield Settled(usage=usage, credits=f.charge(credits), finish=pump.finish)
         await self._written(settle)

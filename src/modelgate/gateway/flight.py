@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelgate.billing.ledger import HoldTicket
+from modelgate.cache.stage import Lookup
 from modelgate.catalog.models import Route
 from modelgate.gateway.admission import Prepared
 from modelgate.gateway.metered import Attempt, MeteredRequest
@@ -23,6 +24,7 @@ class Flight:
     prep: Prepared
     meta: RequestMeta
     ticket: HoldTicket
+    lookup: Lookup | None = None  # the response cache's (cache/stage.py), when the request asked for it
 
     def cost(self, usage: Usage, route: Route | None = None) -> int:
         """The exact credits of ``usage`` at the prices of the route that answered."""

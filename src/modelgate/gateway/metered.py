@@ -18,6 +18,7 @@ from modelgate.providers.base import Usage
 
 if TYPE_CHECKING:
     from modelgate.accounts.keys import KeyIdentity
+    from modelgate.cache.policy import CacheAsk
     from modelgate.catalog.models import ModelSpec, Route
     from modelgate.gateway.holds import CachePrefix
 
@@ -32,6 +33,8 @@ class Caller:
     path: str
     origin: str = "api"  # api | playground
     client_request_id: str | None = None
+    cache_mode: str | None = None  # x-modelgate-cache: off | exact | semantic (None: the policy's)
+    cache_ttl: int | None = None  # x-modelgate-cache-ttl, seconds
 
 
 @dataclass(slots=True)
@@ -101,6 +104,9 @@ class MeteredRequest:
     # Where the prompt can be cached (Messages ``cache_control``): a prefix this account recently had
     # cached on a route is held as a cache read (gateway/holds.py).
     cache_prefix: CachePrefix | None = None
+    # What the response cache keys on (cache/policy.py): the raw body and where its turns are.
+    # None: this request is never cached (a door that does not offer it).
+    cache: CacheAsk | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -127,6 +133,7 @@ class Metered:
     model: ModelSpec
     finish: str | None
     headers: dict[str, str]
+    cache: str | None = None  # hit:exact | hit:semantic when served from the response cache
 
 
 @dataclass(slots=True)
@@ -146,3 +153,4 @@ class MeteredStream:
     model: ModelSpec
     headers: dict[str, str]
     events: AsyncIterator[Event | Settled]
+    cache: str | None = None  # hit:exact | hit:semantic when replayed from the response cache

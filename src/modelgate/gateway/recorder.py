@@ -39,6 +39,8 @@ class RequestMeta:
     rate_headers: dict[str, str] | None = None
     first_provider: str | None = None
     first_event: float | None = None  # perf_counter of the first streamed event (time to first token)
+    cache: str | None = None  # the response cache's outcome: hit:exact, miss:semantic, ... (None: not asked)
+    cache_saved: int = 0  # credits a cache hit saved
 
 
 class RequestRecorder:
@@ -175,8 +177,11 @@ class RequestRecorder:
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 credits=credits,
-                fallback=meta.first_provider is not None and provider not in (None, meta.first_provider),
+                fallback=meta.first_provider is not None
+                and provider not in (None, meta.first_provider, "cache"),
             )
+        if meta.cache_saved and self.metrics is not None:
+            self.metrics.cache_saved.inc((model,), meta.cache_saved)
         if overage > 0:
             log.info(
                 "request %s cost %d credits more than its hold (overdraft rule)", caller.inference_id, overage
@@ -229,6 +234,8 @@ class RequestRecorder:
                 "client_request_id": db_text(caller.client_request_id, 128),
                 "error_message": db_text(error, ERROR_TEXT_LIMIT),
                 "latency_ms": _bounded(int(elapsed * 1000), MAX_TOKEN_COUNT),
+                "cache": meta.cache,
+                "cache_saved_credits": _bounded(meta.cache_saved, MAX_CREDITS),
                 "created_at": utcnow(),
             }
         )

@@ -177,6 +177,19 @@ class Metrics:
             "without per-key limits; closed: refused with 503).",
             ("policy",),
         )
+        self.cache_lookups = Counter(
+            "modelgate_cache_lookups_total",
+            "Response-cache lookups (docs/cache.md), by mode asked, outcome and the kind of hit.",
+            ("mode", "outcome", "kind"),
+        )
+        self.cache_lookup_seconds = Histogram(
+            "modelgate_cache_lookup_seconds", "Time per response-cache lookup, by mode.", ("mode",)
+        )
+        self.cache_saved = Counter(
+            "modelgate_cache_saved_credits_total",
+            "Credits cache hits saved (what the answers cost, less the hits' price), by model.",
+            ("model",),
+        )
         self.log_rows_set_aside = Gauge(
             "modelgate_log_rows_set_aside_total",
             "Request-log rows the database refused (bad data) or could not take, set aside instead of "
@@ -198,6 +211,9 @@ class Metrics:
             self.fallbacks,
             self.rate_limited,
             self.limiter_unavailable,
+            self.cache_lookups,
+            self.cache_lookup_seconds,
+            self.cache_saved,
             self.log_rows_set_aside,
             self.queue_depth,
         ]
@@ -246,6 +262,10 @@ class Metrics:
             self.credits.inc((model,), credits)
         if fallback:
             self.fallbacks.inc((model, p))
+
+    def cache_lookup(self, mode: str, outcome: str, kind: str | None, seconds: float) -> None:
+        self.cache_lookups.inc((mode, outcome, kind or ""))
+        self.cache_lookup_seconds.observe((mode,), seconds)
 
     def upstream_error(self, provider: str, status: int | str) -> None:
         self.upstream_errors.inc((provider, str(status)))

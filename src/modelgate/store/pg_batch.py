@@ -32,6 +32,8 @@ HOLD_OVER_BUDGET = 10
 LOG_COLUMNS = [
     "account_id",
     "audio_tokens",
+    "cache",
+    "cache_saved_credits",
     "cache_write_1h_tokens",
     "cache_write_5m_tokens",
     "cached_tokens",

@@ -13,9 +13,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -258,11 +260,41 @@ class RequestLog(Base):
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The response cache (migration 0014, docs/cache.md): hit:exact | hit:semantic | miss:exact |
+    # miss:semantic (None: not asked), and the credits a hit saved (what the answer cost, less the
+    # hit's price).
+    cache: Mapped[str | None] = mapped_column(String(16), default=None)
+    cache_saved_credits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_request_logs_account_created", "account_id", "created_at"),
         Index("ix_request_logs_key_created", "key_id", "created_at"),
         Index("ix_request_logs_key_client_request", "key_id", "client_request_id"),
+    )
+
+
+class CachedResponse(Base):
+    """One cached answer (docs/cache.md), in its tenant's namespace, until ``expires_at`` (epoch
+    seconds). A semantic entry also has the hash of everything but its last user turn (``prefix``),
+    that turn's numbers and negations (``guard``) and its embedding (``vector``: float32, unit
+    length; the turn's text itself is not kept)."""
+
+    __tablename__ = "response_cache"
+
+    namespace: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    door: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str | None] = mapped_column(String(64), default=None)
+    guard: Mapped[str | None] = mapped_column(String(200), default=None)
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    credits: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_response_cache_prefix", "namespace", "prefix"),
+        Index("ix_response_cache_expires", "expires_at"),
     )
 
 

@@ -180,6 +180,14 @@ def _uses(raw: Any) -> dict[str, int]:
     return {str(k): int(v) for k, v in value.items() if isinstance(v, int)} if isinstance(value, dict) else {}
 
 
+def _cache_view(outcome: str | None, saved: int) -> dict[str, Any] | None:
+    """The response cache's part of a log row (docs/cache.md): None when it was not asked."""
+    if not outcome:
+        return None
+    result, _, kind = outcome.partition(":")
+    return {"result": result, "kind": kind, "saved": {"usd": usd(saved), "credits": saved}}
+
+
 def log_view(row: Any) -> dict[str, Any]:
     m = row._mapping
     inp, out = int(m["prompt_tokens"]), int(m["completion_tokens"])
@@ -203,6 +211,7 @@ def log_view(row: Any) -> dict[str, Any]:
         "tier": int(m["tier"] or 0),
         "uses": _uses(m["uses"]),
         "overage": {"usd": usd(int(m["overage_credits"] or 0)), "credits": int(m["overage_credits"] or 0)},
+        "cache": _cache_view(m.get("cache"), int(m.get("cache_saved_credits") or 0)),
         "request_id": m["inference_id"],
         "inference_id": m["inference_id"],
         "client_request_id": m["client_request_id"],

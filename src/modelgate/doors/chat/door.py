@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from modelgate.cache.policy import CacheAsk
 from modelgate.doors.base import (
     DoorRequest,
     DoorResponse,
@@ -99,7 +100,8 @@ def chat_needs(req: ChatRequest) -> frozenset[str]:
     return frozenset(needs)
 
 
-def metered_chat(req: ChatRequest) -> MeteredRequest:
+def metered_chat(req: ChatRequest, raw: bytes | None = None) -> MeteredRequest:
+    """``raw``: the request's body, when the response cache may serve it (docs/cache.md)."""
     return MeteredRequest(
         model=req.model,
         invocation=ChatInvocation(req),
@@ -110,6 +112,7 @@ def metered_chat(req: ChatRequest) -> MeteredRequest:
         prompt_estimate=prompt_tokens_upper_bound(req),
         n=req.n or 1,
         needs=chat_needs(req),
+        cache=CacheAsk(raw, "messages") if raw is not None else None,
     )
 
 
@@ -136,7 +139,7 @@ class ChatDoor(OpenAIEnvelopeDoor):
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         chat: ChatRequest = parsed
-        metered = metered_chat(chat)
+        metered = metered_chat(chat, req.body)
         if chat.stream:
             stream = await state.core.stream(metered, caller)
             out = stream_headers(stream, _dropped(metered))

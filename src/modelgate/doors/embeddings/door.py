@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelgate.cache.policy import CacheAsk
 from modelgate.catalog.models import ModelSpec
 from modelgate.doors.base import (
     DoorRequest,
@@ -161,6 +162,7 @@ class EmbeddingsDoor(OpenAIEnvelopeDoor):
             max_tokens=1,
             prompt_estimate=estimate,
             needs=frozenset({"embeddings"}),
+            cache=CacheAsk(req.body),
         )
         done = await state.core.complete(metered, caller)
         result: Embeddings = done.payload

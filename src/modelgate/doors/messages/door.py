@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from modelgate.cache.policy import CacheAsk
 from modelgate.doors.base import (
     JSON_HEADERS,
     BearerKeyDoor,
@@ -245,6 +246,7 @@ class MessagesDoor(BearerKeyDoor):
             cache_prefix=bound.prefix,
             uses=bound.uses or None,
             grows_prompt=bound.grows,
+            cache=CacheAsk(req.body, "messages", tuple(sorted(headers.items()))),
         )
         msg_id = f"msg_{caller.inference_id}"
         if msg.stream:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from modelgate.cache.policy import CacheAsk
 from modelgate.doors.base import (
     DROPPED_HEADER,
     DoorRequest,
@@ -260,6 +261,7 @@ class ResponsesDoor(OpenAIEnvelopeDoor):
             prompt_estimate=prompt_upper_bound(rr, history, refs),
             needs=_needs(rr),
             **hosted_tool_bounds(rr),
+            cache=CacheAsk(req.body, "input", tuple(sorted(headers.items()))),
         )
         keep = Keeper(state, store, rr, caller, chain, refs) if store.enabled and rr.stored else None
         if rr.stream:
