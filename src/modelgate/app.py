@@ -33,6 +33,7 @@ from modelgate.catalog.registry import Catalog
 from modelgate.doors import default_doors
 from modelgate.doors.asgi import Edge
 from modelgate.doors.responses import routes as responses_api
+from modelgate.gateway.catalog_overlay import CatalogOverlay
 from modelgate.gateway.core import MeteredCore
 from modelgate.gateway.holds import HoldPolicy
 from modelgate.gateway.logsink import PGWriterLogSink, RequestLogSink, WriterLogSink
@@ -165,7 +166,8 @@ def build_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url, timeout=settings.database_timeout)
         await db.upgrade()  # Alembic migrations to head
-        providers = build_providers(catalog, registry, ProviderContext())
+        context = ProviderContext()
+        providers = build_providers(catalog, registry, context)
         ledger, logsink, closers = await _billing_backend(db, settings)
         hold_timeout = timedelta(seconds=settings.hold_timeout)
         await ledger.release_stale(older_than=hold_timeout)
@@ -230,6 +232,12 @@ def build_app(
             _periodic(lambda: ledger.release_stale(older_than=hold_timeout), settings.hold_sweep_interval)
         )
         purger = asyncio.create_task(_periodic(stored.purge_expired, 3600.0))  # retention of /v1/responses
+        overlay = CatalogOverlay(catalog, providers, registry, context, core.spawn)
+        await overlay.refresh(db.engine)  # the console's catalogue entries (gateway/catalog_overlay.py)
+        app.state.mg.extras["catalog_overlay"] = overlay
+        cataloguer = asyncio.create_task(
+            _periodic(lambda: overlay.refresh(db.engine), settings.catalog_poll_interval)
+        )
         mailer = Mailer(settings)
         app.state.mg.extras["mailer"] = mailer
         alerter = asyncio.create_task(
@@ -244,7 +252,7 @@ def build_app(
         try:
             yield
         finally:
-            for task in (flusher, sweeper, purger, alerter, cache_purger):
+            for task in (flusher, sweeper, purger, alerter, cache_purger, cataloguer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     low_balance_usd: float = Field(default=1.0, ge=0, le=1_000_000)
     budget_alert_percent: int = Field(default=80, ge=1, le=100)
     alert_interval: float = Field(default=60.0, ge=1, le=86400)
+    # Seconds between each instance's checks of the catalogue version (providers and models added on
+    # the console, docs/web.md): an edit is live everywhere within this long, without a restart.
+    catalog_poll_interval: float = Field(default=5.0, ge=0.05, le=3600)
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -29,6 +29,7 @@ ANONYMOUS = [
     "/app/login",
     "/app/login?signed_up=1",
     "/app/signup",
+    "/app/forgot",
     "/docs",
     "/docs/models/mock/thinker",
     "/api-docs",
@@ -44,6 +45,9 @@ SIGNED_IN = [
     "/admin/models",
     "/admin/settings",
     "/admin/audit",
+    "/admin/usage",
+    "/admin/catalog",
+    "/app/account/two-factor",
 ]
 
 

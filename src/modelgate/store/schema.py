@@ -494,3 +494,17 @@ class MailAlert(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     ref: Mapped[str] = mapped_column(String(64), primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CatalogEntry(Base):
+    """A provider or model added on the operator console (``gateway/catalog_overlay.py``), merged over the
+    catalogue files on every instance; a provider's API key is sealed (``store/secrets.py``)."""
+
+    __tablename__ = "catalog_entries"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # provider | model
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)  # the entry as the catalogue YAML would hold it (JSON)
+    secret_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_by: Mapped[str] = mapped_column(String(320))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -18,6 +18,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from modelgate.web import (
     account,
     admin,
+    admin_catalog,
     admin_money,
     admin_security,
     admin_status,
@@ -86,5 +87,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(admin.NotOperator, admin.not_found)
     app.add_exception_handler(TwoFactorSetupRequired, twofactor.setup_required)
     routers = (auth, sso, account, keys, billing, exports, playground, docs, apidocs, admin, admin_status)
-    for module in (*routers, admin_money, admin_security, admin_usage, recovery, twofactor):
+    for module in (*routers, admin_catalog, admin_money, admin_security, admin_usage, recovery, twofactor):
         app.include_router(module.router)
