@@ -23,6 +23,7 @@ from starlette.responses import Response
 from modelgate.accounts.keys import KeyAuthenticator
 from modelgate.api import billing, keys, model_metrics, models, usage
 from modelgate.api import metrics as metrics_api
+from modelgate.api import organisations as organisations_api
 from modelgate.billing.ledger import Ledger, LedgerBase
 from modelgate.billing.owners import FileOwners, new_owner_id
 from modelgate.billing.pg_ledger import PGLedger
@@ -293,6 +294,7 @@ def build_app(
     app.include_router(model_metrics.router)  # before models: /models/metrics is not a model
     app.include_router(models.router)
     app.include_router(keys.router)
+    app.include_router(organisations_api.router)
     app.include_router(billing.router)
     app.include_router(usage.router)
     app.include_router(metrics_api.router)

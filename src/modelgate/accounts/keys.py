@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.errors import AuthenticationError
 from modelgate.store.budgets import BudgetRef, key_scope
+from modelgate.store.organisations import ORG_WIDE_ROLES
 from modelgate.store.outage import bounded
 from modelgate.store.schema import Account, ApiKey
 from modelgate.wire.service import Scope
@@ -106,9 +107,23 @@ class KeyIdentity:
     project_rpm: int | None = None
     project_tpm: int | None = None
     expires_at: datetime | None = None
+    org_role: str | None = None  # the member's role in the organisation (None: not a member)
 
     def allows(self, scope: str) -> bool:
         return self.scopes is None or scope in self.scopes
+
+    @property
+    def scope_project(self) -> int | None:
+        """The one project whose keys, logs, usage, responses and budgets this key may read or
+        manage; None: the whole organisation (its owners, admins and billing role)."""
+        if self.org_role in ORG_WIDE_ROLES or self.project_id is None:
+            return None
+        return self.project_id
+
+    @property
+    def may_manage_keys(self) -> bool:
+        """The billing role reads; it does not create, change or delete keys."""
+        return self.org_role != "billing"
 
 
 class KeyAuthenticator:
@@ -213,6 +228,7 @@ class KeyAuthenticator:
             project_rpm=scope.project_rpm,
             project_tpm=scope.project_tpm,
             expires_at=_aware(k["expires_at"]),
+            org_role=scope.org_role,
         )
 
     def invalidate(self, *, digest: str | None = None, key_id: int | None = None) -> None:

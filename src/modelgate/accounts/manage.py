@@ -56,11 +56,14 @@ _NOT_INTERNAL = ApiKey.id.not_in(select(PlaygroundKey.key_id))
 
 
 async def list_keys(
-    conn: AsyncConnection, *, account_id: int, management: bool | None = False
+    conn: AsyncConnection, *, account_id: int, management: bool | None = False, project_id: int | None = None
 ) -> list[KeyRecord]:
     """The account's live keys, oldest first. ``management``: False = regular keys only (what
-    ``GET /v1/keys`` lists), True = management keys only, None = both."""
+    ``GET /v1/keys`` lists), True = management keys only, None = both. ``project_id``: only that
+    project's (a caller confined to it, ``KeyIdentity.scope_project``)."""
     q = select(*_COLUMNS).where(ApiKey.account_id == account_id, ApiKey.deleted_at.is_(None), _NOT_INTERNAL)
+    if project_id is not None:
+        q = q.where(ApiKey.project_id == project_id)
     if management is not None:
         q = q.where(ApiKey.is_management.is_(management))
     rows = (await conn.execute(q.order_by(ApiKey.created_at, ApiKey.id))).all()
@@ -68,10 +71,18 @@ async def list_keys(
 
 
 async def get_key(
-    conn: AsyncConnection, *, account_id: int, prefix: str, include_deleted: bool = False
+    conn: AsyncConnection,
+    *,
+    account_id: int,
+    prefix: str,
+    include_deleted: bool = False,
+    project_id: int | None = None,
 ) -> KeyRecord | None:
-    """One of the account's keys by its 8-character prefix (None when not the account's)."""
+    """One of the account's keys by its 8-character prefix (None when not the account's, or not in
+    ``project_id`` when given)."""
     q = select(*_COLUMNS).where(ApiKey.account_id == account_id, ApiKey.prefix == prefix, _NOT_INTERNAL)
+    if project_id is not None:
+        q = q.where(ApiKey.project_id == project_id)
     if not include_deleted:
         q = q.where(ApiKey.deleted_at.is_(None))
     row = (await conn.execute(q)).first()
@@ -83,8 +94,11 @@ async def get_key_by_id(conn: AsyncConnection, *, key_id: int) -> KeyRecord | No
     return _record(row) if row is not None else None
 
 
-async def latest_used_key(conn: AsyncConnection, *, account_id: int) -> KeyRecord | None:
-    """The account's most recently used live regular key (the newest one when none was used)."""
+async def latest_used_key(
+    conn: AsyncConnection, *, account_id: int, project_id: int | None = None
+) -> KeyRecord | None:
+    """The account's most recently used live regular key (the newest one when none was used), in
+    ``project_id`` when given."""
     q = (
         select(*_COLUMNS)
         .where(
@@ -92,6 +106,7 @@ async def latest_used_key(conn: AsyncConnection, *, account_id: int) -> KeyRecor
             ApiKey.deleted_at.is_(None),
             ApiKey.is_management.is_(False),
             _NOT_INTERNAL,
+            *((ApiKey.project_id == project_id,) if project_id is not None else ()),
         )
         .order_by(ApiKey.last_used_at.is_(None), ApiKey.last_used_at.desc(), ApiKey.id.desc())
         .limit(1)

@@ -29,13 +29,12 @@ from modelgate.api.service_query import (
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.httpkit.contract import json_body, operation, query
 from modelgate.httpkit.deps import AppState, CurrentKey, StateDep, pending_writes_flushed, text_parameters
+from modelgate.store.organisations import in_project
 from modelgate.store.schema import Account, LedgerEntry
 from modelgate.store.secrets import instance_secret
 from modelgate.wire.service import KINDS_BY_TYPE, TopUp, iso, transaction_view, usd
 
-router = APIRouter(
-    tags=["billing"], dependencies=[Depends(text_parameters), Depends(pending_writes_flushed)]
-)
+router = APIRouter(tags=["billing"], dependencies=[Depends(text_parameters), Depends(pending_writes_flushed)])
 
 LOW_BALANCE_CREDITS = 100_000  # 0.05 USD
 _TX_PARAMS = {"from", "to", "direction", "type", "limit", "cursor"}
@@ -133,7 +132,14 @@ async def transactions(request: Request, ident: CurrentKey, state: StateDep) -> 
         raise InvalidRequestError(f"type must be one of {', '.join(KINDS_BY_TYPE)}", param="type")
     limit = int_param(request, "limit", default=50, low=1, high=100)
     scope = "|".join(
-        [str(ident.account_id), start_raw or "", end_raw or "", direction or "", tx_type or "", str(limit)]
+        [
+            f"{ident.account_id}/{ident.scope_project or ''}",
+            start_raw or "",
+            end_raw or "",
+            direction or "",
+            tx_type or "",
+            str(limit),
+        ]
     )
     secret = await _cursor_secret(state)
     cursor = single(request, "cursor")
@@ -144,7 +150,10 @@ async def transactions(request: Request, ident: CurrentKey, state: StateDep) -> 
         if not isinstance(before_id, int):
             raise InvalidRequestError("cursor is malformed", param="cursor", code="invalid_cursor")
 
-    q = select(LedgerEntry).where(LedgerEntry.account_id == ident.account_id)
+    # A project member reads the charges of its project's keys only (docs/organisations.md).
+    q = select(LedgerEntry).where(
+        LedgerEntry.account_id == ident.account_id, *in_project(LedgerEntry.key_id, ident.scope_project)
+    )
     if start is not None:
         q = q.where(LedgerEntry.created_at >= start)
     if end is not None:

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.manage import (
     UNSET,
     KeyRecord,
@@ -29,7 +30,7 @@ from modelgate.accounts.manage import (
 from modelgate.accounts.service import create_key
 from modelgate.api.service_query import json_response, parse_body, require_management
 from modelgate.catalog.models import CREDITS_PER_USD
-from modelgate.errors import InvalidRequestError, NotFoundError
+from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.httpkit.contract import json_body, operation
 from modelgate.httpkit.deps import CurrentKey, StateDep, pending_writes_flushed, text_parameters
 from modelgate.store.organisations import project_of
@@ -73,8 +74,22 @@ async def _render(conn: object, rec: KeyRecord, *, key: str | None = None) -> di
     return {"data": key_view(rec, monthly_credits=usage.get(rec.id, 0), key=key)}
 
 
-async def _target(conn: object, account_id: int, prefix: str) -> KeyRecord:
-    rec = await get_key(conn, account_id=account_id, prefix=prefix)  # type: ignore[arg-type]
+def _require_key_manager(ident: KeyIdentity) -> None:
+    require_management(ident)
+    if not ident.may_manage_keys:
+        raise PermissionDeniedError(
+            "The billing role reads billing and usage; it cannot create, change or delete keys.",
+            code="role_forbidden",
+        )
+
+
+async def _target(conn: object, ident: KeyIdentity, prefix: str) -> KeyRecord:
+    rec = await get_key(
+        conn,  # type: ignore[arg-type]
+        account_id=ident.account_id,
+        prefix=prefix,
+        project_id=ident.scope_project,
+    )
     if rec is None or rec.is_management:
         raise NotFoundError(f"No API key with prefix {prefix!r}", param="prefix", code="key_not_found")
     return rec
@@ -82,14 +97,15 @@ async def _target(conn: object, account_id: int, prefix: str) -> KeyRecord:
 
 @router.post("/v1/keys", openapi_extra=operation(body=json_body(KeyCreate, required=False)))
 async def create(request: Request, ident: CurrentKey, state: StateDep) -> Response:
-    require_management(ident)
+    _require_key_manager(ident)
     body = await parse_body(request, KeyCreate, required=False)
     limit = _limit(body.limit)
     async with state.db.engine.begin() as conn:
-        project = None
+        project = ident.scope_project
         if body.project_id is not None:
             found = await project_of(conn, project_id=body.project_id)
-            if found is None or found.org_id != ident.account_id:
+            confined = ident.scope_project is not None and body.project_id != ident.scope_project
+            if found is None or found.org_id != ident.account_id or confined:
                 raise NotFoundError(
                     f"No project with id {body.project_id}", param="project_id", code="project_not_found"
                 )
@@ -114,7 +130,7 @@ async def create(request: Request, ident: CurrentKey, state: StateDep) -> Respon
 async def list_all(ident: CurrentKey, state: StateDep) -> Response:
     require_management(ident)
     async with state.db.engine.connect() as conn:
-        recs = await list_keys(conn, account_id=ident.account_id)
+        recs = await list_keys(conn, account_id=ident.account_id, project_id=ident.scope_project)
         usage = await monthly_usage(conn, key_ids=[r.id for r in recs])
     return json_response({"data": [key_view(r, monthly_credits=usage.get(r.id, 0)) for r in recs]})
 
@@ -124,7 +140,7 @@ async def latest(ident: CurrentKey, state: StateDep) -> Response:
     await state.keys.flush_last_used()
     async with state.db.engine.connect() as conn:
         if ident.is_management:
-            rec = await latest_used_key(conn, account_id=ident.account_id)
+            rec = await latest_used_key(conn, account_id=ident.account_id, project_id=ident.scope_project)
             if rec is None:
                 raise NotFoundError("This account has no API keys yet", code="key_not_found")
         else:
@@ -136,7 +152,7 @@ async def latest(ident: CurrentKey, state: StateDep) -> Response:
 async def _change(
     request: Request, ident: CurrentKey, state: StateDep, prefix: str, *, replace: bool
 ) -> Response:
-    require_management(ident)
+    _require_key_manager(ident)
     body = await parse_body(request, KeyPut if replace else KeyPatch)
     sent = body.model_fields_set
     changes: dict[str, object] = {}
@@ -159,7 +175,7 @@ async def _change(
         if "limit" in sent:
             changes["limit"] = _limit(body.limit)
     async with state.db.engine.begin() as conn:
-        rec = await _target(conn, ident.account_id, prefix)
+        rec = await _target(conn, ident, prefix)
         rec = await update_key(
             conn,
             key_id=rec.id,
@@ -189,9 +205,9 @@ async def put(request: Request, ident: CurrentKey, state: StateDep, prefix: str)
 
 @router.delete("/v1/keys/{prefix}")
 async def delete(ident: CurrentKey, state: StateDep, prefix: str) -> Response:
-    require_management(ident)
+    _require_key_manager(ident)
     async with state.db.engine.begin() as conn:
-        rec = await _target(conn, ident.account_id, prefix)
+        rec = await _target(conn, ident, prefix)
         await delete_key(conn, key_id=rec.id)
     await state.keys.revoke(key_id=rec.id)  # refused by the next request on every instance
     return json_response({"data": {"prefix": rec.prefix, "deleted": True}})

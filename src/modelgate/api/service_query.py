@@ -162,7 +162,9 @@ async def resolve_key(request: Request, ident: KeyIdentity, conn: Any) -> KeyTar
             param="key_prefix",
             code="key_prefix_forbidden",
         )
-    rec = await get_key(conn, account_id=ident.account_id, prefix=prefix, include_deleted=True)
+    rec = await get_key(
+        conn, account_id=ident.account_id, prefix=prefix, include_deleted=True, project_id=ident.scope_project
+    )
     if rec is None:
         raise NotFoundError(
             f"No API key with prefix {prefix!r} in this account", param="key_prefix", code="key_not_found"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.store.schema import ApiKey, Budget, BudgetSpend, Project
+from modelgate.store.schema import ApiKey, Budget, BudgetSpend, KeySpend, OrgMember, Project
 
 PERIODS = ("day", "week", "month", "none")
 LEVELS = ("organisation", "project", "member")
@@ -37,6 +37,7 @@ class KeyScope:
     project_models: tuple[str, ...] | None
     project_rpm: int | None
     project_tpm: int | None
+    org_role: str | None  # the key's member's role in its organisation
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,17 @@ async def key_scope(
         if p is not None:
             models = tuple(p[0]) if p[0] is not None else None
             rpm, tpm = p[1], p[2]
-    return KeyScope(tuple(refs), models, rpm, tpm)
+    role = None
+    if member_id is not None:
+        r = (
+            await conn.execute(
+                select(OrgMember.role).where(OrgMember.org_id == org_id, OrgMember.account_id == member_id)
+            )
+        ).first()
+        role = str(r[0]) if r is not None else None
+    elif project_id is None:
+        role = "owner"  # a key from before organisations, or made outside them: its account's own
+    return KeyScope(tuple(refs), models, rpm, tpm, role)
 
 
 async def set_budget(
@@ -194,6 +205,18 @@ async def bucket_spend(conn: AsyncConnection, *, budget_id: int, period: str) ->
         await conn.execute(
             select(BudgetSpend.spent_credits, BudgetSpend.held_credits).where(
                 BudgetSpend.budget_id == budget_id, BudgetSpend.period == period
+            )
+        )
+    ).first()
+    return (int(row[0]), int(row[1])) if row is not None else (0, 0)
+
+
+async def key_bucket_spend(conn: AsyncConnection, *, key_id: int, period: str) -> tuple[int, int]:
+    """(spent, held) of a key's own limit in one period bucket."""
+    row = (
+        await conn.execute(
+            select(KeySpend.spent_credits, KeySpend.held_credits).where(
+                KeySpend.key_id == key_id, KeySpend.period == period
             )
         )
     ).first()

@@ -24,6 +24,7 @@ from modelgate.store.schema import Account, ApiKey, Organisation, OrgMember, Pro
 ORG_ROLES = ("owner", "admin", "member", "billing")
 PROJECT_ROLES = ("owner", "member")
 ORG_MANAGERS = ("owner", "admin")  # may manage projects, members and budgets of the organisation
+ORG_WIDE_ROLES = ("owner", "admin", "billing")  # see every project (billing: read only)
 DEFAULT_PROJECT = "Default project"
 
 
@@ -259,3 +260,11 @@ async def project_keys(
 
 async def count_orgs(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(Organisation))).scalar_one())
+
+
+def in_project(key_column: Any, project_id: int | None) -> tuple[Any, ...]:
+    """Conditions confining rows that name a key (``key_column``) to one project's keys; none for
+    a caller who sees the whole organisation (``project_id`` None)."""
+    if project_id is None:
+        return ()
+    return (key_column.in_(select(ApiKey.id).where(ApiKey.project_id == project_id)),)

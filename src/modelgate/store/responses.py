@@ -26,7 +26,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.store.outage import bounded
-from modelgate.store.schema import StoredResponse, StoredResponseItem, utcnow
+from modelgate.store.schema import ApiKey, StoredResponse, StoredResponseItem, utcnow
 from modelgate.store.sqlite_writer import sqlite_timestamp
 
 if TYPE_CHECKING:
@@ -135,7 +135,9 @@ class ResponseStore:
                 await conn.execute(insert(StoredResponseItem), rows)
 
     @_within_timeout
-    async def chain(self, *, account_id: int, response_id: str) -> Chain | None:
+    async def chain(
+        self, *, account_id: int, response_id: str, project_id: int | None = None
+    ) -> Chain | None:
         """The items of ``response_id`` and of every response before it; None if unknown here."""
         t = StoredResponse
         now = utcnow()
@@ -143,7 +145,7 @@ class ResponseStore:
             head = (
                 await conn.execute(
                     select(t.thread_id, t.provider, t.native).where(
-                        t.id == response_id, t.account_id == account_id, t.expires_at > now
+                        t.id == response_id, t.account_id == account_id, t.expires_at > now, *_in(project_id)
                     )
                 )
             ).first()
@@ -153,7 +155,10 @@ class ResponseStore:
                 row.id: row.previous_response_id
                 for row in await conn.execute(
                     select(t.id, t.previous_response_id).where(
-                        t.account_id == account_id, t.thread_id == head.thread_id, t.expires_at > now
+                        t.account_id == account_id,
+                        t.thread_id == head.thread_id,
+                        t.expires_at > now,
+                        *_in(project_id),
                     )
                 )
             }
@@ -177,7 +182,7 @@ class ResponseStore:
 
     @_within_timeout
     async def items(
-        self, *, account_id: int, ids: list[str], outputs_only: bool = False
+        self, *, account_id: int, ids: list[str], outputs_only: bool = False, project_id: int | None = None
     ) -> dict[str, dict[str, Any]]:
         """The account's stored items by id (for ``item_reference``), the newest when an id repeats.
         ``outputs_only``: items its responses produced (an input item's id is the client's choice)."""
@@ -187,7 +192,9 @@ class ResponseStore:
         query = (
             select(i.item_id, i.data)
             .join(t, t.id == i.response_id)
-            .where(i.account_id == account_id, i.item_id.in_(set(ids)), t.expires_at > utcnow())
+            .where(
+                i.account_id == account_id, i.item_id.in_(set(ids)), t.expires_at > utcnow(), *_in(project_id)
+            )
             .order_by(t.created_at, i.position)
         )
         if outputs_only:
@@ -196,21 +203,26 @@ class ResponseStore:
             return {row.item_id: orjson.loads(row.data) for row in await conn.execute(query)}
 
     @_within_timeout
-    async def get(self, *, account_id: int, response_id: str) -> bytes | None:
+    async def get(self, *, account_id: int, response_id: str, project_id: int | None = None) -> bytes | None:
         t = StoredResponse
-        query = select(t.body).where(t.id == response_id, t.account_id == account_id, t.expires_at > utcnow())
+        query = select(t.body).where(
+            t.id == response_id, t.account_id == account_id, t.expires_at > utcnow(), *_in(project_id)
+        )
         async with self.engine.connect() as conn:
             body = (await conn.execute(query)).scalar_one_or_none()
         return body.encode("utf-8") if body is not None else None
 
     @_within_timeout
-    async def delete(self, *, account_id: int, response_id: str) -> bool:
+    async def delete(self, *, account_id: int, response_id: str, project_id: int | None = None) -> bool:
         t, i = StoredResponse, StoredResponseItem
         async with self.engine.begin() as conn:
             found = (
                 await conn.execute(
                     select(t.id).where(
-                        t.id == response_id, t.account_id == account_id, t.expires_at > utcnow()
+                        t.id == response_id,
+                        t.account_id == account_id,
+                        t.expires_at > utcnow(),
+                        *_in(project_id),
                     )
                 )
             ).first()
@@ -222,10 +234,17 @@ class ResponseStore:
 
     @_within_timeout
     async def input_items(
-        self, *, account_id: int, response_id: str, limit: int, order: str, after: str | None
+        self,
+        *,
+        account_id: int,
+        response_id: str,
+        limit: int,
+        order: str,
+        after: str | None,
+        project_id: int | None = None,
     ) -> tuple[list[dict[str, Any]], bool] | None:
         """A page of the response's input items (with their ids) and whether more follow."""
-        if await self.get(account_id=account_id, response_id=response_id) is None:
+        if await self.get(account_id=account_id, response_id=response_id, project_id=project_id) is None:
             return None
         i = StoredResponseItem
         query = select(i.position, i.item_id, i.data).where(i.response_id == response_id, i.kind == "input")
@@ -306,3 +325,11 @@ def _item_row(
         "account_id": rec.account_id,
         "data": orjson.dumps(item).decode("utf-8"),
     }
+
+
+def _in(project_id: int | None) -> tuple[Any, ...]:
+    """The responses a caller confined to one project may see: those made by its keys
+    (docs/organisations.md); no condition for the organisation's owners and admins."""
+    if project_id is None:
+        return ()
+    return (StoredResponse.key_id.in_(select(ApiKey.id).where(ApiKey.project_id == project_id)),)

@@ -42,7 +42,9 @@ async def retrieve_response(
             "does not support; retrieve it without stream",
             param="stream",
         )
-    body = await response_store(state).get(account_id=ident.account_id, response_id=response_id)
+    body = await response_store(state).get(
+        account_id=ident.account_id, response_id=response_id, project_id=ident.scope_project
+    )
     if body is None:
         raise _not_found(response_id)
     return Response(body, media_type=_JSON)
@@ -51,7 +53,9 @@ async def retrieve_response(
 @router.delete("/v1/responses/{response_id}")
 async def delete_response(response_id: str, state: StateDep, ident: CurrentKey) -> Response:
     check_key(ident, "model:chat")
-    if not await response_store(state).delete(account_id=ident.account_id, response_id=response_id):
+    if not await response_store(state).delete(
+        account_id=ident.account_id, response_id=response_id, project_id=ident.scope_project
+    ):
         raise _not_found(response_id)
     body = {"id": response_id, "object": "response", "deleted": True}
     return Response(orjson.dumps(body), media_type=_JSON)
@@ -68,7 +72,12 @@ async def list_input_items(
 ) -> Response:
     check_key(ident, "model:chat")
     page = await response_store(state).input_items(
-        account_id=ident.account_id, response_id=response_id, limit=limit, order=order, after=after
+        account_id=ident.account_id,
+        response_id=response_id,
+        limit=limit,
+        order=order,
+        after=after,
+        project_id=ident.scope_project,
     )
     if page is None:
         raise _not_found(response_id)
@@ -86,7 +95,12 @@ async def list_input_items(
 @router.post("/v1/responses/{response_id}/cancel")
 async def cancel_response(response_id: str, state: StateDep, ident: CurrentKey) -> Response:
     check_key(ident, "model:chat")
-    if await response_store(state).get(account_id=ident.account_id, response_id=response_id) is None:
+    if (
+        await response_store(state).get(
+            account_id=ident.account_id, response_id=response_id, project_id=ident.scope_project
+        )
+        is None
+    ):
         raise _not_found(response_id)
     raise InvalidRequestError(
         "Only background responses can be cancelled, and this gateway does not run background "

@@ -49,10 +49,13 @@ async def context(
     (each must be the caller's own: 404 otherwise), and which ``reasoning`` items given by id alone
     are the caller's own stored outputs."""
     account = caller.ident.account_id
+    project = caller.ident.scope_project  # a project member sees its project's responses only
     chain = None
     if rr.previous_response_id is not None:
         if store.enabled:
-            chain = await store.chain(account_id=account, response_id=rr.previous_response_id)
+            chain = await store.chain(
+                account_id=account, response_id=rr.previous_response_id, project_id=project
+            )
         if chain is None:
             raise NotFoundError(
                 f"Previous response with id '{rr.previous_response_id}' not found.",
@@ -60,7 +63,7 @@ async def context(
                 code="previous_response_not_found",
             )
     ids = [i["id"] for i in rr.items if i.get("type") == "item_reference" and isinstance(i.get("id"), str)]
-    refs = await store.items(account_id=account, ids=ids) if ids and store.enabled else {}
+    refs = await store.items(account_id=account, ids=ids, project_id=project) if ids and store.enabled else {}
     for n, item in enumerate(rr.items):
         if item.get("type") == "item_reference":
             ref = item.get("id")
@@ -68,7 +71,9 @@ async def context(
                 raise NotFoundError(f"input[{n}]: item with id {ref!r} not found", param=f"input[{n}].id")
     named = [i["id"] for i in rr.items if names_stored_reasoning(i)]
     owned = (
-        await store.items(account_id=account, ids=named, outputs_only=True) if named and store.enabled else {}
+        await store.items(account_id=account, ids=named, outputs_only=True, project_id=project)
+        if named and store.enabled
+        else {}
     )
     return chain, refs, frozenset(owned)
 

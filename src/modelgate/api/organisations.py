@@ -1,0 +1,306 @@
+"""Organisations, projects, members and budgets through the key API (docs/organisations.md).
+
+The caller is the member a key belongs to, acting in the key's organisation: owners and admins manage
+everything in it; a project owner manages its project (allow-list, rate limits, members, members'
+budgets); other members and the billing role read. A member of one project never sees another
+project's keys, budgets or spend (``KeyIdentity.scope_project``). Every change that alters what a
+key may do or spend revokes the cached keys it covers, on every instance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from modelgate.accounts.keys import KeyIdentity
+from modelgate.accounts.manage import get_key
+from modelgate.accounts.service import get_account, get_or_create_account, normalise_email
+from modelgate.api.service_query import json_response, parse_body, require_management
+from modelgate.billing.ledger import period_key
+from modelgate.catalog.models import CREDITS_PER_USD
+from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from modelgate.httpkit.contract import json_body, operation
+from modelgate.httpkit.deps import AppState, CurrentKey, StateDep, text_parameters
+from modelgate.store import budgets as budget_store
+from modelgate.store import organisations as orgs
+from modelgate.wire.organisations import BillingBody, BudgetBody, MemberBody, ProjectBody
+from modelgate.wire.service import usd
+
+router = APIRouter(tags=["organisations"], dependencies=[Depends(text_parameters)])
+
+
+def _forbidden(what: str) -> PermissionDeniedError:
+    return PermissionDeniedError(f"Your role does not allow {what}.", code="role_forbidden")
+
+
+def _manager(ident: KeyIdentity) -> bool:
+    return ident.org_role in orgs.ORG_MANAGERS
+
+
+async def _project(conn: Any, ident: KeyIdentity, project_id: int, *, manage: bool) -> orgs.ProjectInfo:
+    """A project of the caller's organisation it may see (404 otherwise) and, with ``manage``, manage."""
+    found = await orgs.project_of(conn, project_id=project_id)
+    confined = ident.scope_project is not None and ident.scope_project != project_id
+    if found is None or found.org_id != ident.account_id or confined:
+        raise NotFoundError(f"No project with id {project_id}", param="project_id", code="project_not_found")
+    if manage and not _manager(ident):
+        role = await orgs.project_role(conn, project_id=project_id, account_id=ident.member_id or 0)
+        if role != "owner":
+            raise _forbidden("managing this project")
+    return found
+
+
+async def _revoke(conn: Any, *, org: int, project: int | None, member: int | None) -> list[int]:
+    return await budget_store.keys_under(conn, org_id=org, project_id=project, member_id=member)
+
+
+async def _revoke_all(state: AppState, key_ids: list[int]) -> None:
+    for key_id in key_ids:
+        await state.keys.revoke(key_id=key_id)
+
+
+def _budget_view(b: budget_store.BudgetInfo) -> dict[str, Any]:
+    used = b.spent_credits + b.held_credits
+    pct = 100 * used / b.limit_credits if b.limit_credits else 100.0
+    return {
+        "id": b.id,
+        "level": b.level,
+        "project_id": b.project_id,
+        "member_id": b.member_id,
+        "period": b.period,
+        "limit_usd": usd(b.limit_credits),
+        "spent_usd": usd(b.spent_credits),
+        "held_usd": usd(b.held_credits),
+        "alert_thresholds": b.alert_thresholds,
+        "alerts": [t for t in (b.alert_thresholds or []) if pct >= t],  # thresholds crossed this period
+    }
+
+
+def _project_view(p: orgs.ProjectInfo) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "default": p.is_default,
+        "allowed_models": p.allowed_models,
+        "rpm": p.rpm,
+        "tpm": p.tpm,
+    }
+
+
+@router.get("/v1/organisation")
+async def organisation(ident: CurrentKey, state: StateDep) -> Response:
+    """The key's organisation as its caller may see it: projects, budgets and their spend."""
+    async with state.db.engine.connect() as conn:
+        member = ident.member_id or ident.account_id
+        mine = {m.org_id: m for m in await orgs.memberships(conn, account_id=member)}
+        info = mine.get(ident.account_id)
+        projects = await orgs.visible_projects(conn, org_id=ident.account_id, account_id=member)
+        if ident.scope_project is not None:
+            projects = [p for p in projects if p.id == ident.scope_project]
+        seen = [p.id for p in projects]
+        budgets = await budget_store.list_budgets(
+            conn,
+            org_id=ident.account_id,
+            bucket=period_key,
+            project_ids=seen if ident.scope_project is not None else None,
+        )
+    return json_response(
+        {
+            "data": {
+                "id": ident.account_id,
+                "name": info.name if info else None,
+                "personal": info.personal if info else None,
+                "billing": "postpaid" if info and info.postpaid else "prepaid",
+                "role": ident.org_role,
+                "project_id": ident.project_id,
+                "projects": [_project_view(p) for p in projects],
+                "budgets": [_budget_view(b) for b in budgets],
+            }
+        }
+    )
+
+
+@router.post("/v1/projects", openapi_extra=operation(body=json_body(ProjectBody)))
+async def create_project(request: Request, ident: CurrentKey, state: StateDep) -> Response:
+    require_management(ident)
+    if not _manager(ident):
+        raise _forbidden("creating projects")
+    body = await parse_body(request, ProjectBody)
+    if body.name is None:
+        raise InvalidRequestError("name is required", param="name")
+    async with state.db.engine.begin() as conn:
+        pid = await orgs.create_project(
+            conn,
+            org_id=ident.account_id,
+            name=body.name,
+            owner_id=ident.member_id,
+            allowed_models=body.allowed_models,
+            rpm=body.rpm,
+            tpm=body.tpm,
+        )
+        created = await orgs.project_of(conn, project_id=pid)
+    assert created is not None
+    return json_response({"data": _project_view(created)})
+
+
+@router.patch("/v1/projects/{project_id}", openapi_extra=operation(body=json_body(ProjectBody)))
+async def patch_project(request: Request, ident: CurrentKey, state: StateDep, project_id: int) -> Response:
+    require_management(ident)
+    body = await parse_body(request, ProjectBody)
+    changes = {k: getattr(body, k) for k in body.model_fields_set}
+    if changes.get("name", "") is None:
+        raise InvalidRequestError("name cannot be null", param="name")
+    async with state.db.engine.begin() as conn:
+        await _project(conn, ident, project_id, manage=True)
+        await orgs.update_project(conn, project_id=project_id, **changes)
+        updated = await orgs.project_of(conn, project_id=project_id)
+        keys = await _revoke(conn, org=ident.account_id, project=project_id, member=None)
+    await _revoke_all(state, keys)
+    assert updated is not None
+    return json_response({"data": _project_view(updated)})
+
+
+@router.put("/v1/organisation/members", openapi_extra=operation(body=json_body(MemberBody)))
+async def put_org_member(request: Request, ident: CurrentKey, state: StateDep) -> Response:
+    require_management(ident)
+    if not _manager(ident):
+        raise _forbidden("managing the organisation's members")
+    body = await parse_body(request, MemberBody)
+    if body.role not in orgs.ORG_ROLES:
+        raise InvalidRequestError(f"role must be one of {', '.join(orgs.ORG_ROLES)}", param="role")
+    if body.role == "owner" and ident.org_role != "owner":
+        raise _forbidden("naming owners")
+    async with state.db.engine.begin() as conn:
+        account = await get_or_create_account(conn, email=normalise_email(body.email))
+        await orgs.add_org_member(conn, org_id=ident.account_id, account_id=account, role=body.role)
+        keys = await _revoke(conn, org=ident.account_id, project=None, member=account)
+    await _revoke_all(state, keys)
+    return json_response({"data": {"member_id": account, "role": body.role}})
+
+
+@router.put("/v1/projects/{project_id}/members", openapi_extra=operation(body=json_body(MemberBody)))
+async def put_project_member(
+    request: Request, ident: CurrentKey, state: StateDep, project_id: int
+) -> Response:
+    require_management(ident)
+    body = await parse_body(request, MemberBody)
+    if body.role not in orgs.PROJECT_ROLES:
+        raise InvalidRequestError(f"role must be one of {', '.join(orgs.PROJECT_ROLES)}", param="role")
+    async with state.db.engine.begin() as conn:
+        await _project(conn, ident, project_id, manage=True)
+        account = await get_or_create_account(conn, email=normalise_email(body.email))
+        if await orgs.org_role(conn, org_id=ident.account_id, account_id=account) is None:
+            await orgs.add_org_member(conn, org_id=ident.account_id, account_id=account, role="member")
+        await orgs.add_project_member(conn, project_id=project_id, account_id=account, role=body.role)
+    return json_response({"data": {"member_id": account, "project_id": project_id, "role": body.role}})
+
+
+@router.put("/v1/budgets", openapi_extra=operation(body=json_body(BudgetBody)))
+async def put_budget(request: Request, ident: CurrentKey, state: StateDep) -> Response:
+    require_management(ident)
+    body = await parse_body(request, BudgetBody)
+    if body.member_email is not None and body.project_id is None:
+        raise InvalidRequestError(
+            "a member's budget is set within a project: give project_id", param="project_id"
+        )
+    if any(not 1 <= t <= 100 for t in body.alert_thresholds or []):
+        raise InvalidRequestError("alert_thresholds are percentages from 1 to 100", param="alert_thresholds")
+    async with state.db.engine.begin() as conn:
+        member = None
+        if body.project_id is None:
+            if not _manager(ident):
+                raise _forbidden("setting the organisation's budget")
+        else:
+            # A project's own budget: the organisation's managers; a member's: the project owner too.
+            await _project(conn, ident, body.project_id, manage=body.member_email is not None)
+            if body.member_email is None and not _manager(ident):
+                raise _forbidden("setting a project's budget")
+        if body.member_email is not None:
+            member = await get_or_create_account(conn, email=normalise_email(body.member_email))
+            if await orgs.org_role(conn, org_id=ident.account_id, account_id=member) is None:
+                raise NotFoundError("No such member in this organisation", param="member_email")
+        budget_id = await budget_store.set_budget(
+            conn,
+            org_id=ident.account_id,
+            project_id=body.project_id,
+            member_id=member,
+            period=body.period,
+            limit_credits=round(body.limit_usd * CREDITS_PER_USD),
+            alert_thresholds=body.alert_thresholds,
+            alert_webhook=body.alert_webhook,
+        )
+        keys = await _revoke(conn, org=ident.account_id, project=body.project_id, member=member)
+    await _revoke_all(state, keys)
+    return json_response({"data": {"id": budget_id}})
+
+
+@router.delete("/v1/budgets/{budget_id}")
+async def delete_budget(ident: CurrentKey, state: StateDep, budget_id: int) -> Response:
+    require_management(ident)
+    if not _manager(ident):
+        raise _forbidden("deleting budgets")
+    async with state.db.engine.begin() as conn:
+        found = await budget_store.get_budget(conn, budget_id=budget_id)
+        if found is None or found[0] != ident.account_id:
+            raise NotFoundError(f"No budget with id {budget_id}", param="budget_id", code="budget_not_found")
+        keys = await _revoke(conn, org=found[0], project=found[1], member=found[2])
+        await budget_store.delete_budget(conn, org_id=ident.account_id, budget_id=budget_id)
+    await _revoke_all(state, keys)
+    return json_response({"data": {"id": budget_id, "deleted": True}})
+
+
+@router.get("/v1/keys/{prefix}/spend")
+async def key_spend(ident: CurrentKey, state: StateDep, prefix: str) -> Response:
+    """A key's spend against each level it falls under, in each level's current period."""
+    async with state.db.engine.connect() as conn:
+        if prefix != ident.prefix and not ident.is_management:
+            raise PermissionDeniedError(
+                "A regular API key can only read its own spend.", code="key_prefix_forbidden"
+            )
+        rec = await get_key(conn, account_id=ident.account_id, prefix=prefix, project_id=ident.scope_project)
+        if rec is None:
+            raise NotFoundError(f"No API key with prefix {prefix!r}", param="prefix", code="key_not_found")
+        scope = await budget_store.key_scope(
+            conn, org_id=rec.account_id, project_id=rec.project_id, member_id=rec.member_id
+        )
+        levels = []
+        for b in scope.budgets:
+            spent, held = await budget_store.bucket_spend(conn, budget_id=b.id, period=period_key(b.period))
+            levels.append(
+                {
+                    "level": b.level,
+                    "period": b.period,
+                    "limit_usd": usd(b.limit_credits),
+                    "spent_usd": usd(spent),
+                    "held_usd": usd(held),
+                }
+            )
+        if rec.limit_credits is not None:
+            spent, held = await budget_store.key_bucket_spend(
+                conn, key_id=rec.id, period=period_key(rec.limit_retention)
+            )
+            levels.append(
+                {
+                    "level": "key",
+                    "period": rec.limit_retention,
+                    "limit_usd": usd(rec.limit_credits),
+                    "spent_usd": usd(spent),
+                    "held_usd": usd(held),
+                }
+            )
+    return json_response({"data": {"prefix": rec.prefix, "project_id": rec.project_id, "levels": levels}})
+
+
+@router.put("/v1/organisation/billing", openapi_extra=operation(body=json_body(BillingBody)))
+async def put_billing(request: Request, ident: CurrentKey, state: StateDep) -> Response:
+    """Prepaid or postpaid: an operator's decision (a postpaid organisation spends without credits)."""
+    require_management(ident)
+    body = await parse_body(request, BillingBody)
+    async with state.db.engine.begin() as conn:
+        caller = await get_account(conn, account_id=ident.member_id or ident.account_id)
+        if caller is None or not caller.is_admin:
+            raise _forbidden("changing how the organisation pays (operators only)")
+        await orgs.set_postpaid(conn, org_id=ident.account_id, postpaid=body.mode == "postpaid")
+    return json_response({"data": {"billing": body.mode}})
