@@ -85,6 +85,16 @@ def check_key(ident: KeyIdentity, scope: str) -> None:
         )
 
 
+def check_model_allowed(ident: KeyIdentity, model: ModelSpec) -> None:
+    """The key's and its project's model allow-lists (docs/organisations.md); an alias counts."""
+    if ident.allowed_models is not None and ident.allowed_models.isdisjoint((model.id, *model.aliases)):
+        raise PermissionDeniedError(
+            f"This API key may not call the model `{model.id}` (its or its project's model allow-list).",
+            code="model_not_allowed",
+            param="model",
+        )
+
+
 def supports(provider: Provider, capability: str) -> bool:
     flag = _FLAGS.get(capability)
     return True if flag is None else bool(flag(provider))
@@ -119,12 +129,7 @@ def admit(
 ) -> Prepared:
     check_key(ident, req.scope)
     model = resolve_model(catalog, req.model, req.kind)
-    if ident.allowed_models is not None and ident.allowed_models.isdisjoint((model.id, *model.aliases)):
-        raise PermissionDeniedError(
-            f"This API key may not call the model `{model.id}` (its or its project's model allow-list).",
-            code="model_not_allowed",
-            param="model",
-        )
+    check_model_allowed(ident, model)
     max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS
     limit = model.output_max
     if limit is not None and max_tokens > limit and req.clamp_max_tokens:

@@ -35,7 +35,7 @@ from modelgate.cache.stage import ResponseCache
 from modelgate.catalog.models import Route
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import GatewayError, UpstreamError
-from modelgate.gateway.admission import admit, check_key, resolve_model
+from modelgate.gateway.admission import admit, check_key, check_model_allowed, resolve_model
 from modelgate.gateway.cached import CACHE, CacheSteps
 from modelgate.gateway.flight import Flight, LiveUsage
 from modelgate.gateway.holds import HoldPolicy
@@ -213,6 +213,7 @@ class MeteredCore(CacheSteps):
         is raised; no exact count anywhere gives the door's estimate."""
         check_key(caller.ident, req.scope)
         model = resolve_model(self.catalog, req.model, req.kind)
+        check_model_allowed(caller.ident, model)
         for route in self.router.plan(model, None):
             try:
                 tokens = await req.counter(self.providers[route.provider], route)
