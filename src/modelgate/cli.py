@@ -193,6 +193,28 @@ def cmd_sign_in_link(args: argparse.Namespace) -> int:
     return asyncio.run(_account_action(args, "sign-in-link"))
 
 
+def cmd_scim_token(args: argparse.Namespace) -> int:
+    from modelgate.identity.admin import NoSuchOrganisation, issue_scim_token
+
+    try:
+        print(asyncio.run(issue_scim_token(_settings(args), organisation=args.org)))
+    except NoSuchOrganisation as exc:
+        print(f"modelgate: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sso_only(args: argparse.Namespace) -> int:
+    from modelgate.identity.admin import NoSuchOrganisation, set_sso_only
+
+    try:
+        asyncio.run(set_sso_only(_settings(args), organisation=args.org, sso_only=not args.off))
+    except NoSuchOrganisation as exc:
+        print(f"modelgate: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from modelgate.store.db import Database
 
@@ -300,6 +322,21 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument("--base-url", help="this server's address as users reach it (default: host:port)")
     sl.add_argument("--database-url")
     sl.set_defaults(func=cmd_sign_in_link)
+
+    st = admin.add_parser(
+        "scim-token", help="print a new SCIM token of a team organisation (docs/identity.md)"
+    )
+    st.add_argument("--org", required=True, help="the organisation's name")
+    st.add_argument("--database-url")
+    st.set_defaults(func=cmd_scim_token)
+
+    so = admin.add_parser(
+        "sso-only", help="refuse passwords of an organisation's members (operators excepted)"
+    )
+    so.add_argument("--org", required=True, help="the organisation's name")
+    so.add_argument("--off", action="store_true", help="allow their passwords again")
+    so.add_argument("--database-url")
+    so.set_defaults(func=cmd_sso_only)
 
     cat = sub.add_parser("catalog", help="the model catalogue").add_subparsers(
         dest="catalog_command", required=True

@@ -27,18 +27,20 @@ class OIDCProvider(BaseModel):
 
 
 class GroupRule(BaseModel):
-    """A group (of an OIDC groups claim) and what it grants: ``operator`` makes the account an
-    operator; ``project`` and ``role`` name a project membership (applied once organisations and
-    projects exist; docs/identity.md)."""
+    """A group (of an OIDC groups claim, or a SCIM Group's displayName) and what it grants:
+    ``operator`` makes the account an operator; ``organisation`` (a team organisation's name) with
+    ``org_role`` a role in it, and with ``project`` (a project's name in it) a project membership
+    as ``role`` (docs/identity.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
     group: str
-    provider: str | None = None  # only this provider's groups (None: any)
+    provider: str | None = None  # only this provider's groups ("scim": SCIM Groups; None: any)
     operator: bool = False
     organisation: str | None = None
+    org_role: Literal["owner", "admin", "member", "billing"] = "member"
     project: str | None = None
-    role: str = "member"
+    role: Literal["owner", "member"] = "member"
 
 
 class Settings(BaseSettings):

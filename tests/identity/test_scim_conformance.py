@@ -48,6 +48,6 @@ def test_scim_requires_its_token(make_live_server: Any, openai_upstream: FakeOpe
         assert r.status_code == 200 and r.json()["totalResults"] == 0
 
 
-def test_scim_is_off_without_a_token(live_server: Any) -> None:
+def test_scim_refuses_without_a_token(live_server: Any) -> None:
     r = httpx.get(f"{live_server.url}/scim/v2/Users", headers={"Authorization": "Bearer x"}, timeout=30)
-    assert r.status_code == 404 and r.headers["content-type"].startswith("application/scim+json")
+    assert r.status_code == 401 and r.headers["content-type"].startswith("application/scim+json")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from modelgate.store import organisations as orgs
 from modelgate.store.schema import Account, AccountIdentity
 from tests.conftest import MOCK_CONFIG, LiveServer
 from tests.fakes.oidc_provider import OpenIDProvider
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 RULES = [
     {"group": "ml-platform", "organisation": "corp", "project": "research", "role": "member"},
+    {"group": "sales-team", "organisation": "corp", "org_role": "admin", "project": "sales", "role": "owner"},
     {"group": "gateway-admins", "operator": True},
+    {"group": "gateway-admins", "organisation": "no such organisation"},  # grants nothing
 ]
 
 
@@ -76,6 +79,30 @@ def sign_in_through(page: Any, server: LiveServer, provider: str, username: str,
     page.click("#sign-in")
 
 
+def team(server: LiveServer) -> tuple[int, int, int]:
+    """The 'corp' organisation (owned by its admin) with its 'research' and 'sales' projects."""
+    owner = make_account(server, "owner@corp.example", "owner's password")
+
+    async def work(conn: Any) -> tuple[int, int, int]:
+        org_id = await orgs.create_org(conn, name="corp", owner_id=owner)
+        research = await orgs.create_project(conn, org_id=org_id, name="research")
+        sales = await orgs.create_project(conn, org_id=org_id, name="sales")
+        return org_id, research, sales
+
+    return with_db(server, work)
+
+
+def roles(server: LiveServer, email: str, org_id: int, *projects: int) -> tuple[str | None, ...]:
+    async def work(conn: Any) -> tuple[str | None, ...]:
+        account_id = (await conn.execute(select(Account.id).where(Account.email == email))).scalar_one()
+        found = [await orgs.org_role(conn, org_id=org_id, account_id=account_id)]
+        for project_id in projects:
+            found.append(await orgs.project_role(conn, project_id=project_id, account_id=account_id))
+        return tuple(found)
+
+    return with_db(server, work)
+
+
 def test_two_providers_jit_accounts_and_group_mapping(
     make_live_server: Any,
     openai_upstream: FakeOpenAI,
@@ -84,6 +111,7 @@ def test_two_providers_jit_accounts_and_group_mapping(
     partner_idp: OpenIDProvider,
 ) -> None:
     server = sso_server(make_live_server, openai_upstream, ("corp", corp_idp), ("partner", partner_idp))
+    org_id, research, sales = team(server)
 
     # Alice: no account yet, created on her first sign-in (just in time).
     page = new_page(browser)
@@ -96,6 +124,8 @@ def test_two_providers_jit_accounts_and_group_mapping(
     assert link.issuer == corp_idp.issuer and link.subject == "sub-alice" and link.provider == "corp"
     assert link.groups == ["ml-platform", "everyone"]
     assert corp_idp.codes_issued == 1 and corp_idp.tokens_issued == 1
+    # Her group ml-platform put her in the research project (and so in the organisation).
+    assert roles(server, "alice@corp.example", org_id, research, sales) == ("member", "member", None)
     page.context.close()
 
     # Carol, through the second provider beside the first.
@@ -132,6 +162,30 @@ def test_two_providers_jit_accounts_and_group_mapping(
     assert not account(server, "bob@corp.example").is_admin
     assert page.goto(f"{server.url}/admin").status == 404  # not an operator any more
     page.context.close()
+
+    # Alice moves from ml-platform to sales-team: her next sign-in moves her between projects.
+    corp_idp.users["alice"].groups = ["sales-team"]
+    page = new_page(browser)
+    sign_in_through(page, server, "corp", "alice", "alice-pass")
+    page.wait_for_url(f"{server.url}/app/keys")
+    page.context.close()
+    assert roles(server, "alice@corp.example", org_id, research, sales) == ("admin", None, "owner")
+
+    # She leaves every group: what her groups granted is taken back, but not a membership the
+    # organisation's owner gave her by hand meanwhile.
+    async def by_hand(conn: Any) -> None:
+        alice_id = (
+            await conn.execute(select(Account.id).where(Account.email == "alice@corp.example"))
+        ).scalar_one()
+        await orgs.add_project_member(conn, project_id=research, account_id=alice_id, role="owner")
+
+    with_db(server, by_hand)
+    corp_idp.users["alice"].groups = []
+    page = new_page(browser)
+    sign_in_through(page, server, "corp", "alice", "alice-pass")
+    page.wait_for_url(f"{server.url}/app/keys")
+    page.context.close()
+    assert roles(server, "alice@corp.example", org_id, research, sales) == (None, "owner", None)
 
     # An email the provider has not verified does not sign anyone in.
     page = new_page(browser)

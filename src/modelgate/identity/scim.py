@@ -3,9 +3,11 @@
 The protocol (routing, validation, filters, sorting, pagination, PATCH, ETags, errors) is
 ``scim2-server``'s; the resources live in modelgate's database (``identity/scim_storage.py``),
 where a User provisions an account. Every request but ``/ServiceProviderConfig`` needs a bearer
-token: ``MODELGATE_SCIM_TOKEN`` (compared in constant time); without one SCIM is off and every
-path answers 404. Announced: PATCH, filter (at most 200 results a page), sort and ETags; no bulk
-and no password changes (accounts provisioned here sign in through single sign-on).
+token: the gateway's ``MODELGATE_SCIM_TOKEN`` (compared in constant time), or an organisation's
+(``modelgate admin scim-token --org NAME``; only its digest is stored): the Users it provisions
+join that organisation, and its Groups grant roles in that organisation alone. Announced: PATCH,
+filter (at most 200 results a page), sort and ETags; no bulk and no password changes (accounts
+provisioned here sign in through single sign-on).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from scim2_models import (
     ETag,
     External,
     Filter,
-    NotFoundException,
     Patch,
     Reference,
     ScimProvider,
@@ -41,7 +42,8 @@ from scim2_server.utils import load_default_resource_types, load_default_schemas
 
 from modelgate.httpkit.deps import AppState
 from modelgate.identity.scim_storage import DatabaseScimStorage
-from modelgate.store.outage import is_unreachable
+from modelgate.store import identity as store
+from modelgate.store.outage import bounded, is_unreachable
 
 log = logging.getLogger("modelgate.scim")
 
@@ -53,7 +55,7 @@ BEARER = AuthenticationScheme(
     spec_uri=Reference[External]("https://datatracker.ietf.org/doc/html/rfc6750"),
     primary=True,
 )
-DEFAULT_TENANT = ""
+GATEWAY_TENANT = ""
 
 
 def scim_provider() -> ScimProvider:
@@ -84,27 +86,39 @@ class ScimApp(ASGIApplication):
         BaseApplication.__init__(self, provider, ScimService(provider))
         self._state = state
 
-    def tenant_of(self, request: ScimRequest, state: AppState) -> str:
-        """The tenant the request's bearer token provisions; 401 for a missing or wrong token."""
-        configured = state.settings.scim_token
+    async def tenant_of(self, request: ScimRequest, state: AppState) -> tuple[str, int | None]:
+        """(tenant, organisation id) of the request's bearer token: the gateway's
+        (``MODELGATE_SCIM_TOKEN``: tenant "", no organisation) or an organisation's; 401 else."""
         scheme, _, token = (request.header("Authorization") or "").partition(" ")
-        if configured is None or scheme.lower() != "bearer" or not token:
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > 512:
             raise UnauthorizedException
-        if not secrets.compare_digest(_digest(token.strip()), _digest(configured.get_secret_value())):
+        digest = _digest(token)
+        configured = state.settings.scim_token
+        if configured is not None and secrets.compare_digest(digest, _digest(configured.get_secret_value())):
+            return GATEWAY_TENANT, None
+        async with bounded(state.settings.database_timeout), state.db.engine.connect() as conn:
+            org_id = await store.scim_token_org(conn, digest=digest.hex())
+        if org_id is None:
             raise UnauthorizedException
-        return DEFAULT_TENANT
+        return f"org:{org_id}", org_id
 
     async def dispatch_request(self, request: ScimRequest) -> ScimResponse:
         state = self._state()
-        if state.settings.scim_token is None:
-            raise NotFoundException(detail="SCIM provisioning is not enabled on this gateway.")
-        tenant = self.tenant_of(request, state) if self.needs_auth(request) else DEFAULT_TENANT
+        tenant, org_id = GATEWAY_TENANT, None
+        if self.needs_auth(request):
+            tenant, org_id = await self.tenant_of(request, state)
 
         async def revoke(key_id: int) -> None:
             await state.keys.revoke(key_id=key_id)
 
         storage = DatabaseScimStorage(
-            engine=state.db.engine, tenant=tenant, model_for=self.service.get_model, revoke=revoke
+            engine=state.db.engine,
+            tenant=tenant,
+            org_id=org_id,
+            rules=state.settings.group_rules,
+            model_for=self.service.get_model,
+            revoke=revoke,
         )
         return await AsyncScimHandler(self.service, storage).handle(request)
 

@@ -7,7 +7,9 @@ is an email): found by that email, or created without a password. ``active: fals
 the account (``store.identity.deactivate_account``: the account and every key it owns disabled,
 its web sessions ended) and, once committed, revokes those keys from every instance's cache;
 ``active: true`` enables the account again (its keys stay disabled). Deleting a User deactivates
-its account the same way; the account row and its books stay.
+its account the same way; the account row and its books stay. Through an organisation's token,
+a provisioned account also joins that organisation (as a member); Groups map to roles through
+``identity/scim_groups.py``.
 
 Searches: an ``userName eq "..."`` filter (what identity providers send before each create) is
 answered from an index; other filters are evaluated by scim2-server over the tenant's resources
@@ -39,7 +41,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelgate.accounts.operators import Actor, audit
+from modelgate.identity.scim_groups import member_ids, regroup
+from modelgate.settings import GroupRule
 from modelgate.store import identity as store
+from modelgate.store import organisations as orgs
 from modelgate.store.schema import utcnow
 
 SCIM_ACTOR = Actor(None, "SCIM")
@@ -77,9 +82,20 @@ class DatabaseScimStorage(AsyncScimStorage):
 
     supports_cursors = False
 
-    def __init__(self, *, engine: AsyncEngine, tenant: str, model_for: ModelFor, revoke: Revoke) -> None:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        tenant: str,
+        model_for: ModelFor,
+        revoke: Revoke,
+        org_id: int | None = None,
+        rules: list[GroupRule] | None = None,
+    ) -> None:
         self._engine = engine
         self._tenant = tenant
+        self._org_id = org_id
+        self._rules = rules or []
         self._model_for = model_for
         self._revoke = revoke
 
@@ -155,6 +171,8 @@ class DatabaseScimStorage(AsyncScimStorage):
                     body=body,
                     now=now,
                 )
+                if resource_type.name == "Group":
+                    await self._regroup(conn, member_ids(json.loads(body)))
         except IntegrityError:
             raise UniquenessException(detail="This userName is already in use.") from None
         await self._revoke_all(revoked)
@@ -188,6 +206,8 @@ class DatabaseScimStorage(AsyncScimStorage):
                 )
                 if not written:  # written by another request since it was read
                     raise PreconditionFailedException
+                if resource_type.name == "Group":
+                    await self._regroup(conn, member_ids(json.loads(row.body)) | member_ids(json.loads(body)))
         except IntegrityError:
             raise UniquenessException(detail="This userName is already in use.") from None
         await self._revoke_all(revoked)
@@ -210,6 +230,8 @@ class DatabaseScimStorage(AsyncScimStorage):
                 conn, tenant=self._tenant, resource_id=row.id, expected_version=row.version
             ):
                 raise PreconditionFailedException
+            if resource_type.name == "Group":
+                await self._regroup(conn, member_ids(json.loads(row.body)))
         await self._revoke_all(revoked)
 
     async def _current(
@@ -238,6 +260,11 @@ class DatabaseScimStorage(AsyncScimStorage):
                 await audit(conn, actor=SCIM_ACTOR, action="account.provision", account_id=account_id)
             else:
                 account_id = found[0]
+        if (
+            self._org_id is not None
+            and await orgs.org_role(conn, org_id=self._org_id, account_id=account_id) is None
+        ):
+            await orgs.add_org_member(conn, org_id=self._org_id, account_id=account_id, role="member")
         flags = await store.account_flags(conn, account_id=account_id)
         disabled = flags[0] if flags is not None else False
         if resource.active is False and not disabled:
@@ -248,6 +275,9 @@ class DatabaseScimStorage(AsyncScimStorage):
             await store.set_account_enabled(conn, account_id=account_id)
             await audit(conn, actor=SCIM_ACTOR, action="account.activate", account_id=account_id)
         return account_id, []
+
+    async def _regroup(self, conn: AsyncConnection, user_ids: set[str]) -> None:
+        await regroup(conn, tenant=self._tenant, org_id=self._org_id, rules=self._rules, user_ids=user_ids)
 
     async def _revoke_all(self, key_ids: list[int]) -> None:
         for key_id in key_ids:

@@ -6,45 +6,21 @@ disabled account (deprovisioned through SCIM, or by an operator) cannot sign in.
 
 Groups: ``MODELGATE_GROUP_RULES`` map a group of the groups claim to what it grants. ``operator``:
 when any rule (of this provider) grants it, the account is an operator exactly while one of its
-groups matches such a rule; without such rules the flag is left as it is. ``project``/``role``
-rules are evaluated and kept on the identity; docs/identity.md says what they apply to.
+groups matches such a rule; without such rules the flag is left as it is. Organisation roles and
+project memberships: ``identity/grants.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.accounts.operators import Actor, audit
+from modelgate.identity.grants import Grants, apply, evaluate
 from modelgate.identity.oidc import SignedIn, SSOError
 from modelgate.settings import GroupRule
 from modelgate.store import identity as store
-
-
-@dataclass(frozen=True, slots=True)
-class Membership:
-    organisation: str | None
-    project: str
-    role: str
-
-
-@dataclass(frozen=True, slots=True)
-class Grants:
-    operator: bool | None  # None: no rule of this provider is about operators
-    memberships: list[Membership] = field(default_factory=list)
-
-
-def evaluate(rules: list[GroupRule], *, provider: str, groups: list[str]) -> Grants:
-    """What ``groups`` grant under ``rules`` (those of any provider or of ``provider``)."""
-    applicable = [r for r in rules if r.provider in (None, provider)]
-    have = set(groups)
-    matched = [r for r in applicable if r.group in have]
-    operator = any(r.operator for r in matched) if any(r.operator for r in applicable) else None
-    memberships = list(
-        dict.fromkeys(Membership(r.organisation, r.project, r.role) for r in matched if r.project)
-    )
-    return Grants(operator=operator, memberships=memberships)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +50,8 @@ async def sign_in(
     if flags is None or flags[0]:
         raise SSOError("This account is disabled. Contact the operator of this gateway.")
     grants = evaluate(rules, provider=provider, groups=who.groups)
+    previous = await store.identity_grants(conn, issuer=who.issuer, subject=who.subject)
+    granted = await apply(conn, account_id=account_id, grants=grants, previous=previous)
     is_admin = flags[1]
     if grants.operator is not None and grants.operator != is_admin:
         await store.set_operator_flag(conn, account_id=account_id, operator=grants.operator)
@@ -88,5 +66,6 @@ async def sign_in(
         subject=who.subject,
         email=who.email,
         groups=who.groups,
+        granted=granted,
     )
     return SignInResult(account_id=account_id, created=created, is_admin=is_admin, grants=grants)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.store.organisations import create_personal_org
@@ -21,7 +21,13 @@ from modelgate.store.schema import (
     AccountIdentity,
     ApiKey,
     OIDCLogin,
+    Organisation,
+    OrgMember,
+    OrgSignIn,
+    Project,
+    ProjectMember,
     ScimResource,
+    ScimToken,
     WebSession,
     utcnow,
 )
@@ -162,17 +168,19 @@ async def account_flags(conn: AsyncConnection, *, account_id: int) -> tuple[bool
 
 
 async def deactivate_account(conn: AsyncConnection, *, account_id: int) -> list[int]:
-    """Disable the account and every live key it owns, and end its web sessions; returns the ids
+    """Disable the account and every live key it owns (in its own organisation and, as their
+    member, in team organisations), and end its web sessions; returns the ids
     of its keys, to revoke from every instance's cache once committed."""
     await conn.execute(update(Account).where(Account.id == account_id).values(disabled=True))
     now = utcnow()
+    owned = or_(ApiKey.account_id == account_id, ApiKey.member_id == account_id)  # team keys too
     await conn.execute(
         update(ApiKey)
-        .where(ApiKey.account_id == account_id, ApiKey.deleted_at.is_(None), ApiKey.disabled.is_(False))
+        .where(owned, ApiKey.deleted_at.is_(None), ApiKey.disabled.is_(False))
         .values(disabled=True, updated_at=now)
     )
     await conn.execute(delete(WebSession).where(WebSession.account_id == account_id))
-    rows = await conn.execute(select(ApiKey.id).where(ApiKey.account_id == account_id))
+    rows = await conn.execute(select(ApiKey.id).where(owned))
     return [int(r[0]) for r in rows]
 
 
@@ -255,6 +263,16 @@ async def identity_account(conn: AsyncConnection, *, issuer: str, subject: str) 
     return int(row[0]) if row is not None else None
 
 
+async def identity_grants(conn: AsyncConnection, *, issuer: str, subject: str) -> dict[str, Any]:
+    """What the identity's groups granted at its latest sign-in (``{"orgs": {}, "projects": {}}``)."""
+    q = select(AccountIdentity.granted).where(
+        AccountIdentity.issuer == issuer, AccountIdentity.subject == subject
+    )
+    row = (await conn.execute(q)).first()
+    granted = row[0] if row is not None and isinstance(row[0], dict) else {}
+    return {"orgs": dict(granted.get("orgs") or {}), "projects": dict(granted.get("projects") or {})}
+
+
 async def record_identity(
     conn: AsyncConnection,
     *,
@@ -264,13 +282,14 @@ async def record_identity(
     subject: str,
     email: str,
     groups: list[str],
+    granted: dict[str, Any] | None = None,
 ) -> None:
-    """Link (issuer, subject) to the account, or refresh the link's email and groups."""
+    """Link (issuer, subject) to the account, or refresh the link's email, groups and grants."""
     now = utcnow()
     res = await conn.execute(
         update(AccountIdentity)
         .where(AccountIdentity.issuer == issuer, AccountIdentity.subject == subject)
-        .values(email=email, groups=groups, last_sign_in_at=now, provider=provider)
+        .values(email=email, groups=groups, granted=granted, last_sign_in_at=now, provider=provider)
     )
     if res.rowcount == 0:
         await conn.execute(
@@ -281,7 +300,68 @@ async def record_identity(
                 subject=subject,
                 email=email,
                 groups=groups,
+                granted=granted,
                 created_at=now,
                 last_sign_in_at=now,
             )
         )
+
+
+async def team_org_by_name(conn: AsyncConnection, *, name: str) -> int | None:
+    """The id of the (non-personal) organisation of this name."""
+    q = select(Organisation.id).where(Organisation.name == name, Organisation.personal.is_(False))
+    row = (await conn.execute(q.order_by(Organisation.id).limit(1))).first()
+    return int(row[0]) if row is not None else None
+
+
+async def project_by_name(conn: AsyncConnection, *, org_id: int, name: str) -> int | None:
+    q = select(Project.id).where(Project.org_id == org_id, Project.name == name)
+    row = (await conn.execute(q.order_by(Project.id).limit(1))).first()
+    return int(row[0]) if row is not None else None
+
+
+async def remove_org_member(conn: AsyncConnection, *, org_id: int, account_id: int) -> None:
+    await conn.execute(
+        delete(OrgMember).where(OrgMember.org_id == org_id, OrgMember.account_id == account_id)
+    )
+
+
+async def remove_project_member(conn: AsyncConnection, *, project_id: int, account_id: int) -> None:
+    await conn.execute(
+        delete(ProjectMember).where(
+            ProjectMember.project_id == project_id, ProjectMember.account_id == account_id
+        )
+    )
+
+
+async def org_name(conn: AsyncConnection, *, org_id: int) -> str | None:
+    row = (await conn.execute(select(Organisation.name).where(Organisation.id == org_id))).first()
+    return str(row[0]) if row is not None else None
+
+
+async def add_scim_token(conn: AsyncConnection, *, org_id: int, digest: str, prefix: str) -> None:
+    values = {"digest": digest, "org_id": org_id, "prefix": prefix, "created_at": utcnow()}
+    await conn.execute(insert(ScimToken).values(**values))
+
+
+async def scim_token_org(conn: AsyncConnection, *, digest: str) -> int | None:
+    """The organisation whose SCIM token has this digest."""
+    row = (await conn.execute(select(ScimToken.org_id).where(ScimToken.digest == digest))).first()
+    return int(row[0]) if row is not None else None
+
+
+async def set_sso_only(conn: AsyncConnection, *, org_id: int, sso_only: bool) -> None:
+    res = await conn.execute(update(OrgSignIn).where(OrgSignIn.org_id == org_id).values(sso_only=sso_only))
+    if res.rowcount == 0:
+        await conn.execute(insert(OrgSignIn).values(org_id=org_id, sso_only=sso_only))
+
+
+async def in_sso_only_org(conn: AsyncConnection, *, account_id: int) -> bool:
+    """Whether the account is a member of an organisation whose members sign in through SSO only."""
+    q = (
+        select(OrgMember.org_id)
+        .join(OrgSignIn, OrgSignIn.org_id == OrgMember.org_id)
+        .where(OrgMember.account_id == account_id, OrgSignIn.sso_only.is_(True))
+        .limit(1)
+    )
+    return (await conn.execute(q)).first() is not None

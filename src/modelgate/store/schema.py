@@ -445,10 +445,15 @@ class AccountIdentity(Base):
     subject: Mapped[str] = mapped_column(String(255))
     email: Mapped[str] = mapped_column(String(320))
     groups: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # What its groups granted at the latest sign-in: {"orgs": {id: role}, "projects": {id: role}}
+    # (migration 0016); the next sign-in takes back what they no longer grant.
+    granted: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_sign_in_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_account_identities_subject"),)
+
+
 class MailToken(Base):
     """A one-time token mailed or handed out (``store/mail_tokens.py``): email verification, password
     reset, the second step of a two-factor sign-in. Only its SHA-256 digest is kept; using it deletes it."""
@@ -508,3 +513,25 @@ class CatalogEntry(Base):
     secret_sealed: Mapped[str | None] = mapped_column(Text, default=None)
     updated_by: Mapped[str] = mapped_column(String(320))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScimToken(Base):
+    """An organisation's SCIM token (``modelgate admin scim-token``): its SHA-256 digest only.
+    Users it provisions join that organisation; its Groups grant roles in it alone."""
+
+    __tablename__ = "scim_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OrgSignIn(Base):
+    """How an organisation's members sign in: ``sso_only`` refuses their passwords (operators
+    excepted: break-glass access)."""
+
+    __tablename__ = "org_sign_in"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    sso_only: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -20,7 +20,7 @@ from modelgate.accounts.service import verify_password
 from modelgate.accounts.signin_links import consume_signin_link, peek_signin_link
 from modelgate.accounts.site_settings import load_site_settings
 from modelgate.httpkit.deps import app_state
-from modelgate.store.identity import account_flags
+from modelgate.store.identity import account_flags, in_sso_only_org
 from modelgate.store.schema import Account
 from modelgate.web.recovery import mail_verification
 from modelgate.web.render import render, web_state
@@ -150,12 +150,13 @@ async def login_submit(
         resp.headers["Retry-After"] = str(wait)
         return resp
     account_id: int | None = None
-    disabled = is_admin = False
+    disabled = is_admin = org_sso_only = False
     if plausible_email(email) and len(password) <= 1024:
         async with app_state(request).db.engine.begin() as conn:
             account_id = await verify_password(conn, email=email, password=password)
             if account_id is not None:
                 disabled, is_admin = (await account_flags(conn, account_id=account_id)) or (True, False)
+                org_sso_only = await in_sso_only_org(conn, account_id=account_id)
     if account_id is None:
         await limiter.failed(key_email, ip)
         ctx["errors"] = {"form": "Wrong email or password."}
@@ -164,7 +165,7 @@ async def login_submit(
     if disabled:
         ctx["errors"] = {"form": "This account is disabled. Contact the operator of this gateway."}
         return render(request, "login.html", ctx, status_code=403)
-    if not is_admin and sso_only(request, email):  # operators keep their password: break-glass access
+    if not is_admin and (org_sso_only or sso_only(request, email)):  # operators: break-glass access
         ctx["errors"] = {"form": SSO_ONLY_MESSAGE}
         return render(request, "login.html", ctx, status_code=403)
     return await finish_login(request, account_id=account_id, next_path=safe_next(next))
