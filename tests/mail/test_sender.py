@@ -9,6 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from modelgate.mail import messages
+from modelgate.mail.messages import send_invitation
 from modelgate.mail.sender import Mail, Mailer
 from modelgate.settings import Settings
 from tests.fakes.smtp import body, self_signed, smtp_server
@@ -84,3 +85,21 @@ def test_the_mails_say_exact_amounts_and_whole_links() -> None:
         to="a@example.com", base_url="https://gw.example", token="T0K", ttl=timedelta(hours=1)
     )
     assert "https://gw.example/app/reset/T0K" in reset.text and "1 hour" in reset.text
+
+
+async def test_the_invitation_hook_mails_the_invitee() -> None:
+    with smtp_server() as (box, port):
+        mailer = Mailer(Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_security="none"))
+        sent = await send_invitation(
+            mailer,
+            to="new@example.com",
+            inviter="ann@example.com",
+            organisation="Acme",
+            accept_url="https://gw/x",
+        )
+        assert sent
+        msg = box.wait_for("new@example.com", "ann@example.com invited you to Acme")
+        assert "https://gw/x" in body(msg)
+    assert not await send_invitation(
+        Mailer(Settings()), to="a@example.com", inviter="b", organisation="c", accept_url="d"
+    )
