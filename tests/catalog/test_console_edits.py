@@ -82,11 +82,13 @@ def test_an_edit_on_one_instance_is_live_on_another(
                 "upstream": "extra-upstream",
                 "input": "1.5",
                 "output": "2",
+                "fallbacks": "mock2 fallback-upstream\n",
             },
         )
         assert r.status_code == 303, r.text
         page = op.get("/admin/catalog").text
         assert "extra/model" in page and "API key stored (sealed)" in page and "sk-extra-secret" not in page
+        assert "extra / extra-upstream → mock2 / fallback-upstream" in page
         assert "catalog.provider" in op.get("/admin/audit").text
 
     async def sealed(conn: AsyncConnection) -> list[str]:

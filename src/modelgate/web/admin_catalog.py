@@ -169,11 +169,21 @@ async def add_model(request: Request, user: OperatorCsrf) -> Response:
         }
     except EntryError as exc:
         return await _page(request, errors={"model": str(exc)}, values=values)
+    routes = [{"provider": provider, "model": upstream}]
+    values["m_fallbacks"] = _text(form, "fallbacks", 4000)
+    for line in values["m_fallbacks"].splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or len(routes) >= 8:
+            problem = "fallback routes: one per line, a provider and its model (at most 7)"
+            return await _page(request, errors={"model": problem}, values=values)
+        routes.append({"provider": parts[0], "model": parts[1]})
     body = {
         "id": model_id,
         "info": {"name": label or model_id, "developer": provider},
         "pricing": pricing,
-        "routes": [{"provider": provider, "model": upstream}],
+        "routes": routes,
     }
     return await _save(request, user, kind="model", name=model_id, body=body, secret=None, values=values)
 
