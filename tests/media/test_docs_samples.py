@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -57,6 +58,34 @@ def test_media_docs_pages_show_their_own_samples(media_server: LiveServer) -> No
         "--output speech.mp3"
         in requests.get(f"{media_server.url}/docs-json", params={"model": "fake/tts"}, timeout=30).text
     )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_media_request_schemas_are_the_models_own(media_server: LiveServer) -> None:
+    """/docs-json's request schema of a media model is its door's (not chat's), bounded by the model."""
+
+    def body(model: str) -> tuple[str, dict[str, Any]]:
+        spec = requests.get(f"{media_server.url}/docs-json", params={"model": model}, timeout=30).json()
+        ((path, item),) = spec["paths"].items()
+        ((media, content),) = item["post"]["requestBody"]["content"].items()
+        assert path == PATHS[model]
+        return media, content["schema"]["properties"]
+
+    media, props = body("fake/tts")
+    assert media == "application/json" and "messages" not in props
+    assert props["voice"]["enum"] == ["alloy", "nova"] and props["response_format"]["enum"] == ["mp3", "wav"]
+    assert props["input"]["maxLength"] == 100 and props["model"]["enum"] == ["fake/tts"]
+    media, props = body("fake/image")
+    assert props["size"]["enum"] == ["1024x1024", "1792x1024"] and props["quality"]["enum"] == [
+        "hd",
+        "standard",
+    ]
+    assert props["n"]["maximum"] == 4 and props["prompt"]["maxLength"] == 200
+    media, props = body("fake/whisper")
+    assert media == "multipart/form-data" and props["file"] == {"type": "string", "format": "binary"}
+    page = requests.get(f"{media_server.url}/docs/models/fake/tts", timeout=30).text
+    schema = page.split('id="request-schema"', 1)[1].split("</table>", 1)[0]
+    assert "voice" in schema and "messages" not in schema
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from modelgate.accounts.service import get_or_create_account, top_up
+from modelgate.catalog.kinds import KINDS
 from modelgate.store.db import Database
 from tests.conftest import LiveServer
 from tests.fakes.openai_server import FakeOpenAI, Scripted
@@ -179,6 +180,9 @@ def test_playground_js_renders_text_only(web_server: LiveServer) -> None:
     assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "textContent" in js
 
 
+ENDPOINTS = {kind.listed_as: kind.endpoint for kind in KINDS.values()}
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_docs_pages_for_every_model(web_server: LiveServer) -> None:
     with _client(web_server) as c:
@@ -188,11 +192,10 @@ def test_docs_pages_for_every_model(web_server: LiveServer) -> None:
             assert page.status_code == 200, item["id"]
             assert html.escape(item["id"]) in page.text
             spec = c.get("/docs-json", params={"model": item["id"]}).json()
-            path = "/v1/embeddings" if item["type"] == "openai/embeddings" else "/v1/chat/completions"
+            path = ENDPOINTS[item["type"]]
             assert f"{web_server.url}{path}" in page.text  # the samples call the right endpoint
-            props = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"][
-                "properties"
-            ]
+            content = spec["paths"][path]["post"]["requestBody"]["content"]  # JSON, or multipart for uploads
+            props = next(iter(content.values()))["schema"]["properties"]
             assert props["model"]["enum"] == [item["id"]]
             assert spec["servers"] == [{"url": web_server.url}]
         thinker = c.get("/docs/models/mock/thinker").text

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from modelgate.catalog.kinds import KINDS
 from modelgate.catalog.prices import CREDITS_PER_USD as CREDITS_PER_USD
 from modelgate.catalog.prices import PriceSheet
 
@@ -143,29 +144,10 @@ class Transcription(_Strict):
     translations: bool = True
 
 
-# A catalogue ``type`` -> the endpoint type the public model list shows (the AI/ML API's names).
-MODEL_TYPES = {
-    "chat": "openai/chat-completions",
-    "embedding": "openai/embeddings",
-    "image": "openai/image-generations",
-    "speech": "openai/audio-speech",
-    "transcription": "openai/audio-transcriptions",
-}
-# A catalogue ``type`` -> the path of the endpoint that serves it (``GET /models/metrics``, docs).
-MODEL_ENDPOINTS = {
-    "chat": "/v1/chat/completions",
-    "embedding": "/v1/embeddings",
-    "image": "/v1/images/generations",
-    "speech": "/v1/audio/speech",
-    "transcription": "/v1/audio/transcriptions",
-}
-# The defaults of a kind other than chat: what it needs and what it takes in and gives out.
-_KIND_DEFAULTS: dict[str, tuple[list[str], dict[str, list[str]]]] = {
-    "embedding": (["embeddings"], {"input": ["text"], "output": ["embedding"]}),
-    "image": (["images"], {"input": ["text"], "output": ["image"]}),
-    "speech": (["speech"], {"input": ["text"], "output": ["audio"]}),
-    "transcription": (["transcription"], {"input": ["audio"], "output": ["text"]}),
-}
+# A catalogue ``type`` -> the endpoint type the public model list shows, and the endpoint's path
+# (``GET /models/metrics``, docs): read from ``catalog/kinds.py``.
+MODEL_TYPES = {name: kind.listed_as for name, kind in KINDS.items()}
+MODEL_ENDPOINTS = {name: kind.endpoint for name, kind in KINDS.items()}
 IMAGE_UNIT = "image:"
 
 
@@ -177,7 +159,7 @@ def image_unit(size: str, quality: str) -> str:
 class ModelSpec(_Strict):
     id: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
-    type: Literal["chat", "embedding", "image", "speech", "transcription"] = "chat"
+    type: str = "chat"  # a key of catalog/kinds.py KINDS
     info: dict[str, Any] = Field(default_factory=dict)
     pricing: PriceSheet
     routes: list[Route] = Field(min_length=1)
@@ -198,18 +180,25 @@ class ModelSpec(_Strict):
     def _embedding_defaults(cls, data: Any) -> Any:
         # An embedding or image model streams nothing and outputs vectors or images: its defaults
         # differ from chat's (an image model is priced per image: no token prices needed).
-        kind = data.get("type") if isinstance(data, dict) else None
-        if kind in _KIND_DEFAULTS:
-            capabilities, modalities = _KIND_DEFAULTS[kind]
+        name = data.get("type") if isinstance(data, dict) else None
+        kind = KINDS.get(name) if isinstance(name, str) and name != "chat" else None
+        if kind is not None:
             data = dict(data)
-            data.setdefault("capabilities", capabilities)
-            data.setdefault("modalities", modalities)
+            data.setdefault("capabilities", list(kind.capabilities))
+            data.setdefault("modalities", kind.modalities)
             if isinstance(data.get("pricing"), dict):
                 tokens = {"output_usd_per_mtok": 0.0}
-                if kind in ("image", "speech", "transcription"):
+                if kind.priced == "units":
                     tokens["input_usd_per_mtok"] = 0.0
                 data["pricing"] = {**tokens, **data["pricing"]}
         return data
+
+    @field_validator("type")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        if v not in KINDS:
+            raise ValueError(f"must be one of {', '.join(KINDS)}")
+        return v
 
     @model_validator(mode="after")
     def _kind(self) -> ModelSpec:

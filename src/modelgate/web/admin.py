@@ -245,6 +245,4 @@ async def key_toggle(request: Request, user: OperatorCsrf, key_id: KeyId) -> Res
 async def audit_page(request: Request, user: Operator) -> Response:
     async with app_state(request).db.engine.connect() as conn:
         entries = await recent_audit(conn, limit=500)
-    return render(
-        request, "admin/audit.html", {"audit": entries, "page": "admin", "section": "audit"}
-    )
+    return render(request, "admin/audit.html", {"audit": entries, "page": "admin", "section": "audit"})

@@ -130,9 +130,7 @@ async def request_lookup(request: Request, user: Operator) -> Response:
                     await conn.execute(
                         select(RequestLog, Account.email)
                         .outerjoin(Account, Account.id == RequestLog.account_id)
-                        .where(
-                            or_(RequestLog.inference_id == wanted, RequestLog.client_request_id == wanted)
-                        )
+                        .where(or_(RequestLog.inference_id == wanted, RequestLog.client_request_id == wanted))
                         .order_by(RequestLog.created_at.desc())
                         .limit(20)
                     )

@@ -200,8 +200,10 @@ async def signin_link_use(request: Request, token: str, csrf_token: str = Form("
             row = (await conn.execute(query)).first()
     if account_id is None or row is None:
         return _link_invalid(request)
-    target = "/app/account?set_password=1" if row.password_hash is None else (
-        "/admin" if row.is_admin else "/app/keys"
+    target = (
+        "/app/account?set_password=1"
+        if row.password_hash is None
+        else ("/admin" if row.is_admin else "/app/keys")
     )
     response = RedirectResponse(target, status_code=303)
     await start_session(request, response, account_id=account_id)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from modelgate.catalog.kinds import KINDS
 from modelgate.catalog.models import ModelSpec
 from modelgate.errors import NotFoundError
 from modelgate.httpkit.deps import app_state
@@ -39,9 +40,10 @@ def _unit_price(unit: dict[str, Any]) -> str:
 
 def _price(model: ModelSpec) -> str:
     p = model.pricing
-    if model.type == "embedding":
+    priced = KINDS[model.type].priced
+    if priced == "input_tokens":
         return f"${p.input_usd_per_mtok:g} per 1M input tokens"
-    if model.type in ("image", "speech", "transcription"):  # priced per unit (catalog/prices.py)
+    if priced == "units":  # priced per unit (catalog/prices.py)
         return ", ".join(_unit_price(u) for u in p.units() if u["name"] != "token")
     return f"${p.input_usd_per_mtok:g} in / ${p.output_usd_per_mtok:g} out per 1M tokens"
 

@@ -63,8 +63,9 @@ async def _list_keys(request: Request, account_id: int) -> list[dict[str, Any]]:
         if periods:
             for key_id, period, spent, held in (
                 await conn.execute(
-                    select(KeySpend.key_id, KeySpend.period, KeySpend.spent_credits, KeySpend.held_credits)
-                    .where(
+                    select(
+                        KeySpend.key_id, KeySpend.period, KeySpend.spent_credits, KeySpend.held_credits
+                    ).where(
                         KeySpend.key_id.in_({p[0] for p in periods}),
                         KeySpend.period.in_({p[1] for p in periods}),
                     )

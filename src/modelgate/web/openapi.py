@@ -3,7 +3,11 @@
 Chat models use ``templates/openapi/chat-completions.json`` (the structure of the AI/ML API's
 per-model chat specs), embedding models ``templates/openapi/embeddings.json`` (OpenAI's embeddings
 request and response, plus ``meta.usage``; ``dimensions`` bounded by the model, or absent when its
-vectors cannot be shortened). For a model we set the ``model`` enum to its id, the servers to this gateway,
+vectors cannot be shortened). Every other kind's template is its door's own operation (the one
+``/openapi.json`` shows: JSON or multipart), found by the kind's endpoint (``catalog/kinds.py``),
+bounded by the model's media limits (voices, formats, sizes, counts, lengths).
+
+For a model we set the ``model`` enum to its id, the servers to this gateway,
 bound ``max_tokens`` by the model's output limit, add ``reasoning_effort`` (from our wire model) where
 the model can reason, drop tool fields where it cannot call tools, and attach our code samples.
 Nothing here is per-model code: every difference comes from the catalogue entry.
@@ -17,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelgate.catalog.models import ModelSpec, Reasoning
+from modelgate.catalog.kinds import KINDS
+from modelgate.catalog.models import IMAGE_UNIT, ModelSpec, Reasoning
 from modelgate.web.samples import curl_sample, js_sample, python_sample
 from modelgate.wire.chat import ChatRequest
 
@@ -27,8 +32,24 @@ TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
 
 
 def load_template(kind: str = "chat") -> dict[str, Any]:
+    if kind not in TEMPLATES:
+        return door_template(kind)
     data: dict[str, Any] = json.loads((TEMPLATE_DIR / TEMPLATES[kind]).read_text(encoding="utf-8"))
     return data
+
+
+def door_template(kind: str) -> dict[str, Any]:
+    """A one-operation document from the door that serves ``kind``'s endpoint."""
+    from modelgate.doors import default_doors
+
+    path = KINDS[kind].endpoint
+    door: Any = next(d for d in default_doors() if path in d.paths)
+    op = copy.deepcopy(door.openapi()[path])
+    op.setdefault(
+        "responses",
+        {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}},
+    )
+    return {"openapi": "3.1.0", "paths": {path: {"post": op}}}
 
 
 def reasoning_efforts(model: ModelSpec) -> list[str]:
@@ -66,7 +87,7 @@ def model_openapi(template: dict[str, Any], model: ModelSpec, base_url: str) -> 
     ]
     for item in doc["paths"].values():
         for op in item.values():
-            schema = op["requestBody"]["content"]["application/json"]["schema"]
+            schema = _body_schema(op)
             props: dict[str, Any] = schema["properties"]
             props["model"] = {"type": "string", "enum": [model.id]}
             if model.output_max:
@@ -91,6 +112,7 @@ def model_openapi(template: dict[str, Any], model: ModelSpec, base_url: str) -> 
                     props.pop(name, None)
             if model.embedding is not None:
                 _bound_embedding(props, model)
+            _bound_media(props, model)
             op["x-codeSamples"] = samples
             _set_example_model(op.get("responses", {}), model.id)
     return doc
@@ -106,6 +128,32 @@ def _bound_embedding(props: dict[str, Any], model: ModelSpec) -> None:
     for variant in props["input"]["oneOf"]:
         if variant.get("type") == "array" and variant["items"].get("type") != "integer":
             variant["maxItems"] = spec.max_inputs
+
+
+def _enum(values: list[str]) -> dict[str, Any]:
+    return {"type": "string", "enum": values}
+
+
+def _bound_media(props: dict[str, Any], model: ModelSpec) -> None:
+    """What this media model takes (its catalogue entry), in place of the door's open schema."""
+    if model.speech is not None:
+        if model.speech.voices:
+            props["voice"] = _enum(model.speech.voices)
+        props["response_format"] = {**_enum(list(model.speech.formats)), "default": model.speech.formats[0]}
+        props["input"]["maxLength"] = model.speech.max_input_chars
+    if model.images is not None:
+        sizes = sorted({u.removeprefix(IMAGE_UNIT).split("/")[0] for u in model.image_units()})
+        qualities = sorted({u.split("/")[1] for u in model.image_units()})
+        props["size"] = {**_enum(sizes), "default": model.images.default_size}
+        props["quality"] = {**_enum(qualities), "default": model.images.default_quality}
+        props["n"] = {"type": "integer", "minimum": 1, "maximum": model.images.max_n, "default": 1}
+        props["prompt"]["maxLength"] = model.images.max_prompt_chars
+
+
+def _body_schema(op: dict[str, Any]) -> dict[str, Any]:
+    """The request body's schema, JSON or multipart."""
+    schema: dict[str, Any] = next(iter(op["requestBody"]["content"].values()))["schema"]
+    return schema
 
 
 def _set_example_model(node: Any, model_id: str) -> None:
@@ -126,14 +174,12 @@ def _operation(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def request_schema(doc: dict[str, Any]) -> dict[str, Any]:
-    op = _operation(doc)
-    schema: dict[str, Any] = op["requestBody"]["content"]["application/json"]["schema"]
-    return schema
+    return _body_schema(_operation(doc))
 
 
 def response_schema(doc: dict[str, Any]) -> dict[str, Any]:
-    op = _operation(doc)
-    schema: dict[str, Any] = op["responses"]["200"]["content"]["application/json"]["schema"]
+    content = _operation(doc)["responses"]["200"].get("content") or {}
+    schema: dict[str, Any] = content.get("application/json", {}).get("schema", {})
     return schema
 
 

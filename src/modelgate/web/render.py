@@ -35,7 +35,7 @@ def credits_fmt(credits: int | None) -> str:
 @dataclass
 class WebState:
     chat_template: dict[str, Any]
-    embedding_template: dict[str, Any] = field(default_factory=lambda: load_template("embedding"))
+    by_kind: dict[str, dict[str, Any]] = field(default_factory=dict)  # built on first use
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
     signup_limiter: SignUpLimiter = field(default_factory=SignUpLimiter)
     _templates: Jinja2Templates | None = None
@@ -45,8 +45,12 @@ class WebState:
         return cls(chat_template=load_template())
 
     def openapi_template(self, kind: str) -> dict[str, Any]:
-        """The OpenAPI template of a model type (``ModelSpec.type``)."""
-        return self.embedding_template if kind == "embedding" else self.chat_template
+        """The OpenAPI template of a model type (``ModelSpec.type``, ``web/openapi.py``)."""
+        if kind == "chat":
+            return self.chat_template
+        if kind not in self.by_kind:
+            self.by_kind[kind] = load_template(kind)
+        return self.by_kind[kind]
 
     @property
     def templates(self) -> Jinja2Templates:
