@@ -7,6 +7,7 @@ usage and spend across all accounts, and the rule that every account must use tw
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 
 from modelgate.accounts import totp
 from tests.conftest import LiveServer
+from tests.web.conftest import DESKTOP, screenshots_dir
 from tests.web.helpers import balance, create_key, make_account
 from tests.web.selfservice import LOOKS, assert_accessible, log_in, log_out, look
 
@@ -30,9 +32,15 @@ def _chat(server: LiveServer, key: str) -> None:
 
 @pytest.mark.parametrize(("viewport", "scheme"), LOOKS)
 def test_reset_link_exact_top_up_correction_and_usage(
-    web_server: LiveServer, browser: Any, viewport: dict[str, int], scheme: str
+    web_server: LiveServer, browser: Any, viewport: dict[str, int], scheme: str, tmp_path: Path
 ) -> None:
     url = web_server.url
+    shots = screenshots_dir(tmp_path)
+
+    def shot(page: Any, name: str) -> None:  # docs/screenshots with MODELGATE_SCREENSHOTS=1
+        if viewport == DESKTOP and scheme == "light":
+            page.screenshot(path=str(shots / f"{name}-desktop.png"), full_page=True)
+
     make_account(web_server, "op@example.com", operator=True)
     user_id = make_account(web_server, "lost@example.com", "forgotten password")
     _chat(web_server, create_key(web_server, email="spender@example.com", usd=2))
@@ -67,6 +75,7 @@ def test_reset_link_exact_top_up_correction_and_usage(
     op.click("#review-top-up")
     op.wait_for_selector("#confirm-top-up")
     assert_accessible(op, "top-up confirmation")
+    shot(op, "admin-top-up-confirm")
     assert op.inner_text("#confirm-amount") == "$5.555"
     assert op.inner_text("#confirm-after").startswith("$5.555")
     assert balance(web_server, "lost@example.com") == 0  # nothing until confirmed
@@ -100,6 +109,11 @@ def test_reset_link_exact_top_up_correction_and_usage(
     op.goto(f"{url}/admin/usage")
     op.wait_for_selector("#usage-table")
     assert_accessible(op, "usage")
+    op.goto(f"{url}/admin/catalog")
+    assert_accessible(op, "catalogue")
+    shot(op, "admin-catalog")
+    op.goto(f"{url}/admin/usage")
+    shot(op, "admin-usage")
     assert "spender@example.com" in op.inner_text("#usage-table")
     assert op.locator("#usage-chart svg").count() >= 1
     assert op.inner_text("#usage-requests") == "1"

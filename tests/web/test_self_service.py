@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from modelgate.accounts import totp
 from modelgate.store.schema import Account, TotpCredential
 from tests.fakes.smtp import link_in
+from tests.web.conftest import DESKTOP, screenshots_dir
 from tests.web.helpers import make_account, with_db
 from tests.web.selfservice import LOOKS, MailServer, assert_accessible, log_in, log_out, look, mail_web
 
@@ -100,7 +102,7 @@ def test_sign_up_verify_and_reset_the_password(
 
 @pytest.mark.parametrize(("viewport", "scheme"), LOOKS)
 def test_two_factor_sign_in_with_a_code_and_a_recovery_code(
-    mail_web: MailServer, browser: Any, viewport: dict[str, int], scheme: str
+    mail_web: MailServer, browser: Any, viewport: dict[str, int], scheme: str, tmp_path: Path
 ) -> None:
     url, email = mail_web.url, "totp@example.com"
     make_account(mail_web.server, email, "a good password")
@@ -113,6 +115,8 @@ def test_two_factor_sign_in_with_a_code_and_a_recovery_code(
     page.wait_for_selector("#totp-secret")
     assert_accessible(page, "two-factor enrolment")
     secret = page.inner_text("#totp-secret").replace(" ", "")
+    if viewport == DESKTOP and scheme == "light":  # docs/screenshots with MODELGATE_SCREENSHOTS=1
+        page.screenshot(path=str(screenshots_dir(tmp_path) / "two-factor-desktop.png"), full_page=True)
     assert page.get_attribute("#totp-uri", "href").startswith("otpauth://totp/modelgate:")
     page.fill("#totp-code", "000000" if totp.totp(secret) != "000000" else "111111")
     page.click("#enable-two-factor")
