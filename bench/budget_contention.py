@@ -73,9 +73,9 @@ async def _books(db_url: str, email: str) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from modelgate.accounts.service import get_or_create_account
-    from modelgate.billing.ledger import period_key
     from modelgate.store.budgets import bucket_spend, list_budgets
     from modelgate.store.db import Database
+    from modelgate.store.ledger import period_key
     from modelgate.store.schema import Hold, KeySpend, LedgerEntry, RequestLog
 
     db = Database(db_url)

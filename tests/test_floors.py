@@ -25,7 +25,8 @@ FLOORS: list[tuple[str, ...]] = [
     ("providers",),  # one adapter per upstream behind one Protocol
     ("accounts", "billing", "limits", "observability", "mail"),  # the domain rules; outgoing mail
     ("wire",),  # the chat shape every adapter speaks, cost headers, service-endpoint models
-    ("catalog", "store"),  # models and prices; the one floor for SQL
+    ("store",),  # the one floor for SQL: one module per concept, the ledgers
+    ("catalog",),  # models and prices (the ledger reads CREDITS_PER_USD)
     ("errors", "sanitize", "settings", "__init__"),  # the ground: no modelgate imports above it
 ]
 

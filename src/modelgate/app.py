@@ -24,10 +24,6 @@ from modelgate.accounts.keys import KeyAuthenticator
 from modelgate.api import billing, keys, model_metrics, models, usage
 from modelgate.api import metrics as metrics_api
 from modelgate.api import organisations as organisations_api
-from modelgate.billing.ledger import Ledger, LedgerBase
-from modelgate.billing.owners import FileOwners, new_owner_id
-from modelgate.billing.pg_ledger import PGLedger
-from modelgate.billing.sqlite_ledger import SQLiteLedger
 from modelgate.cache import build_cache
 from modelgate.catalog.loader import load_catalog_files
 from modelgate.catalog.registry import Catalog
@@ -37,7 +33,6 @@ from modelgate.doors.responses import routes as responses_api
 from modelgate.gateway.catalog_overlay import CatalogOverlay
 from modelgate.gateway.core import MeteredCore
 from modelgate.gateway.holds import HoldPolicy
-from modelgate.gateway.logsink import PGWriterLogSink, RequestLogSink, WriterLogSink
 from modelgate.gateway.router import Router
 from modelgate.httpkit import head
 from modelgate.httpkit.contract import openapi_document
@@ -53,6 +48,11 @@ from modelgate.providers.base import ProviderContext
 from modelgate.providers.registry import ProviderTypeRegistry, build_providers, check_types
 from modelgate.settings import Settings, sqlite_path
 from modelgate.store.db import Database
+from modelgate.store.holds_owners import FileOwners, new_owner_id
+from modelgate.store.ledger import Ledger, LedgerBase
+from modelgate.store.ledger_pg import PGLedger
+from modelgate.store.ledger_sqlite import SQLiteLedger
+from modelgate.store.log_sink import PGWriterLogSink, RequestLogSink, WriterLogSink
 from modelgate.store.outage import is_unreachable
 from modelgate.store.pg_writer import PGWriter
 from modelgate.store.responses import ResponseStore

@@ -24,12 +24,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from modelgate.accounts.bootstrap import prepare_database
-    from modelgate.accounts.signin_links import LINK_PATH
     from modelgate.app import load_catalog
     from modelgate.catalog.loader import CatalogError
     from modelgate.drain import DrainingServer
     from modelgate.httpserver import uvicorn_options
     from modelgate.providers.registry import ProviderTypeRegistry
+    from modelgate.store.signin_links import LINK_PATH
 
     settings = _settings(args)
     try:
@@ -128,10 +128,10 @@ def cmd_top_up(args: argparse.Namespace) -> int:
 
 async def _account_action(args: argparse.Namespace, action: str, password: str = "") -> int:
     """The account-changing admin commands, each audited as done by the command line."""
-    from modelgate.accounts.operators import CLI, account_id_by_email, audit, set_operator
     from modelgate.accounts.service import set_password
-    from modelgate.accounts.signin_links import LINK_PATH, create_signin_link
     from modelgate.store.db import Database
+    from modelgate.store.operators import CLI, account_id_by_email, audit, set_operator
+    from modelgate.store.signin_links import LINK_PATH, create_signin_link
 
     settings = _settings(args)
     db = Database(settings.database_url, timeout=settings.database_timeout)

@@ -1,7 +1,7 @@
 """Issue 18: without Redis, a key disabled or deleted through one instance (or worker) was still
 served by another one from its cache for up to ``key_cache_ttl``. The hold every request makes now
 requires the key live and its account enabled (``store/sqlite_writer.py`` guard in
-``billing/sqlite_ledger.py``; ``store/pg_batch.py`` and migration 0010 on PostgreSQL), so the very
+``store/ledger_sqlite.py``; ``store/pg_batch.py`` and migration 0010 on PostgreSQL), so the very
 next request on any instance gets the 401 a fresh lookup gives; requests that take no hold read the
 key afresh. Two app instances on one database (a shared SQLite file, or PostgreSQL), no Redis."""
 

@@ -15,11 +15,11 @@ from sqlalchemy import insert, select
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.app import build_app
-from modelgate.billing.ledger import Ledger
 from modelgate.doors.chat.door import metered_chat
 from modelgate.gateway.metered import Caller
 from modelgate.settings import Settings
 from modelgate.store.db import Database
+from modelgate.store.ledger import Ledger
 from modelgate.store.schema import Account, Hold, LedgerEntry
 from modelgate.wire.chat import ChatRequest
 from tests.billing.helpers import account_state, assert_books_balance, auth, chat, db_read, wait_for

@@ -17,13 +17,13 @@ from sqlalchemy import func, insert, select, update
 import modelgate.store.pg_lane as pg_lane_module
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.service import create_key
-from modelgate.billing.owners import new_owner_id
-from modelgate.billing.pg_ledger import PGLedger
 from modelgate.errors import SpendLimitError
 from modelgate.gateway.recorder import RequestMeta, RequestRecorder
 from modelgate.providers.base import Usage
 from modelgate.store import pg_batch
 from modelgate.store.db import Database
+from modelgate.store.holds_owners import new_owner_id
+from modelgate.store.ledger_pg import PGLedger
 from modelgate.store.pg_writer import PGWriter
 from modelgate.store.schema import Account, Hold, LedgerEntry, RequestLog
 

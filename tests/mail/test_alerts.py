@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import insert, update
 
 from modelgate.accounts.service import create_key, get_or_create_account, top_up
-from modelgate.billing.ledger import period_key
 from modelgate.mail.alerts import send_alerts
 from modelgate.mail.sender import Mailer
 from modelgate.settings import Settings
 from modelgate.store.db import Database
+from modelgate.store.ledger import period_key
 from modelgate.store.schema import Account, KeySpend
 from modelgate.store.secrets import SealError, seal, unseal
 from tests.fakes.smtp import body, smtp_server

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import func, select
 
 from modelgate.accounts.service import create_key, get_or_create_account, top_up
-from modelgate.billing.ledger import period_key
 from modelgate.store.budgets import bucket_spend, set_budget
 from modelgate.store.db import Database
+from modelgate.store.ledger import period_key
 from modelgate.store.organisations import add_org_member, add_project_member, create_org, create_project
 from modelgate.store.schema import ApiKey, Budget, Hold, KeySpend, LedgerEntry, RequestLog
 from tests.conftest import LiveServer

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 
 from modelgate.accounts.keys import KeyAuthenticator, key_digest
-from modelgate.billing.ledger import Ledger
 from modelgate.store.db import Database
+from modelgate.store.ledger import Ledger
 from modelgate.store.migrate import upgrade
 from tests.conftest import PG_ADMIN_URL
 

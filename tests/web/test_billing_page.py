@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.billing.ledger import period_key
+from modelgate.store.ledger import period_key
 from modelgate.store.schema import KeySpend
 from modelgate.web.charts import axis, money, nice_max, stacked_bars
 from tests.conftest import LiveServer

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelgate.accounts.service import account_count, create_key, get_or_create_account, top_up
-from modelgate.accounts.signin_links import create_signin_link
 from modelgate.settings import Settings
 from modelgate.store.db import Database
+from modelgate.store.signin_links import create_signin_link
 
 ADMIN_EMAIL = "admin@localhost"
 

@@ -11,7 +11,7 @@ Without Redis, other instances (and workers) on the same database learn of a rev
 the ledger instead: every hold's conditional update also requires the key to be live (not disabled,
 not deleted) and its account enabled, so the next request that reaches a hold anywhere is refused
 with ``KeyRevokedError`` — the same 401 a fresh lookup would give — and that instance forgets the
-key (``billing/sqlite_ledger.py``; on PostgreSQL ``store/pg_batch.py`` and migration 0010).
+key (``store/ledger_sqlite.py``; on PostgreSQL ``store/pg_batch.py`` and migration 0010).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import hashlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import get_args
 
@@ -29,19 +28,18 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.errors import AuthenticationError
-from modelgate.store.budgets import BudgetRef, key_scope
-from modelgate.store.organisations import ORG_WIDE_ROLES
+from modelgate.store.budgets import key_scope
+from modelgate.store.keys import ACCOUNT_DISABLED_MESSAGE as ACCOUNT_DISABLED_MESSAGE
+from modelgate.store.keys import DISABLED_KEY_MESSAGE as DISABLED_KEY_MESSAGE
+from modelgate.store.keys import INVALID_KEY_MESSAGE as INVALID_KEY_MESSAGE
+from modelgate.store.keys import KeyIdentity as KeyIdentity
+from modelgate.store.keys import KeyRevokedError as KeyRevokedError
+from modelgate.store.keys import revoked_key_error as revoked_key_error
 from modelgate.store.outage import bounded
 from modelgate.store.schema import Account, ApiKey
 from modelgate.wire.service import Scope
 
 KEY_SCOPES: tuple[str, ...] = get_args(Scope)  # the public enum of wire/service.py
-INVALID_KEY_MESSAGE = (
-    "This request requires a valid API key. You can create a new API key on the Keys page: /app/keys"
-)
-
-ACCOUNT_DISABLED_MESSAGE = "This account is disabled. Contact the operator of this gateway."
-DISABLED_KEY_MESSAGE = "This API key is disabled. Enable it on the Keys page or use another key."
 EXPIRED_KEY_MESSAGE = "This API key has expired. Extend it on the Keys page or use another key."
 
 UNKNOWN_KEY_TTL = 2.0
@@ -51,79 +49,12 @@ class UnknownKeyError(AuthenticationError):
     """No live key has this digest (as opposed to a disabled one)."""
 
 
-class KeyRevokedError(AuthenticationError):
-    """A key that authenticated (from this instance's cache) was found revoked when its request
-    was held: deleted, disabled, or its account disabled since. The message is the one a fresh
-    lookup gives; ``key_id`` tells the authenticator which key to forget."""
-
-    def __init__(self, message: str, *, key_id: int) -> None:
-        super().__init__(message)
-        self.key_id = key_id
-
-
-def revoked_key_error(
-    *, key_id: int, gone: bool, account_disabled: bool, key_disabled: bool
-) -> KeyRevokedError | None:
-    """The refusal for a key in this state (the checks of ``KeyAuthenticator._load``, in its
-    order), or None when the key is live."""
-    if gone:
-        return KeyRevokedError(INVALID_KEY_MESSAGE, key_id=key_id)
-    if account_disabled:
-        return KeyRevokedError(ACCOUNT_DISABLED_MESSAGE, key_id=key_id)
-    if key_disabled:
-        return KeyRevokedError(DISABLED_KEY_MESSAGE, key_id=key_id)
-    return None
-
-
 def generate_key() -> str:
     return secrets.token_hex(16)
 
 
 def key_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class KeyIdentity:
-    """Who is calling: resolved from a valid, enabled key."""
-
-    key_id: int
-    account_id: int
-    prefix: str
-    digest: str
-    is_management: bool
-    scopes: tuple[str, ...] | None  # None = every scope
-    limit_retention: str | None
-    limit_credits: int | None
-    # Organisations (migration 0012): the key's project and member, the budgets it falls under
-    # (checked in its hold), the models it may call (the key's and its project's lists together;
-    # None: any), its own and its project's rate limits, and when it expires.
-    project_id: int | None = None
-    member_id: int | None = None
-    budgets: tuple[BudgetRef, ...] = ()
-    allowed_models: frozenset[str] | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    project_rpm: int | None = None
-    project_tpm: int | None = None
-    expires_at: datetime | None = None
-    org_role: str | None = None  # the member's role in the organisation (None: not a member)
-
-    def allows(self, scope: str) -> bool:
-        return self.scopes is None or scope in self.scopes
-
-    @property
-    def scope_project(self) -> int | None:
-        """The one project whose keys, logs, usage, responses and budgets this key may read or
-        manage; None: the whole organisation (its owners, admins and billing role)."""
-        if self.org_role in ORG_WIDE_ROLES or self.project_id is None:
-            return None
-        return self.project_id
-
-    @property
-    def may_manage_keys(self) -> bool:
-        """The billing role reads; it does not create, change or delete keys."""
-        return self.org_role != "billing"
 
 
 class KeyAuthenticator:

@@ -15,8 +15,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.accounts.service import check_key_settings
-from modelgate.billing.ledger import month_start, period_key, period_start
 from modelgate.store.db import dialect_insert
+from modelgate.store.ledger import month_start, period_key, period_start
 from modelgate.store.schema import ApiKey, KeySpend, LedgerEntry, PlaygroundKey, utcnow
 
 UNSET: Any = object()

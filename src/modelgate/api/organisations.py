@@ -18,13 +18,13 @@ from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.manage import get_key
 from modelgate.accounts.service import get_account, get_or_create_account, normalise_email
 from modelgate.api.service_query import json_response, parse_body, require_management
-from modelgate.billing.ledger import period_key
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.httpkit.contract import json_body, operation
 from modelgate.httpkit.deps import AppState, CurrentKey, StateDep, text_parameters
 from modelgate.store import budgets as budget_store
 from modelgate.store import organisations as orgs
+from modelgate.store.ledger import period_key
 from modelgate.wire.organisations import BillingBody, BudgetBody, MemberBody, ProjectBody
 from modelgate.wire.service import usd
 

@@ -2,7 +2,7 @@
 
     door ──MeteredRequest──▶ MeteredCore.complete / .stream
          admit (key, scope, model, output cap, capabilities, rate limit)   gateway/admission.py
-         → hold the worst-case cost                                        billing/
+         → hold the worst-case cost                                        store/ledger*.py
          → route: chain, retries, fallback, breaker; each attempt runs     gateway/router.py
            the door's Invocation (pass-through or translation)
          → settle to the real usage on every exit: success, failure,
@@ -30,7 +30,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from modelgate.accounts.keys import KeyIdentity
-from modelgate.billing.ledger import LedgerBase
 from modelgate.cache.stage import ResponseCache
 from modelgate.catalog.models import Route
 from modelgate.catalog.registry import Catalog
@@ -39,7 +38,6 @@ from modelgate.gateway.admission import admit, check_key, check_model_allowed, r
 from modelgate.gateway.cached import CACHE, CacheSteps
 from modelgate.gateway.flight import Flight, LiveUsage
 from modelgate.gateway.holds import HoldPolicy
-from modelgate.gateway.logsink import RequestLogSink
 from modelgate.gateway.metered import (
     Caller,
     CountRequest,
@@ -55,6 +53,8 @@ from modelgate.gateway.router import Router
 from modelgate.gateway.streaming import UpstreamPump
 from modelgate.limits.base import Limiter, RateLimit
 from modelgate.providers.base import Provider, Usage
+from modelgate.store.ledger import LedgerBase
+from modelgate.store.log_sink import RequestLogSink
 
 log = logging.getLogger("modelgate.gateway")
 

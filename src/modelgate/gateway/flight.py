@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelgate.billing.ledger import HoldTicket
 from modelgate.cache.stage import Lookup
 from modelgate.catalog.models import Route
 from modelgate.gateway.admission import Prepared
@@ -14,6 +13,7 @@ from modelgate.gateway.metered import Attempt, MeteredRequest
 from modelgate.gateway.recorder import RequestMeta
 from modelgate.gateway.router import PoolRequest
 from modelgate.providers.base import Usage
+from modelgate.store.ledger import HoldTicket
 
 
 @dataclass(slots=True)

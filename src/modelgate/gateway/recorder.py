@@ -13,13 +13,13 @@ import orjson
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.errors import RateLimitError, RateLimiterUnavailableError
-from modelgate.gateway.logsink import RequestLogSink
 from modelgate.gateway.metered import Caller
 from modelgate.limits.base import Decision, Limiter, LimiterUnavailable, RateLimit
 from modelgate.observability.model_metrics import ModelMetrics
 from modelgate.providers.base import Usage
 from modelgate.providers.checks import MAX_TOKEN_COUNT, finish_reason
 from modelgate.sanitize import ERROR_TEXT_LIMIT, db_text
+from modelgate.store.log_sink import RequestLogSink
 from modelgate.store.schema import utcnow
 
 log = logging.getLogger("modelgate.gateway")

@@ -8,10 +8,10 @@ import secrets
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.accounts.operators import CLI, audit
 from modelgate.settings import Settings
 from modelgate.store import identity as store
 from modelgate.store.db import Database
+from modelgate.store.operators import CLI, audit
 
 
 class NoSuchOrganisation(LookupError):

@@ -40,11 +40,11 @@ from scim2_server.storage import AsyncScimStorage, SearchPage
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from modelgate.accounts.operators import Actor, audit
 from modelgate.identity.scim_groups import member_ids, regroup
 from modelgate.settings import GroupRule
 from modelgate.store import identity as store
 from modelgate.store import organisations as orgs
+from modelgate.store.operators import Actor, audit
 from modelgate.store.schema import utcnow
 
 SCIM_ACTOR = Actor(None, "SCIM")

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.accounts.operators import Actor, audit
 from modelgate.identity.grants import Grants, apply, evaluate
 from modelgate.identity.oidc import SignedIn, SSOError
 from modelgate.settings import GroupRule
 from modelgate.store import identity as store
+from modelgate.store.operators import Actor, audit
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from modelgate.billing.ledger import period_key
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.mail import messages
 from modelgate.mail.sender import Mail, Mailer
 from modelgate.store import alerts
+from modelgate.store.ledger import period_key
 
 RETENTIONS = ("day", "week", "month", None)
 

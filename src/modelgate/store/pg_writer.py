@@ -32,7 +32,7 @@ Failures (``pg_lane.py``):
   never blocks or loses anyone else's charge.
 
 Each connection holds a shared session advisory lock on the process's owner id while it lives: that
-is how other processes tell that this one is gone (``billing/owners.py``).
+is how other processes tell that this one is gone (``store/holds_owners.py``).
 """
 
 from __future__ import annotations

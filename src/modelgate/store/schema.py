@@ -215,7 +215,7 @@ class Hold(Base):
     period: Mapped[str | None] = mapped_column(String(32), default=None)
     credits: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # The process that made the hold (``billing/owners.py``): once it is gone, any other process
+    # The process that made the hold (``store/holds_owners.py``): once it is gone, any other process
     # releases its holds. NULL: made by a version without owners (released by age only).
     owner: Mapped[int | None] = mapped_column(BigInteger, default=None)
     # The budget buckets the hold counts against (migration 0012): ``budget_id/period`` separated

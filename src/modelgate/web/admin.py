@@ -17,8 +17,8 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select, update
 from starlette.responses import RedirectResponse, Response
 
-from modelgate.accounts.operators import Actor, audit, recent_audit, set_account_disabled
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
+from modelgate.store.operators import Actor, audit, recent_audit, set_account_disabled
 from modelgate.store.schema import Account, ApiKey, PlaygroundKey, RequestLog
 from modelgate.web.render import render
 from modelgate.web.sessions import WebUser, check_user_csrf, enforce_two_factor, load_user

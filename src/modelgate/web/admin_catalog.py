@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from modelgate.accounts.operators import audit
 from modelgate.gateway.catalog_overlay import (
     CatalogOverlay,
     EntryError,
@@ -24,6 +23,7 @@ from modelgate.gateway.catalog_overlay import (
 )
 from modelgate.httpkit.deps import app_state
 from modelgate.store.catalog_edits import delete_entry, list_entries, save_entry
+from modelgate.store.operators import audit
 from modelgate.web.admin import NotOperator, Operator, OperatorCsrf, actor
 from modelgate.web.render import render
 

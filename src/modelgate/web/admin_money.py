@@ -15,10 +15,10 @@ from fastapi import APIRouter, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import RedirectResponse, Response
 
-from modelgate.accounts.operators import audit
 from modelgate.billing.amounts import AmountError, parse_usd, usd_exact
 from modelgate.httpkit.deps import app_state
 from modelgate.store.adjustments import account_balance, apply_adjustment
+from modelgate.store.operators import audit
 from modelgate.web.admin import AccountId, NotOperator, OperatorCsrf, _account_page, _Form, actor
 from modelgate.web.render import render
 

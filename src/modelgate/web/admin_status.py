@@ -15,8 +15,10 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import case, func, or_, select
 from starlette.responses import RedirectResponse, Response
 
-from modelgate.accounts.operators import audit
-from modelgate.accounts.site_settings import (
+from modelgate.httpkit.deps import app_state, pending_writes_flushed
+from modelgate.store.operators import audit
+from modelgate.store.schema import Account, RequestLog
+from modelgate.store.site_settings import (
     CREDITS_HELP,
     MAX_HELP_LENGTH,
     MAX_SIGNUP_CREDITS_USD,
@@ -24,8 +26,6 @@ from modelgate.accounts.site_settings import (
     load_site_settings,
     save_site_setting,
 )
-from modelgate.httpkit.deps import app_state, pending_writes_flushed
-from modelgate.store.schema import Account, RequestLog
 from modelgate.store.totp import two_factor_required
 from modelgate.web.admin import Operator, OperatorCsrf, actor
 from modelgate.web.render import render

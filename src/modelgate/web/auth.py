@@ -17,11 +17,11 @@ from starlette.responses import RedirectResponse, Response
 
 from modelgate.accounts.passwords import normalise_email, plausible_email, sign_up, validate_sign_up
 from modelgate.accounts.service import verify_password
-from modelgate.accounts.signin_links import consume_signin_link, peek_signin_link
-from modelgate.accounts.site_settings import load_site_settings
 from modelgate.httpkit.deps import app_state
 from modelgate.store.identity import account_flags, in_sso_only_org
 from modelgate.store.schema import Account
+from modelgate.store.signin_links import consume_signin_link, peek_signin_link
+from modelgate.store.site_settings import load_site_settings
 from modelgate.web.recovery import mail_verification
 from modelgate.web.render import render, web_state
 from modelgate.web.sessions import CsrfUser, check_anon_csrf, end_session, load_user, start_session

@@ -12,10 +12,10 @@ from markupsafe import Markup
 from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
-from modelgate.accounts.site_settings import load_site_settings
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.store.schema import Account, LedgerEntry, RequestLog
+from modelgate.store.site_settings import load_site_settings
 from modelgate.web.billing_data import (
     ORIGINS,
     STATUSES,

@@ -18,9 +18,9 @@ from starlette.responses import RedirectResponse, Response
 
 from modelgate.accounts.keys import KEY_SCOPES, key_digest
 from modelgate.accounts.service import create_key
-from modelgate.billing.ledger import month_start, period_key
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
+from modelgate.store.ledger import month_start, period_key
 from modelgate.store.schema import ApiKey, KeySpend, LedgerEntry, PlaygroundKey
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser

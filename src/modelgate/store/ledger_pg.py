@@ -16,8 +16,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from modelgate.accounts.keys import KeyIdentity, revoked_key_error
-from modelgate.billing.ledger import (
+from modelgate.errors import InsufficientCreditsError
+from modelgate.store.holds_owners import PGOwners, owners_of, select_stale
+from modelgate.store.keys import KeyIdentity, revoked_key_error
+from modelgate.store.ledger import (
     OUT_OF_CREDITS_MESSAGE,
     HoldTicket,
     LedgerBase,
@@ -26,8 +28,6 @@ from modelgate.billing.ledger import (
     period_key,
     spend_limit_error,
 )
-from modelgate.billing.owners import PGOwners, owners_of, select_stale
-from modelgate.errors import InsufficientCreditsError
 from modelgate.store.pg_batch import (
     HOLD_ACCOUNT_DISABLED,
     HOLD_KEY_DISABLED,

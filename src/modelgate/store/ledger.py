@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from modelgate.accounts.keys import KeyIdentity
-from modelgate.catalog.models import CREDITS_PER_USD
+from modelgate.catalog.prices import CREDITS_PER_USD
 from modelgate.errors import InsufficientCreditsError, SpendLimitError
 from modelgate.store.budget_holds import hold_budget, unhold_budget
 from modelgate.store.db import dialect_insert
+from modelgate.store.keys import KeyIdentity
 from modelgate.store.schema import Account, Hold, KeySpend, LedgerEntry
 
 # The documented 403 text (errors-with-status-code-4xx.md), pointing at this instance's billing page.

@@ -14,8 +14,11 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelgate.accounts.keys import KeyIdentity, KeyRevokedError, revoked_key_error
-from modelgate.billing.ledger import (
+from modelgate.errors import InsufficientCreditsError
+from modelgate.store.budget_holds import sqlite_hold_budgets, sqlite_unhold_budgets
+from modelgate.store.holds_owners import FileOwners, owners_of, select_stale
+from modelgate.store.keys import KeyIdentity, KeyRevokedError, revoked_key_error
+from modelgate.store.ledger import (
     OUT_OF_CREDITS_MESSAGE,
     HoldTicket,
     LedgerBase,
@@ -25,9 +28,6 @@ from modelgate.billing.ledger import (
     spend_limit_error,
     split_buckets,
 )
-from modelgate.billing.owners import FileOwners, owners_of, select_stale
-from modelgate.errors import InsufficientCreditsError
-from modelgate.store.budget_holds import sqlite_hold_budgets, sqlite_unhold_budgets
 from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
 
 log = logging.getLogger("modelgate.billing")
@@ -148,7 +148,7 @@ class SQLiteLedger(LedgerBase):
         await self._tracked(self._writer.submit(op, at_once=True))
 
     async def release_stale(self, *, older_than: timedelta) -> int:
-        """Release the holds of processes that are gone (``billing/owners.py``), and any hold older
+        """Release the holds of processes that are gone (``store/holds_owners.py``), and any hold older
         than ``older_than``."""
         cutoff = sqlite_timestamp(datetime.now(UTC) - older_than)
         me = self._me

@@ -1,0 +1,85 @@
+"""API keys on the data floor: who a key is (``KeyIdentity``), and why a key is refused once
+revoked (the ledgers' holds find that out; ``accounts/keys.py`` authenticates)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from modelgate.errors import AuthenticationError
+from modelgate.store.budgets import BudgetRef
+from modelgate.store.organisations import ORG_WIDE_ROLES
+
+INVALID_KEY_MESSAGE = (
+    "This request requires a valid API key. You can create a new API key on the Keys page: /app/keys"
+)
+
+ACCOUNT_DISABLED_MESSAGE = "This account is disabled. Contact the operator of this gateway."
+DISABLED_KEY_MESSAGE = "This API key is disabled. Enable it on the Keys page or use another key."
+
+
+@dataclass(frozen=True, slots=True)
+class KeyIdentity:
+    """Who is calling: resolved from a valid, enabled key."""
+
+    key_id: int
+    account_id: int
+    prefix: str
+    digest: str
+    is_management: bool
+    scopes: tuple[str, ...] | None  # None = every scope
+    limit_retention: str | None
+    limit_credits: int | None
+    # Organisations (migration 0012): the key's project and member, the budgets it falls under
+    # (checked in its hold), the models it may call (the key's and its project's lists together;
+    # None: any), its own and its project's rate limits, and when it expires.
+    project_id: int | None = None
+    member_id: int | None = None
+    budgets: tuple[BudgetRef, ...] = ()
+    allowed_models: frozenset[str] | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    project_rpm: int | None = None
+    project_tpm: int | None = None
+    expires_at: datetime | None = None
+    org_role: str | None = None  # the member's role in the organisation (None: not a member)
+
+    def allows(self, scope: str) -> bool:
+        return self.scopes is None or scope in self.scopes
+
+    @property
+    def scope_project(self) -> int | None:
+        """The one project whose keys, logs, usage, responses and budgets this key may read or
+        manage; None: the whole organisation (its owners, admins and billing role)."""
+        if self.org_role in ORG_WIDE_ROLES or self.project_id is None:
+            return None
+        return self.project_id
+
+    @property
+    def may_manage_keys(self) -> bool:
+        """The billing role reads; it does not create, change or delete keys."""
+        return self.org_role != "billing"
+
+
+class KeyRevokedError(AuthenticationError):
+    """A key that authenticated (from this instance's cache) was found revoked when its request
+    was held: deleted, disabled, or its account disabled since. The message is the one a fresh
+    lookup gives; ``key_id`` tells the authenticator which key to forget."""
+
+    def __init__(self, message: str, *, key_id: int) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+
+def revoked_key_error(
+    *, key_id: int, gone: bool, account_disabled: bool, key_disabled: bool
+) -> KeyRevokedError | None:
+    """The refusal for a key in this state (the checks of ``KeyAuthenticator._load``, in its
+    order), or None when the key is live."""
+    if gone:
+        return KeyRevokedError(INVALID_KEY_MESSAGE, key_id=key_id)
+    if account_disabled:
+        return KeyRevokedError(ACCOUNT_DISABLED_MESSAGE, key_id=key_id)
+    if key_disabled:
+        return KeyRevokedError(DISABLED_KEY_MESSAGE, key_id=key_id)
+    return None
