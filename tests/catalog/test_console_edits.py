@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.store.schema import CatalogEntry
+from modelgate.store.schema_self_service import CatalogEntry
 from tests.conftest import MOCK_CONFIG, LiveServer
 from tests.fakes.openai_server import FakeOpenAI
 from tests.web.helpers import create_key, csrf, eventually, logged_in, make_account, with_db

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.accounts import totp
-from modelgate.store.schema import Account, TotpCredential
+from modelgate.store.schema import Account
+from modelgate.store.schema_self_service import TotpCredential
 from tests.fakes.smtp import link_in
 from tests.web.conftest import DESKTOP, screenshots_dir
 from tests.web.helpers import make_account, with_db

@@ -10,7 +10,8 @@ from sqlalchemy import String, and_, cast, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.store.db import dialect_insert
-from modelgate.store.schema import Account, ApiKey, KeySpend, LedgerEntry, MailAlert
+from modelgate.store.schema import Account, ApiKey, KeySpend, LedgerEntry
+from modelgate.store.schema_self_service import MailAlert
 
 LOW_BALANCE = "low_balance"
 BUDGET = "budget"

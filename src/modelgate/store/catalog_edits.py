@@ -10,7 +10,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.store.db import dialect_insert
-from modelgate.store.schema import CatalogEntry, Setting
+from modelgate.store.schema import Setting
+from modelgate.store.schema_self_service import CatalogEntry
 from modelgate.store.secrets import seal, unseal
 
 VERSION_KEY = "catalog_version"

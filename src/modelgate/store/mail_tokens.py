@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.store.schema import Account, MailToken, WebSession
+from modelgate.store.schema import Account, WebSession
+from modelgate.store.schema_self_service import MailToken
 
 PURPOSES = ("verify", "reset", "login2fa")
 

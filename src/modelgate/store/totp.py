@@ -11,7 +11,8 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.store.db import dialect_insert
-from modelgate.store.schema import RecoveryCode, Setting, TotpCredential
+from modelgate.store.schema import Setting
+from modelgate.store.schema_self_service import RecoveryCode, TotpCredential
 from modelgate.store.secrets import seal, unseal
 
 PURPOSE = "totp"
