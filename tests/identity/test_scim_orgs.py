@@ -108,6 +108,11 @@ def test_organisation_token_groups_and_isolation(make_live_server: Any, openai_u
         assert gateway.delete(f"/Groups/{r.json()['id']}").status_code == 204
         assert state(server, "ops@gateway.example", acme, research, other)[3] is False
 
+        # An account that is not the organisation's is beyond its directory's reach.
+        make_account(server, "someone@elsewhere.example")
+        r = c.post("/Users", json={"schemas": [USER], "userName": "someone@elsewhere.example"})
+        assert r.status_code == 409 and "outside this organisation" in r.text, r.text
+
     with httpx.Client(timeout=30) as plain:
         r = plain.get(f"{server.url}/scim/v2/Users", headers={"Authorization": f"Bearer {acme_token}x"})
         assert r.status_code == 401

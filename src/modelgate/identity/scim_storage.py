@@ -258,13 +258,18 @@ class DatabaseScimStorage(AsyncScimStorage):
             if found is None:
                 account_id = await store.create_sso_account(conn, email=email)
                 await audit(conn, actor=SCIM_ACTOR, action="account.provision", account_id=account_id)
+                if self._org_id is not None:
+                    await orgs.add_org_member(conn, org_id=self._org_id, account_id=account_id, role="member")
             else:
                 account_id = found[0]
-        if (
-            self._org_id is not None
-            and await orgs.org_role(conn, org_id=self._org_id, account_id=account_id) is None
-        ):
-            await orgs.add_org_member(conn, org_id=self._org_id, account_id=account_id, role="member")
+                if (
+                    self._org_id is not None
+                    and (await orgs.org_role(conn, org_id=self._org_id, account_id=account_id)) is None
+                ):  # an organisation's directory reaches its own members only
+                    raise UniquenessException(
+                        detail="An account with this email exists outside this organisation; an "
+                        "operator or the organisation's owner must add it to the organisation first."
+                    )
         flags = await store.account_flags(conn, account_id=account_id)
         disabled = flags[0] if flags is not None else False
         if resource.active is False and not disabled:
