@@ -7,10 +7,17 @@ checks the session and the ``X-CSRF-Token`` header, loads that key's identity an
 ``doors.asgi.serve_door(..., ident=..., origin="playground")``: the same door as the public API
 (billing the logged-in account, limits, logging with ``origin: playground``), with no bearer token
 ever reaching the browser.
+
+Image and speech modes: ``POST /app/playground/images`` and ``/app/playground/speech`` serve the
+public ``ImagesDoor`` and ``SpeechDoor`` the same way. The internal key is created with the scopes
+of every mode (``PLAYGROUND_SCOPES``); one created before the media modes (scope ``model:chat``)
+is granted them for these two endpoints only, since it is the playground's own key and is never
+shown or usable elsewhere.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,9 +27,14 @@ from starlette.responses import Response, StreamingResponse
 
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.service import create_key
+from modelgate.catalog.kinds import KINDS
+from modelgate.catalog.models import IMAGE_UNIT, ModelSpec
+from modelgate.catalog.registry import Catalog
 from modelgate.doors.asgi import serve_door
-from modelgate.doors.base import DoorRequest
+from modelgate.doors.audio.speech import SpeechDoor
+from modelgate.doors.base import Door, DoorRequest
 from modelgate.doors.chat.door import ChatDoor
+from modelgate.doors.images.door import ImagesDoor
 from modelgate.gateway.admission import DEFAULT_MAX_TOKENS
 from modelgate.httpkit.deps import app_state
 from modelgate.store.schema import Account, ApiKey, PlaygroundKey
@@ -34,6 +46,8 @@ from modelgate.web.sessions import CsrfUser, CurrentUser
 router = APIRouter(include_in_schema=False)
 
 PLAYGROUND_KEY_NAME = "Playground (internal)"
+PLAYGROUND_SCOPES = ("model:chat", "model:image", "model:speech")
+OPENAI_VOICES = ["alloy", "echo", "fable", "onyx", "nova", "shimmer"]
 EFFORT_ORDER = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
@@ -48,7 +62,9 @@ async def playground_identity(conn: AsyncConnection, *, account_id: int) -> KeyI
     ).first()
     if row is None:
         await conn.execute(delete(PlaygroundKey).where(PlaygroundKey.account_id == account_id))
-        new = await create_key(conn, account_id=account_id, name=PLAYGROUND_KEY_NAME, scopes=["model:chat"])
+        new = await create_key(
+            conn, account_id=account_id, name=PLAYGROUND_KEY_NAME, scopes=list(PLAYGROUND_SCOPES)
+        )
         await conn.execute(insert(PlaygroundKey).values(account_id=account_id, key_id=new.key_id))
         row = (await conn.execute(select(ApiKey).where(ApiKey.id == new.key_id))).one()
     k = row._mapping
@@ -99,6 +115,24 @@ async def _model_options(request: Request) -> list[dict[str, Any]]:
     return out
 
 
+def media_option(catalog: Catalog, m: ModelSpec) -> dict[str, Any]:
+    """An image or speech model as the playground's media mode offers it."""
+    option: dict[str, Any] = {
+        "id": m.id,
+        "name": m.info.get("name", m.id),
+        "mode": KINDS[m.type].playground,
+        "unavailable": catalog.unavailable_reason(m),
+    }
+    if m.images is not None:
+        units = sorted(m.image_units())
+        option["sizes"] = list(dict.fromkeys(u.removeprefix(IMAGE_UNIT).split("/")[0] for u in units))
+        option["size"] = m.images.default_size
+    if m.speech is not None:
+        option["voices"] = m.speech.voices or OPENAI_VOICES
+        option["formats"] = list(m.speech.formats)
+    return option
+
+
 @router.get("/app/playground")
 async def playground_page(request: Request, user: CurrentUser, model: str = "") -> Response:
     options = await _model_options(request)
@@ -111,11 +145,17 @@ async def playground_page(request: Request, user: CurrentUser, model: str = "") 
     selected = found.id if found else next(iter(available), "")
     second = next((m for m in available if m != selected), selected)
     efforts = [e for e in EFFORT_ORDER if any(e in o["efforts"] for o in options)]
+    catalog = app_state(request).catalog
+    media = [
+        media_option(catalog, m) for m in catalog.models if KINDS[m.type].playground in ("image", "speech")
+    ]
     return render(
         request,
         "playground.html",
         {
             "models": options,
+            "media": media,
+            "media_modes": sorted({o["mode"] for o in media}),
             "selected": selected,
             "second": second,
             "requested": found.id if found else None,
@@ -128,12 +168,28 @@ async def playground_page(request: Request, user: CurrentUser, model: str = "") 
     )
 
 
-@router.post("/app/playground/chat")
-async def playground_chat(request: Request, user: CsrfUser) -> Response:
+async def _serve(request: Request, user: CsrfUser, door: Door, *, media: bool = False) -> Response:
     async with app_state(request).db.engine.begin() as conn:
         ident = await playground_identity(conn, account_id=user.account_id)
+    if media:
+        ident = dataclasses.replace(ident, scopes=PLAYGROUND_SCOPES)
     req = DoorRequest(path=request.url.path, headers=dict(request.headers), body=await request.body())
-    resp = await serve_door(app_state(request), ChatDoor(), req, ident=ident, origin="playground")
+    resp = await serve_door(app_state(request), door, req, ident=ident, origin="playground")
     if resp.frames is not None:
         return StreamingResponse(resp.frames, status_code=resp.status, headers=resp.headers)
     return Response(resp.body, status_code=resp.status, headers=resp.headers)
+
+
+@router.post("/app/playground/chat")
+async def playground_chat(request: Request, user: CsrfUser) -> Response:
+    return await _serve(request, user, ChatDoor())
+
+
+@router.post("/app/playground/images")
+async def playground_images(request: Request, user: CsrfUser) -> Response:
+    return await _serve(request, user, ImagesDoor(), media=True)
+
+
+@router.post("/app/playground/speech")
+async def playground_speech(request: Request, user: CsrfUser) -> Response:
+    return await _serve(request, user, SpeechDoor(), media=True)

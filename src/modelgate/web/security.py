@@ -19,6 +19,7 @@ CSP = "; ".join(
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data:",
+        "media-src 'self' blob:",  # the playground's speech, played from the fetched bytes
         "connect-src 'self'",
         "font-src 'self'",
         "manifest-src 'self'",
