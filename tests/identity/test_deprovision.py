@@ -6,6 +6,7 @@ database); the user's web sessions end; the books keep their history."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from tests.identity.test_scim_conformance import TOKEN
 
 CHAT = {"model": "mock/echo", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 16}
 USER = "leaver@example.com"
+SESSION = "a-browser-session-token-of-the-leaver-0123456789"
 
 
 def _db(server: LiveServer, work: Any) -> Any:
@@ -65,7 +67,7 @@ def _deprovision_while_in_use(a: LiveServer, b: LiveServer, *, delete: bool) -> 
         now = datetime.now(UTC)
         await conn.execute(
             WebSession.__table__.insert().values(
-                digest="d" * 64,
+                digest=hashlib.sha256(SESSION.encode()).hexdigest(),
                 account_id=account,
                 csrf_token="c",
                 created_at=now,
@@ -80,8 +82,12 @@ def _deprovision_while_in_use(a: LiveServer, b: LiveServer, *, delete: bool) -> 
             headers = {"Authorization": f"Bearer {k}"}
             return c.post(f"{server.url}/v1/chat/completions", json=CHAT, headers=headers)
 
-        for server in (a, b):  # in use, and cached on both instances
+        def page(server: LiveServer) -> httpx.Response:  # signed in with the session's cookie
+            return c.get(f"{server.url}/app/keys", headers={"Cookie": f"mg_session={SESSION}"})
+
+        for server in (a, b):  # in use, and cached on both instances; signed in on both
             assert chat(server, key).status_code == 200
+            assert page(server).status_code == 200
         with _scim(a) as scim:
             if delete:
                 assert scim.delete(f"/Users/{user_id}").status_code == 204
@@ -97,6 +103,8 @@ def _deprovision_while_in_use(a: LiveServer, b: LiveServer, *, delete: bool) -> 
                 assert r.status_code in (200, 204), r.text  # 204: no attributes were asked for
                 assert scim.get(f"/Users/{user_id}").json()["active"] is False
         for server in (b, a):
+            r = page(server)
+            assert r.status_code == 303 and r.headers["location"].startswith("/app/login"), r.text
             r = chat(server, key)
             assert r.status_code == 401, r.text
             assert r.json()["error"]["message"] == ACCOUNT_DISABLED_MESSAGE
