@@ -2,7 +2,8 @@
 
 Requests arrive at a fixed rate (open loop: a slow gateway does not slow the arrivals), each a
 Messages body of ~400 KB (a long system prompt, ~40 tools with JSON schemas, and a history that
-grows from request to request: text, tool_use and tool_result turns), streamed back by a mock
+grows from request to request: text, tool_use and tool_result turns; 1-hour cache_control markers
+on the system prompt, the last tool and the last block, as Claude Code sends them), streamed back by a mock
 that paces its events (default 60 deltas 100 ms apart: 6 s per stream, ~300 streams in flight at
 50 arrivals/s). One gateway worker, SQLite, auth + hold + settle + log on.
 
@@ -126,6 +127,9 @@ def _text(rng: random.Random, size: int) -> str:
     return " ".join(out)
 
 
+CACHE_1H = {"type": "ephemeral", "ttl": "1h"}
+
+
 def agent_bodies(model: str, *, kb: int, variants: int = 16, seed: int = 7) -> list[bytes]:
     """``variants`` Messages bodies, each a turn further into one conversation, around ``kb`` KB."""
     rng = random.Random(seed)
@@ -171,13 +175,15 @@ def agent_bodies(model: str, *, kb: int, variants: int = 16, seed: int = 7) -> l
                     "content": [{"type": "tool_result", "tool_use_id": tid, "content": _text(rng, 6000)}],
                 }
             )
-        messages = [*history, {"role": "user", "content": f"Next step {v}."}]
+        # Cache breakpoints where Claude Code puts them: the system prompt, the last tool, the last block.
+        last = {"type": "text", "text": f"Next step {v}.", "cache_control": CACHE_1H}
+        messages = [*history, {"role": "user", "content": [last]}]
         body = {
             "model": model,
             "max_tokens": 4096,
             "stream": True,
-            "system": [{"type": "text", "text": system}],
-            "tools": tools,
+            "system": [{"type": "text", "text": system, "cache_control": CACHE_1H}],
+            "tools": [*tools[:-1], {**tools[-1], "cache_control": CACHE_1H}],
             "messages": messages,
         }
         bodies.append(json.dumps(body).encode())

@@ -90,8 +90,10 @@ class Tally:
         return -(-self.text_chars * 2 // 5) + (extra + 1) // 2
 
     def text(self, value: str) -> str:
-        self.text_chars += len(value)
-        self.text_bytes += len(value.encode("utf-8"))
+        n = len(value)
+        self.text_chars += n
+        # an ASCII str knows it is (a flag, O(1)): its UTF-8 is one byte a character, no encoding
+        self.text_bytes += n if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
         return value
 
     def json(self, value: Any) -> bytes:
