@@ -234,6 +234,7 @@ def build_app(
         )
         purger = asyncio.create_task(_periodic(stored.purge_expired, 3600.0))  # retention of /v1/responses
         overlay = CatalogOverlay(catalog, providers, registry, context, core.spawn)
+        overlay.on_change = lambda changed: live.know(m.id for m in changed.models)
         await overlay.refresh(db.engine)  # the console's catalogue entries (gateway/catalog_overlay.py)
         app.state.mg.extras["catalog_overlay"] = overlay
         cataloguer = asyncio.create_task(

@@ -104,6 +104,8 @@ def test_an_edit_on_one_instance_is_live_on_another(
     sent = openai_upstream.requests[-1]
     assert sent.json["model"] == "extra-upstream"
     assert sent.headers.get("Authorization") == "Bearer sk-extra-secret"
+    metrics = httpx.get(f"{b.url}/models/metrics", timeout=30).json()
+    assert "extra/model" in str(metrics)  # its live figures are kept too
 
     with logged_in(a, "op@example.com") as op:
         token = csrf(op.get("/admin/catalog"))

@@ -91,6 +91,8 @@ class CatalogOverlay:
     spawn: Callable[[Awaitable[None]], object]
     version: int = -1
     problems: dict[str, str] = field(default_factory=dict)
+    # Called after each change (the live model figures learn the new model ids).
+    on_change: Callable[[Catalog], None] | None = None
     _configs: dict[str, ProviderConfig] = field(default_factory=dict)
 
     async def refresh(self, engine: AsyncEngine) -> bool:
@@ -132,6 +134,8 @@ class CatalogOverlay:
         self._swap_providers(configs)
         self.catalog.set_overlay(configs, models)
         self.problems = problems
+        if self.on_change is not None:
+            self.on_change(self.catalog)
         for where, why in problems.items():
             log.warning("console catalogue entry %s not applied: %s", where, why)
 
