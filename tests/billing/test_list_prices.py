@@ -200,6 +200,19 @@ def _anthropic_message(usage: dict[str, Any], *, thinking: bool = False) -> dict
     }
 
 
+def _anthropic_thinking_events() -> list[dict[str, Any]]:
+    """A streamed thinking block (its tokens are in output_tokens: priced as output)."""
+    block = {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}
+    think = {"type": "thinking_delta", "thinking": "Let me think."}
+    sig = {"type": "signature_delta", "signature": "sig"}
+    return [
+        {"event": "content_block_start", "data": block},
+        {"event": "content_block_delta", "data": {"type": "content_block_delta", "index": 0, "delta": think}},
+        {"event": "content_block_delta", "data": {"type": "content_block_delta", "index": 0, "delta": sig}},
+        {"event": "content_block_stop", "data": {"type": "content_block_stop", "index": 0}},
+    ]
+
+
 def _anthropic_stream(usage: dict[str, Any]) -> SSEReply:
     start_usage = {k: v for k, v in usage.items() if k not in ("output_tokens", "server_tool_use")}
     events = [
@@ -215,11 +228,12 @@ def _anthropic_stream(usage: dict[str, Any]) -> SSEReply:
                 },
             },
         },
+        *_anthropic_thinking_events(),
         {
             "event": "content_block_start",
             "data": {
                 "type": "content_block_start",
-                "index": 0,
+                "index": 1,
                 "content_block": {"type": "text", "text": ""},
             },
         },
@@ -227,11 +241,11 @@ def _anthropic_stream(usage: dict[str, Any]) -> SSEReply:
             "event": "content_block_delta",
             "data": {
                 "type": "content_block_delta",
-                "index": 0,
+                "index": 1,
                 "delta": {"type": "text_delta", "text": "Done."},
             },
         },
-        {"event": "content_block_stop", "data": {"type": "content_block_stop", "index": 0}},
+        {"event": "content_block_stop", "data": {"type": "content_block_stop", "index": 1}},
         {
             "event": "message_delta",
             "data": {
