@@ -8,7 +8,7 @@ the functions that cost most, with their calls per request (cProfile on the thre
 profiler inflates the time several times, so compare its shares, not its absolute microseconds).
 
     python bench/hotpath.py [-n 20000] [-c 32] [--body bench/body.json] [--path /v1/chat/completions]
-                            [--profile] [--top 40]
+                            [--profile] [--top 40] [--budgets all|key]
 """
 
 from __future__ import annotations
@@ -193,6 +193,12 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--chunks", type=int, default=8, help="SSE chunks per streamed answer of the mock")
     ap.add_argument("--profile-out", help="also write the cProfile stats to this file (pstats)")
+    ap.add_argument(
+        "--budgets",
+        choices=["all", "key"],
+        help="all: the key falls under budgets at every level (bench/nested_budgets.py: organisation, "
+        "project, member and its own limit); key: its own limit only",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="modelgate-hotpath-"))
     port = free_port()
@@ -206,6 +212,9 @@ def main() -> int:
         (work / "catalog.yaml").write_text(CATALOG.format(port=port))
         db = f"sqlite:///{work}/modelgate.db"
         key = procs.create_key(db, "hp@example.com")
+        if args.budgets:
+            budgets = [sys.executable, str(BENCH / "nested_budgets.py"), db, "hp@example.com", args.budgets]
+            subprocess.run(budgets, check=True)
         os.environ.update(
             {
                 "MODELGATE_CONFIG": str(work / "catalog.yaml"),

@@ -10,6 +10,7 @@ and SQLAlchemy for the transactional ``Ledger``. PostgreSQL's group commit does 
 from __future__ import annotations
 
 import sqlite3
+from functools import cache
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,35 +22,50 @@ _SQLITE_ENSURE = (
     "INSERT OR IGNORE INTO budget_spend (budget_id, period, spent_credits, held_credits)"
     " SELECT id, ?, 0, 0 FROM budgets WHERE id = ?"
 )
-_SQLITE_TAKE = (
-    "UPDATE budget_spend SET held_credits = held_credits + ? WHERE budget_id = ? AND period = ?"
-    " AND spent_credits + held_credits + ? <= (SELECT limit_credits FROM budgets WHERE id = ?)"
-)
-_SQLITE_GONE = "SELECT 1 FROM budgets WHERE id = ?"
-_SQLITE_UNHOLD = (
-    "UPDATE budget_spend SET held_credits = held_credits - ?, spent_credits = spent_credits + ?"
-    " WHERE budget_id = ? AND period = ?"
-)
+
+
+@cache
+def _sqlite_statements(n: int) -> tuple[str, str, str]:
+    """(read, take, unhold) for ``n`` buckets: one statement each, whatever the number of levels."""
+    values = f"IN (VALUES {', '.join(['(?, ?)'] * n)})"
+    pairs = f"(budget_id, period) {values}"
+    read = (
+        "SELECT s.budget_id, s.spent_credits + s.held_credits, b.limit_credits FROM budget_spend s"
+        f" JOIN budgets b ON b.id = s.budget_id WHERE (s.budget_id, s.period) {values}"
+    )
+    take = f"UPDATE budget_spend SET held_credits = held_credits + ? WHERE {pairs}"
+    unhold = (
+        "UPDATE budget_spend SET held_credits = held_credits - ?, spent_credits = spent_credits + ?"
+        f" WHERE {pairs}"
+    )
+    return read, take, unhold
 
 
 def sqlite_hold_budgets(conn: sqlite3.Connection, buckets: list[tuple[int, str]], credits: int) -> int | None:
-    """Take ``credits`` from every bucket, or none of them: returns the index of the first bucket
-    without room (what was taken before it is given back), or None when all had room. A budget
-    deleted meanwhile no longer limits."""
-    for i, (budget_id, period) in enumerate(buckets):
-        conn.execute(_SQLITE_ENSURE, (period, budget_id))
-        cur = conn.execute(_SQLITE_TAKE, (credits, budget_id, period, credits, budget_id))
-        if cur.rowcount != 1 and conn.execute(_SQLITE_GONE, (budget_id,)).fetchone() is not None:
-            sqlite_unhold_budgets(conn, buckets[:i], held=credits, spent=0)
+    """Take ``credits`` from every bucket, or from none: returns the index of the first bucket
+    without room, or None when all had room. The writer runs its operations one at a time on its
+    one connection, so this read-then-write is atomic: one read of every bucket (with its budget's
+    live limit), one update of all of them. A budget deleted meanwhile no longer limits."""
+    read, take, _ = _sqlite_statements(len(buckets))
+    flat = [x for bucket in buckets for x in bucket]
+    rows = conn.execute(read, flat).fetchall()
+    if len(rows) < len(buckets):  # a bucket's first hold of its period (or a budget deleted)
+        conn.executemany(_SQLITE_ENSURE, [(period, budget_id) for budget_id, period in buckets])
+        rows = conn.execute(read, flat).fetchall()
+    used = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
+    for i, (budget_id, _) in enumerate(buckets):
+        found = used.get(budget_id)
+        if found is not None and found[0] + credits > found[1]:
             return i
+    conn.execute(take, [credits, *flat])
     return None
 
 
 def sqlite_unhold_budgets(
     conn: sqlite3.Connection, buckets: list[tuple[int, str]], *, held: int, spent: int
 ) -> None:
-    for budget_id, period in buckets:
-        conn.execute(_SQLITE_UNHOLD, (held, spent, budget_id, period))
+    if buckets:
+        conn.execute(_sqlite_statements(len(buckets))[2], [held, spent, *(x for b in buckets for x in b)])
 
 
 async def hold_budget(

@@ -77,6 +77,7 @@ def budget_buckets(ident: KeyIdentity, now: datetime | None = None) -> str | Non
     """The budget buckets a hold of this key counts against (``holds.budgets``), or None."""
     if not ident.budgets:
         return None
+    now = now or datetime.now(UTC)
     return " ".join(f"{b.id}/{period_key(b.period, now)}" for b in ident.budgets)
 
 

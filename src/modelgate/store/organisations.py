@@ -262,6 +262,32 @@ async def count_orgs(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(Organisation))).scalar_one())
 
 
+def in_keys_of(key_column: Any, *, project_id: int | None, member_id: int | None) -> tuple[Any, ...]:
+    """Conditions keeping rows of the keys of one project and/or one member (filters of the usage
+    and billing pages); none when neither is given."""
+    if project_id is None and member_id is None:
+        return ()
+    keys = select(ApiKey.id)
+    if project_id is not None:
+        keys = keys.where(ApiKey.project_id == project_id)
+    if member_id is not None:
+        keys = keys.where(ApiKey.member_id == member_id)
+    return (key_column.in_(keys),)
+
+
+async def org_members(conn: AsyncConnection, *, org_id: int) -> list[tuple[int, str, str]]:
+    """(account id, email, role) of an organisation's members."""
+    rows = (
+        await conn.execute(
+            select(OrgMember.account_id, Account.email, OrgMember.role)
+            .join(Account, Account.id == OrgMember.account_id)
+            .where(OrgMember.org_id == org_id)
+            .order_by(Account.email)
+        )
+    ).all()
+    return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
 def in_project(key_column: Any, project_id: int | None) -> tuple[Any, ...]:
     """Conditions confining rows that name a key (``key_column``) to one project's keys; none for
     a caller who sees the whole organisation (``project_id`` None)."""

@@ -29,6 +29,7 @@ from modelgate.web import (
     docs,
     exports,
     keys,
+    organisation,
     playground,
     recovery,
     sso,
@@ -86,6 +87,19 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CSRFError, _csrf_failed)
     app.add_exception_handler(admin.NotOperator, admin.not_found)
     app.add_exception_handler(TwoFactorSetupRequired, twofactor.setup_required)
-    routers = (auth, sso, account, keys, billing, exports, playground, docs, apidocs, admin, admin_status)
+    routers = (
+        auth,
+        sso,
+        account,
+        keys,
+        organisation,
+        billing,
+        exports,
+        playground,
+        docs,
+        apidocs,
+        admin,
+        admin_status,
+    )
     for module in (*routers, admin_catalog, admin_money, admin_security, admin_usage, recovery, twofactor):
         app.include_router(module.router)

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
+from modelgate.store.organisations import org_members, visible_projects
 from modelgate.store.schema import Account, LedgerEntry, RequestLog
 from modelgate.store.site_settings import load_site_settings
 from modelgate.web.billing_data import (
@@ -75,16 +76,24 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
     state = app_state(request)
     async with state.db.engine.connect() as conn:
         balance = (
-            await conn.execute(select(Account.balance_credits).where(Account.id == user.account_id))
+            await conn.execute(select(Account.balance_credits).where(Account.id == user.org_id))
         ).scalar_one()
         site = await load_site_settings(conn, state.settings)
-        keys = await account_keys(conn, user.account_id)
+        keys = await account_keys(conn, user.org_id)
+        projects = {
+            p.id: p.name for p in await visible_projects(conn, org_id=user.org_id, account_id=user.account_id)
+        }
+        members = {m[0]: m[1] for m in await org_members(conn, org_id=user.org_id)}
+        if f.project_id not in projects:
+            f.project_id = None
+        if f.member_id not in members:
+            f.member_id = None
         if f.key_id is not None and f.key_id not in keys:
             f.key_id = None
-        usage = await usage_rows(conn, user.account_id, f)
+        usage = await usage_rows(conn, user.org_id, f)
         txs = (
             await conn.execute(
-                transactions_query(user.account_id, f)
+                transactions_query(user.org_id, f)
                 .order_by(LedgerEntry.id.desc())
                 .limit(PAGE_SIZE + 1)
                 .offset((tx_page - 1) * PAGE_SIZE)
@@ -92,7 +101,7 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
         ).all()
         logs = (
             await conn.execute(
-                logs_query(user.account_id, f)
+                logs_query(user.org_id, f)
                 .order_by(RequestLog.created_at.desc())
                 .limit(PAGE_SIZE + 1)
                 .offset((log_page - 1) * PAGE_SIZE)
@@ -101,7 +110,7 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
         log_models = (
             (
                 await conn.execute(
-                    select(RequestLog.model).where(RequestLog.account_id == user.account_id).distinct()
+                    select(RequestLog.model).where(RequestLog.account_id == user.org_id).distinct()
                 )
             )
             .scalars()
@@ -159,6 +168,8 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
             "log_more": len(logs) > PAGE_SIZE,
             "log_models": sorted(log_models),
             "keys": keys,
+            "projects": projects if len(projects) > 1 else {},
+            "members": members if len(members) > 1 else {},
             "statuses": STATUSES,
             "origins": ORIGINS,
             "link": link,
@@ -172,7 +183,7 @@ async def balance_json(request: Request, user: CurrentUser) -> Response:
     """The signed-in account's balance, for the playground (JSON)."""
     async with app_state(request).db.engine.connect() as conn:
         credits = (
-            await conn.execute(select(Account.balance_credits).where(Account.id == user.account_id))
+            await conn.execute(select(Account.balance_credits).where(Account.id == user.org_id))
         ).scalar_one()
     return JSONResponse(
         {

@@ -15,6 +15,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import QueryParams
 
+from modelgate.store.organisations import in_keys_of
 from modelgate.store.schema import ApiKey, LedgerEntry, PlaygroundKey, RequestLog
 
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
@@ -33,6 +34,8 @@ class BillingFilter:
     status: str = ""
     origin: str = ""
     key_id: int | None = None
+    project_id: int | None = None  # the keys of one project (organisations)
+    member_id: int | None = None  # the keys of one member
     request_id: str = ""
     problems: list[str] = field(default_factory=list)
 
@@ -56,6 +59,8 @@ class BillingFilter:
             ("status", self.status),
             ("origin", self.origin),
             ("key", str(self.key_id) if self.key_id is not None else ""),
+            ("project", str(self.project_id) if self.project_id is not None else ""),
+            ("member", str(self.member_id) if self.member_id is not None else ""),
             ("request_id", self.request_id),
         ):
             if value:
@@ -93,6 +98,7 @@ def parse_filter(params: QueryParams, today: date) -> BillingFilter:
         problems.append(f"A range is at most {MAX_DAYS} days; it was shortened.")
     key_raw = params.get("key") or ""
     key_id = int(key_raw) if key_raw.isdigit() and len(key_raw) <= 9 else None
+    project_raw, member_raw = params.get("project") or "", params.get("member") or ""
     status = params.get("status") or ""
     origin = params.get("origin") or ""
     return BillingFilter(
@@ -102,6 +108,8 @@ def parse_filter(params: QueryParams, today: date) -> BillingFilter:
         status=status if status in STATUSES else "",
         origin=origin if origin in ORIGINS else "",
         key_id=key_id,
+        project_id=int(project_raw) if project_raw.isdigit() and len(project_raw) <= 9 else None,
+        member_id=int(member_raw) if member_raw.isdigit() and len(member_raw) <= 9 else None,
         request_id=_text(params.get("request_id"), 128),
         problems=problems,
     )
@@ -122,7 +130,7 @@ def logs_query(account_id: int, f: BillingFilter) -> AnySelect:
         q = q.where(RequestLog.origin == f.origin)
     if f.key_id is not None:
         q = q.where(RequestLog.key_id == f.key_id)
-    return q
+    return q.where(*in_keys_of(RequestLog.key_id, project_id=f.project_id, member_id=f.member_id))
 
 
 def transactions_query(account_id: int, f: BillingFilter) -> AnySelect:
@@ -139,6 +147,7 @@ def transactions_query(account_id: int, f: BillingFilter) -> AnySelect:
         LedgerEntry.account_id == account_id,
         LedgerEntry.created_at >= f.since,
         LedgerEntry.created_at < f.until,
+        *in_keys_of(LedgerEntry.key_id, project_id=f.project_id, member_id=f.member_id),
     )
     return query
 
@@ -178,6 +187,7 @@ async def usage_rows(conn: AsyncConnection, account_id: int, f: BillingFilter) -
         q = q.where(RequestLog.key_id == f.key_id)
     if f.status:
         q = q.where(RequestLog.status == f.status)
+    q = q.where(*in_keys_of(RequestLog.key_id, project_id=f.project_id, member_id=f.member_id))
     return [
         {
             "day": _as_date(r.day),

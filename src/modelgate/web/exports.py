@@ -113,8 +113,8 @@ async def logs_csv(request: Request, user: CurrentUser) -> StreamingResponse:
     db = app_state(request).db
     f = parse_filter(request.query_params, datetime.now(UTC).date())
     async with db.engine.connect() as conn:
-        keys = await account_keys(conn, user.account_id)
-    query = logs_query(user.account_id, f)
+        keys = await account_keys(conn, user.org_id)
+    query = logs_query(user.org_id, f)
 
     async def body() -> AsyncIterator[str]:
         yield _line(LOG_COLUMNS)
@@ -157,8 +157,8 @@ async def transactions_csv(request: Request, user: CurrentUser) -> StreamingResp
     db = app_state(request).db
     f = parse_filter(request.query_params, datetime.now(UTC).date())
     async with db.engine.connect() as conn:
-        keys = await account_keys(conn, user.account_id)
-    query = transactions_query(user.account_id, f)
+        keys = await account_keys(conn, user.org_id)
+    query = transactions_query(user.org_id, f)
 
     async def body() -> AsyncIterator[str]:
         yield _line(TX_COLUMNS)

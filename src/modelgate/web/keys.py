@@ -22,6 +22,7 @@ from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.store.ledger import month_start, period_key
 from modelgate.store.schema import ApiKey, KeySpend, LedgerEntry, PlaygroundKey
+from modelgate.web.organisation import may_manage_keys, refused
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser
 
@@ -100,7 +101,8 @@ async def _page(
         request,
         "keys.html",
         {
-            "keys": await _list_keys(request, user.account_id),
+            "keys": await _list_keys(request, user.org_id),
+            "may_manage": may_manage_keys(user),
             "scopes": KEY_SCOPES,
             "retentions": RETENTIONS,
             "new_key": new_key,
@@ -133,7 +135,7 @@ async def _new_key_shown_once(request: Request, account_id: int) -> str | None:
 
 @router.get("/app/keys")
 async def keys_page(request: Request, user: CurrentUser) -> Response:
-    new_key = await _new_key_shown_once(request, user.account_id)
+    new_key = await _new_key_shown_once(request, user.org_id)
     response = await _page(request, user, new_key=new_key)
     if NEW_KEY_COOKIE in request.cookies:
         response.delete_cookie(NEW_KEY_COOKIE, path="/app/keys")
@@ -142,6 +144,8 @@ async def keys_page(request: Request, user: CurrentUser) -> Response:
 
 @router.post("/app/keys")
 async def create_key_submit(request: Request, user: CsrfUser) -> Response:
+    if not may_manage_keys(user):
+        return refused(request, "The billing role cannot create keys.")
     form = await request.form()
     name = str(form.get("name") or "").strip()
     scopes = [s for s in form.getlist("scopes") if isinstance(s, str) and s in KEY_SCOPES]
@@ -180,7 +184,8 @@ async def create_key_submit(request: Request, user: CsrfUser) -> Response:
     async with app_state(request).db.engine.begin() as conn:
         new = await create_key(
             conn,
-            account_id=user.account_id,
+            account_id=user.org_id,
+            member_id=user.account_id,
             name=name,
             management=management,
             scopes=None if management else scopes,
@@ -202,13 +207,13 @@ async def create_key_submit(request: Request, user: CsrfUser) -> Response:
 
 async def _owned_update(request: Request, user: Any, key_id: int, **values: Any) -> None:
     now = datetime.now(UTC)
-    hidden = select(PlaygroundKey.key_id).where(PlaygroundKey.account_id == user.account_id)
+    hidden = select(PlaygroundKey.key_id).where(PlaygroundKey.account_id == user.org_id)
     async with app_state(request).db.engine.begin() as conn:
         await conn.execute(
             update(ApiKey)
             .where(
                 ApiKey.id == key_id,
-                ApiKey.account_id == user.account_id,
+                ApiKey.account_id == user.org_id,
                 ApiKey.deleted_at.is_(None),
                 ApiKey.id.not_in(hidden),
             )
@@ -219,6 +224,8 @@ async def _owned_update(request: Request, user: Any, key_id: int, **values: Any)
 
 @router.post("/app/keys/{key_id}/toggle")
 async def toggle_key(request: Request, user: CsrfUser, key_id: int = Path(ge=1, le=MAX_ID)) -> Response:
+    if not may_manage_keys(user):
+        return refused(request, "The billing role cannot change keys.")
     form = await request.form()
     await _owned_update(request, user, key_id, disabled=form.get("enable") != "1")
     return RedirectResponse("/app/keys", status_code=303)
@@ -226,5 +233,7 @@ async def toggle_key(request: Request, user: CsrfUser, key_id: int = Path(ge=1, 
 
 @router.post("/app/keys/{key_id}/delete")
 async def delete_key(request: Request, user: CsrfUser, key_id: int = Path(ge=1, le=MAX_ID)) -> Response:
+    if not may_manage_keys(user):
+        return refused(request, "The billing role cannot delete keys.")
     await _owned_update(request, user, key_id, deleted_at=datetime.now(UTC), disabled=True)
     return RedirectResponse("/app/keys", status_code=303)

@@ -15,13 +15,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from fastapi import Depends, Request
 from sqlalchemy import delete, insert, select
 from starlette.responses import Response
 
 from modelgate.httpkit.deps import app_state
+from modelgate.store.organisations import ORG_WIDE_ROLES, memberships, org_role
 from modelgate.store.schema import Account, WebSession
 from modelgate.store.totp import two_factor_enabled, two_factor_required
 
@@ -44,6 +45,8 @@ class TwoFactorSetupRequired(Exception):
     to ``/app/account/two-factor`` (``web/twofactor.py``)."""
 
 
+ORG_COOKIE = "mg_org"  # the organisation the switcher chose (checked against memberships on every load)
+
 # What an account that must still set up two-factor sign-in may open.
 TWO_FACTOR_EXEMPT = ("/app/account/two-factor", "/app/logout")
 
@@ -54,6 +57,11 @@ class WebUser:
     email: str
     csrf_token: str
     is_admin: bool
+    # The organisation the pages act on (the switcher's cookie, docs/organisations.md): the person's
+    # personal one, or a team organisation where they are an owner, admin or billing member.
+    org_id: int = 0
+    org_role: str = "owner"
+    orgs: tuple[tuple[int, str], ...] = ()  # (id, name) of the organisations the switcher offers
 
 
 def _digest(token: str) -> str:
@@ -128,9 +136,31 @@ async def load_user(request: Request) -> WebUser | None:
         if row is not None:
             expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
             if expires > datetime.now(UTC):
-                user = WebUser(row.account_id, row.email, row.csrf_token, bool(row.is_admin))
+                async with app_state(request).db.engine.connect() as conn:
+                    org_id, role, offered = await _organisation(request, conn, row.account_id)
+                user = WebUser(
+                    row.account_id, row.email, row.csrf_token, bool(row.is_admin), org_id, role, offered
+                )
     request.state.web_user = user
     return user
+
+
+async def _organisation(
+    request: Request, conn: Any, account_id: int
+) -> tuple[int, str, tuple[tuple[int, str], ...]]:
+    """The organisation chosen with the switcher, if the person may see all of it; else their own."""
+    offered = tuple(
+        (m.org_id, "Personal" if m.personal else m.name)
+        for m in await memberships(conn, account_id=account_id)
+        if m.org_id == account_id or m.role in ORG_WIDE_ROLES
+    )
+    raw = request.cookies.get(ORG_COOKIE, "")
+    chosen = int(raw) if raw.isdigit() and len(raw) <= 10 else account_id
+    if chosen != account_id and any(o[0] == chosen for o in offered):
+        role = await org_role(conn, org_id=chosen, account_id=account_id)
+        if role in ORG_WIDE_ROLES:
+            return chosen, role, offered
+    return account_id, "owner", offered
 
 
 async def current_user_only(request: Request) -> WebUser:
