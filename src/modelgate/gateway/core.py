@@ -345,15 +345,7 @@ class MeteredCore(CacheSteps):
         # The log row is queued with the settle (on SQLite: the same writer batch, so the row and
         # its charge commit together). Nothing here awaits: no client can cancel either of them.
         charged = f.charge(credits)
-        self.hold_policy.settled(  # what the next holds know: output lengths, the prompt cache
-            f.meta.caller.ident.account_id,
-            provider,
-            f.prep.model.id,
-            usage,
-            choices=f.req.n,
-            prefix=f.req.cache_prefix,
-            at=f.prep.admitted_at,
-        )
+        f.learned(self.hold_policy, provider, usage)  # what the next holds know (gateway/holds.py)
         self.recorder.record(
             model=f.prep.model.id,
             meta=f.meta,

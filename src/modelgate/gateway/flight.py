@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from modelgate.cache.stage import Lookup
 from modelgate.catalog.models import Route
 from modelgate.gateway.admission import Prepared
+from modelgate.gateway.holds import HoldPolicy
 from modelgate.gateway.metered import Attempt, MeteredRequest
 from modelgate.gateway.recorder import RequestMeta
 from modelgate.gateway.router import PoolRequest
@@ -35,6 +36,12 @@ class Flight:
         overdraft rule, docs/pricing.md: the account may go past its limit by this request's
         overage, never more)."""
         return max(credits, 0)
+
+    def learned(self, policy: HoldPolicy, provider: str, usage: Usage) -> None:
+        """Tell the hold policy what this answer showed: its output, what the upstream cached."""
+        account, model, prefix = self.meta.caller.ident.account_id, self.prep.model.id, self.req.cache_prefix
+        at = self.prep.admitted_at
+        policy.settled(account, provider, model, usage, choices=self.req.n, prefix=prefix, at=at)
 
     def estimate_usage(self, produced: int) -> Usage:
         """Only when an upstream never reported usage: the prompt estimate and what was produced."""
