@@ -44,6 +44,7 @@ from modelgate.mail.alerts import send_alerts
 from modelgate.mail.sender import Mailer
 from modelgate.observability.metrics import Metrics
 from modelgate.observability.model_metrics import ModelMetrics
+from modelgate.observability.tracing import build_tracer
 from modelgate.providers.base import ProviderContext
 from modelgate.providers.registry import ProviderTypeRegistry, build_providers, check_types
 from modelgate.settings import Settings, sqlite_path
@@ -191,6 +192,9 @@ def build_app(
             providers=providers,
             metrics=metrics,
         )
+        tracer = build_tracer(
+            {name: p.type for name, p in catalog.providers.items()}, content=settings.trace_content
+        )
         router = Router(catalog, providers)
         router.on_upstream_error = lambda name, exc: metrics.upstream_error(
             name, getattr(exc, "upstream_status", None) or exc.code or exc.status_code
@@ -210,6 +214,7 @@ def build_app(
             write_wait=settings.database_timeout,
             hold_policy=HoldPolicy(output_floor=settings.hold_output_tokens),
             cache=cache,
+            tracer=tracer,
         )
         live = ModelMetrics(
             known_models=[m.id for m in catalog.models],
@@ -272,6 +277,8 @@ def build_app(
                 with contextlib.suppress(Exception):
                     await provider.aclose()
             await cache_table.aclose()
+            if tracer is not None:
+                await asyncio.to_thread(tracer.shutdown)  # the spans still queued are exported
             await db.aclose()
 
     app = GatewayApp(title="modelgate", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     cache_hit_percent: float = Field(default=0.0, ge=0, le=100)
     cache_similarity: float = Field(default=0.9, gt=0, le=1)
     cache_embedding_model: str = "local/all-minilm-l6-v2"
+    # Traces (docs/observability.md; the exporter itself is configured by the OTEL_* variables):
+    # record the request's turns on its span (gen_ai.input.messages). Off: no prompt is ever recorded.
+    trace_content: bool = False
     # Secret used to sign web sessions; generated and stored in the database when unset.
     secret_key: str | None = None
     # Behind TLS: mark cookies Secure.

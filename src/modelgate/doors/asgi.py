@@ -108,6 +108,7 @@ async def serve_door(
             client_request_id=client_id,
             cache_mode=cache_mode,
             cache_ttl=cache_ttl,
+            traceparent=req.headers.get("traceparent"),
         )
         try:
             parsed = door.parse(req)

@@ -52,6 +52,7 @@ from modelgate.gateway.recorder import RequestMeta, RequestRecorder
 from modelgate.gateway.router import Router
 from modelgate.gateway.streaming import UpstreamPump
 from modelgate.limits.base import Limiter, RateLimit
+from modelgate.observability.tracing import RequestTracer, start_trace, traced
 from modelgate.providers.base import Provider, Usage
 from modelgate.store.ledger import LedgerBase
 from modelgate.store.log_sink import RequestLogSink
@@ -77,6 +78,7 @@ class MeteredCore(CacheSteps):
         write_wait: float | None = None,
         hold_policy: HoldPolicy | None = None,
         cache: ResponseCache | None = None,
+        tracer: RequestTracer | None = None,
     ) -> None:
         self.recorder = RequestRecorder(
             logsink=logsink,
@@ -92,6 +94,7 @@ class MeteredCore(CacheSteps):
         self.write_wait = write_wait
         self.hold_policy = hold_policy or HoldPolicy()  # output held, prompt-cache record (holds.py)
         self.cache = cache  # the response cache (cache/stage.py), None: off
+        self.tracer = tracer  # OpenTelemetry request traces (observability/tracing.py), None: off
         self.catalog = catalog
         self.providers = providers
         self.router = router
@@ -108,15 +111,22 @@ class MeteredCore(CacheSteps):
         """Key, model, capabilities and limits checked, rate limit counted, worst-case cost held.
         Any refusal is logged (every request that passed authentication leaves a row)."""
         meta = RequestMeta(caller)
+        trace = meta.trace = start_trace(self.tracer, req, caller) if self.tracer is not None else None
         try:
+            t = trace.now() if trace is not None else 0
             prep = admit(self.catalog, self.router, self.providers, req, caller.ident, self.hold_policy)
             meta.first_provider = prep.plan[0].provider
             await self.recorder.check_rate_limit(
                 caller.ident, meta, tokens=prep.prompt_estimate + prep.max_tokens * max(req.n, 1)
             )
+            if trace is not None:
+                trace.step("modelgate.admission", t)
+                t = trace.now()
             ticket = await self.ledger.hold(
                 ident=caller.ident, inference_id=caller.inference_id, credits=prep.hold_credits
             )
+            if trace is not None:
+                trace.step("modelgate.hold", t, **{"modelgate.hold.credits": prep.hold_credits})
         except GatewayError as exc:
             self.reject(caller, exc, model=req.model, stream=req.stream, meta=meta)
             raise
@@ -178,7 +188,9 @@ class MeteredCore(CacheSteps):
 
         async def attempt(p: Provider, route: Route) -> Outcome:
             attempts.append((route.provider, LiveUsage(route)))
-            return await invocation.complete(p, f.attempt(route, attempts[-1][1]))
+            call = invocation.complete(p, f.attempt(route, attempts[-1][1]))
+            trace = f.meta.trace
+            return await (call if trace is None else traced(trace, route, len(attempts), call))
 
         try:
             provider, result = await self.router.complete(f.prep.plan, attempt, pool=f.pool)
@@ -244,6 +256,8 @@ class MeteredCore(CacheSteps):
 
         def start(p: Provider, route: Route) -> AsyncIterator[Event]:
             attempts.append(LiveUsage(route))
+            if f.meta.trace is not None:
+                f.meta.trace.attempt_begin(route.provider, route.model, len(attempts))
             return invocation.stream(p, f.attempt(route, attempts[-1]))
 
         try:
@@ -253,6 +267,8 @@ class MeteredCore(CacheSteps):
             await self._finish_failed(f, provider, exc)
             raise
         f.meta.first_event = time.perf_counter()
+        if f.meta.trace is not None:
+            f.meta.trace.attempt_end()  # an attempt's span lasts until its first event
         events = self._events(f, provider, UpstreamPump(first, upstream, provider=provider), attempts[-1])
         # Run the generator to its priming point, inside its try: from now on it owns the hold, and
         # closing it (or its finalisation, if the door never iterates it because the client left
@@ -346,6 +362,7 @@ class MeteredCore(CacheSteps):
         # its charge commit together). Nothing here awaits: no client can cancel either of them.
         charged = f.charge(credits)
         f.learned(self.hold_policy, provider, usage)  # what the next holds know (gateway/holds.py)
+        settling = f.meta.trace.settle(charged) if f.meta.trace is not None else None
         self.recorder.record(
             model=f.prep.model.id,
             meta=f.meta,
@@ -361,6 +378,8 @@ class MeteredCore(CacheSteps):
         )
         settled = self.ledger.settle(f.ticket, credits=credits, description=f.prep.model.id)
         settled.add_done_callback(lambda fut: _check_settled(fut, f.ticket.inference_id, charged))
+        if settling is not None:
+            settled.add_done_callback(lambda _: settling.end())
         return settled
 
     async def _finish_failed(self, f: Flight, provider: str, exc: BaseException) -> None:

@@ -35,6 +35,7 @@ class Caller:
     client_request_id: str | None = None
     cache_mode: str | None = None  # x-modelgate-cache: off | exact | semantic (None: the policy's)
     cache_ttl: int | None = None  # x-modelgate-cache-ttl, seconds
+    traceparent: str | None = None  # the client's W3C trace context (docs/observability.md)
 
 
 @dataclass(slots=True)

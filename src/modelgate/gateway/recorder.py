@@ -16,6 +16,7 @@ from modelgate.errors import RateLimitError, RateLimiterUnavailableError
 from modelgate.gateway.metered import Caller
 from modelgate.limits.base import Decision, Limiter, LimiterUnavailable, RateLimit
 from modelgate.observability.model_metrics import ModelMetrics
+from modelgate.observability.tracing import RequestTrace
 from modelgate.providers.base import Usage
 from modelgate.providers.checks import MAX_TOKEN_COUNT, finish_reason
 from modelgate.sanitize import ERROR_TEXT_LIMIT, db_text
@@ -41,6 +42,7 @@ class RequestMeta:
     first_event: float | None = None  # perf_counter of the first streamed event (time to first token)
     cache: str | None = None  # the response cache's outcome: hit:exact, miss:semantic, ... (None: not asked)
     cache_saved: int = 0  # credits a cache hit saved
+    trace: RequestTrace | None = None  # the request's span (observability/tracing.py), None: off
 
 
 class RequestRecorder:
@@ -163,6 +165,19 @@ class RequestRecorder:
         tier: int = 0,
         overage: int = 0,  # credits charged beyond the hold (the overdraft rule)
     ) -> None:
+        if meta.trace is not None:  # the request's span ends with its log row
+            trace, meta.trace = meta.trace, None
+            trace.finish(
+                model=model,
+                provider=provider,
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.completion_tokens,
+                credits=credits,
+                finish=finish,
+                cache=meta.cache,
+                status=http_status,
+                error=error,
+            )
         # Metrics and the token-limit correction, once per request.
         caller = meta.caller
         ident = caller.ident
