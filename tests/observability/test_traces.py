@@ -37,6 +37,8 @@ def traced_server(
     receiver: OTLPReceiver, make_live_server: Any, openai_upstream: FakeOpenAI, anthropic_up: AnthropicFake
 ) -> LiveServer:
     config = CACHE_CONFIG.format(base_url=openai_upstream.base_url, anthropic_url=anthropic_up.base_url)
+    # the operator forwards the trace context to mock2 only
+    config = config.replace("  mock2:\n", "  mock2:\n    forward_traceparent: true\n", 1)
     server: LiveServer = make_live_server(config)
     return server
 
@@ -111,6 +113,7 @@ def test_fallback_attempts_and_errors_are_visible(
     oai = openai.OpenAI(base_url=traced_server.url + "/v1", api_key=key, max_retries=0)
     openai_upstream.script(Scripted(status=503, body={"error": {"message": "busy"}}))
     header, trace_id, _ = traceparent()
+    before = len(openai_upstream.requests)
     oai.chat.completions.create(
         model="mock/chain", messages=[{"role": "user", "content": "x"}], extra_headers={"traceparent": header}
     )
@@ -119,6 +122,11 @@ def test_fallback_attempts_and_errors_are_visible(
     assert [s.name for s in attempts] == ["modelgate.attempt mock", "modelgate.attempt mock2"]
     assert attempts[0].status_code == 2 and "error.type" in attempts[0].attributes  # STATUS_CODE_ERROR
     assert attempts[1].status_code != 2 and root.attributes["modelgate.route"] == "mock2"
+    # mock (not trusted with it) saw no trace context; mock2 got the second attempt's
+    first, second = openai_upstream.requests[before:]
+    assert "traceparent" not in {h.lower() for h in first.headers}
+    sent = {k.lower(): v for k, v in second.headers.items()}["traceparent"]
+    assert sent == f"00-{trace_id}-{attempts[1].span_id}-01"
     # a request without a traceparent starts a trace of its own; a refused one is an error span
     with pytest.raises(openai.NotFoundError):
         oai.chat.completions.create(model="no/such-model", messages=[{"role": "user", "content": "x"}])

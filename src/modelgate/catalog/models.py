@@ -32,6 +32,9 @@ class ProviderConfig(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     max_retries: int = Field(default=2, ge=0, le=10)
     headers: dict[str, str] = Field(default_factory=dict)
+    # Send the request's W3C trace context (traceparent) to this upstream (docs/observability.md):
+    # off by default, so that third parties see nothing of the operator's traces.
+    forward_traceparent: bool = False
     circuit_breaker: dict[str, float] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
     # Filled by the loader, never from YAML: env vars referenced but unset (=> unconfigured).

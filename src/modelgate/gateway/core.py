@@ -188,9 +188,14 @@ class MeteredCore(CacheSteps):
 
         async def attempt(p: Provider, route: Route) -> Outcome:
             attempts.append((route.provider, LiveUsage(route)))
-            call = invocation.complete(p, f.attempt(route, attempts[-1][1]))
+            step = f.attempt(route, attempts[-1][1])
+            call = invocation.complete(p, step)
             trace = f.meta.trace
-            return await (call if trace is None else traced(trace, route, len(attempts), call))
+            if trace is None:
+                return await call
+            return await traced(
+                trace, route, len(attempts), call, step.headers if self._forwards(route) else None
+            )
 
         try:
             provider, result = await self.router.complete(f.prep.plan, attempt, pool=f.pool)
@@ -256,9 +261,12 @@ class MeteredCore(CacheSteps):
 
         def start(p: Provider, route: Route) -> AsyncIterator[Event]:
             attempts.append(LiveUsage(route))
+            step = f.attempt(route, attempts[-1])
             if f.meta.trace is not None:
                 f.meta.trace.attempt_begin(route.provider, route.model, len(attempts))
-            return invocation.stream(p, f.attempt(route, attempts[-1]))
+                if self._forwards(route):
+                    step.headers["traceparent"] = f.meta.trace.traceparent()
+            return invocation.stream(p, step)
 
         try:
             provider, first, upstream = await self.router.open_stream(f.prep.plan, start, pool=f.pool)
@@ -341,6 +349,11 @@ class MeteredCore(CacheSteps):
             return False
         self._settle_and_log(f, provider, usage, f.cost(usage, live.route), "cancelled", http_status=499)
         return True
+
+    def _forwards(self, route: Route) -> bool:
+        """Whether the operator sends the trace context to this route's upstream."""
+        config = self.catalog.providers.get(route.provider)
+        return config is not None and config.forward_traceparent
 
     def _drains(self, provider: str) -> bool:
         p = self.providers.get(provider)

@@ -11,7 +11,7 @@ hands the invocation an ``Attempt`` per try and gets back opaque payloads with t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelgate.providers.base import Usage
@@ -50,6 +50,8 @@ class Attempt:
     # counts exactly (the local model) report them as they go, so that an abandoned stream is charged
     # for what was produced.
     on_usage: Callable[[Usage], None]
+    # Headers for the upstream request, for the adapter (the trace context where it is forwarded).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -156,9 +156,13 @@ class RequestTrace:
         child.end()
 
     def traceparent(self) -> str:
-        """This request's context as a W3C ``traceparent`` (for an upstream the operator trusts)."""
+        """The current attempt's (else the request's) context as a W3C ``traceparent``, for an
+        upstream the operator trusts with it."""
+        from opentelemetry.trace import set_span_in_context
+
         carrier: dict[str, str] = {}
-        self._tracer._propagator.inject(carrier, context=self._ctx)
+        ctx = set_span_in_context(self._attempt) if self._attempt is not None else self._ctx
+        self._tracer._propagator.inject(carrier, context=ctx)
         return carrier.get("traceparent", "")
 
     def attempt_begin(self, provider: str, upstream_model: str, number: int) -> None:
@@ -238,9 +242,14 @@ def start_trace(tracer: RequestTracer, req: Any, caller: Any) -> RequestTrace:
     )
 
 
-async def traced(trace: RequestTrace, route: Any, number: int, call: Awaitable[T]) -> T:
-    """An upstream try of a whole answer, in its own span."""
+async def traced(
+    trace: RequestTrace, route: Any, number: int, call: Awaitable[T], forward: dict[str, str] | None = None
+) -> T:
+    """An upstream try of a whole answer, in its own span; ``forward``: the attempt's upstream
+    headers, given the trace context (the attempt's span as parent) when the operator forwards it."""
     trace.attempt_begin(route.provider, route.model, number)
+    if forward is not None:
+        forward["traceparent"] = trace.traceparent()
     try:
         result = await call
     except BaseException as exc:

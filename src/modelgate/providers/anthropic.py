@@ -86,7 +86,7 @@ class AnthropicProvider(AdapterDefaults):
 
     async def complete(self, call: ProviderCall) -> Completion:
         path, body = self._route(build_request(call), stream=False)
-        data = await self._http.post_json(path, body)
+        data = await self._http.post_json(path, body, headers=call.headers or None)
         if isinstance(data, dict) and data.get("type") == "error":
             raise self._error(data.get("error"))
         choice, usage = parse_message(data, self.name, output_tool(call.request))
@@ -99,7 +99,7 @@ class AnthropicProvider(AdapterDefaults):
         path, body = self._route({**build_request(call), "stream": True}, stream=True)
         state = StreamState(output=output_tool(call.request), provider=self.name)
         finished = False
-        async with self._http.post(path, body) as resp:
+        async with self._http.post(path, body, headers=call.headers or None) as resp:
             async for ev in self._events(resp):
                 event = loads_event(self.name, ev.data)
                 if not isinstance(event, dict):

@@ -89,6 +89,9 @@ class ProviderCall:
     # abandons is charged for what was produced. The caller passes its own recorder; the adapter only
     # reports, it never reads anything back (data flows one way).
     on_usage: Callable[[Usage], None] = _unreported
+    # Per-call headers for the upstream request: the trace context, for a provider whose operator
+    # forwards it (``forward_traceparent``).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

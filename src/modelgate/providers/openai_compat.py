@@ -105,7 +105,9 @@ class OpenAICompatProvider(AdapterDefaults):
 
     async def complete(self, call: ProviderCall) -> Completion:
         data = await self._http.post_json(
-            self._path("chat/completions", call.upstream_model), self._body(call, stream=False)
+            self._path("chat/completions", call.upstream_model),
+            self._body(call, stream=False),
+            headers=call.headers or None,
         )
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise UpstreamProtocolError(
@@ -122,7 +124,7 @@ class OpenAICompatProvider(AdapterDefaults):
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
         path = self._path("chat/completions", call.upstream_model)
-        async with self._http.post(path, self._body(call, stream=True)) as resp:
+        async with self._http.post(path, self._body(call, stream=True), headers=call.headers or None) as resp:
             async for ev in iter_sse(resp, self.name):
                 if ev.data.strip() == "[DONE]":
                     return

@@ -56,6 +56,7 @@ class ChatInvocation:
             inference_id=attempt.inference_id,
             extra=attempt.route.options,
             on_usage=attempt.on_usage,
+            headers=attempt.headers,
         )
 
     def _note_dropped(self, provider: Provider) -> None:

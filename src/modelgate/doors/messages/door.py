@@ -144,7 +144,7 @@ class MessagesInvocation:
         nat = native(provider, DIALECT)
         if nat is not None:
             self.dropped = []  # a pass-through leaves nothing out
-            reply = await nat.passthrough(DIALECT, self._body(attempt), self.headers)
+            reply = await nat.passthrough(DIALECT, self._body(attempt), {**self.headers, **attempt.headers})
             return Outcome(reply, reply.usage, reply.finish)
         return await ChatInvocation(self.chat(provider, attempt)).complete(provider, attempt)
 
@@ -152,7 +152,7 @@ class MessagesInvocation:
         nat = native(provider, DIALECT)
         if nat is not None:
             self.dropped = []
-            events = nat.passthrough_stream(DIALECT, self._body(attempt), self.headers)
+            events = nat.passthrough_stream(DIALECT, self._body(attempt), {**self.headers, **attempt.headers})
             try:
                 async for ev in events:
                     yield Event(ev, ev.usage, ev.finish, output=ev.output)

@@ -113,6 +113,7 @@ class ResponsesInvocation:
             inference_id=attempt.inference_id,
             extra=attempt.route.options,
             on_usage=attempt.on_usage,
+            headers=attempt.headers,
         )
 
     def body(self, attempt: Attempt) -> bytes:
@@ -151,7 +152,7 @@ class ResponsesInvocation:
     async def complete(self, provider: Provider, attempt: Attempt) -> Outcome:
         nat = native(provider, DIALECT)
         if nat is not None:
-            reply = await nat.passthrough(DIALECT, self.body(attempt), self.headers)
+            reply = await nat.passthrough(DIALECT, self.body(attempt), {**self.headers, **attempt.headers})
             return Outcome(reply, reply.usage, reply.finish)
         result = await provider.complete(self._call(provider, attempt))
         finish = result.choices[0].get("finish_reason") if result.choices else None
@@ -160,7 +161,7 @@ class ResponsesInvocation:
     async def stream(self, provider: Provider, attempt: Attempt) -> AsyncIterator[Event]:
         nat = native(provider, DIALECT)
         if nat is not None:
-            events = nat.passthrough_stream(DIALECT, self.body(attempt), self.headers)
+            events = nat.passthrough_stream(DIALECT, self.body(attempt), {**self.headers, **attempt.headers})
             try:
                 async for ev in events:
                     yield Event(ev, ev.usage, ev.finish, output=ev.output)
