@@ -233,3 +233,22 @@ def test_failed_requests_show_in_the_logs_with_their_error(web_server: LiveServe
         for _, status, message in bodies:
             found = c.get("/app/billing", params={"request_id": ids[status]}).text
             assert f"error {status}" in found and message in found and "$0.00" in found, status
+
+
+@SQLITE
+def test_billing_page_shows_cache_hits_and_savings(
+    web_server: LiveServer, openai_upstream: FakeOpenAI
+) -> None:
+    from tests.cache.conftest import log_rows, wait_for_entries
+
+    make_account(web_server, "cache@example.com", usd=1)
+    key = web_server.create_key(email="cache@example.com", usd=0)
+    assert _chat(web_server, key, **{"x-modelgate-cache": "exact"}).status_code == 200
+    wait_for_entries(web_server, 1)
+    hit = _chat(web_server, key, **{"x-modelgate-cache": "exact"})
+    assert hit.headers["x-modelgate-cache"] == "hit:exact"
+    miss_row = log_rows(web_server, 2)[0]
+    with logged_in(web_server, "cache@example.com") as c:
+        page = _wait_for(c, "/app/billing", "cache hit:exact")
+    assert "Saved by the response cache" in page and "1 hits" in page
+    assert f"{miss_row.credits:,} credits" in page and "cache miss:exact" in page

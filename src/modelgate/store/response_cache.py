@@ -20,14 +20,15 @@ import sqlite3
 import time
 from array import array
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from modelgate.store.schema import CachedResponse
+from modelgate.store.schema import CachedResponse, RequestLog
 
 if TYPE_CHECKING:
     from modelgate.store.sqlite_writer import SQLiteWriter
@@ -102,6 +103,24 @@ _NEAR = (
     f" AND expires_at > ? ORDER BY expires_at DESC LIMIT {MAX_CANDIDATES}"
 )
 _PURGE = "DELETE FROM response_cache WHERE expires_at <= ?"
+
+
+async def cache_savings(
+    conn: AsyncConnection, account_id: int, since: datetime, until: datetime
+) -> tuple[int, int]:
+    """An account's cache hits in a time range and the credits they saved (the billing page)."""
+    r = RequestLog
+    row = (
+        await conn.execute(
+            select(func.count(), func.coalesce(func.sum(r.cache_saved_credits), 0)).where(
+                r.account_id == account_id,
+                r.created_at >= since,
+                r.created_at < until,
+                r.cache.like("hit:%"),
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 class SQLiteCacheTable:

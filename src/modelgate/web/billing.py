@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.store.organisations import org_members, visible_projects
+from modelgate.store.response_cache import cache_savings
 from modelgate.store.schema import Account, LedgerEntry, RequestLog
 from modelgate.store.site_settings import load_site_settings
 from modelgate.web.billing_data import (
@@ -91,6 +92,7 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
         if f.key_id is not None and f.key_id not in keys:
             f.key_id = None
         usage = await usage_rows(conn, user.org_id, f)
+        cache_hits, cache_saved = await cache_savings(conn, user.org_id, f.since, f.until)
         txs = (
             await conn.execute(
                 transactions_query(user.org_id, f)
@@ -160,6 +162,8 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
             "export_query": f.query(),
             "total_requests": sum(r["requests"] for r in usage),
             "total_credits": sum(r["credits"] for r in usage),
+            "cache_hits": cache_hits,
+            "cache_saved": cache_saved,
             "txs": [dict(r._mapping) for r in txs[:PAGE_SIZE]],
             "tx_page": tx_page,
             "tx_more": len(txs) > PAGE_SIZE,
