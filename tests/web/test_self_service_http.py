@@ -60,6 +60,8 @@ def test_mailed_links_from_the_console_and_the_account_page(mail_web: MailServer
         r = u.post(path, data={"csrf_token": csrf(u.get(path))})  # signed in: the session's token
         assert r.status_code == 200 and 'id="email-verified"' in r.text
         assert 'id="email-state">confirmed' in u.get("/app/account").text
+    with logged_in(server, "op@example.com") as op:
+        assert 'id="account-email-state">confirmed' in op.get(f"/admin/accounts/{uid}").text
 
 
 def test_two_factor_codes_work_once_and_turning_it_off_asks_the_password(web_server: LiveServer) -> None:
