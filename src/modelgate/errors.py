@@ -78,6 +78,11 @@ class SpendLimitError(PermissionDeniedError):
     default_code = "key_limit_exceeded"
 
 
+# How every spend-limit refusal begins (billing/ledger.py writes it; the Keys page finds the
+# refusals in the request logs by it).
+SPEND_LIMIT_REACHED = "Spending limit reached for this API key"
+
+
 class NotFoundError(GatewayError):
     status_code = 404
     error_type = "not_found_error"

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +32,36 @@ CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 CSRF_META = re.compile(r'name="csrf-token" content="([^"]+)"')
 
 
-@pytest.fixture
-def web_server(database_url: str, openai_upstream: FakeOpenAI, tmp_path: Path) -> Iterator[LiveServer]:
+@contextmanager
+def serve(database_url: str, upstream: FakeOpenAI, tmp_path: Path, extra: str = "") -> Iterator[LiveServer]:
+    """A live server on the mock catalogue, the thinker, and ``extra`` catalogue models."""
     config = tmp_path / "modelgate.yaml"
-    config.write_text((MOCK_CONFIG + THINKER).format(base_url=openai_upstream.base_url))
+    config.write_text((MOCK_CONFIG + THINKER + extra).format(base_url=upstream.base_url))
     settings = Settings(database_url=database_url, config=config, bootstrap=False, log_flush_interval=0.05)
     app = build_app(settings)
     asyncio.run(_create_schema(database_url))
     thread = _ServerThread(app, _free_port())
     thread.start()
-    yield LiveServer(url=f"http://127.0.0.1:{thread.server.config.port}", settings=settings, app=app)
-    thread.stop()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{thread.server.config.port}", settings=settings, app=app)
+    finally:
+        thread.stop()
+
+
+@pytest.fixture
+def web_server(database_url: str, openai_upstream: FakeOpenAI, tmp_path: Path) -> Iterator[LiveServer]:
+    with serve(database_url, openai_upstream, tmp_path) as server:
+        yield server
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REPO = Path(__file__).resolve().parents[2]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
+WIDE = {"width": 1366, "height": 768}  # the most common laptop width
+# The widths and schemes each defect of issue 30 is checked at: desktop, phone, desktop in dark mode.
+LOOKS = [(WIDE, "light"), (PHONE, "light"), (WIDE, "dark")]
+LOOK_IDS = ["desktop", "phone", "dark"]
 # Generous: a busy 2-core machine runs these next to other test sessions.
 WAIT_MS = 30_000
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -111,3 +112,40 @@ def eventually(check: Callable[[], T], *, timeout: float = 60.0, what: str = "co
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page as it is now (the page's context
+    needs ``bypass_csp=True``: axe is the test's own script)."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}})).violations",
+        AXE_TAGS,
+    )
+    return [
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["target"] for n in v["nodes"]][:5],
+        }
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def browser_log_in(page: Any, url: str, email: str, password: str = "a good password") -> None:
+    page.goto(f"{url}/app/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/app/keys")
+
+
+def overflow_x(page: Any) -> int:
+    """How many pixels the page is wider than its window (0: nothing sticks out sideways)."""
+    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))

@@ -5,7 +5,6 @@ or critical violation (WCAG 2.1 A/AA rules and axe's best practices)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,10 +13,7 @@ import pytest
 from tests.conftest import LiveServer
 from tests.fakes.openai_server import FakeOpenAI, Scripted
 from tests.web.conftest import DESKTOP, PHONE, new_page
-from tests.web.helpers import create_key, make_account
-
-AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+from tests.web.helpers import AXE, axe_violations, create_key, make_account
 
 pytestmark = [
     pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
@@ -49,24 +45,6 @@ SIGNED_IN = [
     "/admin/catalog",
     "/app/account/two-factor",
 ]
-
-
-def _violations(page: Any) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}})).violations",
-        TAGS,
-    )
-    return [
-        {
-            "id": v["id"],
-            "impact": v["impact"],
-            "help": v["help"],
-            "nodes": [n["target"] for n in v["nodes"]][:5],
-        }
-        for v in result
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def _log_in(page: Any, url: str, email: str) -> None:
@@ -108,7 +86,7 @@ def test_no_serious_or_critical_violations(
         width = viewport["width"]
         for path in ANONYMOUS:
             page.goto(url + path)
-            found[f"{width} {path}"] = _violations(page)
+            found[f"{width} {path}"] = axe_violations(page)
         _log_in(page, url, "op@example.com")
         # A playground conversation with Markdown and code, and a new key on the Keys page.
         page.goto(f"{url}/app/playground?model=mock/echo")
@@ -116,15 +94,15 @@ def test_no_serious_or_critical_violations(
         page.fill("#pg-input", "hello")
         page.keyboard.press("Enter")
         page.wait_for_selector(".msg.assistant .reply-meta")
-        found[f"{width} playground with a reply"] = _violations(page)
+        found[f"{width} playground with a reply"] = axe_violations(page)
         page.goto(f"{url}/app/keys")
         page.fill("#key-name", "shown once")
         page.click("form.grid-form button[type=submit]")
         page.wait_for_selector("#new-key-value")
-        found[f"{width} keys with a new key"] = _violations(page)
+        found[f"{width} keys with a new key"] = axe_violations(page)
         for path in pages[len(ANONYMOUS) :]:
             page.goto(url + path)
-            found[f"{width} {path}"] = _violations(page)
+            found[f"{width} {path}"] = axe_violations(page)
         page.context.close()
     bad = {where: v for where, v in found.items() if v}
     assert not bad, json.dumps(bad, indent=1)

@@ -80,12 +80,8 @@ def test_browser_flow(
     shot("signup", phone=True)
     page.fill("#password", "a long enough password")
     page.click("main button[type=submit]")
-    page.wait_for_url(f"{url}/app/login?signed_up=1")
-    assert page.is_visible("#signed-up")
-    page.fill("#email", "browser@example.com")
-    page.fill("#password", "a long enough password")
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{url}/app/keys")
+    page.wait_for_url(f"{url}/app/keys?welcome=1")  # signed in at once, and welcomed
+    assert page.is_visible("#welcome")
     _top_up(web_server, "browser@example.com", 5)
 
     # Create a key: the answer is a redirect, so a reload shows it no more and creates nothing.

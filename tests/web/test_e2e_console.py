@@ -101,8 +101,7 @@ def test_operator_console_in_the_browser(
     user.fill("#email", "newcomer@example.com")
     user.fill("#password", "newcomer password")
     user.click("main button[type=submit]")
-    user.wait_for_url(re.compile(r".*/app/login\?signed_up=1$"))
-    _log_in(user, url, "newcomer@example.com", "newcomer password")
+    user.wait_for_url(re.compile(r".*/app/keys\?welcome=1$"))  # signed in at once
     user.goto(f"{url}/app/billing")
     assert user.inner_text("#balance-usd") == "$0.00"
     assert "operator" in user.inner_text("#get-credits")

@@ -96,6 +96,11 @@ class KeyAuthenticator:
         self._last_used[ident.key_id] = time.time()
         return ident
 
+    def touch(self, key_id: int) -> None:
+        """Count a request made with a key that needed no bearer lookup (the playground's internal
+        key): its ``last_used_at`` is written with the others by ``flush_last_used``."""
+        self._last_used[key_id] = time.time()
+
     async def _load_once(self, digest: str, now: float) -> KeyIdentity:
         generation = self._generation
         pending = self._loading.get(digest)

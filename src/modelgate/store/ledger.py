@@ -18,7 +18,8 @@ from sqlalchemy import delete, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelgate.catalog.prices import CREDITS_PER_USD
-from modelgate.errors import InsufficientCreditsError, SpendLimitError
+from modelgate.errors import SPEND_LIMIT_REACHED, InsufficientCreditsError, SpendLimitError
+from modelgate.money import usd_text
 from modelgate.store.budget_holds import hold_budget, unhold_budget
 from modelgate.store.db import dialect_insert
 from modelgate.store.keys import KeyIdentity
@@ -100,21 +101,32 @@ def budget_error(ident: KeyIdentity, index: int) -> SpendLimitError:
     if b is None:
         return SpendLimitError("A budget this API key falls under has been reached.", code="budget_exceeded")
     whose = {"organisation": "organisation", "project": "project", "member": "member budget in the project"}
-    usd = b.limit_credits / CREDITS_PER_USD
+    usd = usd_text(b.limit_credits / CREDITS_PER_USD)
     return SpendLimitError(
-        f"The {whose.get(b.level, b.level)} budget of {usd:g} USD {_PER.get(b.period, 'in total')}"
+        f"The {whose.get(b.level, b.level)} budget of {usd} {_PER.get(b.period, 'in total')}"
         " this API key"
         " falls under has been reached. Raise the budget or wait for the next period.",
         code="budget_exceeded",
     )
 
 
-def spend_limit_error(ident: KeyIdentity) -> SpendLimitError:
-    usd = (ident.limit_credits or 0) / CREDITS_PER_USD
-    retention = ident.limit_retention or "no_reset"
+_LIMIT_PERIODS = {
+    "day": ("today", "tomorrow (00:00 UTC)"),
+    "week": ("this week", "next Monday (00:00 UTC)"),
+    "month": ("this month", "the 1st of next month (00:00 UTC)"),
+}
+
+
+def spend_limit_error(ident: KeyIdentity, credits: int = 0) -> SpendLimitError:
+    """The refusal of a hold the key's period limit cannot cover, in plain words and the one money
+    format (``$0.000001``, never ``1e-06 USD``)."""
+    limit = usd_text((ident.limit_credits or 0) / CREDITS_PER_USD)
+    period, reset = _LIMIT_PERIODS.get(ident.limit_retention or "", ("in total", ""))
+    need = f" (this request needs up to {usd_text(credits / CREDITS_PER_USD)})" if credits > 0 else ""
+    wait = f", or wait until {reset}" if reset else ""
     return SpendLimitError(
-        f"This API key has reached its spending limit of {usd:g} USD "
-        f"(retention: {retention}). Raise the limit or wait for the next period.",
+        f"{SPEND_LIMIT_REACHED}: its limit is {limit} {period}{need}. "
+        f"Raise the limit on the Keys page{wait}.",
         param="limit",
     )
 
@@ -224,7 +236,7 @@ class Ledger(LedgerBase):
                     .values(held_credits=KeySpend.held_credits + credits)
                 )
                 if res.rowcount != 1:
-                    raise spend_limit_error(ident)
+                    raise spend_limit_error(ident, credits)
             for i, (budget_id, bucket) in enumerate(split_buckets(buckets)):
                 if not await hold_budget(
                     conn, self._dialect, budget_id=budget_id, period=bucket, credits=credits

@@ -72,7 +72,7 @@ class PGLedger(LedgerBase):
         if code == HOLD_NO_CREDITS:
             raise InsufficientCreditsError(OUT_OF_CREDITS_MESSAGE)
         if code == HOLD_OVER_LIMIT:
-            raise spend_limit_error(ident)
+            raise spend_limit_error(ident, credits)
         if code >= HOLD_OVER_BUDGET:
             raise budget_error(ident, code - HOLD_OVER_BUDGET)
         if code != HOLD_OK:  # the key was revoked since this instance cached it

@@ -64,7 +64,7 @@ class SQLiteLedger(LedgerBase):
                     (credits, ident.key_id, period, credits, ident.limit_credits),
                 )
                 if cur.rowcount != 1:
-                    raise _revoked(conn, ident) or spend_limit_error(ident)
+                    raise _revoked(conn, ident) or spend_limit_error(ident, credits)
             # Every budget the key falls under (organisation, project, member), all or none.
             refused = sqlite_hold_budgets(conn, parts, credits) if parts else None
             if refused is not None:

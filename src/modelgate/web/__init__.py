@@ -10,10 +10,12 @@ one-time sign-in links), ``account``, ``keys``, ``billing`` (+ ``exports``), ``p
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from modelgate.web import (
     account,
@@ -32,12 +34,13 @@ from modelgate.web import (
     organisation,
     playground,
     recovery,
+    requests,
     sso,
     twofactor,
 )
 from modelgate.web.render import WebState, render
 from modelgate.web.security import SecureStaticFiles
-from modelgate.web.sessions import CSRFError, LoginRequired, TwoFactorSetupRequired
+from modelgate.web.sessions import CSRFError, LoginRequired, TwoFactorSetupRequired, load_user
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -71,6 +74,60 @@ async def _csrf_failed(request: Request, exc: Exception) -> Response:
     )
 
 
+# Paths people guess (other dashboards' addresses): a browser is sent to the page meant.
+GUESSED = {
+    "/login": "/app/login",
+    "/signin": "/app/login",
+    "/sign-in": "/app/login",
+    "/signup": "/app/signup",
+    "/sign-up": "/app/signup",
+    "/register": "/app/signup",
+    "/dashboard": "/app",
+    "/keys": "/app/keys",
+    "/billing": "/app/billing",
+    "/playground": "/app/playground",
+    "/account": "/app/account",
+    "/settings": "/app/account",
+    "/app/dashboard": "/app",
+    "/app/usage": "/app/billing",
+    "/app/logs": "/app/billing#logs",
+    "/app/credits": "/app/billing#get-credits",
+    "/app/settings": "/app/account",
+    "/app/api-keys": "/app/keys",
+}
+
+
+def wants_html(request: Request) -> bool:
+    """A browser navigating (``Accept: text/html``), not an API client or a script's fetch."""
+    accept = request.headers.get("accept", "")
+    return request.method in ("GET", "HEAD") and "text/html" in accept and not _wants_json(request)
+
+
+def _html_not_found(app: FastAPI) -> None:
+    """404s answer browsers with a page (or a redirect for a guessed address); API clients keep the
+    JSON envelope of the handler installed before (httpkit/errors.py)."""
+    api_handler = app.exception_handlers[StarletteHTTPException]
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if not (isinstance(exc, StarletteHTTPException) and exc.status_code == 404 and wants_html(request)):
+            answer = api_handler(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
+        path = request.url.path
+        target = GUESSED.get(path.rstrip("/") or "/") or GUESSED.get(path)
+        if target is not None:
+            return RedirectResponse(target, status_code=303)
+        await load_user(request)
+        message = "There is no page at this address. It may have moved, or the link has a typo."
+        return render(
+            request,
+            "error.html",
+            {"title": "Page not found", "message": message, "back": "/", "links": True},
+            status_code=404,
+        )
+
+    app.add_exception_handler(StarletteHTTPException, handler)
+
+
 async def _favicon() -> Response:
     return FileResponse(
         STATIC_DIR / "favicon.ico",
@@ -96,6 +153,7 @@ def install(app: FastAPI) -> None:
         billing,
         exports,
         playground,
+        requests,
         docs,
         apidocs,
         admin,
@@ -103,3 +161,4 @@ def install(app: FastAPI) -> None:
     )
     for module in (*routers, admin_catalog, admin_money, admin_security, admin_usage, recovery, twofactor):
         app.include_router(module.router)
+    _html_not_found(app)

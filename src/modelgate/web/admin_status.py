@@ -16,8 +16,10 @@ from sqlalchemy import case, func, or_, select
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
+from modelgate.money import usd_text
 from modelgate.store.operators import audit
-from modelgate.store.schema import Account, RequestLog
+from modelgate.store.request_logs import find_requests
+from modelgate.store.schema import RequestLog
 from modelgate.store.site_settings import (
     CREDITS_HELP,
     MAX_HELP_LENGTH,
@@ -29,6 +31,7 @@ from modelgate.store.site_settings import (
 from modelgate.store.totp import two_factor_required
 from modelgate.web.admin import Operator, OperatorCsrf, actor
 from modelgate.web.render import render
+from modelgate.web.requests import detail
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(pending_writes_flushed)])
 
@@ -62,7 +65,13 @@ async def _recent_stats(request: Request, column: Any) -> dict[str, dict[str, An
                     func.coalesce(func.sum(RequestLog.overage_credits), 0).label("overage"),
                     func.sum(case((RequestLog.overage_credits > 0, 1), else_=0)).label("over"),
                 )
-                .where(RequestLog.created_at >= since, column.is_not(None))
+                .where(
+                    RequestLog.created_at >= since,
+                    column.is_not(None),
+                    # The caller's own refusals (scope, credits, limits, bad requests, stopped
+                    # replies: 4xx) say nothing about a provider's health.
+                    or_(RequestLog.http_status < 400, RequestLog.http_status >= 500),
+                )
                 .group_by(column)
             )
         ).all()
@@ -126,16 +135,7 @@ async def request_lookup(request: Request, user: Operator) -> Response:
             error = f"A request id is at most {MAX_REQUEST_ID} printable characters."
         else:
             async with app_state(request).db.engine.connect() as conn:
-                found = (
-                    await conn.execute(
-                        select(RequestLog, Account.email)
-                        .outerjoin(Account, Account.id == RequestLog.account_id)
-                        .where(or_(RequestLog.inference_id == wanted, RequestLog.client_request_id == wanted))
-                        .order_by(RequestLog.created_at.desc())
-                        .limit(20)
-                    )
-                ).all()
-            rows = [dict(r._mapping) for r in found]
+                rows = [detail(r) for r in await find_requests(conn, wanted, account_id=None)]
     return render(
         request,
         "admin/requests.html",
@@ -204,7 +204,8 @@ async def settings_save(request: Request, user: OperatorCsrf) -> Response:
         after = await load_site_settings(conn, state.settings)
         changes = []
         if before.signup_credits_usd != after.signup_credits_usd:
-            changes.append(f"sign-up credits ${before.signup_credits_usd:g} → ${after.signup_credits_usd:g}")
+            was, now = usd_text(before.signup_credits_usd), usd_text(after.signup_credits_usd)
+            changes.append(f"sign-up credits {was} → {now}")
         if before.credits_help != after.credits_help:
             changes.append("text on how to get credits changed")
         if reset:

@@ -30,6 +30,7 @@ from modelgate.web.twofactor import finish_login
 router = APIRouter(include_in_schema=False)
 
 SIGNED_UP = "/app/login?signed_up=1"
+WELCOME = "/app/keys?welcome=1"
 
 
 def safe_next(value: str | None, default: str = "/app/keys") -> str:
@@ -99,29 +100,31 @@ async def signup_submit(
         return resp
     await limiter.attempted(ip)
     state = app_state(request)
+    account_id: int | None = None
     try:
         async with state.db.engine.begin() as conn:
             site = await load_site_settings(conn, state.settings)
             account_id = await sign_up(
                 conn, email=email, password=password, credits_usd=site.signup_credits_usd
             )
-    except IntegrityError:  # the same email signed up concurrently: it is taken, say nothing
+    except IntegrityError:  # the same email signed up concurrently: it is taken
         account_id = None
-    if account_id is not None:  # mailed in the background: the answer takes the same time
+    if account_id is not None:  # a new account is signed in at once and welcomed
         await mail_verification(request, account_id=account_id, email=normalise_email(email))
-    # The same answer whether the email was new or taken: nothing tells them apart.
-    return RedirectResponse(SIGNED_UP, status_code=303)
+        return await finish_login(request, account_id=account_id, next_path=WELCOME)
+    # A taken email: nothing signs in and its password is unchanged; the log-in form keeps the email.
+    return RedirectResponse(f"{SIGNED_UP}&email={quote(normalise_email(email))}", status_code=303)
 
 
 @router.get("/app/login")
 async def login_page(
-    request: Request, next: str | None = None, signed_up: str = "", reset: str = ""
+    request: Request, next: str | None = None, signed_up: str = "", reset: str = "", email: str = ""
 ) -> Response:
     if await load_user(request):
         return RedirectResponse(safe_next(next), status_code=303)
     ctx = {
         "errors": {},
-        "email": "",
+        "email": email[:320] if plausible_email(email[:320]) else "",
         "next": safe_next(next),
         "signed_up": signed_up == "1",
         "reset": reset == "1",

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from html import escape
 
+from modelgate.money import usd_text
+
 # Each colour has a contrast of at least 3:1 against the card background (graphics, WCAG 1.4.11).
 PALETTE = ("#3b5bdb", "#2b8a3e", "#d9480f", "#ae3ec9", "#0b7285", "#a45b00", "#c2255c", "#5c940d")
 
@@ -53,15 +55,8 @@ def number(value: float) -> str:
 
 
 def money(value: float) -> str:
-    """Dollars with the cents always shown, and as many more digits as a small amount needs."""
-    if value < 0:
-        return "-" + money(-value)
-    if value == 0 or not math.isfinite(value):
-        return "$0.00"
-    if value >= 0.01:
-        return f"${value:,.2f}"
-    digits = min(9, -math.floor(math.log10(value)) + 1)
-    return f"${value:.{digits}f}"
+    """Dollars in the one money format of the site (``modelgate.money.usd_text``)."""
+    return usd_text(value)
 
 
 def stacked_bars(

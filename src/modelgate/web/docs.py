@@ -12,9 +12,10 @@ from modelgate.catalog.kinds import KINDS
 from modelgate.catalog.models import ModelSpec
 from modelgate.errors import NotFoundError
 from modelgate.httpkit.deps import app_state
+from modelgate.money import usd_text
 from modelgate.observability.model_metrics import ModelMetrics
 from modelgate.web.openapi import model_openapi, request_schema, response_schema, schema_rows
-from modelgate.web.render import render, web_state
+from modelgate.web.render import render, unavailable_for_viewer, web_state
 from modelgate.web.samples import example_response, js_sample, python_sample, sample_max_tokens
 from modelgate.web.sessions import load_user
 
@@ -23,6 +24,16 @@ router = APIRouter(include_in_schema=False)
 
 def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
+
+
+# The key scope each kind of model needs (the doors' checks).
+MODEL_SCOPES = {
+    "chat": "model:chat",
+    "embedding": "model:embeddings",
+    "image": "model:image",
+    "speech": "model:speech",
+    "transcription": "model:audio",
+}
 
 
 def _find(request: Request, model_id: str) -> ModelSpec:
@@ -34,18 +45,18 @@ def _find(request: Request, model_id: str) -> ModelSpec:
 
 def _unit_price(unit: dict[str, Any]) -> str:
     if unit["name"] == "character":
-        return f"${unit['price'] * 1_000_000:g} per 1M characters"
-    return f"${unit['price']:g} per {unit['name']}"
+        return f"{usd_text(unit['price'] * 1_000_000)} per 1M characters"
+    return f"{usd_text(unit['price'])} per {unit['name']}"
 
 
 def _price(model: ModelSpec) -> str:
     p = model.pricing
     priced = KINDS[model.type].priced
     if priced == "input_tokens":
-        return f"${p.input_usd_per_mtok:g} per 1M input tokens"
+        return f"{usd_text(p.input_usd_per_mtok)} per 1M input tokens"
     if priced == "units":  # priced per unit (catalog/prices.py)
         return ", ".join(_unit_price(u) for u in p.units() if u["name"] != "token")
-    return f"${p.input_usd_per_mtok:g} in / ${p.output_usd_per_mtok:g} out per 1M tokens"
+    return f"{usd_text(p.input_usd_per_mtok)} in / {usd_text(p.output_usd_per_mtok)} out per 1M tokens"
 
 
 async def live_figures(request: Request, model_ids: set[str]) -> dict[str, dict[str, dict[str, float]]]:
@@ -73,7 +84,13 @@ async def docs_index(request: Request, q: str = "", capability: str = "", develo
             continue
         if developer and m.info.get("developer") != developer:
             continue
-        shown.append({"model": m, "price": _price(m), "unavailable": catalog.unavailable_reason(m)})
+        shown.append(
+            {
+                "model": m,
+                "price": _price(m),
+                "unavailable": unavailable_for_viewer(request, catalog.unavailable_reason(m)),
+            }
+        )
     return render(
         request,
         "docs_index.html",
@@ -116,7 +133,10 @@ async def docs_model(request: Request, model_id: str) -> Response:
             "model": model,
             "base": base,
             "price": _price(model),
-            "unavailable": app_state(request).catalog.unavailable_reason(model),
+            "unavailable": unavailable_for_viewer(
+                request, app_state(request).catalog.unavailable_reason(model)
+            ),
+            "scope": MODEL_SCOPES.get(model.type, "model:chat"),
             "reasoning": "reasoning" in model.capabilities,
             "max_tokens": sample_max_tokens(model),
             "request_rows": schema_rows(req),

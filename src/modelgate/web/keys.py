@@ -10,17 +10,20 @@ Every change awaits ``state.keys.revoke(key_id=...)`` so the next API request, o
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy import func, select, update
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from modelgate.accounts.keys import KEY_SCOPES, key_digest
-from modelgate.accounts.service import create_key
+from modelgate.accounts.service import create_key, get_account
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
-from modelgate.store.ledger import month_start, period_key
+from modelgate.money import usd_text
+from modelgate.store.key_limits import aware, last_limit_refusals
+from modelgate.store.ledger import month_start, period_key, period_start
 from modelgate.store.schema import ApiKey, KeySpend, LedgerEntry, PlaygroundKey
 from modelgate.web.organisation import may_manage_keys, refused
 from modelgate.web.render import render
@@ -73,19 +76,49 @@ async def _list_keys(request: Request, account_id: int) -> list[dict[str, Any]]:
                 )
             ).all():
                 spend[(key_id, period)] = int(spent or 0) + int(held or 0)
+        refused = await last_limit_refusals(conn, [k["id"] for k in keys if k["limit_credits"]])
     for k in keys:
         if k["limit_credits"]:
             period = period_key(k["limit_retention"])
             k["spent"] = spend.get((k["id"], period), 0)
             k["period_name"] = PERIOD_NAMES.get(k["limit_retention"] or "", "in total")
             k["pct"] = min(100.0, round(100 * k["spent"] / k["limit_credits"], 1))
-            k["exhausted"] = k["spent"] >= k["limit_credits"]
+            # Spent, or a request refused by this limit since it was last changed (a limit smaller
+            # than one request's hold refuses with nothing spent).
+            since = max(aware(k["updated_at"]), period_start(k["limit_retention"]) or aware(k["created_at"]))
+            k["exhausted"] = k["spent"] >= k["limit_credits"] or refused.get(k["id"], since) > since
+            k["limit_usd"] = _usd_input(k["limit_credits"])
         else:
             k["spent"] = -int(month.get(k["id"]) or 0)  # charges are negative ledger rows
             k["period_name"] = "this month"
             k["pct"] = None
             k["exhausted"] = False
+            k["limit_usd"] = ""
     return keys
+
+
+def _usd_input(credits: int) -> str:
+    """A limit as the form shows it: plain decimal USD (``0.000001``, never ``1e-06``)."""
+    return usd_text(credits / CREDITS_PER_USD).lstrip("$").replace(",", "")
+
+
+def parse_limit(limit_raw: str, retention: str, errors: dict[str, str]) -> int | None:
+    """The limit field (USD, empty: no limit) in credits; problems go into ``errors``."""
+    if retention not in RETENTIONS:
+        errors["retention"] = "Choose when the limit resets."
+    if not limit_raw:
+        return None
+    try:
+        limit_usd = Decimal(limit_raw.replace(",", "").lstrip("$"))
+        if not limit_usd.is_finite() or not 0 < limit_usd <= 1_000_000:
+            raise ValueError
+        credits = int(limit_usd * CREDITS_PER_USD)
+        if credits < 1:
+            raise ValueError
+    except (ValueError, ArithmeticError):
+        errors["limit_usd"] = "Enter a spending limit in USD of at least $0.0000005, or leave it empty."
+        return None
+    return credits
 
 
 async def _page(
@@ -97,6 +130,12 @@ async def _page(
     form: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
+    welcome = request.query_params.get("welcome") == "1"
+    balance = 0
+    if welcome:
+        async with app_state(request).db.engine.connect() as conn:
+            info = await get_account(conn, account_id=user.account_id)
+        balance = info.balance_credits if info is not None else 0
     return render(
         request,
         "keys.html",
@@ -107,8 +146,10 @@ async def _page(
             "retentions": RETENTIONS,
             "new_key": new_key,
             "errors": errors or {},
-            "form": form or {"scopes": ["model:chat"]},
-            "welcome": request.query_params.get("welcome") == "1",
+            "form": form or {"scopes": list(KEY_SCOPES)},  # every model scope, as the AI/ML API dashboard
+            "changed": request.query_params.get("changed", ""),
+            "welcome": welcome,
+            "balance": balance,
             "page": "keys",
         },
         status_code=status_code,
@@ -161,17 +202,7 @@ async def create_key_submit(request: Request, user: CsrfUser) -> Response:
         errors["name"] = "The name cannot contain a NUL character."
     if not management and not scopes:
         errors["scopes"] = "Choose at least one scope (model:chat to call chat models)."
-    if retention not in RETENTIONS:
-        errors["retention"] = "Choose when the limit resets."
-    limit_credits: int | None = None
-    if limit_raw:
-        try:
-            limit_usd = float(limit_raw)
-            if not 0 < limit_usd <= 1_000_000:
-                raise ValueError
-            limit_credits = round(limit_usd * CREDITS_PER_USD)
-        except ValueError:
-            errors["limit_usd"] = "Enter a spending limit in USD greater than 0, or leave it empty."
+    limit_credits = parse_limit(limit_raw, retention, errors)
     values = {
         "name": name,
         "scopes": scopes,
@@ -227,8 +258,32 @@ async def toggle_key(request: Request, user: CsrfUser, key_id: int = Path(ge=1, 
     if not may_manage_keys(user):
         return refused(request, "The billing role cannot change keys.")
     form = await request.form()
-    await _owned_update(request, user, key_id, disabled=form.get("enable") != "1")
-    return RedirectResponse("/app/keys", status_code=303)
+    disabled = form.get("enable") != "1"
+    await _owned_update(request, user, key_id, disabled=disabled)
+    if "application/json" in request.headers.get("accept", ""):  # app.js: the switch flips in place
+        return JSONResponse({"id": key_id, "disabled": disabled})
+    return RedirectResponse(f"/app/keys#key-{key_id}", status_code=303)
+
+
+@router.post("/app/keys/{key_id}/limit")
+async def change_limit(request: Request, user: CsrfUser, key_id: int = Path(ge=1, le=MAX_ID)) -> Response:
+    """Set, raise, lower or remove a key's spending limit (empty: no limit)."""
+    form = await request.form()
+    retention = str(form.get("retention") or "")
+    errors: dict[str, str] = {}
+    limit_credits = parse_limit(str(form.get("limit_usd") or "").strip(), retention, errors)
+    if errors:
+        return await _page(
+            request, user, errors={f"limit-{key_id}": " ".join(errors.values())}, status_code=400
+        )
+    await _owned_update(
+        request,
+        user,
+        key_id,
+        limit_credits=limit_credits,
+        limit_retention=(retention or None) if limit_credits is not None else None,
+    )
+    return RedirectResponse(f"/app/keys?changed={key_id}#key-{key_id}", status_code=303)
 
 
 @router.post("/app/keys/{key_id}/delete")

@@ -40,7 +40,7 @@ from modelgate.httpkit.deps import app_state
 from modelgate.store.schema import Account, ApiKey, PlaygroundKey
 from modelgate.web.docs import live_figures
 from modelgate.web.openapi import reasoning_efforts
-from modelgate.web.render import render
+from modelgate.web.render import render, unavailable_for_viewer
 from modelgate.web.sessions import CsrfUser, CurrentUser
 
 router = APIRouter(include_in_schema=False)
@@ -104,7 +104,7 @@ async def _model_options(request: Request) -> list[dict[str, Any]]:
             {
                 "id": m.id,
                 "name": m.info.get("name", m.id),
-                "unavailable": catalog.unavailable_reason(m),
+                "unavailable": unavailable_for_viewer(request, catalog.unavailable_reason(m)),
                 "reasoning": "reasoning" in m.capabilities,
                 "efforts": reasoning_efforts(m) if "reasoning" in m.capabilities else [],
                 "json": "structured_output" in m.capabilities,
@@ -173,6 +173,7 @@ async def _serve(request: Request, user: CsrfUser, door: Door, *, media: bool = 
         ident = await playground_identity(conn, account_id=user.account_id)
     if media:
         ident = dataclasses.replace(ident, scopes=PLAYGROUND_SCOPES)
+    app_state(request).keys.touch(ident.key_id)  # "Last used" of the internal key, like any key's
     req = DoorRequest(path=request.url.path, headers=dict(request.headers), body=await request.body())
     resp = await serve_door(app_state(request), door, req, ident=ident, origin="playground")
     if resp.frames is not None:

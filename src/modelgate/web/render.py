@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
+from markupsafe import Markup, escape
 from starlette.responses import Response
 
 from modelgate.billing.amounts import usd_exact
@@ -26,6 +28,38 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 def usd(credits: int | None) -> str:
     """Credits written as money: ``$1,234.50``, ``$0.000016``, ``-$0.0042``."""
     return money((credits or 0) / CREDITS_PER_USD)
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+
+
+def linkify(text: str | None) -> Markup:
+    """Plain text (an operator's help text) escaped, its http(s) URLs made links."""
+    out: list[str] = []
+    last = 0
+    raw = text or ""
+    for found in _URL.finditer(raw):
+        out.append(str(escape(raw[last : found.start()])))
+        url = escape(found.group(0))
+        out.append(f'<a href="{url}" rel="noopener noreferrer">{url}</a>')
+        last = found.end()
+    out.append(str(escape(raw[last:])))
+    return Markup("".join(out))
+
+
+STOPPED = 499  # the client stopped the reply (closed the stream): not an error, billed what was produced
+
+
+def status_tag(row: dict[str, Any]) -> Markup:
+    """A request-log row's status as people read it: ``success``, ``stopped`` (the client closed
+    the reply, status 499) or ``error 403``."""
+    if row.get("http_status") == STOPPED:
+        label, css = "stopped", "warn"
+    elif row.get("status") == "success":
+        label, css = "success", "ok"
+    else:
+        label, css = f"error {row.get('http_status')}", "bad"
+    return Markup('<span class="tag {}" data-status="{}">{}</span>').format(css, label.split()[0], label)
 
 
 def credits_fmt(credits: int | None) -> str:
@@ -62,6 +96,8 @@ class WebState:
             templates.env.filters["usd"] = usd
             templates.env.filters["credits"] = credits_fmt
             templates.env.filters["usd_exact"] = usd_exact
+            templates.env.filters["linkify"] = linkify
+            templates.env.filters["status_tag"] = status_tag
             self._templates = templates
         return self._templates
 
@@ -90,3 +126,15 @@ def render(
 
         set_anon_csrf_cookie(request, response, ctx["csrf_token"])
     return secure_html(response)
+
+
+USER_UNAVAILABLE = "its provider is not set up on this gateway yet (the operator can enable it)"
+
+
+def unavailable_for_viewer(request: Request, reason: str | None) -> str | None:
+    """Why a model cannot run, worded for whoever is looking: operators get the catalogue's reason
+    (which environment variables to set); everyone else a sentence that asks nothing of them."""
+    if reason is None:
+        return None
+    user = getattr(request.state, "web_user", None)
+    return reason if user is not None and user.is_admin else USER_UNAVAILABLE

@@ -84,3 +84,44 @@ function markScrollers() {
 document.addEventListener("DOMContentLoaded", markScrollers);
 window.addEventListener("resize", markScrollers);
 window.markScrollers = markScrollers;
+
+// Key on/off switches flip in place (no reload, focus stays on the switch); without JavaScript
+// the form posts and the page reloads.
+document.addEventListener("submit", async (event) => {
+  const form = event.target.closest("form.toggle-form");
+  if (!form || event.defaultPrevented) return;
+  event.preventDefault();
+  const button = form.querySelector(".switch");
+  button.disabled = true;
+  try {
+    const response = await fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok) throw new Error(String(response.status));
+    const result = await response.json();
+    const on = !result.disabled;
+    button.setAttribute("aria-checked", on ? "true" : "false");
+    button.querySelector(".switch-label").textContent = on ? "On" : "Off";
+    form.querySelector("input[name=enable]").value = on ? "0" : "1";
+    const row = form.closest("tr");
+    if (row) {
+      row.classList.toggle("disabled", !on);
+      const tag = row.querySelector("[data-state=disabled]");
+      if (!on && !tag) {
+        const mark = document.createElement("span");
+        mark.className = "tag bad";
+        mark.dataset.state = "disabled";
+        mark.textContent = "disabled";
+        row.querySelector("td").append(" ", mark);
+      } else if (on && tag) tag.remove();
+    }
+  } catch (_) {
+    form.submit(); // fall back to the plain post
+    return;
+  } finally {
+    button.disabled = false;
+  }
+  button.focus();
+});

@@ -80,7 +80,7 @@
     const system = $("pg-system").value.trim();
     if (system) messages.push({ role: "system", content: system });
     for (const msg of pane.messages) {
-      if (msg.role === "user" || (msg.role === "assistant" && !msg.error)) {
+      if (msg.role === "user" || (msg.role === "assistant" && !msg.error && msg.content)) {
         messages.push({ role: msg.role, content: msg.content });
       }
     }
@@ -171,7 +171,6 @@
     view.box.querySelectorAll(".reply-meta, .hint, .error-link").forEach((n) => n.remove());
     if (msg.error && msg.outOfCredits) {
       const p = el("p", "error-link");
-      p.append("You've run out of credits. ");
       const a = el("a", null, "See how to get credits");
       a.href = "/app/billing#get-credits";
       p.appendChild(a);
@@ -185,8 +184,12 @@
     const info = msg.meta;
     const meta = el("div", "reply-meta");
     const parts = [];
-    if (info.stopped) parts.push(["status", "stopped — billed for what the model produced"]);
-    parts.push(["finish_reason", info.finish || "—"]);
+    if (info.stopped) {
+      parts.push(["status", msg.content ? "stopped — billed for what the model produced" : "stopped before the first token"]);
+      if (!info.cost) parts.push(["cost", info.lookupFailed ? "see the request logs" : "looking up…"]);
+    } else {
+      parts.push(["finish_reason", info.finish || "—"]);
+    }
     parts.push(["prompt", info.usage ? info.usage.prompt_tokens : "—"]);
     parts.push(["completion", info.usage ? info.usage.completion_tokens : "—"]);
     const details = info.usage && info.usage.completion_tokens_details;
@@ -195,11 +198,19 @@
       parts.push(["credits", info.cost.credits_used]);
       parts.push(["USD", money(Number(info.cost.usd_spent))]);
     }
-    if (info.requestId) parts.push(["request id", info.requestId]);
     for (const [label, value] of parts) {
       const item = el("span", "meta-item");
       item.dataset.field = label;
       item.textContent = label + ": " + value;
+      meta.appendChild(item);
+    }
+    if (info.requestId) {
+      const item = el("span", "meta-item");
+      item.dataset.field = "request id";
+      item.append("request id: ");
+      const a = el("a", null, info.requestId);
+      a.href = "/app/requests/" + encodeURIComponent(info.requestId);
+      item.appendChild(a);
       meta.appendChild(item);
     }
     view.box.appendChild(meta);
@@ -211,11 +222,16 @@
     }
   }
 
+  // The site's one money format (modelgate/money.py usd_text): cents always, then only the digits
+  // the amount needs (up to four significant ones), never scientific notation.
   function money(usd) {
     if (!isFinite(usd) || usd === 0) return "$0.00";
-    if (usd >= 0.01) return "$" + usd.toFixed(2);
-    const digits = Math.min(9, -Math.floor(Math.log10(usd)) + 1);
-    return "$" + usd.toFixed(digits);
+    if (usd < 0) return "-" + money(-usd);
+    const decimals = Math.min(10, Math.max(2, 3 - Math.floor(Math.log10(usd))));
+    const [whole, frac] = usd.toFixed(decimals).split(".");
+    if (Number(usd.toFixed(decimals)) === 0) return "$0.00";
+    const cents = frac.replace(/0+$/, "").padEnd(2, "0");
+    return "$" + Number(whole).toLocaleString("en-US") + "." + cents;
   }
 
   async function refreshBalance() {
@@ -241,7 +257,8 @@
   }
 
   async function streamInto(pane, view, msg, body, signal, gen) {
-    const info = { finish: null, usage: null, cost: null, model: pane.model, stopped: false, requestId: null };
+    const clientId = "pg-" + (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
+    const info = { finish: null, usage: null, cost: null, model: pane.model, stopped: false, requestId: null, clientId };
     const repaint = () => {
       if (gen !== generation) return;
       const bottom = atBottom(view.list);
@@ -259,7 +276,7 @@
     try {
       const response = await fetch("/app/playground/chat", {
         method: "POST",
-        headers: { "Content-Type": "application/json", "Accept": "text/event-stream", "X-CSRF-Token": csrf },
+        headers: { "Content-Type": "application/json", "Accept": "text/event-stream", "X-CSRF-Token": csrf, "X-Client-Request-Id": clientId },
         body: JSON.stringify(body),
         signal,
       });
@@ -313,7 +330,10 @@
       } else {
         msg.error = true;
         msg.outOfCredits = err.code === "insufficient_credits";
-        msg.content = "Error: " + err.message + (err.requestId ? " (request id " + err.requestId + ")" : "");
+        msg.content = msg.outOfCredits
+          ? "Not sent: your balance is empty, and this model costs money. Nothing was charged."
+          : "Error: " + err.message + (err.requestId ? " (request id " + err.requestId + ")" : "");
+        if (msg.outOfCredits && $("pg-no-credits")) $("pg-no-credits").hidden = true; // one message, not two
       }
     }
     if (gen !== generation) return; // cleared meanwhile: this reply belongs to no conversation now
@@ -323,6 +343,33 @@
     const bottom = atBottom(view.list);
     paint(view, msg);
     follow(view.list, bottom);
+    if (info.stopped) lookUpStopped(view, msg, info, gen);
+  }
+
+  // A stopped stream never receives its usage frame: the request log has what it cost (written
+  // once the server has settled it, usually within a second).
+  async function lookUpStopped(view, msg, info, gen) {
+    const id = info.requestId || info.clientId;
+    for (let i = 0; i < 40 && gen === generation; i++) {
+      await new Promise((done) => setTimeout(done, i < 10 ? 300 : 1000));
+      try {
+        const r = await fetch("/app/requests/" + encodeURIComponent(id), { headers: { Accept: "application/json" } });
+        if (r.status === 404) continue;
+        if (!r.ok) break;
+        const row = (await r.json()).data[0];
+        info.requestId = row.inference_id;
+        info.usage = { prompt_tokens: row.prompt_tokens, completion_tokens: row.completion_tokens,
+          completion_tokens_details: { reasoning_tokens: row.reasoning_tokens } };
+        info.cost = { credits_used: row.credits, usd_spent: row.credits / 2000000 };
+        if (gen !== generation) return;
+        paint(view, msg);
+        save();
+        refreshBalance();
+        return;
+      } catch (_) { break; }
+    }
+    info.lookupFailed = true;
+    if (gen === generation) paint(view, msg);
   }
 
   async function send(text) {
@@ -459,8 +506,17 @@
   function showCode() {
     const pane = state.panes[0];
     const draft = $("pg-input").value.trim();
-    const hasUser = pane.messages.some((m) => m.role === "user");
-    const body = buildBody(pane, draft || (hasUser ? "" : "Hello!"));
+    const lastUser = pane.messages.map((m) => m.role).lastIndexOf("user");
+    let body;
+    if (draft || lastUser < 0) {
+      body = buildBody(pane, draft || "Hello!");
+      $("code-what").textContent = draft
+        ? "The exact body the playground will send for the message you are typing, against the public endpoint."
+        : "An example body (you have not sent anything yet), against the public endpoint.";
+    } else { // the last request as it was sent: the conversation up to its user turn, not its reply
+      body = buildBody({ model: pane.model, messages: pane.messages.slice(0, lastUser + 1) }, "");
+      $("code-what").textContent = "The exact body of the last request the playground sent, against the public endpoint.";
+    }
     const samples = codeSamples(body);
     $("code-python").textContent = samples.python;
     $("code-javascript").textContent = samples.js;
@@ -509,6 +565,10 @@
     const ok = await window.copyText(code.textContent);
     window.flash(button, ok ? "Copied!" : "Copy failed");
   });
+  const wide = window.matchMedia("(min-width: 760px)");
+  const openSettings = () => { $("pg-more").open = wide.matches; };
+  openSettings();
+  wide.addEventListener("change", openSettings);
   layout();
   syncModel();
   paneBoxes().forEach((box) => { const list = box.querySelector(".messages"); list.scrollTop = list.scrollHeight; });
