@@ -185,7 +185,7 @@ def test_new_key_limit_exact_threshold(live_server):
     )
     key = r.json()["data"]["key"]
     body = error(chat(live_server, key), 403)
-    assert "0.0001 USD" in body["message"]
+    assert "its limit is $0.0001 in total" in body["message"]
 
 
 def test_internal_playground_key_is_invisible_to_the_key_api(live_server):

@@ -146,7 +146,12 @@ def test_operator_switches_a_key_and_finds_requests_by_id(web_server: LiveServer
 
         found = op.get("/admin/requests", params={"id": inference_id})
         assert found.status_code == 200
-        assert "bob@example.com" in found.text and "mock/echo" in found.text and "success 200" in found.text
+        assert (
+            "bob@example.com" in found.text
+            and "mock/echo" in found.text
+            and ">success<" in found.text
+            and "HTTP 200" in found.text
+        )
         assert "No request with this id" in op.get("/admin/requests", params={"id": "nope"}).text
         assert "at most 128" in op.get("/admin/requests", params={"id": "x" * 500}).text
         assert op.get("/admin/accounts", params={"q": "bob%_\\"}).status_code == 200

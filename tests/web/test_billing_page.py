@@ -76,13 +76,13 @@ def test_billing_filters_breakdown_exports_and_failed_requests(
         # Lookup by our id and by the client's own id; other filters narrow the table.
         assert failed_id in c.get("/app/billing", params={"request_id": failed_id}).text
         one = c.get("/app/billing", params={"request_id": "my-request-1"}).text
-        assert one.count('class="request-id"') == 1
+        assert one.count('class="request-link"') == 1
         assert "No request with this id" in c.get("/app/billing", params={"request_id": "nope"}).text
         only_errors = c.get("/app/billing", params={"status": "error"}).text
-        assert only_errors.count('class="request-id"') == 1
+        assert only_errors.count('class="request-link"') == 1
         key_id = re.search(r'<option value="(\d+)"[^>]*>first key', page).group(1)  # type: ignore[union-attr]
         by_key = c.get("/app/billing", params={"key": key_id}).text
-        assert by_key.count('class="request-id"') == 2
+        assert by_key.count('class="request-link"') == 2
         # A past range holds nothing; bad dates fall back with a message, never a 500.
         old = c.get("/app/billing", params={"from": "2020-01-01", "to": "2020-01-31"}).text
         assert "No requests match" in old

@@ -153,7 +153,7 @@ def test_browser_flow(
 
     # Billing: the chart and the logs show the playground request, and the failed one.
     page.goto(f"{url}/app/billing?origin=playground")
-    assert page.inner_text("#logs-table td.origin") == "playground"
+    assert page.inner_text("#logs-table .origin") == "playground"
     assert page.locator("#usage-chart .chart-wide svg rect").count() >= 1
     assert "mock/echo" in page.inner_text("#usage-per-model")
     page.goto(f"{url}/app/billing")

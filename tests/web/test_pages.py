@@ -62,7 +62,10 @@ def test_session_cookie_flags_and_logout(web_server: LiveServer) -> None:
         r = c.post(
             "/app/signup", data={"email": "a@example.com", "password": "password123", "csrf_token": token}
         )
-        assert not any(v.startswith("mg_session=") for v in r.headers.get_list("set-cookie"))
+        signed_up = next(v for v in r.headers.get_list("set-cookie") if v.startswith("mg_session="))
+        assert "HttpOnly" in signed_up  # a new account is signed in at once
+        token = CSRF_FIELD.search(c.get("/app/keys").text).group(1)  # type: ignore[union-attr]
+        assert c.post("/app/logout", data={"csrf_token": token}).status_code == 303
         token = CSRF_FIELD.search(c.get("/app/login").text).group(1)  # type: ignore[union-attr]
         r = c.post(
             "/app/login", data={"email": "a@example.com", "password": "password123", "csrf_token": token}
@@ -165,10 +168,10 @@ def test_playground_bills_and_logs_model_output_escaped(
         # The log shows the request as origin=playground; the billing page escapes everything.
         for _ in range(100):
             page = c.get("/app/billing", params={"origin": "playground"})
-            if 'class="origin">playground</td>' in page.text:
+            if 'class="muted origin">playground</div>' in page.text:
                 break
             time.sleep(0.05)
-        assert 'class="origin">playground</td>' in page.text
+        assert 'class="muted origin">playground</div>' in page.text
         assert "<script>alert" not in page.text
         # The internal playground key never shows on the Keys page.
         assert "Playground (internal)" not in c.get("/app/keys").text

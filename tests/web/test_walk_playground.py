@@ -1,0 +1,128 @@
+"""Issue 30's walk, the playground: a stopped reply is labelled stopped and shows what it cost
+(defect 6); Esc before the first token leaves no empty assistant turn in the next request, and
+"View code" shows the body that was sent, without the reply (defect 7); with no credits one
+message, and no "payment method" (defect 9); the internal key's "Last used" moves (defect 10).
+At desktop (1366 px) and phone (390 px) widths and in dark mode, axe-core at 0 serious/critical."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.conftest import LiveServer
+from tests.fakes.openai_server import FakeOpenAI, Scripted
+from tests.web.conftest import LOOK_IDS, LOOKS, new_page
+from tests.web.helpers import AXE, axe_violations, browser_log_in, eventually, make_account, overflow_x
+
+pytestmark = [
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+    pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed: run `make axe` (npm ci)"),
+]
+
+
+def _playground(browser: Any, server: LiveServer, email: str, viewport: Any, scheme: str) -> Any:
+    page = new_page(browser, viewport=viewport, color_scheme=scheme, bypass_csp=True)
+    browser_log_in(page, server.url, email)
+    page.goto(f"{server.url}/app/playground?model=mock/echo")
+    return page
+
+
+def _meta(page: Any, field: str) -> str:
+    return str(page.locator(f".msg.assistant .reply-meta [data-field='{field}']").last.inner_text())
+
+
+@pytest.mark.parametrize(("viewport", "scheme"), LOOKS, ids=LOOK_IDS)
+def test_stopped_replies_say_so_and_what_they_cost(
+    web_server: LiveServer, openai_upstream: FakeOpenAI, browser: Any, viewport: Any, scheme: str
+) -> None:
+    email = f"stopped-{scheme}-{viewport['width']}@example.com"
+    make_account(web_server, email, usd=5)
+    page = _playground(browser, web_server, email, viewport, scheme)
+
+    # Esc before the first token: the turn says so, costs nothing, and is never sent again.
+    openai_upstream.script(Scripted(text="late", delay=4))
+    page.fill("#pg-input", "first question")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#pg-stop:not([hidden])")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#pg-send:not([hidden])")
+    assert "stopped before the first token" in _meta(page, "status")
+    page.wait_for_selector(".msg.assistant .reply-meta [data-field='USD']", timeout=60_000)
+    assert _meta(page, "USD") == "USD: $0.00"
+    page.fill("#pg-input", "second question")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('.msg.assistant .reply-meta').length === 2")
+    sent = openai_upstream.requests[-1]["messages"]
+    assert [(m["role"], m["content"]) for m in sent] == [
+        ("user", "first question"),
+        ("user", "second question"),
+    ]
+
+    # View code: the last body as it was sent (ending with its user turn), not with the reply.
+    page.click("#view-code")
+    code = page.inner_text("#code-curl")
+    body = json.loads(code.split("--data '", 1)[1].rsplit("'", 1)[0])
+    assert body["messages"][-1] == {"role": "user", "content": "second question"}
+    assert all(m["role"] == "user" for m in body["messages"])
+    assert "last request the playground sent" in page.inner_text("#code-what")
+    page.click("#code-close")
+
+    # Stopped midway: labelled stopped, and what it cost shows once the server has settled it.
+    openai_upstream.script(Scripted(text=" ".join(f"w{i}" for i in range(30)), chunk_delay=0.2))
+    page.fill("#pg-input", "count slowly")
+    page.keyboard.press("Enter")
+    eventually(
+        lambda: len(page.locator(".msg.assistant .content").last.inner_text().split()) > 3, what="words"
+    )
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#pg-send:not([hidden])")
+    assert "stopped — billed for what the model produced" in _meta(page, "status")
+    page.wait_for_function(
+        "document.querySelectorAll('.msg.assistant .reply-meta')[2].querySelector(\"[data-field='USD']\")",
+        timeout=60_000,
+    )
+    usd = _meta(page, "USD")
+    assert re.fullmatch(r"USD: \$0\.0000\d+", usd), usd  # 30 output tokens at $2 per 1M, and the prompt
+    assert _meta(page, "completion") == "completion: 30"
+    assert "—" not in page.locator(".msg.assistant .reply-meta").last.inner_text()
+    link = page.locator(".msg.assistant .reply-meta [data-field='request id'] a").last
+    assert link.get_attribute("href").startswith("/app/requests/")
+    assert overflow_x(page) == 0
+    assert axe_violations(page) == []
+    page.context.close()
+
+
+@pytest.mark.parametrize(("viewport", "scheme"), LOOKS, ids=LOOK_IDS)
+def test_no_credits_one_message_and_the_internal_key_is_used(
+    web_server: LiveServer, openai_upstream: FakeOpenAI, browser: Any, viewport: Any, scheme: str
+) -> None:
+    make_account(web_server, "op@example.com", operator=True, usd=5)
+    email = f"broke-{scheme}-{viewport['width']}@example.com"
+    account_id = make_account(web_server, email)
+    page = _playground(browser, web_server, email, viewport, scheme)
+    assert page.is_visible("#pg-no-credits")
+    page.fill("#pg-input", "hello")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".msg.assistant.error")
+    shown = [m for m in ("#pg-no-credits", ".msg.assistant.error") if page.locator(m).is_visible()]
+    assert shown == [".msg.assistant.error"]  # one message, not two
+    text = page.inner_text("main")
+    assert "payment method" not in text and "Not sent: your balance is empty" in text
+    assert page.locator(".msg.assistant.error a[href='/app/billing#get-credits']").count() == 1
+    assert axe_violations(page) == []
+    page.context.close()
+
+    # The internal key's "Last used" (seen by the operator) moves with playground calls.
+    op = new_page(browser, viewport=viewport, color_scheme=scheme)
+    browser_log_in(op, web_server.url, "op@example.com")
+
+    def used() -> bool:
+        op.goto(f"{web_server.url}/admin/accounts/{account_id}")
+        row = op.locator("tr", has_text="Playground (internal)")
+        return row.count() == 1 and row.locator("td[data-label='Last used']").inner_text() != "never"
+
+    eventually(used, what="the playground key's last use")
+    op.context.close()
