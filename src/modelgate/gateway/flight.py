@@ -58,6 +58,8 @@ class Flight:
         return PoolRequest(model, self.prep.prompt_estimate + self.prep.max_tokens * max(self.req.n, 1))
 
     def attempt(self, route: Route, live: LiveUsage) -> Attempt:
+        self.meta.attempts += 1
+        self.meta.route = route.model
         return Attempt(
             route=route,
             model=self.prep.model,

@@ -43,6 +43,8 @@ class RequestMeta:
     cache: str | None = None  # the response cache's outcome: hit:exact, miss:semantic, ... (None: not asked)
     cache_saved: int = 0  # credits a cache hit saved
     trace: RequestTrace | None = None  # the request's span (observability/tracing.py), None: off
+    attempts: int = 0  # routes tried (request detail)
+    route: str | None = None  # the upstream model of the latest route tried
 
 
 class RequestRecorder:
@@ -251,6 +253,9 @@ class RequestRecorder:
                 "latency_ms": _bounded(int(elapsed * 1000), MAX_TOKEN_COUNT),
                 "cache": meta.cache,
                 "cache_saved_credits": _bounded(meta.cache_saved, MAX_CREDITS),
+                "ttft_ms": _bounded(int(ttft * 1000), MAX_TOKEN_COUNT) if ttft is not None else None,
+                "attempts": meta.attempts or None,
+                "route": db_text(meta.route, 200),
                 "created_at": utcnow(),
             }
         )

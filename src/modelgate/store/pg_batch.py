@@ -31,6 +31,7 @@ HOLD_OVER_BUDGET = 10
 # use static statements (planned once); other rows go through the function's dynamic insert.
 LOG_COLUMNS = [
     "account_id",
+    "attempts",
     "audio_tokens",
     "cache",
     "cache_saved_credits",
@@ -55,9 +56,11 @@ LOG_COLUMNS = [
     "prompt_tokens",
     "provider",
     "reasoning_tokens",
+    "route",
     "status",
     "stream",
     "tier",
+    "ttft_ms",
     "uses",
 ]
 _COLS = ", ".join(LOG_COLUMNS)

@@ -259,6 +259,11 @@ class RequestLog(Base):
     client_request_id: Mapped[str | None] = mapped_column(String(128), default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    # Request detail (migration 0013): time to first token (streams), routes tried, the upstream
+    # model of the route that answered.
+    ttft_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    attempts: Mapped[int | None] = mapped_column(Integer, default=None)
+    route: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # The response cache (migration 0014, docs/cache.md): hit:exact | hit:semantic | miss:exact |
     # miss:semantic (None: not asked), and the credits a hit saved (what the answer cost, less the
