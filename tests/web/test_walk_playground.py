@@ -87,7 +87,7 @@ def test_stopped_replies_say_so_and_what_they_cost(
     usd = _meta(page, "USD")
     assert re.fullmatch(r"USD: \$0\.0000\d+", usd), usd  # 30 output tokens at $2 per 1M, and the prompt
     assert _meta(page, "completion") == "completion: 30"
-    assert "—" not in page.locator(".msg.assistant .reply-meta").last.inner_text()
+    assert ": —" not in page.locator(".msg.assistant .reply-meta").last.inner_text()  # every figure known
     link = page.locator(".msg.assistant .reply-meta [data-field='request id'] a").last
     assert link.get_attribute("href").startswith("/app/requests/")
     assert overflow_x(page) == 0
