@@ -347,7 +347,7 @@ def test_log_columns_are_the_recorders() -> None:
     meta = RequestMeta(Caller(ident=ident, inference_id="x", door="chat", path="/v1/chat/completions"))
     recorder.record(model="m", meta=meta, provider=None, usage=Usage(), credits=0, finish=None, stream=False)
     assert sorted(rows[0]) == pg_batch.LOG_COLUMNS
-    migration = importlib.import_module(f"{versions}.0016_request_detail")
+    migration = importlib.import_module(f"{versions}.0017_request_detail")
     assert migration.NEW_COLUMNS.split(", ") == pg_batch.LOG_COLUMNS
 
 

@@ -7,8 +7,8 @@ again (rewritten from its current definition, as 0009 does): since 0014 added ``
 ``cache_saved_credits`` its list no longer matched the rows, which all went through its dynamic
 insert.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-02
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
