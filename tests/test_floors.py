@@ -27,7 +27,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("wire",),  # the chat shape every adapter speaks, cost headers, service-endpoint models
     ("store",),  # the one floor for SQL: one module per concept, the ledgers
     ("catalog",),  # models and prices (the ledger reads CREDITS_PER_USD)
-    ("errors", "sanitize", "settings", "__init__"),  # the ground: no modelgate imports above it
+    ("errors", "sanitize", "settings", "money", "__init__"),  # the ground: no modelgate imports above it
 ]
 
 # Floors whose packages may import each other: the entry points, and the domain rules (accounts and

@@ -90,9 +90,9 @@ def test_a_spending_limit_speaks_money_marks_the_key_and_can_be_raised(
     page = new_page(browser, viewport=PHONE)
     browser_log_in(page, walk_server.url, "limit@example.com")
     row = _row(page, "tiny")
-    row.locator("summary", has_text="Change limit").click()
-    assert row.locator("input[name=limit_usd]").input_value() == "0.000001"
-    row.locator("input[name=limit_usd]").fill("2.5")
+    row.locator("details.limit-edit summary").click()
+    assert row.locator("details.limit-edit input[name=limit_usd]").input_value() == "0.000001"
+    row.locator("details.limit-edit input[name=limit_usd]").fill("2.5")
     row.locator("button", has_text="Save limit").click()
     page.wait_for_selector("#limit-saved")
     row = _row(page, "tiny")
@@ -100,8 +100,8 @@ def test_a_spending_limit_speaks_money_marks_the_key_and_can_be_raised(
     assert "$0.00 of $2.50 this month" in row.locator(".spend-text").inner_text()
     assert _chat(walk_server, key).status_code == 200
     # A bad amount is refused next to its field, nothing changes.
-    row.locator("summary").click()
-    row.locator("input[name=limit_usd]").fill("1e-9")
+    row.locator("details.limit-edit summary").click()
+    row.locator("details.limit-edit input[name=limit_usd]").fill("1e-9")
     row.locator("button", has_text="Save limit").click()
     assert "at least $0.0000005" in page.locator(".field-error").inner_text()
     page.context.close()
@@ -185,7 +185,7 @@ def test_keys_page_fits(walk_server: LiveServer, browser: Any, viewport: Any, sc
     )
     page = new_page(browser, viewport=viewport, color_scheme=scheme, bypass_csp=True)
     browser_log_in(page, walk_server.url, "fit@example.com")
-    _row(page, "limited").locator("summary").click()
+    _row(page, "limited").locator("details.limit-edit summary").click()
     assert overflow_x(page) == 0
     assert axe_violations(page) == []
     assert viewport in (WIDE, PHONE)
