@@ -14,9 +14,9 @@ A door also declares its contract for ``/openapi.json``: an ``openapi()`` method
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import orjson
 
@@ -27,7 +27,10 @@ from modelgate.httpkit.errors import gateway_error_body
 from modelgate.wire.credits import cost_headers
 
 if TYPE_CHECKING:
+    from modelgate.catalog.models import ModelSpec
     from modelgate.httpkit.deps import AppState
+
+T = TypeVar("T")
 
 SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no"}
 JSON_HEADERS = {"content-type": "application/json"}
@@ -125,6 +128,28 @@ class OpenAIEnvelopeDoor(BearerKeyDoor):
     def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
         body = orjson.dumps(gateway_error_body(exc, path=req.path, request_id=request_id))
         return DoorResponse(exc.status_code, {**exc.headers, **JSON_HEADERS}, body)
+
+
+def checked(state: AppState, caller: Caller, model: str, check: Callable[[ModelSpec | None], T]) -> T:
+    """The prologue of the doors that check a request against its model before metering it
+    (embeddings, images, speech, transcriptions): ``check`` gets the catalogue's model (None when
+    unknown: admission answers that); a 400 it raises is logged as a refused request and re-raised."""
+    try:
+        return check(state.catalog.find(model))
+    except InvalidRequestError as exc:
+        state.core.reject(caller, exc, model=model)
+        raise
+
+
+def whole_answer(
+    done: Metered, body: bytes, request: Any, extra: Mapping[str, str] | None = None
+) -> DoorResponse:
+    """A 200 of a whole answer: ``answer_headers``, the request's unknown top-level fields named in
+    ``x-modelgate-dropped`` (tolerated; no adapter forwards them), then ``extra`` (which may set
+    another content type)."""
+    headers = answer_headers(done, dropped_header(sorted(getattr(request, "model_extra", None) or {})))
+    headers.update(extra or {})
+    return DoorResponse(200, headers, body)
 
 
 class NeverStreamed:

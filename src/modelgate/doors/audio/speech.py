@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelgate.catalog.models import ModelSpec
 from modelgate.doors.audio.wire import AUDIO_TYPES, SpeechRequest
-from modelgate.doors.base import DoorRequest, DoorResponse, OpenAIEnvelopeDoor, dropped_header
+from modelgate.doors.base import DoorRequest, DoorResponse, OpenAIEnvelopeDoor, checked, dropped_header
 from modelgate.errors import InvalidRequestError
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome
 from modelgate.gateway.streaming import aclose
@@ -118,11 +118,7 @@ class SpeechDoor(OpenAIEnvelopeDoor):
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         speech: SpeechRequest = parsed
-        try:
-            fmt = check(speech, state.catalog.find(speech.model))
-        except InvalidRequestError as exc:
-            state.core.reject(caller, exc, model=speech.model)
-            raise
+        fmt = checked(state, caller, speech.model, lambda m: check(speech, m))
         usage = Usage(uses={UNIT: len(speech.input)})
         metered = MeteredRequest(
             model=speech.model,

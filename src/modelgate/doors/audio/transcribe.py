@@ -22,8 +22,15 @@ from typing import TYPE_CHECKING, Any
 from modelgate.catalog.models import ModelSpec
 from modelgate.doors.audio.files import sniff, wav_seconds
 from modelgate.doors.audio.render import CONTENT_TYPES, render
-from modelgate.doors.base import DoorRequest, DoorResponse, NeverStreamed, OpenAIEnvelopeDoor, answer_headers
-from modelgate.doors.base import dropped_header as dropped_names
+from modelgate.doors.base import (
+    DoorRequest,
+    DoorResponse,
+    NeverStreamed,
+    OpenAIEnvelopeDoor,
+    checked,
+    dropped_header,
+    whole_answer,
+)
 from modelgate.errors import InvalidRequestError
 from modelgate.gateway.metered import Attempt, Caller, MeteredRequest, Outcome
 from modelgate.httpkit.contract import operation
@@ -192,6 +199,18 @@ class TranscriptionsDoor(OpenAIEnvelopeDoor):
         )
         return dict.fromkeys(self.paths, op)
 
+    def held(self, tr: TranscriptionRequest, model: ModelSpec | None) -> tuple[int, bool]:
+        if (
+            self.translate
+            and model is not None
+            and model.transcription
+            and not model.transcription.translations
+        ):
+            raise InvalidRequestError(
+                f"{model.id} does not translate; use /v1/audio/transcriptions", param="model"
+            )
+        return held_seconds(tr, model)
+
     def parse(self, req: DoorRequest) -> TranscriptionRequest:
         return TranscriptionRequest(
             parse_form(req.body, req.header("content-type")), translate=self.translate
@@ -199,21 +218,7 @@ class TranscriptionsDoor(OpenAIEnvelopeDoor):
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         tr: TranscriptionRequest = parsed
-        model = state.catalog.find(tr.model)
-        try:
-            if (
-                self.translate
-                and model is not None
-                and model.transcription
-                and not model.transcription.translations
-            ):
-                raise InvalidRequestError(
-                    f"{model.id} does not translate; use /v1/audio/transcriptions", param="model"
-                )
-            held, exact = held_seconds(tr, model)
-        except InvalidRequestError as exc:
-            state.core.reject(caller, exc, model=tr.model)
-            raise
+        held, exact = checked(state, caller, tr.model, lambda m: self.held(tr, m))
         metered = MeteredRequest(
             model=tr.model,
             invocation=TranscriptionInvocation(tr, held=held, exact=exact, translate=self.translate),
@@ -228,9 +233,9 @@ class TranscriptionsDoor(OpenAIEnvelopeDoor):
         seconds = (done.usage.uses or {}).get(UNIT, held)
         task = "translate" if self.translate else "transcribe"
         body = render(done.payload, tr.fmt, task=task, seconds=seconds, meta=meta(done.credits))
-        headers = answer_headers(done, dropped_names(tr.dropped))
-        headers["content-type"] = CONTENT_TYPES[tr.fmt]
-        return DoorResponse(200, headers, body)
+        return whole_answer(
+            done, body, None, {**dropped_header(tr.dropped), "content-type": CONTENT_TYPES[tr.fmt]}
+        )
 
 
 class TranslationsDoor(TranscriptionsDoor):

@@ -22,8 +22,8 @@ from modelgate.doors.base import (
     DoorResponse,
     NeverStreamed,
     OpenAIEnvelopeDoor,
-    answer_headers,
-    dropped_header,
+    checked,
+    whole_answer,
 )
 from modelgate.doors.embeddings.wire import EmbeddingRequest, render_embeddings
 from modelgate.errors import InvalidRequestError, UpstreamProtocolError
@@ -146,12 +146,9 @@ class EmbeddingsDoor(OpenAIEnvelopeDoor):
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         emb: EmbeddingRequest = parsed
-        model = state.catalog.find(emb.model)
-        try:
-            dimensions = check_limits(emb, model) if model is not None else None
-        except InvalidRequestError as exc:
-            state.core.reject(caller, exc, model=emb.model)
-            raise
+        dimensions = checked(
+            state, caller, emb.model, lambda m: check_limits(emb, m) if m is not None else None
+        )
         estimate = sum(token_bounds(emb))
         metered = MeteredRequest(
             model=emb.model,
@@ -175,8 +172,7 @@ class EmbeddingsDoor(OpenAIEnvelopeDoor):
             emb.encoding_format or "float",
             meta(done.credits),
         )
-        # Unknown top-level fields are tolerated; no adapter forwards them, so they are named.
-        return DoorResponse(200, answer_headers(done, dropped_header(sorted(emb.model_extra or {}))), body)
+        return whole_answer(done, body, emb)
 
 
 def _render(result: Embeddings, model: str, tokens: int, encoding: str, credit_meta: dict[str, Any]) -> bytes:

@@ -21,8 +21,8 @@ from modelgate.doors.base import (
     DoorResponse,
     NeverStreamed,
     OpenAIEnvelopeDoor,
-    answer_headers,
-    dropped_header,
+    checked,
+    whole_answer,
 )
 from modelgate.doors.images.wire import ImageRequest, render_images
 from modelgate.errors import InvalidRequestError
@@ -141,11 +141,7 @@ class ImagesDoor(OpenAIEnvelopeDoor):
     ) -> DoorResponse:
         """Resolve, hold, route and render one generation (or, with ``edit``'s image and mask, one
         edit: ``doors/images/edit.py``)."""
-        try:
-            n, size, quality = resolve(image, state.catalog.find(image.model))
-        except InvalidRequestError as exc:
-            state.core.reject(caller, exc, model=image.model)
-            raise
+        n, size, quality = checked(state, caller, image.model, lambda m: resolve(image, m))
         invocation = ImagesInvocation(image, n=n, size=size, quality=quality, edit=edit)
         metered = MeteredRequest(
             model=image.model,
@@ -165,4 +161,4 @@ class ImagesDoor(OpenAIEnvelopeDoor):
             extra={**result.extra, "size": size, "quality": quality},
             meta=meta(done.credits),
         )
-        return DoorResponse(200, answer_headers(done, dropped_header(sorted(image.model_extra or {}))), body)
+        return whole_answer(done, body, image)
