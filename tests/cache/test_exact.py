@@ -242,3 +242,65 @@ def test_bad_headers_are_400s(cache_server: LiveServer) -> None:
             timeout=10,
         )
         assert r.status_code == 400 and "x-modelgate-cache" in r.json()["error"]["message"]
+
+
+def test_redis_keeps_exact_entries_with_their_ttl(
+    make_cache_server: Any, openai_upstream: FakeOpenAI, redis_prefix: str
+) -> None:
+    import time
+
+    import redis
+
+    from tests.conftest import REDIS_URL
+
+    server = make_cache_server(redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    key = server.create_key()
+    headers = {**EXACT, "x-modelgate-cache-ttl": "120"}
+    oai(server, key).chat.completions.create(
+        model="echo", messages=[{"role": "user", "content": "kept in redis"}], extra_headers=headers
+    )
+    r = redis.Redis.from_url(REDIS_URL)
+    deadline = time.monotonic() + 20
+    while not (kept := list(r.scan_iter(match=f"{redis_prefix}cache:*"))):
+        assert time.monotonic() < deadline, "nothing kept in Redis"
+        time.sleep(0.02)
+    assert len(kept) == 1 and 100 < r.pttl(kept[0]) <= 120_000  # the request's TTL
+    assert kept[0].decode().startswith(f"{redis_prefix}cache:a")  # namespaced by account
+    calls = len(openai_upstream.requests)
+    again = oai(server, key).chat.completions.with_raw_response.create(
+        model="echo", messages=[{"role": "user", "content": "kept in redis"}], extra_headers=EXACT
+    )
+    assert again.headers["x-modelgate-cache"] == "hit:exact" and len(openai_upstream.requests) == calls
+    r.delete(*kept)  # gone from Redis: a miss again (the database holds no exact entry)
+    third = chat(server, key, text="kept in redis")
+    assert "x-modelgate-cache" not in third.headers and len(openai_upstream.requests) == calls + 1
+    r.close()
+
+
+def test_ttl_header_sets_the_entry_lifetime(cache_server: LiveServer) -> None:
+    import asyncio
+    import time
+
+    from sqlalchemy import select
+
+    from modelgate.store.db import Database
+    from modelgate.store.schema import CachedResponse
+
+    key = cache_server.create_key()
+    oai(cache_server, key).chat.completions.create(
+        model="echo",
+        messages=[{"role": "user", "content": "short-lived"}],
+        extra_headers={**EXACT, "x-modelgate-cache-ttl": "60"},
+    )
+    wait_for_entries(cache_server, 1)
+
+    async def expiry() -> float:
+        db = Database(cache_server.settings.database_url)
+        try:
+            async with db.engine.connect() as conn:
+                return float((await conn.execute(select(CachedResponse.expires_at))).scalar_one())
+        finally:
+            await db.aclose()
+
+    left = asyncio.run(expiry()) - time.time()
+    assert 0 < left <= 60
