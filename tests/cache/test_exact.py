@@ -304,3 +304,30 @@ def test_ttl_header_sets_the_entry_lifetime(cache_server: LiveServer) -> None:
 
     left = asyncio.run(expiry()) - time.time()
     assert 0 < left <= 60
+
+
+def test_a_keys_policy_applies_when_the_request_says_nothing(
+    cache_server: LiveServer, openai_upstream: FakeOpenAI
+) -> None:
+    mgmt = cache_server.create_key(email="owner@example.com", management=True, name="mgmt")
+    url = f"{cache_server.url}/v1/keys"
+    auth = {"Authorization": f"Bearer {mgmt}"}
+    r = requests.post(url, headers=auth, json={"name": "cached", "cache": "exact"}, timeout=10)
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    key, prefix = data["key"], data["prefix"]
+    assert data["cache"] == "exact"
+    client = oai(cache_server, key).chat.completions
+    plain = {"model": "echo", "messages": [{"role": "user", "content": "by policy"}]}
+    client.create(**plain)  # no header: the key's policy
+    wait_for_entries(cache_server, 1)
+    calls = len(openai_upstream.requests)
+    assert client.with_raw_response.create(**plain).headers["x-modelgate-cache"] == "hit:exact"
+    off = client.with_raw_response.create(**plain, extra_headers={"x-modelgate-cache": "off"})
+    assert "x-modelgate-cache" not in off.headers  # the request's header wins
+    assert len(openai_upstream.requests) == calls + 1
+    r = requests.patch(f"{url}/{prefix}", headers=auth, json={"cache": None}, timeout=10)
+    assert r.status_code == 200 and r.json()["data"]["cache"] is None
+    assert "x-modelgate-cache" not in client.with_raw_response.create(**plain).headers
+    bad = requests.patch(f"{url}/{prefix}", headers=auth, json={"cache": "always"}, timeout=10)
+    assert bad.status_code == 400

@@ -165,6 +165,7 @@ class KeyAuthenticator:
             project_tpm=scope.project_tpm,
             expires_at=_aware(k["expires_at"]),
             org_role=scope.org_role,
+            cache_mode=k["cache_mode"],
         )
 
     def invalidate(self, *, digest: str | None = None, key_id: int | None = None) -> None:

@@ -43,6 +43,7 @@ class KeyRecord:
     rpm: int | None
     tpm: int | None
     expires_at: datetime | None
+    cache_mode: str | None
 
 
 def _record(row: Any) -> KeyRecord:
@@ -127,6 +128,7 @@ async def update_key(
     rpm: int | None = UNSET,
     tpm: int | None = UNSET,
     expires_at: datetime | None = UNSET,
+    cache_mode: str | None = UNSET,
 ) -> KeyRecord:
     """Change the given fields (leave out a field to keep it). ``limit`` is ``(retention, credits)``
     or None to remove it; ``allowed_models``, ``rpm``, ``tpm``, ``expires_at`` None remove theirs.
@@ -142,7 +144,7 @@ async def update_key(
         values["scopes"] = list(dict.fromkeys(scopes)) if scopes is not None else None
     if allowed_models is not UNSET:
         values["allowed_models"] = list(dict.fromkeys(allowed_models)) if allowed_models is not None else None
-    for field, value in (("rpm", rpm), ("tpm", tpm), ("expires_at", expires_at)):
+    for field, value in (("rpm", rpm), ("tpm", tpm), ("expires_at", expires_at), ("cache_mode", cache_mode)):
         if value is not UNSET:
             values[field] = value
     if limit is not UNSET:

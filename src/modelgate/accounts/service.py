@@ -171,6 +171,7 @@ async def create_key(
     rpm: int | None = None,
     tpm: int | None = None,
     expires_at: datetime | None = None,
+    cache_mode: str | None = None,
 ) -> NewKey:
     """A new key (the raw value is returned only here). ``scopes=None`` allows every scope;
     ``limit_credits`` with ``limit_retention`` (no_reset|day|week|month) caps its spend per period.
@@ -207,6 +208,7 @@ async def create_key(
             rpm=rpm,
             tpm=tpm,
             expires_at=expires_at,
+            cache_mode=cache_mode,
         )
         .returning(ApiKey.id)
     )

@@ -59,8 +59,10 @@ def _extras(body: KeyExtras, *, only_sent: bool) -> dict[str, Any]:
         "rpm": body.rpm,
         "tpm": body.tpm,
         "expires_at": _expiry(body.expires_at),
+        "cache_mode": body.cache,
     }
-    return {k: v for k, v in out.items() if k in body.model_fields_set} if only_sent else out
+    sent = body.model_fields_set | ({"cache_mode"} if "cache" in body.model_fields_set else set())
+    return {k: v for k, v in out.items() if k in sent} if only_sent else out
 
 
 def _limit(limit: KeyLimit | None) -> tuple[str, int] | None:
@@ -187,6 +189,7 @@ async def _change(
             rpm=changes.get("rpm", UNSET),  # type: ignore[arg-type]
             tpm=changes.get("tpm", UNSET),  # type: ignore[arg-type]
             expires_at=changes.get("expires_at", UNSET),  # type: ignore[arg-type]
+            cache_mode=changes.get("cache_mode", UNSET),  # type: ignore[arg-type]
         )
         out = await _render(conn, rec)
     await state.keys.revoke(key_id=rec.id)  # refused by the next request on every instance

@@ -95,10 +95,11 @@ class ResponseCache:
         account_id: int,
         mode: str | None,
         ttl: int | None,
+        key_mode: str | None = None,
     ) -> Lookup | None:
         """What to look up for a request (None: the cache is not asked, or cannot serve it).
-        ``mode``/``ttl``: the request's own (headers), else the operator's."""
-        mode = mode or self.config.mode
+        ``mode``/``ttl``: the request's own (headers), else the key's policy, else the operator's."""
+        mode = mode or key_mode or self.config.mode
         if mode == "off" or n > 1:
             return None
         if mode == "semantic" and self.embedder is None:

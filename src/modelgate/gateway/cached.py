@@ -51,6 +51,7 @@ class CacheSteps:
             account_id=caller.ident.account_id,
             mode=caller.cache_mode,
             ttl=caller.cache_ttl,
+            key_mode=caller.ident.cache_mode,
         )
         return f.lookup is not None
 

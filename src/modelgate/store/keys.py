@@ -43,6 +43,7 @@ class KeyIdentity:
     project_tpm: int | None = None
     expires_at: datetime | None = None
     org_role: str | None = None  # the member's role in the organisation (None: not a member)
+    cache_mode: str | None = None  # the key's response-cache policy (docs/cache.md; None: the default)
 
     def allows(self, scope: str) -> bool:
         return self.scopes is None or scope in self.scopes

@@ -65,6 +65,8 @@ class KeyExtras(BaseModel):
     rpm: int | None = Field(default=None, ge=1, le=1_000_000_000)
     tpm: int | None = Field(default=None, ge=1, le=1_000_000_000_000)
     expires_at: PlainText | None = Field(default=None, max_length=64)
+    # the response cache for requests without an x-modelgate-cache header (docs/cache.md)
+    cache: Literal["off", "exact", "semantic"] | None = None
 
 
 class KeyCreate(KeyExtras):
@@ -133,6 +135,7 @@ def key_view(rec: Any, *, monthly_credits: int, key: str | None = None) -> dict[
         "allowed_models": getattr(rec, "allowed_models", None),
         "rpm": getattr(rec, "rpm", None),
         "tpm": getattr(rec, "tpm", None),
+        "cache": getattr(rec, "cache_mode", None),
         "expires_at": iso(rec.expires_at) if getattr(rec, "expires_at", None) is not None else None,
     }
     if key is not None:
