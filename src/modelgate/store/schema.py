@@ -165,7 +165,7 @@ class ApiKey(Base):
     member_id: Mapped[int | None] = mapped_column(Integer, default=None)
     allowed_models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     # The response cache's mode for this key's requests that send no x-modelgate-cache header
-    # (off | exact | semantic; None: the operator's default; migration 0017, docs/cache.md).
+    # (off | exact | semantic; None: the operator's default; migration 0018, docs/cache.md).
     cache_mode: Mapped[str | None] = mapped_column(String(16), default=None)
     rpm: Mapped[int | None] = mapped_column(Integer, default=None)
     tpm: Mapped[int | None] = mapped_column(Integer, default=None)

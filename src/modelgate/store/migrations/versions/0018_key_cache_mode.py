@@ -1,8 +1,8 @@
 """A key's response-cache policy (docs/cache.md): ``api_keys.cache_mode`` (off | exact | semantic;
 NULL: the operator's default), used when a request sends no ``x-modelgate-cache`` header.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-02
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
