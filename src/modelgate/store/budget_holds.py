@@ -10,6 +10,7 @@ and SQLAlchemy for the transactional ``Ledger``. PostgreSQL's group commit does 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from functools import cache
 
 from sqlalchemy import select, update
@@ -41,7 +42,9 @@ def _sqlite_statements(n: int) -> tuple[str, str, str]:
     return read, take, unhold
 
 
-def sqlite_hold_budgets(conn: sqlite3.Connection, buckets: list[tuple[int, str]], credits: int) -> int | None:
+def sqlite_hold_budgets(
+    conn: sqlite3.Connection, buckets: Sequence[tuple[int, str]], credits: int
+) -> int | None:
     """Take ``credits`` from every bucket, or from none: returns the index of the first bucket
     without room, or None when all had room. The writer runs its operations one at a time on its
     one connection, so this read-then-write is atomic: one read of every bucket (with its budget's
@@ -62,7 +65,7 @@ def sqlite_hold_budgets(conn: sqlite3.Connection, buckets: list[tuple[int, str]]
 
 
 def sqlite_unhold_budgets(
-    conn: sqlite3.Connection, buckets: list[tuple[int, str]], *, held: int, spent: int
+    conn: sqlite3.Connection, buckets: Sequence[tuple[int, str]], *, held: int, spent: int
 ) -> None:
     if buckets:
         conn.execute(_sqlite_statements(len(buckets))[2], [held, spent, *(x for b in buckets for x in b)])

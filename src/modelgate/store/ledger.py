@@ -9,9 +9,11 @@ hold row is deleted first and only the request that deleted it moves money.
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, update
@@ -33,6 +35,19 @@ OUT_OF_CREDITS_MESSAGE = (
 
 
 def period_key(retention: str | None, now: datetime | None = None) -> str:
+    """The spend bucket of a key limit or budget; periods reset at 00:00 UTC. Without ``now``, the
+    answer is cached per UTC day (the hot path asks it for every level of every hold)."""
+    if now is None:
+        return _period_key_today(retention, int(time.time() // 86400))
+    return _period_key_at(retention, now)
+
+
+@lru_cache(maxsize=64)
+def _period_key_today(retention: str | None, day: int) -> str:
+    return _period_key_at(retention, datetime.fromtimestamp(day * 86400 + 43200, UTC))
+
+
+def _period_key_at(retention: str | None, now: datetime | None) -> str:
     """The spend bucket of a key limit; periods reset at 00:00 UTC."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     if retention == "day":
@@ -78,18 +93,26 @@ def budget_buckets(ident: KeyIdentity, now: datetime | None = None) -> str | Non
     """The budget buckets a hold of this key counts against (``holds.budgets``), or None."""
     if not ident.budgets:
         return None
-    now = now or datetime.now(UTC)
+    if now is None:
+        return _buckets_today(ident.budgets, int(time.time() // 86400))
     return " ".join(f"{b.id}/{period_key(b.period, now)}" for b in ident.budgets)
 
 
-def split_buckets(buckets: str | None) -> list[tuple[int, str]]:
+@lru_cache(maxsize=4096)
+def _buckets_today(budgets: tuple[Any, ...], day: int) -> str:
+    return " ".join(f"{b.id}/{_period_key_today(b.period, day)}" for b in budgets)
+
+
+@lru_cache(maxsize=4096)
+def split_buckets(buckets: str | None) -> tuple[tuple[int, str], ...]:
+    """``holds.budgets`` back into (budget id, period bucket) pairs (cached: a few distinct values)."""
     if not buckets:
-        return []
+        return ()
     out = []
     for part in buckets.split(" "):
         bid, _, period = part.partition("/")
         out.append((int(bid), period))
-    return out
+    return tuple(out)
 
 
 _PER = {"day": "per day", "week": "per week", "month": "per month"}
