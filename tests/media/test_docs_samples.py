@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+from modelgate.doors import default_doors
 from tests.conftest import LiveServer
 from tests.fakes.openai_server import FakeOpenAI
 from tests.media.test_transcription import wav
@@ -127,3 +128,12 @@ def test_media_js_samples_run_as_written(media_server: LiveServer, tmp_path: Pat
     audio = (tmp_path / "speech.mp3").read_bytes()
     assert audio and outputs["fake/tts"].startswith(f"{len(audio)} bytes of audio/mpeg")
     assert json.loads(outputs["fake/whisper"])["usage"] == {"type": "duration", "seconds": 2}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_api_reference_sums_up_each_door_from_the_door(media_server: LiveServer) -> None:
+    page = requests.get(f"{media_server.url}/api-docs", timeout=30)
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    for door in default_doors():
+        assert door.note and door.note in text, door.name

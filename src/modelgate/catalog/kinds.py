@@ -2,8 +2,11 @@
 the endpoint that serves it, what a route must be able to do for it, what it takes in and gives out,
 and how it is priced. Everything that differs by kind outside its door (the public model list's
 ``type``, ``/models/metrics`` and the docs pages' endpoint, the catalogue's defaults, the docs
-page's price line) reads this table: a new kind of endpoint adds a row here, a door module, a wire
-module and a price unit (``catalog/prices.py``), plus its sample recipe (``web/sample_recipes.py``).
+page's price line, the docs-json request schema, the playground's modes) reads this table. A new
+kind of endpoint adds: a row here, a door module (its ``openapi()`` is also its docs-json schema, its
+``note`` its API-reference line), a wire module, a price unit (``catalog/prices.py``), a sample recipe
+(``web/sample_recipes.py``), and the provider Protocol of its adapters with the capability that
+admission checks routes for (``providers/base.py``, ``gateway/admission.py`` ``_FLAGS``).
 """
 
 from __future__ import annotations

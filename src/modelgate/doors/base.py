@@ -6,7 +6,8 @@ its own wire shape) and renders errors in its own envelope (``error``). Everythi
 share — reading the body under the size limit, authentication, request ids, CORS, logging refused
 requests, unexpected errors — lives once, in ``doors/asgi.py``.
 
-Adding a dialect = one module implementing ``Door`` + its registration in ``doors/__init__.py``.
+Adding a dialect = one module implementing ``Door`` + its registration in ``doors/__init__.py``;
+its ``note`` attribute is its one-line summary in the API reference (``web/apidocs.py``).
 A door also declares its contract for ``/openapi.json``: an ``openapi()`` method returning
 ``{path: operation}``, built with ``httpkit/contract.py``'s ``operation(...)`` and ``json_body(Model)``
 (a door without one is listed with a free-form body; the fuzz test covers it either way).

@@ -17,18 +17,6 @@ from modelgate.web.sessions import load_user
 router = APIRouter(include_in_schema=False)
 
 METHODS = ("get", "post", "put", "patch", "delete")
-DOOR_NOTES = {
-    "chat": "OpenAI-compatible chat completions (JSON or SSE stream). Each model's request schema, limits "
-    "and code samples are on its page under Docs.",
-    "messages": "Anthropic's Messages API (and count_tokens), for the Anthropic SDKs and Claude Code.",
-    "embeddings": "OpenAI-compatible embeddings.",
-    "responses": "OpenAI's Responses API.",
-    "images": "OpenAI-compatible image generation, priced per image by size and quality.",
-    "image_edits": "OpenAI-compatible image edits (multipart upload), priced per image like generations.",
-    "speech": "OpenAI-compatible speech synthesis: the audio bytes, streamed; priced per character.",
-    "transcriptions": "OpenAI-compatible transcription (multipart upload); priced per second of audio.",
-    "translations": "OpenAI-compatible translation of audio into English text; priced per second of audio.",
-}
 
 
 def model_endpoints() -> list[dict[str, Any]]:
@@ -38,7 +26,7 @@ def model_endpoints() -> list[dict[str, Any]]:
     out = []
     for door in default_doors():
         paths = sorted(door.paths, key=lambda p: (not p.startswith("/v1/"), p))
-        out.append({"name": door.name, "paths": paths, "note": DOOR_NOTES.get(door.name, "")})
+        out.append({"name": door.name, "paths": paths, "note": getattr(door, "note", "")})
     return out
 
 

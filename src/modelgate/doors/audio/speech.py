@@ -101,6 +101,7 @@ async def _audio(stream: MeteredStream) -> AsyncIterator[bytes]:
 
 class SpeechDoor(OpenAIEnvelopeDoor):
     name = "speech"
+    note = "OpenAI-compatible speech synthesis: the audio bytes, streamed; priced per character."
     paths = frozenset({"/v1/audio/speech", "/audio/speech"})
 
     def openapi(self) -> dict[str, dict[str, Any]]:

@@ -184,6 +184,7 @@ def _form_schema(translate: bool) -> dict[str, Any]:
 
 class TranscriptionsDoor(OpenAIEnvelopeDoor):
     name = "transcriptions"
+    note = "OpenAI-compatible transcription (multipart upload); priced per second of audio."
     paths = frozenset({"/v1/audio/transcriptions", "/audio/transcriptions"})
     translate = False
 
@@ -240,5 +241,6 @@ class TranscriptionsDoor(OpenAIEnvelopeDoor):
 
 class TranslationsDoor(TranscriptionsDoor):
     name = "translations"
+    note = "OpenAI-compatible translation of audio into English text; priced per second of audio."
     paths = frozenset({"/v1/audio/translations", "/audio/translations"})
     translate = True

@@ -119,6 +119,10 @@ def metered_chat(req: ChatRequest, raw: bytes | None = None) -> MeteredRequest:
 
 class ChatDoor(OpenAIEnvelopeDoor):
     name = "chat"
+    note = (
+        "OpenAI-compatible chat completions (JSON or SSE stream). Each model's request schema, limits "
+        "and code samples are on its page under Docs."
+    )
     paths = frozenset({"/v1/chat/completions", "/chat/completions"})
 
     def openapi(self) -> dict[str, dict[str, Any]]:

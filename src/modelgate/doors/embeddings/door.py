@@ -135,6 +135,7 @@ class EmbeddingsInvocation(NeverStreamed):
 
 class EmbeddingsDoor(OpenAIEnvelopeDoor):
     name = "embeddings"
+    note = "OpenAI-compatible embeddings."
     paths = frozenset({"/v1/embeddings", "/embeddings"})
 
     def openapi(self) -> dict[str, dict[str, Any]]:

@@ -119,6 +119,7 @@ class ImagesInvocation(NeverStreamed):
 
 class ImagesDoor(OpenAIEnvelopeDoor):
     name = "images"
+    note = "OpenAI-compatible image generation, priced per image by size and quality."
     paths = frozenset({"/v1/images/generations", "/images/generations"})
 
     def openapi(self) -> dict[str, dict[str, Any]]:

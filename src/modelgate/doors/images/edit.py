@@ -100,6 +100,7 @@ def _form_schema() -> dict[str, Any]:
 
 class ImageEditsDoor(BearerKeyDoor):
     name = "image_edits"
+    note = "OpenAI-compatible image edits (multipart upload), priced per image like generations."
     paths = frozenset({"/v1/images/edits", "/images/edits"})
 
     def openapi(self) -> dict[str, dict[str, Any]]:

@@ -185,6 +185,7 @@ def _needs(req: MessagesRequest) -> frozenset[str]:
 
 class MessagesDoor(BearerKeyDoor):
     name = "messages"
+    note = "Anthropic's Messages API (and count_tokens), for the Anthropic SDKs and Claude Code."
     paths = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
 
     def openapi(self) -> dict[str, dict[str, Any]]:

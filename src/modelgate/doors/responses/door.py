@@ -219,6 +219,7 @@ def _needs(req: ResponsesRequest) -> frozenset[str]:
 
 class ResponsesDoor(OpenAIEnvelopeDoor):
     name = "responses"
+    note = "OpenAI's Responses API."
     paths = frozenset({"/v1/responses", "/responses"})
 
     def openapi(self) -> dict[str, dict[str, Any]]:
