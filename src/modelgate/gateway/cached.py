@@ -73,7 +73,8 @@ class CacheSteps:
         return price
 
     def _keep(self, f: Flight, answer: Outcome | list[Event], credits: int) -> None:
-        if self.cache is not None and f.lookup is not None:
+        # An invocation may refuse (``cacheable`` False: a stored Responses answer passed through).
+        if self.cache is not None and f.lookup is not None and getattr(f.req.invocation, "cacheable", True):
             kept = answer if isinstance(answer, list) else Whole(answer.payload, answer.usage, answer.finish)
             self.spawn(self.cache.store(f.lookup, kept, credits))
 

@@ -5,6 +5,7 @@ upstream's own conversation state pass through; usage is read for billing on the
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import openai
@@ -217,3 +218,29 @@ def test_a_conversation_held_here_continues_on_a_native_route(
     third = c.responses.create(model="gpt-fake", input="still?", previous_response_id=second.id)
     assert responses_up.last.json["previous_response_id"] == second.id
     assert third.output_text == "[4 items] still?"  # the 3 inputs and 1 output of the second turn
+
+
+def test_response_cache_keeps_unstored_native_answers_only(
+    server: LiveServer, responses_up: ResponsesFake
+) -> None:
+    """A stored answer passed through keeps the upstream's id (stored once): the response cache does
+    not keep it, so a repeat is a fresh upstream call; with store false it is served from the cache."""
+    key = server.create_key()
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+    exact = {"x-modelgate-cache": "exact"}
+    calls = len(responses_up.requests)
+    first = client.responses.create(model="gpt-fake", input="stored", extra_headers=exact)
+    second = client.responses.with_raw_response.create(model="gpt-fake", input="stored", extra_headers=exact)
+    assert "x-modelgate-cache" not in second.headers and len(responses_up.requests) == calls + 2
+    assert client.responses.retrieve(first.id).id == first.id
+    unstored: dict[str, Any] = {
+        "model": "gpt-fake",
+        "input": "not stored",
+        "store": False,
+        "extra_headers": exact,
+    }
+    client.responses.create(**unstored)
+    deadline = time.monotonic() + 20
+    while "x-modelgate-cache" not in (again := client.responses.with_raw_response.create(**unstored)).headers:
+        assert time.monotonic() < deadline, "never served from the cache"
+    assert again.headers["x-modelgate-cache"] == "hit:exact"

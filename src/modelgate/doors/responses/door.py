@@ -97,6 +97,13 @@ class ResponsesInvocation:
         self._last = chat
         return chat
 
+    @property
+    def cacheable(self) -> bool:
+        """Whether the response cache may keep this answer (``gateway/cached.py``): not a stored
+        answer passed through, whose id is the upstream's own and is stored once (a translated
+        answer gets a new id on every request, a hit too)."""
+        return not (self.native and self.req.stored)
+
     def last_chat(self) -> ChatRequest:
         """The chat request of the last translated attempt (the answer echoes its tools)."""
         return self._last if self._last is not None else self.chat()
