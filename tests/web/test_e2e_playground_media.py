@@ -55,6 +55,8 @@ def test_image_and_speech_modes(media_web: LiveServer, browser: Any) -> None:
     page.click("#pgm-go")
     error = page.wait_for_selector("#pgm-error:not([hidden])")
     assert error is not None and "1792x1024" in error.inner_text()
+    # Refreshed after each request (this one came after the image's charge had settled).
+    eventually(lambda: page.inner_text("#pg-balance") == "$4.96", what="the balance refreshed")
 
     if shutil.which("espeak-ng") is not None:
         page.click("[data-mode=speech]")

@@ -244,6 +244,7 @@
       }
     } catch (_) { /* offline: keep the last figure */ }
   }
+  window.mgRefreshBalance = refreshBalance; // the image and speech modes (playground_media.js) too
 
   // ---- streaming -------------------------------------------------------------------------------
   async function errorOf(response) {

@@ -118,6 +118,7 @@
       fail("Network error: " + err);
     } finally {
       $("pgm-go").disabled = Boolean((current() || {}).unavailable);
+      if (window.mgRefreshBalance) window.mgRefreshBalance();
     }
   }
 
