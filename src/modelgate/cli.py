@@ -101,21 +101,19 @@ def cmd_create_key(args: argparse.Namespace) -> int:
 
 
 async def _top_up(args: argparse.Namespace, settings: Settings) -> int:
-    from sqlalchemy import select
-
     from modelgate.accounts.service import top_up
+    from modelgate.store.accounts import account_id_by_email
     from modelgate.store.db import Database
-    from modelgate.store.schema import Account
 
     db = Database(settings.database_url, timeout=settings.database_timeout)
     try:
         await db.create_schema()
         async with db.engine.begin() as conn:
-            row = (await conn.execute(select(Account.id).where(Account.email == args.email.lower()))).first()
-            if row is None:
+            account_id = await account_id_by_email(conn, email=args.email)
+            if account_id is None:
                 print(f"modelgate: no account with email {args.email}", file=sys.stderr)
                 return 1
-            credits = await top_up(conn, account_id=int(row[0]), usd=args.usd, description="admin top-up")
+            credits = await top_up(conn, account_id=account_id, usd=args.usd, description="admin top-up")
         print(credits)
         return 0
     finally:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from modelgate.accounts.hashing import hash_password
 from modelgate.accounts.service import get_or_create_account, top_up
-from modelgate.store.schema import Account
+from modelgate.store import accounts as store
+from modelgate.store.db import Conn
 
 MIN_PASSWORD = 8
 MAX_EMAIL = 320
@@ -44,18 +42,15 @@ def validate_sign_up(email: str, password: str) -> dict[str, str]:
     return errors
 
 
-async def sign_up(
-    conn: AsyncConnection, *, email: str, password: str, credits_usd: float = 0.0
-) -> int | None:
+async def sign_up(conn: Conn, *, email: str, password: str, credits_usd: float = 0.0) -> int | None:
     """Create an account with a password (and ``credits_usd`` of sign-up credits); None when the
     email is taken, after the same work (one password hash), so that timing does not tell."""
     email = normalise_email(email)
     hashed = hash_password(password)
-    row = (await conn.execute(select(Account.id).where(Account.email == email))).first()
-    if row is not None:
+    if await store.login_row(conn, email=email) is not None:
         return None
     account_id = await get_or_create_account(conn, email=email)
-    await conn.execute(update(Account).where(Account.id == account_id).values(password_hash=hashed))
+    await store.set_password_hash(conn, account_id=account_id, hashed=hashed)
     if credits_usd > 0:
         await top_up(
             conn, account_id=account_id, usd=credits_usd, description="sign-up credits", kind="bonus"

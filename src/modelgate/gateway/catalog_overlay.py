@@ -18,13 +18,13 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.catalog.models import ModelSpec, ProviderConfig
 from modelgate.catalog.registry import Catalog
 from modelgate.providers.base import Provider, ProviderContext
 from modelgate.providers.registry import ProviderTypeRegistry
 from modelgate.store.catalog_edits import Entry, catalog_version, list_entries
+from modelgate.store.db import Engine
 
 log = logging.getLogger("modelgate.catalog")
 
@@ -95,7 +95,7 @@ class CatalogOverlay:
     on_change: Callable[[Catalog], None] | None = None
     _configs: dict[str, ProviderConfig] = field(default_factory=dict)
 
-    async def refresh(self, engine: AsyncEngine) -> bool:
+    async def refresh(self, engine: Engine) -> bool:
         """Reload the entries when the catalogue version moved; True when it did."""
         async with engine.begin() as conn:
             version = await catalog_version(conn)

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,7 +22,6 @@ from modelgate.providers.base import Usage
 from modelgate.providers.checks import MAX_TOKEN_COUNT, finish_reason
 from modelgate.sanitize import ERROR_TEXT_LIMIT, db_text
 from modelgate.store.log_sink import RequestLogSink
-from modelgate.store.schema import utcnow
 
 log = logging.getLogger("modelgate.gateway")
 
@@ -256,7 +256,7 @@ class RequestRecorder:
                 "ttft_ms": _bounded(int(ttft * 1000), MAX_TOKEN_COUNT) if ttft is not None else None,
                 "attempts": meta.attempts or None,
                 "route": db_text(meta.route, 200),
-                "created_at": utcnow(),
+                "created_at": datetime.now(UTC),
             }
         )
 

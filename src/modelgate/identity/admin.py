@@ -6,11 +6,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from modelgate.settings import Settings
 from modelgate.store import identity as store
-from modelgate.store.db import Database
+from modelgate.store.db import Conn, Database
 from modelgate.store.operators import CLI, audit
 
 
@@ -18,7 +16,7 @@ class NoSuchOrganisation(LookupError):
     pass
 
 
-async def _org(conn: AsyncConnection, name: str) -> int:
+async def _org(conn: Conn, name: str) -> int:
     org_id = await store.team_org_by_name(conn, name=name)
     if org_id is None:
         raise NoSuchOrganisation(f"no team organisation named {name!r}")

@@ -17,11 +17,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from modelgate.settings import GroupRule
 from modelgate.store import identity as store
 from modelgate.store import organisations as orgs
+from modelgate.store.db import Conn
 
 log = logging.getLogger("modelgate.sso")
 
@@ -44,7 +43,7 @@ def evaluate(rules: list[GroupRule], *, provider: str, groups: list[str]) -> Gra
     return Grants(operator=operator, rules=[r for r in matched if r.organisation])
 
 
-async def _wanted(conn: AsyncConnection, grants: Grants) -> tuple[dict[int, str], dict[int, str]]:
+async def _wanted(conn: Conn, grants: Grants) -> tuple[dict[int, str], dict[int, str]]:
     """(organisation id -> role, project id -> role) the matched rules grant."""
     org_roles: dict[int, str] = {}
     project_roles: dict[int, str] = {}
@@ -68,7 +67,7 @@ async def _wanted(conn: AsyncConnection, grants: Grants) -> tuple[dict[int, str]
 
 
 async def apply(
-    conn: AsyncConnection, *, account_id: int, grants: Grants, previous: dict[str, Any]
+    conn: Conn, *, account_id: int, grants: Grants, previous: dict[str, Any]
 ) -> dict[str, Any]:
     """Apply ``grants`` to the account's memberships, taking back what ``previous`` granted and
     ``grants`` does not; returns what is granted now (to keep for the next time)."""

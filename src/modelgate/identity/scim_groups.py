@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from modelgate.identity.grants import apply, evaluate
 from modelgate.settings import GroupRule
 from modelgate.store import identity as store
+from modelgate.store.db import Conn
 
 
 def member_ids(body: dict[str, Any]) -> set[str]:
@@ -25,7 +24,7 @@ def member_ids(body: dict[str, Any]) -> set[str]:
     return {str(m["value"]) for m in members if isinstance(m, dict) and isinstance(m.get("value"), str)}
 
 
-async def _rules(conn: AsyncConnection, rules: list[GroupRule], org_id: int | None) -> list[GroupRule]:
+async def _rules(conn: Conn, rules: list[GroupRule], org_id: int | None) -> list[GroupRule]:
     scim = [r for r in rules if r.provider in (None, "scim")]
     if org_id is None:
         return scim
@@ -34,7 +33,7 @@ async def _rules(conn: AsyncConnection, rules: list[GroupRule], org_id: int | No
 
 
 async def regroup(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     tenant: str,
     org_id: int | None,

@@ -37,15 +37,13 @@ from scim2_models import (
 from scim2_models.path import CompareOperator, Comparison
 from scim2_server.memory import InMemoryStorage
 from scim2_server.storage import AsyncScimStorage, SearchPage
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelgate.identity.scim_groups import member_ids, regroup
 from modelgate.settings import GroupRule
 from modelgate.store import identity as store
 from modelgate.store import organisations as orgs
+from modelgate.store.db import Conn, Engine, IntegrityError
 from modelgate.store.operators import Actor, audit
-from modelgate.store.schema import utcnow
 
 SCIM_ACTOR = Actor(None, "SCIM")
 
@@ -85,7 +83,7 @@ class DatabaseScimStorage(AsyncScimStorage):
     def __init__(
         self,
         *,
-        engine: AsyncEngine,
+        engine: Engine,
         tenant: str,
         model_for: ModelFor,
         revoke: Revoke,
@@ -154,7 +152,7 @@ class DatabaseScimStorage(AsyncScimStorage):
     async def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
         resource_id = uuid.uuid4().hex
         body, unique = self._body(resource)
-        now = utcnow()
+        now = datetime.now(UTC)
         revoked: list[int] = []
         try:
             async with self._engine.begin() as conn:
@@ -202,7 +200,7 @@ class DatabaseScimStorage(AsyncScimStorage):
                     unique_value=unique,
                     account_id=account_id,
                     body=body,
-                    now=utcnow(),
+                    now=datetime.now(UTC),
                 )
                 if not written:  # written by another request since it was read
                     raise PreconditionFailedException
@@ -235,7 +233,7 @@ class DatabaseScimStorage(AsyncScimStorage):
         await self._revoke_all(revoked)
 
     async def _current(
-        self, conn: AsyncConnection, resource_type: ResourceType, resource_id: str, expected: str | None
+        self, conn: Conn, resource_type: ResourceType, resource_id: str, expected: str | None
     ) -> store.ScimRow:
         row = await store.scim_get(conn, tenant=self._tenant, resource_id=resource_id)
         if row is None or row.resource_type != resource_type.name:
@@ -246,7 +244,7 @@ class DatabaseScimStorage(AsyncScimStorage):
         return row
 
     async def _provision(
-        self, conn: AsyncConnection, resource: Any, account_id: int | None
+        self, conn: Conn, resource: Any, account_id: int | None
     ) -> tuple[int | None, list[int]]:
         """The account a User provisions (kept once linked), enabled or deactivated as the
         resource's ``active`` says; and the keys to revoke after the commit."""
@@ -281,7 +279,7 @@ class DatabaseScimStorage(AsyncScimStorage):
             await audit(conn, actor=SCIM_ACTOR, action="account.activate", account_id=account_id)
         return account_id, []
 
-    async def _regroup(self, conn: AsyncConnection, user_ids: set[str]) -> None:
+    async def _regroup(self, conn: Conn, user_ids: set[str]) -> None:
         await regroup(conn, tenant=self._tenant, org_id=self._org_id, rules=self._rules, user_ids=user_ids)
 
     async def _revoke_all(self, key_ids: list[int]) -> None:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from modelgate.identity.grants import Grants, apply, evaluate
 from modelgate.identity.oidc import SignedIn, SSOError
 from modelgate.settings import GroupRule
 from modelgate.store import identity as store
+from modelgate.store.db import Conn
 from modelgate.store.operators import Actor, audit
 
 
@@ -32,7 +31,7 @@ class SignInResult:
 
 
 async def sign_in(
-    conn: AsyncConnection, *, provider: str, who: SignedIn, rules: list[GroupRule]
+    conn: Conn, *, provider: str, who: SignedIn, rules: list[GroupRule]
 ) -> SignInResult:
     """The account ``who`` signs in as, its groups' grants applied (in the caller's transaction)."""
     actor = Actor(None, f"sso:{provider}")

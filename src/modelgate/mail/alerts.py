@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.mail import messages
 from modelgate.mail.sender import Mail, Mailer
 from modelgate.store import alerts
+from modelgate.store.db import Engine
 from modelgate.store.ledger import period_key
 
 RETENTIONS = ("day", "week", "month", None)
@@ -22,7 +21,7 @@ def alert_base_url(mailer: Mailer) -> str:
     return s.public_url or f"http://{s.host}:{s.port}"
 
 
-async def send_alerts(engine: AsyncEngine, mailer: Mailer, *, now: datetime | None = None) -> int:
+async def send_alerts(engine: Engine, mailer: Mailer, *, now: datetime | None = None) -> int:
     """Send the alerts due now; the number sent."""
     if not mailer.configured:
         return 0

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import text
+from modelgate.store.db import ping
 
 
 async def check_database(engine: Any) -> tuple[bool, str]:
     try:
         async with asyncio.timeout(2.0):
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            await ping(engine)
         return True, "ok"
     except Exception as exc:
         return False, type(exc).__name__

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError as IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from modelgate.settings import sqlalchemy_url, sqlite_path
+
+# What the floors above name when they open a transaction and hand it to ``store/`` functions
+# (``async with state.db.engine.begin() as conn``): they never import SQLAlchemy themselves.
+# ``IntegrityError``: a write refused for its data (a unique value taken concurrently).
+Conn: TypeAlias = AsyncConnection
+Engine: TypeAlias = AsyncEngine
 
 
 class Database:
@@ -54,6 +61,12 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip (``/ready``); raises when the database does not answer."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
 
 
 def dialect_insert(dialect: str, table: Any) -> Any:

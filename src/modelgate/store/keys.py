@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
 
 from modelgate.errors import AuthenticationError
 from modelgate.store.budgets import BudgetRef
+from modelgate.store.db import Conn
 from modelgate.store.organisations import ORG_WIDE_ROLES
+from modelgate.store.schema import ApiKey
 
 INVALID_KEY_MESSAGE = (
     "This request requires a valid API key. You can create a new API key on the Keys page: /app/keys"
@@ -84,3 +89,13 @@ def revoked_key_error(
     if key_disabled:
         return KeyRevokedError(DISABLED_KEY_MESSAGE, key_id=key_id)
     return None
+
+
+async def prefix_taken(conn: Conn, *, prefix: str) -> bool:
+    return (await conn.execute(select(ApiKey.id).where(ApiKey.prefix == prefix))).first() is not None
+
+
+async def insert_key(conn: Conn, **columns: Any) -> int:
+    """A new ``api_keys`` row of checked column values (``accounts/service.py`` makes keys); its id."""
+    result = await conn.execute(insert(ApiKey).values(**columns).returning(ApiKey.id))
+    return int(result.scalar_one())

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelgate.store.accounts import account_id_by_email as account_id_by_email
 from modelgate.store.schema import Account, ApiKey, AuditEntry, WebSession
 
 CLI_ACTOR = "command line"
@@ -75,11 +76,6 @@ async def recent_audit(
     if account_id is not None:
         q = q.where(AuditEntry.account_id == account_id)
     return [AuditRow(*row) for row in (await conn.execute(q)).all()]
-
-
-async def account_id_by_email(conn: AsyncConnection, *, email: str) -> int | None:
-    row = (await conn.execute(select(Account.id).where(Account.email == email.strip().lower()))).first()
-    return int(row[0]) if row is not None else None
 
 
 async def set_account_disabled(

@@ -7,14 +7,13 @@ one here without a current password. Otherwise the current password is asked for
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.accounts.hashing import password_matches
 from modelgate.accounts.passwords import validate_sign_up
 from modelgate.accounts.service import set_password
 from modelgate.httpkit.deps import app_state
-from modelgate.store.schema import Account
+from modelgate.store.accounts import password_hash
 from modelgate.web.recovery import security_summary
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser, WebUser
@@ -24,9 +23,7 @@ router = APIRouter(include_in_schema=False)
 
 async def _has_password(request: Request, account_id: int) -> bool:
     async with app_state(request).db.engine.connect() as conn:
-        stored = (
-            await conn.execute(select(Account.password_hash).where(Account.id == account_id))
-        ).scalar_one_or_none()
+        stored = await password_hash(conn, account_id=account_id)
     return stored is not None
 
 
@@ -67,9 +64,7 @@ async def change_password(request: Request, user: CsrfUser) -> Response:
     elif new != confirm:
         errors["confirm_password"] = "The two passwords differ."
     async with app_state(request).db.engine.begin() as conn:
-        stored = (
-            await conn.execute(select(Account.password_hash).where(Account.id == user.account_id))
-        ).scalar_one_or_none()
+        stored = await password_hash(conn, account_id=user.account_id)
         if stored is not None and (len(current) > 1024 or not password_matches(stored, current)):
             errors["current_password"] = "This is not your current password."
         if errors:

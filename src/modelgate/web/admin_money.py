@@ -12,12 +12,12 @@ from __future__ import annotations
 import secrets
 
 from fastapi import APIRouter, Request
-from sqlalchemy.exc import IntegrityError
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.billing.amounts import AmountError, parse_usd, usd_exact
 from modelgate.httpkit.deps import app_state
 from modelgate.store.adjustments import account_balance, apply_adjustment
+from modelgate.store.db import IntegrityError
 from modelgate.store.operators import audit
 from modelgate.web.admin import AccountId, NotOperator, OperatorCsrf, _account_page, _Form, actor
 from modelgate.web.render import render

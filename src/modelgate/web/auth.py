@@ -11,15 +11,14 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.accounts.passwords import normalise_email, plausible_email, sign_up, validate_sign_up
 from modelgate.accounts.service import verify_password
 from modelgate.httpkit.deps import app_state
+from modelgate.store.accounts import sign_in_state
+from modelgate.store.db import IntegrityError
 from modelgate.store.identity import account_flags, in_sso_only_org
-from modelgate.store.schema import Account
 from modelgate.store.signin_links import consume_signin_link, peek_signin_link
 from modelgate.store.site_settings import load_site_settings
 from modelgate.web.recovery import mail_verification
@@ -197,15 +196,12 @@ async def signin_link_use(request: Request, token: str, csrf_token: str = Form("
     check_anon_csrf(request, csrf_token)
     async with app_state(request).db.engine.begin() as conn:
         account_id = await consume_signin_link(conn, token=token[:200])
-        row = None
-        if account_id is not None:
-            query = select(Account.is_admin, Account.password_hash).where(Account.id == account_id)
-            row = (await conn.execute(query)).first()
+        row = await sign_in_state(conn, account_id=account_id) if account_id is not None else None
     if account_id is None or row is None:
         return _link_invalid(request)
     target = (
         "/app/account?set_password=1"
-        if row.password_hash is None
+        if not row.has_password
         else ("/admin" if row.is_admin else "/app/keys")
     )
     response = RedirectResponse(target, status_code=303)

@@ -14,9 +14,10 @@ from starlette.responses import JSONResponse, Response
 
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
+from modelgate.store.accounts import balance as account_balance
 from modelgate.store.organisations import org_members, visible_projects
 from modelgate.store.response_cache import cache_savings
-from modelgate.store.schema import Account, LedgerEntry, RequestLog
+from modelgate.store.schema import LedgerEntry, RequestLog
 from modelgate.store.site_settings import load_site_settings
 from modelgate.web.billing_data import (
     ORIGINS,
@@ -76,9 +77,7 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
     f = parse_filter(q, today)
     state = app_state(request)
     async with state.db.engine.connect() as conn:
-        balance = (
-            await conn.execute(select(Account.balance_credits).where(Account.id == user.org_id))
-        ).scalar_one()
+        balance = await account_balance(conn, account_id=user.org_id) or 0
         site = await load_site_settings(conn, state.settings)
         keys = await account_keys(conn, user.org_id)
         projects = {
@@ -186,9 +185,7 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
 async def balance_json(request: Request, user: CurrentUser) -> Response:
     """The signed-in account's balance, for the playground (JSON)."""
     async with app_state(request).db.engine.connect() as conn:
-        credits = (
-            await conn.execute(select(Account.balance_credits).where(Account.id == user.org_id))
-        ).scalar_one()
+        credits = await account_balance(conn, account_id=user.org_id) or 0
     return JSONResponse(
         {
             "credits": int(credits),

@@ -37,7 +37,8 @@ from modelgate.doors.chat.door import ChatDoor
 from modelgate.doors.images.door import ImagesDoor
 from modelgate.gateway.admission import DEFAULT_MAX_TOKENS
 from modelgate.httpkit.deps import app_state
-from modelgate.store.schema import Account, ApiKey, PlaygroundKey
+from modelgate.store.accounts import balance as account_balance
+from modelgate.store.schema import ApiKey, PlaygroundKey
 from modelgate.web.docs import live_figures
 from modelgate.web.openapi import reasoning_efforts
 from modelgate.web.render import render, unavailable_for_viewer
@@ -137,9 +138,7 @@ def media_option(catalog: Catalog, m: ModelSpec) -> dict[str, Any]:
 async def playground_page(request: Request, user: CurrentUser, model: str = "") -> Response:
     options = await _model_options(request)
     async with app_state(request).db.engine.connect() as conn:
-        balance = (
-            await conn.execute(select(Account.balance_credits).where(Account.id == user.account_id))
-        ).scalar_one()
+        balance = await account_balance(conn, account_id=user.account_id) or 0
     found = app_state(request).catalog.find(model[:200]) if model else None
     available = [o["id"] for o in options if not o["unavailable"]]
     selected = found.id if found else next(iter(available), "")

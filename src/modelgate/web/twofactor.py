@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import APIRouter, Form, Request
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.accounts import totp
@@ -21,6 +20,7 @@ from modelgate.accounts.hashing import password_matches
 from modelgate.httpkit.deps import app_state
 from modelgate.store import mail_tokens
 from modelgate.store import totp as totp_store
+from modelgate.store.db import Conn
 from modelgate.store.mail_tokens import password_hash_of
 from modelgate.web.render import render, web_state
 from modelgate.web.sessions import (
@@ -119,7 +119,7 @@ async def code_submit(
     return response
 
 
-async def _check_code(conn: AsyncConnection, account_id: int, code: str) -> bool:
+async def _check_code(conn: Conn, account_id: int, code: str) -> bool:
     """A current TOTP code (once) or an unused recovery code (then used up)."""
     cred = await totp_store.load_totp(conn, account_id=account_id)
     if cred is None or not cred.enabled:
