@@ -2,6 +2,9 @@
 its floor): the drawing in docs/architecture.md, kept true. A module that imports a package above
 its own floor fails here, naming the file and the import.
 
+One of them is the data floor: SQL (SQLAlchemy, the table models of ``store/schema.py``, SQL text)
+appears in ``store/`` only; every other package calls its functions.
+
 Annotation-only imports (under ``if TYPE_CHECKING:``) count too: a type from above is a dependency
 on above. The few exceptions are listed in ``ALLOWED`` with their reason.
 """
@@ -9,6 +12,7 @@ on above. The few exceptions are listed in ``ALLOWED`` with their reason.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "modelgate"
@@ -97,3 +101,73 @@ def test_the_check_sees_an_upward_import() -> None:
     assert imported_units(tree) == [(1, "doors"), (2, "errors")]
     assert floor_of("doors") < floor_of("gateway")  # so the gateway importing a door would be caught
     assert floor_of("api") == floor_of("doors") and FLOORS[floor_of("api")] not in SHARED  # and api <-> doors
+
+
+# SQL text: statements as a driver would run them (upper-case keywords), not prose in a docstring.
+SQL_TEXT = re.compile(
+    r"\b(SELECT\b[\s\S]*\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM"
+    r"|CREATE\s+(TABLE|INDEX|UNIQUE)|ALTER\s+TABLE|DROP\s+(TABLE|INDEX)|PRAGMA\s+\w+|SELECT\s+1)\b"
+)
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                ids.add(id(body[0].value))
+    return ids
+
+
+def sql_outside_store(tree: ast.AST, where: str) -> list[str]:
+    bad = []
+    docs = _docstrings(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            names = []
+        for name in names:
+            if name == "sqlalchemy" or name.startswith("sqlalchemy.") or name == "modelgate.store.schema":
+                bad.append(f"{where}:{node.lineno} imports {name}")
+        text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
+        if text and id(node) not in docs and SQL_TEXT.search(text):
+            bad.append(f"{where}:{node.lineno} has SQL text {text[:60]!r}")
+    return bad
+
+
+def sql_off_the_data_floor() -> list[str]:
+    bad = []
+    for path in sorted(SRC.rglob("*.py")):
+        if unit_of(path) == "store":
+            continue
+        where = f"src/modelgate/{path.relative_to(SRC)}"
+        bad += sql_outside_store(ast.parse(path.read_text(encoding="utf-8")), where)
+    return bad
+
+
+def test_sql_lives_in_store_only() -> None:
+    assert sql_off_the_data_floor() == []
+
+
+def test_the_check_sees_sql() -> None:
+    caught = sql_outside_store(
+        ast.parse(
+            '"""Writes one INSERT per batch (prose)."""\n'
+            "from sqlalchemy import select\n"
+            "import sqlalchemy.ext.asyncio\n"
+            "from modelgate.store.schema import Account\n"
+            "Q = 'SELECT id FROM accounts WHERE email = ?'\n"
+            "def f():\n"
+            "    conn.execute(f'UPDATE accounts SET balance_credits = 0')\n"
+            "    return 'Select a model from the list'\n"
+        ),
+        "m.py",
+    )
+    assert [c.split(" ", 2)[1] for c in caught] == ["imports", "imports", "imports", "has", "has"]
+    assert [c.split(":")[1].split(" ")[0] for c in caught] == ["2", "3", "4", "5", "7"]
+    # and the store's own modules are what the walk leaves out
+    assert unit_of(SRC / "store" / "ledger.py") == "store"

@@ -24,19 +24,17 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import get_args
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from modelgate.errors import AuthenticationError
 from modelgate.store.budgets import key_scope
+from modelgate.store.db import Engine
 from modelgate.store.keys import ACCOUNT_DISABLED_MESSAGE as ACCOUNT_DISABLED_MESSAGE
 from modelgate.store.keys import DISABLED_KEY_MESSAGE as DISABLED_KEY_MESSAGE
 from modelgate.store.keys import INVALID_KEY_MESSAGE as INVALID_KEY_MESSAGE
 from modelgate.store.keys import KeyIdentity as KeyIdentity
 from modelgate.store.keys import KeyRevokedError as KeyRevokedError
+from modelgate.store.keys import key_row_by_digest, set_last_used
 from modelgate.store.keys import revoked_key_error as revoked_key_error
 from modelgate.store.outage import bounded
-from modelgate.store.schema import Account, ApiKey
 from modelgate.wire.service import Scope
 
 KEY_SCOPES: tuple[str, ...] = get_args(Scope)  # the public enum of wire/service.py
@@ -58,7 +56,7 @@ def key_digest(raw: str) -> str:
 
 
 class KeyAuthenticator:
-    def __init__(self, engine: AsyncEngine, *, ttl: float = 30.0, timeout: float = 5.0) -> None:
+    def __init__(self, engine: Engine, *, ttl: float = 30.0, timeout: float = 5.0) -> None:
         self._engine = engine
         self._ttl = ttl
         self._timeout = timeout  # an unreachable database: 503 after this many seconds
@@ -127,21 +125,13 @@ class KeyAuthenticator:
 
     async def _load(self, digest: str) -> KeyIdentity:
         async with bounded(self._timeout), self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(ApiKey, Account.disabled.label("account_disabled"))
-                    .join(Account, Account.id == ApiKey.account_id)
-                    .where(ApiKey.digest == digest, ApiKey.deleted_at.is_(None))
-                )
-            ).first()
-            if row is not None:
-                k = row._mapping
+            k = await key_row_by_digest(conn, digest=digest)
+            if k is not None:
                 scope = await key_scope(
                     conn, org_id=k["account_id"], project_id=k["project_id"], member_id=k["member_id"]
                 )
-        if row is None:
+        if k is None:
             raise UnknownKeyError(INVALID_KEY_MESSAGE)
-        k = row._mapping
         if k["account_disabled"]:
             raise AuthenticationError(ACCOUNT_DISABLED_MESSAGE)
         if k["disabled"]:
@@ -207,8 +197,7 @@ class KeyAuthenticator:
             return
         pending, self._last_used = self._last_used, {}
         async with self._engine.begin() as conn:
-            for key_id, when in pending.items():
-                await conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=_utc(when)))
+            await set_last_used(conn, {key_id: _utc(when) for key_id, when in pending.items()})
 
 
 def _allowed(own: list[str] | None, project: tuple[str, ...] | None) -> frozenset[str] | None:

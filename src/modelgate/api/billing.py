@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
 from modelgate.accounts.service import get_account, normalise_email, top_up
@@ -29,9 +28,10 @@ from modelgate.api.service_query import (
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.httpkit.contract import json_body, operation, query
 from modelgate.httpkit.deps import AppState, CurrentKey, StateDep, pending_writes_flushed, text_parameters
-from modelgate.store.organisations import in_project
-from modelgate.store.schema import Account, LedgerEntry
+from modelgate.store.accounts import account_id_by_email
 from modelgate.store.secrets import instance_secret
+from modelgate.store.transactions import TxFilter
+from modelgate.store.transactions import transactions as transactions_page
 from modelgate.wire.service import KINDS_BY_TYPE, TopUp, iso, transaction_view, usd
 
 router = APIRouter(tags=["billing"], dependencies=[Depends(text_parameters), Depends(pending_writes_flushed)])
@@ -151,24 +151,17 @@ async def transactions(request: Request, ident: CurrentKey, state: StateDep) -> 
             raise InvalidRequestError("cursor is malformed", param="cursor", code="invalid_cursor")
 
     # A project member reads the charges of its project's keys only (docs/organisations.md).
-    q = select(LedgerEntry).where(
-        LedgerEntry.account_id == ident.account_id, *in_project(LedgerEntry.key_id, ident.scope_project)
+    f = TxFilter(
+        ident.account_id,
+        since=start,
+        until=end,
+        direction=direction,
+        kind=KINDS_BY_TYPE[tx_type] if tx_type is not None else None,
+        before_id=before_id,
+        project_id=ident.scope_project,
     )
-    if start is not None:
-        q = q.where(LedgerEntry.created_at >= start)
-    if end is not None:
-        q = q.where(LedgerEntry.created_at < end)
-    if direction == "TOPUP":
-        q = q.where(LedgerEntry.credits > 0)
-    elif direction == "CHARGE":
-        q = q.where(LedgerEntry.credits < 0)
-    if tx_type is not None:
-        q = q.where(LedgerEntry.kind == KINDS_BY_TYPE[tx_type])
-    if before_id is not None:
-        q = q.where(LedgerEntry.id < before_id)
-    q = q.order_by(LedgerEntry.id.desc()).limit(limit + 1)
     async with state.db.engine.connect() as conn:
-        rows = (await conn.execute(q)).all()
+        rows = await transactions_page(conn, f, limit=limit + 1)
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(secret, {"id": int(rows[-1].id)}, scope=scope) if has_more else None
@@ -191,13 +184,13 @@ async def admin_top_up(request: Request, ident: CurrentKey, state: StateDep) -> 
     body = await parse_body(request, TopUp)
     email = normalise_email(body.email)
     async with state.db.engine.begin() as conn:
-        row = (await conn.execute(select(Account.id).where(Account.email == email))).first()
-        if row is None:
+        account_id = await account_id_by_email(conn, email=email)
+        if account_id is None:
             raise NotFoundError(f"No account with email {email}", param="email", code="account_not_found")
         credits = await top_up(
-            conn, account_id=int(row[0]), usd=body.usd, description=body.description or "admin top-up"
+            conn, account_id=account_id, usd=body.usd, description=body.description or "admin top-up"
         )
-        acc = await get_account(conn, account_id=int(row[0]))
+        acc = await get_account(conn, account_id=account_id)
     assert acc is not None
     return json_response(
         {

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import case, func, select
 from starlette.responses import Response
 
 from modelgate.api.service_query import Window, int_param, json_response, resolve_key, single, time_window
 from modelgate.errors import InvalidRequestError
 from modelgate.httpkit.contract import WINDOW, operation, query
 from modelgate.httpkit.deps import CurrentKey, StateDep, pending_writes_flushed, text_parameters
-from modelgate.store.schema import RequestLog
+from modelgate.store.db import Conn
+from modelgate.store.usage import LogFilter, log_count, log_page, spend_by_model, spend_groups, spend_total
 from modelgate.wire.service import iso, log_view, usd
 
 router = APIRouter(tags=["usage"], dependencies=[Depends(text_parameters), Depends(pending_writes_flushed)])
@@ -65,32 +65,6 @@ def _midnight(d: date, tz: zoneinfo.ZoneInfo) -> datetime:
     return datetime.combine(d, time(0), tzinfo=tz).astimezone(zoneinfo.ZoneInfo("UTC"))
 
 
-def _in_window(q: Any, key_id: int, window: Window) -> Any:
-    return q.where(
-        RequestLog.key_id == key_id,
-        RequestLog.created_at >= window.start,
-        RequestLog.created_at <= window.end,
-    )
-
-
-_CHARGED = func.sum(case((RequestLog.credits > 0, 1), else_=0))
-# What the spend is made of (the price sheet's categories, docs/pricing.md), per model.
-_CATEGORY_SUMS = [
-    func.coalesce(func.sum(col), 0)
-    for col in (
-        RequestLog.prompt_tokens,
-        RequestLog.completion_tokens,
-        RequestLog.cached_tokens,
-        RequestLog.cache_write_5m_tokens,
-        RequestLog.cache_write_1h_tokens,
-        RequestLog.reasoning_tokens,
-        RequestLog.audio_tokens,
-        RequestLog.overage_credits,
-        case((RequestLog.tier > 0, 1), else_=0),
-    )
-]
-
-
 def _categories(sums: list[Any]) -> dict[str, Any]:
     inp, out, read, w5, w1h, reasoning, audio, overage, tiered = (int(v or 0) for v in sums)
     return {
@@ -109,7 +83,8 @@ def _categories(sums: list[Any]) -> dict[str, Any]:
     }
 
 
-_SPENT = func.coalesce(func.sum(RequestLog.credits), 0)
+def _window(key_id: int, window: Window, **narrower: Any) -> LogFilter:
+    return LogFilter(key_id=key_id, since=window.start, through=window.end, **narrower)
 
 
 async def _summary(request: Request, ident: CurrentKey, state: StateDep, *, detail: bool) -> Response:
@@ -126,23 +101,19 @@ async def _summary(request: Request, ident: CurrentKey, state: StateDep, *, deta
     tz = _zone(request) if detail else None
     async with state.db.engine.connect() as conn:
         target = await resolve_key(request, ident, conn)
-        total = (await conn.execute(_in_window(select(_SPENT, _CHARGED), target.key_id, window))).one()
+        spent, charged = await spend_total(conn, _window(target.key_id, window))
         body: dict[str, Any] = {
             "api_key_prefix": target.requested_prefix,
             "start": iso(window.start),
             "end": iso(window.end),
-            "spend": usd(int(total[0])),
+            "spend": usd(spent),
             "currency": "USD",
-            "requests": int(total[1] or 0),
+            "requests": charged,
         }
         if detail:
-            q = _in_window(
-                select(RequestLog.model, _SPENT, func.count(), *_CATEGORY_SUMS), target.key_id, window
-            )
-            q = q.where(RequestLog.credits > 0).group_by(RequestLog.model)
-            rows = (await conn.execute(q)).all()
+            rows = await spend_by_model(conn, _window(target.key_id, window))
             models = [
-                {"model": m, "spend": usd(int(s)), "requests": int(n), **_categories(rest)}
+                {"model": m, "spend": usd(int(s)), "requests": int(n), **_categories(list(rest))}
                 for m, s, n, *rest in rows
             ]
             body["models"] = sorted(models, key=lambda r: (-r["spend"], r["model"]))
@@ -153,41 +124,20 @@ async def _summary(request: Request, ident: CurrentKey, state: StateDep, *, deta
 
 
 async def _groups(
-    conn: Any, key_id: int, window: Window, by: tuple[str, ...], tz: zoneinfo.ZoneInfo
+    conn: Conn, key_id: int, window: Window, by: tuple[str, ...], tz: zoneinfo.ZoneInfo
 ) -> list[dict[str, Any]]:
-    # Rows are numbered by local day in a subquery (a CASE over the day boundaries, at most 93), so
-    # the outer GROUP BY names a plain column on both SQLite and PostgreSQL.
     first = window.start.astimezone(tz).date()
     last = window.end.astimezone(tz).date()
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    whens = [
-        (RequestLog.created_at < _midnight(d + timedelta(days=1), tz), i) for i, d in enumerate(days[:-1])
-    ]
-    bucket = case(*whens, else_=len(days) - 1) if whens else case((RequestLog.credits < 0, 0), else_=0)
-    sub = _in_window(
-        select(
-            bucket.label("bucket"),
-            RequestLog.model,
-            RequestLog.credits,
-            RequestLog.prompt_tokens,
-            RequestLog.completion_tokens,
-            RequestLog.status,
-        ),
-        key_id,
-        window,
-    ).subquery()
-    keys = ([sub.c.bucket] if "day" in by else []) + ([sub.c.model] if "model" in by else [])
-    q = select(
-        *keys,
-        func.coalesce(func.sum(sub.c.credits), 0),
-        func.coalesce(func.sum(sub.c.prompt_tokens), 0),
-        func.coalesce(func.sum(sub.c.completion_tokens), 0),
-        func.count(),
-        func.sum(case((sub.c.credits > 0, 1), else_=0)),
-        func.sum(case((sub.c.status == "success", 1), else_=0)),
-    ).group_by(*keys)
+    rows = await spend_groups(
+        conn,
+        _window(key_id, window),
+        day_ends=[_midnight(d + timedelta(days=1), tz) for d in days[:-1]],
+        by_day="day" in by,
+        by_model="model" in by,
+    )
     out: list[dict[str, Any]] = []
-    for row in (await conn.execute(q)).all():
+    for row in rows:
         vals = list(row)
         group: dict[str, Any] = {}
         if "day" in by:
@@ -257,34 +207,21 @@ async def logs(request: Request, ident: CurrentKey, state: StateDep) -> Response
     crid, inference_id = single(request, "client_request_id"), single(request, "inference_id")
     async with state.db.engine.connect() as conn:
         target = await resolve_key(request, ident, conn)
-        conds: list[Any] = []
-        if models:
-            names = set()
-            for m in models:  # exact: an id or an alias; a comma list is one (unknown) name
-                spec = state.catalog.find(m)
-                names.add(spec.id if spec is not None and "," not in m else m)
-            conds.append(RequestLog.model.in_(sorted(names)))
-        if statuses:
-            conds.append(
-                RequestLog.status.in_(["success" if s == "succeeded" else "error" for s in statuses])
-            )
-        if origin is not None:
-            conds.append(RequestLog.origin == origin)
-        if crid is not None:
-            conds.append(RequestLog.client_request_id == crid)
-        if inference_id is not None:
-            conds.append(RequestLog.inference_id == inference_id)
-        total = (
-            await conn.execute(_in_window(select(func.count()), target.key_id, window).where(*conds))
-        ).scalar()
-        q = _in_window(select(RequestLog), target.key_id, window).where(*conds)
-        q = (
-            q.order_by(RequestLog.created_at.desc(), RequestLog.inference_id.desc())
-            .limit(limit)
-            .offset(offset)
+        names = set()
+        for m in models:  # exact: an id or an alias; a comma list is one (unknown) name
+            spec = state.catalog.find(m)
+            names.add(spec.id if spec is not None and "," not in m else m)
+        f = _window(
+            target.key_id,
+            window,
+            models=tuple(sorted(names)),
+            statuses=tuple("success" if s == "succeeded" else "error" for s in statuses),
+            origin=origin,
+            client_request_id=crid,
+            inference_id=inference_id,
         )
-        rows = (await conn.execute(q)).all()
-    total = int(total or 0)
+        total = await log_count(conn, f)
+        rows = await log_page(conn, f, limit=limit, offset=offset)
     return json_response(
         {
             "data": [log_view(r) for r in rows],

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 
 from modelgate.errors import AuthenticationError
 from modelgate.store.budgets import BudgetRef
 from modelgate.store.db import Conn
 from modelgate.store.organisations import ORG_WIDE_ROLES
-from modelgate.store.schema import ApiKey
+from modelgate.store.schema import Account, ApiKey, PlaygroundKey
 
 INVALID_KEY_MESSAGE = (
     "This request requires a valid API key. You can create a new API key on the Keys page: /app/keys"
@@ -99,3 +99,114 @@ async def insert_key(conn: Conn, **columns: Any) -> int:
     """A new ``api_keys`` row of checked column values (``accounts/service.py`` makes keys); its id."""
     result = await conn.execute(insert(ApiKey).values(**columns).returning(ApiKey.id))
     return int(result.scalar_one())
+
+
+async def key_row_by_digest(conn: Conn, *, digest: str) -> dict[str, Any] | None:
+    """Every column of the live key with this digest, and ``account_disabled``."""
+    row = (
+        await conn.execute(
+            select(ApiKey, Account.disabled.label("account_disabled"))
+            .join(Account, Account.id == ApiKey.account_id)
+            .where(ApiKey.digest == digest, ApiKey.deleted_at.is_(None))
+        )
+    ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def set_last_used(conn: Conn, used: dict[int, datetime]) -> None:
+    for key_id, when in used.items():
+        await conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when))
+
+
+# -- the Keys page and the playground's internal key --------------------------------------------
+
+
+def _hidden(account_id: int) -> Any:
+    return select(PlaygroundKey.key_id).where(PlaygroundKey.account_id == account_id)
+
+
+async def page_keys(conn: Conn, *, account_id: int) -> list[dict[str, Any]]:
+    """The account's live listed keys, newest first, every column (the Keys page)."""
+    rows = (
+        await conn.execute(
+            select(ApiKey)
+            .where(
+                ApiKey.account_id == account_id,
+                ApiKey.deleted_at.is_(None),
+                ApiKey.id.not_in(_hidden(account_id)),
+            )
+            .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+        )
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+async def update_owned_key(conn: Conn, *, account_id: int, key_id: int, **values: Any) -> None:
+    """Change a live, listed key of ``account_id`` (the Keys page's toggle and delete)."""
+    await conn.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key_id,
+            ApiKey.account_id == account_id,
+            ApiKey.deleted_at.is_(None),
+            ApiKey.id.not_in(_hidden(account_id)),
+        )
+        .values(**values)
+    )
+
+
+async def live_key_with_digest(conn: Conn, *, account_id: int, digest: str) -> bool:
+    q = select(ApiKey.id).where(
+        ApiKey.digest == digest, ApiKey.account_id == account_id, ApiKey.deleted_at.is_(None)
+    )
+    return (await conn.execute(q)).first() is not None
+
+
+async def key_labels(conn: Conn, *, account_id: int) -> dict[int, str]:
+    """Every key of the account (deleted ones too: their requests stay in the logs) -> label."""
+    playground = set((await conn.execute(_hidden(account_id))).scalars().all())
+    rows = (
+        await conn.execute(
+            select(ApiKey.id, ApiKey.name, ApiKey.prefix, ApiKey.deleted_at)
+            .where(ApiKey.account_id == account_id)
+            .order_by(ApiKey.id)
+        )
+    ).all()
+    labels: dict[int, str] = {}
+    for r in rows:
+        if r.id in playground:
+            labels[r.id] = "Playground"
+            continue
+        label = f"{r.name or 'key'} ({r.prefix}…)"
+        labels[r.id] = label + (" · deleted" if r.deleted_at is not None else "")
+    return labels
+
+
+async def playground_identity(conn: Conn, *, account_id: int) -> KeyIdentity | None:
+    """The account's live internal playground key (``web/playground.py``), as its calls are made:
+    never a management key, no spending limit."""
+    row = (
+        await conn.execute(
+            select(ApiKey)
+            .join(PlaygroundKey, PlaygroundKey.key_id == ApiKey.id)
+            .where(PlaygroundKey.account_id == account_id, ApiKey.deleted_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        return None
+    k = row._mapping
+    return KeyIdentity(
+        key_id=k["id"],
+        account_id=k["account_id"],
+        prefix=k["prefix"],
+        digest=k["digest"],
+        is_management=False,
+        scopes=tuple(k["scopes"]) if k["scopes"] is not None else None,
+        limit_retention=None,
+        limit_credits=None,
+    )
+
+
+async def set_playground_key(conn: Conn, *, account_id: int, key_id: int) -> None:
+    await conn.execute(delete(PlaygroundKey).where(PlaygroundKey.account_id == account_id))
+    await conn.execute(insert(PlaygroundKey).values(account_id=account_id, key_id=key_id))

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.store.accounts import account_id_by_email as account_id_by_email
-from modelgate.store.schema import Account, ApiKey, AuditEntry, WebSession
+from modelgate.store.schema import Account, ApiKey, AuditEntry, PlaygroundKey, WebSession
 
 CLI_ACTOR = "command line"
 
@@ -102,3 +103,70 @@ async def set_operator(conn: AsyncConnection, *, account_id: int, operator: bool
         action="account.make_operator" if operator else "account.remove_operator",
         account_id=account_id,
     )
+
+
+# -- the operator console's reads and key switch --------------------------------------------------
+
+
+def _like(q: str) -> str:
+    return "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def find_accounts(
+    conn: AsyncConnection, *, q: str, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """``(how many accounts match, this page of them newest first)``: each with its live listed keys'
+    count; ``q`` is a case-insensitive part of the email (empty: every account)."""
+    keys = (
+        select(ApiKey.account_id, func.count().label("keys"))
+        .where(ApiKey.deleted_at.is_(None), ApiKey.id.not_in(select(PlaygroundKey.key_id)))
+        .group_by(ApiKey.account_id)
+        .subquery()
+    )
+    query = select(
+        Account.id,
+        Account.email,
+        Account.balance_credits,
+        Account.is_admin,
+        Account.disabled,
+        Account.created_at,
+        func.coalesce(keys.c["keys"], 0).label("keys"),
+    ).outerjoin(keys, keys.c.account_id == Account.id)
+    count = select(func.count()).select_from(Account)
+    if q:
+        query = query.where(Account.email.like(_like(q), escape="\\"))
+        count = count.where(Account.email.like(_like(q), escape="\\"))
+    total = int((await conn.execute(count)).scalar_one())
+    rows = (await conn.execute(query.order_by(Account.id.desc()).limit(limit).offset(offset))).all()
+    return total, [dict(r._mapping) for r in rows]
+
+
+async def account_row(conn: AsyncConnection, *, account_id: int) -> dict[str, Any] | None:
+    row = (await conn.execute(select(Account).where(Account.id == account_id))).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def account_exists(conn: AsyncConnection, *, account_id: int) -> bool:
+    return (await conn.execute(select(Account.id).where(Account.id == account_id))).first() is not None
+
+
+async def live_keys(conn: AsyncConnection, *, account_id: int) -> list[dict[str, Any]]:
+    """The account's live keys, newest first, every column and ``playground`` (its internal key)."""
+    playground = set((await conn.execute(select(PlaygroundKey.key_id))).scalars().all())
+    rows = (
+        await conn.execute(
+            select(ApiKey)
+            .where(ApiKey.account_id == account_id, ApiKey.deleted_at.is_(None))
+            .order_by(ApiKey.id.desc())
+        )
+    ).all()
+    return [{**dict(k._mapping), "playground": k.id in playground} for k in rows]
+
+
+async def set_key_disabled(conn: AsyncConnection, *, key_id: int, disabled: bool) -> int | None:
+    """Disable (or enable) a key; its account's id, or None for an unknown key (nothing changed)."""
+    row = (await conn.execute(select(ApiKey.account_id).where(ApiKey.id == key_id))).first()
+    if row is None:
+        return None
+    await conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(disabled=disabled))
+    return int(row[0])

@@ -14,12 +14,21 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import func, select, update
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
-from modelgate.store.operators import Actor, audit, recent_audit, set_account_disabled
-from modelgate.store.schema import Account, ApiKey, PlaygroundKey, RequestLog
+from modelgate.store.operators import (
+    Actor,
+    account_exists,
+    account_row,
+    audit,
+    find_accounts,
+    live_keys,
+    recent_audit,
+    set_account_disabled,
+    set_key_disabled,
+)
+from modelgate.store.usage import LogFilter, log_page
 from modelgate.web.render import render
 from modelgate.web.sessions import WebUser, check_user_csrf, enforce_two_factor, load_user
 
@@ -97,39 +106,14 @@ async def console_home(request: Request, user: Operator) -> Response:
 async def accounts_page(request: Request, user: Operator) -> Response:
     q = request.query_params.get("q", "").strip()[:320].replace("\x00", "")
     page = _page_number(request.query_params.get("page"))
-    keys = (
-        select(ApiKey.account_id, func.count().label("keys"))
-        .where(ApiKey.deleted_at.is_(None), ApiKey.id.not_in(select(PlaygroundKey.key_id)))
-        .group_by(ApiKey.account_id)
-        .subquery()
-    )
-    query = select(
-        Account.id,
-        Account.email,
-        Account.balance_credits,
-        Account.is_admin,
-        Account.disabled,
-        Account.created_at,
-        func.coalesce(keys.c["keys"], 0).label("keys"),
-    ).outerjoin(keys, keys.c.account_id == Account.id)
-    count = select(func.count()).select_from(Account)
-    if q:
-        pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(Account.email.like(pattern, escape="\\"))
-        count = count.where(Account.email.like(pattern, escape="\\"))
     async with app_state(request).db.engine.connect() as conn:
-        total = int((await conn.execute(count)).scalar_one())
-        rows = (
-            await conn.execute(
-                query.order_by(Account.id.desc()).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
-            )
-        ).all()
+        total, rows = await find_accounts(conn, q=q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
         entries = await recent_audit(conn, limit=10)
     return render(
         request,
         "admin/accounts.html",
         {
-            "accounts": [dict(r._mapping) for r in rows],
+            "accounts": rows,
             "q": q,
             "page_no": page,
             "pages": max(1, math.ceil(total / PAGE_SIZE)),
@@ -151,32 +135,18 @@ async def _account_page(
     request: Request, user: WebUser, account_id: int, *, form: _Form | None = None, status_code: int = 200
 ) -> Response:
     async with app_state(request).db.engine.connect() as conn:
-        account = (await conn.execute(select(Account).where(Account.id == account_id))).first()
+        account = await account_row(conn, account_id=account_id)
         if account is None:
             raise NotOperator  # an unknown account: the same 404 page
-        playground = set((await conn.execute(select(PlaygroundKey.key_id))).scalars().all())
-        keys = (
-            await conn.execute(
-                select(ApiKey)
-                .where(ApiKey.account_id == account_id, ApiKey.deleted_at.is_(None))
-                .order_by(ApiKey.id.desc())
-            )
-        ).all()
-        logs = (
-            await conn.execute(
-                select(RequestLog)
-                .where(RequestLog.account_id == account_id)
-                .order_by(RequestLog.created_at.desc())
-                .limit(20)
-            )
-        ).all()
+        keys = await live_keys(conn, account_id=account_id)
+        logs = await log_page(conn, LogFilter(account_id=account_id), limit=20)
         entries = await recent_audit(conn, limit=20, account_id=account_id)
     return render(
         request,
         "admin/account.html",
         {
-            "account": dict(account._mapping),
-            "keys": [{**dict(k._mapping), "playground": k.id in playground} for k in keys],
+            "account": account,
+            "keys": keys,
             "logs": [dict(r._mapping) for r in logs],
             "audit": entries,
             "form": form or _Form({}, {}),
@@ -208,8 +178,7 @@ async def account_status(request: Request, user: OperatorCsrf, account_id: Accou
         )
     state = app_state(request)
     async with state.db.engine.begin() as conn:
-        exists = (await conn.execute(select(Account.id).where(Account.id == account_id))).first()
-        if exists is None:
+        if not await account_exists(conn, account_id=account_id):
             raise NotOperator
         key_ids = await set_account_disabled(
             conn, account_id=account_id, disabled=disabled, actor=actor(user)
@@ -226,19 +195,18 @@ async def key_toggle(request: Request, user: OperatorCsrf, key_id: KeyId) -> Res
     disabled = form.get("enable") != "1"
     state = app_state(request)
     async with state.db.engine.begin() as conn:
-        row = (await conn.execute(select(ApiKey.account_id).where(ApiKey.id == key_id))).first()
-        if row is None:
+        account_id = await set_key_disabled(conn, key_id=key_id, disabled=disabled)
+        if account_id is None:
             raise NotOperator
-        await conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(disabled=disabled))
         await audit(
             conn,
             actor=actor(user),
             action="key.disable" if disabled else "key.enable",
-            account_id=int(row[0]),
+            account_id=account_id,
             detail=f"key #{key_id}",
         )
     await state.keys.revoke(key_id=key_id)
-    return RedirectResponse(f"/admin/accounts/{int(row[0])}#keys", status_code=303)
+    return RedirectResponse(f"/admin/accounts/{account_id}#keys", status_code=303)
 
 
 @router.get("/admin/audit")

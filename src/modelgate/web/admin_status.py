@@ -12,14 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import case, func, or_, select
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.money import usd_text
 from modelgate.store.operators import audit
 from modelgate.store.request_logs import find_requests
-from modelgate.store.schema import RequestLog
 from modelgate.store.site_settings import (
     CREDITS_HELP,
     MAX_HELP_LENGTH,
@@ -29,6 +27,7 @@ from modelgate.store.site_settings import (
     save_site_setting,
 )
 from modelgate.store.totp import two_factor_required
+from modelgate.store.usage import recent_stats
 from modelgate.web.admin import Operator, OperatorCsrf, actor
 from modelgate.web.render import render
 from modelgate.web.requests import detail
@@ -51,30 +50,9 @@ def _open_routes(request: Request, provider: str) -> dict[str, str]:
     return dict(routes(provider)) if callable(routes) else {}
 
 
-async def _recent_stats(request: Request, column: Any) -> dict[str, dict[str, Any]]:
-    since = datetime.now(UTC) - WINDOW
-    ok = RequestLog.status == "success"
+async def _recent_stats(request: Request, by: str) -> dict[str, dict[str, Any]]:
     async with app_state(request).db.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(
-                    column.label("name"),
-                    func.count().label("requests"),
-                    func.sum(case((ok, 1), else_=0)).label("ok"),
-                    func.avg(case((ok, RequestLog.latency_ms), else_=None)).label("latency"),
-                    func.coalesce(func.sum(RequestLog.overage_credits), 0).label("overage"),
-                    func.sum(case((RequestLog.overage_credits > 0, 1), else_=0)).label("over"),
-                )
-                .where(
-                    RequestLog.created_at >= since,
-                    column.is_not(None),
-                    # The caller's own refusals (scope, credits, limits, bad requests, stopped
-                    # replies: 4xx) say nothing about a provider's health.
-                    or_(RequestLog.http_status < 400, RequestLog.http_status >= 500),
-                )
-                .group_by(column)
-            )
-        ).all()
+        rows = await recent_stats(conn, by=by, since=datetime.now(UTC) - WINDOW)
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
         requests = int(r.requests)
@@ -93,8 +71,8 @@ async def _recent_stats(request: Request, column: Any) -> dict[str, dict[str, An
 async def models_page(request: Request, user: Operator) -> Response:
     state = app_state(request)
     catalog = state.catalog
-    by_provider = await _recent_stats(request, RequestLog.provider)
-    by_model = await _recent_stats(request, RequestLog.model)
+    by_provider = await _recent_stats(request, "provider")
+    by_model = await _recent_stats(request, "model")
     providers = [
         {
             "name": name,

@@ -9,25 +9,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup
-from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
+from modelgate.store import transactions as ledger_rows
+from modelgate.store import usage as request_logs
 from modelgate.store.accounts import balance as account_balance
+from modelgate.store.keys import key_labels
 from modelgate.store.organisations import org_members, visible_projects
 from modelgate.store.response_cache import cache_savings
-from modelgate.store.schema import LedgerEntry, RequestLog
 from modelgate.store.site_settings import load_site_settings
-from modelgate.web.billing_data import (
-    ORIGINS,
-    STATUSES,
-    account_keys,
-    logs_query,
-    parse_filter,
-    transactions_query,
-    usage_rows,
-)
+from modelgate.web.billing_data import ORIGINS, STATUSES, parse_filter
 from modelgate.web.charts import bar, colors, day_range, money, number, stacked_bars, swatch
 from modelgate.web.render import render
 from modelgate.web.sessions import CurrentUser
@@ -79,7 +72,7 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
     async with state.db.engine.connect() as conn:
         balance = await account_balance(conn, account_id=user.org_id) or 0
         site = await load_site_settings(conn, state.settings)
-        keys = await account_keys(conn, user.org_id)
+        keys = await key_labels(conn, account_id=user.org_id)
         projects = {
             p.id: p.name for p in await visible_projects(conn, org_id=user.org_id, account_id=user.account_id)
         }
@@ -90,33 +83,15 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
             f.member_id = None
         if f.key_id is not None and f.key_id not in keys:
             f.key_id = None
-        usage = await usage_rows(conn, user.org_id, f)
+        usage = await request_logs.usage_by_day(conn, f.usage(user.org_id))
         cache_hits, cache_saved = await cache_savings(conn, user.org_id, f.since, f.until)
-        txs = (
-            await conn.execute(
-                transactions_query(user.org_id, f)
-                .order_by(LedgerEntry.id.desc())
-                .limit(PAGE_SIZE + 1)
-                .offset((tx_page - 1) * PAGE_SIZE)
-            )
-        ).all()
-        logs = (
-            await conn.execute(
-                logs_query(user.org_id, f)
-                .order_by(RequestLog.created_at.desc())
-                .limit(PAGE_SIZE + 1)
-                .offset((log_page - 1) * PAGE_SIZE)
-            )
-        ).all()
-        log_models = (
-            (
-                await conn.execute(
-                    select(RequestLog.model).where(RequestLog.account_id == user.org_id).distinct()
-                )
-            )
-            .scalars()
-            .all()
+        txs = await ledger_rows.transactions(
+            conn, f.transactions(user.org_id), limit=PAGE_SIZE + 1, offset=(tx_page - 1) * PAGE_SIZE
         )
+        logs = await request_logs.log_page(
+            conn, f.logs(user.org_id), limit=PAGE_SIZE + 1, offset=(log_page - 1) * PAGE_SIZE
+        )
+        log_models = await request_logs.logged_models(conn, account_id=user.org_id)
 
     per_model = _breakdown(usage, "model", metric)
     palette = colors([g["name"] for g in per_model])
@@ -169,7 +144,7 @@ async def billing_page(request: Request, user: CurrentUser) -> Response:
             "logs": [dict(r._mapping) for r in logs[:PAGE_SIZE]],
             "log_page": log_page,
             "log_more": len(logs) > PAGE_SIZE,
-            "log_models": sorted(log_models),
+            "log_models": log_models,
             "keys": keys,
             "projects": projects if len(projects) > 1 else {},
             "members": members if len(members) > 1 else {},

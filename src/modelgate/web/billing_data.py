@@ -1,4 +1,5 @@
-"""What the Billing page and its CSV exports read: one parsed filter, shared queries.
+"""What the Billing page and its CSV exports read: one parsed filter, as the data floor's filters
+(``store/usage.py``, ``store/transactions.py``).
 
 Every value comes from the query string and is validated here (dates within a bounded range, ids
 that fit a column, ids of the signed-in account only); a bad value falls back to the default and
@@ -9,16 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeAlias
 
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import QueryParams
 
-from modelgate.store.organisations import in_keys_of
-from modelgate.store.schema import ApiKey, LedgerEntry, PlaygroundKey, RequestLog
+from modelgate.store.transactions import TxFilter
+from modelgate.store.usage import LogFilter
 
-AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 DEFAULT_DAYS = 14
 MAX_DAYS = 366
 MIN_DATE, MAX_DATE = date(2000, 1, 1), date(2100, 12, 31)
@@ -50,6 +47,35 @@ class BillingFilter:
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
+
+    def logs(self, account_id: int) -> LogFilter:
+        """The account's request rows this filter selects (a request id: that request only)."""
+        if self.request_id:
+            return LogFilter(account_id=account_id, request_id=self.request_id)
+        return self.usage(account_id)
+
+    def usage(self, account_id: int) -> LogFilter:
+        """The rows the usage chart and breakdowns count (the request-id lookup aside)."""
+        return LogFilter(
+            account_id=account_id,
+            key_id=self.key_id,
+            since=self.since,
+            until=self.until,
+            project_id=self.project_id,
+            member_id=self.member_id,
+            models=(self.model,) if self.model else (),
+            statuses=(self.status,) if self.status else (),
+            origin=self.origin or None,
+        )
+
+    def transactions(self, account_id: int) -> TxFilter:
+        return TxFilter(
+            account_id,
+            since=self.since,
+            until=self.until,
+            project_id=self.project_id,
+            member_id=self.member_id,
+        )
 
     def query(self) -> dict[str, str]:
         """The filter as query parameters (for links and export URLs)."""
@@ -113,113 +139,3 @@ def parse_filter(params: QueryParams, today: date) -> BillingFilter:
         request_id=_text(params.get("request_id"), 128),
         problems=problems,
     )
-
-
-def logs_query(account_id: int, f: BillingFilter) -> AnySelect:
-    q = select(RequestLog).where(RequestLog.account_id == account_id)
-    if f.request_id:  # a lookup by id ignores the other filters
-        return q.where(
-            or_(RequestLog.inference_id == f.request_id, RequestLog.client_request_id == f.request_id)
-        )
-    q = q.where(RequestLog.created_at >= f.since, RequestLog.created_at < f.until)
-    if f.model:
-        q = q.where(RequestLog.model == f.model)
-    if f.status:
-        q = q.where(RequestLog.status == f.status)
-    if f.origin:
-        q = q.where(RequestLog.origin == f.origin)
-    if f.key_id is not None:
-        q = q.where(RequestLog.key_id == f.key_id)
-    return q.where(*in_keys_of(RequestLog.key_id, project_id=f.project_id, member_id=f.member_id))
-
-
-def transactions_query(account_id: int, f: BillingFilter) -> AnySelect:
-    query: AnySelect = select(
-        LedgerEntry.id,
-        LedgerEntry.created_at,
-        LedgerEntry.kind,
-        LedgerEntry.credits,
-        LedgerEntry.description,
-        LedgerEntry.model,
-        LedgerEntry.key_id,
-        LedgerEntry.reference_id,
-    ).where(
-        LedgerEntry.account_id == account_id,
-        LedgerEntry.created_at >= f.since,
-        LedgerEntry.created_at < f.until,
-        *in_keys_of(LedgerEntry.key_id, project_id=f.project_id, member_id=f.member_id),
-    )
-    return query
-
-
-def _as_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-async def usage_rows(conn: AsyncConnection, account_id: int, f: BillingFilter) -> list[dict[str, Any]]:
-    """Requests, tokens and credits per (day, model, key) within the filter (all statuses)."""
-    day = func.date(RequestLog.created_at)
-    q = (
-        select(
-            day.label("day"),
-            RequestLog.model,
-            RequestLog.key_id,
-            func.count().label("requests"),
-            func.sum(RequestLog.prompt_tokens + RequestLog.completion_tokens).label("tokens"),
-            func.sum(RequestLog.credits).label("credits"),
-        )
-        .where(
-            RequestLog.account_id == account_id,
-            RequestLog.created_at >= f.since,
-            RequestLog.created_at < f.until,
-        )
-        .group_by(day, RequestLog.model, RequestLog.key_id)
-    )
-    if f.model:
-        q = q.where(RequestLog.model == f.model)
-    if f.origin:
-        q = q.where(RequestLog.origin == f.origin)
-    if f.key_id is not None:
-        q = q.where(RequestLog.key_id == f.key_id)
-    if f.status:
-        q = q.where(RequestLog.status == f.status)
-    q = q.where(*in_keys_of(RequestLog.key_id, project_id=f.project_id, member_id=f.member_id))
-    return [
-        {
-            "day": _as_date(r.day),
-            "model": r.model,
-            "key_id": r.key_id,
-            "requests": int(r.requests),
-            "tokens": int(r.tokens or 0),
-            "credits": int(r.credits or 0),
-        }
-        for r in (await conn.execute(q)).all()
-    ]
-
-
-async def account_keys(conn: AsyncConnection, account_id: int) -> dict[int, str]:
-    """Every key of the account (deleted ones too: their requests stay in the logs) -> label."""
-    playground = set(
-        (await conn.execute(select(PlaygroundKey.key_id).where(PlaygroundKey.account_id == account_id)))
-        .scalars()
-        .all()
-    )
-    rows = (
-        await conn.execute(
-            select(ApiKey.id, ApiKey.name, ApiKey.prefix, ApiKey.deleted_at)
-            .where(ApiKey.account_id == account_id)
-            .order_by(ApiKey.id)
-        )
-    ).all()
-    labels: dict[int, str] = {}
-    for r in rows:
-        if r.id in playground:
-            labels[r.id] = "Playground"
-            continue
-        label = f"{r.name or 'key'} ({r.prefix}…)"
-        labels[r.id] = label + (" · deleted" if r.deleted_at is not None else "")
-    return labels

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -20,9 +20,11 @@ from starlette.responses import StreamingResponse
 
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
-from modelgate.store.db import Database
-from modelgate.store.schema import LedgerEntry, RequestLog
-from modelgate.web.billing_data import AnySelect, account_keys, logs_query, parse_filter, transactions_query
+from modelgate.store.db import Conn, Database
+from modelgate.store.keys import key_labels
+from modelgate.store.transactions import transactions
+from modelgate.store.usage import log_page
+from modelgate.web.billing_data import parse_filter
 from modelgate.web.sessions import CurrentUser
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(pending_writes_flushed)])
@@ -84,11 +86,11 @@ def _when(value: datetime) -> str:
     return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def _rows(db: Database, query: AnySelect, order: Any) -> AsyncIterator[Any]:
+async def _rows(db: Database, page: Callable[[Conn, int], Awaitable[list[Any]]]) -> AsyncIterator[Any]:
     sent = 0
     async with db.engine.connect() as conn:
         while sent < MAX_ROWS:
-            batch = (await conn.execute(query.order_by(*order).limit(BATCH).offset(sent))).all()
+            batch = await page(conn, sent)
             for row in batch:
                 yield row
             sent += len(batch)
@@ -113,12 +115,12 @@ async def logs_csv(request: Request, user: CurrentUser) -> StreamingResponse:
     db = app_state(request).db
     f = parse_filter(request.query_params, datetime.now(UTC).date())
     async with db.engine.connect() as conn:
-        keys = await account_keys(conn, user.org_id)
-    query = logs_query(user.org_id, f)
+        keys = await key_labels(conn, account_id=user.org_id)
+    logs = f.logs(user.org_id)
 
     async def body() -> AsyncIterator[str]:
         yield _line(LOG_COLUMNS)
-        async for r in _rows(db, query, (RequestLog.created_at.desc(), RequestLog.inference_id)):
+        async for r in _rows(db, lambda conn, sent: log_page(conn, logs, limit=BATCH, offset=sent)):
             yield _line(
                 (
                     _when(r.created_at),
@@ -157,12 +159,12 @@ async def transactions_csv(request: Request, user: CurrentUser) -> StreamingResp
     db = app_state(request).db
     f = parse_filter(request.query_params, datetime.now(UTC).date())
     async with db.engine.connect() as conn:
-        keys = await account_keys(conn, user.org_id)
-    query = transactions_query(user.org_id, f)
+        keys = await key_labels(conn, account_id=user.org_id)
+    txs = f.transactions(user.org_id)
 
     async def body() -> AsyncIterator[str]:
         yield _line(TX_COLUMNS)
-        async for r in _rows(db, query, (LedgerEntry.id.desc(),)):
+        async for r in _rows(db, lambda conn, sent: transactions(conn, txs, limit=BATCH, offset=sent)):
             yield _line(
                 (
                     _when(r.created_at),

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from sqlalchemy import func, select, update
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from modelgate.accounts.keys import KEY_SCOPES, key_digest
@@ -23,8 +22,9 @@ from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.money import usd_text
 from modelgate.store.key_limits import aware, last_limit_refusals
-from modelgate.store.ledger import month_start, period_key, period_start
-from modelgate.store.schema import ApiKey, KeySpend, LedgerEntry, PlaygroundKey
+from modelgate.store.key_rows import monthly_usage, period_spend
+from modelgate.store.keys import live_key_with_digest, page_keys, update_owned_key
+from modelgate.store.ledger import period_key, period_start
 from modelgate.web.organisation import may_manage_keys, refused
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser
@@ -38,44 +38,11 @@ MAX_ID = 2**31 - 1
 
 
 async def _list_keys(request: Request, account_id: int) -> list[dict[str, Any]]:
-    hidden = select(PlaygroundKey.key_id).where(PlaygroundKey.account_id == account_id)
     async with app_state(request).db.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(ApiKey)
-                .where(ApiKey.account_id == account_id, ApiKey.deleted_at.is_(None), ApiKey.id.not_in(hidden))
-                .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
-            )
-        ).all()
-        keys = [dict(r._mapping) for r in rows]
-        ids = [k["id"] for k in keys]
-        month = dict(
-            (
-                await conn.execute(
-                    select(LedgerEntry.key_id, func.sum(LedgerEntry.credits))
-                    .where(
-                        LedgerEntry.key_id.in_(ids),
-                        LedgerEntry.kind == "charge",
-                        LedgerEntry.created_at >= month_start(),
-                    )
-                    .group_by(LedgerEntry.key_id)
-                )
-            ).all()
-        )
+        keys = await page_keys(conn, account_id=account_id)
+        month = await monthly_usage(conn, key_ids=[k["id"] for k in keys])
         periods = {(k["id"], period_key(k["limit_retention"])) for k in keys if k["limit_credits"]}
-        spend: dict[tuple[int, str], int] = {}
-        if periods:
-            for key_id, period, spent, held in (
-                await conn.execute(
-                    select(
-                        KeySpend.key_id, KeySpend.period, KeySpend.spent_credits, KeySpend.held_credits
-                    ).where(
-                        KeySpend.key_id.in_({p[0] for p in periods}),
-                        KeySpend.period.in_({p[1] for p in periods}),
-                    )
-                )
-            ).all():
-                spend[(key_id, period)] = int(spent or 0) + int(held or 0)
+        spend = await period_spend(conn, periods)
         refused = await last_limit_refusals(conn, [k["id"] for k in keys if k["limit_credits"]])
     for k in keys:
         if k["limit_credits"]:
@@ -89,7 +56,7 @@ async def _list_keys(request: Request, account_id: int) -> list[dict[str, Any]]:
             k["exhausted"] = k["spent"] >= k["limit_credits"] or refused.get(k["id"], since) > since
             k["limit_usd"] = _usd_input(k["limit_credits"])
         else:
-            k["spent"] = -int(month.get(k["id"]) or 0)  # charges are negative ledger rows
+            k["spent"] = month.get(k["id"], 0)
             k["period_name"] = "this month"
             k["pct"] = None
             k["exhausted"] = False
@@ -162,16 +129,8 @@ async def _new_key_shown_once(request: Request, account_id: int) -> str | None:
     if not raw or len(raw) > 64:
         return None
     async with app_state(request).db.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(ApiKey.id).where(
-                    ApiKey.digest == key_digest(raw),
-                    ApiKey.account_id == account_id,
-                    ApiKey.deleted_at.is_(None),
-                )
-            )
-        ).first()
-    return raw if row is not None else None
+        live = await live_key_with_digest(conn, account_id=account_id, digest=key_digest(raw))
+    return raw if live else None
 
 
 @router.get("/app/keys")
@@ -238,18 +197,8 @@ async def create_key_submit(request: Request, user: CsrfUser) -> Response:
 
 async def _owned_update(request: Request, user: Any, key_id: int, **values: Any) -> None:
     now = datetime.now(UTC)
-    hidden = select(PlaygroundKey.key_id).where(PlaygroundKey.account_id == user.org_id)
     async with app_state(request).db.engine.begin() as conn:
-        await conn.execute(
-            update(ApiKey)
-            .where(
-                ApiKey.id == key_id,
-                ApiKey.account_id == user.org_id,
-                ApiKey.deleted_at.is_(None),
-                ApiKey.id.not_in(hidden),
-            )
-            .values(updated_at=now, **values)
-        )
+        await update_owned_key(conn, account_id=user.org_id, key_id=key_id, updated_at=now, **values)
     await app_state(request).keys.revoke(key_id=key_id)
 
 

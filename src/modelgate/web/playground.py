@@ -21,8 +21,6 @@ import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response, StreamingResponse
 
 from modelgate.accounts.keys import KeyIdentity
@@ -37,8 +35,9 @@ from modelgate.doors.chat.door import ChatDoor
 from modelgate.doors.images.door import ImagesDoor
 from modelgate.gateway.admission import DEFAULT_MAX_TOKENS
 from modelgate.httpkit.deps import app_state
+from modelgate.store import keys as key_rows
 from modelgate.store.accounts import balance as account_balance
-from modelgate.store.schema import ApiKey, PlaygroundKey
+from modelgate.store.db import Conn
 from modelgate.web.docs import live_figures
 from modelgate.web.openapi import reasoning_efforts
 from modelgate.web.render import render, unavailable_for_viewer
@@ -52,33 +51,17 @@ OPENAI_VOICES = ["alloy", "echo", "fable", "onyx", "nova", "shimmer"]
 EFFORT_ORDER = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
-async def playground_identity(conn: AsyncConnection, *, account_id: int) -> KeyIdentity:
+async def playground_identity(conn: Conn, *, account_id: int) -> KeyIdentity:
     """The account's internal playground key, created on first use."""
-    row = (
-        await conn.execute(
-            select(ApiKey)
-            .join(PlaygroundKey, PlaygroundKey.key_id == ApiKey.id)
-            .where(PlaygroundKey.account_id == account_id, ApiKey.deleted_at.is_(None))
-        )
-    ).first()
-    if row is None:
-        await conn.execute(delete(PlaygroundKey).where(PlaygroundKey.account_id == account_id))
+    ident = await key_rows.playground_identity(conn, account_id=account_id)
+    if ident is None:
         new = await create_key(
             conn, account_id=account_id, name=PLAYGROUND_KEY_NAME, scopes=list(PLAYGROUND_SCOPES)
         )
-        await conn.execute(insert(PlaygroundKey).values(account_id=account_id, key_id=new.key_id))
-        row = (await conn.execute(select(ApiKey).where(ApiKey.id == new.key_id))).one()
-    k = row._mapping
-    return KeyIdentity(
-        key_id=k["id"],
-        account_id=k["account_id"],
-        prefix=k["prefix"],
-        digest=k["digest"],
-        is_management=False,
-        scopes=tuple(k["scopes"]) if k["scopes"] is not None else None,
-        limit_retention=None,
-        limit_credits=None,
-    )
+        await key_rows.set_playground_key(conn, account_id=account_id, key_id=new.key_id)
+        ident = await key_rows.playground_identity(conn, account_id=account_id)
+        assert ident is not None
+    return ident
 
 
 def speed_label(figures: dict[str, dict[str, float]] | None) -> str:

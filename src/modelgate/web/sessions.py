@@ -18,12 +18,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypedDict
 
 from fastapi import Depends, Request
-from sqlalchemy import delete, insert, select
 from starlette.responses import Response
 
 from modelgate.httpkit.deps import app_state
+from modelgate.store import web_sessions as session_rows
 from modelgate.store.organisations import ORG_WIDE_ROLES, memberships, org_role
-from modelgate.store.schema import Account, WebSession
 from modelgate.store.totp import two_factor_enabled, two_factor_required
 
 SESSION_COOKIE = "mg_session"
@@ -88,15 +87,13 @@ async def start_session(request: Request, response: Response, *, account_id: int
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     async with app_state(request).db.engine.begin() as conn:
-        await conn.execute(delete(WebSession).where(WebSession.expires_at < now))
-        await conn.execute(
-            insert(WebSession).values(
-                digest=_digest(token),
-                account_id=account_id,
-                csrf_token=secrets.token_urlsafe(32),
-                created_at=now,
-                expires_at=now + SESSION_TTL,
-            )
+        await session_rows.insert_session(
+            conn,
+            digest=_digest(token),
+            account_id=account_id,
+            csrf_token=secrets.token_urlsafe(32),
+            now=now,
+            expires_at=now + SESSION_TTL,
         )
     response.set_cookie(
         SESSION_COOKIE, token, max_age=int(SESSION_TTL.total_seconds()), **_cookie_kwargs(request)
@@ -108,7 +105,7 @@ async def end_session(request: Request, response: Response) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         async with app_state(request).db.engine.begin() as conn:
-            await conn.execute(delete(WebSession).where(WebSession.digest == _digest(token)))
+            await session_rows.delete_session(conn, digest=_digest(token))
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
@@ -120,27 +117,11 @@ async def load_user(request: Request) -> WebUser | None:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         async with app_state(request).db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        WebSession.account_id,
-                        WebSession.csrf_token,
-                        WebSession.expires_at,
-                        Account.email,
-                        Account.is_admin,
-                    )
-                    .join(Account, Account.id == WebSession.account_id)
-                    .where(WebSession.digest == _digest(token), Account.disabled.is_(False))
-                )
-            ).first()
-        if row is not None:
-            expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
-            if expires > datetime.now(UTC):
-                async with app_state(request).db.engine.connect() as conn:
-                    org_id, role, offered = await _organisation(request, conn, row.account_id)
-                user = WebUser(
-                    row.account_id, row.email, row.csrf_token, bool(row.is_admin), org_id, role, offered
-                )
+            row = await session_rows.session_by_digest(conn, digest=_digest(token))
+        if row is not None and row.expires_at > datetime.now(UTC):
+            async with app_state(request).db.engine.connect() as conn:
+                org_id, role, offered = await _organisation(request, conn, row.account_id)
+            user = WebUser(row.account_id, row.email, row.csrf_token, row.is_admin, org_id, role, offered)
     request.state.web_user = user
     return user
 

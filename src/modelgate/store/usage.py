@@ -1,0 +1,228 @@
+"""Usage and logs on the data floor: every read of ``request_logs`` (the service API's
+``/v2/usage…`` and ``/v2/logs``, the Billing page, its CSV exports, the operator console), through
+one filter (``LogFilter``) and one set of queries. Rows are written by ``store/log_sink.py``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import case, func, or_, select
+
+from modelgate.store.db import Conn
+from modelgate.store.organisations import in_keys_of
+from modelgate.store.schema import RequestLog
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """Which request rows: each field set narrows them (None / empty: no condition)."""
+
+    account_id: int | None = None
+    key_id: int | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    through: datetime | None = None  # inclusive (the service API's window end)
+    project_id: int | None = None  # the keys of one project
+    member_id: int | None = None  # the keys of one member
+    models: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()  # success | error
+    origin: str | None = None
+    client_request_id: str | None = None
+    inference_id: str | None = None
+    # Either id (the Billing page's lookup): every other filter but the account is ignored.
+    request_id: str | None = None
+
+
+def _where(f: LogFilter) -> list[Any]:
+    conds: list[Any] = []
+    if f.account_id is not None:
+        conds.append(RequestLog.account_id == f.account_id)
+    if f.request_id:
+        by_id = or_(RequestLog.inference_id == f.request_id, RequestLog.client_request_id == f.request_id)
+        return [*conds, by_id]
+    if f.key_id is not None:
+        conds.append(RequestLog.key_id == f.key_id)
+    conds += in_keys_of(RequestLog.key_id, project_id=f.project_id, member_id=f.member_id)
+    if f.since is not None:
+        conds.append(RequestLog.created_at >= f.since)
+    if f.until is not None:
+        conds.append(RequestLog.created_at < f.until)
+    if f.through is not None:
+        conds.append(RequestLog.created_at <= f.through)
+    if f.models:
+        conds.append(RequestLog.model.in_(sorted(set(f.models))))
+    if f.statuses:
+        conds.append(RequestLog.status.in_(f.statuses))
+    if f.origin is not None:
+        conds.append(RequestLog.origin == f.origin)
+    if f.client_request_id is not None:
+        conds.append(RequestLog.client_request_id == f.client_request_id)
+    if f.inference_id is not None:
+        conds.append(RequestLog.inference_id == f.inference_id)
+    return conds
+
+
+# -- logs ---------------------------------------------------------------------------------------
+
+
+async def log_page(conn: Conn, f: LogFilter, *, limit: int, offset: int = 0) -> list[Any]:
+    """Request rows, newest first (ties by request id), every column."""
+    q = (
+        select(RequestLog)
+        .where(*_where(f))
+        .order_by(RequestLog.created_at.desc(), RequestLog.inference_id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list((await conn.execute(q)).all())
+
+
+async def log_count(conn: Conn, f: LogFilter) -> int:
+    q = select(func.count()).select_from(RequestLog).where(*_where(f))
+    return int((await conn.execute(q)).scalar() or 0)
+
+
+async def logged_models(conn: Conn, *, account_id: int) -> list[str]:
+    """Every model name in the account's request rows, sorted."""
+    q = select(RequestLog.model).where(RequestLog.account_id == account_id).distinct()
+    return sorted((await conn.execute(q)).scalars().all())
+
+
+# -- spend --------------------------------------------------------------------------------------
+
+_SPENT = func.coalesce(func.sum(RequestLog.credits), 0)
+_CHARGED = func.sum(case((RequestLog.credits > 0, 1), else_=0))
+# What the spend is made of (the price sheet's categories, docs/pricing.md), per model.
+_CATEGORY_SUMS = [
+    func.coalesce(func.sum(col), 0)
+    for col in (
+        RequestLog.prompt_tokens,
+        RequestLog.completion_tokens,
+        RequestLog.cached_tokens,
+        RequestLog.cache_write_5m_tokens,
+        RequestLog.cache_write_1h_tokens,
+        RequestLog.reasoning_tokens,
+        RequestLog.audio_tokens,
+        RequestLog.overage_credits,
+        case((RequestLog.tier > 0, 1), else_=0),
+    )
+]
+
+
+async def spend_total(conn: Conn, f: LogFilter) -> tuple[int, int]:
+    """``(credits spent, requests charged)``."""
+    total = (await conn.execute(select(_SPENT, _CHARGED).where(*_where(f)))).one()
+    return int(total[0]), int(total[1] or 0)
+
+
+async def spend_by_model(conn: Conn, f: LogFilter) -> list[tuple[Any, ...]]:
+    """Per model with a charge: ``(model, credits, requests, input, output, cache read, cache
+    write 5m, cache write 1h, reasoning, audio, overage credits, requests above the base tier)``."""
+    q = (
+        select(RequestLog.model, _SPENT, func.count(), *_CATEGORY_SUMS)
+        .where(*_where(f), RequestLog.credits > 0)
+        .group_by(RequestLog.model)
+    )
+    return [tuple(r) for r in (await conn.execute(q)).all()]
+
+
+async def spend_groups(
+    conn: Conn, f: LogFilter, *, day_ends: list[datetime], by_day: bool, by_model: bool
+) -> list[tuple[Any, ...]]:
+    """Per (day index, model) as asked: ``([day], [model], credits, input, output, requests,
+    charged, succeeded)``. Day ``i`` ends at ``day_ends[i]``; rows after the last end are in day
+    ``len(day_ends)``."""
+    # Rows are numbered by local day in a subquery (a CASE over the day boundaries, at most 93), so
+    # the outer GROUP BY names a plain column on both SQLite and PostgreSQL.
+    whens = [(RequestLog.created_at < end, i) for i, end in enumerate(day_ends)]
+    bucket = case(*whens, else_=len(day_ends)) if whens else case((RequestLog.credits < 0, 0), else_=0)
+    sub = (
+        select(
+            bucket.label("bucket"),
+            RequestLog.model,
+            RequestLog.credits,
+            RequestLog.prompt_tokens,
+            RequestLog.completion_tokens,
+            RequestLog.status,
+        )
+        .where(*_where(f))
+        .subquery()
+    )
+    keys = ([sub.c.bucket] if by_day else []) + ([sub.c.model] if by_model else [])
+    q = select(
+        *keys,
+        func.coalesce(func.sum(sub.c.credits), 0),
+        func.coalesce(func.sum(sub.c.prompt_tokens), 0),
+        func.coalesce(func.sum(sub.c.completion_tokens), 0),
+        func.count(),
+        func.sum(case((sub.c.credits > 0, 1), else_=0)),
+        func.sum(case((sub.c.status == "success", 1), else_=0)),
+    ).group_by(*keys)
+    return [tuple(r) for r in (await conn.execute(q)).all()]
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+async def usage_by_day(conn: Conn, f: LogFilter) -> list[dict[str, Any]]:
+    """Requests, tokens and credits per (UTC day, model, key) (all statuses)."""
+    day = func.date(RequestLog.created_at)
+    q = (
+        select(
+            day.label("day"),
+            RequestLog.model,
+            RequestLog.key_id,
+            func.count().label("requests"),
+            func.sum(RequestLog.prompt_tokens + RequestLog.completion_tokens).label("tokens"),
+            func.sum(RequestLog.credits).label("credits"),
+        )
+        .where(*_where(f))
+        .group_by(day, RequestLog.model, RequestLog.key_id)
+    )
+    return [
+        {
+            "day": _as_date(r.day),
+            "model": r.model,
+            "key_id": r.key_id,
+            "requests": int(r.requests),
+            "tokens": int(r.tokens or 0),
+            "credits": int(r.credits or 0),
+        }
+        for r in (await conn.execute(q)).all()
+    ]
+
+
+# -- the operator console -----------------------------------------------------------------------
+
+
+async def recent_stats(conn: Conn, *, by: str, since: datetime) -> list[Any]:
+    """Per ``provider`` or ``model`` (``by``) since ``since``: ``name``, ``requests``, ``ok``
+    (succeeded), ``latency`` (mean of the successful), ``overage`` (credits) and ``over`` (requests)."""
+    column = {"provider": RequestLog.provider, "model": RequestLog.model}[by]
+    ok = RequestLog.status == "success"
+    q = (
+        select(
+            column.label("name"),
+            func.count().label("requests"),
+            func.sum(case((ok, 1), else_=0)).label("ok"),
+            func.avg(case((ok, RequestLog.latency_ms), else_=None)).label("latency"),
+            func.coalesce(func.sum(RequestLog.overage_credits), 0).label("overage"),
+            func.sum(case((RequestLog.overage_credits > 0, 1), else_=0)).label("over"),
+        )
+        .where(
+            RequestLog.created_at >= since,
+            column.is_not(None),
+            # The caller's own refusals (scope, credits, limits, bad requests, stopped
+            # replies: 4xx) say nothing about a provider's health.
+            or_(RequestLog.http_status < 400, RequestLog.http_status >= 500),
+        )
+        .group_by(column)
+    )
+    return list((await conn.execute(q)).all())
