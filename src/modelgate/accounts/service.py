@@ -160,9 +160,7 @@ async def create_key(
         scopes=scopes,
         limit_retention=limit_retention,
         limit_credits=limit_credits,
-        project_id=project_id
-        if project_id is not None
-        else await default_project(conn, org_id=account_id),
+        project_id=project_id if project_id is not None else await default_project(conn, org_id=account_id),
         member_id=member_id if member_id is not None else account_id,
         allowed_models=allowed_models,
         rpm=rpm,

@@ -66,9 +66,7 @@ async def _wanted(conn: Conn, grants: Grants) -> tuple[dict[int, str], dict[int,
     return org_roles, project_roles
 
 
-async def apply(
-    conn: Conn, *, account_id: int, grants: Grants, previous: dict[str, Any]
-) -> dict[str, Any]:
+async def apply(conn: Conn, *, account_id: int, grants: Grants, previous: dict[str, Any]) -> dict[str, Any]:
     """Apply ``grants`` to the account's memberships, taking back what ``previous`` granted and
     ``grants`` does not; returns what is granted now (to keep for the next time)."""
     org_roles, project_roles = await _wanted(conn, grants)

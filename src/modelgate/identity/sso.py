@@ -30,9 +30,7 @@ class SignInResult:
     grants: Grants
 
 
-async def sign_in(
-    conn: Conn, *, provider: str, who: SignedIn, rules: list[GroupRule]
-) -> SignInResult:
+async def sign_in(conn: Conn, *, provider: str, who: SignedIn, rules: list[GroupRule]) -> SignInResult:
     """The account ``who`` signs in as, its groups' grants applied (in the caller's transaction)."""
     actor = Actor(None, f"sso:{provider}")
     created = False

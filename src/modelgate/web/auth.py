@@ -200,9 +200,7 @@ async def signin_link_use(request: Request, token: str, csrf_token: str = Form("
     if account_id is None or row is None:
         return _link_invalid(request)
     target = (
-        "/app/account?set_password=1"
-        if not row.has_password
-        else ("/admin" if row.is_admin else "/app/keys")
+        "/app/account?set_password=1" if not row.has_password else ("/admin" if row.is_admin else "/app/keys")
     )
     response = RedirectResponse(target, status_code=303)
     await start_session(request, response, account_id=account_id)
