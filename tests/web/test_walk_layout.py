@@ -153,6 +153,19 @@ def test_phone_console_cards_playground_picker_and_nav(
         if b and abs(b["y"] - logout["y"]) < 8
     ]  # type: ignore[index]
     assert same_line, "Log out is alone on its line"
+    # A user's nav too (no Console link: six items).
+    make_account(web_server, "phone-user@example.com")
+    user = new_page(browser, viewport=PHONE, color_scheme=scheme)
+    browser_log_in(user, web_server.url, "phone-user@example.com")
+    user.goto(f"{web_server.url}/app/playground")  # the longest current item, in bold
+    out = user.locator(".nav button", has_text="Log out").bounding_box()
+    beside = [
+        b
+        for b in (a.bounding_box() for a in user.locator(".nav a").all())
+        if b and abs(b["y"] - out["y"]) < 8
+    ]  # type: ignore[index]
+    assert beside, "Log out is alone on its line"
+    user.context.close()
     # The playground: the model picker comes before the conversation.
     page.goto(f"{web_server.url}/app/playground")
     picker = page.locator("#pg-model").bounding_box()

@@ -6,6 +6,7 @@ and in dark mode, axe-core at 0 serious/critical."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.fakes.openai_server import FakeOpenAI, Scripted
-from tests.web.conftest import LOOK_IDS, LOOKS, new_page
+from tests.web.conftest import LOOK_IDS, LOOKS, new_page, screenshots_dir
 from tests.web.helpers import (
     AXE,
     axe_violations,
@@ -65,7 +66,12 @@ def _logged(server: LiveServer, email: str, request_id: str) -> bool:
 
 @pytest.mark.parametrize(("viewport", "scheme"), LOOKS, ids=LOOK_IDS)
 def test_a_log_row_opens_to_its_request_detail(
-    web_server: LiveServer, openai_upstream: FakeOpenAI, browser: Any, viewport: Any, scheme: str
+    web_server: LiveServer,
+    openai_upstream: FakeOpenAI,
+    browser: Any,
+    viewport: Any,
+    scheme: str,
+    tmp_path: Path,
 ) -> None:
     make_account(web_server, "detail@example.com", usd=5)
     make_account(web_server, "other@example.com", usd=5)
@@ -93,6 +99,9 @@ def test_a_log_row_opens_to_its_request_detail(
     assert rows["Time to first token"].endswith(" ms")
     assert rows["Output speed"].endswith("tokens/s")
     assert "not logged" in page.inner_text("#bodies-note")
+    if scheme == "light":  # docs/screenshots with MODELGATE_SCREENSHOTS=1
+        name = "request-detail-" + ("phone" if viewport["width"] < 760 else "desktop")
+        page.screenshot(path=str(screenshots_dir(tmp_path) / f"{name}.png"), full_page=True)
     assert overflow_x(page) == 0 and axe_violations(page) == []
     # The stopped one, and the refused one.
     page.goto(f"{web_server.url}/app/requests/{ids['stopped']}")
