@@ -81,7 +81,8 @@ def test_sign_up_signs_in_and_welcomes_with_the_credits(
     page.keyboard.type(f"new-{scheme}-{viewport['width']}@example.com")
     page.fill("#password", "short")
     page.click("main button[type=submit]")
-    assert page.evaluate("document.activeElement.id") == "password"  # the field to fix
+    page.wait_for_selector("#password-error")  # the answer page has loaded (autofocus runs on load)
+    page.wait_for_function("document.activeElement.id === 'password'")  # the field to fix
     page.fill("#password", "a long enough password")
     page.click("main button[type=submit]")
     page.wait_for_url("**/app/keys?welcome=1")
