@@ -21,7 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from modelgate.accounts.keys import KeyAuthenticator
-from modelgate.api import billing, keys, model_metrics, models, usage
+from modelgate.api import admin_projects, admin_users, billing, keys, model_metrics, models, usage
 from modelgate.api import metrics as metrics_api
 from modelgate.api import organisations as organisations_api
 from modelgate.cache import build_cache
@@ -303,6 +303,8 @@ def build_app(
     app.include_router(models.router)
     app.include_router(keys.router)
     app.include_router(organisations_api.router)
+    app.include_router(admin_projects.router)
+    app.include_router(admin_users.router)
     app.include_router(billing.router)
     app.include_router(usage.router)
     app.include_router(metrics_api.router)
