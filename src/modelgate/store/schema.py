@@ -94,7 +94,7 @@ class Project(Base):
     rpm: Mapped[int | None] = mapped_column(Integer, default=None)
     tpm: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # When it was archived (OpenAI's Admin API, migration 0017): its keys are disabled then.
+    # When it was archived (OpenAI's Admin API, migration 0019): its keys are disabled then.
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
