@@ -18,7 +18,7 @@ from tests.conftest import MOCK_CONFIG, LiveServer, _create_schema, _free_port, 
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.smtp import Mailbox, smtp_server
 from tests.web.conftest import DESKTOP, PHONE, new_page
-from tests.web.test_a11y import AXE, _violations
+from tests.web.helpers import AXE, axe_violations
 
 LOOKS = [
     pytest.param(DESKTOP, "light", id="desktop"),
@@ -70,7 +70,7 @@ def assert_accessible(page: Any, where: str) -> None:
     """No serious or critical axe-core violation on the page as it is now."""
     if not AXE.exists():
         return  # test_a11y skips the same way without `make axe`
-    found = _violations(page)
+    found = axe_violations(page)
     assert not found, f"{where}: {found}"
 
 
