@@ -181,4 +181,4 @@ def test_metrics_and_docs_pages_know_media_models(media_server: LiveServer) -> N
         assert page.status_code == 200, (model, page.status_code)
         assert "per 1M tokens" not in page.text  # priced per unit, not per token
     tts = requests.get(f"{media_server.url}/docs/models/fake/tts", timeout=10).text
-    assert "$15 per 1M characters" in tts
+    assert "$15.00 per 1M characters" in tts  # the one money format (src/modelgate/money.py)

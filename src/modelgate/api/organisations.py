@@ -28,6 +28,8 @@ from modelgate.store.ledger import period_key
 from modelgate.wire.organisations import BillingBody, BudgetBody, MemberBody, ProjectBody
 from modelgate.wire.service import usd
 
+MAX_ROW_ID = 2**63 - 1
+
 router = APIRouter(tags=["organisations"], dependencies=[Depends(text_parameters)])
 
 
@@ -39,9 +41,14 @@ def _manager(ident: KeyIdentity) -> bool:
     return ident.org_role in orgs.ORG_MANAGERS
 
 
+def _in_range(row_id: int) -> bool:
+    """An id a database row can have (a path id beyond BIGINT overflowed the query: a 500)."""
+    return 1 <= row_id <= MAX_ROW_ID
+
+
 async def _project(conn: Any, ident: KeyIdentity, project_id: int, *, manage: bool) -> orgs.ProjectInfo:
     """A project of the caller's organisation it may see (404 otherwise) and, with ``manage``, manage."""
-    found = await orgs.project_of(conn, project_id=project_id)
+    found = await orgs.project_of(conn, project_id=project_id) if _in_range(project_id) else None
     confined = ident.scope_project is not None and ident.scope_project != project_id
     if found is None or found.org_id != ident.account_id or confined:
         raise NotFoundError(f"No project with id {project_id}", param="project_id", code="project_not_found")
@@ -242,7 +249,7 @@ async def delete_budget(ident: CurrentKey, state: StateDep, budget_id: int) -> R
     if not _manager(ident):
         raise _forbidden("deleting budgets")
     async with state.db.engine.begin() as conn:
-        found = await budget_store.get_budget(conn, budget_id=budget_id)
+        found = await budget_store.get_budget(conn, budget_id=budget_id) if _in_range(budget_id) else None
         if found is None or found[0] != ident.account_id:
             raise NotFoundError(f"No budget with id {budget_id}", param="budget_id", code="budget_not_found")
         keys = await _revoke(conn, org=found[0], project=found[1], member=found[2])
