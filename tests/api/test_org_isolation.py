@@ -169,13 +169,33 @@ def test_budgets_set_through_the_api_hold_at_once(live_server: Any, role: str) -
     assert [lv["level"] for lv in spend["levels"]] == ["project"]
 
 
+@pytest.mark.parametrize("big", [11327056631, 3917581098324230930432])
 @pytest.mark.parametrize("path", ["/v1/projects/{big}", "/v1/projects/{big}/members", "/v1/budgets/{big}"])
-def test_ids_beyond_any_row_are_not_found(live_server: Any, path: str) -> None:
-    """A path id beyond BIGINT overflowed the query (a 500 the schemathesis fuzz found): 404."""
+def test_ids_beyond_any_row_are_not_found(live_server: Any, path: str, big: int) -> None:
+    """A path id beyond the INTEGER id columns overflowed the query (a 500 the schemathesis fuzz
+    found, beyond BIGINT on SQLite, beyond int32 on PostgreSQL): 404."""
     org = asyncio.run(_setup(live_server.settings.database_url))
-    url = live_server.url + path.format(big=3917581098324230930432)
+    url = live_server.url + path.format(big=big)
     method = "DELETE" if "budgets" in path else ("PUT" if "members" in path else "PATCH")
     body = {"email": "x@example.com", "role": "member"} if "members" in path else {"name": "x"}
     r = requests.request(method, url, headers=auth(org.keys["olga-mgmt"]), json=body, timeout=20)
     assert r.status_code == 404, r.text
     assert r.json()["error"]["message"]
+
+
+def test_admin_ids_beyond_any_row_are_not_found(live_server: Any) -> None:
+    """``proj_<n>`` with n beyond the INTEGER id column names no project: 404 (it overflowed the
+    query on PostgreSQL), and ``after`` past every row is an empty page."""
+    org = asyncio.run(_setup(live_server.settings.database_url))
+    headers = auth(org.keys["olga-mgmt"])
+    r = requests.get(
+        f"{live_server.url}/v1/organization/projects/proj_99999999999", headers=headers, timeout=20
+    )
+    assert r.status_code == 404, r.text
+    r = requests.get(
+        f"{live_server.url}/v1/organization/projects",
+        params={"after": "proj_9999999999"},
+        headers=headers,
+        timeout=20,
+    )
+    assert r.status_code == 200 and r.json()["data"] == [], r.text

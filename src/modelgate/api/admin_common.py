@@ -25,13 +25,14 @@ LIST_PARAMS = [
     query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
     query("after", {"type": "string", "maxLength": 40}, description="the last id of the previous page"),
 ]
-_ID = re.compile(r"^(proj|user)_([0-9]{1,12})$")
+_ID = re.compile(r"^(proj|user)_([0-9]{1,10})$")
+MAX_ROW_ID = 2**31 - 1  # the id columns are INTEGER: a larger id names no row (and overflowed the query)
 
 
 def parse_id(raw: str, kind: str, *, param: str) -> int:
     """``proj_12`` -> 12; anything else names nothing (404)."""
     m = _ID.match(raw)
-    if m is None or m.group(1) != kind:
+    if m is None or m.group(1) != kind or int(m.group(2)) > MAX_ROW_ID:
         raise NotFoundError(f"No {'project' if kind == 'proj' else 'user'} with id {raw[:60]!r}", param=param)
     return int(m.group(2))
 
@@ -45,7 +46,7 @@ def page_after(request: Request, kind: str) -> tuple[int, int]:
     m = _ID.match(after)
     if m is None or m.group(1) != kind:
         raise InvalidRequestError(f"after must be an id like {kind}_12", param="after")
-    return limit, int(m.group(2))
+    return limit, min(int(m.group(2)), MAX_ROW_ID)
 
 
 def page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from modelgate.store.ledger import period_key
 from modelgate.wire.organisations import BillingBody, BudgetBody, MemberBody, ProjectBody
 from modelgate.wire.service import usd
 
-MAX_ROW_ID = 2**63 - 1
+MAX_ROW_ID = 2**31 - 1  # the id columns are INTEGER
 
 router = APIRouter(tags=["organisations"], dependencies=[Depends(text_parameters)])
 
@@ -42,7 +42,7 @@ def _manager(ident: KeyIdentity) -> bool:
 
 
 def _in_range(row_id: int) -> bool:
-    """An id a database row can have (a path id beyond BIGINT overflowed the query: a 500)."""
+    """An id a database row can have (a path id beyond INTEGER overflowed the query: a 500)."""
     return 1 <= row_id <= MAX_ROW_ID
 
 
