@@ -73,10 +73,10 @@ class ModelMetrics:
 
     # ---- recording (sync, cheap: called once per request) ----------------------------------------
 
-
     def know(self, models: Iterable[str]) -> None:
         """The models to keep figures for (the catalogue changed on the console)."""
         self._known = frozenset(models)
+
     def observe(self, model: str, *, seconds: float, ttft: float | None, output_tokens: int) -> None:
         """One successful request: ``seconds`` end to end, ``ttft`` to its first streamed event
         (streams only), ``output_tokens`` produced (0 for embeddings: no ``tps``)."""

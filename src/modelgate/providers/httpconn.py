@@ -192,12 +192,7 @@ class Connection(asyncio.Protocol):
         return bool(self._buffer)
 
     def reusable(self) -> bool:
-        return (
-            self.complete
-            and not self.closed
-            and self.error is None
-            and self.keep_alive
-        )
+        return self.complete and not self.closed and self.error is None and self.keep_alive
 
     async def wait(self, seconds: float) -> None:
         """Until more body arrives, the body ends, or the connection fails (or ``seconds`` pass)."""

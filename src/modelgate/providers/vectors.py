@@ -91,8 +91,7 @@ def prompt_tokens(provider: str, raw: Any, *, bound: int) -> int:
     value = token_count(raw, provider=provider, field="prompt_tokens")
     if value > bound:
         raise UpstreamProtocolError(
-            f"upstream {provider} reported an impossible token count ({value} for inputs of at most"
-            f" {bound})",
+            f"upstream {provider} reported an impossible token count ({value} for inputs of at most {bound})",
             provider=provider,
         )
     return value

@@ -34,9 +34,7 @@ class SiteSettings:
 
 
 async def load_site_settings(conn: AsyncConnection, defaults: Settings) -> SiteSettings:
-    rows = dict(
-        (await conn.execute(select(Setting.key, Setting.value).where(Setting.key.in_(_KEYS)))).all()
-    )
+    rows = dict((await conn.execute(select(Setting.key, Setting.value).where(Setting.key.in_(_KEYS)))).all())
     credits = defaults.signup_credits_usd
     if SIGNUP_CREDITS in rows:
         with contextlib.suppress(ValueError):

@@ -33,9 +33,7 @@ def upgrade() -> None:
     op.create_table(
         "web_signin_links",
         sa.Column("digest", sa.String(64), primary_key=True),
-        sa.Column(
-            "account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     )

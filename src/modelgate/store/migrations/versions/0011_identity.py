@@ -26,9 +26,7 @@ def upgrade() -> None:
         sa.Column("tenant", sa.String(64), nullable=False),
         sa.Column("resource_type", sa.String(32), nullable=False),
         sa.Column("unique_value", sa.String(320), nullable=True),
-        sa.Column(
-            "account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True
-        ),
+        sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("body", sa.Text, nullable=False),
         sa.Column("created_at", TS, nullable=False),
@@ -49,9 +47,7 @@ def upgrade() -> None:
     op.create_table(
         "account_identities",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column(
-            "account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
         sa.Column("provider", sa.String(64), nullable=False),
         sa.Column("issuer", sa.String(500), nullable=False),
         sa.Column("subject", sa.String(255), nullable=False),
