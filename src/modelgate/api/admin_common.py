@@ -18,6 +18,7 @@ from modelgate.accounts.keys import KeyIdentity
 from modelgate.api.service_query import int_param, require_management, single
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.httpkit.contract import query
+from modelgate.store import audit as audit_log
 from modelgate.store import organisations as orgs
 from modelgate.store.admin_directory import MemberRow, ProjectRow
 
@@ -59,6 +60,40 @@ def page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
         "last_id": shown[-1]["id"] if shown else None,
         "has_more": len(items) > limit,
     }
+
+
+def key_ref(key_id: int) -> str:
+    """A key's tracking id in OpenAI's objects (audit log actors and resources): ``key_12``."""
+    return f"key_{key_id}"
+
+
+async def record(
+    conn: Any,
+    ident: KeyIdentity,
+    request: Request | None,
+    type: str,
+    *,
+    project_id: int | None = None,
+    resource_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Write one audit event of the caller's organisation, done through its key (``ident``), in
+    the caller's transaction (store/audit.py: ``type`` is an OpenAI event type)."""
+    actor = await audit_log.account_actor(
+        conn,
+        account_id=ident.member_id,
+        key=key_ref(ident.key_id),
+        ip=request.client.host if request is not None and request.client else None,
+    )
+    await audit_log.record(
+        conn,
+        org_id=ident.account_id,
+        type=type,
+        actor=actor,
+        project_id=project_id,
+        resource_id=resource_id,
+        details=details,
+    )
 
 
 def admin_caller(ident: KeyIdentity) -> None:

@@ -56,6 +56,15 @@ async def create_project(request: Request, ident: CurrentKey, state: StateDep) -
         pid = await orgs.create_project(
             conn, org_id=ident.account_id, name=body.name, owner_id=ident.member_id
         )
+        await common.record(
+            conn,
+            ident,
+            request,
+            "project.created",
+            project_id=pid,
+            resource_id=f"proj_{pid}",
+            details={"data": {"name": body.name}},
+        )
         row = await directory.project_row(conn, project_id=pid)
     assert row is not None
     return json_response(common.project_object(row))
@@ -76,13 +85,22 @@ async def modify_project(request: Request, ident: CurrentKey, state: StateDep, p
         await common.may_manage_project(conn, ident, found.id)
         if body.name is not None:
             await orgs.update_project(conn, project_id=found.id, name=body.name)
+        await common.record(
+            conn,
+            ident,
+            request,
+            "project.updated",
+            project_id=found.id,
+            resource_id=project_id,
+            details={"changes_requested": {"title": body.name} if body.name is not None else {}},
+        )
         row = await directory.project_row(conn, project_id=found.id)
     assert row is not None
     return json_response(common.project_object(row))
 
 
 @router.post(BASE + "/{project_id}/archive", openapi_extra=operation(body=json_body(required=False)))
-async def archive_project(ident: CurrentKey, state: StateDep, project_id: str) -> Response:
+async def archive_project(request: Request, ident: CurrentKey, state: StateDep, project_id: str) -> Response:
     """Archive a project: its keys are disabled; it is listed only with ``include_archived``."""
     common.admin_caller(ident)
     common.require_manager(ident, "archiving projects")
@@ -91,6 +109,9 @@ async def archive_project(ident: CurrentKey, state: StateDep, project_id: str) -
         raise InvalidRequestError("The default project cannot be archived", param="project_id")
     async with state.db.engine.begin() as conn:
         keys = await directory.archive_project(conn, project_id=found.id)
+        await common.record(
+            conn, ident, request, "project.archived", project_id=found.id, resource_id=project_id
+        )
         row = await directory.project_row(conn, project_id=found.id)
     for key_id in keys:
         await state.keys.revoke(key_id=key_id)
@@ -139,6 +160,15 @@ async def add_project_user(request: Request, ident: CurrentKey, state: StateDep,
             if await orgs.org_role(conn, org_id=ident.account_id, account_id=account) is None:
                 await orgs.add_org_member(conn, org_id=ident.account_id, account_id=account, role="member")
         await orgs.add_project_member(conn, project_id=found.id, account_id=account, role=role)
+        await common.record(
+            conn,
+            ident,
+            request,
+            "user.added",
+            project_id=found.id,
+            resource_id=f"user_{account}",
+            details={"data": {"role": role}},
+        )
         row = await directory.project_user(conn, project_id=found.id, account_id=account)
     assert row is not None
     return json_response(common.project_user_object(row))
@@ -177,17 +207,29 @@ async def modify_project_user(
         await common.may_manage_project(conn, ident, found.id)
         member = await _member(conn, found.id, user_id)
         await orgs.add_project_member(conn, project_id=found.id, account_id=member.account_id, role=role)
+        await common.record(
+            conn,
+            ident,
+            request,
+            "user.updated",
+            project_id=found.id,
+            resource_id=user_id,
+            details={"changes_requested": {"role": role}},
+        )
         row = await directory.project_user(conn, project_id=found.id, account_id=member.account_id)
     assert row is not None
     return json_response(common.project_user_object(row))
 
 
 @router.delete(BASE + "/{project_id}/users/{user_id}")
-async def delete_project_user(ident: CurrentKey, state: StateDep, project_id: str, user_id: str) -> Response:
+async def delete_project_user(
+    request: Request, ident: CurrentKey, state: StateDep, project_id: str, user_id: str
+) -> Response:
     common.admin_caller(ident)
     found = await _project(state, ident, project_id)
     async with state.db.engine.begin() as conn:
         await common.may_manage_project(conn, ident, found.id)
         member = await _member(conn, found.id, user_id)
         await directory.remove_project_member(conn, project_id=found.id, account_id=member.account_id)
+        await common.record(conn, ident, request, "user.deleted", project_id=found.id, resource_id=user_id)
     return json_response({"object": "organization.project.user.deleted", "id": user_id, "deleted": True})

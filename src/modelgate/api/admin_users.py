@@ -82,6 +82,14 @@ async def modify_user(request: Request, ident: CurrentKey, state: StateDep, user
             if await directory.count_owners(conn, org_id=ident.account_id) <= 1:
                 raise InvalidRequestError("An organisation keeps at least one owner", param="role")
         await orgs.add_org_member(conn, org_id=ident.account_id, account_id=found.account_id, role=role)
+        await common.record(
+            conn,
+            ident,
+            request,
+            "user.updated",
+            resource_id=user_id,
+            details={"changes_requested": {"role": role}},
+        )
         keys = await budget_store.keys_under(
             conn, org_id=ident.account_id, project_id=None, member_id=found.account_id
         )
@@ -92,7 +100,7 @@ async def modify_user(request: Request, ident: CurrentKey, state: StateDep, user
 
 
 @router.delete(BASE + "/{user_id}")
-async def delete_user(ident: CurrentKey, state: StateDep, user_id: str) -> Response:
+async def delete_user(request: Request, ident: CurrentKey, state: StateDep, user_id: str) -> Response:
     """Take a person out of the organisation and its projects (their keys in it stop working)."""
     common.admin_caller(ident)
     common.require_manager(ident, "removing members")
@@ -110,6 +118,7 @@ async def delete_user(ident: CurrentKey, state: StateDep, user_id: str) -> Respo
         )
         await directory.remove_org_member(conn, org_id=ident.account_id, account_id=found.account_id)
         await directory.disable_keys(conn, key_ids=keys)
+        await common.record(conn, ident, request, "user.deleted", resource_id=user_id)
     for key_id in keys:
         await state.keys.revoke(key_id=key_id)
     return json_response({"object": "organization.user.deleted", "id": user_id, "deleted": True})

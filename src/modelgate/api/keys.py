@@ -28,6 +28,7 @@ from modelgate.accounts.manage import (
     update_key,
 )
 from modelgate.accounts.service import create_key
+from modelgate.api.admin_common import key_ref, record
 from modelgate.api.service_query import json_response, parse_body, require_management
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
@@ -97,6 +98,16 @@ async def _target(conn: object, ident: KeyIdentity, prefix: str) -> KeyRecord:
     return rec
 
 
+def _audited(changes: dict[str, object]) -> dict[str, object]:
+    """A key change as the audit log keeps it (JSON values; the limit as its period and USD)."""
+    out: dict[str, object] = {}
+    for name, value in changes.items():
+        if name == "limit" and isinstance(value, tuple):
+            value = {"period": value[0], "credits": value[1]}
+        out[name] = value.isoformat() if hasattr(value, "isoformat") else value
+    return out
+
+
 @router.post("/v1/keys", openapi_extra=operation(body=json_body(KeyCreate, required=False)))
 async def create(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     _require_key_manager(ident)
@@ -125,6 +136,15 @@ async def create(request: Request, ident: CurrentKey, state: StateDep) -> Respon
         )
         rec = await get_key_by_id(conn, key_id=new.key_id)
         assert rec is not None
+        await record(
+            conn,
+            ident,
+            request,
+            "api_key.created",
+            project_id=rec.project_id,
+            resource_id=key_ref(rec.id),
+            details={"data": {"scopes": list(rec.scopes) if rec.scopes is not None else ["*"]}},
+        )
         return json_response(await _render(conn, rec, key=new.key))
 
 
@@ -191,6 +211,15 @@ async def _change(
             expires_at=changes.get("expires_at", UNSET),  # type: ignore[arg-type]
             cache_mode=changes.get("cache_mode", UNSET),  # type: ignore[arg-type]
         )
+        await record(
+            conn,
+            ident,
+            request,
+            "api_key.updated",
+            project_id=rec.project_id,
+            resource_id=key_ref(rec.id),
+            details={"changes_requested": _audited(changes)},
+        )
         out = await _render(conn, rec)
     await state.keys.revoke(key_id=rec.id)  # refused by the next request on every instance
     return json_response(out)
@@ -207,10 +236,13 @@ async def put(request: Request, ident: CurrentKey, state: StateDep, prefix: str)
 
 
 @router.delete("/v1/keys/{prefix}")
-async def delete(ident: CurrentKey, state: StateDep, prefix: str) -> Response:
+async def delete(request: Request, ident: CurrentKey, state: StateDep, prefix: str) -> Response:
     _require_key_manager(ident)
     async with state.db.engine.begin() as conn:
         rec = await _target(conn, ident, prefix)
         await delete_key(conn, key_id=rec.id)
+        await record(
+            conn, ident, request, "api_key.deleted", project_id=rec.project_id, resource_id=key_ref(rec.id)
+        )
     await state.keys.revoke(key_id=rec.id)  # refused by the next request on every instance
     return json_response({"data": {"prefix": rec.prefix, "deleted": True}})

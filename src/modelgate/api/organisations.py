@@ -17,6 +17,7 @@ from starlette.responses import Response
 from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.manage import get_key
 from modelgate.accounts.service import get_account, get_or_create_account, normalise_email
+from modelgate.api.admin_common import record
 from modelgate.api.service_query import json_response, parse_body, require_management
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
@@ -96,6 +97,31 @@ def _project_view(p: orgs.ProjectInfo) -> dict[str, Any]:
     }
 
 
+def _renamed(changes: dict[str, Any]) -> dict[str, Any]:
+    """A project change as OpenAI's ``project.updated`` names it (the name is its ``title``)."""
+    return {("title" if k == "name" else k): v for k, v in changes.items()}
+
+
+async def _record_budget(
+    conn: Any, ident: KeyIdentity, request: Request, project_id: int | None, budget: dict[str, Any]
+) -> None:
+    """A budget change: ``organization.updated`` or ``project.updated`` with ``changes_requested.
+    budget`` (budgets are modelgate's extension; OpenAI's vocabulary has no budget event)."""
+    if project_id is None:
+        kind, resource = "organization.updated", f"org_{ident.account_id}"
+    else:
+        kind, resource = "project.updated", f"proj_{project_id}"
+    await record(
+        conn,
+        ident,
+        request,
+        kind,
+        project_id=project_id,
+        resource_id=resource,
+        details={"changes_requested": {"budget": budget}},
+    )
+
+
 @router.get("/v1/organisation")
 async def organisation(ident: CurrentKey, state: StateDep) -> Response:
     """The key's organisation as its caller may see it: projects, budgets and their spend."""
@@ -147,6 +173,15 @@ async def create_project(request: Request, ident: CurrentKey, state: StateDep) -
             rpm=body.rpm,
             tpm=body.tpm,
         )
+        await record(
+            conn,
+            ident,
+            request,
+            "project.created",
+            project_id=pid,
+            resource_id=f"proj_{pid}",
+            details={"data": {"name": body.name}},
+        )
         created = await orgs.project_of(conn, project_id=pid)
     assert created is not None
     return json_response({"data": _project_view(created)})
@@ -162,6 +197,15 @@ async def patch_project(request: Request, ident: CurrentKey, state: StateDep, pr
     async with state.db.engine.begin() as conn:
         await _project(conn, ident, project_id, manage=True)
         await orgs.update_project(conn, project_id=project_id, **changes)
+        await record(
+            conn,
+            ident,
+            request,
+            "project.updated",
+            project_id=project_id,
+            resource_id=f"proj_{project_id}",
+            details={"changes_requested": _renamed(changes)},
+        )
         updated = await orgs.project_of(conn, project_id=project_id)
         keys = await _revoke(conn, org=ident.account_id, project=project_id, member=None)
     await _revoke_all(state, keys)
@@ -181,7 +225,16 @@ async def put_org_member(request: Request, ident: CurrentKey, state: StateDep) -
         raise _forbidden("naming owners")
     async with state.db.engine.begin() as conn:
         account = await get_or_create_account(conn, email=normalise_email(body.email))
+        before = await orgs.org_role(conn, org_id=ident.account_id, account_id=account)
         await orgs.add_org_member(conn, org_id=ident.account_id, account_id=account, role=body.role)
+        await record(
+            conn,
+            ident,
+            request,
+            "user.added" if before is None else "user.updated",
+            resource_id=f"user_{account}",
+            details={"data" if before is None else "changes_requested": {"role": body.role}},
+        )
         keys = await _revoke(conn, org=ident.account_id, project=None, member=account)
     await _revoke_all(state, keys)
     return json_response({"data": {"member_id": account, "role": body.role}})
@@ -200,7 +253,17 @@ async def put_project_member(
         account = await get_or_create_account(conn, email=normalise_email(body.email))
         if await orgs.org_role(conn, org_id=ident.account_id, account_id=account) is None:
             await orgs.add_org_member(conn, org_id=ident.account_id, account_id=account, role="member")
+        before = await orgs.project_role(conn, project_id=project_id, account_id=account)
         await orgs.add_project_member(conn, project_id=project_id, account_id=account, role=body.role)
+        await record(
+            conn,
+            ident,
+            request,
+            "user.added" if before is None else "user.updated",
+            project_id=project_id,
+            resource_id=f"user_{account}",
+            details={"data" if before is None else "changes_requested": {"role": body.role}},
+        )
     return json_response({"data": {"member_id": account, "project_id": project_id, "role": body.role}})
 
 
@@ -238,13 +301,17 @@ async def put_budget(request: Request, ident: CurrentKey, state: StateDep) -> Re
             alert_thresholds=body.alert_thresholds,
             alert_webhook=body.alert_webhook,
         )
+        budget: dict[str, Any] = {"id": budget_id, "period": body.period, "limit_usd": body.limit_usd}
+        if member is not None:
+            budget["member_id"] = f"user_{member}"
+        await _record_budget(conn, ident, request, body.project_id, budget)
         keys = await _revoke(conn, org=ident.account_id, project=body.project_id, member=member)
     await _revoke_all(state, keys)
     return json_response({"data": {"id": budget_id}})
 
 
 @router.delete("/v1/budgets/{budget_id}")
-async def delete_budget(ident: CurrentKey, state: StateDep, budget_id: int) -> Response:
+async def delete_budget(request: Request, ident: CurrentKey, state: StateDep, budget_id: int) -> Response:
     require_management(ident)
     if not _manager(ident):
         raise _forbidden("deleting budgets")
@@ -254,6 +321,7 @@ async def delete_budget(ident: CurrentKey, state: StateDep, budget_id: int) -> R
             raise NotFoundError(f"No budget with id {budget_id}", param="budget_id", code="budget_not_found")
         keys = await _revoke(conn, org=found[0], project=found[1], member=found[2])
         await budget_store.delete_budget(conn, org_id=ident.account_id, budget_id=budget_id)
+        await _record_budget(conn, ident, request, found[1], {"id": budget_id, "deleted": True})
     await _revoke_all(state, keys)
     return json_response({"data": {"id": budget_id, "deleted": True}})
 
@@ -310,4 +378,12 @@ async def put_billing(request: Request, ident: CurrentKey, state: StateDep) -> R
         if caller is None or not caller.is_admin:
             raise _forbidden("changing how the organisation pays (operators only)")
         await orgs.set_postpaid(conn, org_id=ident.account_id, postpaid=body.mode == "postpaid")
+        await record(
+            conn,
+            ident,
+            request,
+            "organization.updated",
+            resource_id=f"org_{ident.account_id}",
+            details={"changes_requested": {"billing_mode": body.mode}},
+        )
     return json_response({"data": {"billing": body.mode}})

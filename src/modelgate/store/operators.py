@@ -3,7 +3,8 @@
 An *operator* is an account with ``accounts.is_admin`` set: the first-start admin account, or one
 promoted with ``modelgate admin make-operator``. Operators use the console at ``/admin``; every
 change they make (and every ``modelgate admin`` command that changes an account) is written to
-``audit_log`` by ``audit(...)`` in the same transaction as the change itself.
+``audit_log`` by ``audit(...)`` (store/audit.py, the one audit log) in the same transaction as the
+change itself.
 """
 
 from __future__ import annotations
@@ -12,38 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.store.accounts import account_id_by_email as account_id_by_email
+from modelgate.store.audit import Actor as Actor
+from modelgate.store.audit import audit as audit
 from modelgate.store.schema import Account, ApiKey, AuditEntry, PlaygroundKey, WebSession
 
 CLI_ACTOR = "command line"
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who did it: an operator's account, or the command line (``account_id`` None)."""
-
-    account_id: int | None
-    email: str
-
-
 CLI = Actor(None, CLI_ACTOR)
-
-
-async def audit(
-    conn: AsyncConnection, *, actor: Actor, action: str, account_id: int | None = None, detail: str = ""
-) -> None:
-    await conn.execute(
-        insert(AuditEntry).values(
-            actor_id=actor.account_id,
-            actor=actor.email[:320],
-            action=action[:64],
-            account_id=account_id,
-            detail=detail[:2000] or None,
-        )
-    )
 
 
 @dataclass(frozen=True, slots=True)

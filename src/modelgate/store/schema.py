@@ -348,8 +348,19 @@ class AuditEntry(Base):
     account_id: Mapped[int | None] = mapped_column(Integer, default=None)
     detail: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # An organisation's management action (migration 0020, store/audit.py): its organisation,
+    # project, the resource changed (``proj_3``, ``user_7``...), the key and address of its caller;
+    # ``action`` is then OpenAI's event type and ``detail`` the event's JSON payload.
+    org_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    project_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    resource_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    actor_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    actor_ip: Mapped[str | None] = mapped_column(String(64), default=None)
 
-    __table_args__ = (Index("ix_audit_log_created", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_log_created", "created_at"),
+        Index("ix_audit_log_org", "org_id", "id"),
+    )
 
 
 class SignInLink(Base):
