@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from modelgate.store.db import Database
-from modelgate.store.schema import CachedResponse, RequestLog
+from modelgate.store.schema import RequestLog
+from modelgate.store.schema_responses import CachedResponse
 from tests.conftest import LiveServer
 from tests.doors.conftest import DOOR_CONFIG
 from tests.fakes.anthropic_server import AnthropicFake

@@ -284,7 +284,7 @@ def test_ttl_header_sets_the_entry_lifetime(cache_server: LiveServer) -> None:
     from sqlalchemy import select
 
     from modelgate.store.db import Database
-    from modelgate.store.schema import CachedResponse
+    from modelgate.store.schema_responses import CachedResponse
 
     key = cache_server.create_key()
     oai(cache_server, key).chat.completions.create(

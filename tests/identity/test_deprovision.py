@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from modelgate.accounts.keys import ACCOUNT_DISABLED_MESSAGE
 from modelgate.store.db import Database
-from modelgate.store.schema import Account, ApiKey, LedgerEntry, WebSession
+from modelgate.store.schema import Account, ApiKey, LedgerEntry
+from modelgate.store.schema_web import WebSession
 from tests.conftest import MOCK_CONFIG, LiveServer
 from tests.fakes.openai_server import FakeOpenAI
 from tests.identity.test_scim_conformance import TOKEN

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from modelgate.store import organisations as orgs
-from modelgate.store.schema import Account, AccountIdentity
+from modelgate.store.schema import Account
+from modelgate.store.schema_identity import AccountIdentity
 from tests.conftest import MOCK_CONFIG, LiveServer
 from tests.fakes.oidc_provider import OpenIDProvider
 from tests.fakes.openai_server import FakeOpenAI

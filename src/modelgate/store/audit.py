@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.store.schema import Account, AuditEntry, Project
+from modelgate.store.schema import Account, Project
+from modelgate.store.schema_web import AuditEntry
 
 # The event types modelgate records, OpenAI's names (``AuditLogEventType``). Budget and billing-mode
 # changes have no OpenAI type: they are ``organization.updated`` / ``project.updated`` with the

@@ -16,21 +16,9 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.store.organisations import create_personal_org
-from modelgate.store.schema import (
-    Account,
-    AccountIdentity,
-    ApiKey,
-    OIDCLogin,
-    Organisation,
-    OrgMember,
-    OrgSignIn,
-    Project,
-    ProjectMember,
-    ScimResource,
-    ScimToken,
-    WebSession,
-    utcnow,
-)
+from modelgate.store.schema import Account, ApiKey, Organisation, OrgMember, Project, ProjectMember, utcnow
+from modelgate.store.schema_identity import AccountIdentity, OIDCLogin, OrgSignIn, ScimResource, ScimToken
+from modelgate.store.schema_web import WebSession
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.store.db import dialect_insert
 from modelgate.store.ledger import month_start, period_key, period_start
-from modelgate.store.schema import ApiKey, KeySpend, LedgerEntry, PlaygroundKey, utcnow
+from modelgate.store.schema import ApiKey, KeySpend, LedgerEntry, utcnow
+from modelgate.store.schema_web import PlaygroundKey
 
 
 @dataclass(frozen=True, slots=True)

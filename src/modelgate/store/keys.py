@@ -13,7 +13,8 @@ from modelgate.errors import AuthenticationError
 from modelgate.store.budgets import BudgetRef
 from modelgate.store.db import Conn
 from modelgate.store.organisations import ORG_WIDE_ROLES
-from modelgate.store.schema import Account, ApiKey, PlaygroundKey
+from modelgate.store.schema import Account, ApiKey
+from modelgate.store.schema_web import PlaygroundKey
 
 INVALID_KEY_MESSAGE = (
     "This request requires a valid API key. You can create a new API key on the Keys page: /app/keys"

@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.store.schema import Account, WebSession
+from modelgate.store.schema import Account
 from modelgate.store.schema_self_service import MailToken
+from modelgate.store.schema_web import WebSession
 
 PURPOSES = ("verify", "reset", "login2fa")
 

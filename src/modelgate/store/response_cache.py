@@ -28,7 +28,8 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from modelgate.store.schema import CachedResponse, RequestLog
+from modelgate.store.schema import RequestLog
+from modelgate.store.schema_responses import CachedResponse
 
 if TYPE_CHECKING:
     from modelgate.store.sqlite_writer import SQLiteWriter

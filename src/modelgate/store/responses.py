@@ -26,7 +26,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.store.outage import bounded
-from modelgate.store.schema import ApiKey, StoredResponse, StoredResponseItem, utcnow
+from modelgate.store.schema import ApiKey, utcnow
+from modelgate.store.schema_responses import StoredResponse, StoredResponseItem
 from modelgate.store.sqlite_writer import sqlite_timestamp
 
 if TYPE_CHECKING:

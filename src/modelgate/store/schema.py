@@ -13,14 +13,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
-    UniqueConstraint,
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -283,31 +280,6 @@ class RequestLog(Base):
     )
 
 
-class CachedResponse(Base):
-    """One cached answer (docs/cache.md), in its tenant's namespace, until ``expires_at`` (epoch
-    seconds). A semantic entry also has the hash of everything but its last user turn (``prefix``),
-    that turn's numbers and negations (``guard``) and its embedding (``vector``: float32, unit
-    length; the turn's text itself is not kept)."""
-
-    __tablename__ = "response_cache"
-
-    namespace: Mapped[str] = mapped_column(String(32), primary_key=True)
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    door: Mapped[str] = mapped_column(String(16))
-    model: Mapped[str] = mapped_column(String(200))
-    prefix: Mapped[str | None] = mapped_column(String(64), default=None)
-    guard: Mapped[str | None] = mapped_column(String(200), default=None)
-    vector: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
-    credits: Mapped[int] = mapped_column(BigInteger, default=0)
-    expires_at: Mapped[float] = mapped_column(Float)
-
-    __table_args__ = (
-        Index("ix_response_cache_prefix", "namespace", "prefix"),
-        Index("ix_response_cache_expires", "expires_at"),
-    )
-
-
 class Setting(Base):
     __tablename__ = "settings"
 
@@ -315,188 +287,11 @@ class Setting(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
-class WebSession(Base):
-    """A browser session: the cookie holds a random token, the table only its SHA-256 digest."""
-
-    __tablename__ = "web_sessions"
-
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    csrf_token: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class PlaygroundKey(Base):
-    """The internal API key an account's playground calls are made with (hidden from key lists)."""
-
-    __tablename__ = "web_playground_keys"
-
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
-    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
-
-
-class AuditEntry(Base):
-    """One operator action (top-up, account disabled, setting changed...), newest shown on /admin."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    actor_id: Mapped[int | None] = mapped_column(Integer, default=None)  # None: the command line
-    actor: Mapped[str] = mapped_column(String(320))
-    action: Mapped[str] = mapped_column(String(64))
-    account_id: Mapped[int | None] = mapped_column(Integer, default=None)
-    detail: Mapped[str | None] = mapped_column(Text, default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # An organisation's management action (migration 0020, store/audit.py): its organisation,
-    # project, the resource changed (``proj_3``, ``user_7``...), the key and address of its caller;
-    # ``action`` is then OpenAI's event type and ``detail`` the event's JSON payload.
-    org_id: Mapped[int | None] = mapped_column(Integer, default=None)
-    project_id: Mapped[int | None] = mapped_column(Integer, default=None)
-    resource_id: Mapped[str | None] = mapped_column(String(64), default=None)
-    actor_key: Mapped[str | None] = mapped_column(String(64), default=None)
-    actor_ip: Mapped[str | None] = mapped_column(String(64), default=None)
-
-    __table_args__ = (
-        Index("ix_audit_log_created", "created_at"),
-        Index("ix_audit_log_org", "org_id", "id"),
-    )
-
-
-class SignInLink(Base):
-    """A one-time sign-in link (first start, ``modelgate admin sign-in-link``): its token's digest."""
-
-    __tablename__ = "web_signin_links"
-
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class StoredResponse(Base):
-    """A Responses API answer kept for ``previous_response_id``, retrieval and deletion (``store``
-    true), per account, until ``expires_at`` (the operator's retention setting)."""
-
-    __tablename__ = "responses"
-
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    key_id: Mapped[int | None] = mapped_column(Integer, default=None)
-    model: Mapped[str] = mapped_column(String(200))
-    provider: Mapped[str | None] = mapped_column(String(100), default=None)
-    native: Mapped[bool] = mapped_column(Boolean, default=False)  # passed through to a Responses upstream
-    previous_response_id: Mapped[str | None] = mapped_column(String(128), default=None)
-    thread_id: Mapped[str] = mapped_column(String(128))  # the first response of its chain
-    body: Mapped[str] = mapped_column(Text)  # the response object as the client received it (JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-    __table_args__ = (
-        Index("ix_responses_account_thread", "account_id", "thread_id"),
-        Index("ix_responses_expires", "expires_at"),
-    )
-
-
-class StoredResponseItem(Base):
-    """The input and output items of a stored response, in order (``item_reference`` resolves
-    them by id within the account)."""
-
-    __tablename__ = "response_items"
-
-    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(8))  # input | output
-    item_id: Mapped[str] = mapped_column(String(200))
-    account_id: Mapped[int] = mapped_column(Integer)
-    data: Mapped[str] = mapped_column(Text)  # the item (JSON), as given or produced
-
-    __table_args__ = (Index("ix_response_items_account_item", "account_id", "item_id"),)
-
-
-class ScimResource(Base):
-    """A SCIM 2.0 resource (RFC 7643 User or Group) as its identity provider last wrote it
-    (``identity/scim.py``): the whole document as JSON, its unique value (a User's ``userName``,
-    lowercased: it is not case-exact) and, for a User, the account it provisions."""
-
-    __tablename__ = "scim_resources"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64), default="")  # "" until per-organisation tokens
-    resource_type: Mapped[str] = mapped_column(String(32))
-    unique_value: Mapped[str | None] = mapped_column(String(320), default=None)
-    account_id: Mapped[int | None] = mapped_column(
-        ForeignKey("accounts.id", ondelete="SET NULL"), default=None, index=True
-    )
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-    __table_args__ = (
-        UniqueConstraint("tenant", "resource_type", "unique_value", name="uq_scim_resources_unique"),
-        Index("ix_scim_resources_type", "tenant", "resource_type"),
-    )
-
-
-class OIDCLogin(Base):
-    """A single sign-on in progress (``identity/oidc.py``): the digest of its ``state``, and the
-    PKCE verifier and nonce checked when the provider sends the browser back."""
-
-    __tablename__ = "oidc_logins"
-
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    provider: Mapped[str] = mapped_column(String(64))
-    code_verifier: Mapped[str] = mapped_column(String(128))
-    nonce: Mapped[str] = mapped_column(String(64))
-    next_path: Mapped[str] = mapped_column(String(2000), default="/app/keys")
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class AccountIdentity(Base):
-    """An account's identity at an OpenID provider (issuer + subject), with the email and groups
-    its latest sign-in carried."""
-
-    __tablename__ = "account_identities"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    provider: Mapped[str] = mapped_column(String(64))
-    issuer: Mapped[str] = mapped_column(String(500))
-    subject: Mapped[str] = mapped_column(String(255))
-    email: Mapped[str] = mapped_column(String(320))
-    groups: Mapped[list[str] | None] = mapped_column(JSON, default=None)
-    # What its groups granted at the latest sign-in: {"orgs": {id: role}, "projects": {id: role}}
-    # (migration 0016); the next sign-in takes back what they no longer grant.
-    granted: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_sign_in_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_account_identities_subject"),)
-
-
-class ScimToken(Base):
-    """An organisation's SCIM token (``modelgate admin scim-token``): its SHA-256 digest only.
-    Users it provisions join that organisation; its Groups grant roles in it alone."""
-
-    __tablename__ = "scim_tokens"
-
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
-    prefix: Mapped[str] = mapped_column(String(8))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class OrgSignIn(Base):
-    """How an organisation's members sign in: ``sso_only`` refuses their passwords (operators
-    excepted: break-glass access)."""
-
-    __tablename__ = "org_sign_in"
-
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
-    sso_only: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-# The self-service and console-catalogue tables (issue 30) live in a module of their own; imported
-# here so that every table is in ``Base.metadata``.
-from modelgate.store import schema_self_service  # noqa: E402, F401
+# The tables of other concepts live in modules of their own (callers import each table from the
+# module that defines it); imported here so that every table is in ``Base.metadata``.
+from modelgate.store import (  # noqa: E402, F401
+    schema_identity,
+    schema_responses,
+    schema_self_service,
+    schema_web,
+)

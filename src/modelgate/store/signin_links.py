@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.store.schema import Account, SignInLink
+from modelgate.store.schema import Account
+from modelgate.store.schema_web import SignInLink
 
 LINK_TTL = timedelta(hours=24)
 LINK_PATH = "/app/sign-in/"

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, insert, select
 
 from modelgate.store.db import Conn
-from modelgate.store.schema import Account, WebSession
+from modelgate.store.schema import Account
+from modelgate.store.schema_web import WebSession
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from modelgate.accounts.service import get_or_create_account
 from modelgate.settings import sqlite_path
 from modelgate.store.db import Database
 from modelgate.store.responses import ResponseRecord, ResponseStore
-from modelgate.store.schema import StoredResponse, StoredResponseItem
+from modelgate.store.schema_responses import StoredResponse, StoredResponseItem
 from modelgate.store.sqlite_writer import SQLiteWriter
 from tests.conftest import LiveServer
 
