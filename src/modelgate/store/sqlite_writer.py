@@ -30,7 +30,7 @@ once the database is writable again; only a closing writer gives up (after ``GIV
 The loop never waits on a lock: the connection's busy timeout is zero, and a batch that finds the
 write lock taken (another process, or the SQLAlchemy pool's occasional admin write) is retried a
 moment later. WAL checkpoints run in a thread on their own connection, not in the commit path, and
-restart the WAL so that it stays small under steady load.
+restart the WAL so that it stays small under steady load (``store/sqlite_wal.py``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modelgate.errors import GatewayError
-from modelgate.store import outage
+from modelgate.store import outage, sqlite_wal
 
 log = logging.getLogger("modelgate.sqlite_writer")
 
@@ -54,7 +54,6 @@ Op = Callable[[sqlite3.Connection], Any]
 RETRY_DELAY = 0.002
 MAX_RETRY_DELAY = 0.05
 GIVE_UP_AFTER = 30.0  # seconds a closing writer keeps retrying before its waiters get the error
-CHECKPOINT_EVERY = 2.0
 
 
 def sqlite_timestamp(dt: datetime) -> str:
@@ -104,16 +103,11 @@ class SQLiteWriter:
 
     def start(self) -> None:
         if self._conn is None:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=0)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=0")
-            conn.execute("PRAGMA wal_autocheckpoint=0")
-            conn.execute("PRAGMA cache_size=-512")  # its working set is the tails of a few B-trees
-            self._conn = conn
+            self._conn = sqlite_wal.connect(self._path)
             with contextlib.suppress(RuntimeError):
-                self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoint_loop())
+                self._checkpointer = asyncio.get_running_loop().create_task(
+                    sqlite_wal.checkpoint_loop(self._path)
+                )
 
     # ---- submitting ------------------------------------------------------------------------
 
@@ -369,14 +363,6 @@ class SQLiteWriter:
             self._retries += 1
             self._scheduled = loop.call_later(delay, self._commit)
 
-    async def _checkpoint_loop(self) -> None:
-        while True:
-            await asyncio.sleep(CHECKPOINT_EVERY)
-            try:
-                await asyncio.to_thread(_checkpoint, self._path)
-            except sqlite3.Error as exc:
-                log.debug("WAL checkpoint skipped: %s", exc)
-
     async def aclose(self) -> None:
         if self._conn is None or self._closed:
             self._closed = True
@@ -392,21 +378,6 @@ class SQLiteWriter:
                 await self._checkpointer
         self._conn.close()
         self._conn = None
-
-
-def _checkpoint(path: str) -> None:
-    """Copy the WAL into the database, then let the next writer start the WAL from its beginning.
-
-    A PASSIVE checkpoint alone never lets the WAL restart under steady writes (new frames always
-    follow the ones it copied), so the file would grow without bound. The PASSIVE pass copies and
-    syncs the bulk without blocking anybody; the RESTART pass then holds writers off (our writer
-    sees the lock taken and retries 2 ms later) only while it copies the last few frames."""
-    conn = sqlite3.connect(path, timeout=5)
-    try:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        conn.execute("PRAGMA wal_checkpoint(RESTART)")
-    finally:
-        conn.close()
 
 
 def _transient(exc: BaseException) -> bool:
