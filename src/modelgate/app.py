@@ -42,6 +42,7 @@ from modelgate.identity import scim as scim_api
 from modelgate.limits import build_limiter, limits_resolver, share_invalidations
 from modelgate.mail.alerts import send_alerts
 from modelgate.mail.sender import Mailer
+from modelgate.mail.spend_alerts import SpendAlerts
 from modelgate.observability.metrics import Metrics
 from modelgate.observability.model_metrics import ModelMetrics
 from modelgate.observability.tracing import build_tracer
@@ -250,6 +251,9 @@ def build_app(
         alerter = asyncio.create_task(
             _periodic(lambda: send_alerts(db.engine, mailer), settings.alert_interval)
         )
+        spend_alerts = SpendAlerts(db.engine, settings, mailer)  # raised and delivered off the request path
+        app.state.mg.extras["spend_alerts"] = spend_alerts
+        alert_sender = asyncio.create_task(_periodic(spend_alerts.tick, settings.spend_alert_interval))
         cache_purger = asyncio.create_task(_periodic(cache_table.purge, 600.0))  # expired cache entries
         for provider in providers.values():
             core.spawn(provider.start())
@@ -259,13 +263,14 @@ def build_app(
         try:
             yield
         finally:
-            for task in (flusher, sweeper, purger, alerter, cache_purger, cataloguer):
+            for task in (flusher, sweeper, purger, alerter, alert_sender, cache_purger, cataloguer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await core.drain_background()
             await ledger.drain()
             await keys.flush_last_used()
+            await spend_alerts.aclose()
             await mailer.aclose()
             await logsink.aclose()
             for close in closers:

@@ -166,6 +166,17 @@ class Settings(BaseSettings):
     low_balance_usd: float = Field(default=1.0, ge=0, le=1_000_000)
     budget_alert_percent: int = Field(default=80, ge=1, le=100)
     alert_interval: float = Field(default=60.0, ge=1, le=86400)
+    # Spend alerts (docs/organisations.md "Spend alerts"): every spend_alert_interval seconds each
+    # instance raises the budget thresholds crossed (once across instances) and posts the webhook
+    # deliveries due, off the request path. A delivery is tried webhook_max_attempts times, waiting
+    # webhook_retry_base seconds x 6^(n-1) (at most 10 hours) after the n-th failure, each try
+    # cut at webhook_timeout. webhook_refuse_private: refuse webhook URLs whose host is (or resolves
+    # to) a loopback, private, link-local or otherwise non-public address (SSRF), when set and when sent.
+    spend_alert_interval: float = Field(default=10.0, ge=0.05, le=86400)
+    webhook_timeout: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(default=6, ge=1, le=20)
+    webhook_retry_base: float = Field(default=5.0, ge=0.01, le=3600)
+    webhook_refuse_private: bool = False
     # Seconds between each instance's checks of the catalogue version (providers and models added on
     # the console, docs/web.md): an edit is live everywhere within this long, without a restart.
     catalog_poll_interval: float = Field(default=5.0, ge=0.05, le=3600)

@@ -23,11 +23,15 @@ from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.httpkit.contract import json_body, operation
 from modelgate.httpkit.deps import AppState, CurrentKey, StateDep, text_parameters
+from modelgate.mail.spend_alerts import SEAL_PURPOSE
+from modelgate.mail.webhooks import new_secret, url_problem
 from modelgate.store import budgets as budget_store
 from modelgate.store import organisations as orgs
+from modelgate.store import spend_alerts as alert_store
 from modelgate.store.ledger import period_key
+from modelgate.store.secrets import seal
 from modelgate.wire.organisations import BillingBody, BudgetBody, MemberBody, ProjectBody
-from modelgate.wire.service import usd
+from modelgate.wire.service import iso, usd
 
 MAX_ROW_ID = 2**31 - 1  # the id columns are INTEGER
 
@@ -82,7 +86,25 @@ def _budget_view(b: budget_store.BudgetInfo) -> dict[str, Any]:
         "spent_usd": usd(b.spent_credits),
         "held_usd": usd(b.held_credits),
         "alert_thresholds": b.alert_thresholds,
+        "alert_webhook": b.alert_webhook,
         "alerts": [t for t in (b.alert_thresholds or []) if pct >= t],  # thresholds crossed this period
+    }
+
+
+def alert_view(a: alert_store.AlertRow) -> dict[str, Any]:
+    """An alert raised, as ``GET /v1/organisation`` lists it (newest first)."""
+    return {
+        "id": f"spendalert_{a.id}",
+        "level": a.level,
+        "project_id": a.project_id,
+        "member_id": a.member_id,
+        "period": a.period,
+        "threshold_percent": a.threshold_percent,
+        "threshold_usd": usd(a.threshold_credits),
+        "limit_usd": usd(a.limit_credits) if a.limit_credits is not None else None,
+        "spent_usd": usd(a.spent_credits),
+        "created_at": iso(a.created_at),
+        "webhook": {"state": a.webhook_state, "attempts": a.webhook_attempts} if a.webhook_state else None,
     }
 
 
@@ -139,6 +161,9 @@ async def organisation(ident: CurrentKey, state: StateDep) -> Response:
             bucket=period_key,
             project_ids=seen if ident.scope_project is not None else None,
         )
+        alerts = await alert_store.recent_alerts(
+            conn, org_id=ident.account_id, project_ids=seen if ident.scope_project is not None else None
+        )
     return json_response(
         {
             "data": {
@@ -150,6 +175,7 @@ async def organisation(ident: CurrentKey, state: StateDep) -> Response:
                 "project_id": ident.project_id,
                 "projects": [_project_view(p) for p in projects],
                 "budgets": [_budget_view(b) for b in budgets],
+                "recent_alerts": [alert_view(a) for a in alerts],
             }
         }
     )
@@ -277,6 +303,11 @@ async def put_budget(request: Request, ident: CurrentKey, state: StateDep) -> Re
         )
     if any(not 1 <= t <= 100 for t in body.alert_thresholds or []):
         raise InvalidRequestError("alert_thresholds are percentages from 1 to 100", param="alert_thresholds")
+    webhook = body.alert_webhook or None
+    if webhook is not None:
+        problem = url_problem(webhook, refuse_private=state.settings.webhook_refuse_private)
+        if problem is not None:
+            raise InvalidRequestError(problem, param="alert_webhook", code="invalid_webhook_url")
     async with state.db.engine.begin() as conn:
         member = None
         if body.project_id is None:
@@ -291,6 +322,9 @@ async def put_budget(request: Request, ident: CurrentKey, state: StateDep) -> Re
             member = await get_or_create_account(conn, email=normalise_email(body.member_email))
             if await orgs.org_role(conn, org_id=ident.account_id, account_id=member) is None:
                 raise NotFoundError("No such member in this organisation", param="member_email")
+        before = await budget_store.budget_at(
+            conn, org_id=ident.account_id, project_id=body.project_id, member_id=member
+        )
         budget_id = await budget_store.set_budget(
             conn,
             org_id=ident.account_id,
@@ -299,15 +333,36 @@ async def put_budget(request: Request, ident: CurrentKey, state: StateDep) -> Re
             period=body.period,
             limit_credits=round(body.limit_usd * CREDITS_PER_USD),
             alert_thresholds=body.alert_thresholds,
-            alert_webhook=body.alert_webhook,
+            alert_webhook=webhook,
         )
         budget: dict[str, Any] = {"id": budget_id, "period": body.period, "limit_usd": body.limit_usd}
         if member is not None:
             budget["member_id"] = f"user_{member}"
         await _record_budget(conn, ident, request, body.project_id, budget)
+        secret = await _webhook_secret(conn, budget_id, before, webhook)
         keys = await _revoke(conn, org=ident.account_id, project=body.project_id, member=member)
     await _revoke_all(state, keys)
-    return json_response({"data": {"id": budget_id}})
+    shown = {"alert_webhook_secret": secret} if secret is not None else {}
+    return json_response({"data": {"id": budget_id, **shown}})
+
+
+async def _webhook_secret(
+    conn: Any, budget_id: int, before: budget_store.BudgetRow | None, webhook: str | None
+) -> str | None:
+    """A webhook keeps its signing secret while its URL stays; a new URL gets a new secret, returned
+    (shown this once); no webhook, no secret."""
+    if webhook is None:
+        await budget_store.set_webhook(conn, budget_id=budget_id, url=None, secret_sealed=None)
+        return None
+    if before is not None and before.alert_webhook == webhook and before.alert_webhook_secret:
+        await budget_store.set_webhook(
+            conn, budget_id=budget_id, url=webhook, secret_sealed=before.alert_webhook_secret
+        )
+        return None
+    secret = new_secret()
+    sealed = await seal(conn, secret, purpose=SEAL_PURPOSE)
+    await budget_store.set_webhook(conn, budget_id=budget_id, url=webhook, secret_sealed=sealed)
+    return secret
 
 
 @router.delete("/v1/budgets/{budget_id}")

@@ -233,3 +233,57 @@ async def keys_under(
     if member_id is not None:
         q = q.where(ApiKey.member_id == member_id)
     return [int(r[0]) for r in (await conn.execute(q)).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRow:
+    id: int
+    period: str
+    limit_credits: int
+    alert_thresholds: list[int] | None
+    alert_webhook: str | None
+    alert_webhook_secret: str | None  # sealed
+
+
+async def budget_at(
+    conn: AsyncConnection, *, org_id: int, project_id: int | None, member_id: int | None = None
+) -> BudgetRow | None:
+    """The budget of one level, if there is one."""
+    row = (
+        await conn.execute(
+            select(
+                Budget.id,
+                Budget.period,
+                Budget.limit_credits,
+                Budget.alert_thresholds,
+                Budget.alert_webhook,
+                Budget.alert_webhook_secret,
+            ).where(
+                Budget.org_id == org_id,
+                Budget.project_id.is_(None) if project_id is None else Budget.project_id == project_id,
+                Budget.member_id.is_(None) if member_id is None else Budget.member_id == member_id,
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    thresholds = [int(t) for t in row[3]] if row[3] is not None else None
+    return BudgetRow(int(row[0]), str(row[1]), int(row[2]), thresholds, row[4], row[5])
+
+
+async def set_limit(conn: AsyncConnection, *, budget_id: int, period: str, limit_credits: int) -> None:
+    """Change a budget's limit and period only (its alerts stay)."""
+    await conn.execute(
+        update(Budget).where(Budget.id == budget_id).values(period=period, limit_credits=limit_credits)
+    )
+
+
+async def set_webhook(
+    conn: AsyncConnection, *, budget_id: int, url: str | None, secret_sealed: str | None
+) -> None:
+    """A budget's alert webhook and its (sealed) signing secret."""
+    await conn.execute(
+        update(Budget)
+        .where(Budget.id == budget_id)
+        .values(alert_webhook=url, alert_webhook_secret=secret_sealed)
+    )

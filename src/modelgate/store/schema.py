@@ -127,6 +127,8 @@ class Budget(Base):
     # Spend alerts: percentages of the limit (e.g. [50, 80, 100]) and a webhook URL (optional).
     alert_thresholds: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     alert_webhook: Mapped[str | None] = mapped_column(String(2000), default=None)
+    # The webhook's signing secret (``whsec_...``), sealed (``store/secrets.py``): shown once when set.
+    alert_webhook_secret: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -290,6 +292,7 @@ class Setting(Base):
 # The tables of other concepts live in modules of their own (callers import each table from the
 # module that defines it); imported here so that every table is in ``Base.metadata``.
 from modelgate.store import (  # noqa: E402, F401
+    schema_alerts,
     schema_identity,
     schema_responses,
     schema_self_service,
