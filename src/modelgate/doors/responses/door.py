@@ -36,9 +36,10 @@ from modelgate.doors.base import (
 )
 from modelgate.doors.rawjson import data_span, replace_string_in_frame, replace_top_level_string
 from modelgate.doors.responses import namespaces
+from modelgate.doors.responses.estimate import hosted_tool_bounds, prompt_upper_bound
 from modelgate.doors.responses.render import EventTranslator, ResponseShape, output_items, tools_echo
 from modelgate.doors.responses.state import Keeper, context, names_stored_reasoning, response_store
-from modelgate.doors.responses.translate import hosted_tool_bounds, prompt_upper_bound, to_chat
+from modelgate.doors.responses.translate import to_chat
 from modelgate.doors.responses.wire import ResponsesRequest
 from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.admission import supports
