@@ -12,7 +12,7 @@ from sqlalchemy import case, func, or_, select
 
 from modelgate.store.db import Conn
 from modelgate.store.organisations import in_keys_of
-from modelgate.store.schema import RequestLog
+from modelgate.store.schema import ApiKey, RequestLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +195,38 @@ async def usage_by_day(conn: Conn, f: LogFilter) -> list[dict[str, Any]]:
             "tokens": int(r.tokens or 0),
             "credits": int(r.credits or 0),
         }
+        for r in (await conn.execute(q)).all()
+    ]
+
+
+GROUPS = ("project", "member", "key", "model")
+
+
+async def usage_by_group(conn: Conn, f: LogFilter, *, by: str) -> list[tuple[date, Any, int, int, int]]:
+    """Requests, tokens and credits per (UTC day, ``by``): a project id, a member (account) id, a
+    key id (None: no key) or a model (the organisation usage page and its CSV export)."""
+    column = {
+        "project": ApiKey.project_id,
+        "member": ApiKey.member_id,
+        "key": RequestLog.key_id,
+        "model": RequestLog.model,
+    }[by]
+    day = func.date(RequestLog.created_at)
+    q = (
+        select(
+            day.label("day"),
+            column.label("grp"),
+            func.count().label("requests"),
+            func.sum(RequestLog.prompt_tokens + RequestLog.completion_tokens).label("tokens"),
+            func.sum(RequestLog.credits).label("credits"),
+        )
+        .select_from(RequestLog)
+        .outerjoin(ApiKey, ApiKey.id == RequestLog.key_id)
+        .where(*_where(f))
+        .group_by(day, column)
+    )
+    return [
+        (_as_date(r.day), r.grp, int(r.requests), int(r.tokens or 0), int(r.credits or 0))
         for r in (await conn.execute(q)).all()
     ]
 

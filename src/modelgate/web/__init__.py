@@ -22,6 +22,7 @@ from modelgate.web import (
     admin,
     admin_catalog,
     admin_money,
+    admin_orgs,
     admin_security,
     admin_status,
     admin_usage,
@@ -31,8 +32,12 @@ from modelgate.web import (
     docs,
     exports,
     keys,
+    org_usage,
     organisation,
     playground,
+    project_keys,
+    project_team,
+    projects,
     recovery,
     requests,
     sso,
@@ -159,6 +164,8 @@ def install(app: FastAPI) -> None:
         admin,
         admin_status,
     )
-    for module in (*routers, admin_catalog, admin_money, admin_security, admin_usage, recovery, twofactor):
+    extra = (admin_catalog, admin_money, admin_orgs, admin_security, admin_usage, recovery, twofactor)
+    pages = (projects, project_team, project_keys, org_usage)
+    for module in (*routers, *pages, *extra):
         app.include_router(module.router)
     _html_not_found(app)
