@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from fastapi import Request
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.store import organisations as orgs
+from modelgate.store.db import Conn
 from modelgate.store.key_rows import KeyRecord
 from modelgate.web.render import render
 from modelgate.web.sessions import WebUser
@@ -70,7 +70,7 @@ class ProjectAccess:
         return self.manages or (self.uses and key.member_id == self.user.account_id)
 
 
-async def org_access(conn: AsyncConnection, user: WebUser, org_id: int) -> OrgAccess | None:
+async def org_access(conn: Conn, user: WebUser, org_id: int) -> OrgAccess | None:
     if not 1 <= org_id <= MAX_ID:
         return None
     for m in await orgs.memberships(conn, account_id=user.account_id):
@@ -79,7 +79,7 @@ async def org_access(conn: AsyncConnection, user: WebUser, org_id: int) -> OrgAc
     return None
 
 
-async def project_access(conn: AsyncConnection, user: WebUser, project_id: int) -> ProjectAccess | None:
+async def project_access(conn: Conn, user: WebUser, project_id: int) -> ProjectAccess | None:
     """The person's reach in a project, or None when they may not see it."""
     if not 1 <= project_id <= MAX_ID:
         return None
@@ -95,7 +95,7 @@ async def project_access(conn: AsyncConnection, user: WebUser, project_id: int) 
     return ProjectAccess(user, org, project, role)
 
 
-async def my_projects(conn: AsyncConnection, user: WebUser, org: OrgAccess) -> list[orgs.ProjectInfo]:
+async def my_projects(conn: Conn, user: WebUser, org: OrgAccess) -> list[orgs.ProjectInfo]:
     """The projects of ``org`` the person may see."""
     return await orgs.visible_projects(conn, org_id=org.org_id, account_id=user.account_id)
 

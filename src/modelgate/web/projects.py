@@ -204,7 +204,10 @@ async def project_page(
             "a": access,
             "p": access.project,
             "members": members,
-            "candidates": [(a, e) for a, e, r in org_people if a not in in_project and r != "billing"],
+            # The organisation's roster is its managers' to see; a project owner types the email.
+            "candidates": [(a, e) for a, e, r in org_people if a not in in_project and r != "billing"]
+            if access.org.manages
+            else [],
             "budgets": budgets,
             "keys": keys,
             "scopes": KEY_SCOPES,
