@@ -21,7 +21,20 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from modelgate.accounts.keys import KeyAuthenticator
-from modelgate.api import admin_projects, admin_users, billing, keys, model_metrics, models, usage
+from modelgate.api import (
+    admin_api_keys,
+    admin_invites,
+    admin_keys,
+    admin_limits,
+    admin_projects,
+    admin_unsupported,
+    admin_users,
+    billing,
+    keys,
+    model_metrics,
+    models,
+    usage,
+)
 from modelgate.api import metrics as metrics_api
 from modelgate.api import organisations as organisations_api
 from modelgate.cache import build_cache
@@ -310,6 +323,11 @@ def build_app(
     app.include_router(organisations_api.router)
     app.include_router(admin_projects.router)
     app.include_router(admin_users.router)
+    app.include_router(admin_invites.router)
+    app.include_router(admin_keys.router)
+    app.include_router(admin_api_keys.router)
+    app.include_router(admin_limits.router)
+    app.include_router(admin_unsupported.router)
     app.include_router(billing.router)
     app.include_router(usage.router)
     app.include_router(metrics_api.router)

@@ -134,12 +134,14 @@ async def create_key(
     tpm: int | None = None,
     expires_at: datetime | None = None,
     cache_mode: str | None = None,
+    service_account_id: int | None = None,
 ) -> NewKey:
     """A new key (the raw value is returned only here). ``scopes=None`` allows every scope;
     ``limit_credits`` with ``limit_retention`` (no_reset|day|week|month) caps its spend per period.
     ``account_id`` is the organisation (its pool); the key joins ``project_id`` (default: the
     organisation's default project) as ``member_id``'s key (default: the account itself, the owner
-    of a personal organisation)."""
+    of a personal organisation); a project service account's key (``service_account_id``) has no
+    member."""
     check_key_settings(scopes=scopes, limit_retention=limit_retention)
     if limit_credits is not None and limit_retention is None:
         limit_retention = "no_reset"
@@ -161,7 +163,10 @@ async def create_key(
         limit_retention=limit_retention,
         limit_credits=limit_credits,
         project_id=project_id if project_id is not None else await default_project(conn, org_id=account_id),
-        member_id=member_id if member_id is not None else account_id,
+        member_id=None
+        if service_account_id is not None
+        else (member_id if member_id is not None else account_id),
+        service_account_id=service_account_id,
         allowed_models=allowed_models,
         rpm=rpm,
         tpm=tpm,

@@ -1,6 +1,6 @@
 """What OpenAI's Admin API endpoints share (docs/admin-api.md): the admin key check, OpenAI's
-object ids (``proj_12``, ``user_7``), list pages (``limit``, ``after``, ``has_more``) and the
-objects' wire form.
+object ids (``proj_12``, ``user_7``, ``invite_3``, ``key_9``, ``svc_acct_4``), list pages
+(``limit``, ``after``, ``has_more``), audit entries and the objects' wire form.
 
 An admin key is a management key: it administers its organisation and cannot call models; an
 inference key gets a 403 here, in the same error envelope as every other modelgate error.
@@ -26,7 +26,14 @@ LIST_PARAMS = [
     query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
     query("after", {"type": "string", "maxLength": 40}, description="the last id of the previous page"),
 ]
-_ID = re.compile(r"^(proj|user)_([0-9]{1,10})$")
+_ID = re.compile(r"^(proj|user|invite|key|svc_acct)_([0-9]{1,10})$")
+NOUNS = {
+    "proj": "project",
+    "user": "user",
+    "invite": "invite",
+    "key": "API key",
+    "svc_acct": "service account",
+}
 MAX_ROW_ID = 2**31 - 1  # the id columns are INTEGER: a larger id names no row (and overflowed the query)
 
 
@@ -34,7 +41,7 @@ def parse_id(raw: str, kind: str, *, param: str) -> int:
     """``proj_12`` -> 12; anything else names nothing (404)."""
     m = _ID.match(raw)
     if m is None or m.group(1) != kind or int(m.group(2)) > MAX_ROW_ID:
-        raise NotFoundError(f"No {'project' if kind == 'proj' else 'user'} with id {raw[:60]!r}", param=param)
+        raise NotFoundError(f"No {NOUNS[kind]} with id {raw[:60]!r}", param=param)
     return int(m.group(2))
 
 
@@ -42,12 +49,15 @@ def page_after(request: Request, kind: str) -> tuple[int, int]:
     """``(limit, after)`` of a list request: after is the id after which the page starts."""
     limit = int_param(request, "limit", default=20, low=1, high=100)
     after = single(request, "after")
-    if after is None:
-        return limit, 0
+    return limit, (0 if after is None else parse_after(after, kind))
+
+
+def parse_after(after: str, kind: str) -> int:
+    """The row id of an ``after`` cursor (``proj_12`` -> 12); a 400 if it is not one of ``kind``."""
     m = _ID.match(after)
     if m is None or m.group(1) != kind:
         raise InvalidRequestError(f"after must be an id like {kind}_12", param="after")
-    return limit, min(int(m.group(2)), MAX_ROW_ID)
+    return min(int(m.group(2)), MAX_ROW_ID)
 
 
 def page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
@@ -121,7 +131,7 @@ def visible(ident: KeyIdentity, row: ProjectRow | None, raw: str) -> ProjectRow:
     return row
 
 
-def _ts(when: datetime | None) -> int | None:
+def ts(when: datetime | None) -> int | None:
     if when is None:
         return None
     return int((when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp())
@@ -132,8 +142,8 @@ def project_object(p: ProjectRow) -> dict[str, Any]:
         "id": f"proj_{p.id}",
         "object": "organization.project",
         "name": p.name,
-        "created_at": _ts(p.created_at),
-        "archived_at": _ts(p.archived_at),
+        "created_at": ts(p.created_at),
+        "archived_at": ts(p.archived_at),
         "status": "archived" if p.archived_at is not None else "active",
         "external_key_id": None,
     }
@@ -146,7 +156,7 @@ def user_object(m: MemberRow) -> dict[str, Any]:
         "name": None,
         "email": m.email,
         "role": m.role,
-        "added_at": _ts(m.added_at),
+        "added_at": ts(m.added_at),
     }
 
 
@@ -157,5 +167,5 @@ def project_user_object(m: MemberRow) -> dict[str, Any]:
         "name": None,
         "email": m.email,
         "role": m.role,
-        "added_at": _ts(m.added_at),
+        "added_at": ts(m.added_at),
     }

@@ -22,7 +22,7 @@ BASE = "/v1/organization/projects"
 PROJECT_ROLES = ", ".join(orgs.PROJECT_ROLES)
 
 
-async def _project(state: AppState, ident: CurrentKey, raw: str) -> directory.ProjectRow:
+async def project_for(state: AppState, ident: CurrentKey, raw: str) -> directory.ProjectRow:
     async with state.db.engine.connect() as conn:
         row = await directory.project_row(conn, project_id=common.parse_id(raw, "proj", param="project_id"))
     return common.visible(ident, row, raw)
@@ -73,13 +73,13 @@ async def create_project(request: Request, ident: CurrentKey, state: StateDep) -
 @router.get(BASE + "/{project_id}")
 async def retrieve_project(ident: CurrentKey, state: StateDep, project_id: str) -> Response:
     common.admin_caller(ident)
-    return json_response(common.project_object(await _project(state, ident, project_id)))
+    return json_response(common.project_object(await project_for(state, ident, project_id)))
 
 
 @router.post(BASE + "/{project_id}", openapi_extra=operation(body=json_body(ProjectUpdate)))
 async def modify_project(request: Request, ident: CurrentKey, state: StateDep, project_id: str) -> Response:
     common.admin_caller(ident)
-    found = await _project(state, ident, project_id)
+    found = await project_for(state, ident, project_id)
     body = await parse_body(request, ProjectUpdate)
     async with state.db.engine.begin() as conn:
         await common.may_manage_project(conn, ident, found.id)
@@ -104,7 +104,7 @@ async def archive_project(request: Request, ident: CurrentKey, state: StateDep, 
     """Archive a project: its keys are disabled; it is listed only with ``include_archived``."""
     common.admin_caller(ident)
     common.require_manager(ident, "archiving projects")
-    found = await _project(state, ident, project_id)
+    found = await project_for(state, ident, project_id)
     if found.is_default:
         raise InvalidRequestError("The default project cannot be archived", param="project_id")
     async with state.db.engine.begin() as conn:
@@ -124,7 +124,7 @@ async def list_project_users(
     request: Request, ident: CurrentKey, state: StateDep, project_id: str
 ) -> Response:
     common.admin_caller(ident)
-    found = await _project(state, ident, project_id)
+    found = await project_for(state, ident, project_id)
     limit, after = common.page_after(request, "user")
     async with state.db.engine.connect() as conn:
         rows = await directory.project_users_page(conn, project_id=found.id, after=after, limit=limit + 1)
@@ -141,7 +141,7 @@ def _role(role: str | None) -> str:
 async def add_project_user(request: Request, ident: CurrentKey, state: StateDep, project_id: str) -> Response:
     """Add a member of the organisation (``user_id``) or anyone by ``email`` (made a member)."""
     common.admin_caller(ident)
-    found = await _project(state, ident, project_id)
+    found = await project_for(state, ident, project_id)
     body = await parse_body(request, ProjectUserCreate)
     role = _role(body.role)
     if (body.user_id is None) == (body.email is None):
@@ -187,7 +187,7 @@ async def retrieve_project_user(
     ident: CurrentKey, state: StateDep, project_id: str, user_id: str
 ) -> Response:
     common.admin_caller(ident)
-    found = await _project(state, ident, project_id)
+    found = await project_for(state, ident, project_id)
     async with state.db.engine.connect() as conn:
         row = await _member(conn, found.id, user_id)
     return json_response(common.project_user_object(row))
@@ -200,7 +200,7 @@ async def modify_project_user(
     request: Request, ident: CurrentKey, state: StateDep, project_id: str, user_id: str
 ) -> Response:
     common.admin_caller(ident)
-    found = await _project(state, ident, project_id)
+    found = await project_for(state, ident, project_id)
     body = await parse_body(request, ProjectUserUpdate)
     role = _role(body.role)
     async with state.db.engine.begin() as conn:
@@ -226,7 +226,7 @@ async def delete_project_user(
     request: Request, ident: CurrentKey, state: StateDep, project_id: str, user_id: str
 ) -> Response:
     common.admin_caller(ident)
-    found = await _project(state, ident, project_id)
+    found = await project_for(state, ident, project_id)
     async with state.db.engine.begin() as conn:
         await common.may_manage_project(conn, ident, found.id)
         member = await _member(conn, found.id, user_id)

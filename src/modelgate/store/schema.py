@@ -171,6 +171,8 @@ class ApiKey(Base):
     rpm: Mapped[int | None] = mapped_column(Integer, default=None)
     tpm: Mapped[int | None] = mapped_column(Integer, default=None)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # A project service account's key (migration 0020, store/schema_admin.py): member_id is then None.
+    service_account_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class KeySpend(Base):
@@ -292,6 +294,7 @@ class Setting(Base):
 # The tables of other concepts live in modules of their own (callers import each table from the
 # module that defines it); imported here so that every table is in ``Base.metadata``.
 from modelgate.store import (  # noqa: E402, F401
+    schema_admin,
     schema_alerts,
     schema_identity,
     schema_responses,

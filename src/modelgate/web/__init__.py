@@ -31,6 +31,7 @@ from modelgate.web import (
     billing,
     docs,
     exports,
+    invite,
     keys,
     org_usage,
     organisation,
@@ -165,7 +166,7 @@ def install(app: FastAPI) -> None:
         admin_status,
     )
     extra = (admin_catalog, admin_money, admin_orgs, admin_security, admin_usage, recovery, twofactor)
-    pages = (projects, project_team, project_keys, org_usage)
+    pages = (projects, project_team, project_keys, org_usage, invite)
     for module in (*routers, *pages, *extra):
         app.include_router(module.router)
     _html_not_found(app)

@@ -73,28 +73,36 @@ async def app_home(request: Request) -> Response:
 
 
 @router.get("/app/signup")
-async def signup_page(request: Request) -> Response:
+async def signup_page(request: Request, next: str | None = None, email: str = "") -> Response:
     if await load_user(request):
-        return RedirectResponse("/app/keys", status_code=303)
-    return render(request, "signup.html", {"errors": {}, "email": ""})
+        return RedirectResponse(safe_next(next), status_code=303)
+    shown = email[:320] if plausible_email(email[:320]) else ""
+    return render(request, "signup.html", {"errors": {}, "email": shown, "next": safe_next(next, "")})
 
 
 @router.post("/app/signup")
 async def signup_submit(
-    request: Request, email: str = Form(""), password: str = Form(""), csrf_token: str = Form("")
+    request: Request,
+    email: str = Form(""),
+    password: str = Form(""),
+    csrf_token: str = Form(""),
+    next: str = Form(""),
 ) -> Response:
+    """A new account is signed in and sent to ``next`` (an invitation's page) or welcomed."""
     check_anon_csrf(request, csrf_token)
     errors = validate_sign_up(email, password)
     if not errors and sso_only(request, email):
         errors = {"email": SSO_ONLY_MESSAGE.replace(": use its button below", " (log-in page)")}
     if errors:
-        return render(request, "signup.html", {"errors": errors, "email": email}, status_code=400)
+        ctx = {"errors": errors, "email": email, "next": safe_next(next, "")}
+        return render(request, "signup.html", ctx, status_code=400)
     limiter = web_state(request).signup_limiter
     ip = client_ip(request)
     wait = await limiter.retry_after(ip)
     if wait:
         errors = {"form": f"Too many sign-ups from your network. Try again in {_minutes(wait)}."}
-        resp = render(request, "signup.html", {"errors": errors, "email": email}, status_code=429)
+        ctx = {"errors": errors, "email": email, "next": safe_next(next, "")}
+        resp = render(request, "signup.html", ctx, status_code=429)
         resp.headers["Retry-After"] = str(wait)
         return resp
     await limiter.attempted(ip)
@@ -110,9 +118,10 @@ async def signup_submit(
         account_id = None
     if account_id is not None:  # a new account is signed in at once and welcomed
         await mail_verification(request, account_id=account_id, email=normalise_email(email))
-        return await finish_login(request, account_id=account_id, next_path=WELCOME)
+        return await finish_login(request, account_id=account_id, next_path=safe_next(next, WELCOME))
     # A taken email: nothing signs in and its password is unchanged; the log-in form keeps the email.
-    return RedirectResponse(f"{SIGNED_UP}&email={quote(normalise_email(email))}", status_code=303)
+    then = f"&next={quote(safe_next(next))}" if safe_next(next, "") else ""
+    return RedirectResponse(f"{SIGNED_UP}&email={quote(normalise_email(email))}{then}", status_code=303)
 
 
 @router.get("/app/login")
