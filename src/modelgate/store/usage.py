@@ -1,6 +1,7 @@
 """Usage and logs on the data floor: every read of ``request_logs`` (the service API's
-``/v2/usage…`` and ``/v2/logs``, the Billing page, its CSV exports, the operator console), through
-one filter (``LogFilter``) and one set of queries. Rows are written by ``store/log_sink.py``."""
+``/v2/usage…`` and ``/v2/logs``, the Billing page, its CSV exports, the request detail page, the
+operator console), through one filter (``LogFilter``) and one set of queries. Rows are written by
+``store/log_sink.py``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import case, func, or_, select
 
 from modelgate.store.db import Conn
 from modelgate.store.organisations import in_keys_of
-from modelgate.store.schema import ApiKey, RequestLog
+from modelgate.store.schema import Account, ApiKey, RequestLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,27 @@ async def log_page(conn: Conn, f: LogFilter, *, limit: int, offset: int = 0) -> 
 async def log_count(conn: Conn, f: LogFilter) -> int:
     q = select(func.count()).select_from(RequestLog).where(*_where(f))
     return int((await conn.execute(q)).scalar() or 0)
+
+
+MAX_FOUND = 20
+
+
+async def find_requests(conn: Conn, wanted: str, *, account_id: int | None) -> list[dict[str, Any]]:
+    """The rows whose request id or client request id is ``wanted`` (``LogFilter.request_id``),
+    newest first, at most ``MAX_FOUND``, with the account's email and the key's name; only
+    ``account_id``'s rows unless it is None (operators). The request detail page and the console's
+    lookup (by the ``x-inference-id`` a response carried, or the caller's ``X-Client-Request-Id``)."""
+    if not wanted:
+        return []
+    q = (
+        select(RequestLog, Account.email, ApiKey.name.label("key_name"))
+        .outerjoin(Account, Account.id == RequestLog.account_id)
+        .outerjoin(ApiKey, ApiKey.id == RequestLog.key_id)
+        .where(*_where(LogFilter(account_id=account_id, request_id=wanted)))
+        .order_by(RequestLog.created_at.desc())
+        .limit(MAX_FOUND)
+    )
+    return [dict(r._mapping) for r in (await conn.execute(q)).all()]
 
 
 async def logged_models(conn: Conn, *, account_id: int) -> list[str]:

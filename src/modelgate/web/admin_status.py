@@ -17,7 +17,6 @@ from starlette.responses import RedirectResponse, Response
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.money import usd_text
 from modelgate.store.operators import audit
-from modelgate.store.request_logs import find_requests
 from modelgate.store.site_settings import (
     CREDITS_HELP,
     MAX_HELP_LENGTH,
@@ -27,7 +26,7 @@ from modelgate.store.site_settings import (
     save_site_setting,
 )
 from modelgate.store.totp import two_factor_required
-from modelgate.store.usage import recent_stats
+from modelgate.store.usage import find_requests, recent_stats
 from modelgate.web.admin import Operator, OperatorCsrf, actor
 from modelgate.web.render import render
 from modelgate.web.requests import detail

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.money import usd_text
-from modelgate.store.request_logs import find_requests
+from modelgate.store.usage import find_requests
 from modelgate.web.render import STOPPED, render
 from modelgate.web.sessions import CurrentUser
 
