@@ -8,7 +8,10 @@ the functions that cost most, with their calls per request (cProfile on the thre
 profiler inflates the time several times, so compare its shares, not its absolute microseconds).
 
     python bench/hotpath.py [-n 20000] [-c 32] [--body bench/body.json] [--path /v1/chat/completions]
-                            [--profile] [--top 40] [--budgets all|key]
+                            [--profile] [--top 40] [--budgets all|key] [--callgrind]
+
+``bench/instructions.sh`` runs it under valgrind's callgrind and prints the instructions per request
+of the timed requests only (deterministic within a few per mille, whatever the machine's load).
 """
 
 from __future__ import annotations
@@ -147,6 +150,8 @@ async def drive(args: argparse.Namespace, key: str, body: bytes) -> dict[str, An
         # Timed by the thread's CPU clock: a wall clock would charge a function for whatever other
         # process the scheduler ran meanwhile (a write to the mock wakes it, often on this core).
         prof = cProfile.Profile(time.thread_time) if args.profile else None
+        if args.callgrind:
+            _callgrind("on")
         t0, c0 = time.perf_counter(), time.process_time()
         if prof is not None:
             prof.enable()
@@ -154,6 +159,8 @@ async def drive(args: argparse.Namespace, key: str, body: bytes) -> dict[str, An
         if prof is not None:
             prof.disable()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if args.callgrind:
+            _callgrind("off")
         await asyncio.sleep(0.2)  # the last settles commit
     res = {
         "requests": args.requests,
@@ -183,6 +190,11 @@ async def drive(args: argparse.Namespace, key: str, body: bytes) -> dict[str, An
     return res
 
 
+def _callgrind(state: str) -> None:
+    """Switch callgrind's instrumentation of this process on or off (``--callgrind``)."""
+    subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", "--requests", type=int, default=20000)
@@ -192,6 +204,12 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--chunks", type=int, default=8, help="SSE chunks per streamed answer of the mock")
+    ap.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="count instructions of the timed requests only: run under "
+        "valgrind --tool=callgrind --instr-atstart=no (see bench/instructions.sh)",
+    )
     ap.add_argument("--profile-out", help="also write the cProfile stats to this file (pstats)")
     ap.add_argument(
         "--budgets",
