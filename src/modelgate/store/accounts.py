@@ -42,6 +42,14 @@ async def balance(conn: Conn, *, account_id: int) -> int | None:
     return int(value) if value is not None else None
 
 
+async def balances(conn: Conn, *, account_ids: list[int]) -> dict[int, int]:
+    """The balances of several accounts at once (the console's Usage page); unknown ids are left out."""
+    if not account_ids:
+        return {}
+    query = select(Account.id, Account.balance_credits).where(Account.id.in_(account_ids))
+    return {int(r.id): int(r.balance_credits) for r in await conn.execute(query)}
+
+
 async def login_row(conn: Conn, *, email: str) -> tuple[int, str | None] | None:
     """``(id, password_hash)`` of the account with this (normalised) email."""
     q = select(Account.id, Account.password_hash).where(Account.email == email)

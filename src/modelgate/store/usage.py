@@ -256,6 +256,49 @@ async def usage_by_group(conn: Conn, f: LogFilter, *, by: str) -> list[tuple[dat
 # -- the operator console -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class DayUsage:
+    day: date
+    account_id: int
+    email: str
+    requests: int
+    errors: int
+    tokens: int
+    credits: int
+
+
+async def usage_by_day_and_account(conn: Conn, *, since: datetime, until: datetime) -> list[DayUsage]:
+    """Requests (failed ones too), tokens and credits per (UTC day, account) across every account,
+    with the account's email (the console's Usage page)."""
+    day = func.date(RequestLog.created_at)
+    q = (
+        select(
+            day.label("day"),
+            RequestLog.account_id,
+            func.coalesce(func.max(Account.email), "deleted account").label("email"),
+            func.count().label("requests"),
+            func.sum(case((RequestLog.status != "success", 1), else_=0)).label("errors"),
+            func.sum(RequestLog.prompt_tokens + RequestLog.completion_tokens).label("tokens"),
+            func.sum(RequestLog.credits).label("credits"),
+        )
+        .outerjoin(Account, Account.id == RequestLog.account_id)
+        .where(*_where(LogFilter(since=since, until=until)))
+        .group_by(day, RequestLog.account_id)
+    )
+    return [
+        DayUsage(
+            _as_date(r.day),
+            int(r.account_id),
+            str(r.email),
+            int(r.requests),
+            int(r.errors or 0),
+            int(r.tokens or 0),
+            int(r.credits or 0),
+        )
+        for r in (await conn.execute(q)).all()
+    ]
+
+
 async def recent_stats(conn: Conn, *, by: str, since: datetime) -> list[Any]:
     """Per ``provider`` or ``model`` (``by``) since ``since``: ``name``, ``requests``, ``ok``
     (succeeded), ``latency`` (mean of the successful), ``overage`` (credits) and ``over`` (requests)."""
