@@ -16,6 +16,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.accounts.service import top_up
+from modelgate.store.audit import EventFilter, org_events
 from modelgate.store.budgets import set_budget
 from modelgate.store.key_rows import list_keys
 from modelgate.store.organisations import add_org_member, create_org, create_project
@@ -107,9 +108,30 @@ def test_owner_and_member_manage_a_project(web_server: LiveServer) -> None:
         assert r.status_code == 400
         r = post(c, f"/app/projects/{s['a']}/budgets", page, limit_usd="1", period="day", webhook="ftp://x")
         assert r.status_code == 400 and "webhook" in r.text
+        # A webhook gets a signing secret, shown once on the answer; saving the same URL keeps it.
+        hook = {
+            "limit_usd": "2",
+            "period": "day",
+            "thresholds": "50",
+            "webhook": "https://hooks.example.com/x",
+        }
+        r = post(c, f"/app/projects/{s['a']}/budgets", page, **hook)
+        assert r.status_code == 200 and re.search(r'id="webhook-secret-value" class="secret">whsec_', r.text)
+        r = post(c, f"/app/projects/{s['a']}/budgets", page, **hook)
+        assert r.status_code == 303
         page = c.get(f"/app/projects/{s['a']}")
+        assert "whsec_" not in page.text
         for level in ("organisation", "project", "member"):
             assert f'data-budget="{level}"' in page.text
+
+        async def events(conn: AsyncConnection) -> list[str]:
+            rows = await org_events(conn, EventFilter(org_id=s["org"]), limit=100)
+            return [e.type for e in rows if e.actor_email == "olga@example.com"]
+
+        logged = with_db(web_server, events)  # every change above is in the organisation's audit log
+        for kind in ("project.created", "project.updated", "user.added", "user.updated", "user.deleted"):
+            assert kind in logged, logged
+        assert "organization.updated" in logged
 
     with logged_in(web_server, "ann@example.com") as c:
         page = c.get("/app/projects")

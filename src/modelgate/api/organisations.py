@@ -339,14 +339,14 @@ async def put_budget(request: Request, ident: CurrentKey, state: StateDep) -> Re
         if member is not None:
             budget["member_id"] = f"user_{member}"
         await _record_budget(conn, ident, request, body.project_id, budget)
-        secret = await _webhook_secret(conn, budget_id, before, webhook)
+        secret = await webhook_secret(conn, budget_id, before, webhook)
         keys = await _revoke(conn, org=ident.account_id, project=body.project_id, member=member)
     await _revoke_all(state, keys)
     shown = {"alert_webhook_secret": secret} if secret is not None else {}
     return json_response({"data": {"id": budget_id, **shown}})
 
 
-async def _webhook_secret(
+async def webhook_secret(
     conn: Any, budget_id: int, before: budget_store.BudgetRow | None, webhook: str | None
 ) -> str | None:
     """A webhook keeps its signing secret while its URL stays; a new URL gets a new secret, returned

@@ -16,10 +16,11 @@ from modelgate.store import organisations as orgs
 from modelgate.store.admin_directory import projects_page
 from modelgate.store.ledger import period_key
 from modelgate.store.org_overview import org_summaries, org_summary
+from modelgate.store.spend_alerts import recent_alerts
 from modelgate.store.usage import LogFilter, usage_by_group
 from modelgate.web.admin import Operator
 from modelgate.web.project_access import MAX_ID
-from modelgate.web.projects import budget_view
+from modelgate.web.projects import alert_view, budget_view
 from modelgate.web.render import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(pending_writes_flushed)])
@@ -77,6 +78,7 @@ async def organisation_page(
             budget_view(b, emails)
             for b in await budget_store.list_budgets(conn, org_id=org_id, bucket=period_key)
         ]
+        alerts = [alert_view(a, emails) for a in await recent_alerts(conn, org_id=org_id, limit=20)]
         spend = await usage_by_group(
             conn, LogFilter(account_id=org_id, since=since, until=until), by="project"
         )
@@ -97,6 +99,7 @@ async def organisation_page(
             "members": members,
             "projects": projects,
             "budgets": budgets,
+            "alerts": alerts,
             "per_project": sorted(per_project.items(), key=lambda kv: -kv[1][1]),
             "days": days,
             "periods": PERIODS,

@@ -11,13 +11,16 @@ Anything a person may not see is answered as if it did not exist (404), so ids c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from fastapi import Request
 from starlette.responses import Response
 
 from modelgate.catalog.models import CREDITS_PER_USD
+from modelgate.store import audit as audit_log
 from modelgate.store import organisations as orgs
 from modelgate.store.db import Conn
 from modelgate.store.key_rows import KeyRecord
@@ -155,3 +158,30 @@ def clean_text(raw: object, limit: int = 200) -> str | None:
     if not value or len(value) > limit or any(ord(c) < 32 for c in value):
         return None
     return value
+
+
+async def record(
+    conn: Conn,
+    request: Request,
+    user: WebUser,
+    org_id: int,
+    type: str,
+    *,
+    project_id: int | None = None,
+    resource_id: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """One audit event of the organisation (store/audit.py), done by the signed-in person on a page,
+    in the caller's transaction."""
+    actor = audit_log.Actor(
+        user.account_id, user.email, ip=request.client.host if request.client is not None else None
+    )
+    await audit_log.record(
+        conn,
+        org_id=org_id,
+        type=type,
+        actor=actor,
+        project_id=project_id,
+        resource_id=resource_id,
+        details=details,
+    )

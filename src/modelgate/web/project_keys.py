@@ -30,6 +30,7 @@ from modelgate.web.project_access import (
     parse_count,
     parse_models,
     project_access,
+    record,
 )
 from modelgate.web.projects import project_page
 from modelgate.web.sessions import CsrfUser
@@ -133,6 +134,16 @@ async def create_project_key(
             rpm=values["rpm"],  # type: ignore[arg-type]
             expires_at=values["expires_at"],  # type: ignore[arg-type]
         )
+        await record(
+            conn,
+            request,
+            user,
+            access.org.org_id,
+            "api_key.created",
+            project_id=project_id,
+            resource_id=f"key_{new.key_id}",
+            details={"data": {"name": values["name"], "scopes": values["scopes"]}},
+        )
     response = RedirectResponse(f"/app/projects/{project_id}?saved=key#new-key", status_code=303)
     response.set_cookie(
         NEW_KEY_COOKIE,
@@ -182,8 +193,8 @@ async def edit_project_key(
     async with app_state(request).db.engine.begin() as conn:
         access = await project_access(conn, user, project_id)
         answer = await _editable(request, conn, access, key_id)
-        if answer is not None:
-            return answer
+        if answer is not None or access is None:
+            return answer or not_found(request, "project")
         if errors:
             return await project_page(request, user, project_id, errors=errors, status_code=400)
         rec = await get_key_by_id(conn, key_id=key_id)
@@ -197,6 +208,17 @@ async def edit_project_key(
             allowed_models=values["allowed_models"],  # type: ignore[arg-type]
             rpm=values["rpm"],  # type: ignore[arg-type]
             expires_at=values["expires_at"],  # type: ignore[arg-type]
+        )
+        changed = {k: v for k, v in values.items() if k != "limit"}
+        await record(
+            conn,
+            request,
+            user,
+            access.org.org_id,
+            "api_key.updated",
+            project_id=project_id,
+            resource_id=f"key_{key_id}",
+            details={"changes_requested": changed},
         )
     await app_state(request).keys.revoke(key_id=key_id)
     return RedirectResponse(f"/app/projects/{project_id}?saved=key-{key_id}#key-{key_id}", status_code=303)
@@ -216,11 +238,21 @@ async def switch_project_key(
     async with app_state(request).db.engine.begin() as conn:
         access = await project_access(conn, user, project_id)
         answer = await _editable(request, conn, access, key_id)
-        if answer is not None:
-            return answer
+        if answer is not None or access is None:
+            return answer or not_found(request, "project")
         if action == "delete":
             await delete_key(conn, key_id=key_id)
         else:
             await update_key(conn, key_id=key_id, disabled=action == "disable")
+        await record(
+            conn,
+            request,
+            user,
+            project_id=project_id,
+            org_id=access.org.org_id,
+            type="api_key.deleted" if action == "delete" else "api_key.updated",
+            resource_id=f"key_{key_id}",
+            details=None if action == "delete" else {"changes_requested": {"disabled": action == "disable"}},
+        )
     await app_state(request).keys.revoke(key_id=key_id)
     return RedirectResponse(f"/app/projects/{project_id}?saved={action}#keys", status_code=303)

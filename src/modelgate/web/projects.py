@@ -20,6 +20,7 @@ from modelgate.store import organisations as orgs
 from modelgate.store.admin_directory import project_users_page
 from modelgate.store.key_rows import key_spend_since, list_keys, period_spend
 from modelgate.store.ledger import period_key, period_start
+from modelgate.store.spend_alerts import AlertRow, recent_alerts
 from modelgate.web.keys import _usd_input as usd_input
 from modelgate.web.project_access import (
     MAX_ID,
@@ -32,6 +33,7 @@ from modelgate.web.project_access import (
     parse_count,
     parse_models,
     project_access,
+    record,
 )
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser, WebUser
@@ -66,13 +68,35 @@ def budget_view(b: budget_store.BudgetInfo, emails: dict[int, str]) -> dict[str,
     }
 
 
+def alert_view(a: AlertRow, emails: dict[int, str]) -> dict[str, Any]:
+    """A spend alert raised (``store/spend_alerts.py``) as the pages show it."""
+    return {
+        "id": a.id,
+        "level": a.level,
+        "member": emails.get(a.member_id or 0, "") if a.member_id else "",
+        "threshold": f"{a.threshold_percent}%" if a.threshold_percent is not None else None,
+        "threshold_credits": a.threshold_credits,
+        "limit": a.limit_credits,
+        "spent": a.spent_credits,
+        "period": a.period,
+        "at": a.created_at,
+        "webhook": a.webhook_state,
+        "attempts": a.webhook_attempts,
+    }
+
+
 @router.get("/app/projects")
 async def projects_page(request: Request, user: CurrentUser) -> Response:
     return await _list_page(request, user)
 
 
 async def _list_page(
-    request: Request, user: WebUser, *, errors: dict[str, str] | None = None, status_code: int = 200
+    request: Request,
+    user: WebUser,
+    *,
+    errors: dict[str, str] | None = None,
+    webhook_secret: str | None = None,
+    status_code: int = 200,
 ) -> Response:
     groups = []
     async with app_state(request).db.engine.connect() as conn:
@@ -95,6 +119,7 @@ async def _list_page(
         {
             "groups": groups,
             "errors": errors or {},
+            "webhook_secret": webhook_secret,
             "saved": request.query_params.get("saved", ""),
             "periods": budget_store.PERIODS,
             "period_words": PERIOD_WORDS,
@@ -122,6 +147,16 @@ async def create_project(request: Request, user: CsrfUser, org_id: int = Path(ge
                 status_code=400,
             )
         pid = await orgs.create_project(conn, org_id=org_id, name=name, owner_id=user.account_id)
+        await record(
+            conn,
+            request,
+            user,
+            org_id,
+            "project.created",
+            project_id=pid,
+            resource_id=f"proj_{pid}",
+            details={"data": {"name": name}},
+        )
     return RedirectResponse(f"/app/projects/{pid}?saved=created", status_code=303)
 
 
@@ -179,6 +214,7 @@ async def project_page(
     errors: dict[str, str] | None = None,
     form: dict[str, Any] | None = None,
     new_key: str | None = None,
+    webhook_secret: str | None = None,
     status_code: int = 200,
 ) -> Response:
     async with app_state(request).db.engine.connect() as conn:
@@ -196,6 +232,10 @@ async def project_page(
             )
         ]
         keys = await key_rows(conn, access, budgets)
+        alerts = [
+            alert_view(a, emails)
+            for a in await recent_alerts(conn, org_id=org_id, project_ids=[project_id], limit=10)
+        ]
     in_project = {m.account_id for m in members}
     return render(
         request,
@@ -209,6 +249,7 @@ async def project_page(
             if access.org.manages
             else [],
             "budgets": budgets,
+            "alerts": alerts,
             "keys": keys,
             "scopes": KEY_SCOPES,
             "retentions": RETENTIONS,
@@ -217,6 +258,7 @@ async def project_page(
             "errors": errors or {},
             "form": form or {"scopes": list(KEY_SCOPES)},
             "new_key": new_key,
+            "webhook_secret": webhook_secret,
             "usd_input": usd_input,
             "saved": request.query_params.get("saved", ""),
             "page": "projects",
@@ -266,6 +308,17 @@ async def project_settings(
             errors["p-tpm"] = f"Tokens per minute: {tpm}."
         if errors:
             return await project_page(request, user, project_id, errors=errors, status_code=400)
+        changes = {"name": name, "allowed_models": models, "rpm": rpm, "tpm": tpm}
+        await record(
+            conn,
+            request,
+            user,
+            access.org.org_id,
+            "project.updated",
+            project_id=project_id,
+            resource_id=f"proj_{project_id}",
+            details={"changes_requested": changes},
+        )
         await orgs.update_project(
             conn, project_id=project_id, name=name, allowed_models=models, rpm=rpm, tpm=tpm
         )
