@@ -74,7 +74,7 @@ def test_invite_is_sent_accepted_once_and_withdrawn(live_server: LiveServer) -> 
         page = web.get(path)
         assert 'id="accept-invite"' in page.text
         done = web.post(path, data={"csrf_token": _csrf(page)}, follow_redirects=False)
-        assert done.status_code == 303 and done.headers["location"].startswith("/app/keys")
+        assert done.status_code == 303 and done.headers["location"].startswith("/app/projects")
         again = web.post(path, data={"csrf_token": _csrf(page)}, follow_redirects=False)
         assert again.status_code == 410 and "already used" in again.text
         assert web.get("/app/invite/not-a-token").status_code == 404

@@ -31,6 +31,7 @@ from modelgate.web import (
     billing,
     docs,
     exports,
+    invitations,
     invite,
     keys,
     org_usage,
@@ -166,7 +167,7 @@ def install(app: FastAPI) -> None:
         admin_status,
     )
     extra = (admin_catalog, admin_money, admin_orgs, admin_security, admin_usage, recovery, twofactor)
-    pages = (projects, project_team, project_keys, org_usage, invite)
+    pages = (projects, project_team, project_keys, org_usage, invite, invitations)
     for module in (*routers, *pages, *extra):
         app.include_router(module.router)
     _html_not_found(app)

@@ -97,4 +97,6 @@ async def accept_invite(request: Request, token: str, user: CsrfUser) -> Respons
         async with app_state(request).db.engine.connect() as conn:
             again = await invites.invite_by_digest(conn, digest=token_digest(token[:200]))
         return _refused(request, again)
-    return RedirectResponse("/app/keys?joined=1", status_code=303)
+    # The Projects pages show what they joined (a plain member's team projects are not on /app/keys).
+    joined = f"/app/projects/{claimed.projects[0][0]}" if claimed.projects else "/app/projects"
+    return RedirectResponse(f"{joined}?saved=joined", status_code=303)
