@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 
 from modelgate.store.db import Database
+from modelgate.store.leases import LEASE_PREFIX
 from modelgate.store.schema import Account, Hold, LedgerEntry, RequestLog
 
 
@@ -22,7 +23,8 @@ class Books:
     logged: dict[str, int] = field(repr=False)  # inference id -> credits logged, rows with a cost only
     statuses: dict[str, int] = field(repr=False)  # inference id -> HTTP status, every row
     log_rows: int
-    holds: int
+    holds: int  # open holds of requests (leases not counted)
+    leased: int = 0  # credits an instance holds as leases (store/leases.py): reserved, not spent
 
     @property
     def logged_total(self) -> int:
@@ -33,7 +35,7 @@ class Books:
         credits, and no log row claims credits that were not charged."""
         assert self.holds == 0, self
         assert self.balance >= 0, self
-        assert self.balance == self.topups - self.charged, self
+        assert self.balance + self.leased == self.topups - self.charged, self
         assert self.charges == self.logged, (self.charges, self.logged)
 
 
@@ -66,8 +68,16 @@ async def read_books(url: str, *, email: str | None = None, account_id: int | No
                     )
                 )
             ).all()
+            leases = Hold.inference_id.startswith(LEASE_PREFIX)
             holds = (
-                await conn.execute(select(func.count()).select_from(Hold).where(Hold.account_id == aid))
+                await conn.execute(
+                    select(func.count()).select_from(Hold).where(Hold.account_id == aid, ~leases)
+                )
+            ).scalar_one()
+            leased = (
+                await conn.execute(
+                    select(func.coalesce(func.sum(Hold.credits), 0)).where(Hold.account_id == aid, leases)
+                )
             ).scalar_one()
     finally:
         await db.aclose()
@@ -85,6 +95,7 @@ async def read_books(url: str, *, email: str | None = None, account_id: int | No
         statuses={iid: int(status) for iid, _, status in logs},
         log_rows=len(logs),
         holds=int(holds),
+        leased=int(leased),
     )
 
 

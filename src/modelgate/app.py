@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -64,11 +67,14 @@ from modelgate.providers.registry import ProviderTypeRegistry, build_providers, 
 from modelgate.settings import Settings, sqlite_path
 from modelgate.store.db import Database
 from modelgate.store.holds_owners import FileOwners, new_owner_id
+from modelgate.store.lease_keeper import LeaseKeeper
+from modelgate.store.leases import LeaseBook
 from modelgate.store.ledger import Ledger, LedgerBase
 from modelgate.store.ledger_pg import PGLedger
 from modelgate.store.ledger_sqlite import SQLiteLedger
 from modelgate.store.log_sink import PGWriterLogSink, RequestLogSink, WriterLogSink
 from modelgate.store.outage import is_unreachable
+from modelgate.store.outage_journal import Journal
 from modelgate.store.pg_writer import PGWriter
 from modelgate.store.responses import ResponseStore
 from modelgate.store.sqlite_writer import SQLiteWriter
@@ -144,11 +150,27 @@ async def _billing_backend(
             timeout=settings.database_timeout,
         )
         await pg.start()
-        return PGLedger(pg, db.engine), PGWriterLogSink(pg), [pg.aclose]
+        leases = _lease_keeper(pg, db, settings)
+        if leases is None:
+            return PGLedger(pg, db.engine), PGWriterLogSink(pg), [pg.aclose]
+        await leases.start()  # before the start-up sweep: a previous process's journal is applied
+        return PGLedger(pg, db.engine, leases), PGWriterLogSink(pg), [leases.aclose, pg.aclose]
     logsink = RequestLogSink(
         db.engine, interval=settings.log_flush_interval, batch_size=settings.log_batch_size
     )
     return Ledger(db.engine), logsink, []
+
+
+def _lease_keeper(pg: PGWriter, db: Database, settings: Settings) -> LeaseKeeper | None:
+    """Leases and the outage journal (docs/deploy.md "Riding out a database outage"), when on."""
+    if settings.lease_seconds <= 0:
+        return None
+    folder = settings.outage_journal
+    if folder is None:
+        digest = hashlib.sha256(db.url.encode()).hexdigest()[:16]
+        folder = Path(tempfile.gettempdir()) / "modelgate-journal" / digest
+    book = LeaseBook(owner=pg.owner, horizon=settings.lease_seconds, fraction=settings.lease_fraction)
+    return LeaseKeeper(pg, db.engine, book, Journal(folder))
 
 
 def _share_form_limits(app: FastAPI, limiter: Any, *, prefix: str) -> None:
@@ -188,7 +210,12 @@ def build_app(
         hold_timeout = timedelta(seconds=settings.hold_timeout)
         await ledger.release_stale(older_than=hold_timeout)
         logsink.start()
-        keys = KeyAuthenticator(db.engine, ttl=settings.key_cache_ttl, timeout=settings.database_timeout)
+        keys = KeyAuthenticator(
+            db.engine,
+            ttl=settings.key_cache_ttl,
+            timeout=settings.database_timeout,
+            stale_on_outage=isinstance(ledger, PGLedger) and ledger.leases is not None,
+        )
         metrics = Metrics()
         metrics.watch_queue_depth(providers)
         metrics.log_rows_set_aside.fn = lambda: {(): float(logsink.set_aside())}

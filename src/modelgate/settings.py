@@ -111,6 +111,14 @@ class Settings(BaseSettings):
     # most max_tokens); the whole output is charged (the overdraft rule). 0: all of max_tokens.
     hold_output_tokens: int = Field(default=1024, ge=0, le=2**31 - 1)
     hold_timeout: float = 3600.0
+    # Riding out a PostgreSQL outage (docs/deploy.md): each instance leases this many seconds of each
+    # active key's spend (at most ``lease_fraction`` of the room left) and, while the database is
+    # unreachable, admits requests on that room, journaling their charges in ``outage_journal`` (a
+    # folder on local disk, one file per process; default: <tmp>/modelgate-journal/<database>).
+    # 0: off (a request then gets 503 during an outage).
+    lease_seconds: float = Field(default=0.0, ge=0, le=86400)
+    lease_fraction: float = Field(default=0.25, gt=0, le=1)
+    outage_journal: Path | None = None
     # PostgreSQL: wait for each ledger batch's commit to be flushed to disk before answering
     # (docs/deploy.md: off by default; the crash window of a database-server crash).
     ledger_synchronous_commit: bool = False

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import get_args
 
-from modelgate.errors import AuthenticationError
+from modelgate.errors import AuthenticationError, DatabaseUnavailableError
 from modelgate.store.budgets import key_scope
 from modelgate.store.db import Engine
 from modelgate.store.keys import ACCOUNT_DISABLED_MESSAGE as ACCOUNT_DISABLED_MESSAGE
@@ -56,9 +56,14 @@ def key_digest(raw: str) -> str:
 
 
 class KeyAuthenticator:
-    def __init__(self, engine: Engine, *, ttl: float = 30.0, timeout: float = 5.0) -> None:
+    def __init__(
+        self, engine: Engine, *, ttl: float = 30.0, timeout: float = 5.0, stale_on_outage: bool = False
+    ) -> None:
         self._engine = engine
         self._ttl = ttl
+        # With leases (docs/deploy.md): a cached key whose TTL ran out is still trusted while the
+        # database is unreachable, so requests go on being admitted on their leases.
+        self._stale_on_outage = stale_on_outage
         self._timeout = timeout  # an unreachable database: 503 after this many seconds
         self._cache: dict[str, tuple[float, KeyIdentity]] = {}
         self._last_used: dict[int, float] = {}  # key id -> time.time() of its latest request
@@ -86,7 +91,16 @@ class KeyAuthenticator:
         elif self._unknown.get(digest, 0.0) > now:
             raise AuthenticationError(INVALID_KEY_MESSAGE)
         else:
-            ident = await self._load_once(digest, now)
+            try:
+                ident = await self._load_once(digest, now)
+            except DatabaseUnavailableError:
+                # The database unreachable: a key this instance knew is trusted as it was (a key
+                # revoked during the outage is the stated window, docs/deploy.md), for another TTL.
+                stale = self._cache.get(digest) if self._stale_on_outage else None
+                if stale is None:
+                    raise
+                ident = stale[1]
+                self._cache[digest] = (now + self._ttl, ident)
         if not secrets.compare_digest(ident.digest, digest):
             raise AuthenticationError(INVALID_KEY_MESSAGE)
         if ident.expires_at is not None and ident.expires_at <= datetime.now(UTC):

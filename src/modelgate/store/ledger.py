@@ -87,6 +87,7 @@ class HoldTicket:
     period: str | None
     credits: int
     budgets: str | None = None  # the budget buckets held, as in ``holds.budgets``
+    lease: str | None = None  # admitted on this lease while PostgreSQL was unreachable (store/leases.py)
 
 
 def budget_buckets(ident: KeyIdentity, now: datetime | None = None) -> str | None:

@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from modelgate.errors import InsufficientCreditsError
+from modelgate.errors import DatabaseUnavailableError, InsufficientCreditsError
 from modelgate.store.holds_owners import PGOwners, owners_of, select_stale
 from modelgate.store.keys import KeyIdentity, revoked_key_error
+from modelgate.store.lease_keeper import LeaseKeeper
 from modelgate.store.ledger import (
     OUT_OF_CREDITS_MESSAGE,
     HoldTicket,
@@ -41,6 +42,8 @@ from modelgate.store.pg_writer import PGWriter
 
 log = logging.getLogger("modelgate.billing")
 
+_NO_ROOM = (HOLD_NO_CREDITS, HOLD_OVER_LIMIT)  # and HOLD_OVER_BUDGET + i
+
 _HOLDS_TO_CHECK = text(
     "SELECT inference_id, account_id, key_id, period, credits, owner, created_at < :cutoff AS expired,"
     " budgets FROM holds WHERE owner IS DISTINCT FROM :me OR created_at < :cutoff"
@@ -48,27 +51,52 @@ _HOLDS_TO_CHECK = text(
 
 
 class PGLedger(LedgerBase):
-    def __init__(self, writer: PGWriter, engine: AsyncEngine) -> None:
+    def __init__(self, writer: PGWriter, engine: AsyncEngine, leases: LeaseKeeper | None = None) -> None:
         super().__init__()
         self._writer = writer
         self._engine = engine
         self._owners = PGOwners(engine, writer.owner)
+        self.leases = leases  # riding out an outage (store/leases.py); None: off
 
     async def hold(self, *, ident: KeyIdentity, inference_id: str, credits: int) -> HoldTicket:
         """Reserve ``credits`` (403 when the balance or the key's period limit cannot cover them).
-        If the caller is cancelled before the batch commits, the writer releases the hold."""
+        If the caller is cancelled before the batch commits, the writer releases the hold. With
+        leases, a hold the database cannot take (unreachable) is admitted on the key's lease."""
         limited = ident.limit_credits is not None
         period = period_key(ident.limit_retention) if limited else None
         buckets = budget_buckets(ident)
-        code = await self._writer.hold(
-            inference_id=inference_id,
-            account_id=ident.account_id,
-            key_id=ident.key_id,
-            period=period,
-            credits=credits,
-            limit=ident.limit_credits if limited else None,
-            budgets=buckets,
-        )
+        leases = self.leases
+        if leases is not None:
+            leases.book.seen(ident)
+        try:
+            code = await self._writer.hold(
+                inference_id=inference_id,
+                account_id=ident.account_id,
+                key_id=ident.key_id,
+                period=period,
+                credits=credits,
+                limit=ident.limit_credits if limited else None,
+                budgets=buckets,
+            )
+        except DatabaseUnavailableError:
+            leased = leases.draw(ident, inference_id, credits) if leases is not None else None
+            if leased is None:
+                raise
+            return leased
+        if (
+            leases is not None
+            and (code in _NO_ROOM or code >= HOLD_OVER_BUDGET)
+            and await leases.give_back_for(ident.account_id, buckets)
+        ):  # the room this instance leased goes back first: a boundary is reached exactly
+            code = await self._writer.hold(
+                inference_id=inference_id,
+                account_id=ident.account_id,
+                key_id=ident.key_id,
+                period=period,
+                credits=credits,
+                limit=ident.limit_credits if limited else None,
+                budgets=buckets,
+            )
         if code == HOLD_NO_CREDITS:
             raise InsufficientCreditsError(OUT_OF_CREDITS_MESSAGE)
         if code == HOLD_OVER_LIMIT:
@@ -89,6 +117,14 @@ class PGLedger(LedgerBase):
     def settle(
         self, ticket: HoldTicket, *, credits: int, description: str | None = None
     ) -> asyncio.Future[int]:
+        leases = self.leases
+        if leases is not None:
+            if ticket.lease is not None:  # admitted on a lease: journaled, applied once PG is back
+                fut = leases.finish(ticket, max(0, credits), description)
+                self._pending.add(fut)
+                fut.add_done_callback(self._pending.discard)
+                return fut
+            leases.book.charged(ticket.key_id, ticket.credits, credits)
         fut = self._writer.settle(
             inference_id=ticket.inference_id,
             account_id=ticket.account_id,
@@ -101,6 +137,9 @@ class PGLedger(LedgerBase):
         return fut
 
     async def release(self, ticket: HoldTicket) -> None:
+        if ticket.lease is not None and self.leases is not None:
+            await self._tracked(self.leases.finish(ticket, 0, None))
+            return
         await self._tracked(
             self._writer.settle(
                 inference_id=ticket.inference_id,
@@ -148,3 +187,5 @@ class PGLedger(LedgerBase):
     async def flush(self) -> None:
         await super().flush()
         await self._writer.flush()
+        if self.leases is not None:
+            await self.leases.journal.flush()

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from modelgate.store.pg_batch import HOLD_OK, HoldOp, SettleOp
@@ -65,6 +66,9 @@ class PGWriter:
         self._parked: list[tuple[HoldOp, int]] = []  # committed holds waiting for earlier settles
         self.closed = False
         self.dropped_log_rows = 0
+        # Log rows of requests admitted on a lease (the database unreachable): inference id -> who
+        # journals them with their charge (store/lease_keeper.py) instead of this queue.
+        self.diverted: dict[str, Callable[[dict[str, Any]], None]] = {}
 
     async def start(self) -> None:
         await self._holds.connect()
@@ -113,6 +117,11 @@ class PGWriter:
         return fut
 
     def add_log(self, row: dict[str, Any]) -> None:
+        if self.diverted:
+            journal = self.diverted.pop(row.get("inference_id"), None)  # type: ignore[arg-type]
+            if journal is not None:
+                journal(row)
+                return
         if len(self._settles.logs) >= MAX_QUEUED_LOG_ROWS:
             self.dropped_log_rows += 1
             if self.dropped_log_rows % 10_000 == 1:
