@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.store.keys import KeyIdentity
-from modelgate.store.leases import RENEW_AFTER, Lease, LeaseBook, room_left
+from modelgate.store.leases import HEADROOM, RENEW_AFTER, Lease, LeaseBook, room_left
 from modelgate.store.ledger import HoldTicket, budget_buckets, period_key
 from modelgate.store.outage_journal import Entry, Journal, ReplayRace, replay_entry
 from modelgate.store.pg_batch import HOLD_OK
@@ -154,7 +154,9 @@ class LeaseKeeper:
                 continue
             ident = self.book.idents.get(key_id)
             stale = lease is not None and (
-                lease.drawn or now - lease.taken_at > RENEW_AFTER or not want / 2 <= lease.credits <= 4 * want
+                lease.drawn
+                or now - lease.taken_at > RENEW_AFTER
+                or not lease.wanted / 3 <= want <= lease.wanted * HEADROOM
             )
             if (lease is None or stale) and want and ident is not None and self.book.cooled(key_id, now):
                 # The new lease is taken before the old one goes back: never a moment without one.
@@ -179,6 +181,7 @@ class LeaseKeeper:
         lease = Lease(
             self.book.new_id(), ident.account_id, ident.key_id, period, buckets, ident.limit_credits, credits
         )
+        lease.wanted = self.book.wanted(ident.key_id)
         code = await self._writer.hold(
             inference_id=lease.id,
             account_id=lease.account_id,

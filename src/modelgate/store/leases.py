@@ -35,6 +35,7 @@ LEASE_PREFIX = "lease:"
 RENEW_AFTER = 600.0  # seconds: a lease is returned and taken anew (a hold older than 1 h is swept)
 COOL_DOWN = 60.0  # seconds without a lease for a key whose leases were returned at a refusal
 HOLDS_OF_MARGIN = 4  # a lease covers this many of the key's largest holds on top of its spend rate
+HEADROOM = 1.5  # a lease is taken this much larger than wanted, and renewed once it is less than that
 SMOOTHING = 0.3  # weight of the latest interval in the spend rate (an exponential moving average)
 
 
@@ -48,6 +49,7 @@ class Lease:
     limit: int | None
     credits: int  # reserved in the database
     taken_at: float = field(default_factory=time.monotonic)
+    wanted: int = 0  # what its key wanted when it was taken (before the headroom and the room cap)
     drawn: int = 0  # held or charged on it while the database was unreachable
     flights: int = 0  # requests admitted on it, not yet settled or released
 
@@ -131,9 +133,10 @@ class LeaseBook:
 
     def size(self, key_id: int, room: int) -> int:
         """The lease to take with ``room`` left (the least room of the balance, the key's limit and
-        its budgets): at most ``fraction`` of it, and none when that is less than two holds."""
+        its budgets): ``HEADROOM`` x what it wants (so that a rate going up a little does not renew
+        it at once), at most ``fraction`` of the room, and none when that is less than two holds."""
         cap = int(room * self.fraction)
-        want = min(self.wanted(key_id), cap)
+        want = min(math.ceil(self.wanted(key_id) * HEADROOM), cap)
         return want if want >= 2 * max(self.largest.get(key_id, 0), 1) else 0
 
     def new_id(self) -> str:
