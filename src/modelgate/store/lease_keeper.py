@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from modelgate.store.keys import KeyIdentity
 from modelgate.store.leases import HEADROOM, RENEW_AFTER, Lease, LeaseBook, room_left
 from modelgate.store.ledger import HoldTicket, budget_buckets, period_key
+from modelgate.store.outage import is_unreachable
 from modelgate.store.outage_journal import Entry, Journal, ReplayRace, replay_entry
 from modelgate.store.pg_batch import HOLD_OK
 from modelgate.store.pg_writer import PGWriter
@@ -216,18 +218,29 @@ class LeaseKeeper:
                 if not batch:
                     return
                 for seq, entry in batch:
-                    for attempt in range(3):
-                        try:
-                            await replay_entry(conn, entry, owner=self._writer.owner)
-                            break
-                        except ReplayRace:
-                            if attempt == 2:
-                                raise
+                    await self._replay_one(conn, entry)
                     await self.journal.applied(seq)
                     self.replayed += 1
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()
+
+    async def _replay_one(self, conn: Any, entry: Entry) -> None:
+        """One entry, again after a race with a release; a log row PostgreSQL refuses (a value it
+        cannot store) is set aside, logged, so that it never blocks the charges behind it."""
+        for attempt in range(3):
+            try:
+                await replay_entry(conn, entry, owner=self._writer.owner)
+                return
+            except ReplayRace:
+                if attempt == 2:
+                    raise
+            except Exception as exc:
+                if is_unreachable(exc) or entry.row is None:
+                    raise
+                log.error("outage journal: log row %s set aside: %r", entry.inference_id, exc)
+                self._writer.row_set_aside()
+                entry = dataclasses.replace(entry, row=None)
 
     async def aclose(self) -> None:
         if self._task is not None:

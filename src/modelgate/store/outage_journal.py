@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from modelgate.store.pg_batch import _INSERT_LOGS, APPLY
+from modelgate.store.pg_batch import APPLY
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS entries (seq INTEGER PRIMARY KEY, inference_id TEXT NOT NULL,"
@@ -231,7 +231,7 @@ async def replay_entry(conn: Any, entry: Entry, *, owner: int) -> bool:
     async with conn.transaction():
         if entry.charge <= 0:
             if entry.row is not None:
-                await conn.execute(_INSERT_LOGS, f"[{entry.row}]")
+                await _apply(conn, owner, entry, settle=False)
             return True
         if await conn.fetchval(_CHARGED, entry.inference_id):
             return False
@@ -250,28 +250,35 @@ async def replay_entry(conn: Any, entry: Entry, *, owner: int) -> bool:
                 owner,
                 entry.budgets,
             )
-        cols = sorted(orjson.loads(entry.row)) if entry.row is not None else None
-        applied = await conn.fetchrow(
-            APPLY,
-            owner,
-            False,
-            True,  # lock the account first, as a limited settle does
-            [entry.inference_id],
-            [entry.account_id],
-            [entry.charge],
-            [entry.model],
-            entry.period is not None or entry.budgets is not None,
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-            False,
-            cols,
-            f"[{entry.row}]" if entry.row is not None else None,
-            [],
-        )
-        if not applied["settled"] or applied["settled"][0] < 0:
+        settled = await _apply(conn, owner, entry, settle=True)
+        if not settled or settled[0] < 0:
             raise ReplayRace(entry.inference_id)
     return True
+
+
+async def _apply(conn: Any, owner: int, entry: Entry, *, settle: bool) -> Any:
+    """The entry's settle (when ``settle``) and log row, through ``modelgate_ledger_apply`` (the
+    function inserts a row of any set of columns); returns what was charged per settle."""
+    cols = sorted(orjson.loads(entry.row)) if entry.row is not None else None
+    applied = await conn.fetchrow(
+        APPLY,
+        owner,
+        False,
+        True,  # lock the account first, as a limited settle does
+        [entry.inference_id] if settle else [],
+        [entry.account_id] if settle else [],
+        [entry.charge] if settle else [],
+        [entry.model] if settle else [],
+        settle and (entry.period is not None or entry.budgets is not None),
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        False,
+        cols,
+        f"[{entry.row}]" if entry.row is not None else None,
+        [],
+    )
+    return applied["settled"]
