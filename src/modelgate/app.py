@@ -210,15 +210,19 @@ def build_app(
         hold_timeout = timedelta(seconds=settings.hold_timeout)
         await ledger.release_stale(older_than=hold_timeout)
         logsink.start()
+        leases = ledger.leases if isinstance(ledger, PGLedger) else None
         keys = KeyAuthenticator(
             db.engine,
             ttl=settings.key_cache_ttl,
             timeout=settings.database_timeout,
-            stale_on_outage=isinstance(ledger, PGLedger) and ledger.leases is not None,
+            stale_on_outage=leases is not None,
         )
         metrics = Metrics()
         metrics.watch_queue_depth(providers)
         metrics.log_rows_set_aside.fn = lambda: {(): float(logsink.set_aside())}
+        if leases is not None:
+            metrics.leased_credits.fn = lambda: {(): float(leases.book.held())}
+            metrics.outage_journal_entries.fn = lambda: {(): float(leases.journal.unapplied)}
         limiter = build_limiter(
             settings.redis_url, prefix=settings.redis_prefix, timeout=settings.redis_timeout
         )

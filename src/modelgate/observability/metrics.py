@@ -196,6 +196,14 @@ class Metrics:
             "retried.",
             kind="counter",
         )
+        # Riding out a database outage (docs/deploy.md): room leased, spend journaled and not yet applied.
+        self.leased_credits = Gauge(
+            "modelgate_leased_credits", "Credits this instance holds as leases (reserved in the database)."
+        )
+        self.outage_journal_entries = Gauge(
+            "modelgate_outage_journal_entries",
+            "Requests served on leases while the database was unreachable, not yet applied to it.",
+        )
         self.queue_depth = Gauge(
             "modelgate_local_queue_depth", "Requests waiting in a local provider's queue.", ("provider",)
         )
@@ -215,6 +223,8 @@ class Metrics:
             self.cache_lookup_seconds,
             self.cache_saved,
             self.log_rows_set_aside,
+            self.leased_credits,
+            self.outage_journal_entries,
             self.queue_depth,
         ]
 

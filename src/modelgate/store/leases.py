@@ -117,7 +117,8 @@ class LeaseBook:
         for key_id in set(self.rate) | set(spent):
             latest = spent.get(key_id, 0) / dt
             rate = SMOOTHING * latest + (1 - SMOOTHING) * self.rate.get(key_id, latest)
-            if rate < 1e-6 and key_id not in spent:
+            if key_id not in spent and rate * self.horizon < max(self.largest.get(key_id, 0), 1):
+                # Less than one hold over the horizon, and nothing this round: the key is quiet.
                 self.rate.pop(key_id, None)
                 self.largest.pop(key_id, None)
                 continue
