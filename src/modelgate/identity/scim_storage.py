@@ -42,6 +42,7 @@ from modelgate.identity.scim_groups import member_ids, regroup
 from modelgate.settings import GroupRule
 from modelgate.store import identity as store
 from modelgate.store import organisations as orgs
+from modelgate.store.accounts import sign_in_state
 from modelgate.store.db import Conn, Engine, IntegrityError
 from modelgate.store.operators import Actor, audit
 
@@ -268,8 +269,8 @@ class DatabaseScimStorage(AsyncScimStorage):
                         detail="An account with this email exists outside this organisation; an "
                         "operator or the organisation's owner must add it to the organisation first."
                     )
-        flags = await store.account_flags(conn, account_id=account_id)
-        disabled = flags[0] if flags is not None else False
+        state = await sign_in_state(conn, account_id=account_id)
+        disabled = state.disabled if state is not None else False
         if resource.active is False and not disabled:
             revoked = await store.deactivate_account(conn, account_id=account_id)
             await audit(conn, actor=SCIM_ACTOR, action="account.deactivate", account_id=account_id)

@@ -18,6 +18,7 @@ from modelgate.identity.grants import Grants, apply, evaluate
 from modelgate.identity.oidc import SignedIn, SSOError
 from modelgate.settings import GroupRule
 from modelgate.store import identity as store
+from modelgate.store.accounts import sign_in_state
 from modelgate.store.db import Conn
 from modelgate.store.operators import Actor, audit
 
@@ -43,13 +44,13 @@ async def sign_in(conn: Conn, *, provider: str, who: SignedIn, rules: list[Group
             account_id = await store.create_sso_account(conn, email=who.email)
             created = True
             await audit(conn, actor=actor, action="account.sso_create", account_id=account_id)
-    flags = await store.account_flags(conn, account_id=account_id)
-    if flags is None or flags[0]:
+    state = await sign_in_state(conn, account_id=account_id)
+    if state is None or state.disabled:
         raise SSOError("This account is disabled. Contact the operator of this gateway.")
     grants = evaluate(rules, provider=provider, groups=who.groups)
     previous = await store.identity_grants(conn, issuer=who.issuer, subject=who.subject)
     granted = await apply(conn, account_id=account_id, grants=grants, previous=previous)
-    is_admin = flags[1]
+    is_admin = state.is_admin
     if grants.operator is not None and grants.operator != is_admin:
         await store.set_operator_flag(conn, account_id=account_id, operator=grants.operator)
         action = "account.make_operator" if grants.operator else "account.remove_operator"

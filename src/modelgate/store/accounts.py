@@ -114,7 +114,8 @@ class SignInState:
 
 
 async def sign_in_state(conn: Conn, *, account_id: int) -> SignInState | None:
-    """What a sign-in needs to know of an account (where to send it, whether it may)."""
+    """What a sign-in (password, link, single sign-on) or a SCIM update needs to know of an account:
+    where to send it, whether it may."""
     row = (
         await conn.execute(
             select(Account.is_admin, Account.disabled, Account.password_hash).where(Account.id == account_id)

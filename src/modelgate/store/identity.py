@@ -147,14 +147,6 @@ async def create_sso_account(conn: AsyncConnection, *, email: str) -> int:
     return account_id
 
 
-async def account_flags(conn: AsyncConnection, *, account_id: int) -> tuple[bool, bool] | None:
-    """(disabled, is_admin) of an account."""
-    row = (
-        await conn.execute(select(Account.disabled, Account.is_admin).where(Account.id == account_id))
-    ).first()
-    return (bool(row[0]), bool(row[1])) if row is not None else None
-
-
 async def deactivate_account(conn: AsyncConnection, *, account_id: int) -> list[int]:
     """Disable the account and every live key it owns (in its own organisation and, as their
     member, in team organisations), and end its web sessions; returns the ids

@@ -18,7 +18,7 @@ from modelgate.accounts.service import verify_password
 from modelgate.httpkit.deps import app_state
 from modelgate.store.accounts import sign_in_state
 from modelgate.store.db import IntegrityError
-from modelgate.store.identity import account_flags, in_sso_only_org
+from modelgate.store.identity import in_sso_only_org
 from modelgate.store.signin_links import consume_signin_link, peek_signin_link
 from modelgate.store.site_settings import load_site_settings
 from modelgate.web.recovery import mail_verification
@@ -166,7 +166,8 @@ async def login_submit(
         async with app_state(request).db.engine.begin() as conn:
             account_id = await verify_password(conn, email=email, password=password)
             if account_id is not None:
-                disabled, is_admin = (await account_flags(conn, account_id=account_id)) or (True, False)
+                state = await sign_in_state(conn, account_id=account_id)
+                disabled, is_admin = (state.disabled, state.is_admin) if state is not None else (True, False)
                 org_sso_only = await in_sso_only_org(conn, account_id=account_id)
     if account_id is None:
         await limiter.failed(key_email, ip)
