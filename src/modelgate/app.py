@@ -30,6 +30,8 @@ from modelgate.api import (
     admin_keys,
     admin_limits,
     admin_projects,
+    admin_spend,
+    admin_spend_alerts,
     admin_unsupported,
     admin_users,
     billing,
@@ -358,6 +360,8 @@ def build_app(
     app.include_router(admin_keys.router)
     app.include_router(admin_api_keys.router)
     app.include_router(admin_limits.router)
+    app.include_router(admin_spend.router)
+    app.include_router(admin_spend_alerts.router)
     app.include_router(admin_unsupported.router)
     app.include_router(billing.router)
     app.include_router(usage.router)
