@@ -28,6 +28,7 @@ from modelgate.store.operators import (
     set_account_disabled,
     set_key_disabled,
 )
+from modelgate.store.spend_alerts import recent_alerts
 from modelgate.store.usage import LogFilter, log_page
 from modelgate.web.render import render
 from modelgate.web.sessions import WebUser, check_user_csrf, enforce_two_factor, load_user
@@ -213,4 +214,9 @@ async def key_toggle(request: Request, user: OperatorCsrf, key_id: KeyId) -> Res
 async def audit_page(request: Request, user: Operator) -> Response:
     async with app_state(request).db.engine.connect() as conn:
         entries = await recent_audit(conn, limit=500)
-    return render(request, "admin/audit.html", {"audit": entries, "page": "admin", "section": "audit"})
+        alerts = await recent_alerts(conn, limit=50)
+    return render(
+        request,
+        "admin/audit.html",
+        {"audit": entries, "spend_alerts": alerts, "page": "admin", "section": "audit"},
+    )

@@ -37,6 +37,13 @@ PATHS = [
     f"{ORG}/projects/{{project_id}}/model_permissions",
     f"{ORG}/projects/{{project_id}}/rate_limits",
     f"{ORG}/projects/{{project_id}}/rate_limits/{{rate_limit_id}}",
+    # spend limits and spend alerts (tests/api/test_admin_spend.py)
+    f"{ORG}/spend_limit",
+    f"{ORG}/projects/{{project_id}}/spend_limit",
+    f"{ORG}/spend_alerts",
+    f"{ORG}/spend_alerts/{{alert_id}}",
+    f"{ORG}/projects/{{project_id}}/spend_alerts",
+    f"{ORG}/projects/{{project_id}}/spend_alerts/{{alert_id}}",
 ]
 TOP = ("openapi", "info", "servers", "security")
 
