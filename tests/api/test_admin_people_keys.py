@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,17 @@ import openai
 import pytest
 import requests
 from jsonschema import Draft202012Validator
+from sqlalchemy import update
 
+from modelgate.accounts.service import get_or_create_account
 from modelgate.api.admin_unsupported import UNSUPPORTED
-from tests.conftest import LiveServer
+from modelgate.store import admin_invites as invites
+from modelgate.store.accounts import account_id_by_email
+from modelgate.store.audit import EventFilter, org_events
+from modelgate.store.db import Database
+from modelgate.store.schema_admin import OrgInvite
+from tests.conftest import MOCK_CONFIG, LiveServer
+from tests.fakes.smtp import link_in, smtp_server
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "openai" / "admin.json"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -292,3 +301,87 @@ def test_an_admin_of_one_organisation_cannot_reach_anothers(live_server: LiveSer
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_invite_is_mailed_when_smtp_is_configured(make_live_server: Any, openai_upstream: Any) -> None:
+    with smtp_server() as (box, port):
+        server = make_live_server(
+            MOCK_CONFIG.format(base_url=openai_upstream.base_url),
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_security="none",
+            mail_from="Gateway <gateway@example.com>",
+        )
+        _, org = _admin(server, "mailer@example.com")
+        invite = org.invites.create(email="friend@example.com", role="reader")
+        assert "modelgate_accept_url" not in invite.model_extra  # mailed: not answered
+        mail = box.wait_for("friend@example.com", "invited you")
+        link = link_in(mail, "/app/invite/")
+        with httpx.Client(timeout=30) as web:
+            assert "Join mailer@example.com" in web.get(link).text
+
+
+def test_expired_invite_is_refused_and_an_invite_is_claimed_once(live_server: LiveServer) -> None:
+    _, org = _admin(live_server, "exp@example.com")
+    invite = org.invites.create(email="late@example.com", role="reader")
+    path = invite.model_extra["modelgate_accept_url"].removeprefix(live_server.url)
+    row_id = int(invite.id.removeprefix("invite_"))
+
+    async def claims() -> list[bool]:
+        db = Database(live_server.settings.database_url)
+        try:
+            async with db.engine.begin() as conn:
+                account = await get_or_create_account(conn, email="late@example.com")
+                first = await invites.claim_invite(conn, invite_id=row_id, account_id=account)
+                second = await invites.claim_invite(conn, invite_id=row_id, account_id=account)
+                await conn.execute(
+                    update(OrgInvite)
+                    .where(OrgInvite.id == row_id)
+                    .values(accepted_at=None, accepted_by=None, expires_at=datetime.now(UTC) - timedelta(1))
+                )
+                third = await invites.claim_invite(conn, invite_id=row_id, account_id=account)
+            return [first, second, third]
+        finally:
+            await db.aclose()
+
+    assert live_server.run(claims()) == [True, False, False]  # once; never once expired
+    assert org.invites.retrieve(invite.id).status == "expired"
+    with httpx.Client(base_url=live_server.url, timeout=30) as web:
+        page = web.get(path)
+        assert page.status_code == 410 and "expired" in page.text
+
+
+def test_changes_are_in_the_audit_log(live_server: LiveServer) -> None:
+    _, org = _admin(live_server, "audit@example.com")
+    project = org.projects.create(name="audited")
+    sa = org.projects.service_accounts.create(project.id, name="bot")
+    org.projects.service_accounts.delete(sa.id, project_id=project.id)
+    invite = org.invites.create(email="aud2@example.com", role="reader")
+    org.invites.delete(invite.id)
+    org.projects.rate_limits.update_rate_limit(
+        "rl_mock/echo", project_id=project.id, max_tokens_per_1_minute=5000
+    )
+    made = org.admin_api_keys.create(name="x")
+
+    async def events() -> list[tuple[str, str | None]]:
+        db = Database(live_server.settings.database_url)
+        try:
+            async with db.engine.connect() as conn:
+                org_id = await account_id_by_email(conn, email="audit@example.com")
+                assert org_id is not None
+                rows = await org_events(conn, EventFilter(org_id=org_id), limit=100)
+            return [(r.type, r.details.get("id")) for r in reversed(rows)]
+        finally:
+            await db.aclose()
+
+    seen = live_server.run(events())
+    for expected in [
+        ("service_account.created", sa.id),
+        ("api_key.created", sa.api_key.id),
+        ("service_account.deleted", sa.id),
+        ("invite.sent", invite.id),
+        ("invite.deleted", invite.id),
+        ("rate_limit.updated", "rl_mock/echo"),
+        ("api_key.created", made.id),
+    ]:
+        assert expected in seen, (expected, seen)

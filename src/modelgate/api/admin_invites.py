@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from modelgate.accounts.passwords import EMAIL_RE
 from modelgate.accounts.service import normalise_email
 from modelgate.api import admin_common as common
 from modelgate.api.service_query import json_response, parse_body
@@ -103,8 +104,8 @@ async def create_invite(request: Request, ident: CurrentKey, state: StateDep) ->
     if role == "owner" and ident.org_role != "owner":
         raise PermissionDeniedError("Your role does not allow naming owners.", code="role_forbidden")
     email = normalise_email(body.email)
-    if "@" not in email.strip("@"):
-        raise InvalidRequestError("email must be an email address", param="email")
+    if not EMAIL_RE.match(email):
+        raise InvalidRequestError("email must be an email address, like name@example.com", param="email")
     token = secrets.token_urlsafe(32)
     async with state.db.engine.begin() as conn:
         projects = await _projects(conn, ident, body)

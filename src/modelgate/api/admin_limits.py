@@ -27,6 +27,8 @@ from modelgate.store import organisations as orgs
 from modelgate.wire.admin import ModelPermissionsUpdate, RateLimitUpdate
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(text_parameters)])
+# The project's columns under OpenAI's names (in the audit log's ``changes_requested``).
+OPENAI_NAMES = {"rpm": "max_requests_per_1_minute", "tpm": "max_tokens_per_1_minute"}
 UNSUPPORTED_LIMITS = (
     "max_images_per_1_minute",
     "max_audio_megabytes_per_1_minute",
@@ -60,7 +62,7 @@ async def _apply(
             event[0],
             project_id=project,
             resource_id=event[1],
-            details={"changes_requested": values},
+            details={"changes_requested": {OPENAI_NAMES.get(k, k): v for k, v in values.items()}},
         )
     for key_id in keys:
         await state.keys.revoke(key_id=key_id)
