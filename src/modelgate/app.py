@@ -301,6 +301,14 @@ def build_app(
         app.state.mg.extras["spend_alerts"] = spend_alerts
         alert_sender = asyncio.create_task(_periodic(spend_alerts.tick, settings.spend_alert_interval))
         cache_purger = asyncio.create_task(_periodic(cache_table.purge, 600.0))  # expired cache entries
+        # Body logging (gateway/bodies.py): the console's switch, polled like the catalogue version;
+        # bodies past the retention period are swept on every instance (one idempotent DELETE).
+        core.bodies.max_bytes = settings.body_max_bytes
+        await core.bodies.refresh(db.engine, settings)
+        body_poller = asyncio.create_task(
+            _periodic(lambda: core.bodies.refresh(db.engine, settings), settings.catalog_poll_interval)
+        )
+        body_sweeper = asyncio.create_task(_periodic(lambda: core.bodies.sweep(db.engine), 600.0))
         for provider in providers.values():
             core.spawn(provider.start())
         if freeze_gc:
@@ -309,7 +317,8 @@ def build_app(
         try:
             yield
         finally:
-            for task in (flusher, sweeper, purger, alerter, alert_sender, cache_purger, cataloguer):
+            tasks = (flusher, sweeper, purger, alerter, alert_sender, cache_purger, cataloguer)
+            for task in (*tasks, body_poller, body_sweeper):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     # Traces (docs/observability.md; the exporter itself is configured by the OTEL_* variables):
     # record the request's turns on its span (gen_ai.input.messages). Off: no prompt is ever recorded.
     trace_content: bool = False
+    # Body logging (docs/observability.md): the defaults of the console's settings (Console >
+    # Settings overrides them at run time): store each request's prompt and final answer (off), for
+    # how many days (0 keeps nothing), each text cut at this many bytes (marked as truncated).
+    body_logging: bool = False
+    body_retention_days: float = Field(default=7.0, ge=0, le=3650)
+    body_max_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
     # Secret used to sign web sessions; generated and stored in the database when unset.
     secret_key: str | None = None
     # Behind TLS: mark cookies Secure.

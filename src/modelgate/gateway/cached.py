@@ -17,6 +17,7 @@ from modelgate.providers.base import Usage
 
 if TYPE_CHECKING:
     from modelgate.cache.stage import Hit, ResponseCache
+    from modelgate.gateway.bodies import BodyLog
     from modelgate.gateway.flight import Flight
 
 CACHE = "cache"  # the provider of an answer served from the response cache
@@ -24,6 +25,10 @@ CACHE = "cache"  # the provider of an answer served from the response cache
 
 class CacheSteps:
     cache: ResponseCache | None
+    bodies: BodyLog
+
+    def _keep_bodies(self, f: Flight, answer: Any) -> None:
+        raise NotImplementedError
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         raise NotImplementedError
@@ -87,6 +92,8 @@ class CacheSteps:
         finish = next((e.finish for e in reversed(events) if e.finish), None)
         try:
             price = self._settle_hit(f, hit, usage, finish)
+            if self.bodies.enabled:
+                self._keep_bodies(f, [e.payload for e in events])
         finally:
             self._landed()
 

@@ -35,6 +35,7 @@ from modelgate.catalog.models import Route
 from modelgate.catalog.registry import Catalog
 from modelgate.errors import GatewayError, UpstreamError
 from modelgate.gateway.admission import admit, check_key, check_model_allowed, resolve_model
+from modelgate.gateway.bodies import BodyLog
 from modelgate.gateway.cached import CACHE, CacheSteps
 from modelgate.gateway.flight import Flight, LiveUsage
 from modelgate.gateway.holds import HoldPolicy
@@ -94,6 +95,7 @@ class MeteredCore(SettleSteps, CacheSteps):
         self.hold_policy = hold_policy or HoldPolicy()  # output held, prompt-cache record (holds.py)
         self.cache = cache  # the response cache (cache/stage.py), None: off
         self.tracer = tracer  # OpenTelemetry request traces (observability/tracing.py), None: off
+        self.bodies = BodyLog(logsink)  # body logging (gateway/bodies.py): off until the settings say
         self.catalog = catalog
         self.providers = providers
         self.router = router
@@ -172,6 +174,8 @@ class MeteredCore(SettleSteps, CacheSteps):
                 answer = hit.answer
                 assert not isinstance(answer, list)
                 price = self._settle_hit(f, hit, answer.usage, answer.finish)
+                if self.bodies.enabled:
+                    self._keep_bodies(f, answer.payload)
                 return Metered(
                     answer.payload, answer.usage, price, CACHE, f.prep.model, answer.finish,
                     dict(f.meta.rate_headers or {}), cache=f.meta.cache,
@@ -207,6 +211,8 @@ class MeteredCore(SettleSteps, CacheSteps):
             raise
         credits = f.cost(result.usage, attempts[-1][1].route)
         self._keep(f, result, credits)
+        if self.bodies.enabled:
+            self._keep_bodies(f, result.payload)
         # Settle and log queued, not awaited: the charge is committed right after the response (as
         # documented), and a cancelled caller can neither skip it nor its log row.
         self._settle_and_log(f, provider, result.usage, credits, result.finish)
@@ -288,7 +294,8 @@ class MeteredCore(SettleSteps, CacheSteps):
     async def _events(
         self, f: Flight, provider: str, pump: UpstreamPump, live: LiveUsage
     ) -> AsyncIterator[Any]:
-        kept: list[Event] | None = [] if f.lookup is not None else None
+        bodies = self.bodies.enabled
+        kept: list[Event] | None = [] if f.lookup is not None or bodies else None
         try:
             yield None  # priming point (consumed by stream(), never seen by the door)
             while (event := await pump.next()) is not None:
@@ -297,6 +304,8 @@ class MeteredCore(SettleSteps, CacheSteps):
                 yield event
         except GatewayError as exc:
             if pump.produced:
+                if bodies and kept is not None:
+                    self._keep_bodies(f, [e.payload for e in kept])
                 # Output already reached the client: a failure after it (a reset, an error event, an
                 # invalid usage answer) is charged for what was produced, never a free request.
                 usage = pump.usage or f.estimate_usage(pump.produced)
@@ -315,6 +324,8 @@ class MeteredCore(SettleSteps, CacheSteps):
                 await self._finish_failed(f, provider, exc)
             raise
         except BaseException:
+            if bodies and kept is not None:
+                self._keep_bodies(f, [e.payload for e in kept])
             # The client went away (generator closed / task cancelled): charge what was produced.
             self.spawn(self._settle_abandoned(f, provider, pump, live))
             raise
@@ -324,9 +335,19 @@ class MeteredCore(SettleSteps, CacheSteps):
         credits = f.cost(usage, live.route)
         if kept is not None and pump.usage is not None:
             self._keep(f, kept, credits)  # a whole stream with its usage: never a partial one
+        if bodies and kept is not None:
+            self._keep_bodies(f, [e.payload for e in kept])
         settle = self._settle_and_log(f, provider, usage, credits, pump.finish)
         yield Settled(usage=usage, credits=f.charge(credits), finish=pump.finish)
         await self._written(settle)
+
+    def _keep_bodies(self, f: Flight, answer: Any) -> None:
+        """Body logging is on: queue this request's prompt and answer (gateway/bodies.py)."""
+        caller = f.meta.caller
+        raw = f.req.cache.body if f.req.cache is not None else None
+        self.bodies.record(
+            inference_id=caller.inference_id, account_id=caller.ident.account_id, raw=raw, answer=answer
+        )
 
     def _forwards(self, route: Route) -> bool:
         """Whether the operator sends the trace context to this route's upstream."""

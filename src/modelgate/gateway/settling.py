@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from modelgate.errors import GatewayError
+from modelgate.gateway.bodies import BodyLog
 from modelgate.gateway.flight import Flight, LiveUsage
 from modelgate.gateway.holds import HoldPolicy
 from modelgate.gateway.recorder import RequestRecorder
@@ -34,8 +35,12 @@ class SettleSteps:
     hold_policy: HoldPolicy
     providers: dict[str, Provider]
     write_wait: float | None
+    bodies: BodyLog
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        raise NotImplementedError
+
+    def _keep_bodies(self, f: Flight, answer: Any) -> None:
         raise NotImplementedError
 
     def _drains(self, provider: str) -> bool:
@@ -77,6 +82,8 @@ class SettleSteps:
         return settled
 
     async def _finish_failed(self, f: Flight, provider: str, exc: BaseException) -> None:
+        if self.bodies.enabled:  # body logging: the prompt of a request that got no answer
+            self._keep_bodies(f, None)
         release = self.spawn(self.ledger.release(f.ticket))
         if isinstance(exc, GatewayError):
             status, message = exc.status_code, exc.message

@@ -9,6 +9,9 @@ A batch the database refuses for its data (a value out of range, bad text, a dup
 split in halves until the bad row is alone; that row is set aside (logged, counted in ``/metrics``
 through ``set_aside()``) and every other row commits. Only a failure of the database itself (the
 connection lost, the server down) keeps rows for the next round, at most ``MAX_BUFFERED`` of them.
+
+``record_body()`` queues a request's stored bodies (body logging, ``store/request_bodies.py``) the
+same way: batched with the log rows, never a transaction per request.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelgate.store.pg_writer import PGWriter
+from modelgate.store.request_bodies import COLUMNS as BODY_COLUMNS
+from modelgate.store.request_bodies import INSERT_SQLITE as INSERT_BODY
+from modelgate.store.request_bodies import insert_bodies
 from modelgate.store.schema import RequestLog
 from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
 
@@ -64,6 +70,7 @@ class RequestLogSink:
         self._interval = interval
         self._batch_size = batch_size
         self._rows: list[dict[str, Any]] = []
+        self._bodies: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.rows_set_aside = 0
@@ -76,6 +83,10 @@ class RequestLogSink:
         self._rows.append(row)
         if len(self._rows) >= self._batch_size:
             self._wake.set()
+
+    def record_body(self, row: dict[str, Any]) -> None:
+        """Queue a request's bodies (``store/request_bodies.py``'s columns), written with the next batch."""
+        self._bodies.append(row)
 
     async def _run(self) -> None:
         while True:
@@ -92,9 +103,13 @@ class RequestLogSink:
         """Write every row recorded so far; raises only when the database itself is failing (the
         rows are kept for the next round)."""
         if not self._rows:
+            if self._bodies:
+                await self._flush_bodies()
             return
         rows, self._rows = self._rows, []
         left, error = await self._insert(rows)
+        if not left and self._bodies:
+            await self._flush_bodies()
         if left:
             self._rows = left + self._rows
             if len(self._rows) > MAX_BUFFERED:
@@ -103,6 +118,17 @@ class RequestLogSink:
                 self._set_aside(dropped, error)
             assert error is not None
             raise error
+
+    async def _flush_bodies(self) -> None:
+        bodies, self._bodies = self._bodies, []
+        try:
+            async with self._engine.begin() as conn:
+                await insert_bodies(conn, bodies)
+        except Exception as exc:
+            if transient_db_error(exc) and len(self._bodies) < MAX_BUFFERED:
+                self._bodies = bodies + self._bodies  # tried again next round
+            else:
+                log.error("%d request bodies set aside: %s", len(bodies), _short(exc))
 
     async def _insert(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Exception | None]:
         """Insert ``rows``, halving on a data error until the bad ones are alone (set aside).
@@ -180,6 +206,11 @@ class WriterLogSink(RequestLogSink):
                 values[i] = sqlite_timestamp(values[i])
         self._writer.add_row(sql, values)
 
+    def record_body(self, row: dict[str, Any]) -> None:
+        values = [row[c] for c in BODY_COLUMNS]
+        values[-1] = sqlite_timestamp(values[-1])  # created_at
+        self._writer.add_row(INSERT_BODY, values)
+
     async def flush(self) -> None:
         await self._writer.flush()
 
@@ -202,6 +233,9 @@ class PGWriterLogSink(RequestLogSink):
 
     def record(self, row: dict[str, Any]) -> None:
         self._writer.add_log(row)
+
+    def record_body(self, row: dict[str, Any]) -> None:
+        self._writer.add_body(row)
 
     async def flush(self) -> None:
         await self._writer.flush()

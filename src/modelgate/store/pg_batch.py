@@ -141,7 +141,7 @@ async def execute(
     """Apply one batch in one statement (autocommit: one round trip, one commit); returns what was
     charged per settle (-1: its hold was gone) and the outcome of each hold."""
     standard = not logs or sorted(logs[0]) == LOG_COLUMNS
-    rows = orjson.dumps([_clean(r) for r in logs]).decode() if logs else None
+    rows = orjson.dumps([clean(r) for r in logs]).decode() if logs else None
     if (
         len(holds) == 1
         and not settles
@@ -193,7 +193,7 @@ async def execute(
     return row["settled"] or (), row["codes"] or ()
 
 
-def _clean(row: dict[str, Any]) -> dict[str, Any]:
+def clean(row: dict[str, Any]) -> dict[str, Any]:
     """PostgreSQL text cannot hold NUL characters."""
     for k, v in row.items():
         if isinstance(v, str) and "\x00" in v:

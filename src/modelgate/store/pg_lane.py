@@ -11,9 +11,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+import orjson
+
 from modelgate.errors import DatabaseUnavailableError
 from modelgate.store import outage
-from modelgate.store.pg_batch import HoldOp, SettleOp, execute
+from modelgate.store.pg_batch import HoldOp, SettleOp, clean, execute
+from modelgate.store.request_bodies import INSERT_PG as INSERT_BODIES
 
 log = logging.getLogger("modelgate.pg_writer")
 
@@ -49,6 +52,7 @@ class Lane:
         self.holds: list[HoldOp] = []
         self.settles: list[SettleOp] = []
         self.logs: list[dict[str, Any]] = []
+        self.bodies: list[dict[str, Any]] = []  # stored bodies (body logging), after the batch
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
         self._failing_since: float | None = None
@@ -60,7 +64,7 @@ class Lane:
         )
 
     async def flush(self) -> None:
-        if self._task is None and not (self.holds or self.settles or self.logs):
+        if self._task is None and not (self.holds or self.settles or self.logs or self.bodies):
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
@@ -76,16 +80,19 @@ class Lane:
 
     async def _run(self) -> None:
         try:
-            while self.holds or self.settles or self.logs or self._waiters:
+            while self.holds or self.settles or self.logs or self.bodies or self._waiters:
                 mark = self.mark()
                 holds, self.holds = self.holds, []
                 settles, self.settles = _one_per_hold(self.settles)
                 logs, self.logs = self.logs, []
+                bodies, self.bodies = self.bodies, []
                 waiters, self._waiters = self._waiters, []
                 if holds or settles or logs:
                     await self._apply(holds, settles, logs)
                 if self._committed is not None:
                     self._committed(mark)
+                if bodies:
+                    await self._write_bodies(bodies)
                 for w in waiters:
                     if not w.done():
                         w.set_result(None)
@@ -137,6 +144,29 @@ class Lane:
             self._failing_since = None
             self._resolve(holds, settles, settled, codes, retry=retry)
             return
+
+    async def _write_bodies(self, bodies: list[dict[str, Any]]) -> None:
+        """Stored bodies, one statement for the batch. Diagnostics, not money: a lost connection puts
+        them back for the next batch (after a pause); a value PostgreSQL refuses sets the batch aside
+        in halves until the bad row is alone."""
+        try:
+            conn = await self.connect()
+            async with asyncio.timeout(LOCK_TIMEOUT + self._writer.timeout):
+                await conn.execute(INSERT_BODIES, orjson.dumps([clean(b) for b in bodies]).decode())
+        except Exception as exc:
+            if isinstance(exc, TimeoutError) and self._conn is not None:
+                self._conn.terminate()
+            if conn_lost(self._conn, exc) or _transient(exc):
+                if not self._writer.closed:
+                    self.bodies[:0] = bodies
+                    await asyncio.sleep(MAX_BACKOFF)
+                return
+            if len(bodies) > 1:
+                half = len(bodies) // 2
+                await self._write_bodies(bodies[:half])
+                await self._write_bodies(bodies[half:])
+                return
+            log.error("request body %s set aside: %r", bodies[0].get("inference_id"), exc)
 
     def _resolve(
         self,
@@ -207,6 +237,10 @@ def _one_per_hold(settles: list[SettleOp]) -> tuple[list[SettleOp], list[SettleO
         (later if s.inference_id in seen else now).append(s)
         seen.add(s.inference_id)
     return now, later
+
+
+def conn_lost(conn: Any, exc: Exception) -> bool:
+    return conn is None or conn.is_closed() or isinstance(exc, OSError | TimeoutError)
 
 
 def _transient(exc: Exception) -> bool:

@@ -48,6 +48,7 @@ from modelgate.store.pg_lane import GIVE_UP_AFTER, LOCK_TIMEOUT, Lane, unavailab
 log = logging.getLogger("modelgate.pg_writer")
 
 MAX_QUEUED_LOG_ROWS = 200_000  # while the database is unreachable; beyond, rows are dropped (logged)
+MAX_QUEUED_BODIES = 10_000  # stored bodies waiting (body logging); beyond, they are dropped (counted)
 
 
 class PGWriter:
@@ -69,6 +70,7 @@ class PGWriter:
         # Log rows of requests admitted on a lease (the database unreachable): inference id -> who
         # journals them with their charge (store/lease_keeper.py) instead of this queue.
         self.diverted: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.dropped_bodies = 0
 
     async def start(self) -> None:
         await self._holds.connect()
@@ -129,6 +131,15 @@ class PGWriter:
             return
         self._settles.logs.append(row)
         self._queued += 1
+        self._settles.kick()
+
+    def add_body(self, row: dict[str, Any]) -> None:
+        """A request's stored bodies (body logging): written by the settle lane after the batch they
+        arrive with, in one statement per batch (``store/request_bodies.py``)."""
+        if len(self._settles.bodies) >= MAX_QUEUED_BODIES:
+            self.dropped_bodies += 1
+            return
+        self._settles.bodies.append(row)
         self._settles.kick()
 
     def deliver(self, op: HoldOp, code: int) -> None:

@@ -284,6 +284,24 @@ class RequestLog(Base):
     )
 
 
+class RequestBody(Base):
+    """A request's prompt and final answer, kept only while the operator has body logging on
+    (``store/request_bodies.py``, docs/observability.md) and deleted once older than its retention.
+    Each text is bounded; a ``*_truncated`` flag says it was cut. Secrets are masked before storing."""
+
+    __tablename__ = "request_bodies"
+
+    inference_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(Integer)
+    request: Mapped[str | None] = mapped_column(Text, default=None)
+    response: Mapped[str | None] = mapped_column(Text, default=None)
+    request_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    response_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_request_bodies_created", "created_at"),)
+
+
 class Setting(Base):
     __tablename__ = "settings"
 

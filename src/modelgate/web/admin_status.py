@@ -18,7 +18,10 @@ from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.money import usd_text
 from modelgate.store.operators import audit
 from modelgate.store.site_settings import (
+    BODY_LOGGING,
+    BODY_RETENTION,
     CREDITS_HELP,
+    MAX_BODY_RETENTION_DAYS,
     MAX_HELP_LENGTH,
     MAX_SIGNUP_CREDITS_USD,
     SIGNUP_CREDITS,
@@ -29,7 +32,7 @@ from modelgate.store.totp import two_factor_required
 from modelgate.store.usage import find_requests, recent_stats
 from modelgate.web.admin import Operator, OperatorCsrf, actor
 from modelgate.web.render import render
-from modelgate.web.requests import detail
+from modelgate.web.requests import body_logging, found_with_bodies
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(pending_writes_flushed)])
 
@@ -111,12 +114,18 @@ async def request_lookup(request: Request, user: Operator) -> Response:
         if len(wanted) > MAX_REQUEST_ID or any(ord(c) < 32 for c in wanted):
             error = f"A request id is at most {MAX_REQUEST_ID} printable characters."
         else:
-            async with app_state(request).db.engine.connect() as conn:
-                rows = [detail(r) for r in await find_requests(conn, wanted, account_id=None)]
+            rows = await found_with_bodies(request, wanted, account_id=None)
     return render(
         request,
         "admin/requests.html",
-        {"wanted": wanted, "rows": rows, "error": error, "page": "admin", "section": "requests"},
+        {
+            "wanted": wanted,
+            "rows": rows,
+            "error": error,
+            "page": "admin",
+            "section": "requests",
+            "body_logging": body_logging(request),
+        },
     )
 
 
@@ -139,6 +148,7 @@ async def _settings_page(
             "values": values or {},
             "saved": request.query_params.get("saved") == "1",
             "max_help": MAX_HELP_LENGTH,
+            "body_max_bytes": state.settings.body_max_bytes,
             "page": "admin",
             "section": "settings",
         },
@@ -190,3 +200,38 @@ async def settings_save(request: Request, user: OperatorCsrf) -> Response:
         if changes:
             await audit(conn, actor=actor(user), action="settings.update", detail="; ".join(changes))
     return RedirectResponse("/admin/settings?saved=1", status_code=303)
+
+
+@router.post("/admin/settings/bodies")
+async def body_logging_save(request: Request, user: OperatorCsrf) -> Response:
+    """Body logging on or off, and its retention: saved in the site settings, applied here at once
+    and by every other instance at its next poll (``gateway/bodies.py``)."""
+    form = await request.form()
+    on = form.get("body_logging") == "1"
+    days_raw = str(form.get("body_retention_days") or "").strip()
+    try:
+        days = float(days_raw)
+        if not math.isfinite(days) or not 0 < days <= MAX_BODY_RETENTION_DAYS:
+            raise ValueError
+    except ValueError:
+        error = f"Enter a number of days from more than 0 to {MAX_BODY_RETENTION_DAYS:,.0f}."
+        values = {"body_logging": "1" if on else "", "body_retention_days": days_raw}
+        return await _settings_page(request, errors={"body_retention_days": error}, values=values)
+    state = app_state(request)
+    async with state.db.engine.begin() as conn:
+        before = await load_site_settings(conn, state.settings)
+        await save_site_setting(conn, key=BODY_LOGGING, value="1" if on else "0")
+        await save_site_setting(conn, key=BODY_RETENTION, value=f"{days:g}")
+        after = await load_site_settings(conn, state.settings)
+        changes = []
+        if before.body_logging != after.body_logging:
+            changes.append(f"body logging {'on' if after.body_logging else 'off'}")
+        if before.body_retention_days != after.body_retention_days:
+            was, now = before.body_retention_days, after.body_retention_days
+            changes.append(f"body retention {was:g} → {now:g} days")
+        if changes:
+            await audit(conn, actor=actor(user), action="settings.update", detail="; ".join(changes))
+    bodies = getattr(state.core, "bodies", None)
+    if bodies is not None:
+        bodies.apply(after)
+    return RedirectResponse("/admin/settings?saved=1#body-logging", status_code=303)
