@@ -4,6 +4,7 @@ never shown again) and a model added, then called through the API at once; axe-c
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.fakes.openai_server import FakeOpenAI
+from tests.web.conftest import DESKTOP, screenshots_dir
 from tests.web.helpers import create_key, make_account
 from tests.web.selfservice import LOOKS, assert_accessible, log_in, look
 
@@ -19,7 +21,12 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 @pytest.mark.parametrize(("viewport", "scheme"), LOOKS)
 def test_catalogue_editing_in_the_browser(
-    web_server: LiveServer, openai_upstream: FakeOpenAI, browser: Any, viewport: dict[str, int], scheme: str
+    web_server: LiveServer,
+    openai_upstream: FakeOpenAI,
+    browser: Any,
+    viewport: dict[str, int],
+    scheme: str,
+    tmp_path: Path,
 ) -> None:
     url = web_server.url
     make_account(web_server, "op@example.com", operator=True)
@@ -58,6 +65,10 @@ def test_catalogue_editing_in_the_browser(
     assert "browser/model" in table and "API key stored (sealed)" in table
     assert "sk-typed-in-the-browser" not in op.content()
     assert_accessible(op, "catalogue with entries")
+    if viewport == DESKTOP and scheme == "light":  # docs/screenshots with MODELGATE_SCREENSHOTS=1
+        op.screenshot(
+            path=str(screenshots_dir(tmp_path) / "admin-catalog-edited-desktop.png"), full_page=True
+        )
 
     r = httpx.post(
         f"{url}/v1/chat/completions",

@@ -97,6 +97,7 @@ def test_reset_link_exact_top_up_correction_and_usage(
     assert op.inner_text("#confirm-amount") == "-$1.25"
     assert op.inner_text("#confirm-after").startswith("$4.305")
     assert_accessible(op, "correction confirmation")
+    shot(op, "admin-correction-confirm")
     op.click("#confirm-button")
     op.wait_for_selector("#done")
     assert balance(web_server, "lost@example.com") == 11_110_000 - 2_500_000

@@ -37,10 +37,15 @@ def _verified(mail: MailServer, email: str) -> bool:
 
 @pytest.mark.parametrize(("viewport", "scheme"), LOOKS)
 def test_sign_up_verify_and_reset_the_password(
-    mail_web: MailServer, browser: Any, viewport: dict[str, int], scheme: str
+    mail_web: MailServer, browser: Any, viewport: dict[str, int], scheme: str, tmp_path: Path
 ) -> None:
     url, email = mail_web.url, f"new-{scheme}-{viewport['width']}@example.com"
     page = look(browser, viewport, scheme)
+
+    def shot(on: Any, name: str) -> None:  # docs/screenshots with MODELGATE_SCREENSHOTS=1
+        if scheme == "light":
+            suffix = "desktop" if viewport == DESKTOP else "phone"
+            on.screenshot(path=str(screenshots_dir(tmp_path) / f"{name}-{suffix}.png"), full_page=True)
 
     # Sign up: a verification mail arrives; its link (a GET shows, the button uses it) verifies.
     page.goto(f"{url}/app/signup")
@@ -55,9 +60,11 @@ def test_sign_up_verify_and_reset_the_password(
     assert not _verified(mail_web, email)
     page.goto(link)
     assert_accessible(page, "verification link")
+    shot(page, "verify-email")
     page.click("#confirm-email")
     page.wait_for_selector("#email-verified")
     assert_accessible(page, "email confirmed")
+    shot(page, "email-verified")
     assert _verified(mail_web, email)
     page.goto(link)  # used: not valid any more
     assert "not valid" in page.inner_text("main")
@@ -78,9 +85,11 @@ def test_sign_up_verify_and_reset_the_password(
     reset.wait_for_selector("#reset-sent")
     assert reset.inner_text("#reset-sent") == unknown_answer
     assert_accessible(reset, "reset mail sent")
+    shot(reset, "forgot-password-sent")
     link = link_in(mail_web.mailbox.wait_for(email, "Reset your password"), "/app/reset/")
     reset.goto(link)
     assert_accessible(reset, "reset form")
+    shot(reset, "reset-password")
     reset.fill("#new-password", "second password")
     reset.fill("#confirm-password", "not the same")
     reset.click("#save-new-password")
