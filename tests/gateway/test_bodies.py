@@ -107,15 +107,23 @@ def _frame(kind: str, data: dict[str, Any]) -> RawEvent:
 
 
 def test_a_messages_stream_is_assembled_from_its_content_blocks() -> None:
+    def start(index: int, block: dict[str, Any]) -> RawEvent:
+        return _frame(
+            "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
+        )
+
+    def delta(index: int, part: dict[str, Any]) -> RawEvent:
+        return _frame("content_block_delta", {"type": "content_block_delta", "index": index, "delta": part})
+
     events = [
         _frame("message_start", {"type": "message_start", "message": {"usage": {}}}),
-        _frame("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-        _frame("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}}),
-        _frame("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "lo"}}),
-        _frame("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "name": "f", "input": {}}}),
-        _frame("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"a": 1}'}}),
+        start(0, {"type": "text", "text": ""}),
+        delta(0, {"type": "text_delta", "text": "Hel"}),
+        delta(0, {"type": "text_delta", "text": "lo"}),
+        start(1, {"type": "tool_use", "name": "f", "input": {}}),
+        delta(1, {"type": "input_json_delta", "partial_json": '{"a": 1}'}),
         _frame("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use"}}),
-    ]  # fmt: skip
+    ]
     out = orjson.loads(answer_text(events) or "")
     assert out["content"][0] == {"type": "text", "text": "Hello"}
     assert out["content"][1] == {"type": "tool_use", "name": "f", "input": '{"a": 1}'}
