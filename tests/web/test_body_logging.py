@@ -86,7 +86,10 @@ def test_on_stores_prompt_and_answer_for_its_own_account_only(
     assert refused.status_code == 400 and "days" in refused.text
     assert _turn_on(web_server, "op@example.com").status_code == 303
     with logged_in(web_server, "op@example.com") as c:
-        assert 'id="body-logging-state">on' in c.get("/admin/settings").text
+        page = c.get("/admin/settings").text
+    assert 'id="body-logging-state">on' in page and page.count('id="body-logging"') == 1
+    # The page's title is its title (it once held the sign-in security form's markup).
+    assert "<title>Console · Settings · modelgate</title>" in page
     key = create_key(web_server, email="user@example.com", usd=0)
     whole = _chat(web_server, key, extra={"metadata": {"note": "x"}, "api_key": "sk-leaked-secret-123"})
     openai_upstream.script(Scripted(text="Paris is the capital", chunk_delay=0.01))
