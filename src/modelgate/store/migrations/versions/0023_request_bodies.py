@@ -1,8 +1,8 @@
 """Body logging (issue 30): the ``request_bodies`` table, a request's prompt and final answer, kept
 while the operator has body logging on and swept once older than the retention period.
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-03
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
