@@ -147,6 +147,8 @@ def test_openai_sdk_sets_spend_limits_and_alerts(live_server: LiveServer) -> Non
     with pytest.raises(openai.NotFoundError):
         org.spend_limit.retrieve()
     assert [a.id for a in org.spend_alerts.list()] == [alert.id]
+    counting = [b for b in _org_view(live_server, admin)["budgets"] if b["level"] == "organisation"]
+    assert [(b["limit_usd"], b["period"]) for b in counting] == [(None, "month")]
     assert chat(live_server, key).status_code == 200
     gone = org.spend_alerts.delete(alert.id)
     assert gone.deleted and gone.object == "organization.spend_alert.deleted" and gone.id == alert.id

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, insert, select
 
-from modelgate.accounts.service import get_or_create_account
+from modelgate.accounts.service import create_key, get_or_create_account
 from modelgate.mail.sender import Mailer
 from modelgate.mail.spend_alerts import SEAL_PURPOSE, SpendAlerts
 from modelgate.mail.webhooks import new_secret, url_problem, verify
@@ -24,7 +24,7 @@ from modelgate.store.budgets import set_budget, set_webhook
 from modelgate.store.db import Database
 from modelgate.store.ledger import period_key
 from modelgate.store.organisations import add_org_member, create_org, create_project
-from modelgate.store.schema import BudgetSpend
+from modelgate.store.schema import Budget, BudgetSpend, KeySpend
 from modelgate.store.schema_alerts import SpendAlertEvent
 from modelgate.store.secrets import seal
 from tests.fakes.smtp import smtp_server
@@ -188,3 +188,61 @@ def test_webhook_urls_are_http_or_https_and_private_hosts_can_be_refused() -> No
         "http://localhost:8/",
     ):
         assert url_problem(private, refuse_private=True) is not None, private
+
+
+async def test_a_keys_own_limit_alerts_to_the_nearest_budgets_webhook(db: Database) -> None:
+    now = datetime.now(UTC)
+    with webhook_receiver() as receiver:
+        org, _budget, secret = await _org_with_budget(db, url=receiver.url, spent=0, now=now)
+        async with db.engine.begin() as conn:
+            dev = await get_or_create_account(conn, email="dev@example.com")
+            project = (await conn.execute(select(Budget.project_id).where(Budget.org_id == org))).scalar_one()
+            in_project = await create_key(
+                conn,
+                account_id=org,
+                project_id=project,
+                member_id=dev,
+                limit_retention="day",
+                limit_credits=USD,
+            )
+            outside = await create_key(conn, account_id=org, limit_retention="month", limit_credits=USD)
+            await conn.execute(
+                insert(KeySpend),
+                [
+                    {"key_id": in_project.key_id, "period": period_key("day", now), "spent_credits": USD},
+                    {
+                        "key_id": outside.key_id,
+                        "period": period_key("month", now),
+                        "spent_credits": USD * 9 // 10,
+                    },
+                    {
+                        "key_id": outside.key_id,
+                        "period": period_key("day", now),
+                        "spent_credits": USD,
+                    },  # not its period
+                ],
+            )
+        settings = Settings(budget_alert_percent=80)
+        alerts = SpendAlerts(db.engine, settings, Mailer(settings))
+        try:
+            assert await alerts.tick(now) == (3, 2)  # in_project: 80% and 100%; outside: 80%, no webhook
+            assert await alerts.tick(now) == (0, 0)
+        finally:
+            await alerts.aclose()
+        got = receiver.wait_for(2)
+        data = sorted((json.loads(r.body)["data"] for r in got), key=lambda d: d["threshold_percent"])
+        assert [(d["level"], d["threshold_percent"], d["key_prefix"]) for d in data] == [
+            ("key", 80, in_project.key[:8]),
+            ("key", 100, in_project.key[:8]),
+        ]
+        assert data[0]["project_id"] == project and data[0]["member_id"] == dev
+        assert all(verify(secret, headers=r.headers, body=r.body) for r in got)
+        async with db.engine.connect() as conn:
+            rows = await alert_store.recent_alerts(conn, org_id=org)
+        assert sorted((a.key_id, a.threshold_percent, a.webhook_state) for a in rows) == sorted(
+            [
+                (in_project.key_id, 80, "delivered"),
+                (in_project.key_id, 100, "delivered"),
+                (outside.key_id, 80, None),
+            ]
+        )

@@ -75,20 +75,25 @@ async def _revoke_all(state: AppState, key_ids: list[int]) -> None:
 
 def _budget_view(b: budget_store.BudgetInfo) -> dict[str, Any]:
     used = b.spent_credits + b.held_credits
-    pct = 100 * used / b.limit_credits if b.limit_credits else 100.0
+    pct = 100 * used / b.limit_credits if b.limit_credits else 100.0  # ~0 for a counting budget
     return {
         "id": b.id,
         "level": b.level,
         "project_id": b.project_id,
         "member_id": b.member_id,
         "period": b.period,
-        "limit_usd": usd(b.limit_credits),
+        "limit_usd": _limit_usd(b.limit_credits),
         "spent_usd": usd(b.spent_credits),
         "held_usd": usd(b.held_credits),
         "alert_thresholds": b.alert_thresholds,
         "alert_webhook": b.alert_webhook,
         "alerts": [t for t in (b.alert_thresholds or []) if pct >= t],  # thresholds crossed this period
     }
+
+
+def _limit_usd(credits: int) -> float | None:
+    """A budget's limit; None for a counting budget (OpenAI's spend alerts with no limit)."""
+    return None if credits >= alert_store.NO_LIMIT else usd(credits)
 
 
 def alert_view(a: alert_store.AlertRow) -> dict[str, Any]:
@@ -98,6 +103,7 @@ def alert_view(a: alert_store.AlertRow) -> dict[str, Any]:
         "level": a.level,
         "project_id": a.project_id,
         "member_id": a.member_id,
+        "key_id": a.key_id,
         "period": a.period,
         "threshold_percent": a.threshold_percent,
         "threshold_usd": usd(a.threshold_credits),
@@ -402,7 +408,7 @@ async def key_spend(ident: CurrentKey, state: StateDep, prefix: str) -> Response
                 {
                     "level": b.level,
                     "period": b.period,
-                    "limit_usd": usd(b.limit_credits),
+                    "limit_usd": _limit_usd(b.limit_credits),
                     "spent_usd": usd(spent),
                     "held_usd": usd(held),
                 }

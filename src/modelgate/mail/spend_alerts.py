@@ -24,6 +24,7 @@ from modelgate.mail import webhooks
 from modelgate.mail.alerts import alert_base_url
 from modelgate.mail.sender import Mail, Mailer
 from modelgate.settings import Settings
+from modelgate.store import key_alerts
 from modelgate.store import organisations as orgs
 from modelgate.store import spend_alerts as store
 from modelgate.store.db import Engine
@@ -49,6 +50,7 @@ def payload(c: store.Crossing, *, alert_id: int, now: datetime) -> dict[str, obj
             "organisation_id": c.org_id,
             "project_id": c.project_id,
             "member_id": c.member_id,
+            "key_prefix": c.key_prefix,
             "level": c.level,
             "period": c.period,
             "threshold_percent": c.threshold_percent,
@@ -100,7 +102,9 @@ class SpendAlerts:
         mails: list[Mail] = []
         raised = 0
         async with self.engine.begin() as conn:
-            for c in await store.crossings(conn, now=now):
+            pct = self.settings.budget_alert_percent
+            keys = await key_alerts.key_crossings(conn, now=now, percents=tuple(sorted({pct, 100})))
+            for c in await store.crossings(conn, now=now, more=keys):
                 alert_id = await store.claim(conn, c, now=now)
                 if alert_id is None:
                     continue  # another instance raised it

@@ -39,7 +39,8 @@ class SpendAlertEvent(Base):
     project_id: Mapped[int | None] = mapped_column(Integer, default=None)
     member_id: Mapped[int | None] = mapped_column(Integer, default=None)
     budget_id: Mapped[int | None] = mapped_column(Integer, default=None)  # kept when the budget goes
-    level: Mapped[str] = mapped_column(String(16))  # organisation | project | member
+    key_id: Mapped[int | None] = mapped_column(Integer, default=None)  # level key: its own limit
+    level: Mapped[str] = mapped_column(String(16))  # organisation | project | member | key
     period: Mapped[str] = mapped_column(String(32))  # the bucket: month:2026-12, day:2026-12-03, all
     threshold_percent: Mapped[int | None] = mapped_column(Integer, default=None)
     threshold_credits: Mapped[int] = mapped_column(BigInteger)

@@ -41,6 +41,8 @@ class Crossing:
     webhook_secret: str | None  # sealed
     recipients: tuple[str, ...] | None  # an amount alert's own; None: the organisation's managers
     subject_prefix: str | None
+    key_id: int | None = None  # level key: the key whose own limit it is
+    key_prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ class AlertRow:
     created_at: datetime
     webhook_state: str | None  # pending | delivered | failed; None: no webhook
     webhook_attempts: int
+    key_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +74,11 @@ class DueDelivery:
     attempts: int
 
 
-async def crossings(conn: AsyncConnection, *, now: datetime) -> list[Crossing]:
-    """Every threshold reached by a budget in its current period and not yet raised."""
+async def crossings(
+    conn: AsyncConnection, *, now: datetime, more: list[Crossing] | None = None
+) -> list[Crossing]:
+    """Every threshold reached by a budget in its current period (and ``more``: the keys') not yet
+    raised."""
     current = [and_(Budget.period == p, BudgetSpend.period == period_key(p, now)) for p in PERIODS]
     rows: list[tuple[Any, ...]] = [
         tuple(r)
@@ -144,6 +150,7 @@ async def crossings(conn: AsyncConnection, *, now: datetime) -> list[Crossing]:
         r = spend[int(budget_id)]
         if int(r[9]) >= int(amount):
             add(r, f"r{rule_id}:{r[8]}", None, int(amount), list(to or []), prefix)
+    found.extend(more or [])
     if not found:
         return []
     raised = set(
@@ -165,7 +172,8 @@ async def claim(conn: AsyncConnection, c: Crossing, *, now: datetime) -> int | N
             org_id=c.org_id,
             project_id=c.project_id,
             member_id=c.member_id,
-            budget_id=c.budget_id,
+            budget_id=c.budget_id or None,
+            key_id=c.key_id,
             level=c.level,
             period=c.period,
             threshold_percent=c.threshold_percent,
@@ -317,6 +325,7 @@ async def recent_alerts(
             SpendAlertEvent.created_at,
             WebhookDelivery.state,
             WebhookDelivery.attempts,
+            SpendAlertEvent.key_id,
         )
         .outerjoin(WebhookDelivery, WebhookDelivery.event_id == SpendAlertEvent.id)
         .order_by(SpendAlertEvent.id.desc())
@@ -341,6 +350,7 @@ async def recent_alerts(
             created_at=r[10],
             webhook_state=r[11],
             webhook_attempts=int(r[12] or 0),
+            key_id=r[13],
         )
         for r in (await conn.execute(q)).all()
     ]

@@ -1,0 +1,26 @@
+"""Spend alerts at the key level (issue 24): an alert raised by a key's own spending limit names its key.
+
+Revision ID: 0023
+Revises: 0022
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0023"
+down_revision = "0022"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("spend_alert_events") as batch:
+        batch.add_column(sa.Column("key_id", sa.Integer, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("spend_alert_events") as batch:
+        batch.drop_column("key_id")
