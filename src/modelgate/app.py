@@ -33,6 +33,9 @@ from modelgate.api import (
     admin_spend,
     admin_spend_alerts,
     admin_unsupported,
+    admin_audit,
+    admin_costs,
+    admin_usage,
     admin_users,
     billing,
     keys,
@@ -372,6 +375,9 @@ def build_app(
     app.include_router(admin_spend.router)
     app.include_router(admin_spend_alerts.router)
     app.include_router(admin_unsupported.router)
+    app.include_router(admin_usage.router)
+    app.include_router(admin_costs.router)
+    app.include_router(admin_audit.router)
     app.include_router(billing.router)
     app.include_router(usage.router)
     app.include_router(metrics_api.router)

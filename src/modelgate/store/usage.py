@@ -1,19 +1,20 @@
 """Usage and logs on the data floor: every read of ``request_logs`` (the service API's
-``/v2/usage…`` and ``/v2/logs``, the Billing page, its CSV exports, the request detail page, the
-operator console), through one filter (``LogFilter``) and one set of queries. Rows are written by
-``store/log_sink.py``."""
+``/v2/usage…`` and ``/v2/logs``, OpenAI's Admin API ``/organization/usage/…``, the Billing page, its
+CSV exports, the request detail page, the operator console), through one filter (``LogFilter``) and
+one set of queries. Rows are written by ``store/log_sink.py``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import BigInteger, case, cast, func, or_, select
 
 from modelgate.store.db import Conn
 from modelgate.store.organisations import in_keys_of
-from modelgate.store.schema import Account, ApiKey, RequestLog
+from modelgate.store.schema import Account, ApiKey, LedgerEntry, RequestLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,13 @@ class LogFilter:
     inference_id: str | None = None
     # Either id (the Billing page's lookup): every other filter but the account is ignored.
     request_id: str | None = None
+    # OpenAI's Admin API filters (any of the values): projects, members (users), keys, doors, and
+    # rows whose per-use counts (``uses``) name ``use``.
+    project_ids: tuple[int, ...] = ()
+    member_ids: tuple[int, ...] = ()
+    key_ids: tuple[int, ...] = ()
+    doors: tuple[str, ...] = ()
+    use: str | None = None
 
 
 def _where(f: LogFilter) -> list[Any]:
@@ -62,6 +70,24 @@ def _where(f: LogFilter) -> list[Any]:
         conds.append(RequestLog.client_request_id == f.client_request_id)
     if f.inference_id is not None:
         conds.append(RequestLog.inference_id == f.inference_id)
+    conds += _key_sets(RequestLog.key_id, f.project_ids, f.member_ids, f.key_ids)
+    if f.doors:
+        conds.append(RequestLog.door.in_(sorted(set(f.doors))))
+    if f.use is not None:
+        conds.append(RequestLog.uses.like(f'%"{f.use}"%'))
+    return conds
+
+
+def _key_sets(
+    key_column: Any, project_ids: Sequence[int], member_ids: Sequence[int], key_ids: Sequence[int]
+) -> list[Any]:
+    conds: list[Any] = []
+    if key_ids:
+        conds.append(key_column.in_(sorted(set(key_ids))))
+    if project_ids:
+        conds.append(key_column.in_(select(ApiKey.id).where(ApiKey.project_id.in_(sorted(set(project_ids))))))
+    if member_ids:
+        conds.append(key_column.in_(select(ApiKey.id).where(ApiKey.member_id.in_(sorted(set(member_ids))))))
     return conds
 
 
@@ -251,6 +277,111 @@ async def usage_by_group(conn: Conn, f: LogFilter, *, by: str) -> list[tuple[dat
         (_as_date(r.day), r.grp, int(r.requests), int(r.tokens or 0), int(r.credits or 0))
         for r in (await conn.execute(q)).all()
     ]
+
+
+# -- OpenAI's Admin API: usage and costs in time buckets ------------------------------------------
+
+# What a usage or cost row may be grouped by (OpenAI's ``group_by`` names; ``door`` and ``uses``:
+# which endpoint, and the per-use counts, read by the caller to count images, characters, seconds).
+USAGE_GROUPS = ("project_id", "user_id", "api_key_id", "model", "door", "uses")
+COST_GROUPS = ("project_id", "api_key_id", "line_item")
+
+
+def _epoch(conn: Conn, column: Any) -> Any:
+    """A timestamp column as whole Unix seconds, in SQL."""
+    if conn.dialect.name == "sqlite":
+        return cast(func.strftime("%s", column), BigInteger)
+    return cast(func.floor(func.extract("epoch", column)), BigInteger)
+
+
+async def usage_buckets(
+    conn: Conn, f: LogFilter, *, start: int, width: int, group_by: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Successful requests per (time bucket, group), grouped in SQL: bucket ``i`` covers
+    ``[start + i*width, start + (i+1)*width)`` (Unix seconds; ``f.since``/``f.until`` bound the
+    rows). Each row: ``bucket``, the ``group_by`` columns, ``requests``, ``input``, ``output``,
+    ``cached``, ``cache_write`` and ``audio`` tokens."""
+    key = ApiKey.__table__.alias("k")
+    columns = {
+        "project_id": key.c.project_id,
+        "user_id": key.c.member_id,
+        "api_key_id": RequestLog.key_id,
+        "model": RequestLog.model,
+        "door": RequestLog.door,
+        "uses": RequestLog.uses,
+    }
+    sub = (
+        select(
+            ((_epoch(conn, RequestLog.created_at) - start) // width).label("bucket"),
+            *(columns[g].label(g) for g in group_by),
+            RequestLog.prompt_tokens,
+            RequestLog.completion_tokens,
+            RequestLog.cached_tokens,
+            (RequestLog.cache_write_5m_tokens + RequestLog.cache_write_1h_tokens).label("cache_write"),
+            RequestLog.audio_tokens,
+        )
+        .select_from(RequestLog.__table__.outerjoin(key, key.c.id == RequestLog.key_id))
+        .where(*_where(f), RequestLog.status == "success")
+        .subquery()
+    )
+    keys = [sub.c.bucket, *(sub.c[g] for g in group_by)]
+    q = select(
+        *keys,
+        func.count().label("requests"),
+        *(
+            func.coalesce(func.sum(sub.c[c]), 0).label(name)
+            for c, name in (
+                ("prompt_tokens", "input"),
+                ("completion_tokens", "output"),
+                ("cached_tokens", "cached"),
+                ("cache_write", "cache_write"),
+                ("audio_tokens", "audio"),
+            )
+        ),
+    ).group_by(*keys)
+    return [dict(r._mapping) for r in (await conn.execute(q)).all()]
+
+
+async def cost_buckets(
+    conn: Conn,
+    *,
+    org_id: int,
+    since: datetime,
+    until: datetime,
+    start: int,
+    width: int,
+    project_ids: Sequence[int] = (),
+    key_ids: Sequence[int] = (),
+    group_by: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """The ledger's model-usage charges (kind ``charge``) per (time bucket, group), grouped in SQL:
+    ``bucket``, the ``group_by`` columns (``line_item``: the charge's model) and ``credits`` (spent,
+    positive)."""
+    key = ApiKey.__table__.alias("k")
+    columns = {
+        "project_id": key.c.project_id,
+        "api_key_id": LedgerEntry.key_id,
+        "line_item": LedgerEntry.model,
+    }
+    sub = (
+        select(
+            ((_epoch(conn, LedgerEntry.created_at) - start) // width).label("bucket"),
+            *(columns[g].label(g) for g in group_by),
+            LedgerEntry.credits,
+        )
+        .select_from(LedgerEntry.__table__.outerjoin(key, key.c.id == LedgerEntry.key_id))
+        .where(
+            LedgerEntry.account_id == org_id,
+            LedgerEntry.kind == "charge",
+            LedgerEntry.created_at >= since,
+            LedgerEntry.created_at < until,
+            *_key_sets(LedgerEntry.key_id, project_ids, (), key_ids),
+        )
+        .subquery()
+    )
+    keys = [sub.c.bucket, *(sub.c[g] for g in group_by)]
+    q = select(*keys, (-func.coalesce(func.sum(sub.c.credits), 0)).label("credits")).group_by(*keys)
+    return [dict(r._mapping) for r in (await conn.execute(q)).all()]
 
 
 # -- the operator console -----------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""Cut ``admin.json`` (the part of OpenAI's Admin API modelgate serves, docs/admin-api.md) out of
-OpenAI's full OpenAPI document: the listed paths, unchanged, and every schema they reference.
+"""Rebuild ``admin.json`` from OpenAI's published OpenAPI document: every ``/organization`` path
+(the whole Admin API, served or not), with the components they reference, transitively, and the
+error schemas the tests check errors against. Run from the repository root:
 
-    python tests/specs/openai/vendor_admin.py /path/to/openai-openapi.json
+    python tests/specs/openai/vendor_admin.py path/to/openai-openapi.json
 
-Other helpers add their paths to ``PATHS`` (usage, costs, audit logs, spend limits and alerts);
-rerun to regenerate. Paths missing from the document given are an error."""
+The output is deterministic (same input, same bytes), so a diff shows exactly what OpenAI changed.
+"""
 
 from __future__ import annotations
 
@@ -13,77 +14,53 @@ import sys
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parent / "admin.json"
-ORG = "/organization"
-PATHS = [
-    # part 1: projects and people
-    f"{ORG}/projects",
-    f"{ORG}/projects/{{project_id}}",
-    f"{ORG}/projects/{{project_id}}/archive",
-    f"{ORG}/users",
-    f"{ORG}/users/{{user_id}}",
-    f"{ORG}/projects/{{project_id}}/users",
-    f"{ORG}/projects/{{project_id}}/users/{{user_id}}",
-    # invites, keys, service accounts, model permissions, rate limits
-    f"{ORG}/invites",
-    f"{ORG}/invites/{{invite_id}}",
-    f"{ORG}/projects/{{project_id}}/api_keys",
-    f"{ORG}/projects/{{project_id}}/api_keys/{{api_key_id}}",
-    f"{ORG}/projects/{{project_id}}/service_accounts",
-    f"{ORG}/projects/{{project_id}}/service_accounts/{{service_account_id}}",
-    f"{ORG}/projects/{{project_id}}/service_accounts/{{service_account_id}}/api_keys",
-    f"{ORG}/admin_api_keys",
-    f"{ORG}/admin_api_keys/{{key_id}}",
-    f"{ORG}/projects/{{project_id}}/model_permissions",
-    f"{ORG}/projects/{{project_id}}/rate_limits",
-    f"{ORG}/projects/{{project_id}}/rate_limits/{{rate_limit_id}}",
-    # spend limits and spend alerts (tests/api/test_admin_spend.py)
-    f"{ORG}/spend_limit",
-    f"{ORG}/projects/{{project_id}}/spend_limit",
-    f"{ORG}/spend_alerts",
-    f"{ORG}/spend_alerts/{{alert_id}}",
-    f"{ORG}/projects/{{project_id}}/spend_alerts",
-    f"{ORG}/projects/{{project_id}}/spend_alerts/{{alert_id}}",
-]
-TOP = ("openapi", "info", "servers", "security")
+OUT = Path(__file__).with_name("admin.json")
+PREFIX = "/organization"
+ALWAYS = ("ErrorResponse", "Error")  # the error envelope every non-2xx answer is checked against
 
 
-def _refs(node: Any, found: set[str]) -> None:
+def _refs(node: Any) -> set[str]:
+    found: set[str] = set()
     if isinstance(node, dict):
         ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
-            found.add(ref.rsplit("/", 1)[1])
+        if isinstance(ref, str) and ref.startswith("#/components/"):
+            found.add(ref)
         for value in node.values():
-            _refs(value, found)
+            found |= _refs(value)
     elif isinstance(node, list):
         for value in node:
-            _refs(value, found)
+            found |= _refs(value)
+    return found
 
 
-def cut(full: dict[str, Any], paths: list[str]) -> dict[str, Any]:
-    missing = [p for p in paths if p not in full["paths"]]
-    if missing:
-        raise SystemExit(f"not in the document: {missing}")
-    chosen = {p: full["paths"][p] for p in paths}
-    schemas = full["components"]["schemas"]
-    names: set[str] = set()
-    _refs(chosen, names)
-    todo = list(names)
+def vendor(source: dict[str, Any]) -> dict[str, Any]:
+    paths = {p: item for p, item in source["paths"].items() if p == PREFIX or p.startswith(PREFIX + "/")}
+    components: dict[str, dict[str, Any]] = {}
+    todo = _refs(paths) | {f"#/components/schemas/{name}" for name in ALWAYS}
+    seen: set[str] = set()
     while todo:
-        more: set[str] = set()
-        _refs(schemas[todo.pop()], more)
-        todo += sorted(more - names)
-        names |= more
-    components = {
-        "schemas": {n: schemas[n] for n in sorted(names)},
-        "securitySchemes": full["components"]["securitySchemes"],
+        ref = todo.pop()
+        if ref in seen:
+            continue
+        seen.add(ref)
+        _, _, section, name = ref.split("/", 3)
+        value = source["components"][section][name]
+        components.setdefault(section, {})[name] = value
+        todo |= _refs(value)
+    components["securitySchemes"] = source["components"]["securitySchemes"]
+    return {
+        "openapi": source["openapi"],
+        "info": source["info"],
+        "servers": source["servers"],
+        "paths": dict(sorted(paths.items())),
+        "components": {k: dict(sorted(v.items())) for k, v in sorted(components.items())},
+        "security": source["security"],
     }
-    return {**{k: full[k] for k in TOP if k in full}, "paths": chosen, "components": components}
 
 
 def main(argv: list[str]) -> None:
-    full = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
-    OUT.write_text(json.dumps(cut(full, PATHS), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    source = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    OUT.write_text(json.dumps(vendor(source), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
