@@ -117,7 +117,7 @@ def test_schemathesis_drives_every_organization_operation(live_server: LiveServe
     assert operations >= 100  # the whole subtree, not only what modelgate serves
     assert not fuzz.failures, "\n".join(fuzz.failures[:20])
     ours = {f"{method} {path}" for method, path in served}
-    assert len(ours) >= 50 and ours <= set(fuzz.answered), sorted(ours - set(fuzz.answered))
+    assert len(ours) >= 48 and ours <= set(fuzz.answered), sorted(ours - set(fuzz.answered))
     answered = ours & set(fuzz.answered)
     # Every served operation was answered with success at least once (so its schema was checked),
     # but those whose one real object the fuzz may delete first (a removed user, the invite, the
