@@ -26,6 +26,8 @@ from starlette.responses import Response
 from modelgate.accounts.keys import KeyAuthenticator
 from modelgate.api import (
     admin_api_keys,
+    admin_audit,
+    admin_costs,
     admin_invites,
     admin_keys,
     admin_limits,
@@ -33,8 +35,6 @@ from modelgate.api import (
     admin_spend,
     admin_spend_alerts,
     admin_unsupported,
-    admin_audit,
-    admin_costs,
     admin_usage,
     admin_users,
     billing,
