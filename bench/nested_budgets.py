@@ -13,10 +13,11 @@ HUGE = 10**15  # credits: never reached
 
 
 async def main(url: str, email: str, levels: str = "all") -> None:
-    from modelgate.accounts.manage import list_keys, update_key
+    from modelgate.accounts.manage import update_key
     from modelgate.accounts.service import get_or_create_account
     from modelgate.store.budgets import set_budget
     from modelgate.store.db import Database
+    from modelgate.store.key_rows import list_keys
     from modelgate.store.organisations import default_project
 
     db = Database(url)

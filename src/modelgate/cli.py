@@ -127,8 +127,10 @@ def cmd_top_up(args: argparse.Namespace) -> int:
 async def _account_action(args: argparse.Namespace, action: str, password: str = "") -> int:
     """The account-changing admin commands, each audited as done by the command line."""
     from modelgate.accounts.service import set_password
+    from modelgate.store.accounts import account_id_by_email
+    from modelgate.store.audit import audit
     from modelgate.store.db import Database
-    from modelgate.store.operators import CLI, account_id_by_email, audit, set_operator
+    from modelgate.store.operators import CLI, set_operator
     from modelgate.store.signin_links import LINK_PATH, create_signin_link
 
     settings = _settings(args)

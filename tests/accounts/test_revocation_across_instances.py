@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select, update
 
-from modelgate.accounts.keys import ACCOUNT_DISABLED_MESSAGE, DISABLED_KEY_MESSAGE, INVALID_KEY_MESSAGE
 from modelgate.store.db import Database
+from modelgate.store.keys import ACCOUNT_DISABLED_MESSAGE, DISABLED_KEY_MESSAGE, INVALID_KEY_MESSAGE
 from modelgate.store.schema import Account, Hold
 from tests.conftest import MOCK_CONFIG
 from tests.fakes.openai_server import FakeOpenAI

@@ -13,12 +13,12 @@ import pytest
 import requests
 from sqlalchemy import insert, select
 
-from modelgate.accounts.keys import KeyIdentity
 from modelgate.app import build_app
 from modelgate.doors.chat.door import metered_chat
 from modelgate.gateway.metered import Caller
 from modelgate.settings import Settings
 from modelgate.store.db import Database
+from modelgate.store.keys import KeyIdentity
 from modelgate.store.ledger import Ledger
 from modelgate.store.schema import Account, Hold, LedgerEntry
 from modelgate.wire.chat import ChatRequest

@@ -24,12 +24,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
-from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.service import create_key
 from modelgate.errors import InsufficientCreditsError
 from modelgate.store import outage_journal
 from modelgate.store.db import Database
 from modelgate.store.holds_owners import new_owner_id
+from modelgate.store.keys import KeyIdentity
 from modelgate.store.lease_keeper import LeaseKeeper
 from modelgate.store.leases import LEASE_PREFIX, Lease, LeaseBook
 from modelgate.store.ledger import HoldTicket

@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 import modelgate.store.pg_lane as pg_lane_module
-from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.service import create_key
 from modelgate.errors import SpendLimitError
 from modelgate.gateway.recorder import RequestMeta, RequestRecorder
@@ -23,6 +22,7 @@ from modelgate.providers.base import Usage
 from modelgate.store import pg_batch
 from modelgate.store.db import Database
 from modelgate.store.holds_owners import new_owner_id
+from modelgate.store.keys import KeyIdentity
 from modelgate.store.ledger_pg import PGLedger
 from modelgate.store.pg_writer import PGWriter
 from modelgate.store.schema import Account, Hold, LedgerEntry, RequestLog
@@ -357,7 +357,7 @@ async def test_a_hold_requires_a_live_key_and_an_enabled_account(env: Any, batch
     Both hold paths (the single-hold statement and ``modelgate_ledger_apply``) now refuse a hold
     whose key is disabled or deleted, or whose account is disabled, with the 401 a fresh lookup
     gives, and leave nothing held."""
-    from modelgate.accounts.keys import (
+    from modelgate.store.keys import (
         ACCOUNT_DISABLED_MESSAGE,
         DISABLED_KEY_MESSAGE,
         INVALID_KEY_MESSAGE,

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from modelgate.accounts.keys import ACCOUNT_DISABLED_MESSAGE
 from modelgate.store.db import Database
+from modelgate.store.keys import ACCOUNT_DISABLED_MESSAGE
 from modelgate.store.schema import Account, ApiKey, LedgerEntry
 from modelgate.store.schema_web import WebSession
 from tests.conftest import MOCK_CONFIG, LiveServer

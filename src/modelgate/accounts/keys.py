@@ -27,13 +27,17 @@ from typing import get_args
 from modelgate.errors import AuthenticationError, DatabaseUnavailableError
 from modelgate.store.budgets import key_scope
 from modelgate.store.db import Engine
-from modelgate.store.keys import ACCOUNT_DISABLED_MESSAGE as ACCOUNT_DISABLED_MESSAGE
-from modelgate.store.keys import DISABLED_KEY_MESSAGE as DISABLED_KEY_MESSAGE
-from modelgate.store.keys import INVALID_KEY_MESSAGE as INVALID_KEY_MESSAGE
+from modelgate.store.keys import (
+    ACCOUNT_DISABLED_MESSAGE,
+    DISABLED_KEY_MESSAGE,
+    INVALID_KEY_MESSAGE,
+    key_row_by_digest,
+    set_last_used,
+)
+
+# Re-exported for gateway/core.py and gateway/admission.py only, until they import it from
+# store/keys.py like every other caller (their owners were busy when the rest moved).
 from modelgate.store.keys import KeyIdentity as KeyIdentity
-from modelgate.store.keys import KeyRevokedError as KeyRevokedError
-from modelgate.store.keys import key_row_by_digest, set_last_used
-from modelgate.store.keys import revoked_key_error as revoked_key_error
 from modelgate.store.outage import bounded
 from modelgate.wire.service import Scope
 

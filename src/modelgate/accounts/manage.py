@@ -13,15 +13,7 @@ from typing import Any
 
 from modelgate.accounts.service import check_key_settings
 from modelgate.store.db import Conn
-from modelgate.store.key_rows import KeyRecord as KeyRecord
-from modelgate.store.key_rows import delete_key as delete_key
-from modelgate.store.key_rows import get_key as get_key
-from modelgate.store.key_rows import get_key_by_id as get_key_by_id
-from modelgate.store.key_rows import key_spend_since as key_spend_since
-from modelgate.store.key_rows import latest_used_key as latest_used_key
-from modelgate.store.key_rows import list_keys as list_keys
-from modelgate.store.key_rows import monthly_usage as monthly_usage
-from modelgate.store.key_rows import seed_spend, write_key
+from modelgate.store.key_rows import KeyRecord, seed_spend, write_key
 
 UNSET: Any = object()
 

@@ -19,8 +19,6 @@ from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import ConflictError, InvalidRequestError
 from modelgate.store import accounts as store
 from modelgate.store import keys as key_rows
-from modelgate.store.accounts import AccountInfo as AccountInfo
-from modelgate.store.accounts import get_account as get_account
 from modelgate.store.db import Conn
 from modelgate.store.organisations import create_personal_org, default_project
 

@@ -14,13 +14,13 @@ from typing import Any
 
 from fastapi import Request
 
-from modelgate.accounts.keys import KeyIdentity
 from modelgate.api.service_query import int_param, require_management, single
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.httpkit.contract import query
 from modelgate.store import audit as audit_log
 from modelgate.store import organisations as orgs
 from modelgate.store.admin_directory import MemberRow, ProjectRow
+from modelgate.store.keys import KeyIdentity
 
 LIST_PARAMS = [
     query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),

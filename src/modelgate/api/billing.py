@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from modelgate.accounts.service import get_account, normalise_email, top_up
+from modelgate.accounts.service import normalise_email, top_up
 from modelgate.api.cursor import decode_cursor, encode_cursor
 from modelgate.api.service_query import (
     int_param,
@@ -28,7 +28,7 @@ from modelgate.api.service_query import (
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.httpkit.contract import json_body, operation, query
 from modelgate.httpkit.deps import AppState, CurrentKey, StateDep, pending_writes_flushed, text_parameters
-from modelgate.store.accounts import account_id_by_email
+from modelgate.store.accounts import account_id_by_email, get_account
 from modelgate.store.secrets import instance_secret
 from modelgate.store.transactions import TxFilter
 from modelgate.store.transactions import transactions as transactions_page

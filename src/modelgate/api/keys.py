@@ -15,18 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from modelgate.accounts.keys import KeyIdentity
-from modelgate.accounts.manage import (
-    UNSET,
-    KeyRecord,
-    delete_key,
-    get_key,
-    get_key_by_id,
-    latest_used_key,
-    list_keys,
-    monthly_usage,
-    update_key,
-)
+from modelgate.accounts.manage import UNSET, update_key
 from modelgate.accounts.service import create_key
 from modelgate.api.admin_common import key_ref, record
 from modelgate.api.service_query import json_response, parse_body, require_management
@@ -34,6 +23,16 @@ from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.httpkit.contract import json_body, operation
 from modelgate.httpkit.deps import CurrentKey, StateDep, pending_writes_flushed, text_parameters
+from modelgate.store.key_rows import (
+    KeyRecord,
+    delete_key,
+    get_key,
+    get_key_by_id,
+    latest_used_key,
+    list_keys,
+    monthly_usage,
+)
+from modelgate.store.keys import KeyIdentity
 from modelgate.store.organisations import project_of
 from modelgate.wire.service import KeyCreate, KeyExtras, KeyLimit, KeyPatch, KeyPut, key_view
 

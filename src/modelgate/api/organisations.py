@@ -14,9 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from modelgate.accounts.keys import KeyIdentity
-from modelgate.accounts.manage import get_key
-from modelgate.accounts.service import get_account, get_or_create_account, normalise_email
+from modelgate.accounts.service import get_or_create_account, normalise_email
 from modelgate.api.admin_common import record
 from modelgate.api.service_query import json_response, parse_body, require_management
 from modelgate.catalog.models import CREDITS_PER_USD
@@ -28,6 +26,9 @@ from modelgate.mail.webhooks import new_secret, url_problem
 from modelgate.store import budgets as budget_store
 from modelgate.store import organisations as orgs
 from modelgate.store import spend_alerts as alert_store
+from modelgate.store.accounts import get_account
+from modelgate.store.key_rows import get_key
+from modelgate.store.keys import KeyIdentity
 from modelgate.store.ledger import period_key
 from modelgate.store.secrets import seal
 from modelgate.wire.organisations import BillingBody, BudgetBody, MemberBody, ProjectBody

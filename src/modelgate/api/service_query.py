@@ -21,10 +21,10 @@ from fastapi import Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from modelgate.accounts.keys import KeyIdentity
-from modelgate.accounts.manage import get_key
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.httpkit.errors import validate_body
+from modelgate.store.key_rows import get_key
+from modelgate.store.keys import KeyIdentity
 
 MAX_WINDOW = timedelta(days=92)
 MAX_INT_PARAM = 2**31 - 1

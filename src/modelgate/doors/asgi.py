@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelgate.accounts.keys import KeyIdentity, KeyRevokedError
 from modelgate.cache.policy import MODE_HEADER, TTL_HEADER, CacheMode, parse_mode, parse_ttl
 from modelgate.doors.base import JSON_HEADERS, Door, DoorRequest, DoorResponse
 from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.metered import Caller
 from modelgate.httpkit.deps import valid_client_request_id
 from modelgate.httpkit.errors import gateway_error_body, new_request_id
+from modelgate.store.keys import KeyIdentity, KeyRevokedError
 from modelgate.store.outage import is_unreachable, unavailable
 
 if TYPE_CHECKING:

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from modelgate.providers.base import Usage
 
 if TYPE_CHECKING:
-    from modelgate.accounts.keys import KeyIdentity
     from modelgate.cache.policy import CacheAsk
     from modelgate.catalog.models import ModelSpec, Route
     from modelgate.gateway.holds import CachePrefix
+    from modelgate.store.keys import KeyIdentity
 
 
 @dataclass(slots=True, frozen=True)

@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 
-from modelgate.accounts.keys import KeyIdentity
 from modelgate.errors import RateLimitError, RateLimiterUnavailableError
 from modelgate.gateway.metered import Caller
 from modelgate.limits.base import Decision, Limiter, LimiterUnavailable, RateLimit
@@ -21,6 +20,7 @@ from modelgate.observability.tracing import RequestTrace
 from modelgate.providers.base import Usage
 from modelgate.providers.checks import MAX_TOKEN_COUNT, finish_reason
 from modelgate.sanitize import ERROR_TEXT_LIMIT, db_text
+from modelgate.store.keys import KeyIdentity
 from modelgate.store.log_sink import RequestLogSink
 
 log = logging.getLogger("modelgate.gateway")

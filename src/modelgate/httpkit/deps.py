@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
-from modelgate.accounts.keys import KeyAuthenticator, KeyIdentity
+from modelgate.accounts.keys import KeyAuthenticator
 from modelgate.errors import InvalidRequestError
+from modelgate.store.keys import KeyIdentity
 
 if TYPE_CHECKING:
     from modelgate.catalog.registry import Catalog

@@ -8,8 +8,9 @@ import secrets
 
 from modelgate.settings import Settings
 from modelgate.store import identity as store
+from modelgate.store.audit import audit
 from modelgate.store.db import Conn, Database
-from modelgate.store.operators import CLI, audit
+from modelgate.store.operators import CLI
 
 
 class NoSuchOrganisation(LookupError):

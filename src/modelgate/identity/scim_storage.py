@@ -43,8 +43,8 @@ from modelgate.settings import GroupRule
 from modelgate.store import identity as store
 from modelgate.store import organisations as orgs
 from modelgate.store.accounts import sign_in_state
+from modelgate.store.audit import Actor, audit
 from modelgate.store.db import Conn, Engine, IntegrityError
-from modelgate.store.operators import Actor, audit
 
 SCIM_ACTOR = Actor(None, "SCIM")
 

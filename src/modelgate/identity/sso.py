@@ -19,8 +19,8 @@ from modelgate.identity.oidc import SignedIn, SSOError
 from modelgate.settings import GroupRule
 from modelgate.store import identity as store
 from modelgate.store.accounts import sign_in_state
+from modelgate.store.audit import Actor, audit
 from modelgate.store.db import Conn
-from modelgate.store.operators import Actor, audit
 
 
 @dataclass(frozen=True, slots=True)

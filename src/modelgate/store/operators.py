@@ -16,9 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.store.accounts import account_id_by_email as account_id_by_email
-from modelgate.store.audit import Actor as Actor
-from modelgate.store.audit import audit as audit
+from modelgate.store.audit import Actor, audit
 from modelgate.store.schema import Account, ApiKey
 from modelgate.store.schema_web import AuditEntry, PlaygroundKey, WebSession
 

@@ -17,11 +17,10 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
+from modelgate.store.audit import Actor, audit
 from modelgate.store.operators import (
-    Actor,
     account_exists,
     account_row,
-    audit,
     find_accounts,
     live_keys,
     recent_audit,

@@ -22,8 +22,8 @@ from modelgate.gateway.catalog_overlay import (
     refusal,
 )
 from modelgate.httpkit.deps import app_state
+from modelgate.store.audit import audit
 from modelgate.store.catalog_edits import delete_entry, list_entries, save_entry
-from modelgate.store.operators import audit
 from modelgate.web.admin import NotOperator, Operator, OperatorCsrf, actor
 from modelgate.web.render import render
 

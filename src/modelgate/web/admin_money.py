@@ -17,8 +17,8 @@ from starlette.responses import RedirectResponse, Response
 from modelgate.billing.amounts import AmountError, parse_usd, usd_exact
 from modelgate.httpkit.deps import app_state
 from modelgate.store.adjustments import account_balance, apply_adjustment
+from modelgate.store.audit import audit
 from modelgate.store.db import IntegrityError
-from modelgate.store.operators import audit
 from modelgate.web.admin import AccountId, NotOperator, OperatorCsrf, _account_page, _Form, actor
 from modelgate.web.render import render
 

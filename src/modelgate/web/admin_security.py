@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from modelgate.httpkit.deps import app_state
 from modelgate.mail import messages
 from modelgate.store.adjustments import account_balance
-from modelgate.store.operators import audit
+from modelgate.store.audit import audit
 from modelgate.store.totp import set_two_factor_required
 from modelgate.web.admin import AccountId, NotOperator, OperatorCsrf, actor
 from modelgate.web.recovery import RESET_TTL, base_url, mailer, make_reset_link

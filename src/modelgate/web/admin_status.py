@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.money import usd_text
-from modelgate.store.operators import audit
+from modelgate.store.audit import audit
 from modelgate.store.site_settings import (
     BODY_LOGGING,
     BODY_RETENTION,

@@ -17,10 +17,11 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from modelgate.accounts.keys import KEY_SCOPES, key_digest
-from modelgate.accounts.service import create_key, get_account
+from modelgate.accounts.service import create_key
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.money import usd_text
+from modelgate.store.accounts import get_account
 from modelgate.store.key_limits import aware, last_limit_refusals
 from modelgate.store.key_rows import monthly_usage, period_spend
 from modelgate.store.keys import live_key_with_digest, page_keys, update_owned_key

@@ -13,9 +13,10 @@ from datetime import UTC, datetime, time
 from fastapi import APIRouter, Path, Request
 from starlette.responses import RedirectResponse, Response
 
-from modelgate.accounts.manage import UNSET, get_key_by_id, update_key
+from modelgate.accounts.manage import UNSET, update_key
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state
+from modelgate.store.key_rows import get_key_by_id
 from modelgate.web.render import render
 from modelgate.web.sessions import ORG_COOKIE, CsrfUser, WebUser
 

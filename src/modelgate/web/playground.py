@@ -23,7 +23,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.service import create_key
 from modelgate.catalog.kinds import KINDS
 from modelgate.catalog.models import IMAGE_UNIT, ModelSpec
@@ -38,6 +37,7 @@ from modelgate.httpkit.deps import app_state
 from modelgate.store import keys as key_rows
 from modelgate.store.accounts import balance as account_balance
 from modelgate.store.db import Conn
+from modelgate.store.keys import KeyIdentity
 from modelgate.web.docs import live_figures
 from modelgate.web.openapi import reasoning_efforts
 from modelgate.web.render import render, unavailable_for_viewer

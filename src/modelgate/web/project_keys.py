@@ -16,9 +16,10 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.accounts.keys import KEY_SCOPES, key_digest
-from modelgate.accounts.manage import UNSET, delete_key, get_key_by_id, update_key
+from modelgate.accounts.manage import UNSET, update_key
 from modelgate.accounts.service import create_key
 from modelgate.httpkit.deps import app_state
+from modelgate.store.key_rows import delete_key, get_key_by_id
 from modelgate.store.keys import live_key_with_digest
 from modelgate.web.keys import parse_limit
 from modelgate.web.project_access import (
