@@ -16,7 +16,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from modelgate.accounts.keys import KeyIdentity
 from modelgate.api import admin_common as common
 from modelgate.api.service_query import json_response, parse_body
 from modelgate.catalog.models import CREDITS_PER_USD
@@ -26,6 +25,7 @@ from modelgate.httpkit.deps import AppState, CurrentKey, StateDep, text_paramete
 from modelgate.store import admin_directory as directory
 from modelgate.store import budgets as budget_store
 from modelgate.store import spend_rules as rules
+from modelgate.store.keys import KeyIdentity
 from modelgate.store.ledger import period_key
 from modelgate.store.spend_alerts import NO_LIMIT
 from modelgate.wire.spend import SpendLimitBody

@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from modelgate.accounts.keys import KeyIdentity
 from modelgate.accounts.service import normalise_email
 from modelgate.api.admin_spend import (
     CENT,
@@ -31,6 +30,7 @@ from modelgate.httpkit.contract import json_body, operation
 from modelgate.httpkit.deps import AppState, CurrentKey, StateDep, text_parameters
 from modelgate.store import budgets as budget_store
 from modelgate.store import spend_rules as rules
+from modelgate.store.keys import KeyIdentity
 from modelgate.store.spend_alerts import NO_LIMIT
 from modelgate.wire.spend import SpendAlertBody
 
