@@ -121,6 +121,10 @@ async def test_a_crossed_threshold_is_signed_retried_with_its_id_and_delivered_o
             ] == [(1, 503, "HTTP 503"), (2, 200, None)]
             assert all(a[2] >= 0 for a in attempts)
             assert await alert_store.recent_alerts(conn, org_id=org + 1000) == []
+            project = rows[0].project_id
+            assert project is not None
+            assert len(await alert_store.recent_alerts(conn, org_id=org, project_ids=[project])) == 2
+            assert await alert_store.recent_alerts(conn, org_id=org, project_ids=[project + 1]) == []
         # Mailed once per alert to the owner and the admin (not the plain member).
         box.wait_for("owner@example.com", "has spent 80%")
         box.wait_for("admin@example.com", "has spent 50%")
@@ -246,3 +250,25 @@ async def test_a_keys_own_limit_alerts_to_the_nearest_budgets_webhook(db: Databa
                 (outside.key_id, 80, None),
             ]
         )
+
+
+async def test_a_receiver_that_times_out_is_retried_with_the_same_id(db: Database) -> None:
+    now = datetime.now(UTC)
+    with webhook_receiver(hang=True) as receiver:
+        settings = Settings(webhook_retry_base=0.01, webhook_timeout=0.5)
+        await _org_with_budget(db, url=receiver.url, spent=int(5.5 * USD), now=now)  # 50% only
+        alerts = SpendAlerts(db.engine, settings, Mailer(settings))
+        try:
+            assert await alerts.tick(now) == (1, 1)  # the receiver never answers: cut at the timeout
+            first = receiver.wait_for(1)[0]
+            receiver.hang = False
+            receiver.release.set()
+            assert await alerts.tick(now + timedelta(seconds=5)) == (0, 1)
+        finally:
+            await alerts.aclose()
+        got = receiver.wait_for(2)
+        assert [r.headers["webhook-id"] for r in got] == [first.headers["webhook-id"]] * 2
+        async with db.engine.connect() as conn:
+            attempts = await alert_store.attempts_of(conn, delivery_id=first.headers["webhook-id"])
+        assert [(a[0], a[1]) for a in attempts] == [(1, None), (2, 200)]
+        assert attempts[0][3] is not None and "timed out" in attempts[0][3]

@@ -279,7 +279,12 @@ async def record_attempt(
         values["next_attempt_at"] = next_attempt_at
     else:
         values["finished_at"] = started_at
-    await conn.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values))
+    # Only while this attempt holds the lease (an instance whose lease ran out records, changes nothing).
+    await conn.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.attempts == attempt)
+        .values(**values)
+    )
 
 
 async def attempts_of(
