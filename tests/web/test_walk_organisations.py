@@ -52,7 +52,12 @@ def _data(server: LiveServer) -> dict[str, Any]:
             conn, org_id=s["org"], period="month", limit_credits=8_000_000, alert_thresholds=[50, 80]
         )
         await set_budget(
-            conn, org_id=s["org"], project_id=s["a"], period="day", limit_credits=2_000_000, alert_thresholds=[1, 50]
+            conn,
+            org_id=s["org"],
+            project_id=s["a"],
+            period="day",
+            limit_credits=2_000_000,
+            alert_thresholds=[1, 50],
         )
         await set_budget(
             conn,
