@@ -79,19 +79,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _create_key(args: argparse.Namespace, settings: Settings) -> str:
     from modelgate.accounts.service import create_key, get_or_create_account, top_up
-    from modelgate.store.db import Database
+    from modelgate.store.db import upgraded
 
-    db = Database(settings.database_url, timeout=settings.database_timeout)
-    try:
-        await db.create_schema()
-        async with db.engine.begin() as conn:
-            account_id = await get_or_create_account(conn, email=args.email)
-            if args.credits_usd:
-                await top_up(conn, account_id=account_id, usd=args.credits_usd, description="admin top-up")
-            new = await create_key(conn, account_id=account_id, name=args.name, management=args.management)
-        return new.key
-    finally:
-        await db.aclose()
+    async with upgraded(settings) as db, db.engine.begin() as conn:
+        account_id = await get_or_create_account(conn, email=args.email)
+        if args.credits_usd:
+            await top_up(conn, account_id=account_id, usd=args.credits_usd, description="admin top-up")
+        new = await create_key(conn, account_id=account_id, name=args.name, management=args.management)
+    return new.key
 
 
 def cmd_create_key(args: argparse.Namespace) -> int:
@@ -103,21 +98,16 @@ def cmd_create_key(args: argparse.Namespace) -> int:
 async def _top_up(args: argparse.Namespace, settings: Settings) -> int:
     from modelgate.accounts.service import top_up
     from modelgate.store.accounts import account_id_by_email
-    from modelgate.store.db import Database
+    from modelgate.store.db import upgraded
 
-    db = Database(settings.database_url, timeout=settings.database_timeout)
-    try:
-        await db.create_schema()
-        async with db.engine.begin() as conn:
-            account_id = await account_id_by_email(conn, email=args.email)
-            if account_id is None:
-                print(f"modelgate: no account with email {args.email}", file=sys.stderr)
-                return 1
-            credits = await top_up(conn, account_id=account_id, usd=args.usd, description="admin top-up")
-        print(credits)
-        return 0
-    finally:
-        await db.aclose()
+    async with upgraded(settings) as db, db.engine.begin() as conn:
+        account_id = await account_id_by_email(conn, email=args.email)
+        if account_id is None:
+            print(f"modelgate: no account with email {args.email}", file=sys.stderr)
+            return 1
+        credits = await top_up(conn, account_id=account_id, usd=args.usd, description="admin top-up")
+    print(credits)
+    return 0
 
 
 def cmd_top_up(args: argparse.Namespace) -> int:
@@ -129,35 +119,30 @@ async def _account_action(args: argparse.Namespace, action: str, password: str =
     from modelgate.accounts.service import set_password
     from modelgate.store.accounts import account_id_by_email
     from modelgate.store.audit import audit
-    from modelgate.store.db import Database
+    from modelgate.store.db import upgraded
     from modelgate.store.operators import CLI, set_operator
     from modelgate.store.signin_links import LINK_PATH, create_signin_link
 
     settings = _settings(args)
-    db = Database(settings.database_url, timeout=settings.database_timeout)
-    try:
-        await db.create_schema()
-        async with db.engine.begin() as conn:
-            account_id = await account_id_by_email(conn, email=args.email)
-            if account_id is None:
-                print(f"modelgate: no account with email {args.email}", file=sys.stderr)
-                return 1
-            if action == "set-password":
-                await set_password(conn, account_id=account_id, password=password)
-                await audit(conn, actor=CLI, action="account.set_password", account_id=account_id)
-                print(f"Password set for {args.email.strip().lower()}.")
-            elif action == "make-operator":
-                await set_operator(conn, account_id=account_id, operator=not args.revoke, actor=CLI)
-                state = "no longer an operator" if args.revoke else "an operator (console: /admin)"
-                print(f"{args.email.strip().lower()} is now {state}.")
-            else:
-                token = await create_signin_link(conn, account_id=account_id)
-                await audit(conn, actor=CLI, action="account.sign_in_link", account_id=account_id)
-                base = (args.base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
-                print(f"{base}{LINK_PATH}{token}")
-        return 0
-    finally:
-        await db.aclose()
+    async with upgraded(settings) as db, db.engine.begin() as conn:
+        account_id = await account_id_by_email(conn, email=args.email)
+        if account_id is None:
+            print(f"modelgate: no account with email {args.email}", file=sys.stderr)
+            return 1
+        if action == "set-password":
+            await set_password(conn, account_id=account_id, password=password)
+            await audit(conn, actor=CLI, action="account.set_password", account_id=account_id)
+            print(f"Password set for {args.email.strip().lower()}.")
+        elif action == "make-operator":
+            await set_operator(conn, account_id=account_id, operator=not args.revoke, actor=CLI)
+            state = "no longer an operator" if args.revoke else "an operator (console: /admin)"
+            print(f"{args.email.strip().lower()} is now {state}.")
+        else:
+            token = await create_signin_link(conn, account_id=account_id)
+            await audit(conn, actor=CLI, action="account.sign_in_link", account_id=account_id)
+            base = (args.base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+            print(f"{base}{LINK_PATH}{token}")
+    return 0
 
 
 def _read_new_password() -> str | None:
@@ -216,15 +201,11 @@ def cmd_sso_only(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from modelgate.store.db import Database
+    from modelgate.store.db import upgraded
 
     async def run() -> None:
-        settings = _settings(args)
-        db = Database(settings.database_url, timeout=settings.database_timeout)
-        try:
-            await db.create_schema()
-        finally:
-            await db.aclose()
+        async with upgraded(_settings(args)):
+            pass
 
     asyncio.run(run())
     print("database is up to date")

@@ -9,7 +9,7 @@ import secrets
 from modelgate.settings import Settings
 from modelgate.store import identity as store
 from modelgate.store.audit import audit
-from modelgate.store.db import Conn, Database
+from modelgate.store.db import Conn, upgraded
 from modelgate.store.operators import CLI
 
 
@@ -27,27 +27,17 @@ async def _org(conn: Conn, name: str) -> int:
 async def issue_scim_token(settings: Settings, *, organisation: str) -> str:
     """A new SCIM token of the organisation (shown once; only its digest is kept)."""
     token = "scim_" + secrets.token_urlsafe(32)
-    db = Database(settings.database_url, timeout=settings.database_timeout)
-    try:
-        await db.upgrade()
-        async with db.engine.begin() as conn:
-            org_id = await _org(conn, organisation)
-            digest = hashlib.sha256(token.encode()).hexdigest()
-            await store.add_scim_token(conn, org_id=org_id, digest=digest, prefix=token[5:13])
-            await audit(conn, actor=CLI, action="org.scim_token", account_id=org_id, detail=token[5:13])
-    finally:
-        await db.aclose()
+    async with upgraded(settings) as db, db.engine.begin() as conn:
+        org_id = await _org(conn, organisation)
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        await store.add_scim_token(conn, org_id=org_id, digest=digest, prefix=token[5:13])
+        await audit(conn, actor=CLI, action="org.scim_token", account_id=org_id, detail=token[5:13])
     return token
 
 
 async def set_sso_only(settings: Settings, *, organisation: str, sso_only: bool) -> None:
-    db = Database(settings.database_url, timeout=settings.database_timeout)
-    try:
-        await db.upgrade()
-        async with db.engine.begin() as conn:
-            org_id = await _org(conn, organisation)
-            await store.set_sso_only(conn, org_id=org_id, sso_only=sso_only)
-            action = "org.sso_only" if sso_only else "org.passwords_allowed"
-            await audit(conn, actor=CLI, action=action, account_id=org_id)
-    finally:
-        await db.aclose()
+    async with upgraded(settings) as db, db.engine.begin() as conn:
+        org_id = await _org(conn, organisation)
+        await store.set_sso_only(conn, org_id=org_id, sso_only=sso_only)
+        action = "org.sso_only" if sso_only else "org.passwords_allowed"
+        await audit(conn, actor=CLI, action=action, account_id=org_id)

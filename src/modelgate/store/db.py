@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError as IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from modelgate.settings import sqlalchemy_url, sqlite_path
+from modelgate.settings import Settings, sqlalchemy_url, sqlite_path
 
 # What the floors above name when they open a transaction and hand it to ``store/`` functions
 # (``async with state.db.engine.begin() as conn``): they never import SQLAlchemy themselves.
@@ -61,6 +63,18 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+@asynccontextmanager
+async def upgraded(settings: Settings) -> AsyncIterator[Database]:
+    """The configured database, brought to the newest schema, closed on the way out (the command
+    line's ``modelgate db upgrade`` and ``modelgate admin …`` commands)."""
+    db = Database(settings.database_url, timeout=settings.database_timeout)
+    try:
+        await db.upgrade()
+        yield db
+    finally:
+        await db.aclose()
 
 
 async def ping(engine: AsyncEngine) -> None:
