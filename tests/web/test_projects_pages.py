@@ -19,7 +19,8 @@ from modelgate.accounts.service import top_up
 from modelgate.store.audit import EventFilter, org_events
 from modelgate.store.budgets import set_budget
 from modelgate.store.key_rows import list_keys
-from modelgate.store.organisations import add_org_member, create_org, create_project
+from modelgate.store.organisations import add_org_member, add_project_member, create_org, create_project
+from modelgate.store.spend_alerts import NO_LIMIT
 from tests.conftest import LiveServer
 from tests.web.helpers import csrf, eventually, logged_in, make_account, with_db
 
@@ -49,8 +50,6 @@ def team(server: LiveServer) -> dict[str, Any]:
         await add_org_member(conn, org_id=org, account_id=bill, role="billing")
         a = await create_project(conn, org_id=org, name="Alpha", owner_id=ann)
         b = await create_project(conn, org_id=org, name="Beta", owner_id=olga)
-        from modelgate.store.organisations import add_project_member
-
         await add_project_member(conn, project_id=b, account_id=bob, role="member")
         return {"org": org, "a": a, "b": b, "olga": olga, "ann": ann, "bob": bob, "bill": bill}
 
@@ -216,6 +215,8 @@ def test_console_lists_organisations(web_server: LiveServer) -> None:
 
     async def budget(conn: AsyncConnection) -> None:
         await set_budget(conn, org_id=s["org"], period="month", limit_credits=8_000_000)
+        # A budget that only counts spend (for the Admin API's amount alerts) limits nothing.
+        await set_budget(conn, org_id=s["org"], project_id=s["b"], period="month", limit_credits=NO_LIMIT)
 
     with_db(web_server, budget)
     with logged_in(web_server, "op@example.com") as c:
@@ -227,7 +228,10 @@ def test_console_lists_organisations(web_server: LiveServer) -> None:
         assert "olga@example.com" in c.get("/admin/organisations", params={"personal": "1"}).text
         page = c.get(f"/admin/organisations/{s['org']}")
         assert page.status_code == 200 and "Alpha" in page.text and "bill@example.com" in page.text
-        assert "$4.00 per month" in page.text
+        assert "$4.00 per month" in page.text and "no limit (counts spend for alerts)" in page.text
         assert c.get("/admin/organisations/999999").status_code == 404
+        assert c.get(f"/app/projects/{s['b']}").status_code == 404  # an operator is no member
     with logged_in(web_server, "olga@example.com") as c:
         assert c.get("/admin/organisations").status_code == 404  # operators only
+        page = c.get(f"/app/projects/{s['b']}")
+        assert "counts spend for alerts" in page.text and "$500,000,000,000" not in page.text

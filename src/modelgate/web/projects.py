@@ -20,7 +20,7 @@ from modelgate.store import organisations as orgs
 from modelgate.store.admin_directory import project_users_page
 from modelgate.store.key_rows import key_spend_since, list_keys, period_spend
 from modelgate.store.ledger import period_key, period_start
-from modelgate.store.spend_alerts import AlertRow, recent_alerts
+from modelgate.store.spend_alerts import NO_LIMIT, AlertRow, recent_alerts
 from modelgate.web.keys import _usd_input as usd_input
 from modelgate.web.project_access import (
     MAX_ID,
@@ -47,8 +47,10 @@ KEY_PERIOD = {"day": "day", "week": "week", "month": "month", "no_reset": "none"
 
 def budget_view(b: budget_store.BudgetInfo, emails: dict[int, str]) -> dict[str, Any]:
     used = b.spent_credits + b.held_credits
-    pct = 100.0 * used / b.limit_credits if b.limit_credits else 100.0
+    counting = b.limit_credits >= NO_LIMIT  # counts spend for amount alerts; limits nothing
+    pct = 0.0 if counting else (100.0 * used / b.limit_credits if b.limit_credits else 100.0)
     return {
+        "counting": counting,
         "id": b.id,
         "level": b.level,
         "project_id": b.project_id,
@@ -57,11 +59,11 @@ def budget_view(b: budget_store.BudgetInfo, emails: dict[int, str]) -> dict[str,
         "period": b.period,
         "when": PERIOD_WORDS.get(b.period, b.period),
         "limit": b.limit_credits,
-        "limit_input": usd_input(b.limit_credits),
+        "limit_input": "" if counting else usd_input(b.limit_credits),
         "spent": b.spent_credits,
         "held": b.held_credits,
         "pct": round(min(pct, 100.0), 1),
-        "full": used >= b.limit_credits,
+        "full": not counting and used >= b.limit_credits,
         "thresholds": b.alert_thresholds or [],
         "crossed": [t for t in (b.alert_thresholds or []) if pct >= t],
         "webhook": b.alert_webhook or "",
@@ -175,7 +177,7 @@ async def key_rows(conn: Any, access: ProjectAccess, budgets: list[dict[str, Any
     for k in keys:
         levels = []
         for b in budgets:
-            if b["level"] == "member" and b["member_id"] != k.member_id:
+            if b["counting"] or (b["level"] == "member" and b["member_id"] != k.member_id):
                 continue
             levels.append(
                 {
