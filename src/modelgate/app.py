@@ -32,6 +32,7 @@ from modelgate.api import (
     admin_keys,
     admin_limits,
     admin_projects,
+    admin_roles,
     admin_spend,
     admin_spend_alerts,
     admin_unsupported,
@@ -374,6 +375,7 @@ def build_app(
     app.include_router(admin_limits.router)
     app.include_router(admin_spend.router)
     app.include_router(admin_spend_alerts.router)
+    app.include_router(admin_roles.router)
     app.include_router(admin_unsupported.router)
     app.include_router(admin_usage.router)
     app.include_router(admin_costs.router)

@@ -100,6 +100,7 @@ def test_schemathesis_drives_every_organization_operation(live_server: LiveServe
         "api_key_id": [bot["api_key"]["id"]],
         "key_id": [spare],
         "rate_limit_id": ["rl_mock/echo", "rl_mock/chain"],
+        "role_id": ["role_owner", "role_billing"],
     }
     served = _served(live_server)
     schema = schemathesis.openapi.from_dict(doc)

@@ -238,6 +238,25 @@ def test_model_permissions_and_rate_limits(live_server: LiveServer) -> None:
         )
 
 
+def test_roles_are_modelgates_fixed_roles(live_server: LiveServer) -> None:
+    _, org = _admin(live_server, "roles@example.com")
+    roles = org.roles.list()
+    assert [r.id for r in roles.data] == ["role_owner", "role_admin", "role_member", "role_billing"]
+    assert all(r.predefined_role for r in roles.data) and not roles.has_more
+    assert org.roles.retrieve("role_billing").permissions == [
+        "organization.usage.read",
+        "organization.billing.read",
+    ]
+    with pytest.raises(openai.NotFoundError):
+        org.roles.retrieve("role_superuser")
+    owner = org.users.list().data[0]
+    assert [r.name for r in org.users.roles.list(owner.id).data] == ["owner"]
+    with pytest.raises(openai.NotFoundError):
+        org.users.roles.list("user_999999")
+    with pytest.raises(openai.BadRequestError):
+        org.roles.create(role_name="custom", permissions=[])  # the roles are fixed
+
+
 def test_operations_without_a_modelgate_concept_answer_a_conforming_400(live_server: LiveServer) -> None:
     admin = live_server.create_key(email="none@example.com", usd=0, management=True)
     inference = live_server.create_key(email="none@example.com", usd=1.0)

@@ -25,8 +25,9 @@ _GROUPS = (
     "(MODELGATE_GROUP_RULES, docs/identity.md)"
 )
 _ROLES = (
-    "modelgate's roles are fixed: organisation owner, admin, member, billing; project owner, member "
-    "(set them with POST /organization/users/{id} and .../projects/{id}/users/{id})"
+    "modelgate's roles are fixed (GET /organization/roles lists them): organisation owner, admin, "
+    "member, billing; project owner, member (set them with POST /organization/users/{id} and "
+    ".../projects/{id}/users/{id})"
 )
 _TOOLS = "modelgate runs no hosted tools"
 
@@ -51,9 +52,9 @@ UNSUPPORTED: list[tuple[str, tuple[str, ...], str]] = [
     (ORG + "/groups/{group_id}/users/{user_id}", ("GET", "DELETE"), _GROUPS),
     (PROJECT + "/groups", ("GET", "POST"), _GROUPS),
     (PROJECT + "/groups/{group_id}", ("GET", "DELETE"), _GROUPS),
-    (ORG + "/roles", ("GET", "POST"), _ROLES),
-    (ORG + "/roles/{role_id}", ("GET", "POST", "DELETE"), _ROLES),
-    (ORG + "/users/{user_id}/roles", ("GET", "POST"), _ROLES),
+    (ORG + "/roles", ("POST",), _ROLES),
+    (ORG + "/roles/{role_id}", ("POST", "DELETE"), _ROLES),
+    (ORG + "/users/{user_id}/roles", ("POST",), _ROLES),
     (ORG + "/users/{user_id}/roles/{role_id}", ("GET", "DELETE"), _ROLES),
 ]
 
