@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
-from modelgate.store.audit import Actor, audit
+from modelgate.store.audit import Actor
 from modelgate.store.operators import (
     account_exists,
     account_row,
@@ -29,6 +29,7 @@ from modelgate.store.operators import (
 )
 from modelgate.store.spend_alerts import recent_alerts
 from modelgate.store.usage import LogFilter, log_page
+from modelgate.web.project_access import record
 from modelgate.web.render import render
 from modelgate.web.sessions import WebUser, check_user_csrf, enforce_two_factor, load_user
 
@@ -198,12 +199,15 @@ async def key_toggle(request: Request, user: OperatorCsrf, key_id: KeyId) -> Res
         account_id = await set_key_disabled(conn, key_id=key_id, disabled=disabled)
         if account_id is None:
             raise NotOperator
-        await audit(
+        # One row in the one audit log: the console's list, and the organisation's (OpenAI's type).
+        await record(
             conn,
-            actor=actor(user),
-            action="key.disable" if disabled else "key.enable",
-            account_id=account_id,
-            detail=f"key #{key_id}",
+            request,
+            user,
+            account_id,
+            "api_key.updated",
+            resource_id=f"key_{key_id}",
+            details={"changes_requested": {"disabled": disabled}},
         )
     await state.keys.revoke(key_id=key_id)
     return RedirectResponse(f"/admin/accounts/{account_id}#keys", status_code=303)

@@ -27,6 +27,7 @@ from modelgate.store.key_rows import monthly_usage, period_spend
 from modelgate.store.keys import live_key_with_digest, page_keys, update_owned_key
 from modelgate.store.ledger import period_key, period_start
 from modelgate.web.organisation import may_manage_keys, refused
+from modelgate.web.project_access import record
 from modelgate.web.render import render
 from modelgate.web.sessions import CsrfUser, CurrentUser
 
@@ -183,6 +184,16 @@ async def create_key_submit(request: Request, user: CsrfUser) -> Response:
             limit_retention=(retention or None) if limit_credits is not None else None,
             limit_credits=None if management else limit_credits,
         )
+        scopes_shown = ["api.management.read", "api.management.write"] if management else scopes
+        await record(
+            conn,
+            request,
+            user,
+            user.org_id,
+            "api_key.created",
+            resource_id=f"key_{new.key_id}",
+            details={"data": {"scopes": scopes_shown}},
+        )
     response = RedirectResponse("/app/keys#new-key", status_code=303)
     response.set_cookie(
         NEW_KEY_COOKIE,
@@ -197,9 +208,22 @@ async def create_key_submit(request: Request, user: CsrfUser) -> Response:
 
 
 async def _owned_update(request: Request, user: Any, key_id: int, **values: Any) -> None:
+    """Change one of the organisation's keys, recorded in its audit log (``api_key.updated``, or
+    ``api_key.deleted`` when ``deleted_at`` is set)."""
     now = datetime.now(UTC)
     async with app_state(request).db.engine.begin() as conn:
         await update_owned_key(conn, account_id=user.org_id, key_id=key_id, updated_at=now, **values)
+        deleted = values.get("deleted_at") is not None
+        changes = {k: v for k, v in values.items() if k != "deleted_at"}
+        await record(
+            conn,
+            request,
+            user,
+            user.org_id,
+            "api_key.deleted" if deleted else "api_key.updated",
+            resource_id=f"key_{key_id}",
+            details=None if deleted else {"changes_requested": changes},
+        )
     await app_state(request).keys.revoke(key_id=key_id)
 
 

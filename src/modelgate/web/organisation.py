@@ -17,6 +17,7 @@ from modelgate.accounts.manage import UNSET, update_key
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state
 from modelgate.store.key_rows import get_key_by_id
+from modelgate.web.project_access import record
 from modelgate.web.render import render
 from modelgate.web.sessions import ORG_COOKIE, CsrfUser, WebUser
 
@@ -109,6 +110,22 @@ async def edit_key(request: Request, user: CsrfUser, key_id: int = Path(ge=1, le
             limit=limit if not rec.is_management else UNSET,
             allowed_models=models,
             expires_at=expires,
+        )
+        changes = {
+            "name": name,
+            "limit_credits": limit[1] if limit else None,
+            "allowed_models": models,
+            "expires_at": expires.isoformat() if expires else None,
+        }
+        await record(
+            conn,
+            request,
+            user,
+            user.org_id,
+            "api_key.updated",
+            project_id=rec.project_id,
+            resource_id=f"key_{key_id}",
+            details={"changes_requested": changes},
         )
     await state.keys.revoke(key_id=key_id)
     return RedirectResponse("/app/keys", status_code=303)
