@@ -17,7 +17,12 @@ from modelgate.errors import InvalidRequestError, UpstreamProtocolError
 from modelgate.providers.anthropic_structured import output_tool, structured_output
 from modelgate.providers.base import ProviderCall, Usage
 from modelgate.providers.checks import token_count
-from modelgate.providers.convert import append_turn, image_source, tool_call_arguments
+from modelgate.providers.convert import (
+    append_turn,
+    image_source,
+    refuse_choices_and_logprobs,
+    tool_call_arguments,
+)
 from modelgate.wire.chat import (
     AssistantMessage,
     AudioPart,
@@ -163,10 +168,7 @@ def _thinking(req: ChatRequest, bounds: Reasoning | None, max_tokens: int) -> di
 
 def build_request(call: ProviderCall) -> dict[str, Any]:
     req = call.request
-    if req.n is not None and req.n > 1:
-        raise InvalidRequestError("n: only 1 choice is supported by this model", param="n")
-    if req.logprobs:
-        raise InvalidRequestError("logprobs: not supported by this model", param="logprobs")
+    refuse_choices_and_logprobs(req)
     if req.temperature is not None and req.temperature > 1:
         raise InvalidRequestError("temperature: must be between 0 and 1 for this model", param="temperature")
     system, messages = build_messages(req)

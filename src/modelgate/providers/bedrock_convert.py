@@ -24,6 +24,7 @@ from modelgate.errors import InvalidRequestError, UpstreamProtocolError
 from modelgate.providers.anthropic_convert import build_messages
 from modelgate.providers.base import ProviderCall, Usage
 from modelgate.providers.checks import token_count
+from modelgate.providers.convert import refuse_choices_and_logprobs
 from modelgate.wire.chat import NamedToolChoice
 
 STOP_REASONS = {
@@ -86,10 +87,7 @@ def _block(block: dict[str, Any], where: str) -> dict[str, Any]:
 def build_request(call: ProviderCall) -> dict[str, Any]:
     """The ``POST /model/{id}/converse`` body (the model is in the URL)."""
     req = call.request
-    if req.n is not None and req.n > 1:
-        raise InvalidRequestError("n: only 1 choice is supported by this model", param="n")
-    if req.logprobs:
-        raise InvalidRequestError("logprobs: not supported by this model", param="logprobs")
+    refuse_choices_and_logprobs(req)
     if req.response_format is not None and req.response_format.type != "text":
         raise InvalidRequestError(
             "response_format: JSON output is not supported by this model", param="response_format"

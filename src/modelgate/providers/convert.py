@@ -1,4 +1,4 @@
-"""Small translation helpers shared by the native adapters (Gemini, Anthropic)."""
+"""Small translation helpers shared by the native adapters (Gemini, Anthropic, Bedrock)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from typing import Any
 import orjson
 
 from modelgate.errors import InvalidRequestError
-from modelgate.wire.chat import ToolCall
+from modelgate.wire.chat import ChatRequest, ToolCall
+
+
+def refuse_choices_and_logprobs(req: ChatRequest) -> None:
+    """What an upstream with one answer and no token probabilities (Anthropic, Bedrock) cannot
+    give: ``n`` above 1, ``logprobs`` (a 400 naming the field)."""
+    if req.n is not None and req.n > 1:
+        raise InvalidRequestError("n: only 1 choice is supported by this model", param="n")
+    if req.logprobs:
+        raise InvalidRequestError("logprobs: not supported by this model", param="logprobs")
 
 
 def parse_data_url(url: str, field_name: str) -> tuple[str, str]:
