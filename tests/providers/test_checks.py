@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from modelgate.errors import UpstreamProtocolError
-from modelgate.providers.checks import MAX_TOKEN_COUNT, finish_reason, token_count
+from modelgate.providers.base import Chunk
+from modelgate.providers.checks import MAX_TOKEN_COUNT, checked_chunk, finish_reason, token_count
 
 
 @pytest.mark.parametrize(
@@ -46,3 +47,25 @@ def test_finish_reasons(raw: Any, want: str) -> None:
 
 def test_finish_reason_default_for_missing() -> None:
     assert finish_reason(None, default=None) is None
+
+
+@pytest.mark.parametrize(
+    ("choices", "want"),
+    [
+        ([{"index": 0, "delta": {}, "finish_reason": None}], [None]),
+        ([{"index": 0, "delta": {}, "finish_reason": "length"}], ["length"]),
+        ([{"index": 0, "delta": {}, "finish_reason": " STOP "}], ["stop"]),
+        ([{"index": 0, "delta": {}, "finish_reason": "end_turn"}], ["stop"]),
+        ([{"index": 0, "delta": {}, "finish_reason": ["stop"]}], ["stop"]),  # unhashable: no crash
+        ([{"index": 0, "finish_reason": None}, {"index": 1, "finish_reason": "weird"}], [None, "stop"]),
+    ],
+)
+def test_checked_chunk_fast_path_gives_the_full_rules_answer(choices: list[Any], want: list[Any]) -> None:
+    chunk = checked_chunk(Chunk(choices=choices), provider="p")
+    assert [c["finish_reason"] for c in chunk.choices] == want
+
+
+@pytest.mark.parametrize("choices", [[1], ["x"], "not a list"])
+def test_checked_chunk_refuses_choices_that_are_not_objects(choices: Any) -> None:
+    with pytest.raises(UpstreamProtocolError):
+        checked_chunk(Chunk(choices=choices), provider="p")

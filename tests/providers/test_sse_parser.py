@@ -53,3 +53,10 @@ def test_every_cut_gives_the_same_events(keep_frames: bool) -> None:
 def test_invalid_utf8_is_an_invalid_answer() -> None:
     with pytest.raises(UpstreamProtocolError):
         SSEParser("p", keep_frames=False).feed(b"data: \xff\n\n")
+
+
+@pytest.mark.parametrize("line", [b"data: \xff", b"data:\xff", b"event: \xff", b"data: ok\xc3"])
+def test_invalid_utf8_in_any_line_is_an_invalid_answer(line: bytes) -> None:
+    for keep_frames in (False, True):
+        with pytest.raises(UpstreamProtocolError):
+            SSEParser("p", keep_frames=keep_frames).feed(line + b"\n\n")

@@ -52,7 +52,7 @@ from modelgate.gateway.metered import (
 from modelgate.gateway.recorder import RequestMeta, RequestRecorder
 from modelgate.gateway.router import Router
 from modelgate.gateway.settling import SettleSteps
-from modelgate.gateway.streaming import UpstreamPump
+from modelgate.gateway.streaming import WAIT, UpstreamPump
 from modelgate.limits.base import Limiter, RateLimit
 from modelgate.observability.tracing import RequestTracer, start_trace, traced
 from modelgate.providers.base import Provider, Usage
@@ -298,7 +298,12 @@ class MeteredCore(SettleSteps, CacheSteps):
         kept: list[Event] | None = [] if f.lookup is not None or bodies else None
         try:
             yield None  # priming point (consumed by stream(), never seen by the door)
-            while (event := await pump.next()) is not None:
+            while True:
+                event = pump.take()  # an event already read: no coroutine for it
+                if event is WAIT:
+                    event = await pump.next()
+                if event is None:
+                    break
                 if kept is not None:
                     kept.append(event)
                 yield event

@@ -18,6 +18,7 @@ from modelgate.gateway.metered import Event
 from modelgate.providers.base import Usage
 
 _END = object()
+WAIT = Event(None, output=False)  # ``UpstreamPump.take``: nothing read yet (compared by identity)
 
 
 class UpstreamPump:
@@ -79,6 +80,22 @@ class UpstreamPump:
             self.finish = event.finish
         if event.output:
             self.produced += 1
+
+    def take(self) -> Event | None:
+        """The next event if one is already read (None at the end), else ``WAIT``: call ``next()``.
+        Raises the upstream's GatewayError. Lets the reader skip a coroutine per queued event."""
+        items = self._items
+        if not items:
+            return WAIT
+        item = items.popleft()
+        if item.__class__ is Event:
+            return item
+        if item is _END:
+            return None
+        if isinstance(item, GatewayError):
+            raise item
+        assert isinstance(item, Event)
+        return item
 
     async def next(self) -> Event | None:
         """The next event, None at the end; raises the upstream's GatewayError."""

@@ -107,7 +107,21 @@ def checked_completion(result: Completion, *, provider: str) -> Completion:
 
 
 def checked_chunk(chunk: Chunk, *, provider: str) -> Chunk:
-    chunk.choices = _checked_choices(chunk.choices, provider=provider, stream=True)
+    # The common chunk first: choices that are objects with a documented finish (or none) pass as
+    # they are, the list not copied (_checked_choices's answer for them, without its calls).
+    choices = chunk.choices
+    common = choices.__class__ is list
+    if common:
+        for c in choices:
+            if c.__class__ is not dict:
+                common = False
+                break
+            r = c.get("finish_reason")
+            if r is not None and not (r.__class__ is str and r in FINISH_REASONS):
+                common = False
+                break
+    if not common:
+        chunk.choices = _checked_choices(choices, provider=provider, stream=True)
     if chunk.usage is not None:
         chunk.usage = checked_usage(chunk.usage, provider=provider)
     return chunk

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import orjson
+
 from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import UpstreamProtocolError
 from modelgate.providers import openai_audio, openai_images, openai_responses, vectors
@@ -45,10 +47,11 @@ from modelgate.providers.base import (
 )
 from modelgate.providers.checks import FINISH_REASONS, finish_reason, token_count
 from modelgate.providers.http import HTTPUpstream, upstream_status_error
-from modelgate.providers.sse import iter_sse, loads_event
+from modelgate.providers.sse import SSEParser, loads_event
 from modelgate.sanitize import db_text
 
 # Our own request fields that no upstream should see.
+_DONE = Chunk(choices=[])  # the ``[DONE]`` event (compared by identity, never yielded)
 _GATEWAY_ONLY = {"provider", "thinking", "model", "max_tokens", "max_completion_tokens", "stream_options"}
 
 
@@ -125,27 +128,49 @@ class OpenAICompatProvider(AdapterDefaults):
     async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
         path = self._path("chat/completions", call.upstream_model)
         async with self._http.post(path, self._body(call, stream=True), headers=call.headers or None) as resp:
-            async for ev in iter_sse(resp, self.name):
-                if ev.data.strip() == "[DONE]":
+            # The SSE parser fed here, not through iter_sse: one generator resumption per chunk fewer.
+            parser = SSEParser(self.name, keep_frames=False)
+            while (data := await resp.chunk()) is not None:
+                for ev, _ in parser.feed(data):
+                    chunk = self._chunk(ev.data)
+                    if chunk is _DONE:
+                        return
+                    if chunk is not None:
+                        yield chunk
+            for ev, _ in parser.end():
+                chunk = self._chunk(ev.data)
+                if chunk is _DONE:
                     return
-                obj = loads_event(self.name, ev.data)
-                if not isinstance(obj, dict):
-                    raise UpstreamProtocolError(f"upstream {self.name} sent a bad chunk", provider=self.name)
-                if "error" in obj:
-                    err = obj["error"]
-                    msg = err.get("message") if isinstance(err, dict) else err
-                    code = err.get("code") if isinstance(err, dict) else None
-                    status = code if isinstance(code, int) and 400 <= code <= 599 else 502
-                    raise upstream_status_error(
-                        self.name, status, db_text(msg, 500), during="failed mid-stream with status"
-                    )
-                choices = obj.get("choices") or []
-                if not isinstance(choices, list):
-                    raise UpstreamProtocolError(f"upstream {self.name} sent a bad chunk", provider=self.name)
-                deltas = [_normalize_delta(c, i) for i, c in enumerate(choices)]
-                usage = _usage(obj["usage"], self.name) if obj.get("usage") else None
-                if deltas or usage is not None:
-                    yield Chunk(choices=deltas, usage=usage)
+                if chunk is not None:
+                    yield chunk
+
+    def _chunk(self, data: str) -> Chunk | None:
+        """One streamed event: its chunk, None when it carries nothing, ``_DONE`` at ``[DONE]``."""
+        if not data.startswith("{") and data.strip() == "[DONE]":
+            return _DONE
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            obj = loads_event(self.name, data)  # raises the upstream error
+        if obj.__class__ is not dict:
+            raise UpstreamProtocolError(f"upstream {self.name} sent a bad chunk", provider=self.name)
+        if "error" in obj:
+            err = obj["error"]
+            msg = err.get("message") if isinstance(err, dict) else err
+            code = err.get("code") if isinstance(err, dict) else None
+            status = code if isinstance(code, int) and 400 <= code <= 599 else 502
+            raise upstream_status_error(
+                self.name, status, db_text(msg, 500), during="failed mid-stream with status"
+            )
+        choices = obj.get("choices") or []
+        if not isinstance(choices, list):
+            raise UpstreamProtocolError(f"upstream {self.name} sent a bad chunk", provider=self.name)
+        if len(choices) == 1:  # the common chunk: no list comprehension's frame
+            deltas = [_normalize_delta(choices[0], 0)]
+        else:
+            deltas = [_normalize_delta(c, i) for i, c in enumerate(choices)]
+        usage = _usage(obj["usage"], self.name) if obj.get("usage") else None
+        return Chunk(choices=deltas, usage=usage) if deltas or usage is not None else None
 
     # ---- native pass-through (the Responses door on a route that declares it) ---------------------
 

@@ -81,6 +81,12 @@ class SSEParser:
                 continue
             if keep:
                 self._lines.append(raw_line)
+            if raw_line.startswith(b"data: "):  # the common line first: no general field parsing
+                try:
+                    self._data.append(raw_line[6:].decode("utf-8"))
+                    continue
+                except UnicodeDecodeError:
+                    pass  # decode_line raises the upstream error below
             line = decode_line(raw_line, self.provider)
             if line.startswith(":"):
                 continue
