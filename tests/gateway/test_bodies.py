@@ -168,3 +168,17 @@ def test_the_switch_needs_a_retention_and_the_sink_writes_a_batch() -> None:
     rows = asyncio.run(run())
     assert [r.inference_id for r in rows] == ["r0", "r1", "r2"]
     assert all(r.request_truncated and r.response is None for r in rows)
+
+
+def test_recording_never_raises_into_the_request() -> None:
+    """A closed writer refuses the row: the request's exit path (a settle, a release) goes on."""
+
+    class Closed(RequestLogSink):
+        def __init__(self) -> None:
+            pass
+
+        def record_body(self, row: dict[str, Any]) -> None:
+            raise RuntimeError("the SQLite writer is closed")
+
+    bodies = BodyLog(Closed())
+    bodies.record(inference_id="r", account_id=1, raw=b'{"a": 1}', answer=object())  # no exception

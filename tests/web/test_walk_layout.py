@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.fakes.openai_server import FakeOpenAI, Scripted
-from tests.web.conftest import LOOK_IDS, LOOKS, PHONE, new_page
+from tests.web.conftest import LOOK_IDS, LOOKS, PHONE, WIDE, new_page
 from tests.web.helpers import (
     AXE,
     axe_violations,
@@ -174,6 +174,39 @@ def test_phone_console_cards_playground_picker_and_nav(
     assert not page.locator("#pg-system").is_visible()  # the other settings fold away on phones
     page.locator("#pg-more summary").click()
     assert page.locator("#pg-system").is_visible()
+    assert overflow_x(page) == 0
+    assert axe_violations(page) == []
+    page.context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_desktop_console_cards_playground_picker_and_nav(
+    web_server: LiveServer, openai_upstream: FakeOpenAI, browser: Any, scheme: str
+) -> None:
+    """Defect 8's pages at the desktop width, light and dark (the phone test above has the phone
+    width): the console's model and provider tables keep every value inside the window, the nav keeps
+    "Log out" beside the other items, and the playground shows its picker and settings."""
+    make_account(web_server, "wide-op@example.com", operator=True, usd=5)
+    _requests_of_every_kind(web_server, openai_upstream, "wide-op@example.com")
+    page = new_page(browser, viewport=WIDE, color_scheme=scheme, bypass_csp=True)
+    browser_log_in(page, web_server.url, "wide-op@example.com")
+    page.goto(f"{web_server.url}/admin/models")
+    assert overflow_x(page) == 0
+    for cell in page.locator("#providers-table td, #models-table td").all():
+        assert cell.evaluate("(c) => c.getBoundingClientRect().right <= window.innerWidth + 0.5"), (
+            cell.inner_text()
+        )
+    assert axe_violations(page) == []
+    logout = page.locator(".nav button", has_text="Log out").bounding_box()
+    beside = [
+        b
+        for b in (a.bounding_box() for a in page.locator(".nav a").all())
+        if b and abs(b["y"] - logout["y"]) < 8
+    ]  # type: ignore[index]
+    assert beside, "Log out is alone on its line"
+    page.goto(f"{web_server.url}/app/playground")
+    assert page.locator("#pg-model").is_visible()
+    assert page.locator("#pg-system").is_visible()  # nothing folds away at this width
     assert overflow_x(page) == 0
     assert axe_violations(page) == []
     page.context.close()

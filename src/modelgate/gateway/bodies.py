@@ -241,14 +241,16 @@ class BodyLog:
         except Exception:
             log.exception("request %s: its bodies could not be read; not stored", inference_id)
             return
-        self.sink.record_body(
-            {
-                "inference_id": inference_id,
-                "account_id": account_id,
-                "request": request,
-                "response": response,
-                "request_truncated": request_cut,
-                "response_truncated": response_cut,
-                "created_at": datetime.now(UTC),
-            }
-        )
+        row = {
+            "inference_id": inference_id,
+            "account_id": account_id,
+            "request": request,
+            "response": response,
+            "request_truncated": request_cut,
+            "response_truncated": response_cut,
+            "created_at": datetime.now(UTC),
+        }
+        try:
+            self.sink.record_body(row)
+        except Exception:  # a closing writer: the request's own exit path must go on regardless
+            log.warning("request %s: its bodies were not stored (the writer is closed)", inference_id)
