@@ -91,7 +91,8 @@ def test_body_logging_off_then_on_in_the_browser(
     assert op.input_value("#body-retention") == "14"
     if scheme == "light":
         name = "console-body-logging-" + ("phone" if viewport["width"] < 760 else "desktop")
-        op.locator("#body-logging").screenshot(path=str(screenshots_dir(tmp_path) / f"{name}.png"))
+        op.evaluate("window.scrollTo(0, 0)")  # the sticky nav at the top, not over the saved card
+        op.screenshot(path=str(screenshots_dir(tmp_path) / f"{name}.png"), full_page=True)
     assert overflow_x(op) == 0 and axe_violations(op) == []
 
     # On: a chat request's prompt and reply are on its detail page.
@@ -103,6 +104,10 @@ def test_body_logging_off_then_on_in_the_browser(
     page.goto(f"{web_server.url}/app/requests/{after}")
     assert PROMPT in page.inner_text("#body-request")
     assert REPLY in page.inner_text("#body-response")
+    # Every figure inside the card: the table wraps on phones instead of scrolling sideways.
+    assert page.locator(".request-detail").evaluate(
+        "(t) => t.parentElement.scrollWidth <= t.parentElement.clientWidth + 1"
+    )
     assert page.locator("#bodies-note").count() == 0
     if scheme == "light":
         name = "request-detail-bodies-" + ("phone" if viewport["width"] < 760 else "desktop")
