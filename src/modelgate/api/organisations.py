@@ -151,7 +151,7 @@ async def _record_budget(
     )
 
 
-@router.get("/v1/organisation")
+@router.get("/v1/organisation", openapi_extra=operation(extension=True))
 async def organisation(ident: CurrentKey, state: StateDep) -> Response:
     """The key's organisation as its caller may see it: projects, budgets and their spend."""
     async with state.db.engine.connect() as conn:
@@ -188,7 +188,7 @@ async def organisation(ident: CurrentKey, state: StateDep) -> Response:
     )
 
 
-@router.post("/v1/projects", openapi_extra=operation(body=json_body(ProjectBody)))
+@router.post("/v1/projects", openapi_extra=operation(body=json_body(ProjectBody), extension=True))
 async def create_project(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     require_management(ident)
     if not _manager(ident):
@@ -220,7 +220,9 @@ async def create_project(request: Request, ident: CurrentKey, state: StateDep) -
     return json_response({"data": _project_view(created)})
 
 
-@router.patch("/v1/projects/{project_id}", openapi_extra=operation(body=json_body(ProjectBody)))
+@router.patch(
+    "/v1/projects/{project_id}", openapi_extra=operation(body=json_body(ProjectBody), extension=True)
+)
 async def patch_project(request: Request, ident: CurrentKey, state: StateDep, project_id: int) -> Response:
     require_management(ident)
     body = await parse_body(request, ProjectBody)
@@ -246,7 +248,7 @@ async def patch_project(request: Request, ident: CurrentKey, state: StateDep, pr
     return json_response({"data": _project_view(updated)})
 
 
-@router.put("/v1/organisation/members", openapi_extra=operation(body=json_body(MemberBody)))
+@router.put("/v1/organisation/members", openapi_extra=operation(body=json_body(MemberBody), extension=True))
 async def put_org_member(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     require_management(ident)
     if not _manager(ident):
@@ -273,7 +275,9 @@ async def put_org_member(request: Request, ident: CurrentKey, state: StateDep) -
     return json_response({"data": {"member_id": account, "role": body.role}})
 
 
-@router.put("/v1/projects/{project_id}/members", openapi_extra=operation(body=json_body(MemberBody)))
+@router.put(
+    "/v1/projects/{project_id}/members", openapi_extra=operation(body=json_body(MemberBody), extension=True)
+)
 async def put_project_member(
     request: Request, ident: CurrentKey, state: StateDep, project_id: int
 ) -> Response:
@@ -300,7 +304,7 @@ async def put_project_member(
     return json_response({"data": {"member_id": account, "project_id": project_id, "role": body.role}})
 
 
-@router.put("/v1/budgets", openapi_extra=operation(body=json_body(BudgetBody)))
+@router.put("/v1/budgets", openapi_extra=operation(body=json_body(BudgetBody), extension=True))
 async def put_budget(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     require_management(ident)
     body = await parse_body(request, BudgetBody)
@@ -372,7 +376,7 @@ async def webhook_secret(
     return secret
 
 
-@router.delete("/v1/budgets/{budget_id}")
+@router.delete("/v1/budgets/{budget_id}", openapi_extra=operation(extension=True))
 async def delete_budget(request: Request, ident: CurrentKey, state: StateDep, budget_id: int) -> Response:
     require_management(ident)
     if not _manager(ident):
@@ -388,7 +392,7 @@ async def delete_budget(request: Request, ident: CurrentKey, state: StateDep, bu
     return json_response({"data": {"id": budget_id, "deleted": True}})
 
 
-@router.get("/v1/keys/{prefix}/spend")
+@router.get("/v1/keys/{prefix}/spend", openapi_extra=operation(extension=True))
 async def key_spend(ident: CurrentKey, state: StateDep, prefix: str) -> Response:
     """A key's spend against each level it falls under, in each level's current period."""
     async with state.db.engine.connect() as conn:
@@ -430,7 +434,7 @@ async def key_spend(ident: CurrentKey, state: StateDep, prefix: str) -> Response
     return json_response({"data": {"prefix": rec.prefix, "project_id": rec.project_id, "levels": levels}})
 
 
-@router.put("/v1/organisation/billing", openapi_extra=operation(body=json_body(BillingBody)))
+@router.put("/v1/organisation/billing", openapi_extra=operation(body=json_body(BillingBody), extension=True))
 async def put_billing(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     """Prepaid or postpaid: an operator's decision (a postpaid organisation spends without credits)."""
     require_management(ident)

@@ -28,6 +28,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from modelgate.wire.service import EXTENSION as EXTENSION
+
 REF = "#/components/schemas/{model}"
 ERRORS: dict[int, str] = {
     400: "The request is invalid (the message names the field)",
@@ -116,10 +118,16 @@ def operation(
     upstream: bool = False,
     summary: str | None = None,
     responses: dict[str, Any] | None = None,
+    extension: bool = False,
 ) -> dict[str, Any]:
     """An OpenAPI operation fragment (``openapi_extra`` of a route, or a door's operation).
-    ``upstream``: the operation calls a provider (502/503/504 are among its answers)."""
+    ``upstream``: the operation calls a provider (502/503/504 are among its answers).
+    ``extension``: modelgate's own operation, beyond the OpenAI and AI/ML API contracts it serves
+    (marked ``x-modelgate-extension: true``; a property of a served object that modelgate adds is
+    marked the same way, with ``EXTENSION`` in its pydantic ``Field``'s ``json_schema_extra``)."""
     op: dict[str, Any] = {}
+    if extension:
+        op.update(EXTENSION)
     if params:
         op["parameters"] = list(params)
     if body is not None:

@@ -17,6 +17,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from modelgate.catalog.models import CREDITS_PER_USD
 
+# A property modelgate adds to an object of a contract it serves (OpenAI's, the AI/ML API's): marked
+# in /openapi.json (``json_schema_extra``), as modelgate's own operations are (httpkit/contract.py).
+EXTENSION: dict[str, Any] = {"x-modelgate-extension": True}
+
 Scope = Literal[
     "model:chat",
     "model:responses",
@@ -61,12 +65,12 @@ class KeyExtras(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    allowed_models: list[ModelName] | None = Field(default=None, max_length=500)
-    rpm: int | None = Field(default=None, ge=1, le=1_000_000_000)
-    tpm: int | None = Field(default=None, ge=1, le=1_000_000_000_000)
-    expires_at: PlainText | None = Field(default=None, max_length=64)
+    allowed_models: list[ModelName] | None = Field(default=None, max_length=500, json_schema_extra=EXTENSION)
+    rpm: int | None = Field(default=None, ge=1, le=1_000_000_000, json_schema_extra=EXTENSION)
+    tpm: int | None = Field(default=None, ge=1, le=1_000_000_000_000, json_schema_extra=EXTENSION)
+    expires_at: PlainText | None = Field(default=None, max_length=64, json_schema_extra=EXTENSION)
     # the response cache for requests without an x-modelgate-cache header (docs/cache.md)
-    cache: Literal["off", "exact", "semantic"] | None = None
+    cache: Literal["off", "exact", "semantic"] | None = Field(default=None, json_schema_extra=EXTENSION)
 
 
 class KeyCreate(KeyExtras):
@@ -76,7 +80,7 @@ class KeyCreate(KeyExtras):
     name: PlainText | None = Field(default=None, max_length=200)
     limit: KeyLimit | None = None
     scopes: list[Scope] | None = None
-    project_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    project_id: int | None = Field(default=None, ge=1, le=2**31 - 1, json_schema_extra=EXTENSION)
 
 
 class KeyPatch(KeyExtras):
