@@ -1,7 +1,7 @@
 """Usage and logs on the data floor: every read of ``request_logs`` (the service API's
 ``/v2/usage…`` and ``/v2/logs``, OpenAI's Admin API ``/organization/usage/…``, the Billing page, its
-CSV exports, the request detail page, the operator console), through one filter (``LogFilter``) and
-one set of queries. Rows are written by ``store/log_sink.py``."""
+CSV exports, the request detail page; the operator console's in ``store/usage_console.py``), through
+one filter (``LogFilter``) and one set of queries. Rows are written by ``store/log_sink.py``."""
 
 from __future__ import annotations
 
@@ -382,75 +382,3 @@ async def cost_buckets(
     keys = [sub.c.bucket, *(sub.c[g] for g in group_by)]
     q = select(*keys, (-func.coalesce(func.sum(sub.c.credits), 0)).label("credits")).group_by(*keys)
     return [dict(r._mapping) for r in (await conn.execute(q)).all()]
-
-
-# -- the operator console -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DayUsage:
-    day: date
-    account_id: int
-    email: str
-    requests: int
-    errors: int
-    tokens: int
-    credits: int
-
-
-async def usage_by_day_and_account(conn: Conn, *, since: datetime, until: datetime) -> list[DayUsage]:
-    """Requests (failed ones too), tokens and credits per (UTC day, account) across every account,
-    with the account's email (the console's Usage page)."""
-    day = func.date(RequestLog.created_at)
-    q = (
-        select(
-            day.label("day"),
-            RequestLog.account_id,
-            func.coalesce(func.max(Account.email), "deleted account").label("email"),
-            func.count().label("requests"),
-            func.sum(case((RequestLog.status != "success", 1), else_=0)).label("errors"),
-            func.sum(RequestLog.prompt_tokens + RequestLog.completion_tokens).label("tokens"),
-            func.sum(RequestLog.credits).label("credits"),
-        )
-        .outerjoin(Account, Account.id == RequestLog.account_id)
-        .where(*_where(LogFilter(since=since, until=until)))
-        .group_by(day, RequestLog.account_id)
-    )
-    return [
-        DayUsage(
-            _as_date(r.day),
-            int(r.account_id),
-            str(r.email),
-            int(r.requests),
-            int(r.errors or 0),
-            int(r.tokens or 0),
-            int(r.credits or 0),
-        )
-        for r in (await conn.execute(q)).all()
-    ]
-
-
-async def recent_stats(conn: Conn, *, by: str, since: datetime) -> list[Any]:
-    """Per ``provider`` or ``model`` (``by``) since ``since``: ``name``, ``requests``, ``ok``
-    (succeeded), ``latency`` (mean of the successful), ``overage`` (credits) and ``over`` (requests)."""
-    column = {"provider": RequestLog.provider, "model": RequestLog.model}[by]
-    ok = RequestLog.status == "success"
-    q = (
-        select(
-            column.label("name"),
-            func.count().label("requests"),
-            func.sum(case((ok, 1), else_=0)).label("ok"),
-            func.avg(case((ok, RequestLog.latency_ms), else_=None)).label("latency"),
-            func.coalesce(func.sum(RequestLog.overage_credits), 0).label("overage"),
-            func.sum(case((RequestLog.overage_credits > 0, 1), else_=0)).label("over"),
-        )
-        .where(
-            RequestLog.created_at >= since,
-            column.is_not(None),
-            # The caller's own refusals (scope, credits, limits, bad requests, stopped
-            # replies: 4xx) say nothing about a provider's health.
-            or_(RequestLog.http_status < 400, RequestLog.http_status >= 500),
-        )
-        .group_by(column)
-    )
-    return list((await conn.execute(q)).all())

@@ -29,7 +29,7 @@ from modelgate.store.site_settings import (
     save_site_setting,
 )
 from modelgate.store.totp import two_factor_required
-from modelgate.store.usage import recent_stats
+from modelgate.store.usage_console import recent_stats
 from modelgate.web.admin import Operator, OperatorCsrf, actor
 from modelgate.web.render import render
 from modelgate.web.requests import body_logging, found_with_bodies

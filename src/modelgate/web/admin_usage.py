@@ -14,7 +14,7 @@ from starlette.responses import Response
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.store.accounts import balances
-from modelgate.store.usage import usage_by_day_and_account
+from modelgate.store.usage_console import usage_by_day_and_account
 from modelgate.web.admin import Operator
 from modelgate.web.charts import colors, day_range, money, stacked_bars
 from modelgate.web.render import render
