@@ -210,6 +210,9 @@ def main() -> int:
         help="count instructions of the timed requests only: run under "
         "valgrind --tool=callgrind --instr-atstart=no (see bench/instructions.sh)",
     )
+    ap.add_argument(
+        "--database-url", help="a PostgreSQL database to run on instead of a fresh SQLite file"
+    )
     ap.add_argument("--profile-out", help="also write the cProfile stats to this file (pstats)")
     ap.add_argument(
         "--budgets",
@@ -228,7 +231,7 @@ def main() -> int:
     try:
         wait_port(port)
         (work / "catalog.yaml").write_text(CATALOG.format(port=port))
-        db = f"sqlite:///{work}/modelgate.db"
+        db = args.database_url or f"sqlite:///{work}/modelgate.db"
         key = procs.create_key(db, "hp@example.com")
         if args.budgets:
             budgets = [sys.executable, str(BENCH / "nested_budgets.py"), db, "hp@example.com", args.budgets]
