@@ -210,9 +210,7 @@ def main() -> int:
         help="count instructions of the timed requests only: run under "
         "valgrind --tool=callgrind --instr-atstart=no (see bench/instructions.sh)",
     )
-    ap.add_argument(
-        "--database-url", help="a PostgreSQL database to run on instead of a fresh SQLite file"
-    )
+    ap.add_argument("--database-url", help="a PostgreSQL database to run on instead of a fresh SQLite file")
     ap.add_argument("--profile-out", help="also write the cProfile stats to this file (pstats)")
     ap.add_argument(
         "--budgets",
