@@ -180,3 +180,67 @@ def test_the_check_sees_sql() -> None:
     assert [c.split(":")[1].split(" ")[0] for c in caught] == ["2", "3", "4", "5", "6", "7", "9", "11"]
     # and the store's own modules are what the walk leaves out
     assert unit_of(SRC / "store" / "ledger.py") == "store"
+
+
+# Callers import a name from the module that defines it. A module that imports a name only to hand
+# it on (``from modelgate.x import N as N``) may be a caller's source only where listed here, with why.
+REEXPORTS_IN_USE: dict[tuple[str, str], tuple[set[str] | None, str]] = {
+    ("accounts/keys.py", "KeyIdentity"): (
+        {"gateway/core.py", "gateway/admission.py"},
+        "left while those two files were owned by others; the rest import it from store/keys.py",
+    ),
+    ("catalog/models.py", "CREDITS_PER_USD"): (
+        None,
+        "the catalogue's public constant (prices.py defines it)",
+    ),
+}
+
+
+def _module_of(path: Path) -> str:
+    rel = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(("modelgate", *(rel[:-1] if rel[-1] == "__init__" else rel)))
+
+
+def reexports_taken(files: dict[str, ast.AST]) -> list[str]:
+    """``where:line takes N from M`` for each import of a name that M only re-exports."""
+    handed_on: dict[tuple[str, str], str] = {}  # (module, name) -> its file
+    for where, tree in files.items():
+        if where.endswith("__init__.py"):
+            continue
+        for node in getattr(tree, "body", []):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("modelgate"):
+                for alias in node.names:
+                    if alias.asname == alias.name:
+                        handed_on[(_module_of(SRC / where), alias.name)] = where
+    bad = []
+    for where, tree in files.items():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or node.module is None:
+                continue
+            for alias in node.names:
+                source = handed_on.get((node.module, alias.name))
+                if source is None or source == where:
+                    continue
+                allowed = REEXPORTS_IN_USE.get((source, alias.name))
+                if allowed is not None and (allowed[0] is None or where in allowed[0]):
+                    continue
+                bad.append(f"src/modelgate/{where}:{node.lineno} takes {alias.name} from {node.module}")
+    return bad
+
+
+def test_callers_import_from_the_defining_module() -> None:
+    files = {
+        str(p.relative_to(SRC)): ast.parse(p.read_text(encoding="utf-8")) for p in sorted(SRC.rglob("*.py"))
+    }
+    assert reexports_taken(files) == []
+
+
+def test_the_check_sees_a_reexport_taken() -> None:
+    files = {
+        "accounts/manage.py": ast.parse("from modelgate.store.key_rows import get_key as get_key\n"),
+        "api/keys.py": ast.parse("from modelgate.accounts.manage import get_key\n"),
+        "api/other.py": ast.parse("from modelgate.store.key_rows import get_key\n"),
+    }
+    assert reexports_taken(files) == [
+        "src/modelgate/api/keys.py:1 takes get_key from modelgate.accounts.manage"
+    ]

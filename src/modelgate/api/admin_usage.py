@@ -21,13 +21,13 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from modelgate.accounts.keys import KeyIdentity
 from modelgate.api import admin_common as common
 from modelgate.api.service_query import int_param, json_response, single
 from modelgate.errors import InvalidRequestError
 from modelgate.httpkit.contract import operation, query
 from modelgate.httpkit.deps import CurrentKey, StateDep, text_parameters
 from modelgate.store import usage as usage_store
+from modelgate.store.keys import KeyIdentity
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(text_parameters)])
 WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
