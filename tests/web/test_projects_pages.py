@@ -16,6 +16,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.accounts.service import top_up
+from modelgate.store.admin_directory import archive_project
 from modelgate.store.audit import EventFilter, org_events
 from modelgate.store.budgets import set_budget
 from modelgate.store.key_rows import list_keys
@@ -235,3 +236,16 @@ def test_console_lists_organisations(web_server: LiveServer) -> None:
         assert c.get("/admin/organisations").status_code == 404  # operators only
         page = c.get(f"/app/projects/{s['b']}")
         assert "counts spend for alerts" in page.text and "$500,000,000,000" not in page.text
+
+
+def test_no_key_in_an_archived_project(web_server: LiveServer) -> None:
+    s = team(web_server)
+
+    async def archive(conn: AsyncConnection) -> None:
+        await archive_project(conn, project_id=s["a"])
+
+    with_db(web_server, archive)
+    with logged_in(web_server, "ann@example.com") as c:
+        page = c.get(f"/app/projects/{s['a']}")
+        r = post(c, f"/app/projects/{s['a']}/keys", page, name="late", scopes=["model:chat"])
+        assert r.status_code == 403 and "archived" in r.text

@@ -19,6 +19,7 @@ from modelgate.accounts.keys import KEY_SCOPES, key_digest
 from modelgate.accounts.manage import UNSET, update_key
 from modelgate.accounts.service import create_key
 from modelgate.httpkit.deps import app_state
+from modelgate.store.admin_directory import project_row
 from modelgate.store.key_rows import delete_key, get_key_by_id
 from modelgate.store.keys import live_key_with_digest
 from modelgate.web.keys import parse_limit
@@ -107,6 +108,13 @@ async def create_project_key(
         if not access.uses:
             return not_allowed(
                 request, "Only the project's members create keys in it (the billing role reads only)."
+            )
+        found = await project_row(conn, project_id=project_id)
+        if found is not None and found.archived_at is not None:
+            return not_allowed(
+                request,
+                "This project is archived: its keys are off and no key can be made in it.",
+                back=f"/app/projects/{project_id}",
             )
         if errors:
             echo = {
