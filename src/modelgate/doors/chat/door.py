@@ -75,7 +75,13 @@ class ChatInvocation:
         try:
             async for raw in chunks:
                 chunk = checked_chunk(raw, provider=provider.name)
-                yield Event(chunk, chunk.usage, chunk_finish(chunk), output=bool(chunk.choices))
+                choices = chunk.choices
+                finish = None  # the first choice's finish that has one (inline: a call per chunk fewer)
+                for c in choices:
+                    if c.get("finish_reason"):
+                        finish = str(c["finish_reason"])
+                        break
+                yield Event(chunk, chunk.usage, finish, bool(choices))
         finally:
             await aclose(chunks)
 
@@ -195,10 +201,3 @@ def _dropped(metered: MeteredRequest) -> dict[str, str]:
 
 def first_finish(result: Completion) -> str | None:
     return result.choices[0].get("finish_reason") if result.choices else None
-
-
-def chunk_finish(chunk: Chunk) -> str | None:
-    for c in chunk.choices:
-        if c.get("finish_reason"):
-            return str(c["finish_reason"])
-    return None
