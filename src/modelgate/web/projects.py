@@ -70,11 +70,12 @@ def budget_view(b: budget_store.BudgetInfo, emails: dict[int, str]) -> dict[str,
     }
 
 
-def alert_view(a: AlertRow, emails: dict[int, str]) -> dict[str, Any]:
+def alert_view(a: AlertRow, emails: dict[int, str], keys: dict[int, str] | None = None) -> dict[str, Any]:
     """A spend alert raised (``store/spend_alerts.py``) as the pages show it."""
     return {
         "id": a.id,
         "level": a.level,
+        "key": (keys or {}).get(a.key_id, "a deleted key") if a.key_id is not None else "",
         "member": emails.get(a.member_id or 0, "") if a.member_id else "",
         "threshold": f"{a.threshold_percent}%" if a.threshold_percent is not None else None,
         "threshold_credits": a.threshold_credits,
@@ -234,8 +235,9 @@ async def project_page(
             )
         ]
         keys = await key_rows(conn, access, budgets)
+        labels = {row["k"].id: row["k"].name or row["k"].prefix for row in keys}
         alerts = [
-            alert_view(a, emails)
+            alert_view(a, emails, labels)
             for a in await recent_alerts(conn, org_id=org_id, project_ids=[project_id], limit=10)
         ]
     in_project = {m.account_id for m in members}
