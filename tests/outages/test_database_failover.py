@@ -193,7 +193,13 @@ def test_sixty_second_outage_under_load(gateway: tuple[LiveServer, ChaosProxy], 
         until(settled_leases, "a steady lease on each key", within=120)
         before = len(load.results)
         proxy.kill()
-        time.sleep(OUTAGE)  # the outage itself: a fixed length by design, not a wait for an event
+        cut = time.monotonic()
+        time.sleep(5)
+        # Readiness stays 200 while the instance serves on its leases: a balancer that probes /ready
+        # must not drop every instance at once (the body says the database is unreachable).
+        ready = requests.get(server.url + "/ready", timeout=30)
+        # the rest of the outage: a fixed length by design, not a wait for an event
+        time.sleep(max(0.0, OUTAGE - (time.monotonic() - cut)))
         during = load.results[before:]
         proxy.restore()
         after = len(load.results)
@@ -217,6 +223,8 @@ def test_sixty_second_outage_under_load(gateway: tuple[LiveServer, ChaosProxy], 
         keeper.replayed,
     )
     assert len(during) > 100, len(during)  # the load went on through the outage
+    assert ready.status_code == 200, ready.text
+    assert "serving on leases" in ready.json()["checks"]["database"], ready.text
     assert keeper.replayed or keeper.journal.unapplied, "requests were admitted on leases"
     failed = [r for r in load.results if r[0] != 200]
     assert len(failed) <= 0.01 * len(load.results), (len(failed), len(load.results), failed[:10])

@@ -39,6 +39,12 @@ async def readiness(
         db_ok, db_msg = False, "writes failing"
     checks: dict[str, Any] = {"database": db_msg}
     ok = db_ok
+    leases = getattr(ledger, "leases", None)
+    if not db_ok and leases is not None and leases.book.held() > 0:
+        # Riding out the outage on this instance's leases (docs/deploy.md): it still admits the keys
+        # it holds leases for, so a balancer must keep routing to it, not drop every instance at once.
+        checks["database"] = f"unreachable ({db_msg}; serving on leases, charges journaled)"
+        ok = True
     if limiter is not None and getattr(limiter, "name", "") == "redis":
         try:
             async with asyncio.timeout(2.0):
