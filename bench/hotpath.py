@@ -22,6 +22,7 @@ import cProfile
 import json
 import os
 import pstats
+import shutil
 import socket
 import subprocess
 import sys
@@ -249,6 +250,7 @@ def main() -> int:
     finally:
         mock.terminate()
         mock.wait(5)
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
