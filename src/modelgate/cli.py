@@ -178,6 +178,32 @@ def cmd_sign_in_link(args: argparse.Namespace) -> int:
     return asyncio.run(_account_action(args, "sign-in-link"))
 
 
+async def _create_org(args: argparse.Namespace) -> int:
+    from modelgate.accounts.team_orgs import OrgNameError, create_team_org
+    from modelgate.store.accounts import account_id_by_email
+    from modelgate.store.db import upgraded
+    from modelgate.store.operators import CLI
+
+    async with upgraded(_settings(args)) as db, db.engine.begin() as conn:
+        owner = await account_id_by_email(conn, email=args.owner) if "@" in args.owner else None
+        if owner is None:
+            print(f"modelgate: no account with email {args.owner}", file=sys.stderr)
+            return 1
+        try:
+            org_id = await create_team_org(
+                conn, name=args.name, owner_id=owner, actor=CLI, postpaid=args.postpaid
+            )
+        except OrgNameError as exc:
+            print(f"modelgate: {exc}", file=sys.stderr)
+            return 1
+    print(org_id)
+    return 0
+
+
+def cmd_create_org(args: argparse.Namespace) -> int:
+    return asyncio.run(_create_org(args))
+
+
 def cmd_scim_token(args: argparse.Namespace) -> int:
     from modelgate.identity.admin import NoSuchOrganisation, issue_scim_token
 
@@ -303,6 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument("--base-url", help="this server's address as users reach it (default: host:port)")
     sl.add_argument("--database-url")
     sl.set_defaults(func=cmd_sign_in_link)
+
+    co = admin.add_parser("create-org", help="create a team organisation owned by an account; print its id")
+    co.add_argument("name", help="its name (unique among team organisations, ignoring case)")
+    co.add_argument("--owner", required=True, help="the owner's email (an existing account)")
+    co.add_argument("--postpaid", action="store_true", help="no balance limit (default: prepaid, $0)")
+    co.add_argument("--database-url")
+    co.set_defaults(func=cmd_create_org)
 
     st = admin.add_parser(
         "scim-token", help="print a new SCIM token of a team organisation (docs/identity.md)"

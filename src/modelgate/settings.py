@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     bootstrap_credits_usd: float = 10.0
     # Print the bootstrap key on first start (disable for unattended deployments).
     bootstrap: bool = True
+    # Whether signed-in people may create team organisations on /app/projects (they become the
+    # owner); off: only operators create them (console, `modelgate admin create-org`).
+    org_self_service: bool = True
     # Credits (USD) a new web sign-up receives, and the text the billing page shows on how to get
     # credits. Defaults: an operator changes both on /admin/settings (stored in the database).
     signup_credits_usd: float = Field(default=0.0, ge=0, le=1_000_000)

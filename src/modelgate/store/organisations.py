@@ -294,3 +294,18 @@ def in_project(key_column: Any, project_id: int | None) -> tuple[Any, ...]:
     if project_id is None:
         return ()
     return (key_column.in_(select(ApiKey.id).where(ApiKey.project_id == project_id)),)
+
+
+async def team_org_named(conn: AsyncConnection, *, name: str) -> int | None:
+    """The id of a team organisation whose name equals ``name`` ignoring case (names are unique
+    among team organisations: SSO rules and the command line find them by name)."""
+    q = select(Organisation.id).where(
+        func.lower(Organisation.name) == func.lower(name), Organisation.personal.is_(False)
+    )
+    row = (await conn.execute(q.order_by(Organisation.id).limit(1))).first()
+    return int(row[0]) if row is not None else None
+
+
+async def organisation_name(conn: AsyncConnection, *, org_id: int) -> str | None:
+    row = (await conn.execute(select(Organisation.name).where(Organisation.id == org_id))).first()
+    return str(row[0]) if row is not None else None

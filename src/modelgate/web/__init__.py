@@ -34,6 +34,7 @@ from modelgate.web import (
     invitations,
     invite,
     keys,
+    org_new,
     org_usage,
     organisation,
     playground,
@@ -167,7 +168,7 @@ def install(app: FastAPI) -> None:
         admin_status,
     )
     extra = (admin_catalog, admin_money, admin_orgs, admin_security, admin_usage, recovery, twofactor)
-    pages = (projects, project_team, project_keys, org_usage, invite, invitations)
+    pages = (projects, org_new, project_team, project_keys, org_usage, invite, invitations)
     for module in (*routers, *pages, *extra):
         app.include_router(module.router)
     _html_not_found(app)

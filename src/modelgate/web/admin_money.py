@@ -4,14 +4,16 @@ The account page's form posts an amount (``billing/amounts.py``: exact, up to si
 for a correction, which needs a reason); the confirmation page repeats it exactly (``$5.555``), with
 the balance before and after, and carries the amount in integer credits and a one-time reference;
 only its POST changes the balance (``store/adjustments.py``). The audit log and the account's
-transactions show the amount as typed.
+transactions show the amount as typed. An organisation's console page tops up its pool (the
+``accounts`` row whose id is the organisation's) through the same two steps.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.billing.amounts import AmountError, parse_usd, usd_exact
@@ -19,14 +21,20 @@ from modelgate.httpkit.deps import app_state
 from modelgate.store.adjustments import account_balance, apply_adjustment
 from modelgate.store.audit import audit
 from modelgate.store.db import IntegrityError
+from modelgate.store.organisations import organisation_name
 from modelgate.web.admin import AccountId, NotOperator, OperatorCsrf, _account_page, _Form, actor
+from modelgate.web.admin_orgs import org_console_page
+from modelgate.web.project_access import MAX_ID
 from modelgate.web.render import render
+from modelgate.web.sessions import WebUser
 
 router = APIRouter(include_in_schema=False)
 
 MAX_NOTE = 500
 MAX_CREDITS = 1_000_000 * 2_000_000
-DONE = "/admin/accounts/{account_id}?done={done}"
+ACCOUNT = "/admin/accounts/{}"
+ORGANISATION = "/admin/organisations/{}"
+OrgId = Path(ge=1, le=MAX_ID)
 
 
 def _note(raw: object) -> str:
@@ -44,6 +52,42 @@ def _check(credits: int, note: str) -> dict[str, str]:
 
 @router.post("/admin/accounts/{account_id}/top-up")
 async def top_up_review(request: Request, user: OperatorCsrf, account_id: AccountId) -> Response:
+    async def again(form: _Form) -> Response:
+        return await _account_page(request, user, account_id, form=form, status_code=400)
+
+    return await _review(request, account_id, ACCOUNT.format(account_id), again)
+
+
+@router.post("/admin/organisations/{org_id}/top-up")
+async def org_top_up_review(request: Request, user: OperatorCsrf, org_id: int = OrgId) -> Response:
+    await _organisation(request, org_id)
+
+    async def again(form: _Form) -> Response:
+        return await org_console_page(request, org_id, form=form, status_code=400)
+
+    return await _review(request, org_id, ORGANISATION.format(org_id), again)
+
+
+@router.post("/admin/accounts/{account_id}/top-up/confirm")
+async def top_up_confirm(request: Request, user: OperatorCsrf, account_id: AccountId) -> Response:
+    return await _confirm(request, user, account_id, ACCOUNT.format(account_id))
+
+
+@router.post("/admin/organisations/{org_id}/top-up/confirm")
+async def org_top_up_confirm(request: Request, user: OperatorCsrf, org_id: int = OrgId) -> Response:
+    await _organisation(request, org_id)
+    return await _confirm(request, user, org_id, ORGANISATION.format(org_id))
+
+
+async def _organisation(request: Request, org_id: int) -> None:
+    async with app_state(request).db.engine.connect() as conn:
+        if await organisation_name(conn, org_id=org_id) is None:
+            raise NotOperator  # no such organisation: the console's 404
+
+
+async def _review(
+    request: Request, account_id: int, back: str, again: Callable[[_Form], Awaitable[Response]]
+) -> Response:
     """Check the amount and show the confirmation page (nothing changes yet)."""
     form = await request.form()
     raw = str(form.get("usd") or "")[:64]
@@ -56,8 +100,7 @@ async def top_up_review(request: Request, user: OperatorCsrf, account_id: Accoun
         errors["usd"] = str(exc)
     errors.update(_check(credits, note) if not errors.get("usd") else {})
     if errors:
-        values = {"usd": raw, "note": note}
-        return await _account_page(request, user, account_id, form=_Form(errors, values), status_code=400)
+        return await again(_Form(errors, {"usd": raw, "note": note}))
     async with app_state(request).db.engine.connect() as conn:
         account = await account_balance(conn, account_id=account_id)
     if account is None:
@@ -71,14 +114,14 @@ async def top_up_review(request: Request, user: OperatorCsrf, account_id: Accoun
         "negative_after": account.balance_credits + credits < 0,
         "note": note,
         "reference": "console-" + secrets.token_hex(12),
+        "back": back,
         "page": "admin",
-        "section": "accounts",
+        "section": "organisations" if back.startswith("/admin/organisations") else "accounts",
     }
     return render(request, "admin/top_up_confirm.html", ctx)
 
 
-@router.post("/admin/accounts/{account_id}/top-up/confirm")
-async def top_up_confirm(request: Request, user: OperatorCsrf, account_id: AccountId) -> Response:
+async def _confirm(request: Request, user: WebUser, account_id: int, back: str) -> Response:
     form = await request.form()
     raw = str(form.get("credits") or "")
     reference = str(form.get("reference") or "")
@@ -110,4 +153,4 @@ async def top_up_confirm(request: Request, user: OperatorCsrf, account_id: Accou
     except IntegrityError:  # the same confirmation, sent twice at once: the other one applied it
         applied = False
     done = kind if applied else "already"
-    return RedirectResponse(DONE.format(account_id=account_id, done=done), status_code=303)
+    return RedirectResponse(f"{back}?done={done}", status_code=303)

@@ -8,17 +8,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from fastapi import APIRouter, Depends, Path, Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from modelgate.accounts.team_orgs import OrgNameError, create_team_org
 from modelgate.httpkit.deps import app_state, pending_writes_flushed
 from modelgate.store import budgets as budget_store
 from modelgate.store import organisations as orgs
+from modelgate.store.accounts import account_id_by_email
 from modelgate.store.admin_directory import projects_page
 from modelgate.store.ledger import period_key
 from modelgate.store.org_overview import org_summaries, org_summary
 from modelgate.store.spend_alerts import recent_alerts
 from modelgate.store.usage import LogFilter, usage_by_group
-from modelgate.web.admin import Operator
+from modelgate.web.admin import Operator, OperatorCsrf, _Form, actor
 from modelgate.web.project_access import MAX_ID
 from modelgate.web.projects import alert_view, budget_view
 from modelgate.web.render import render
@@ -38,6 +40,10 @@ def _window(request: Request) -> tuple[int, datetime, datetime]:
 
 @router.get("/admin/organisations")
 async def organisations_page(request: Request, user: Operator) -> Response:
+    return await _list(request)
+
+
+async def _list(request: Request, form: _Form | None = None, status_code: int = 200) -> Response:
     days, since, until = _window(request)
     personal = request.query_params.get("personal") == "1"
     async with app_state(request).db.engine.connect() as conn:
@@ -51,16 +57,46 @@ async def organisations_page(request: Request, user: Operator) -> Response:
             "periods": PERIODS,
             "personal": personal,
             "total": sum(r.spent_credits for r in rows),
+            "form": form or _Form({}, {}),
             "page": "admin",
             "section": "organisations",
         },
+        status_code=status_code,
     )
+
+
+@router.post("/admin/organisations")
+async def create_organisation(request: Request, user: OperatorCsrf) -> Response:
+    """A team organisation made by an operator: its owner (an existing account), prepaid or postpaid."""
+    form = await request.form()
+    name, email = str(form.get("name") or "")[:1000], str(form.get("owner") or "").strip()[:320]
+    postpaid = form.get("billing") == "postpaid"
+    values = {"name": name.strip()[:200], "owner": email, "billing": "postpaid" if postpaid else "prepaid"}
+    try:
+        async with app_state(request).db.engine.begin() as conn:
+            owner = await account_id_by_email(conn, email=email) if "@" in email else None
+            if owner is None:
+                errors = {"owner": "No account has this email: the owner must have signed up first."}
+                return await _list(request, _Form(errors, values), status_code=400)
+            org_id = await create_team_org(
+                conn, name=name, owner_id=owner, actor=actor(user), postpaid=postpaid
+            )
+    except OrgNameError as exc:
+        return await _list(request, _Form({"name": str(exc)}, values), status_code=400)
+    return RedirectResponse(f"/admin/organisations/{org_id}?done=created", status_code=303)
 
 
 @router.get("/admin/organisations/{org_id}")
 async def organisation_page(
     request: Request, user: Operator, org_id: int = Path(ge=1, le=MAX_ID)
 ) -> Response:
+    return await org_console_page(request, org_id)
+
+
+async def org_console_page(
+    request: Request, org_id: int, *, form: _Form | None = None, status_code: int = 200
+) -> Response:
+    """An organisation's console page (its top-up form re-shown with ``form``'s errors)."""
     days, since, until = _window(request)
     async with app_state(request).db.engine.connect() as conn:
         summary = await org_summary(conn, org_id=org_id, since=since, until=until)
@@ -103,7 +139,10 @@ async def organisation_page(
             "per_project": sorted(per_project.items(), key=lambda kv: -kv[1][1]),
             "days": days,
             "periods": PERIODS,
+            "form": form or _Form({}, {}),
+            "done": request.query_params.get("done", ""),
             "page": "admin",
             "section": "organisations",
         },
+        status_code=status_code,
     )

@@ -37,9 +37,14 @@ async def switch_organisation(request: Request, user: CsrfUser) -> Response:
     response = RedirectResponse(
         back if back.startswith(str(request.base_url)) else "/app/keys", status_code=303
     )
+    return remember_org(request, response, chosen)
+
+
+def remember_org(request: Request, response: Response, org_id: int) -> Response:
+    """Set the switcher's cookie on ``response`` (checked against memberships on every load)."""
     response.set_cookie(
         ORG_COOKIE,
-        str(chosen),
+        str(org_id),
         max_age=365 * 86400,
         path="/",
         httponly=True,

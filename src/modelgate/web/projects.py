@@ -100,6 +100,7 @@ async def _list_page(
     errors: dict[str, str] | None = None,
     webhook_secret: str | None = None,
     status_code: int = 200,
+    new_org_name: str = "",
 ) -> Response:
     groups = []
     async with app_state(request).db.engine.connect() as conn:
@@ -126,6 +127,8 @@ async def _list_page(
             "saved": request.query_params.get("saved", ""),
             "periods": budget_store.PERIODS,
             "period_words": PERIOD_WORDS,
+            "org_self_service": app_state(request).settings.org_self_service,
+            "new_org_name": new_org_name,
             "page": "projects",
         },
         status_code=status_code,
