@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -25,12 +24,11 @@ from modelgate.store.db import Database
 from modelgate.store.ledger import period_key
 from modelgate.store.organisations import add_org_member, create_org
 from modelgate.store.schema import Budget, BudgetSpend
-from tests.api.test_admin_api import EXAMPLES, _Fuzz, _validator
+from tests.api.admin_fuzzing import EXAMPLES, SPEC, Fuzz, validator
 from tests.billing.helpers import auth, chat
 from tests.conftest import MOCK_CONFIG, FakeOpenAI, LiveServer
 from tests.fakes.smtp import smtp_server
 
-SPEC = Path(__file__).resolve().parents[1] / "specs" / "openai" / "admin.json"
 USD = 2_000_000
 CHANNEL = {"type": "email", "recipients": ["finance@example.com"], "subject_prefix": "[acme]"}
 
@@ -278,7 +276,7 @@ def test_schemathesis_drives_openais_spend_operations(live_server: LiveServer) -
     admin = live_server.create_key(email=email, usd=0, management=True)
     inference = live_server.create_key(email=email, usd=5.0)
     doc = json.loads(SPEC.read_text(encoding="utf-8"))
-    errors = _validator(doc, {"$ref": "#/components/schemas/ErrorResponse"})
+    errors = validator(doc, {"$ref": "#/components/schemas/ErrorResponse"})
     base = f"{live_server.url}/v1"
     org = _admin(live_server, admin)
     project = org.projects.create(name="fuzzed")
@@ -293,7 +291,7 @@ def test_schemathesis_drives_openais_spend_operations(live_server: LiveServer) -
     org.spend_limit.update(threshold_amount=10_000, currency="USD", interval="month")
     org.projects.spend_limit.update(project.id, threshold_amount=10_000, currency="USD", interval="month")
     real = {"project_id": [project.id], "alert_id": alerts}
-    fuzz = _Fuzz(base=base, admin=admin, inference=inference, real=real, errors=errors, aim=_aim)
+    fuzz = Fuzz(base=base, admin=admin, inference=inference, real=real, errors=errors, aim=_aim)
     operations = 0
     for result in schemathesis.openapi.from_dict(doc).get_all_operations():
         operation = result.ok()
@@ -302,7 +300,7 @@ def test_schemathesis_drives_openais_spend_operations(live_server: LiveServer) -
         operations += 1
         ok_schema = operation.definition.raw["responses"]["200"]["content"]["application/json"]["schema"]
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            fuzz.drive(operation, mode, _validator(doc, ok_schema))
+            fuzz.drive(operation, mode, validator(doc, ok_schema))
     fuzz.session.close()
     assert operations == 16 and fuzz.calls >= EXAMPLES * operations
     assert not fuzz.failures, "\n".join(fuzz.failures[:20])
