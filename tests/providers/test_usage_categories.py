@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelgate.errors import UpstreamProtocolError
-from modelgate.providers.anthropic_convert import parse_usage as anthropic_usage
+from modelgate.providers.anthropic_response import parse_usage as anthropic_usage
 from modelgate.providers.gemini_response import parse_usage as gemini_usage
 from modelgate.providers.openai_compat import _usage as openai_chat_usage
 from modelgate.providers.openai_responses import usage_of as responses_usage

@@ -1,9 +1,10 @@
 """Native adapter for the Anthropic Messages API, ``type: anthropic``.
 
 ``POST {base}/messages`` with ``x-api-key`` and ``anthropic-version: 2023-06-01``. The OpenAI <->
-Messages mapping lives in ``anthropic_convert``; this module does the I/O: the call, the named SSE
-events of a stream (``message_start`` ... ``message_stop``, ``ping``, and ``error`` after a 200),
-and the translation of upstream errors (``overloaded_error`` / HTTP 529 is retryable).
+Messages mapping lives in ``anthropic_convert`` (requests) and ``anthropic_response`` (answers);
+this module does the I/O: the call, the named SSE events of a stream (``message_start`` ...
+``message_stop``, ``ping``, and ``error`` after a 200), and the translation of upstream errors
+(``overloaded_error`` / HTTP 529 is retryable).
 
 Thinking blocks become ``reasoning_content``; redacted thinking is dropped. Anthropic does not count
 thinking tokens apart from ``output_tokens``, so ``reasoning_tokens`` stays 0.
@@ -18,13 +19,8 @@ import orjson
 
 from modelgate.catalog.models import ProviderConfig
 from modelgate.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamStatusError
-from modelgate.providers.anthropic_convert import (
-    ERROR_STATUS,
-    StreamState,
-    build_request,
-    parse_message,
-    parse_usage,
-)
+from modelgate.providers.anthropic_convert import build_request
+from modelgate.providers.anthropic_response import ERROR_STATUS, StreamState, parse_message, parse_usage
 from modelgate.providers.anthropic_structured import output_tool
 from modelgate.providers.base import (
     AdapterDefaults,
