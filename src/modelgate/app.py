@@ -44,6 +44,7 @@ from modelgate.api import (
     models,
     usage,
 )
+from modelgate.api import budgets as budgets_api
 from modelgate.api import metrics as metrics_api
 from modelgate.api import organisations as organisations_api
 from modelgate.cache import build_cache
@@ -367,6 +368,7 @@ def build_app(
     app.include_router(models.router)
     app.include_router(keys.router)
     app.include_router(organisations_api.router)
+    app.include_router(budgets_api.router)
     app.include_router(admin_projects.router)
     app.include_router(admin_users.router)
     app.include_router(admin_invites.router)

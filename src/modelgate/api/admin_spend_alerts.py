@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from modelgate.accounts.service import normalise_email
+from modelgate.api.admin_common import MAX_ROW_ID
 from modelgate.api.admin_spend import (
     CENT,
     LIST_PARAMS,
@@ -35,7 +36,6 @@ from modelgate.store.spend_alerts import NO_LIMIT
 from modelgate.wire.spend import SpendAlertBody
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(text_parameters)])
-MAX_ROW_ID = 2**31 - 1
 
 
 def _alert_id(raw: str, *, param: str = "alert_id") -> int:

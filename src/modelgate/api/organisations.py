@@ -16,62 +16,21 @@ from starlette.responses import Response
 
 from modelgate.accounts.service import get_or_create_account, normalise_email
 from modelgate.api.admin_common import record
+from modelgate.api.org_access import forbidden, is_manager, keys_under, revoke_keys, visible_project
 from modelgate.api.service_query import json_response, parse_body, require_management
-from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from modelgate.httpkit.contract import json_body, operation
-from modelgate.httpkit.deps import AppState, CurrentKey, StateDep, text_parameters
-from modelgate.mail.spend_alerts import SEAL_PURPOSE
-from modelgate.mail.webhooks import new_secret, url_problem
+from modelgate.httpkit.deps import CurrentKey, StateDep, text_parameters
 from modelgate.store import budgets as budget_store
 from modelgate.store import organisations as orgs
 from modelgate.store import spend_alerts as alert_store
 from modelgate.store.accounts import get_account
 from modelgate.store.key_rows import get_key
-from modelgate.store.keys import KeyIdentity
 from modelgate.store.ledger import period_key
-from modelgate.store.secrets import seal
-from modelgate.wire.organisations import BillingBody, BudgetBody, MemberBody, ProjectBody
+from modelgate.wire.organisations import BillingBody, MemberBody, ProjectBody
 from modelgate.wire.service import iso, usd
 
-MAX_ROW_ID = 2**31 - 1  # the id columns are INTEGER
-
 router = APIRouter(tags=["organisations"], dependencies=[Depends(text_parameters)])
-
-
-def _forbidden(what: str) -> PermissionDeniedError:
-    return PermissionDeniedError(f"Your role does not allow {what}.", code="role_forbidden")
-
-
-def _manager(ident: KeyIdentity) -> bool:
-    return ident.org_role in orgs.ORG_MANAGERS
-
-
-def _in_range(row_id: int) -> bool:
-    """An id a database row can have (a path id beyond INTEGER overflowed the query: a 500)."""
-    return 1 <= row_id <= MAX_ROW_ID
-
-
-async def _project(conn: Any, ident: KeyIdentity, project_id: int, *, manage: bool) -> orgs.ProjectInfo:
-    """A project of the caller's organisation it may see (404 otherwise) and, with ``manage``, manage."""
-    found = await orgs.project_of(conn, project_id=project_id) if _in_range(project_id) else None
-    confined = ident.scope_project is not None and ident.scope_project != project_id
-    if found is None or found.org_id != ident.account_id or confined:
-        raise NotFoundError(f"No project with id {project_id}", param="project_id", code="project_not_found")
-    if manage and not _manager(ident):
-        role = await orgs.project_role(conn, project_id=project_id, account_id=ident.member_id or 0)
-        if role != "owner":
-            raise _forbidden("managing this project")
-    return found
-
-
-async def _revoke(conn: Any, *, org: int, project: int | None, member: int | None) -> list[int]:
-    return await budget_store.keys_under(conn, org_id=org, project_id=project, member_id=member)
-
-
-async def _revoke_all(state: AppState, key_ids: list[int]) -> None:
-    for key_id in key_ids:
-        await state.keys.revoke(key_id=key_id)
 
 
 def _budget_view(b: budget_store.BudgetInfo) -> dict[str, Any]:
@@ -131,26 +90,6 @@ def _renamed(changes: dict[str, Any]) -> dict[str, Any]:
     return {("title" if k == "name" else k): v for k, v in changes.items()}
 
 
-async def _record_budget(
-    conn: Any, ident: KeyIdentity, request: Request, project_id: int | None, budget: dict[str, Any]
-) -> None:
-    """A budget change: ``organization.updated`` or ``project.updated`` with ``changes_requested.
-    budget`` (budgets are modelgate's extension; OpenAI's vocabulary has no budget event)."""
-    if project_id is None:
-        kind, resource = "organization.updated", f"org_{ident.account_id}"
-    else:
-        kind, resource = "project.updated", f"proj_{project_id}"
-    await record(
-        conn,
-        ident,
-        request,
-        kind,
-        project_id=project_id,
-        resource_id=resource,
-        details={"changes_requested": {"budget": budget}},
-    )
-
-
 @router.get("/v1/organisation", openapi_extra=operation(extension=True))
 async def organisation(ident: CurrentKey, state: StateDep) -> Response:
     """The key's organisation as its caller may see it: projects, budgets and their spend."""
@@ -191,8 +130,8 @@ async def organisation(ident: CurrentKey, state: StateDep) -> Response:
 @router.post("/v1/projects", openapi_extra=operation(body=json_body(ProjectBody), extension=True))
 async def create_project(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     require_management(ident)
-    if not _manager(ident):
-        raise _forbidden("creating projects")
+    if not is_manager(ident):
+        raise forbidden("creating projects")
     body = await parse_body(request, ProjectBody)
     if body.name is None:
         raise InvalidRequestError("name is required", param="name")
@@ -230,7 +169,7 @@ async def patch_project(request: Request, ident: CurrentKey, state: StateDep, pr
     if changes.get("name", "") is None:
         raise InvalidRequestError("name cannot be null", param="name")
     async with state.db.engine.begin() as conn:
-        await _project(conn, ident, project_id, manage=True)
+        await visible_project(conn, ident, project_id, manage=True)
         await orgs.update_project(conn, project_id=project_id, **changes)
         await record(
             conn,
@@ -242,8 +181,8 @@ async def patch_project(request: Request, ident: CurrentKey, state: StateDep, pr
             details={"changes_requested": _renamed(changes)},
         )
         updated = await orgs.project_of(conn, project_id=project_id)
-        keys = await _revoke(conn, org=ident.account_id, project=project_id, member=None)
-    await _revoke_all(state, keys)
+        keys = await keys_under(conn, org=ident.account_id, project=project_id, member=None)
+    await revoke_keys(state, keys)
     assert updated is not None
     return json_response({"data": _project_view(updated)})
 
@@ -251,13 +190,13 @@ async def patch_project(request: Request, ident: CurrentKey, state: StateDep, pr
 @router.put("/v1/organisation/members", openapi_extra=operation(body=json_body(MemberBody), extension=True))
 async def put_org_member(request: Request, ident: CurrentKey, state: StateDep) -> Response:
     require_management(ident)
-    if not _manager(ident):
-        raise _forbidden("managing the organisation's members")
+    if not is_manager(ident):
+        raise forbidden("managing the organisation's members")
     body = await parse_body(request, MemberBody)
     if body.role not in orgs.ORG_ROLES:
         raise InvalidRequestError(f"role must be one of {', '.join(orgs.ORG_ROLES)}", param="role")
     if body.role == "owner" and ident.org_role != "owner":
-        raise _forbidden("naming owners")
+        raise forbidden("naming owners")
     async with state.db.engine.begin() as conn:
         account = await get_or_create_account(conn, email=normalise_email(body.email))
         before = await orgs.org_role(conn, org_id=ident.account_id, account_id=account)
@@ -270,8 +209,8 @@ async def put_org_member(request: Request, ident: CurrentKey, state: StateDep) -
             resource_id=f"user_{account}",
             details={"data" if before is None else "changes_requested": {"role": body.role}},
         )
-        keys = await _revoke(conn, org=ident.account_id, project=None, member=account)
-    await _revoke_all(state, keys)
+        keys = await keys_under(conn, org=ident.account_id, project=None, member=account)
+    await revoke_keys(state, keys)
     return json_response({"data": {"member_id": account, "role": body.role}})
 
 
@@ -286,7 +225,7 @@ async def put_project_member(
     if body.role not in orgs.PROJECT_ROLES:
         raise InvalidRequestError(f"role must be one of {', '.join(orgs.PROJECT_ROLES)}", param="role")
     async with state.db.engine.begin() as conn:
-        await _project(conn, ident, project_id, manage=True)
+        await visible_project(conn, ident, project_id, manage=True)
         account = await get_or_create_account(conn, email=normalise_email(body.email))
         if await orgs.org_role(conn, org_id=ident.account_id, account_id=account) is None:
             await orgs.add_org_member(conn, org_id=ident.account_id, account_id=account, role="member")
@@ -302,94 +241,6 @@ async def put_project_member(
             details={"data" if before is None else "changes_requested": {"role": body.role}},
         )
     return json_response({"data": {"member_id": account, "project_id": project_id, "role": body.role}})
-
-
-@router.put("/v1/budgets", openapi_extra=operation(body=json_body(BudgetBody), extension=True))
-async def put_budget(request: Request, ident: CurrentKey, state: StateDep) -> Response:
-    require_management(ident)
-    body = await parse_body(request, BudgetBody)
-    if body.member_email is not None and body.project_id is None:
-        raise InvalidRequestError(
-            "a member's budget is set within a project: give project_id", param="project_id"
-        )
-    if any(not 1 <= t <= 100 for t in body.alert_thresholds or []):
-        raise InvalidRequestError("alert_thresholds are percentages from 1 to 100", param="alert_thresholds")
-    webhook = body.alert_webhook or None
-    if webhook is not None:
-        problem = url_problem(webhook, refuse_private=state.settings.webhook_refuse_private)
-        if problem is not None:
-            raise InvalidRequestError(problem, param="alert_webhook", code="invalid_webhook_url")
-    async with state.db.engine.begin() as conn:
-        member = None
-        if body.project_id is None:
-            if not _manager(ident):
-                raise _forbidden("setting the organisation's budget")
-        else:
-            # A project's own budget: the organisation's managers; a member's: the project owner too.
-            await _project(conn, ident, body.project_id, manage=body.member_email is not None)
-            if body.member_email is None and not _manager(ident):
-                raise _forbidden("setting a project's budget")
-        if body.member_email is not None:
-            member = await get_or_create_account(conn, email=normalise_email(body.member_email))
-            if await orgs.org_role(conn, org_id=ident.account_id, account_id=member) is None:
-                raise NotFoundError("No such member in this organisation", param="member_email")
-        before = await budget_store.budget_at(
-            conn, org_id=ident.account_id, project_id=body.project_id, member_id=member
-        )
-        budget_id = await budget_store.set_budget(
-            conn,
-            org_id=ident.account_id,
-            project_id=body.project_id,
-            member_id=member,
-            period=body.period,
-            limit_credits=round(body.limit_usd * CREDITS_PER_USD),
-            alert_thresholds=body.alert_thresholds,
-            alert_webhook=webhook,
-        )
-        budget: dict[str, Any] = {"id": budget_id, "period": body.period, "limit_usd": body.limit_usd}
-        if member is not None:
-            budget["member_id"] = f"user_{member}"
-        await _record_budget(conn, ident, request, body.project_id, budget)
-        secret = await webhook_secret(conn, budget_id, before, webhook)
-        keys = await _revoke(conn, org=ident.account_id, project=body.project_id, member=member)
-    await _revoke_all(state, keys)
-    shown = {"alert_webhook_secret": secret} if secret is not None else {}
-    return json_response({"data": {"id": budget_id, **shown}})
-
-
-async def webhook_secret(
-    conn: Any, budget_id: int, before: budget_store.BudgetRow | None, webhook: str | None
-) -> str | None:
-    """A webhook keeps its signing secret while its URL stays; a new URL gets a new secret, returned
-    (shown this once); no webhook, no secret."""
-    if webhook is None:
-        await budget_store.set_webhook(conn, budget_id=budget_id, url=None, secret_sealed=None)
-        return None
-    if before is not None and before.alert_webhook == webhook and before.alert_webhook_secret:
-        await budget_store.set_webhook(
-            conn, budget_id=budget_id, url=webhook, secret_sealed=before.alert_webhook_secret
-        )
-        return None
-    secret = new_secret()
-    sealed = await seal(conn, secret, purpose=SEAL_PURPOSE)
-    await budget_store.set_webhook(conn, budget_id=budget_id, url=webhook, secret_sealed=sealed)
-    return secret
-
-
-@router.delete("/v1/budgets/{budget_id}", openapi_extra=operation(extension=True))
-async def delete_budget(request: Request, ident: CurrentKey, state: StateDep, budget_id: int) -> Response:
-    require_management(ident)
-    if not _manager(ident):
-        raise _forbidden("deleting budgets")
-    async with state.db.engine.begin() as conn:
-        found = await budget_store.get_budget(conn, budget_id=budget_id) if _in_range(budget_id) else None
-        if found is None or found[0] != ident.account_id:
-            raise NotFoundError(f"No budget with id {budget_id}", param="budget_id", code="budget_not_found")
-        keys = await _revoke(conn, org=found[0], project=found[1], member=found[2])
-        await budget_store.delete_budget(conn, org_id=ident.account_id, budget_id=budget_id)
-        await _record_budget(conn, ident, request, found[1], {"id": budget_id, "deleted": True})
-    await _revoke_all(state, keys)
-    return json_response({"data": {"id": budget_id, "deleted": True}})
 
 
 @router.get("/v1/keys/{prefix}/spend", openapi_extra=operation(extension=True))
@@ -442,7 +293,7 @@ async def put_billing(request: Request, ident: CurrentKey, state: StateDep) -> R
     async with state.db.engine.begin() as conn:
         caller = await get_account(conn, account_id=ident.member_id or ident.account_id)
         if caller is None or not caller.is_admin:
-            raise _forbidden("changing how the organisation pays (operators only)")
+            raise forbidden("changing how the organisation pays (operators only)")
         await orgs.set_postpaid(conn, org_id=ident.account_id, postpaid=body.mode == "postpaid")
         await record(
             conn,

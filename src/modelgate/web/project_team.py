@@ -10,7 +10,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from modelgate.accounts.service import normalise_email
-from modelgate.api.organisations import webhook_secret
+from modelgate.api.budgets import webhook_secret
 from modelgate.catalog.models import CREDITS_PER_USD
 from modelgate.httpkit.deps import app_state
 from modelgate.mail.webhooks import url_problem
