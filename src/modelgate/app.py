@@ -24,29 +24,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from modelgate.accounts.keys import KeyAuthenticator
-from modelgate.api import (
-    admin_api_keys,
-    admin_audit,
-    admin_costs,
-    admin_invites,
-    admin_keys,
-    admin_limits,
-    admin_projects,
-    admin_roles,
-    admin_spend,
-    admin_spend_alerts,
-    admin_unsupported,
-    admin_usage,
-    admin_users,
-    billing,
-    keys,
-    model_metrics,
-    models,
-    usage,
-)
-from modelgate.api import budgets as budgets_api
-from modelgate.api import metrics as metrics_api
-from modelgate.api import organisations as organisations_api
+from modelgate.api.routes import service_routers
 from modelgate.cache import build_cache
 from modelgate.catalog.loader import load_catalog_files
 from modelgate.catalog.registry import Catalog
@@ -364,27 +342,8 @@ def build_app(
         expose_headers=EXPOSED_HEADERS,
     )
     install_error_handlers(app)
-    app.include_router(model_metrics.router)  # before models: /models/metrics is not a model
-    app.include_router(models.router)
-    app.include_router(keys.router)
-    app.include_router(organisations_api.router)
-    app.include_router(budgets_api.router)
-    app.include_router(admin_projects.router)
-    app.include_router(admin_users.router)
-    app.include_router(admin_invites.router)
-    app.include_router(admin_keys.router)
-    app.include_router(admin_api_keys.router)
-    app.include_router(admin_limits.router)
-    app.include_router(admin_spend.router)
-    app.include_router(admin_spend_alerts.router)
-    app.include_router(admin_roles.router)
-    app.include_router(admin_unsupported.router)
-    app.include_router(admin_usage.router)
-    app.include_router(admin_costs.router)
-    app.include_router(admin_audit.router)
-    app.include_router(billing.router)
-    app.include_router(usage.router)
-    app.include_router(metrics_api.router)
+    for service_router in service_routers():
+        app.include_router(service_router)
     app.include_router(responses_api.router)
     install_web(app)
     scim_api.install(app)
