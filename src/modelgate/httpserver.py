@@ -21,6 +21,12 @@ The number of open connections per worker is capped by uvicorn's ``limit_concurr
 ``modelgate serve`` and the tests the same settings.
 
 While the server drains (``drain.py``), every response carries ``Connection: close``.
+
+Writes are **corked** (``CorkedTransport``): uvicorn writes each ASGI message at once; here a
+response's head and body leave in one ``write`` system call when the response completes, and the SSE
+frames of a stream that were ready at the same time leave together at the end of the event loop's
+callback. A buffer over ``CORK_LIMIT`` bytes is written at once, so the transport's flow control
+still sees a large response as it grows.
 """
 
 from __future__ import annotations
@@ -42,6 +48,95 @@ _TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"content-length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\nconnection: close\r\n\r\n" + _TIMEOUT_BODY
 )
+
+
+CORK_LIMIT = 64 * 1024
+
+
+class CorkedTransport(asyncio.Transport):
+    """A connection's transport whose writes made during one event-loop callback go out as one
+    ``write`` when it ends (``loop.call_soon``); closing or aborting flushes or drops them first."""
+
+    __slots__ = ("_buffer", "_loop", "_size", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._transport = transport
+        self._loop = loop
+        self._buffer: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        buffer = self._buffer
+        buffer.append(bytes(data) if data.__class__ is not bytes else data)
+        self._size += len(data)
+        if self._size > CORK_LIMIT:
+            self.flush()
+        elif len(buffer) == 1:
+            self._loop.call_soon(self.flush)
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def flush(self) -> None:
+        buffer = self._buffer
+        if not buffer:
+            return
+        data = buffer[0] if len(buffer) == 1 else b"".join(buffer)
+        buffer.clear()
+        self._size = 0
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._buffer.clear()
+        self._size = 0
+        self._transport.abort()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self._transport.is_reading()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.flush()
+        self._transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._transport.get_protocol()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + self._size
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._transport.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._transport.get_write_buffer_limits()
+
+    def can_write_eof(self) -> bool:
+        return self._transport.can_write_eof()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -80,6 +175,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # Every write through the cork; flow control (FlowControl) keeps the real transport.
+        self.transport = CorkedTransport(transport, self.loop)
         self._started = False
         self._arm(self._header_timeout)
 
@@ -104,6 +201,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._started = False
 
     def on_response_complete(self) -> None:
+        # A whole answer leaves now, head and body in one write (not at the end of the callback).
+        cork = self.transport
+        if cork.__class__ is CorkedTransport:
+            cork.flush()
         super().on_response_complete()
         if not self.transport.is_closing() and not self.pipeline and self._deadline is None:
             self._arm(self._header_timeout)  # the next request's headers (or idle until closed)
