@@ -47,7 +47,7 @@ from modelgate.providers.base import (
 )
 from modelgate.providers.checks import FINISH_REASONS, finish_reason, token_count
 from modelgate.providers.http import HTTPUpstream, upstream_status_error
-from modelgate.providers.sse import SSEParser, loads_event
+from modelgate.providers.sse import SSEDataParser, decode_line, loads_event
 from modelgate.sanitize import db_text
 
 # Our own request fields that no upstream should see.
@@ -128,33 +128,51 @@ class OpenAICompatProvider(AdapterDefaults):
     async def stream(self, call: ProviderCall) -> AsyncIterator[Chunk]:
         path = self._path("chat/completions", call.upstream_model)
         async with self._http.post(path, self._body(call, stream=True), headers=call.headers or None) as resp:
-            # The SSE parser fed here, not through iter_sse: one generator resumption per chunk fewer.
-            parser = SSEParser(self.name, keep_frames=False)
+            # The SSE parser fed here, not through iter_sse: one generator resumption per chunk fewer;
+            # events' data as bytes, parsed by orjson without a text decoding first.
+            parser = SSEDataParser()
             while (data := await resp.chunk()) is not None:
-                for ev, _ in parser.feed(data):
-                    chunk = self._chunk(ev.data)
+                for event in parser.feed(data):
+                    chunk = self._chunk(event)
                     if chunk is _DONE:
                         return
                     if chunk is not None:
                         yield chunk
-            for ev, _ in parser.end():
-                chunk = self._chunk(ev.data)
+            for event in parser.end():
+                chunk = self._chunk(event)
                 if chunk is _DONE:
                     return
                 if chunk is not None:
                     yield chunk
 
-    def _chunk(self, data: str) -> Chunk | None:
+    def _chunk(self, data: bytes) -> Chunk | None:
         """One streamed event: its chunk, None when it carries nothing, ``_DONE`` at ``[DONE]``."""
-        if not data.startswith("{") and data.strip() == "[DONE]":
-            return _DONE
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
-            obj = loads_event(self.name, data)  # raises the upstream error
-        if obj.__class__ is not dict:
+            if data.strip() == b"[DONE]":
+                return _DONE
+            # invalid UTF-8, then invalid JSON: the upstream's error
+            obj = loads_event(self.name, decode_line(data, self.name))
+        if obj.__class__ is dict and "error" not in obj:
+            choices = obj.get("choices")
+            if choices.__class__ is list and len(choices) == 1 and not obj.get("usage"):
+                # The common chunk, inline: one choice that needs no change (_normalize_delta's fast
+                # path), passed on in the list it came in.
+                raw = choices[0]
+                if raw.__class__ is dict:
+                    index, reason, delta = raw.get("index"), raw.get("finish_reason"), raw.get("delta")
+                    if (
+                        index.__class__ is int
+                        and 0 <= index < 1024
+                        and (reason is None or (reason.__class__ is str and reason in FINISH_REASONS))
+                        and delta.__class__ is dict
+                        and "reasoning" not in delta
+                    ):
+                        return Chunk(choices, None)
+        elif obj.__class__ is not dict:
             raise UpstreamProtocolError(f"upstream {self.name} sent a bad chunk", provider=self.name)
-        if "error" in obj:
+        else:
             err = obj["error"]
             msg = err.get("message") if isinstance(err, dict) else err
             code = err.get("code") if isinstance(err, dict) else None

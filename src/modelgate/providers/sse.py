@@ -109,6 +109,52 @@ class SSEParser:
         return out
 
 
+class SSEDataParser:
+    """The ``data`` of each event, as bytes: what an adapter that reads nothing else needs (event names,
+    ids, ``retry`` and comments are read past). No text decoding per line: the JSON parser the adapter
+    runs checks the UTF-8 (``decode_line`` gives the error when it fails). The same events, split the
+    same way, as ``SSEParser`` (tests/providers/test_sse_data.py)."""
+
+    __slots__ = ("_data", "_pending")
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._data: list[bytes] = []
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The data of the events completed by ``data``."""
+        pending = self._pending + data if self._pending else data
+        if b"\n" not in data:
+            self._pending = pending
+            return []
+        *complete, self._pending = pending.split(b"\n")
+        out: list[bytes] = []
+        parts = self._data
+        for line in complete:
+            if line.startswith(b"data: "):  # the common line first
+                parts.append(line[6:-1] if line.endswith(b"\r") else line[6:])
+                continue
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if not line:
+                if parts:
+                    out.append(parts[0] if len(parts) == 1 else b"\n".join(parts))
+                    parts = self._data = []
+                continue
+            field, _, value = line.partition(b":")
+            if field == b"data":
+                parts.append(value[1:] if value.startswith(b" ") else value)
+        return out
+
+    def end(self) -> list[bytes]:
+        """The data left when the body ended (a last line without its line ending)."""
+        out = self.feed(b"\n") if self._pending else []
+        if self._data:
+            out.append(b"\n".join(self._data))
+            self._data = []
+        return out
+
+
 def decode_line(raw: bytes, provider: str) -> str:
     """One line of an upstream stream as text; invalid UTF-8 is an invalid upstream answer."""
     try:

@@ -73,10 +73,15 @@ class ChatInvocation:
         self._note_dropped(provider)
         chunks = provider.stream(self.call(attempt))
         try:
+            name = provider.name
             async for raw in chunks:
-                chunk = checked_chunk(raw, provider=provider.name)
+                chunk = checked_chunk(raw, provider=name)
                 choices = chunk.choices
-                finish = None  # the first choice's finish that has one (inline: a call per chunk fewer)
+                if len(choices) == 1:  # the first choice's finish, inline: a call per chunk fewer
+                    finish = choices[0].get("finish_reason") or None
+                    yield Event(chunk, chunk.usage, finish, True)
+                    continue
+                finish = None
                 for c in choices:
                     if c.get("finish_reason"):
                         finish = str(c["finish_reason"])

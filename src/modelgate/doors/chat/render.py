@@ -37,13 +37,14 @@ def completion_body(
 class ChunkRenderer:
     """Turns provider chunks into SSE frames with stable id/created/model."""
 
-    __slots__ = ("_held", "_prefix", "_role_sent", "_sent_choices")
+    __slots__ = ("_choices_head", "_held", "_prefix", "_role_sent", "_sent_choices")
 
     def __init__(self, *, completion_id: str, created: int, model: str) -> None:
         head = orjson.dumps(
             {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
         )
         self._prefix = head[:-1]  # '{"id":...,"model":"..."' without the closing brace
+        self._choices_head = b"data: " + self._prefix + b',"choices":'
         self._role_sent: set[int] = set()
         self._held: list[dict[str, Any]] | None = None  # the finishing chunk's choices, not yet sent
         self._sent_choices = False
@@ -54,8 +55,16 @@ class ChunkRenderer:
     def choices(self, chunk: Chunk, *, hold_finish: bool = False) -> bytes | None:
         """The frame for ``chunk`` (None if it has no choices). ``hold_finish``: keep a chunk that
         finishes a choice for ``tail()`` (releasing any earlier held one first)."""
-        if not chunk.choices:
+        choices = chunk.choices
+        if not choices:
             return None
+        if len(choices) == 1 and self._held is None:  # the common chunk: one choice, nothing held
+            choice = choices[0]
+            if choice.get("index", 0) in self._role_sent and not (
+                hold_finish and choice.get("finish_reason")
+            ):
+                self._sent_choices = True
+                return self._choices_head + orjson.dumps(choices) + b"}\n\n"
         for choice in chunk.choices:
             idx = choice.get("index", 0)
             if idx not in self._role_sent:
