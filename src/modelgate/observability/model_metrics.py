@@ -82,19 +82,34 @@ class ModelMetrics:
         (streams only), ``output_tokens`` produced (0 for embeddings: no ``tps``)."""
         if model not in self._known or not math.isfinite(seconds) or seconds < 0:
             return
-        values = {"duration_ms": seconds * 1000}
+        duration = seconds * 1000
         if ttft is not None and 0 <= ttft <= seconds:
-            values["ttft_ms"] = ttft * 1000
-        generating = seconds - (values.get("ttft_ms", 0.0) / 1000)
-        if output_tokens > 0 and generating > 0:
-            values["tps"] = output_tokens / generating
-        bucket = self._bucket(self._clock())
-        stores = (self._local, self._pending) if self._redis is not None else (self._local,)
-        for store in stores:
-            per_bucket = store.setdefault(bucket, {})
-            for metric, value in values.items():
-                bins = per_bucket.setdefault((model, metric), {})
-                index = sketch.bin_of(value)
+            ttft_ms: float | None = ttft * 1000
+            generating = seconds - ttft
+        else:
+            ttft_ms, generating = None, seconds
+        tps = output_tokens / generating if output_tokens > 0 and generating > 0 else None
+        bucket = int(self._clock() // self.bucket_seconds)
+        bin_of = sketch.bin_of
+        for store in (self._local, self._pending) if self._redis is not None else (self._local,):
+            per_bucket = store.get(bucket)
+            if per_bucket is None:
+                per_bucket = store[bucket] = {}
+            # one histogram per (model, metric): inline, a dict lookup each, no per-metric loop
+            bins = per_bucket.get((model, "duration_ms"))
+            if bins is None:
+                bins = per_bucket[(model, "duration_ms")] = {}
+            index = bin_of(duration)
+            bins[index] = bins.get(index, 0) + 1
+            if ttft_ms is not None:
+                bins = per_bucket.setdefault((model, "ttft_ms"), {})
+                index = bin_of(ttft_ms)
+                bins[index] = bins.get(index, 0) + 1
+            if tps is not None:
+                bins = per_bucket.get((model, "tps"))
+                if bins is None:
+                    bins = per_bucket[(model, "tps")] = {}
+                index = bin_of(tps)
                 bins[index] = bins.get(index, 0) + 1
         if len(self._local) > BUCKETS + 1:
             self._expire(self._local, bucket)
