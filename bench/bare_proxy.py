@@ -1,6 +1,7 @@
 """The ceiling for the gateway's figures: a bare async pass-through proxy on the same server stack.
 
-uvicorn (uvloop + httptools, access log off, as ``modelgate serve`` runs it) with a raw ASGI app
+uvicorn (uvloop + httptools, access log off, and modelgate's own connection protocol with its corked
+writes and time limits, ``modelgate.httpserver``: as ``modelgate serve`` runs it) with a raw ASGI app
 that forwards every ``POST`` body unchanged to the upstream over kept-alive HTTP/1.1 connections
 (``asyncio.Protocol`` + httptools) and answers with the upstream's status, content type and body,
 streaming chunked answers as they come. No auth, no validation, no billing, no logging: what any
@@ -121,6 +122,8 @@ class BareProxy:
 def main() -> None:
     import uvicorn
 
+    from modelgate.httpserver import PROTOCOL
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9200)
@@ -133,7 +136,7 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         loop="auto",
-        http="auto",
+        http=PROTOCOL,
         ws="none",
         lifespan="off",
     )
