@@ -259,7 +259,7 @@ def build_app(
         stored = ResponseStore(
             db.engine,
             retention_days=settings.responses_retention_days,
-            writer=logsink.writer if isinstance(logsink, WriterLogSink) else None,
+            writer=logsink.writer if isinstance(logsink, WriterLogSink | PGWriterLogSink) else None,
             timeout=settings.database_timeout,
         )
         app.state.mg.extras.update(metrics=metrics, limiter=limiter, model_metrics=live, responses=stored)

@@ -145,7 +145,7 @@ async def test_refund_of_a_settle_serves_a_hold_of_the_same_batch(env: Any) -> N
     hold = pg_batch.HoldOp(second, e.account_id, e.key_id, None, 60, None, loop.create_future())
     conn = await e.writer.connect()
     try:
-        settled, codes = await pg_batch.execute(
+        settled, codes, _ = await pg_batch.execute(
             conn, owner=e.writer.owner, holds=[hold], settles=[settle], logs=[], retry=False
         )
     finally:

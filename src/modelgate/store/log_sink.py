@@ -225,6 +225,11 @@ class PGWriterLogSink(RequestLogSink):
     def __init__(self, writer: PGWriter) -> None:
         self._writer = writer
 
+    @property
+    def writer(self) -> PGWriter:
+        """The ledger writer (stored Responses are written by its settle lane too)."""
+        return self._writer
+
     def start(self) -> None:
         return None
 

@@ -10,6 +10,10 @@ of the client's), with the same guard and the same effect:
   update did); a refusal then reads why (the balance, or a revoked key: a rare, second statement);
 - one settle or release of a hold without a key limit, with the log rows queued with it;
 - log rows alone.
+
+Stored Responses answers (``store``: true) ride in the settle lane's statement as two more WITH
+parts (``STORED``): the response row and its items, written only if that id is new, so a client
+waits for one round trip for its charge, its log row and its stored response together.
 """
 
 from __future__ import annotations
@@ -87,19 +91,77 @@ HOLD_REFUSAL = (
     " WHEN a.disabled THEN 4 WHEN k.disabled THEN 5 ELSE 1 END"
     " FROM accounts a LEFT JOIN api_keys k ON k.id = $2 WHERE a.id = $1"
 )
+# The columns of a stored response and of its items (``store/responses.py``), with their types.
+RESPONSE_COLUMNS = (
+    ("id", "text"),
+    ("account_id", "integer"),
+    ("key_id", "integer"),
+    ("model", "text"),
+    ("provider", "text"),
+    ("native", "boolean"),
+    ("previous_response_id", "text"),
+    ("thread_id", "text"),
+    ("body", "text"),
+    ("created_at", "timestamptz"),
+    ("expires_at", "timestamptz"),
+)
+ITEM_COLUMNS = (
+    ("response_id", "text"),
+    ("position", "integer"),
+    ("kind", "text"),
+    ("item_id", "text"),
+    ("account_id", "integer"),
+    ("data", "text"),
+)
+
+
+def _stored(first: int) -> str:
+    """WITH parts writing a batch's stored responses, one typed array per column (parameters
+    ``$first`` on): ``stored`` returns the ids written; an id already present writes nothing, nor
+    its items (a retried batch, or an upstream's id seen before)."""
+
+    def cols(columns: tuple[tuple[str, str], ...]) -> str:
+        return ", ".join(c for c, _ in columns)
+
+    def arrays(columns: tuple[tuple[str, str], ...], start: int) -> str:
+        return ", ".join(f"${start + n}::{t}[]" for n, (_, t) in enumerate(columns))
+
+    after = first + len(RESPONSE_COLUMNS)
+    return (
+        f"stored AS (INSERT INTO responses ({cols(RESPONSE_COLUMNS)})"
+        f" SELECT * FROM unnest({arrays(RESPONSE_COLUMNS, first)}) ON CONFLICT DO NOTHING RETURNING id),"
+        f" stored_items AS (INSERT INTO response_items ({cols(ITEM_COLUMNS)})"
+        f" SELECT * FROM unnest({arrays(ITEM_COLUMNS, after)}) AS x({cols(ITEM_COLUMNS)})"
+        " WHERE x.response_id IN (SELECT id FROM stored))"
+    )
+
+
 # The refund (the account's row lock, held until the commit) comes last: the WITH parts that the
-# query does not read run in the order written, after it.
-SETTLE_ONE = (
-    "WITH d AS (DELETE FROM holds WHERE inference_id = $1 RETURNING account_id, key_id, credits,"
-    " GREATEST($2::bigint, 0) AS charge),"
-    f" logs AS ({_INSERT_LOGS.replace('$1', '$4')}),"
+# query does not read run in the order written, after it (a stored response, read by the query
+# for its ids, is written before them).
+_SETTLE_PARTS = (
+    " logs AS ({logs}),"
     " charge AS (INSERT INTO ledger"
     " (account_id, key_id, kind, credits, reference_id, description, model, created_at)"
     " SELECT d.account_id, d.key_id, 'charge', -d.charge, $1, $3::text, $3::text, now()"
     " FROM d WHERE d.charge > 0),"
     " refund AS (UPDATE accounts a SET balance_credits = a.balance_credits + d.credits - d.charge"
     " FROM d WHERE a.id = d.account_id AND d.credits <> d.charge)"
-    " SELECT coalesce((SELECT charge FROM d), -1)"
+).format(logs=_INSERT_LOGS.replace("$1", "$4"))
+_DELETE_HOLD = (
+    "WITH d AS (DELETE FROM holds WHERE inference_id = $1 RETURNING account_id, key_id, credits,"
+    " GREATEST($2::bigint, 0) AS charge),"
+)
+SETTLE_ONE = f"{_DELETE_HOLD}{_SETTLE_PARTS} SELECT coalesce((SELECT charge FROM d), -1)"
+SETTLE_ONE_STORED = (
+    f"{_DELETE_HOLD} {_stored(5)},{_SETTLE_PARTS}"
+    " SELECT coalesce((SELECT charge FROM d), -1), ARRAY(SELECT id FROM stored)"
+)
+LOGS_STORED = f"WITH logs AS ({_INSERT_LOGS}), {_stored(2)} SELECT ARRAY(SELECT id FROM stored)"
+STORED = f"WITH {_stored(1)} SELECT ARRAY(SELECT id FROM stored)"
+APPLY_STORED = (
+    f"WITH {_stored(19)} SELECT settled, codes, ARRAY(SELECT id FROM stored) AS stored"
+    + APPLY.removeprefix("SELECT settled, codes")
 )
 
 
@@ -129,6 +191,32 @@ class SettleOp:
     fut: asyncio.Future[int] | None
 
 
+@dataclass(slots=True)
+class StoreOp:
+    """A stored Responses answer: its row (``RESPONSE_COLUMNS``) and its items' rows
+    (``ITEM_COLUMNS``); ``fut`` resolves once they are committed."""
+
+    response: tuple[Any, ...]
+    items: list[tuple[Any, ...]]
+    fut: asyncio.Future[None]
+
+    @property
+    def id(self) -> str:
+        return str(self.response[0])
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as one list per column (the statement's typed arrays)."""
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def _stored_args(stored: Sequence[StoreOp]) -> list[list[Any]]:
+    items = [row for op in stored for row in op.items]
+    return _columns([op.response for op in stored], len(RESPONSE_COLUMNS)) + _columns(
+        items, len(ITEM_COLUMNS)
+    )
+
+
 async def execute(
     conn: Any,
     *,
@@ -137,11 +225,15 @@ async def execute(
     settles: list[SettleOp],
     logs: list[dict[str, Any]],
     retry: bool,
-) -> tuple[Sequence[int], Sequence[int]]:
+    stored: Sequence[StoreOp] = (),
+) -> tuple[Sequence[int], Sequence[int], Sequence[str]]:
     """Apply one batch in one statement (autocommit: one round trip, one commit); returns what was
-    charged per settle (-1: its hold was gone) and the outcome of each hold."""
+    charged per settle (-1: its hold was gone), the outcome of each hold, and the ids of the
+    stored responses written (one already present is not)."""
     standard = not logs or sorted(logs[0]) == LOG_COLUMNS
     rows = orjson.dumps([clean(r) for r in logs]).decode() if logs else None
+    if stored:
+        return await _execute_stored(conn, owner, holds, settles, logs, rows, standard, retry, stored)
     if (
         len(holds) == 1
         and not settles
@@ -153,21 +245,57 @@ async def execute(
         h = holds[0]
         status = await conn.execute(HOLD_ONE, h.inference_id, h.account_id, h.credits, h.key_id, owner)
         if status == "INSERT 0 1":
-            return (), (HOLD_OK,)
+            return (), (HOLD_OK,), ()
         code = await conn.fetchval(HOLD_REFUSAL, h.account_id, h.key_id)
-        return (), (HOLD_NO_CREDITS if code is None else int(code),)
+        return (), (HOLD_NO_CREDITS if code is None else int(code),), ()
     if not holds and len(settles) == 1 and not settles[0].limited and standard:
         s = settles[0]
         charged = await conn.fetchval(SETTLE_ONE, s.inference_id, s.charge, s.model, rows or "[]")
-        return (charged,), ()
+        return (charged,), (), ()
     if not holds and not settles and standard:
         await conn.execute(_INSERT_LOGS, rows)
-        return (), ()
+        return (), (), ()
+    row = await conn.fetchrow(APPLY, *_apply_args(owner, holds, settles, logs, rows, retry))
+    return row["settled"] or (), row["codes"] or (), ()
+
+
+async def _execute_stored(
+    conn: Any,
+    owner: int,
+    holds: list[HoldOp],
+    settles: list[SettleOp],
+    logs: list[dict[str, Any]],
+    rows: str | None,
+    standard: bool,
+    retry: bool,
+    stored: Sequence[StoreOp],
+) -> tuple[Sequence[int], Sequence[int], Sequence[str]]:
+    """``execute`` with stored responses: the same statements, with the ``stored`` WITH parts."""
+    extra = _stored_args(stored)
+    if not holds and len(settles) == 1 and not settles[0].limited and standard:
+        s = settles[0]
+        row = await conn.fetchrow(SETTLE_ONE_STORED, s.inference_id, s.charge, s.model, rows or "[]", *extra)
+        return (row[0],), (), row[1]
+    if not holds and not settles and standard:
+        ids = await (conn.fetchval(LOGS_STORED, rows, *extra) if logs else conn.fetchval(STORED, *extra))
+        return (), (), ids
+    row = await conn.fetchrow(APPLY_STORED, *_apply_args(owner, holds, settles, logs, rows, retry), *extra)
+    return row["settled"] or (), row["codes"] or (), row["stored"]
+
+
+def _apply_args(
+    owner: int,
+    holds: list[HoldOp],
+    settles: list[SettleOp],
+    logs: list[dict[str, Any]],
+    rows: str | None,
+    retry: bool,
+) -> list[Any]:
+    """The arguments of ``modelgate_ledger_apply`` for a general batch."""
     accounts = {s.account_id for s in settles}
     accounts.update(h.account_id for h in holds)
     settles_limited = any(s.limited for s in settles)
-    row = await conn.fetchrow(
-        APPLY,
+    return [
         owner,
         retry,
         # Lock the accounts first (in id order) when the batch has several, or when a settle touches
@@ -189,8 +317,7 @@ async def execute(
         sorted(logs[0]) if logs else None,
         rows,
         [h.budgets for h in holds],
-    )
-    return row["settled"] or (), row["codes"] or ()
+    ]
 
 
 def clean(row: dict[str, Any]) -> dict[str, Any]:

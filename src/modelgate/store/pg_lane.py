@@ -1,6 +1,6 @@
 """One lane of the PostgreSQL ledger writer (``pg_writer.py``): a connection, what is queued for
 it, and how a batch is applied, retried after a lost connection, or split when PostgreSQL refuses a
-value."""
+value. The settle lane also writes stored Responses answers (``StoreOp``) in its batches."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from modelgate.errors import DatabaseUnavailableError
+from modelgate.errors import ConflictError, DatabaseUnavailableError
 from modelgate.store import outage
-from modelgate.store.pg_batch import HoldOp, SettleOp, clean, execute
+from modelgate.store.pg_batch import HoldOp, SettleOp, StoreOp, clean, execute
 from modelgate.store.request_bodies import INSERT_PG as INSERT_BODIES
 
 log = logging.getLogger("modelgate.pg_writer")
@@ -52,6 +52,7 @@ class Lane:
         self.holds: list[HoldOp] = []
         self.settles: list[SettleOp] = []
         self.logs: list[dict[str, Any]] = []
+        self.stored: list[StoreOp] = []  # stored Responses answers (settle lane)
         self.bodies: list[dict[str, Any]] = []  # stored bodies (body logging), after the batch
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
@@ -64,7 +65,7 @@ class Lane:
         )
 
     async def flush(self) -> None:
-        if self._task is None and not (self.holds or self.settles or self.logs or self.bodies):
+        if self._task is None and not (self.holds or self.settles or self.logs or self.stored or self.bodies):
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
@@ -80,15 +81,16 @@ class Lane:
 
     async def _run(self) -> None:
         try:
-            while self.holds or self.settles or self.logs or self.bodies or self._waiters:
+            while self.holds or self.settles or self.logs or self.stored or self.bodies or self._waiters:
                 mark = self.mark()
                 holds, self.holds = self.holds, []
                 settles, self.settles = _one_per_hold(self.settles)
                 logs, self.logs = self.logs, []
+                stored, self.stored = _one_per_id(self.stored)
                 bodies, self.bodies = self.bodies, []
                 waiters, self._waiters = self._waiters, []
-                if holds or settles or logs:
-                    await self._apply(holds, settles, logs)
+                if holds or settles or logs or stored:
+                    await self._apply(holds, settles, logs, stored)
                 if self._committed is not None:
                     self._committed(mark)
                 if bodies:
@@ -119,7 +121,14 @@ class Lane:
                 await self._conn.close()
             self._conn = None
 
-    async def _apply(self, holds: list[HoldOp], settles: list[SettleOp], logs: list[dict[str, Any]]) -> None:
+    async def _apply(
+        self,
+        holds: list[HoldOp],
+        settles: list[SettleOp],
+        logs: list[dict[str, Any]],
+        stored: list[StoreOp] | None = None,
+    ) -> None:
+        stored = stored or []
         retry = False
         while True:
             conn = None
@@ -128,21 +137,28 @@ class Lane:
                 # A frozen link answers nothing and raises nothing: past the longest a batch may
                 # wait on a lock, the connection is dropped and the batch re-applied on a new one.
                 async with asyncio.timeout(LOCK_TIMEOUT + self._writer.timeout):
-                    settled, codes = await execute(
-                        conn, owner=self._writer.owner, holds=holds, settles=settles, logs=logs, retry=retry
+                    settled, codes, written = await execute(
+                        conn,
+                        owner=self._writer.owner,
+                        holds=holds,
+                        settles=settles,
+                        logs=logs,
+                        retry=retry,
+                        stored=stored,
                     )
             except Exception as exc:
                 if isinstance(exc, TimeoutError) and conn is not None:
                     conn.terminate()
                 lost = conn is None or conn.is_closed() or isinstance(exc, OSError | TimeoutError)
                 if not lost and not _transient(exc):
-                    await self._isolate(holds, settles, logs, exc)
+                    await self._isolate(holds, settles, logs, stored, exc)
                     return
                 retry = retry or (conn is not None)  # the statement may have committed
                 await self._wait_after_failure(holds, exc)
                 continue
             self._failing_since = None
             self._resolve(holds, settles, settled, codes, retry=retry)
+            _stored(stored, written, retry=retry)
             return
 
     async def _write_bodies(self, bodies: list[dict[str, Any]]) -> None:
@@ -185,11 +201,28 @@ class Lane:
                 s.fut.set_result(s.charge if charged < 0 and retry else max(charged, 0))
 
     async def _isolate(
-        self, holds: list[HoldOp], settles: list[SettleOp], logs: list[dict[str, Any]], exc: Exception
+        self,
+        holds: list[HoldOp],
+        settles: list[SettleOp],
+        logs: list[dict[str, Any]],
+        stored: list[StoreOp],
+        exc: Exception,
     ) -> None:
-        """A batch PostgreSQL refused: apply the money without the log rows, then the rows in halves
-        until the bad one is found; a money operation refused on its own fails alone."""
-        if logs and (holds or settles):
+        """A batch PostgreSQL refused: apply the money without the log rows and stored responses,
+        then the rows in halves until the bad one is found, then the responses likewise; a money
+        operation or a stored response refused on its own fails alone."""
+        if stored and (holds or settles or logs):
+            await self._apply(holds, settles, logs)
+            await self._apply([], [], [], stored)
+        elif len(stored) > 1:
+            half = len(stored) // 2
+            await self._apply([], [], [], stored[:half])
+            await self._apply([], [], [], stored[half:])
+        elif stored:
+            log.error("stored response %s refused: %r", stored[0].id, exc)
+            if not stored[0].fut.done():
+                stored[0].fut.set_exception(exc)
+        elif logs and (holds or settles):
             log.error("ledger batch refused (%r); applying its parts separately", exc)
             await self._apply(holds, settles, [])
             await self._apply([], [], logs)
@@ -225,6 +258,33 @@ class Lane:
             self.holds = [op for op in self.holds if not op.fut.done()]
             self._writer.gave_up()
         await asyncio.sleep(min(MAX_BACKOFF, 0.01 * 2 ** min(10, int(now - self._failing_since) + 1)))
+
+
+def _one_per_id(stored: list[StoreOp]) -> tuple[list[StoreOp], list[StoreOp]]:
+    """One stored response per id in a batch; a second one waits for the next batch, where it finds
+    the id taken."""
+    if len(stored) < 2:
+        return stored, []
+    seen: set[str] = set()
+    now: list[StoreOp] = []
+    later: list[StoreOp] = []
+    for op in stored:
+        (later if op.id in seen else now).append(op)
+        seen.add(op.id)
+    return now, later
+
+
+def _stored(stored: list[StoreOp], written: Sequence[str], *, retry: bool) -> None:
+    """Answer each stored response of an applied batch: written, or refused because its id was
+    already taken (on a retry, most likely by the attempt whose answer was lost)."""
+    ids = set(written)
+    for op in stored:
+        if op.fut.done():
+            continue
+        if op.id in ids or retry:
+            op.fut.set_result(None)
+        else:
+            op.fut.set_exception(ConflictError(f"duplicate response id {op.id!r}: not stored"))
 
 
 def _one_per_hold(settles: list[SettleOp]) -> tuple[list[SettleOp], list[SettleOp]]:

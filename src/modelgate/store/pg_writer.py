@@ -16,7 +16,8 @@ only submitted once its hold has committed; and a hold's answer is given only on
 queued before the hold was submitted is applied (``deliver``), so a client connection can never have
 more than one answered request whose charge is not yet written. Log rows travel in the batch of the
 settle queued with them, so a charge and its log row commit together (nothing to reconcile after a
-kill -9).
+kill -9). Stored Responses answers (``store_response``) travel in the settle lane's batches too: a
+stored request's settle, log row and response commit in one statement, which its answer waits for.
 
 Failures (``pg_lane.py``):
 - the connection is lost: the batch may or may not have committed; it is re-applied on a new
@@ -42,13 +43,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from modelgate.store.pg_batch import HOLD_OK, HoldOp, SettleOp
+from modelgate.store.pg_batch import HOLD_OK, HoldOp, SettleOp, StoreOp
 from modelgate.store.pg_lane import GIVE_UP_AFTER, LOCK_TIMEOUT, Lane, unavailable
 
 log = logging.getLogger("modelgate.pg_writer")
 
 MAX_QUEUED_LOG_ROWS = 200_000  # while the database is unreachable; beyond, rows are dropped (logged)
 MAX_QUEUED_BODIES = 10_000  # stored bodies waiting (body logging); beyond, they are dropped (counted)
+MAX_QUEUED_RESPONSES = 10_000  # stored Responses answers waiting; beyond, a save fails at once
 
 
 class PGWriter:
@@ -132,6 +134,18 @@ class PGWriter:
         self._settles.logs.append(row)
         self._queued += 1
         self._settles.kick()
+
+    def store_response(self, response: tuple[Any, ...], items: list[tuple[Any, ...]]) -> asyncio.Future[None]:
+        """Queue a stored Responses answer (``pg_batch.RESPONSE_COLUMNS``, ``ITEM_COLUMNS``) for the
+        settle lane's next batch; resolves once committed (a ``ConflictError`` when its id is taken).
+        Queued in the same loop iteration as its request's settle, both go in one statement."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if len(self._settles.stored) >= MAX_QUEUED_RESPONSES:
+            fut.set_exception(unavailable())
+            return fut
+        self._settles.stored.append(StoreOp(response, items, fut))
+        self._settles.kick()
+        return fut
 
     def add_body(self, row: dict[str, Any]) -> None:
         """A request's stored bodies (body logging): written by the settle lane after the batch they

@@ -7,16 +7,20 @@ input, then the output) are rows of their own so that one query finds an item by
 pages a response's input. A chain of ``previous_response_id``s shares a ``thread_id`` (its first
 response), so the whole conversation behind a response is read in two queries however long it is.
 
-On an SQLite file the rows of a save are written by the process's group-commit writer
-(``store/sqlite_writer.py``), in the batch of the holds, settles and log rows queued with them: one
-commit for many requests instead of a transaction (and a thread hop through aiosqlite) per response.
+The rows of a save are written by the process's batched writer, with the holds, settles and log rows
+queued with them: on an SQLite file its group-commit writer (``store/sqlite_writer.py``), on
+PostgreSQL the ledger writer's settle lane (``store/pg_writer.py``: the request's settle, its log row
+and its response in one statement). One commit for many requests instead of a transaction per
+response; the save still returns only once committed, so the answer that follows it names a
+response every instance can read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import sqlite3
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -25,7 +29,8 @@ import orjson
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from modelgate.store.outage import bounded
+from modelgate.store.outage import bounded, unavailable
+from modelgate.store.pg_writer import PGWriter
 from modelgate.store.schema import ApiKey, utcnow
 from modelgate.store.schema_responses import StoredResponse, StoredResponseItem
 from modelgate.store.sqlite_writer import sqlite_timestamp
@@ -90,11 +95,12 @@ class ResponseStore:
         engine: AsyncEngine,
         *,
         retention_days: float,
-        writer: SQLiteWriter | None = None,
+        writer: SQLiteWriter | PGWriter | None = None,
         timeout: float = 5.0,
     ) -> None:
-        """``writer``: the group-commit writer of the same SQLite file, which then writes saves.
-        ``timeout``: seconds a read on a request's path waits for the database (then 503)."""
+        """``writer``: the batched writer of the same database (SQLite group commit, or the
+        PostgreSQL ledger writer), which then writes saves. ``timeout``: seconds a read on a
+        request's path, or a save on PostgreSQL, waits for the database (then 503)."""
         self.engine = engine
         self.retention = timedelta(days=retention_days)
         self.writer = writer
@@ -106,16 +112,28 @@ class ResponseStore:
         return self.retention > timedelta(0)
 
     async def save(self, rec: ResponseRecord) -> None:
+        """Keep ``rec``; returns once committed."""
+        await self.queue(rec)
+
+    def queue(self, rec: ResponseRecord) -> Awaitable[None]:
+        """Queue the save of ``rec`` at once, before the caller yields to the event loop: on a
+        writer it joins the batch of the settle its request queued just before (one commit for
+        both). The awaitable resolves once committed (a duplicate id raises); on PostgreSQL it waits
+        at most ``timeout`` seconds, then raises ``DatabaseUnavailableError`` (the write goes on)."""
         now = utcnow()
-        rows: list[dict[str, Any]] = []
-        for position, (item_id, item) in enumerate(rec.inputs):
-            rows.append(_item_row(rec, position, "input", item_id, item))
-        base = len(rows)
-        for n, item in enumerate(rec.outputs):
-            rows.append(_item_row(rec, base + n, "output", item_id_of(item, f"{rec.id}_out{n}"), item))
-        if self.writer is not None:
-            await self.writer.submit(_sqlite_save(rec, rows, now, now + self.retention))
-            return
+        expires = now + self.retention
+        writer = self.writer
+        if isinstance(writer, PGWriter):
+            return _waited(writer.store_response(*pg_rows(rec, now, expires)), self.timeout)
+        rows = item_rows(rec)
+        if writer is not None:
+            return writer.submit(_sqlite_save(rec, rows, now, expires))
+        return self._save_in_transaction(rec, rows, now, expires)
+
+    async def _save_in_transaction(
+        self, rec: ResponseRecord, rows: list[tuple[Any, ...]], now: datetime, expires: datetime
+    ) -> None:
+        """Without a writer (an in-memory SQLite database): one SQLAlchemy transaction."""
         async with self.engine.begin() as conn:
             await conn.execute(
                 insert(StoredResponse).values(
@@ -129,11 +147,13 @@ class ResponseStore:
                     thread_id=rec.thread_id,
                     body=rec.body.decode("utf-8"),
                     created_at=now,
-                    expires_at=now + self.retention,
+                    expires_at=expires,
                 )
             )
             if rows:
-                await conn.execute(insert(StoredResponseItem), rows)
+                await conn.execute(
+                    insert(StoredResponseItem), [dict(zip(_ITEM_COLUMNS, r, strict=True)) for r in rows]
+                )
 
     @_within_timeout
     async def chain(
@@ -288,7 +308,7 @@ _INSERT_ITEM = (
 
 
 def _sqlite_save(
-    rec: ResponseRecord, rows: list[dict[str, Any]], created: datetime, expires: datetime
+    rec: ResponseRecord, rows: list[tuple[Any, ...]], created: datetime, expires: datetime
 ) -> Callable[[sqlite3.Connection], None]:
     """One writer operation: the response and its items (all or nothing: a failing operation is
     retried alone in its own transaction by the writer, and its error reaches the caller)."""
@@ -305,27 +325,69 @@ def _sqlite_save(
         sqlite_timestamp(created),
         sqlite_timestamp(expires),
     )
-    items = [tuple(row[c] for c in _ITEM_COLUMNS) for row in rows]
 
     def op(conn: sqlite3.Connection) -> None:
         conn.execute(_INSERT_RESPONSE, response)
-        if items:
-            conn.executemany(_INSERT_ITEM, items)
+        if rows:
+            conn.executemany(_INSERT_ITEM, rows)
 
     return op
 
 
+async def _waited(fut: asyncio.Future[None], seconds: float) -> None:
+    """A save on PostgreSQL: at most ``seconds`` (the write itself goes on, retried with its
+    batch until it commits)."""
+    try:
+        await asyncio.wait_for(asyncio.shield(fut), seconds)
+    except TimeoutError:
+        raise unavailable() from None
+
+
+def item_rows(rec: ResponseRecord) -> list[tuple[Any, ...]]:
+    """The rows of a response's items (its input, then its output), in ``_ITEM_COLUMNS`` order."""
+    rows = [
+        _item_row(rec, position, "input", item_id, item)
+        for position, (item_id, item) in enumerate(rec.inputs)
+    ]
+    base = len(rows)
+    for n, item in enumerate(rec.outputs):
+        rows.append(_item_row(rec, base + n, "output", item_id_of(item, f"{rec.id}_out{n}"), item))
+    return rows
+
+
+def pg_rows(
+    rec: ResponseRecord, created: datetime, expires: datetime
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """The response's row and its items' rows for the PostgreSQL writer
+    (``pg_batch.RESPONSE_COLUMNS``, ``ITEM_COLUMNS``)."""
+    response = (
+        rec.id,
+        rec.account_id,
+        rec.key_id,
+        rec.model,
+        rec.provider,
+        rec.native,
+        rec.previous_response_id,
+        rec.thread_id,
+        rec.body.decode("utf-8"),
+        created,
+        expires,
+    )
+    return _pg_text(response), [_pg_text(r) for r in item_rows(rec)]
+
+
+def _pg_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """PostgreSQL text cannot hold NUL characters (an upstream's id or item may carry one)."""
+    if not any(isinstance(v, str) and "\x00" in v for v in row):
+        return row
+    return tuple(v.replace("\x00", "") if isinstance(v, str) else v for v in row)
+
+
 def _item_row(
     rec: ResponseRecord, position: int, kind: str, item_id: str, item: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "response_id": rec.id,
-        "position": position,
-        "kind": kind,
-        "item_id": item_id[:200],
-        "account_id": rec.account_id,
-        "data": orjson.dumps(item).decode("utf-8"),
-    }
+) -> tuple[Any, ...]:
+    """An item's row, in ``_ITEM_COLUMNS`` order."""
+    return (rec.id, position, kind, item_id[:200], rec.account_id, orjson.dumps(item).decode("utf-8"))
 
 
 def _in(project_id: int | None) -> tuple[Any, ...]:

@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 from modelgate.accounts.service import get_or_create_account
 from modelgate.settings import sqlite_path
 from modelgate.store.db import Database
+from modelgate.store.holds_owners import new_owner_id
+from modelgate.store.pg_writer import PGWriter
 from modelgate.store.responses import ResponseRecord, ResponseStore
 from modelgate.store.schema_responses import StoredResponse, StoredResponseItem
 from modelgate.store.sqlite_writer import SQLiteWriter
@@ -48,19 +50,23 @@ def record(
 
 
 async def _scenario(url: str, *, via_writer: bool = False) -> None:
-    """``via_writer``: saves go through the SQLite group-commit writer (as the gateway does on a file)."""
+    """``via_writer``: saves go through the database's batched writer, as the gateway does (the SQLite
+    group-commit writer on a file, the ledger writer's settle lane on PostgreSQL)."""
     db = Database(url)
-    writer = None
+    writer: SQLiteWriter | PGWriter | None = None
     try:
         await db.upgrade()
         async with db.engine.begin() as conn:
             alice = await get_or_create_account(conn, email="alice@example.com")
             bob = await get_or_create_account(conn, email="bob@example.com")
-        if via_writer:
+        if via_writer and db.is_sqlite:
             path = sqlite_path(db.url)
             assert path is not None
             writer = SQLiteWriter(path)
             writer.start()
+        elif via_writer:
+            writer = PGWriter(db.url.replace("+asyncpg", "", 1), owner=new_owner_id())
+            await writer.start()
         store = ResponseStore(db.engine, retention_days=30, writer=writer)
         await store.save(record("r1", alice, n=3))
         await store.save(record("r2", alice, prev="r1", thread="r1"))
@@ -129,8 +135,8 @@ def test_store_service(database_url: str) -> None:
     asyncio.run(_scenario(database_url))
 
 
-def test_store_service_through_the_sqlite_writer(tmp_path: Any) -> None:
-    asyncio.run(_scenario(f"sqlite:///{tmp_path}/modelgate.db", via_writer=True))
+def test_store_service_through_the_batched_writer(database_url: str) -> None:
+    asyncio.run(_scenario(database_url, via_writer=True))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -149,12 +150,19 @@ class Keeper:
             inputs=_input_records(self.rr, self.refs, self.caller.inference_id),
             outputs=[i for i in output if isinstance(i, dict)] if isinstance(output, list) else [],
         )
-        task = self.state.core.spawn(_save_logged(self.store, rec))
+        try:
+            # Queued now, in the loop iteration of the settle its request just queued: on a batched
+            # writer both commit in one statement, which the answer then waits for.
+            saved = self.store.queue(rec)
+        except Exception:
+            log.exception("storing response %s failed", rec.id)
+            return
+        task = self.state.core.spawn(_save_logged(saved, rec.id))
         await asyncio.shield(task)
 
 
-async def _save_logged(store: ResponseStore, rec: ResponseRecord) -> None:
+async def _save_logged(saved: Awaitable[None], response_id: str) -> None:
     try:
-        await store.save(rec)
+        await saved
     except Exception:
-        log.exception("storing response %s failed", rec.id)
+        log.exception("storing response %s failed", response_id)
