@@ -86,7 +86,7 @@ class Lane:
                 holds, self.holds = self.holds, []
                 settles, self.settles = _one_per_hold(self.settles)
                 logs, self.logs = self.logs, []
-                stored, self.stored = _one_per_id(self.stored)
+                stored, self.stored = _one_per_id(self.stored) if self.stored else (self.stored, [])
                 bodies, self.bodies = self.bodies, []
                 waiters, self._waiters = self._waiters, []
                 if holds or settles or logs or stored:
@@ -158,7 +158,8 @@ class Lane:
                 continue
             self._failing_since = None
             self._resolve(holds, settles, settled, codes, retry=retry)
-            _stored(stored, written, retry=retry)
+            if stored:
+                _stored(stored, written, retry=retry)
             return
 
     async def _write_bodies(self, bodies: list[dict[str, Any]]) -> None:

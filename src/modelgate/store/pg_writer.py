@@ -135,14 +135,20 @@ class PGWriter:
         self._queued += 1
         self._settles.kick()
 
-    def store_response(self, response: tuple[Any, ...], items: list[tuple[Any, ...]]) -> asyncio.Future[None]:
-        """Queue a stored Responses answer (``pg_batch.RESPONSE_COLUMNS``, ``ITEM_COLUMNS``) for the
-        settle lane's next batch; resolves once committed (a ``ConflictError`` when its id is taken).
-        Queued in the same loop iteration as its request's settle, both go in one statement."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def store_response(
+        self, response: dict[str, Any], items: list[dict[str, Any]], *, deadline: float
+    ) -> asyncio.Future[None]:
+        """Queue a stored Responses answer (its row and its items' rows) for the settle lane's next
+        batch; resolves once committed (a ``ConflictError`` when its id is taken), or fails with 503
+        after ``deadline`` seconds (the write goes on). Queued in the same loop iteration as its
+        request's settle, both go in one statement."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
         if len(self._settles.stored) >= MAX_QUEUED_RESPONSES:
             fut.set_exception(unavailable())
             return fut
+        timer = loop.call_later(deadline, _expire, fut)
+        fut.add_done_callback(lambda _: timer.cancel())
         self._settles.stored.append(StoreOp(response, items, fut))
         self._settles.kick()
         return fut
@@ -236,7 +242,8 @@ class PGWriter:
         return conn
 
 
-def _expire(fut: asyncio.Future[int]) -> None:
-    """A hold waited ``timeout`` seconds: its request gets 503 (a later commit is released)."""
+def _expire(fut: asyncio.Future[Any]) -> None:
+    """A hold (or a stored response) waited its time: its request gets 503 (a hold committed later
+    is released; a response is still written)."""
     if not fut.done():
         fut.set_exception(unavailable())

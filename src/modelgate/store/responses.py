@@ -17,7 +17,6 @@ response every instance can read.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine
@@ -29,7 +28,7 @@ import orjson
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from modelgate.store.outage import bounded, unavailable
+from modelgate.store.outage import bounded
 from modelgate.store.pg_writer import PGWriter
 from modelgate.store.schema import ApiKey, utcnow
 from modelgate.store.schema_responses import StoredResponse, StoredResponseItem
@@ -118,13 +117,14 @@ class ResponseStore:
     def queue(self, rec: ResponseRecord) -> Awaitable[None]:
         """Queue the save of ``rec`` at once, before the caller yields to the event loop: on a
         writer it joins the batch of the settle its request queued just before (one commit for
-        both). The awaitable resolves once committed (a duplicate id raises); on PostgreSQL it waits
-        at most ``timeout`` seconds, then raises ``DatabaseUnavailableError`` (the write goes on)."""
+        both), and the awaitable is the writer's future (resolved once committed; a duplicate id
+        raises; cancelling it does not stop the write). On PostgreSQL it fails with
+        ``DatabaseUnavailableError`` after ``timeout`` seconds (the write goes on)."""
         now = utcnow()
         expires = now + self.retention
         writer = self.writer
         if isinstance(writer, PGWriter):
-            return _waited(writer.store_response(*pg_rows(rec, now, expires)), self.timeout)
+            return writer.store_response(*pg_rows(rec, now, expires), deadline=self.timeout)
         rows = item_rows(rec)
         if writer is not None:
             return writer.submit(_sqlite_save(rec, rows, now, expires))
@@ -334,15 +334,6 @@ def _sqlite_save(
     return op
 
 
-async def _waited(fut: asyncio.Future[None], seconds: float) -> None:
-    """A save on PostgreSQL: at most ``seconds`` (the write itself goes on, retried with its
-    batch until it commits)."""
-    try:
-        await asyncio.wait_for(asyncio.shield(fut), seconds)
-    except TimeoutError:
-        raise unavailable() from None
-
-
 def item_rows(rec: ResponseRecord) -> list[tuple[Any, ...]]:
     """The rows of a response's items (its input, then its output), in ``_ITEM_COLUMNS`` order."""
     rows = [
@@ -357,30 +348,22 @@ def item_rows(rec: ResponseRecord) -> list[tuple[Any, ...]]:
 
 def pg_rows(
     rec: ResponseRecord, created: datetime, expires: datetime
-) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-    """The response's row and its items' rows for the PostgreSQL writer
-    (``pg_batch.RESPONSE_COLUMNS``, ``ITEM_COLUMNS``)."""
-    response = (
-        rec.id,
-        rec.account_id,
-        rec.key_id,
-        rec.model,
-        rec.provider,
-        rec.native,
-        rec.previous_response_id,
-        rec.thread_id,
-        rec.body.decode("utf-8"),
-        created,
-        expires,
-    )
-    return _pg_text(response), [_pg_text(r) for r in item_rows(rec)]
-
-
-def _pg_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """PostgreSQL text cannot hold NUL characters (an upstream's id or item may carry one)."""
-    if not any(isinstance(v, str) and "\x00" in v for v in row):
-        return row
-    return tuple(v.replace("\x00", "") if isinstance(v, str) else v for v in row)
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The response's row and its items' rows for the PostgreSQL writer (column -> value)."""
+    response = {
+        "id": rec.id,
+        "account_id": rec.account_id,
+        "key_id": rec.key_id,
+        "model": rec.model,
+        "provider": rec.provider,
+        "native": rec.native,
+        "previous_response_id": rec.previous_response_id,
+        "thread_id": rec.thread_id,
+        "body": rec.body.decode("utf-8"),
+        "created_at": created,
+        "expires_at": expires,
+    }
+    return response, [dict(zip(_ITEM_COLUMNS, row, strict=True)) for row in item_rows(rec)]
 
 
 def _item_row(

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 import modelgate.store.pg_lane as pg_lane_module
-from modelgate.errors import ConflictError
+from modelgate.errors import ConflictError, DatabaseUnavailableError
 from modelgate.store import pg_batch
 from modelgate.store.responses import ResponseStore, pg_rows
 from modelgate.store.schema import Hold, LedgerEntry, RequestLog
@@ -297,3 +297,33 @@ async def test_a_refused_response_costs_nobody_their_charge_or_their_response(en
     assert await e.balance() == 975
     assert await e.count(LedgerEntry.__table__, reference_id=ticket.inference_id) == 1
     assert await e.count(Hold.__table__, account_id=e.account_id) == 0
+
+
+@pytest.mark.postgres
+async def test_a_save_waits_at_most_the_database_timeout_and_still_lands(env: Any) -> None:
+    e = await env(1000)
+    store = ResponseStore(e.db.engine, retention_days=30, writer=e.writer, timeout=0.3)
+    rid = f"resp_{_tag()}"
+    locker = await asyncpg.connect(e.db.url.replace("+asyncpg", "", 1))
+    try:
+        async with locker.transaction():
+            await locker.execute("LOCK TABLE responses IN SHARE MODE")
+            with pytest.raises(DatabaseUnavailableError):
+                await store.queue(record(rid, e.account_id))
+    finally:
+        await locker.close()
+    await e.writer.flush()
+    assert await _rows(e, rid) == (1, 2)
+
+
+@pytest.mark.postgres
+async def test_nul_characters_are_dropped_not_fatal(env: Any) -> None:
+    """PostgreSQL text holds no NUL (SQLite does): an upstream's id or text carrying one is stored
+    without it."""
+    e = await env(1000)
+    store = ResponseStore(e.db.engine, retention_days=30, writer=e.writer)
+    tag = _tag()
+    rec = record(f"resp_{tag}\x00", e.account_id)
+    rec.model = "m\x00odel"
+    await store.save(rec)
+    assert await _rows(e, f"resp_{tag}") == (1, 2)

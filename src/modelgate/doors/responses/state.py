@@ -157,6 +157,12 @@ class Keeper:
         except Exception:
             log.exception("storing response %s failed", rec.id)
             return
+        if isinstance(saved, asyncio.Future):  # a writer's: the write goes on if this is cancelled
+            try:
+                await saved
+            except Exception:
+                log.exception("storing response %s failed", rec.id)
+            return
         task = self.state.core.spawn(_save_logged(saved, rec.id))
         await asyncio.shield(task)
 
