@@ -9,6 +9,12 @@ profiler inflates the time several times, so compare its shares, not its absolut
 
     python bench/hotpath.py [-n 20000] [-c 32] [--body bench/body.json] [--path /v1/chat/completions]
                             [--profile] [--top 40] [--budgets all|key] [--callgrind]
+                            [--database-url URL | --postgres] [--pg-trips]
+
+On PostgreSQL (``--postgres``: a fresh database on ``BENCH_PG_URL``, dropped afterwards) it also
+prints the CPU per request of the database's server processes (``/proc``, when the server runs on
+this machine), and with ``--pg-trips`` the round trips to PostgreSQL per request by statement,
+counted on the wire (``bench/pg_trips.py``; the proxy's own CPU then counts in the process figure).
 
 ``bench/instructions.sh`` runs it under valgrind's callgrind and prints the instructions per request
 of the timed requests only (deterministic within a few per mille, whatever the machine's load).
@@ -30,11 +36,14 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import pg_trips  # bench/pg_trips.py
 import procs  # bench/procs.py (this directory is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
+PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 CATALOG = """
 providers:
@@ -139,7 +148,36 @@ class Driver:
         await asyncio.gather(*(worker() for _ in range(conns)))
 
 
-async def drive(args: argparse.Namespace, key: str, body: bytes) -> dict[str, Any]:
+async def _pg_backends(db_url: str) -> list[int]:
+    """The server processes of the database (this query's own excluded)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
+
+
+def _cpu_of(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (those not on this machine count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+async def drive(
+    args: argparse.Namespace, key: str, body: bytes, trips: pg_trips.Trips | None = None
+) -> dict[str, Any]:
     from modelgate.app import create_app_from_env
 
     app = create_app_from_env()
@@ -148,6 +186,9 @@ async def drive(args: argparse.Namespace, key: str, body: bytes) -> dict[str, An
         await drv.run(min(2000, args.requests), args.conns)  # warm-up: caches, pools, the writer
         drv.statuses.clear()
         drv.frames = 0
+        backends = await _pg_backends(args.database_url) if args.database_url else []
+        db0 = _cpu_of(backends)
+        trips0 = trips.snapshot() if trips is not None else None
         # Timed by the thread's CPU clock: a wall clock would charge a function for whatever other
         # process the scheduler ran meanwhile (a write to the mock wakes it, often on this core).
         prof = cProfile.Profile(time.thread_time) if args.profile else None
@@ -163,6 +204,8 @@ async def drive(args: argparse.Namespace, key: str, body: bytes) -> dict[str, An
         if args.callgrind:
             _callgrind("off")
         await asyncio.sleep(0.2)  # the last settles commit
+        db_cpu = _cpu_of(backends) - db0
+        trips1 = trips.snapshot() if trips is not None else None
     res = {
         "requests": args.requests,
         "conns": args.conns,
@@ -171,6 +214,13 @@ async def drive(args: argparse.Namespace, key: str, body: bytes) -> dict[str, An
         "statuses": drv.statuses,
         "frames_per_request": drv.frames / args.requests,
     }
+    if backends:
+        res["pg_backends"] = len(backends)
+        res["pg_cpu_us_per_request"] = db_cpu / args.requests * 1e6
+    if trips0 is not None and trips1 is not None:
+        per = {k: (trips1[k] - trips0[k]) / args.requests for k in trips1 if trips1[k] != trips0[k]}
+        res["pg_round_trips_per_request"] = round(sum(per.values()), 3)
+        res["pg_round_trips_by_statement"] = dict(sorted(per.items(), key=lambda kv: -kv[1]))
     if prof is not None:
         if args.profile_out:
             prof.dump_stats(args.profile_out)
@@ -212,6 +262,16 @@ def main() -> int:
         "valgrind --tool=callgrind --instr-atstart=no (see bench/instructions.sh)",
     )
     ap.add_argument("--database-url", help="a PostgreSQL database to run on instead of a fresh SQLite file")
+    ap.add_argument(
+        "--postgres",
+        action="store_true",
+        help="run on a fresh PostgreSQL database made on BENCH_PG_URL (dropped afterwards)",
+    )
+    ap.add_argument(
+        "--pg-trips",
+        action="store_true",
+        help="count the round trips to PostgreSQL per request, by statement (through a counting proxy)",
+    )
     ap.add_argument("--profile-out", help="also write the cProfile stats to this file (pstats)")
     ap.add_argument(
         "--budgets",
@@ -220,6 +280,36 @@ def main() -> int:
         "project, member and its own limit); key: its own limit only",
     )
     args = ap.parse_args()
+    fresh = _fresh_database() if args.postgres else None
+    if fresh is not None:
+        args.database_url = fresh
+    try:
+        return _main(args)
+    finally:
+        if fresh is not None:
+            _admin(f'DROP DATABASE IF EXISTS "{fresh.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def _admin(sql: str) -> None:
+    import asyncpg
+
+    async def go() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+def _fresh_database() -> str:
+    name = f"mghotpath_{os.urandom(4).hex()}"
+    _admin(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _main(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="modelgate-hotpath-"))
     port = free_port()
     mock = subprocess.Popen(
@@ -232,20 +322,29 @@ def main() -> int:
         (work / "catalog.yaml").write_text(CATALOG.format(port=port))
         db = args.database_url or f"sqlite:///{work}/modelgate.db"
         key = procs.create_key(db, "hp@example.com")
+        trips = None
+        served = db
+        if args.pg_trips:
+            if not args.database_url:
+                raise SystemExit("--pg-trips needs PostgreSQL (--postgres or --database-url)")
+            where = urlsplit(args.database_url)
+            trips = pg_trips.Trips(where.hostname or "127.0.0.1", where.port or 5432)
+            trips.start()
+            served = trips.url(args.database_url)
         if args.budgets:
             budgets = [sys.executable, str(BENCH / "nested_budgets.py"), db, "hp@example.com", args.budgets]
             subprocess.run(budgets, check=True)
         os.environ.update(
             {
                 "MODELGATE_CONFIG": str(work / "catalog.yaml"),
-                "MODELGATE_DATABASE_URL": db,
+                "MODELGATE_DATABASE_URL": served,
                 "MODELGATE_BOOTSTRAP": "false",
                 "MODELGATE_LOG_LEVEL": "warning",
             }
         )
         import uvloop
 
-        res = uvloop.run(drive(args, key, Path(args.body).read_bytes().strip()))
+        res = uvloop.run(drive(args, key, Path(args.body).read_bytes().strip(), trips))
         print(json.dumps(res))
     finally:
         mock.terminate()
