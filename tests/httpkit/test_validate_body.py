@@ -1,5 +1,6 @@
 """validate_body's guard for integers beyond 64 bits: the quick scan that decides whether the body is
-walked at all must find exactly what the regex ``\\d{19}`` finds."""
+walked at all must find exactly what the regex ``\\d{19}`` finds (it looks at every 9th byte first,
+then at the bytes around each pair of digits found there)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,27 @@ def test_scan_matches_the_regex_on_random_bodies() -> None:
             at = rng.randrange(0, len(raw) + 1)
             raw = raw[:at] + b"7" * rng.randrange(17, 21) + raw[at:]
         assert has_long_digit_run(raw) == (REFERENCE.search(raw) is not None), raw
+
+
+@pytest.mark.parametrize("length", [17, 18, 19, 20, 27, 28])
+def test_scan_finds_a_run_at_every_offset(length: int) -> None:
+    """Every place of a run relative to the sampled bytes (every 9th), and runs cut by one byte."""
+    for before in range(0, 40):
+        for filler in (b"a", b" ", b"\xc3"):
+            raw = filler * before + b"5" * length + filler * 30
+            assert has_long_digit_run(raw) == (length >= 19), (before, filler, length)
+            cut = filler * before + b"5" * 9 + b"-" + b"5" * 9 + filler * 30
+            assert not has_long_digit_run(cut)
+
+
+def test_scan_of_a_body_full_of_numbers() -> None:
+    """Many digit pairs on the sampled bytes (a table of numbers): past the candidates checked one by
+    one, the whole body is scanned; the answer is the regex's either way."""
+    rng = random.Random(5)
+    numbers = b" ".join(str(rng.randrange(10**17)).encode() for _ in range(5000))
+    assert has_long_digit_run(numbers) == (REFERENCE.search(numbers) is not None)
+    assert has_long_digit_run(numbers + b" " + b"1" * 19)
+    assert has_long_digit_run(b"1" * 19 + b" " + numbers)
 
 
 def test_an_integer_beyond_64_bits_is_still_refused() -> None:

@@ -3,6 +3,8 @@ answers, errors."""
 
 from __future__ import annotations
 
+import gc
+import inspect
 from typing import Any
 
 import pytest
@@ -221,3 +223,28 @@ async def test_stream_without_message_delta_still_finishes(
     chunks = await collect(anthropic_adapter, build_call(SONNET, {"messages": HI, "stream": True}))
     assert finishes(chunks) == ["stop"]
     assert joined(chunks, "content") == "Hello!"
+
+
+async def test_a_passed_through_stream_does_not_keep_the_request_body(
+    anthropic_fake: AnthropicFake, anthropic_adapter: AnthropicProvider
+) -> None:
+    """Once sent, a Messages body (an agent's: hundreds of KB) is not kept by the adapter or its HTTP
+    layer while the answer streams (minutes; hundreds of streams in flight)."""
+    anthropic_fake.add(anthropic_sse(load("anthropic_stream_text.json"), event_delay=0.05))
+    body = b'{"model":"claude-sonnet-4-5","max_tokens":50,"stream":true,"messages":[{"role":"user",'
+    body += b'"content":"' + b"x" * 500_000 + b'"}]}'
+    events = anthropic_adapter.passthrough_stream(  # type: ignore[attr-defined]
+        "anthropic-messages", body, {"anthropic-version": "2023-06-01"}
+    )
+    await anext(events)
+    await anext(events)
+    gc.collect()
+    this = test_a_passed_through_stream_does_not_keep_the_request_body.__name__
+    holders = [
+        r.__qualname__
+        for r in gc.get_referrers(body)
+        if (inspect.isasyncgen(r) or inspect.iscoroutine(r)) and r.__name__ != this
+    ]
+    assert holders == []
+    await events.aclose()
+    assert anthropic_fake.last.body == body

@@ -314,9 +314,9 @@ def test_header_injection_refused() -> None:
         "http://127.0.0.1:9", headers={}, connect_timeout=1.0, read_timeout=1.0, total_timeout=1.0
     )
     with pytest.raises(ValueError):
-        client._request_bytes("/x", b"", {"X-A": "1\r\nX-Injected: 2"})
+        client._request_head("/x", 0, {"X-A": "1\r\nX-Injected: 2"})
     with pytest.raises(ValueError):
-        client._request_bytes("/x\nGET /", b"", None)
+        client._request_head("/x\nGET /", 0, None)
 
 
 @pytest.fixture(scope="module")

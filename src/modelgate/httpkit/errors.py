@@ -172,17 +172,46 @@ def validate_body(raw: bytes, model: type[M], *, empty: bytes | None = None) -> 
         raise InvalidRequestError(message, param=param) from None
 
 
+def json_object(raw: bytes) -> dict[str, Any] | None:
+    """``raw`` parsed once by orjson, for a door that validates the parts of a large body itself
+    (``doors/messages/body.py``), with the same 64-bit guard as ``validate_body`` (a 400). None
+    when it is not a JSON object orjson reads (empty, invalid, another value): the door then calls
+    ``validate_body``, whose 400 names what is wrong."""
+    if has_long_digit_run(raw):
+        _check_integer_range(raw)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return data if type(data) is dict else None
+
+
 # 19 digits in a row: the shortest text of an integer beyond the 64-bit range (2^63 has 19).
-# Every ASCII digit as "0", everything else as a space: one C pass over the body, then a substring
-# search. A regex ``\d{19}`` tries a match at every byte (8 ms for a 400 KB agent's body on a busy
-# core; this: 0.3 ms).
+# Every ASCII digit as "0", everything else as a space, then a substring search: one C pass, where
+# a regex ``\d{19}`` tries a match at every byte (8 ms for a 400 KB agent's body on a busy core).
+# First on every 9th byte only: a run of 19 digits covers two consecutive ones of them, so a body
+# with no two digits 9 bytes apart at those places has no run (a ninth of the bytes to map); each
+# such pair is a candidate, checked on the 28 bytes around it; past ``_CANDIDATES`` of them (a body
+# full of numbers) the whole body is mapped.
 _DIGIT_MASK = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
 _DIGIT_RUN = b"0" * 19
+_STRIDE = 9
+_CANDIDATES = 64
 
 
 def has_long_digit_run(raw: bytes) -> bool:
     """Whether ``raw`` holds 19 ASCII digits in a row (what the regex ``rb"\\d{19}"`` finds)."""
-    return _DIGIT_RUN in raw.translate(_DIGIT_MASK)
+    sampled = raw[::_STRIDE].translate(_DIGIT_MASK)
+    at = sampled.find(b"00")
+    for _ in range(_CANDIDATES):
+        if at < 0:
+            return False
+        # a run through samples at and at + 1 lies within [9 at - 9, 9 at + 18]
+        start = max(0, (at - 1) * _STRIDE)
+        if _DIGIT_RUN in raw[start : (at + 2) * _STRIDE + 1].translate(_DIGIT_MASK):
+            return True
+        at = sampled.find(b"00", at + 1)
+    return at >= 0 and _DIGIT_RUN in raw.translate(_DIGIT_MASK)
 
 
 INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1

@@ -148,6 +148,7 @@ class AnthropicProvider(AdapterDefaults):
         stopped = False
         path, body = self._route_raw(body, headers, stream=True)
         async with self._http.post(path, body, headers=dict(headers)) as resp:
+            del body  # sent: not kept while the answer streams (an agent's request is hundreds of KB)
             async for ev, frame in self._frames(resp):
                 kind = ev.event or ""
                 if kind in ("message_start", "message_delta", "error") or not kind:

@@ -127,6 +127,7 @@ class HTTPUpstream:
     ) -> AsyncIterator[Response]:
         """POST JSON; yields the response once its head arrived with a 2xx status (streams)."""
         resp = await self._send(path, body, headers)
+        del body  # sent: not kept while the answer streams (an agent's request is hundreds of KB)
         try:
             yield resp
         except HTTPClientError as exc:

@@ -182,7 +182,9 @@ class HTTPClient:
         self._idle: list[Connection] = []
         self._closed = False
 
-    def _request_bytes(self, path: str, body: bytes, headers: Mapping[str, str] | None) -> bytes:
+    def _request_head(self, path: str, length: int, headers: Mapping[str, str] | None) -> bytes:
+        """The request line and headers of a POST of ``length`` bytes (the body is written after it
+        as it is: an agent's body of hundreds of KB is not copied to join them)."""
         extra = "".join(
             f"\r\n{_line_safe(k)}: {_line_safe(v)}"
             for k, v in (headers or {}).items()
@@ -195,18 +197,18 @@ class HTTPClient:
             base = "\r\n".join([self._host_line, *kept])
         head = (
             f"POST {self._target}{_line_safe(path)} HTTP/1.1\r\n{base}{extra}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            f"Content-Length: {length}\r\n\r\n"
         )
-        return head.encode("latin-1") + body
+        return head.encode("latin-1")
 
     async def post(self, path: str, body: bytes, headers: Mapping[str, str] | None = None) -> Response:
         """Send a POST and return once the response head is in (the body is read from it)."""
         if self._closed:
             raise ConnectionClosed("the client is closed")
-        request = self._request_bytes(path, body, headers)
+        request = self._request_head(path, len(body), headers)
         deadline = time.monotonic() + self.total_timeout
         conn = await self._get(deadline)
-        head = conn.start(request)
+        head = conn.start(request, body)
         try:
             await self._wait_head(conn, head, deadline)
         except BaseException:

@@ -88,18 +88,23 @@ def check_chat_media(req: ChatRequest) -> None:
                 check_base64(part.input_audio.data, f"{where}.input_audio.data")
 
 
-def check_messages_media(messages: Sequence[Any]) -> None:
-    """Anthropic Messages: base64 ``image`` and ``document`` sources, also inside tool results."""
+def check_messages_media(messages: Sequence[dict[str, Any]]) -> None:
+    """Anthropic Messages (messages as parsed: objects with a ``content``): base64 ``image`` and
+    ``document`` sources, also inside tool results."""
     for i, msg in enumerate(messages):
-        if isinstance(msg.content, list):
-            _blocks(msg.content, f"messages[{i}].content")
+        content = msg.get("content")
+        if isinstance(content, list):
+            _blocks(content, f"messages[{i}].content")
 
 
 def _blocks(blocks: list[Any], where: str) -> None:
     for j, block in enumerate(blocks):
         if not isinstance(block, dict):
             continue
-        kind, src = block.get("type"), block.get("source")
+        kind = block.get("type")
+        if kind == "text":  # most blocks of an agent's history: nothing to check
+            continue
+        src = block.get("source")
         if kind in ("image", "document") and isinstance(src, dict) and src.get("type") == "base64":
             data = src.get("data")
             if isinstance(data, str):

@@ -28,6 +28,7 @@ from modelgate.doors.base import (
     stream_headers,
 )
 from modelgate.doors.chat.door import ChatInvocation
+from modelgate.doors.messages.body import Messages, read_messages
 from modelgate.doors.messages.count import count_request
 from modelgate.doors.messages.estimate import prompt_bound
 from modelgate.doors.messages.render import EventTranslator, sse, to_message
@@ -50,7 +51,6 @@ from modelgate.httpkit.contract import json_body, operation
 from modelgate.httpkit.errors import validate_body
 from modelgate.providers.base import Chunk, Completion, Provider, RawEvent, RawReply, native
 from modelgate.wire.chat import ChatRequest
-from modelgate.wire.media import check_messages_media
 
 if TYPE_CHECKING:
     from modelgate.httpkit.deps import AppState
@@ -114,12 +114,16 @@ ANTHROPIC_ERROR = {
 
 
 class MessagesInvocation:
-    """Pass-through on Anthropic routes, translation to chat elsewhere."""
+    """Pass-through on Anthropic routes, translation to chat elsewhere.
+
+    Once a stream's first event has gone on to the core, no other attempt follows: the invocation
+    lets the request go (``_release``), so that a stream of minutes does not keep an agent's request
+    of hundreds of kilobytes, parsed, alive (memory, and objects every full collection walks)."""
 
     __slots__ = ("_chat", "dropped", "headers", "raw", "req")
 
-    def __init__(self, req: MessagesRequest, raw: bytes, headers: dict[str, str]) -> None:
-        self.req = req
+    def __init__(self, req: Messages, raw: bytes, headers: dict[str, str]) -> None:
+        self.req: Messages | None = req
         self.raw = raw
         self.headers = headers
         self._chat: dict[tuple[bool, bool], tuple[ChatRequest, list[str]]] = {}
@@ -133,12 +137,18 @@ class MessagesInvocation:
         declared = "capabilities" not in model.model_fields_set or "tools" in model.capabilities
         key = (model.reasoning is not None, declared and supports(provider, "tools"))
         if key not in self._chat:
+            if self.req is None:
+                raise RuntimeError("a Messages invocation was tried again after its stream began")
             self._chat[key] = to_chat(self.req, reasoning=key[0], tools_ok=key[1])
         chat, self.dropped = self._chat[key]
         return chat
 
     def _body(self, attempt: Attempt) -> bytes:
         return replace_top_level_string(self.raw, "model", attempt.route.model)
+
+    def _release(self) -> None:
+        self.req, self.raw = None, b""
+        self._chat.clear()
 
     async def complete(self, provider: Provider, attempt: Attempt) -> Outcome:
         nat = native(provider, DIALECT)
@@ -154,6 +164,10 @@ class MessagesInvocation:
             self.dropped = []
             events = nat.passthrough_stream(DIALECT, self._body(attempt), {**self.headers, **attempt.headers})
             try:
+                async for ev in events:  # the first event: resumed past it, the stream is this route's
+                    yield Event(ev, ev.usage, ev.finish, output=ev.output)
+                    break
+                self._release()
                 async for ev in events:
                     yield Event(ev, ev.usage, ev.finish, output=ev.output)
             finally:
@@ -163,23 +177,26 @@ class MessagesInvocation:
         try:
             async for event in translated:
                 yield event
+                break
+            self._release()
+            async for event in translated:
+                yield event
         finally:
             await aclose(translated)
 
 
-def _needs(req: MessagesRequest) -> frozenset[str]:
+def _needs(msg: Messages) -> frozenset[str]:
+    req, tools = msg.head, msg.prompt.tools
     needs: set[str] = set()
     if req.stream:
         needs.add("streaming")
     forced = req.tool_choice is not None and req.tool_choice.type in ("any", "tool")
-    if forced and req.tools and any(t.get("type") in (None, "custom") for t in req.tools):
+    if forced and tools and any(t.get("type") in (None, "custom") for t in tools):
         needs.add("tools")  # only a forced tool needs a route that calls tools; offered ones may go
     if req.output_config is not None and req.output_config.format is not None:
         needs.add("structured_output")  # a route that cannot constrain the answer refuses (400)
-    for m in req.messages:
-        if isinstance(m.content, list) and any(b.get("type") == "image" for b in m.content):
-            needs.add("vision")
-            break
+    if msg.vision:
+        needs.add("vision")
     return frozenset(needs)
 
 
@@ -207,18 +224,18 @@ class MessagesDoor(BearerKeyDoor):
             ),
         }
 
-    def parse(self, req: DoorRequest) -> MessagesRequest | CountTokensRequest:
+    def parse(self, req: DoorRequest) -> Messages | CountTokensRequest:
         if req.path.endswith("/count_tokens"):
             return validate_body(req.body, CountTokensRequest)
-        parsed = validate_body(req.body, MessagesRequest)
-        check_messages_media(parsed.messages)  # on every route, passed through or not (wire/media.py)
-        if parsed.thinking is not None and parsed.thinking.type == "enabled":
-            budget = parsed.thinking.budget_tokens
+        parsed = read_messages(req.body)  # one parse; media checked (doors/messages/body.py)
+        head = parsed.head
+        if head.thinking is not None and head.thinking.type == "enabled":
+            budget = head.thinking.budget_tokens
             if budget is None:
                 raise InvalidRequestError(
                     "thinking.budget_tokens: Field required", param="thinking.budget_tokens"
                 )
-            if budget >= parsed.max_tokens:
+            if budget >= head.max_tokens:
                 raise InvalidRequestError(
                     "thinking.budget_tokens: must be less than max_tokens", param="thinking.budget_tokens"
                 )
@@ -232,9 +249,11 @@ class MessagesDoor(BearerKeyDoor):
         if isinstance(parsed, CountTokensRequest):
             tokens = await state.core.count(count_request(parsed, req.body, headers), caller)
             return DoorResponse(200, {**JSON_HEADERS}, orjson.dumps({"input_tokens": tokens}))
-        msg: MessagesRequest = parsed
-        invocation = MessagesInvocation(msg, req.body, headers)
-        bound = prompt_bound(msg, prefixes=b'"cache_control"' in req.body)  # digests only if marked
+        parsed_msg: Messages = parsed
+        msg = parsed_msg.head
+        invocation = MessagesInvocation(parsed_msg, req.body, headers)
+        # digests only if marked (nothing else can be written to a cache)
+        bound = prompt_bound(parsed_msg.prompt, prefixes=b'"cache_control"' in req.body)
         metered = MeteredRequest(
             model=msg.model,
             invocation=invocation,
@@ -242,7 +261,7 @@ class MessagesDoor(BearerKeyDoor):
             max_tokens=msg.max_tokens,
             clamp_max_tokens=True,
             prompt_estimate=bound.tokens,
-            needs=_needs(msg),
+            needs=_needs(parsed_msg),
             cache_write=bound.cache_write,
             cache_prefix=bound.prefix,
             uses=bound.uses or None,
@@ -253,7 +272,7 @@ class MessagesDoor(BearerKeyDoor):
         if msg.stream:
             stream = await state.core.stream(metered, caller)
             out = stream_headers(stream, dropped_header(invocation.dropped))
-            return DoorResponse(200, out, frames=_frames(stream, msg, msg_id, caller.inference_id))
+            return DoorResponse(200, out, frames=_frames(stream, msg.model, msg_id, caller.inference_id))
         done = await state.core.complete(metered, caller)
         if isinstance(done.payload, RawReply):
             body = replace_top_level_string(done.payload.body, "model", msg.model)
@@ -264,7 +283,8 @@ class MessagesDoor(BearerKeyDoor):
         return DoorResponse(200, answer_headers(done, {**dropped, "request-id": caller.inference_id}), body)
 
 
-async def _frames(stream: MeteredStream, msg: MessagesRequest, msg_id: str, rid: str) -> AsyncIterator[bytes]:
+async def _frames(stream: MeteredStream, model: str, msg_id: str, rid: str) -> AsyncIterator[bytes]:
+    """The stream's frames; ``model`` as the client named it (the request itself is not kept)."""
     events = stream.events
     translator: EventTranslator | None = None
     try:
@@ -276,13 +296,13 @@ async def _frames(stream: MeteredStream, msg: MessagesRequest, msg_id: str, rid:
             payload = item.payload
             if isinstance(payload, RawEvent):
                 if payload.kind == "message_start":
-                    yield replace_string_in_frame(payload.frame, ("message", "model"), msg.model)
+                    yield replace_string_in_frame(payload.frame, ("message", "model"), model)
                 else:
                     yield payload.frame
                 continue
             chunk: Chunk = payload
             if translator is None:
-                translator = EventTranslator(msg_id=msg_id, model=msg.model)
+                translator = EventTranslator(msg_id=msg_id, model=model)
                 yield translator.start()
             out = translator.chunk(chunk)
             if out:

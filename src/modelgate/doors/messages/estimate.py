@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from modelgate.doors.estimate import BASE, PER_IMAGE, PER_MESSAGE, SERVER_TOOLS, max_uses
+from modelgate.doors.messages.body import Prompt
 from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
 from modelgate.gateway.holds import CachePrefix
 
@@ -104,18 +105,47 @@ class Tally:
         return raw
 
     def blocks(self, content: Any) -> None:
-        """The blocks of a system prompt or a message, each a cache boundary."""
+        """The blocks of a system prompt or a message, each a cache boundary. This runs for every
+        block of an agent's history (hundreds): the common blocks (text, a tool result's text) are
+        counted and their boundary taken inline, the same arithmetic as ``text`` and ``point``."""
         if isinstance(content, str):
             self.point(self.text(content))
             return
+        points = self.points
         for block in content or []:
-            if isinstance(block, dict):
-                self.point(self.block(block))
+            if not isinstance(block, dict):
+                continue
+            if "cache_control" in block:
+                self.mark(block)
+            kind = block.get("type")
+            part: Any = None
+            if kind == "text":
+                part = block.get("text", "")
+                if type(part) is not str:
+                    part = str(part)
+            elif kind == "tool_result" and type(block.get("content")) is str:
+                part = block["content"]
+            if part is None:
+                part = self.content(block)
+            else:
+                n = len(part)
+                self.text_chars += n
+                self.text_bytes += n if part.isascii() else len(part.encode("utf-8", "surrogatepass"))
+            if points is not None:
+                self.digest = digest = hash((self.digest, part))
+                extra = self.text_bytes - self.text_chars
+                bound = -(-self.text_chars * 2 // 5) + (extra + 1) // 2
+                points.append((digest, BASE + PER_MESSAGE * self.seen + bound + self.tokens, self.marked))
+            self.marked = None
 
     def block(self, block: dict[str, Any]) -> Any:
         """Counts a block; returns what identifies its content for the cache digest."""
         if "cache_control" in block:
             self.mark(block)
+        return self.content(block)
+
+    def content(self, block: dict[str, Any]) -> Any:
+        """``block`` without its marker."""
         kind = block.get("type")
         if kind == "text":
             return self.text(str(block.get("text", "")))
@@ -142,19 +172,20 @@ class Tally:
         return self.json(block)
 
 
-def tally(req: MessagesRequest | CountTokensRequest, *, prefixes: bool = False) -> Tally:
+def tally(req: Prompt | MessagesRequest | CountTokensRequest, *, prefixes: bool = False) -> Tally:
     """One walk in the upstream's cache order (tools, system, messages); ``prefixes``: with the
     digest of the prompt at each block boundary."""
-    t = Tally(messages=len(req.messages), points=[] if prefixes else None)
-    auto = t.mark(req.model_extra or {})  # automatic caching: a top-level cache_control
+    p = req if isinstance(req, Prompt) else Prompt.of(req)
+    t = Tally(messages=len(p.messages), points=[] if prefixes else None)
+    auto = t.mark(p.extra or {})  # automatic caching: a top-level cache_control
     t.marked = None
-    for tool in req.tools or []:
+    for tool in p.tools or []:
         t.tool(tool)
-    t.blocks(req.system)
-    for msg in req.messages:
+    t.blocks(p.system)
+    for msg in p.messages:
         t.seen += 1
-        t.digest = hash((t.digest, msg.role))
-        t.blocks(msg.content)
+        t.digest = hash((t.digest, msg["role"]))
+        t.blocks(msg["content"])
     if auto and t.points:  # the breakpoint is the last block
         digest, tokens, ttl = t.points[-1]
         t.points[-1] = (digest, tokens, ttl or auto)
@@ -170,7 +201,7 @@ class PromptBound:
     prefix: CachePrefix | None = None  # where the prompt can be cached (None: nothing marked)
 
 
-def prompt_bound(req: MessagesRequest, *, prefixes: bool = True) -> PromptBound:
+def prompt_bound(req: Prompt | MessagesRequest, *, prefixes: bool = True) -> PromptBound:
     """The hold's bound of the prompt; ``prefixes``: with the cache prefixes (the door skips their
     digests for a body without a ``cache_control`` key: nothing can be written to a cache)."""
     t = tally(req, prefixes=prefixes)
@@ -182,7 +213,7 @@ def prompt_bound(req: MessagesRequest, *, prefixes: bool = True) -> PromptBound:
     return PromptBound(tokens, t.cache_write, t.uses, t.grows, prefix)
 
 
-def prompt_upper_bound(req: MessagesRequest) -> int:
+def prompt_upper_bound(req: Prompt | MessagesRequest) -> int:
     return prompt_bound(req).tokens
 
 

@@ -18,8 +18,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from modelgate.doors.messages.body import Messages, Prompt
 from modelgate.doors.messages.history import block_text, is_history_block, tool_result_text
-from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
+from modelgate.doors.messages.wire import MessagesRequest
 from modelgate.errors import InvalidRequestError
 from modelgate.httpkit.errors import format_validation_errors
 from modelgate.wire.chat import ChatRequest
@@ -174,17 +175,18 @@ def function_tools(tools: list[dict[str, Any]] | None) -> tuple[list[dict[str, A
     return kept, dropped
 
 
-def chat_messages(req: MessagesRequest | CountTokensRequest) -> list[dict[str, Any]]:
+def chat_messages(prompt: Prompt) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
-    if req.system:
-        messages.append({"role": "system", "content": _text_of(req.system, "system")})
-    for i, m in enumerate(req.messages):
-        if m.role == "user":
-            messages.extend(_user_turn(m.content, i))
-        elif m.role == "system":  # mid-conversation: a system message in the same place
-            messages.append({"role": "system", "content": _text_of(m.content, f"messages[{i}].content")})
+    if prompt.system:
+        messages.append({"role": "system", "content": _text_of(prompt.system, "system")})
+    for i, m in enumerate(prompt.messages):
+        role, content = m["role"], m["content"]
+        if role == "user":
+            messages.extend(_user_turn(content, i))
+        elif role == "system":  # mid-conversation: a system message in the same place
+            messages.append({"role": "system", "content": _text_of(content, f"messages[{i}].content")})
         else:
-            messages.append(_assistant_turn(m.content, i))
+            messages.append(_assistant_turn(content, i))
     return messages
 
 
@@ -205,14 +207,13 @@ def _response_format(fmt: dict[str, Any]) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": spec}
 
 
-def to_chat(
-    req: MessagesRequest, *, reasoning: bool = True, tools_ok: bool = True
-) -> tuple[ChatRequest, list[str]]:
+def to_chat(msg: Messages, *, reasoning: bool = True, tools_ok: bool = True) -> tuple[ChatRequest, list[str]]:
     """The request as chat, and what was left out, named as request paths (``tools[web_search]``,
     ``context_management``). ``reasoning``: whether the model reasons (an effort is dropped if not);
     ``tools_ok``: whether the route calls tools (if not, offered tools are dropped: the door refuses
     a request that forces one before it gets here)."""
-    tools, dropped_tools = function_tools(req.tools)
+    req, prompt = msg.head, msg.prompt
+    tools, dropped_tools = function_tools(prompt.tools)
     if not tools_ok:
         dropped_tools += [t["function"]["name"] for t in tools]
         tools = []
@@ -220,7 +221,7 @@ def to_chat(
     dropped += sorted(k for k in req.model_extra or {} if k not in _READ)
     body: dict[str, Any] = {
         "model": req.model,
-        "messages": chat_messages(req),
+        "messages": chat_messages(prompt),
         "max_tokens": req.max_tokens,
         "stream": req.stream,
     }

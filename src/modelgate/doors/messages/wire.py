@@ -66,17 +66,18 @@ class Metadata(_Open):
     user_id: str | None = Field(default=None, max_length=256)
 
 
-class MessagesRequest(_Open):
+class MessagesHead(_Open):
+    """The top-level fields of a Messages request other than the prompt (``messages``, ``system``,
+    ``tools``): what the door validates with pydantic when it reads the prompt itself
+    (``doors/messages/body.py``); unknown top-level fields are kept in ``model_extra``."""
+
     model: str = Field(min_length=1, max_length=256)
     max_tokens: Integer = Field(ge=1, le=2**31 - 1)
-    messages: list[MessageParam] = Field(max_length=100_000)
-    system: str | list[dict[str, Any]] | None = None
     stream: StrictBool = False
     stop_sequences: list[str] | None = None
     temperature: Number | None = Field(default=None, ge=0, le=1)
     top_p: Number | None = Field(default=None, ge=0, le=1)
     top_k: Integer | None = Field(default=None, ge=0)
-    tools: list[dict[str, Any]] | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
     output_config: OutputConfig | None = None
@@ -90,9 +91,22 @@ class MessagesRequest(_Open):
         return v
 
 
+PROMPT_FIELDS = ("messages", "system", "tools")
+MAX_MESSAGES = 100_000
+
+
+class MessagesRequest(MessagesHead):
+    """The whole request: the schema of ``/openapi.json``, and the validation that names the field
+    of a body the door's own reading cannot vouch for."""
+
+    messages: list[MessageParam] = Field(max_length=MAX_MESSAGES)
+    system: str | list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
 class CountTokensRequest(_Open):
     model: str = Field(min_length=1, max_length=256)
-    messages: list[MessageParam] = Field(max_length=100_000)
+    messages: list[MessageParam] = Field(max_length=MAX_MESSAGES)
     system: str | list[dict[str, Any]] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: ToolChoice | None = None
