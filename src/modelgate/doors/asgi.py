@@ -263,6 +263,7 @@ class Edge:
             resp.headers["connection"] = "close"
         else:
             resp = await serve_door(state, door, req)
+        del req  # not kept while the answer streams: a body can be hundreds of KB (an agent's)
         await self._respond(resp, headers.get("origin"), receive, send)
 
     async def _respond(self, resp: DoorResponse, origin: str | None, receive: Receive, send: Send) -> None:

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 from modelgate.accounts.keys import KeyIdentity
@@ -280,6 +281,10 @@ class MeteredCore(SettleSteps, CacheSteps):
             await self._finish_failed(f, provider, exc)
             raise
         f.meta.first_event = time.perf_counter()
+        if f.req.cache is not None and not self.bodies.enabled:
+            # Committed to a route: only body logging reads the raw body again, and a stream of
+            # minutes must not keep an agent's request of hundreds of KB alive (RSS, docs/benchmarks.md).
+            f.req = replace(f.req, cache=None)
         if f.meta.trace is not None:
             f.meta.trace.attempt_end()  # an attempt's span lasts until its first event
         events = self._events(f, provider, UpstreamPump(first, upstream, provider=provider), attempts[-1])
