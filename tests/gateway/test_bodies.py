@@ -6,6 +6,7 @@ in-memory sink writing the rows in a batch."""
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import orjson
@@ -182,3 +183,31 @@ def test_recording_never_raises_into_the_request() -> None:
 
     bodies = BodyLog(Closed())
     bodies.record(inference_id="r", account_id=1, raw=b'{"a": 1}', answer=object())  # no exception
+
+
+def test_a_large_request_is_masked_only_as_far_as_its_stored_text() -> None:
+    """``request_text(raw, limit)`` stops walking past what ``bounded`` keeps: the stored text is the
+    same as the whole request's, cut at the same byte, for every shape and limit."""
+    rng = random.Random(3)
+
+    def value(depth: int = 0) -> Any:
+        r = rng.random()
+        if depth < 4 and r < 0.3:
+            keys = ["a", "api_key", "text", "é", "k1", "k2", "password"]
+            return {rng.choice(keys): value(depth + 1) for _ in range(rng.randrange(5))}
+        if depth < 4 and r < 0.5:
+            return [value(depth + 1) for _ in range(rng.randrange(5))]
+        if r < 0.75:
+            texts = ["x" * rng.randrange(40), "é" * rng.randrange(30), 'a"\n\\' * 5, "QUJD" * 150]
+            return rng.choice([*texts, "data:image/png;base64," + "A" * 600])
+        return rng.choice([None, True, 1, -3.5, 10**18])
+
+    for _ in range(2000):
+        raw = orjson.dumps(value())
+        for limit in (1, 5, 20, 64, 200, 1000):
+            assert bounded(request_text(raw, limit), limit) == bounded(request_text(raw), limit), raw
+    agent = {"messages": [{"role": "user", "content": "word " * 5000} for _ in range(40)], "api_key": "k"}
+    raw = orjson.dumps(agent)
+    text, cut = bounded(request_text(raw, 65536), 65536)
+    assert cut and (text, cut) == bounded(request_text(raw), 65536)
+    assert len(masked(agent, 65536)["messages"]) < 40  # the rest was never walked
