@@ -9,13 +9,20 @@ that paces its events (default 60 deltas 100 ms apart: 6 s per stream, ~300 stre
 
 Measured per case, in one run: time to first byte (the response head, sent once the first upstream
 event is in) p50 / p99 / max, the same load **directly** at the mock, the **added** TTFB, errors,
-streams completed, and the gateway's RSS before and after and its CPU per request. Cases:
+streams completed, and the gateway's RSS before, at its peak (sampled every 50 ms) and after, and
+its CPU per request. Cases:
 
 - ``pass-through``: the Messages door on an Anthropic route (body forwarded, events passed on);
 - ``translation``: the Messages door on an OpenAI-compatible route (translated both ways).
 
     .venv/bin/python bench/agents.py [--rate 50] [--seconds 12] [--chunks 60] [--chunk-ms 100]
                                      [--body-kb 400] [--cases pass-through,translation] [--src DIR]
+    .venv/bin/python bench/agents.py --write-bodies DIR   # two ~411 KB bodies for bench/hotpath.py
+
+``--write-bodies`` writes ``DIR/messages-passthrough.json`` and ``DIR/messages-translation.json`` (the
+9th body of a conversation, ~411 KB, for ``bench/hotpath.py``'s ``bench/claude`` and ``bench/gpt-big``
+models) and exits: ``bench/hotpath.py --path /v1/messages --body DIR/messages-passthrough.json``,
+``bash bench/instructions.sh -n 100 -c 8 --path /v1/messages --body ...``.
 
 Bounded: about (seconds + chunks x chunk-ms + a few) x (cases + 1) seconds; ~2 minutes by default.
 ``--src`` serves another checkout's ``src`` (its directory first on PYTHONPATH) for an A/B by hand.
@@ -34,6 +41,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -324,6 +332,29 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+class PeakRSS:
+    """The highest RSS of a process, sampled every 50 ms in a thread while in the ``with`` block."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = rss_mb(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            with contextlib.suppress(OSError, ValueError):
+                self.peak = max(self.peak, rss_mb(self.pid))
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -360,7 +391,7 @@ def table(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"{meta['load_after']} after; {meta['when']}.",
         "",
         "| case | sent | errors | in flight (max) | TTFB p50 / p99 / max (ms) "
-        "| **added** TTFB p50 / p99 (ms) | gateway CPU per request (ms) | RSS before → after (MB) |",
+        "| **added** TTFB p50 / p99 (ms) | gateway CPU per request (ms) | RSS before → peak → after (MB) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -369,7 +400,7 @@ def table(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"{f(r['ttfb_p50_ms'])} / {f(r['ttfb_p99_ms'])} / {f(r['ttfb_max_ms'])} | "
             f"{f(r.get('added_ttfb_p50_ms'))} / {f(r.get('added_ttfb_p99_ms'))} | "
             f"{f(r.get('cpu_ms_per_request'), 2)} | "
-            f"{f(r.get('rss_before_mb'))} → {f(r.get('rss_after_mb'))} |"
+            f"{f(r.get('rss_before_mb'))} → {f(r.get('rss_peak_mb'))} → {f(r.get('rss_after_mb'))} |"
         )
     return "\n".join(out) + "\n"
 
@@ -383,7 +414,16 @@ def main() -> int:
     ap.add_argument("--body-kb", type=int, default=400)
     ap.add_argument("--cases", default="pass-through,translation")
     ap.add_argument("--src", default=str(ROOT / "src"))
+    ap.add_argument("--write-bodies", metavar="DIR", help="write two bodies for bench/hotpath.py and exit")
     args = ap.parse_args()
+    if args.write_bodies:
+        out_dir = Path(args.write_bodies)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, model in (("passthrough", "bench/claude"), ("translation", "bench/gpt-big")):
+            body = agent_bodies(model, kb=args.body_kb)[8]
+            (out_dir / f"messages-{name}.json").write_bytes(body)
+            print(f"{out_dir / f'messages-{name}.json'}: {len(body) // 1024} KB", file=sys.stderr)
+        return 0
     py = sys.executable
     work = Path(tempfile.mkdtemp(prefix="modelgate-agents-"))
     load_before = " / ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -434,12 +474,14 @@ def main() -> int:
                 bodies = agent_bodies(model, kb=args.body_kb)
                 print(f"[agents] {case}", file=sys.stderr)
                 rss0, cpu0 = rss_mb(gw.pid), cpu_s(gw.pid)
-                res = asyncio.run(
-                    open_loop(port, "/v1/messages", bodies, key, rate=args.rate, seconds=args.seconds)
-                )
+                with PeakRSS(gw.pid) as peak:
+                    res = asyncio.run(
+                        open_loop(port, "/v1/messages", bodies, key, rate=args.rate, seconds=args.seconds)
+                    )
                 row = summary(case, res, direct)
                 row["cpu_ms_per_request"] = (cpu_s(gw.pid) - cpu0) / max(row["sent"], 1) * 1000
                 row["rss_before_mb"], row["rss_after_mb"] = rss0, rss_mb(gw.pid)
+                row["rss_peak_mb"] = peak.peak
                 rows.append(row)
         finally:
             stop(gw)
