@@ -5,7 +5,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from modelgate.doors.rawjson import replace_string, replace_string_in_frame, replace_top_level_string
+from modelgate.doors.rawjson import (
+    SKIP_LIMIT,
+    replace_string,
+    replace_string_in_frame,
+    replace_top_level_string,
+)
 
 CASES = [
     b'{"model":"a","messages":[]}',
@@ -39,3 +44,43 @@ def test_replace_string_in_frame_edits_only_the_data_line() -> None:
     tail = b'data: {"response":{"model":"up"}}'  # no newline after the data
     assert replace_string_in_frame(tail, ("response", "model"), "m") == b'data: {"response":{"model":"m"}}'
     assert replace_string_in_frame(b": keep-alive\n\n", ("response", "model"), "m") == b": keep-alive\n\n"
+
+
+BIG = (
+    b'[{"role": "user", "content": [{"type": "text", "text": "'
+    + b'word \\n \\" ' * 4000
+    + b'"}]}'
+    + (b', {"role": "user", "content": [{"type": "tool_use", "input": {"model": "inner"}}]}]')
+)
+LATE = [
+    # the Python SDKs' order: the history before the model
+    b'{"max_tokens": 5, "messages": ' + BIG + b', "model": "a", "metadata": {"model": "no"}}',
+    b'{"messages": ' + BIG + b',\n  "model" :  "a"  }',
+    # a key whose text ends in "model (escaped quote): not the key
+    b'{"messages": ' + BIG + b', "say \\"model": "x", "model": "a"}',
+    b'{"messages": ' + BIG + b', "model": "a", "say \\"model": "x"}',
+    # an escaped spelling: the forward scan decides, as before
+    b'{"messages": ' + BIG + b', "m\\u006fdel": "a"}',
+    # not a string, absent: re-encoded
+    b'{"messages": ' + BIG + b', "model": 5}',
+    b'{"messages": ' + BIG + b"}",
+]
+
+
+@pytest.mark.parametrize("raw", LATE)
+def test_a_model_after_a_long_history_is_found_from_the_end(raw: bytes) -> None:
+    """Past SKIP_LIMIT bytes of values before it the key is looked for from the end: the same bytes
+    come out as the forward scan's (which skips the whole history, a step per string)."""
+    assert len(BIG) > SKIP_LIMIT
+    out = replace_top_level_string(raw, "model", "up/stream")
+    assert out == replace_string(raw, ("model",), "up/stream")
+    assert orjson.loads(out)["model"] == "up/stream"
+
+
+def test_of_two_late_model_keys_the_one_a_parser_reads_is_replaced() -> None:
+    """A duplicate key: JSON parsers (orjson, the upstream's) read the last one, so that is the one
+    found from the end and replaced (the forward scan, for a short body, replaces the first)."""
+    raw = b'{"messages": ' + BIG + b', "model": "a", "model": "b"}'
+    out = replace_top_level_string(raw, "model", "up/stream")
+    assert out == raw.replace(b'"model": "b"', b'"model": "up/stream"')
+    assert orjson.loads(out)["model"] == "up/stream"

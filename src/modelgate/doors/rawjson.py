@@ -4,6 +4,10 @@ Pass-through doors forward a client's body (and an upstream's answer) byte for b
 model name: ``replace_string(raw, ("model",), "upstream-name")``. The scan walks only the objects
 on the key path and skips every other value with a C-speed search for the next structural
 character, so a body of megabytes (base64 images) costs microseconds, not a Python loop per byte.
+Skipping a value still costs a step per string and bracket in it, and the Python SDKs order a
+Messages body ``max_tokens, messages, model``: past ``SKIP_LIMIT`` bytes of values before the key,
+``replace_top_level_string`` looks for the key from the end instead (its last spelling ``"model"``
+whose tail after it parses as the rest of the top-level object: one orjson parse of that tail).
 Input that is not the expected shape comes back re-encoded (correct, no longer byte-identical).
 """
 
@@ -15,12 +19,18 @@ from typing import Any
 import orjson
 
 _STRUCT = re.compile(rb'["\[\]{}]')
-_IN_STRING = re.compile(rb'["\\]')
 _SCALAR_END = re.compile(rb"[,}\]\s]")
 _WS = b" \t\r\n"
 
 
+SKIP_LIMIT = 16_384  # bytes of values the forward scan skips before it looks from the end
+
+
 class _Shape(Exception):
+    pass
+
+
+class _TooLong(Exception):
     pass
 
 
@@ -31,31 +41,41 @@ def _ws(b: bytes, i: int) -> int:
     return i
 
 
-def _string_end(b: bytes, i: int) -> int:
+def _string_end(b: bytes, i: int, stop: int | None = None) -> int:
+    """The end of the string at ``i``: the next quote not escaped (``find``: memchr, not a regex
+    step per byte); ``stop``: give up (``_TooLong``) past this position."""
     pos = i + 1
     while True:
-        m = _IN_STRING.search(b, pos)
-        if m is None:
+        q = b.find(b'"', pos)
+        if q < 0:
             raise _Shape
-        if b[m.start()] == 0x5C:  # backslash: skip the escaped character
-            pos = m.start() + 2
-            continue
-        return m.start() + 1
+        n = q
+        while b[n - 1] == 0x5C:  # backslashes before the quote: an odd number escapes it
+            n -= 1
+        if (q - n) % 2 == 0:
+            return q + 1
+        pos = q + 1
+        if stop is not None and pos > stop:
+            raise _TooLong
 
 
-def _value_end(b: bytes, i: int) -> int:
+def _value_end(b: bytes, i: int, limit: int | None = None) -> int:
+    """The end of the value at ``i``; ``limit``: give up (``_TooLong``) past that many bytes."""
+    stop = None if limit is None else i + limit
     c = b[i : i + 1]
     if c == b'"':
-        return _string_end(b, i)
+        return _string_end(b, i, stop)
     if c in (b"{", b"["):
         depth, pos = 0, i
         while True:
+            if stop is not None and pos > stop:
+                raise _TooLong
             m = _STRUCT.search(b, pos)
             if m is None:
                 raise _Shape
             ch = b[m.start()]
             if ch == 0x22:
-                pos = _string_end(b, m.start())
+                pos = _string_end(b, m.start(), stop)
                 continue
             depth += 1 if ch in (0x7B, 0x5B) else -1
             pos = m.end()
@@ -65,8 +85,9 @@ def _value_end(b: bytes, i: int) -> int:
     return m.start() if m is not None else len(b)
 
 
-def value_span(b: bytes, path: tuple[str, ...]) -> tuple[int, int] | None:
-    """The byte span of the value at ``path`` (keys of nested objects), or None if absent."""
+def value_span(b: bytes, path: tuple[str, ...], skip: int | None = None) -> tuple[int, int] | None:
+    """The byte span of the value at ``path`` (keys of nested objects), or None if absent. ``skip``:
+    raise ``_TooLong`` rather than skip more than that many bytes of other values in all."""
     i = _ws(b, 0)
     for depth, key in enumerate(path):
         if b[i : i + 1] != b"{":
@@ -83,12 +104,14 @@ def value_span(b: bytes, path: tuple[str, ...]) -> tuple[int, int] | None:
             if b[i : i + 1] != b":":
                 raise _Shape
             v_start = _ws(b, i + 1)
-            v_end = _value_end(b, v_start)
             if name == key:
                 if depth == len(path) - 1:
-                    return v_start, v_end
+                    return v_start, _value_end(b, v_start)
                 i, found = v_start, True
                 break
+            v_end = _value_end(b, v_start, skip)
+            if skip is not None:
+                skip -= v_end - v_start
             i = _ws(b, v_end)
             if b[i : i + 1] == b",":
                 i = _ws(b, i + 1)
@@ -111,7 +134,48 @@ def replace_string(raw: bytes, path: tuple[str, ...], value: str) -> bytes:
 
 
 def replace_top_level_string(raw: bytes, key: str, value: str) -> bytes:
-    return replace_string(raw, (key,), value)
+    """``replace_string(raw, (key,), value)``, the key looked for from the end when the values before
+    it are long (the module's docstring)."""
+    try:
+        span = value_span(raw, (key,), SKIP_LIMIT)
+    except _TooLong:
+        span = _span_from_end(raw, key)
+        if span is None:  # not found that way (an escaped spelling, a later duplicate): the full scan
+            return replace_string(raw, (key,), value)
+    except (_Shape, orjson.JSONDecodeError, IndexError):
+        return _reencoded(raw, (key,), value)
+    if span is None or raw[span[0] : span[0] + 1] != b'"':
+        return _reencoded(raw, (key,), value)
+    return b"".join((raw[: span[0]], orjson.dumps(value), memoryview(raw)[span[1] :]))
+
+
+def _span_from_end(raw: bytes, key: str) -> tuple[int, int] | None:
+    """The span of the string value of the top-level ``key``, found from the end: the last ``"key"``
+    token (its quote not escaped) that, with a ``{`` before it, parses to the end of the body (so it
+    is a key of the top-level object, not of a nested one) and whose value is the one that parse
+    gives (no later duplicate); None when there is none such."""
+    needle = orjson.dumps(key)
+    at = len(raw)
+    while (at := raw.rfind(needle, 0, at)) > 0:
+        slashes = at
+        while slashes > 0 and raw[slashes - 1] == 0x5C:
+            slashes -= 1
+        if (at - slashes) % 2:  # an escaped quote: inside a string
+            continue
+        try:
+            tail = orjson.loads(b"{" + raw[at:])
+        except orjson.JSONDecodeError:
+            continue
+        try:
+            colon = _ws(raw, at + len(needle))
+            start = _ws(raw, colon + 1)
+            if raw[colon : colon + 1] != b":" or raw[start : start + 1] != b'"':
+                return None
+            end = _string_end(raw, start)
+            return (start, end) if orjson.loads(raw[start:end]) == tail.get(key) else None
+        except (_Shape, orjson.JSONDecodeError):
+            return None
+    return None
 
 
 def data_span(frame: bytes) -> tuple[int, int] | None:

@@ -70,14 +70,19 @@ class Tally:
         breakpoint if a marker was met in the block."""
         if self.points is not None:
             self.digest = hash((self.digest, part))
-            tokens = BASE + PER_MESSAGE * self.seen + self.bound + self.tokens
+            extra = self.text_bytes - self.text_chars
+            bound = -(-self.text_chars * 2 // 5) + (extra + 1) // 2  # ``bound``, inline
+            tokens = BASE + PER_MESSAGE * self.seen + bound + self.tokens
             self.points.append((self.digest, tokens, self.marked))
         self.marked = None
 
     def tool(self, tool: dict[str, Any]) -> None:
-        self.mark(tool)
+        if "cache_control" in tool:
+            self.mark(tool)
         self.point(self.json(tool))
         kind = tool.get("type")
+        if kind is None or kind == "custom":  # a client's tool (most of an agent's forty)
+            return
         for prefix, fee in SERVER_TOOLS.items():
             if isinstance(kind, str) and kind.startswith(prefix):
                 self.grows = True
