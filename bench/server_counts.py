@@ -61,6 +61,30 @@ def strace_counts(path: Path) -> dict[str, int]:
     return counts
 
 
+def prepare(name: str, *, src: str | None, stream: bool) -> tuple[Path, int, int, str, dict[str, str]]:
+    """A work folder with the catalogue (the mock on a free port), a fresh SQLite database with a funded
+    key, ``body.json`` (chat, streamed or not) and the server's environment (``src`` first on its path):
+    (folder, mock port, gateway port, key, environment)."""
+    work = Path(tempfile.mkdtemp(prefix=f"modelgate-{name}-"))
+    mock_port, port = procs.free_port(), procs.free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELGATE_")}
+    if src:
+        env["PYTHONPATH"] = str(Path(src).resolve())
+    (work / "catalog.yaml").write_text(CATALOG.format(port=mock_port))
+    db = f"sqlite:///{work}/modelgate.db"
+    key = procs.create_key(db, f"{name}@example.com", env=env)
+    body = json.loads((BENCH / "body.json").read_text())
+    body.update(model="bench/mock", stream=stream)
+    (work / "body.json").write_text(json.dumps(body))
+    env.update(
+        MODELGATE_CONFIG=str(work / "catalog.yaml"),
+        MODELGATE_DATABASE_URL=db,
+        MODELGATE_BOOTSTRAP="false",
+        MODELGATE_LOG_LEVEL="warning",
+    )
+    return work, mock_port, port, key, env
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", choices=["callgrind", "strace"], default="callgrind")
@@ -71,23 +95,7 @@ def main() -> int:
     ap.add_argument("--chunks", type=int, default=8)
     ap.add_argument("--src", help="serve this checkout's src (its directory first on PYTHONPATH)")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="modelgate-counts-"))
-    mock_port, port = procs.free_port(), procs.free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELGATE_")}
-    if args.src:
-        env["PYTHONPATH"] = str(Path(args.src).resolve())
-    (work / "catalog.yaml").write_text(CATALOG.format(port=mock_port))
-    db = f"sqlite:///{work}/modelgate.db"
-    key = procs.create_key(db, "counts@example.com", env=env)
-    body = json.loads((BENCH / "body.json").read_text())
-    body.update(model="bench/mock", stream=args.stream)
-    (work / "body.json").write_text(json.dumps(body))
-    env.update(
-        MODELGATE_CONFIG=str(work / "catalog.yaml"),
-        MODELGATE_DATABASE_URL=db,
-        MODELGATE_BOOTSTRAP="false",
-        MODELGATE_LOG_LEVEL="warning",
-    )
+    work, mock_port, port, key, env = prepare("counts", src=args.src, stream=args.stream)
     serve = [sys.executable, "-m", "modelgate.cli", "serve", "--port", str(port), "--workers", "1"]
     out = work / "tool.out"
     if args.tool == "callgrind":

@@ -14,20 +14,18 @@ it on a quiet machine: on a loaded one CPU time itself inflates.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
 import procs  # bench/procs.py (this directory is on sys.path)
-from server_counts import CATALOG
+from server_counts import prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -169,23 +167,7 @@ def main() -> int:
     wrk = shutil.which("wrk")
     if not Path(pyspy).exists() or wrk is None:
         raise SystemExit("needs py-spy (pip install py-spy, or PYSPY=path) and wrk (apt-get install wrk)")
-    work = Path(tempfile.mkdtemp(prefix="modelgate-where-"))
-    mock_port, port = procs.free_port(), procs.free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELGATE_")}
-    if args.src:
-        env["PYTHONPATH"] = str(Path(args.src).resolve())
-    (work / "catalog.yaml").write_text(CATALOG.format(port=mock_port))
-    db = f"sqlite:///{work}/modelgate.db"
-    key = procs.create_key(db, "where@example.com", env=env)
-    body = json.loads((BENCH / "body.json").read_text())
-    body.update(model="bench/mock", stream=False)
-    (work / "body.json").write_text(json.dumps(body))
-    env.update(
-        MODELGATE_CONFIG=str(work / "catalog.yaml"),
-        MODELGATE_DATABASE_URL=db,
-        MODELGATE_BOOTSTRAP="false",
-        MODELGATE_LOG_LEVEL="warning",
-    )
+    work, mock_port, port, key, env = prepare("where", src=args.src, stream=False)
     serve = [sys.executable, "-m", "modelgate.cli", "serve", "--port", str(port), "--workers", "1"]
     raw = Path(args.raw) if args.raw else work / "samples.txt"
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
