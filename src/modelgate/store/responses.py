@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelgate.store.outage import bounded
 from modelgate.store.pg_writer import PGWriter
@@ -159,30 +159,26 @@ class ResponseStore:
     async def chain(
         self, *, account_id: int, response_id: str, project_id: int | None = None
     ) -> Chain | None:
-        """The items of ``response_id`` and of every response before it; None if unknown here."""
+        """The items of ``response_id`` and of every response before it; None if unknown here.
+        Two reads outside a transaction (``_autocommit``): the links of its thread, then the items."""
         t = StoredResponse
         now = utcnow()
+        thread = select(t.thread_id).where(t.id == response_id, t.account_id == account_id).scalar_subquery()
         async with self.engine.connect() as conn:
-            head = (
-                await conn.execute(
-                    select(t.thread_id, t.provider, t.native).where(
-                        t.id == response_id, t.account_id == account_id, t.expires_at > now, *_in(project_id)
-                    )
+            await _autocommit(conn)
+            rows = await conn.execute(
+                select(t.id, t.previous_response_id, t.thread_id, t.provider, t.native).where(
+                    t.account_id == account_id, t.thread_id == thread, t.expires_at > now, *_in(project_id)
                 )
-            ).first()
+            )
+            links: dict[str, str | None] = {}
+            head = None
+            for row in rows:
+                links[row.id] = row.previous_response_id
+                if row.id == response_id:
+                    head = row
             if head is None:
                 return None
-            links = {
-                row.id: row.previous_response_id
-                for row in await conn.execute(
-                    select(t.id, t.previous_response_id).where(
-                        t.account_id == account_id,
-                        t.thread_id == head.thread_id,
-                        t.expires_at > now,
-                        *_in(project_id),
-                    )
-                )
-            }
             order: list[str] = []
             current: str | None = response_id
             while current is not None and current in links and len(order) < MAX_CHAIN:
@@ -221,6 +217,7 @@ class ResponseStore:
         if outputs_only:
             query = query.where(i.kind == "output")
         async with self.engine.connect() as conn:
+            await _autocommit(conn)
             return {row.item_id: orjson.loads(row.data) for row in await conn.execute(query)}
 
     @_within_timeout
@@ -230,6 +227,7 @@ class ResponseStore:
             t.id == response_id, t.account_id == account_id, t.expires_at > utcnow(), *_in(project_id)
         )
         async with self.engine.connect() as conn:
+            await _autocommit(conn)
             body = (await conn.execute(query)).scalar_one_or_none()
         return body.encode("utf-8") if body is not None else None
 
@@ -270,6 +268,7 @@ class ResponseStore:
         i = StoredResponseItem
         query = select(i.position, i.item_id, i.data).where(i.response_id == response_id, i.kind == "input")
         async with self.engine.connect() as conn:
+            await _autocommit(conn)
             if after is not None:
                 start = (
                     await conn.execute(
@@ -371,6 +370,14 @@ def _item_row(
 ) -> tuple[Any, ...]:
     """An item's row, in ``_ITEM_COLUMNS`` order."""
     return (rec.id, position, kind, item_id[:200], rec.account_id, orjson.dumps(item).decode("utf-8"))
+
+
+async def _autocommit(conn: AsyncConnection) -> None:
+    """A read on a request's path outside a transaction on PostgreSQL: no BEGIN and ROLLBACK round
+    trips (each statement sees its own snapshot in a READ COMMITTED transaction anyway). SQLite's
+    driver begins no transaction for a read, and setting the level would cost two thread hops."""
+    if conn.dialect.name == "postgresql":
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _in(project_id: int | None) -> tuple[Any, ...]:

@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from modelgate.accounts.service import get_or_create_account
 from modelgate.settings import sqlite_path
@@ -159,3 +159,28 @@ def test_zero_retention_keeps_nothing(unstored: LiveServer) -> None:
         c.responses.retrieve(resp.id)
     with pytest.raises(openai.NotFoundError):
         c.responses.create(model="echo", input="again", previous_response_id=resp.id)
+
+
+def test_a_chain_is_read_in_two_statements(database_url: str) -> None:
+    """Before the upstream call of every ``previous_response_id`` request: the thread's links, then
+    the items (it was three statements, each a round trip on PostgreSQL, in a transaction of two more)."""
+
+    async def run() -> None:
+        db = Database(database_url)
+        try:
+            await db.upgrade()
+            async with db.engine.begin() as conn:
+                alice = await get_or_create_account(conn, email="alice@example.com")
+            store = ResponseStore(db.engine, retention_days=30)
+            await store.save(record("c1", alice))
+            await store.save(record("c2", alice, prev="c1", thread="c1"))
+            await store.save(record("c3", alice, prev="c2", thread="c1"))
+            statements: list[str] = []
+            event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+            chain = await store.chain(account_id=alice, response_id="c3")
+            assert chain is not None and len(chain.items) == 6
+            assert len(statements) == 2, statements
+        finally:
+            await db.aclose()
+
+    asyncio.run(run())
