@@ -340,6 +340,12 @@ def _main(args: argparse.Namespace) -> int:
                 "MODELGATE_DATABASE_URL": served,
                 "MODELGATE_BOOTSTRAP": "false",
                 "MODELGATE_LOG_LEVEL": "warning",
+                # The pollers and sweeps run per interval, not per request: at their defaults (5-60 s)
+                # a slow run (valgrind, a loaded host) would charge its requests for more of them.
+                "MODELGATE_HOLD_SWEEP_INTERVAL": "3600",
+                "MODELGATE_CATALOG_POLL_INTERVAL": "3600",
+                "MODELGATE_SPEND_ALERT_INTERVAL": "3600",
+                "MODELGATE_ALERT_INTERVAL": "3600",
             }
         )
         import uvloop
