@@ -295,8 +295,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
+def wait_port(port: int, proc: subprocess.Popen[bytes], wait: float = 60.0) -> None:
+    for _ in range(int(wait * 10)):
         if proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
         try:
@@ -307,11 +307,13 @@ def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def start(cmd: list[str], port: int, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start(
+    cmd: list[str], port: int, log: Path, env: dict[str, str], wait: float = 60.0
+) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
     )
-    wait_port(port, proc)
+    wait_port(port, proc, wait)
     return proc
 
 
