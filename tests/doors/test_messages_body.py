@@ -14,10 +14,10 @@ import orjson
 import pytest
 
 from modelgate.catalog.models import ModelSpec
-from modelgate.doors.messages.body import Messages, Prompt, read_messages
+from modelgate.doors.messages.body import Count, Messages, Prompt, read_count, read_messages
 from modelgate.doors.messages.door import MessagesInvocation
-from modelgate.doors.messages.estimate import prompt_bound
-from modelgate.doors.messages.wire import MessagesRequest
+from modelgate.doors.messages.estimate import estimate_input_tokens, prompt_bound
+from modelgate.doors.messages.wire import CountTokensRequest, MessagesRequest
 from modelgate.errors import InvalidRequestError
 from modelgate.gateway.metered import Attempt
 from modelgate.httpkit.errors import validate_body
@@ -189,6 +189,24 @@ def test_a_body_that_is_not_a_json_object_is_the_same_400(raw: bytes) -> None:
 
 def test_a_lone_surrogate_orjson_refuses_is_judged_by_the_whole_validation() -> None:
     _same(b'{"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "\\ud800"}]}')
+
+
+@pytest.mark.parametrize("raw", [json.dumps(b).encode() for b in ACCEPTED + REFUSED] + RAW_REFUSED)
+def test_count_tokens_reads_a_request_as_the_whole_validation_does(raw: bytes) -> None:
+    """``count_tokens`` (an agent counts the history it sends): its own fields, no media check."""
+    try:
+        expected = validate_body(raw, CountTokensRequest)
+    except InvalidRequestError as exc:
+        with pytest.raises(InvalidRequestError) as got:
+            read_count(raw)
+        assert (got.value.message, got.value.param) == (exc.message, exc.param)
+        return
+    got_req = read_count(raw)
+    assert got_req.head.model_dump() == CountTokensRequest.model_validate_json(raw).model_dump(
+        exclude={"messages", "system", "tools"}
+    )
+    assert got_req.prompt == Count.of(expected).prompt
+    assert estimate_input_tokens(got_req.prompt) == estimate_input_tokens(expected)
 
 
 def test_the_prompt_is_the_parsed_lists_themselves() -> None:

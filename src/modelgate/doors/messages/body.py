@@ -21,13 +21,14 @@ always was, naming the same field; the reading only ever accepts what ``Messages
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from modelgate.doors.messages.wire import (
     MAX_MESSAGES,
     PROMPT_FIELDS,
+    CountTokensHead,
     CountTokensRequest,
     MessagesHead,
     MessagesRequest,
@@ -36,6 +37,7 @@ from modelgate.httpkit.errors import json_object, validate_body
 from modelgate.wire.media import check_messages_media
 
 ROLES = frozenset({"user", "assistant", "system"})
+H = TypeVar("H", bound=BaseModel)
 
 
 @dataclass(slots=True)
@@ -72,19 +74,43 @@ class Messages:
         return cls(req, prompt, _vision(prompt.messages))
 
 
+@dataclass(slots=True)
+class Count:
+    """A ``POST /v1/messages/count_tokens`` request: its validated top-level fields and its prompt."""
+
+    head: CountTokensHead
+    prompt: Prompt
+
+    @classmethod
+    def of(cls, req: CountTokensRequest) -> Count:
+        return cls(req, Prompt.of(req))
+
+
 def read_messages(raw: bytes) -> Messages:
     """The request in ``raw``, or the 400 that ``validate_body(raw, MessagesRequest)`` raises; inline
     media checked (``wire/media.py``)."""
     data = json_object(raw)
-    parsed = _read(data) if data is not None else None
-    if parsed is None:  # not vouched for: the usual validation names what is wrong (or accepts it)
-        parsed = Messages.of(validate_body(raw, MessagesRequest))
+    read = _read(data, MessagesHead) if data is not None else None
+    # not vouched for: the usual validation names what is wrong (or accepts it)
+    parsed = Messages(*read) if read is not None else Messages.of(validate_body(raw, MessagesRequest))
     if parsed.media:  # on every route, passed through or not
         check_messages_media(parsed.prompt.messages)
     return parsed
 
 
-def _read(data: dict[str, Any]) -> Messages | None:
+def read_count(raw: bytes) -> Count:
+    """The ``count_tokens`` request in ``raw``, or the 400 of ``validate_body(raw,
+    CountTokensRequest)`` (an agent counts the same ~400 KB history it sends)."""
+    data = json_object(raw)
+    read = _read(data, CountTokensHead) if data is not None else None
+    if read is None:
+        return Count.of(validate_body(raw, CountTokensRequest))
+    return Count(read[0], read[1])
+
+
+def _read(data: dict[str, Any], model: type[H]) -> tuple[H, Prompt, bool, bool] | None:
+    """The head validated by ``model``, the prompt, whether an image is sent and whether a block can
+    hold media; None when this reading cannot vouch for the body."""
     messages, system, tools = data.get("messages"), data.get("system"), data.get("tools")
     if type(messages) is not list or len(messages) > MAX_MESSAGES:
         return None
@@ -117,10 +143,10 @@ def _read(data: dict[str, Any]) -> Messages | None:
             elif kind == "document" or (kind == "tool_result" and type(block.get("content")) is list):
                 media = True
     try:
-        head = MessagesHead.model_validate({k: v for k, v in data.items() if k not in PROMPT_FIELDS})
+        head = model.model_validate({k: v for k, v in data.items() if k not in PROMPT_FIELDS})
     except ValidationError:
         return None
-    return Messages(head, Prompt(messages, system, tools, head.model_extra), vision, media)
+    return head, Prompt(messages, system, tools, head.model_extra), vision, media
 
 
 def _objects(value: Any) -> bool:

@@ -8,8 +8,8 @@ leans high, so a client that budgets its context with it stays inside it.
 from __future__ import annotations
 
 from modelgate.catalog.models import Route
+from modelgate.doors.messages.body import Count
 from modelgate.doors.messages.estimate import estimate_input_tokens
-from modelgate.doors.messages.wire import CountTokensRequest
 from modelgate.doors.rawjson import replace_top_level_string
 from modelgate.gateway.metered import CountRequest
 from modelgate.providers.base import Provider, native
@@ -17,7 +17,7 @@ from modelgate.providers.base import Provider, native
 DIALECT = "anthropic-messages"
 
 
-def count_request(req: CountTokensRequest, raw: bytes, headers: dict[str, str]) -> CountRequest:
+def count_request(req: Count, raw: bytes, headers: dict[str, str]) -> CountRequest:
     """The metered core's count (``MeteredCore.count``): exact on a route whose adapter passes
     Messages through, the estimate elsewhere."""
 
@@ -29,4 +29,4 @@ def count_request(req: CountTokensRequest, raw: bytes, headers: dict[str, str]) 
         tokens = await upstream.count_tokens(DIALECT, body, headers)
         return None if tokens is None else int(tokens)
 
-    return CountRequest(model=req.model, counter=exact, estimate=estimate_input_tokens(req))
+    return CountRequest(model=req.head.model, counter=exact, estimate=estimate_input_tokens(req.prompt))

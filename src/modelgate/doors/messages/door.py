@@ -28,7 +28,7 @@ from modelgate.doors.base import (
     stream_headers,
 )
 from modelgate.doors.chat.door import ChatInvocation
-from modelgate.doors.messages.body import Messages, read_messages
+from modelgate.doors.messages.body import Count, Messages, read_count, read_messages
 from modelgate.doors.messages.count import count_request
 from modelgate.doors.messages.estimate import prompt_bound
 from modelgate.doors.messages.render import EventTranslator, sse, to_message
@@ -48,7 +48,6 @@ from modelgate.gateway.metered import (
 )
 from modelgate.gateway.streaming import aclose
 from modelgate.httpkit.contract import json_body, operation
-from modelgate.httpkit.errors import validate_body
 from modelgate.providers.base import Chunk, Completion, Provider, RawEvent, RawReply, native
 from modelgate.wire.chat import ChatRequest
 
@@ -224,9 +223,9 @@ class MessagesDoor(BearerKeyDoor):
             ),
         }
 
-    def parse(self, req: DoorRequest) -> Messages | CountTokensRequest:
+    def parse(self, req: DoorRequest) -> Messages | Count:
         if req.path.endswith("/count_tokens"):
-            return validate_body(req.body, CountTokensRequest)
+            return read_count(req.body)
         parsed = read_messages(req.body)  # one parse; media checked (doors/messages/body.py)
         head = parsed.head
         if head.thinking is not None and head.thinking.type == "enabled":
@@ -246,7 +245,7 @@ class MessagesDoor(BearerKeyDoor):
 
     async def run(self, state: AppState, parsed: Any, caller: Caller, req: DoorRequest) -> DoorResponse:
         headers = {h: v for h in FORWARDED_HEADERS if (v := req.header(h))}
-        if isinstance(parsed, CountTokensRequest):
+        if isinstance(parsed, Count):
             tokens = await state.core.count(count_request(parsed, req.body, headers), caller)
             return DoorResponse(200, {**JSON_HEADERS}, orjson.dumps({"input_tokens": tokens}))
         parsed_msg: Messages = parsed

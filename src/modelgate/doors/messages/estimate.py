@@ -222,6 +222,6 @@ def prompt_upper_bound(req: Prompt | MessagesRequest) -> int:
     return prompt_bound(req).tokens
 
 
-def estimate_input_tokens(req: CountTokensRequest) -> int:
+def estimate_input_tokens(req: Prompt | CountTokensRequest) -> int:
     t = tally(req)
     return math.ceil(t.text_chars / CHARS_PER_TOKEN) + FRAMING * (t.messages + 1) + t.tokens

@@ -104,11 +104,16 @@ class MessagesRequest(MessagesHead):
     tools: list[dict[str, Any]] | None = None
 
 
-class CountTokensRequest(_Open):
+class CountTokensHead(_Open):
+    """The top-level fields of a ``count_tokens`` request other than the prompt."""
+
     model: str = Field(min_length=1, max_length=256)
-    messages: list[MessageParam] = Field(max_length=MAX_MESSAGES)
-    system: str | list[dict[str, Any]] | None = None
-    tools: list[dict[str, Any]] | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
     output_config: OutputConfig | None = None
+
+
+class CountTokensRequest(CountTokensHead):
+    messages: list[MessageParam] = Field(max_length=MAX_MESSAGES)
+    system: str | list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
