@@ -182,3 +182,60 @@ def test_a_forced_tool_on_a_model_without_tools_is_a_clear_400(server: LiveServe
         timeout=30,
     )
     assert r.status_code == 400 and "tool" in r.json()["error"]["message"]
+
+
+# Codex CLI 0.171.0's request (`codex exec`, recorded through modelgate on 2026-12-03), its prompt cut
+# short: every top-level field and value as sent.
+CODEX_0_171: dict[str, Any] = {
+    "model": "echo",
+    "input": [
+        {
+            "type": "message",
+            "role": "developer",
+            "content": [{"type": "input_text", "text": "You are Codex."}],
+        },
+        {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "Change the colour."}],
+        },
+    ],
+    "tools": [EXEC, NAMESPACE, {"type": "web_search", "external_web_access": True}],
+    "tool_choice": "auto",
+    "parallel_tool_calls": True,
+    "reasoning": {"summary": "auto"},
+    "store": False,
+    "stream": True,
+    "include": ["reasoning.encrypted_content"],
+    "prompt_cache_key": "01a23cbd-5036-7103-8803-7db7ed0124b2",
+    "client_metadata": {
+        "turn_id": "01a23cbd-5073-7260-91ad-995765cb17d9",
+        "session_id": "01a23cbd-5036-7103-8803-7db7ed0124b2",
+        "x-codex-window-id": "01a23cbd-5036-7103-8803-7db7ed0124b2:0",
+    },
+}
+
+
+def test_codex_fields_a_chat_route_leaves_out_are_named(
+    server: LiveServer, openai_upstream: FakeOpenAI, responses_up: ResponsesFake
+) -> None:
+    """A translated route carries none of Codex's cache key, ``include`` or ``client_metadata`` (a
+    strict chat upstream refuses unknown fields) and says so, as the Messages door does for Claude
+    Code's ``context_management``; a pass-through route forwards them as sent and names nothing."""
+    headers = {"Authorization": f"Bearer {server.create_key()}"}
+    r = requests.post(f"{server.url}/v1/responses", json=CODEX_0_171, headers=headers, timeout=30)
+    assert r.status_code == 200 and "response.completed" in r.text, r.text
+    sent = openai_upstream.last
+    assert not {"prompt_cache_key", "include", "client_metadata"} & set(sent.json)
+    assert r.headers["x-modelgate-dropped"] == (
+        "tools[multi_agent_v1.custom:freeform], tools[web_search], prompt_cache_key, include, client_metadata"
+    )
+    assert r.headers["x-modelgate-dropped-tools"] == "multi_agent_v1.custom:freeform, web_search"
+    native = requests.post(
+        f"{server.url}/v1/responses", json={**CODEX_0_171, "model": "gpt-fake"}, headers=headers, timeout=30
+    )
+    assert native.status_code == 200, native.text
+    assert "x-modelgate-dropped" not in native.headers
+    up = responses_up.last.json
+    assert up["prompt_cache_key"] == CODEX_0_171["prompt_cache_key"]
+    assert up["client_metadata"] == CODEX_0_171["client_metadata"]

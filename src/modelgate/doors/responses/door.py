@@ -39,7 +39,7 @@ from modelgate.doors.responses import namespaces
 from modelgate.doors.responses.estimate import hosted_tool_bounds, prompt_upper_bound
 from modelgate.doors.responses.render import EventTranslator, ResponseShape, output_items, tools_echo
 from modelgate.doors.responses.state import Keeper, context, names_stored_reasoning, response_store
-from modelgate.doors.responses.translate import to_chat
+from modelgate.doors.responses.translate import left_out, to_chat
 from modelgate.doors.responses.wire import ResponsesRequest
 from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.admission import supports
@@ -64,7 +64,19 @@ _RESPONSE_EVENTS = frozenset({"response.created", "response.in_progress", "respo
 class ResponsesInvocation:
     """Pass-through on routes that speak Responses, translation to chat elsewhere."""
 
-    __slots__ = ("_chat", "_last", "chain", "dropped", "headers", "native", "owned", "raw", "refs", "req")
+    __slots__ = (
+        "_chat",
+        "_last",
+        "chain",
+        "dropped",
+        "fields",
+        "headers",
+        "native",
+        "owned",
+        "raw",
+        "refs",
+        "req",
+    )
 
     def __init__(
         self,
@@ -83,7 +95,8 @@ class ResponsesInvocation:
         self.owned = owned  # reasoning items given by id that are the caller's own stored outputs
         self._chat: dict[bool, tuple[ChatRequest, list[str]]] = {}
         self._last: ChatRequest | None = None
-        self.dropped: list[str] = []
+        self.dropped: list[str] = []  # tools the last translated attempt left out
+        self.fields = left_out(req)  # request fields any translated attempt leaves out
         self.native = False  # the last attempt passed through
 
     def chat(self, tools_ok: bool = True) -> ChatRequest:
@@ -307,10 +320,12 @@ def _shape(rr: ResponsesRequest, invocation: ResponsesInvocation, rid: str) -> R
 def _dropped(invocation: ResponsesInvocation) -> dict[str, str]:
     """``x-modelgate-dropped`` (every door's header), and the older ``x-modelgate-dropped-tools``
     with the hosted tools' bare names, kept for clients that read it."""
-    if invocation.native or not invocation.dropped:
+    if invocation.native:
         return {}
-    out = dropped_header([f"tools[{n}]" for n in invocation.dropped])
-    return out | {DROPPED_TOOLS_HEADER: dropped_header(invocation.dropped)[DROPPED_HEADER]}
+    out = dropped_header([f"tools[{n}]" for n in invocation.dropped] + invocation.fields)
+    if invocation.dropped:
+        out[DROPPED_TOOLS_HEADER] = dropped_header(invocation.dropped)[DROPPED_HEADER]
+    return out
 
 
 async def _frames(

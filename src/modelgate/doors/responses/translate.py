@@ -9,6 +9,9 @@ Responses natively.
 - Hosted tools (web search, file search, code interpreter, computer use, MCP, custom tools…) that no
   chat upstream can run are left out and named (the door lists them in a response header); items
   those tools produced earlier in a conversation are skipped.
+- ``left_out``: the request's fields the translation does not carry (``prompt_cache_key``,
+  ``include``…, and unknown top-level fields such as Codex's ``client_metadata``), for the same
+  header: chat upstreams differ too much in what they tolerate for the gateway to add them.
 
 What sizes the credit hold (the prompt's bound, hosted tools' fees) is ``doors/responses/estimate.py``.
 """
@@ -284,6 +287,19 @@ def conversation(
     for i, item in enumerate(req.items):
         conv.add(item, f"input[{i}]")
     return conv.finish()
+
+
+# Responses fields with no chat equivalent every OpenAI-compatible upstream accepts: set, they are
+# named as left out (``x-modelgate-dropped``), never sent (a strict upstream refuses unknown fields).
+_NOT_CARRIED = ("prompt_cache_key", "service_tier", "include", "max_tool_calls", "top_logprobs")
+
+
+def left_out(req: ResponsesRequest) -> list[str]:
+    """The request paths a translated route leaves out, apart from tools."""
+    out = [name for name in _NOT_CARRIED if getattr(req, name) not in (None, [])]
+    if req.text is not None and req.text.verbosity is not None:
+        out.append("text.verbosity")
+    return out + sorted(req.model_extra or {})
 
 
 def to_chat(
