@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from modelgate.errors import InsufficientCreditsError
+from modelgate.store import sqlite_wal
 from modelgate.store.sqlite_writer import SQLiteWriter
 
 
@@ -96,6 +97,45 @@ async def test_a_locked_database_is_retried_without_blocking_the_loop(db: Path) 
     other.execute("COMMIT")
     other.close()
     assert await asyncio.wait_for(fut, 2) == 5
+    await w.aclose()
+
+
+async def test_a_checkpoint_never_holds_writes_off_while_a_reader_reads(db: Path) -> None:
+    """A reader with an open snapshot (a report, a console page, a key lookup waiting for a busy
+    event loop, a backup) made the WAL checkpoint's RESTART pass hold SQLite's write lock for up to
+    5 s while it waited for that reader: every hold queued meanwhile got 503 on a healthy database
+    (before: this hold failed after its 1 s; the writer saw the lock taken for ~5 s)."""
+    w = SQLiteWriter(db, timeout=1.0)
+    w.start()
+    for v in range(50):
+        await w.submit(insert(v))
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchone()  # a snapshot the checkpoint must wait for
+    await w.submit(insert(100))  # frames after the reader's snapshot
+    checkpoint = asyncio.ensure_future(asyncio.to_thread(sqlite_wal.checkpoint, str(db)))
+    probe = sqlite3.connect(db, isolation_level=None, timeout=0)
+    while not checkpoint.done():  # until the checkpoint has the write lock (or is over)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            break
+        await asyncio.sleep(0.001)
+    try:
+        assert await w.submit(insert(101), deadline=w.timeout) == 101
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+        probe.close()
+        await checkpoint
+    # Without a reader the checkpoint still restarts the WAL: the next write starts it afresh.
+    await asyncio.to_thread(sqlite_wal.checkpoint, str(db))
+    await w.submit(insert(102))
+    conn = sqlite3.connect(db)
+    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    conn.close()
+    assert frames <= 4
     await w.aclose()
 
 

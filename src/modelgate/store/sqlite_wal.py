@@ -15,6 +15,8 @@ import sqlite3
 log = logging.getLogger("modelgate.sqlite_writer")
 
 CHECKPOINT_EVERY = 2.0
+# The longest the RESTART pass waits for the write lock or for readers, holding writers off meanwhile.
+RESTART_WAIT = 0.05
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -46,10 +48,15 @@ def checkpoint(path: str) -> None:
     A PASSIVE checkpoint alone never lets the WAL restart under steady writes (new frames always
     follow the ones it copied), so the file would grow without bound. The PASSIVE pass copies and
     syncs the bulk without blocking anybody; the RESTART pass then holds writers off (our writer
-    sees the lock taken and retries 2 ms later) only while it copies the last few frames."""
-    conn = sqlite3.connect(path, timeout=5)
+    sees the lock taken and retries 2 ms later) while it copies the last few frames — and, had it a
+    busy timeout of seconds, while it waits for every reader of the WAL to finish: one reader with
+    an open snapshot (a report, a console page, a backup, a key lookup waiting for a busy event
+    loop) kept every write of the gateway off for up to that timeout, and the holds queued
+    meanwhile got 503 on a healthy database. So the RESTART pass waits at most ``RESTART_WAIT`` for
+    the writer or a reader, then gives up until the next round (the bulk is already copied)."""
+    conn = sqlite3.connect(path, timeout=RESTART_WAIT)
     try:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # never waits
         conn.execute("PRAGMA wal_checkpoint(RESTART)")
     finally:
         conn.close()
