@@ -150,6 +150,65 @@ def test_claude_code_shape_translated_to_chat(server: LiveServer, openai_upstrea
     assert dropped == ["context_management", "future_top_level_field"]
 
 
+def _deferred(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": "An MCP tool.",
+        "input_schema": {"type": "object"},
+        "defer_loading": True,
+    }
+
+
+# Claude Code 2.1.332 with tool search on (beta advanced-tool-use-2025-11-20, recorded through modelgate
+# on 2026-12-03): its own tools, a placeholder that keeps deferred loading on, and MCP tools deferred
+# (here 140 of them); a ToolSearch result loads one by a tool_reference.
+DEFERRED_TOOLS: list[dict[str, Any]] = [
+    {"name": "Read", "description": "Read a file.", "input_schema": {"type": "object"}},
+    {"name": "ToolSearch", "description": "Fetch deferred tools.", "input_schema": {"type": "object"}},
+    {**_deferred("DeferredToolPlaceholder"), "description": "Reserved placeholder; never call this tool."},
+    *(_deferred(f"mcp__tracker__tool_{i}") for i in range(140)),
+]
+TOOL_SEARCH_TURNS: list[dict[str, Any]] = [
+    {"role": "user", "content": [{"type": "text", "text": "open ticket 7"}]},
+    {
+        "role": "assistant",
+        "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "ToolSearch", "input": {"query": "ticket"}}
+        ],
+    },
+    {
+        "role": "user",
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": "toolu_1",
+                "content": [{"type": "tool_reference", "tool_name": "mcp__tracker__tool_7"}],
+            }
+        ],
+    },
+]
+
+
+def test_deferred_tools_are_offered_once_loaded(
+    server: LiveServer, openai_upstream: FakeOpenAI, anthropic_up: AnthropicFake
+) -> None:
+    """A chat model sees the tools Anthropic's would: not the deferred ones until a tool search loads
+    them (the request had 143 tools, over chat's 128: a 400 before), and the loading result as text."""
+    body = {**CLAUDE_CODE_BODY, "messages": TOOL_SEARCH_TURNS, "tools": DEFERRED_TOOLS}
+    r = post(server, {**body, "model": "thinker"})
+    assert r.status_code == 200, r.text
+    sent = openai_upstream.last
+    assert [t["function"]["name"] for t in sent["tools"]] == ["Read", "ToolSearch", "mcp__tracker__tool_7"]
+    assert sent["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "toolu_1",
+        "content": "[tool loaded: mcp__tracker__tool_7]",
+    }
+    anthropic_up.add(Reply(body=load("anthropic_text.json")))
+    assert post(server, {**body, "model": "claude-test"}).status_code == 200
+    assert anthropic_up.last["tools"] == DEFERRED_TOOLS  # passed through as sent
+
+
 def test_effort_is_dropped_and_named_on_a_model_that_does_not_reason(
     server: LiveServer, openai_upstream: FakeOpenAI
 ) -> None:

@@ -113,6 +113,8 @@ def block_text(block: dict[str, Any]) -> str | None:
         text = "[image]"
     elif kind == "document":
         text = f"[document: {_str(block.get('title')) or 'untitled'}]"
+    elif kind == "tool_reference":  # a tool search's result: the tool is offered from here on
+        text = f"[tool loaded: {_str(block.get('tool_name'))}]"
     else:
         return None
     return text[:MAX_BLOCK_TEXT]

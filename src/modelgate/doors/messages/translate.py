@@ -5,7 +5,8 @@
   ``thinking`` and ``output_config.effort`` as reasoning, ``output_config.format`` as
   ``response_format``, stop sequences). Server-tool history (web search, fetch, code execution,
   search results) becomes text (``doors/messages/history.py``). Server tools that no chat upstream
-  can run, and top-level fields no chat upstream understands, are left out and named.
+  can run, and top-level fields no chat upstream understands, are left out and named. Deferred
+  tools (``defer_loading``) are offered once the conversation loads them, as Anthropic does.
 
 The answer's direction (a chat completion or chunks as a ``message`` or its events) is
 ``doors/messages/render.py``.
@@ -13,6 +14,7 @@ The answer's direction (a chat completion or chunks as a ``message`` or its even
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -154,15 +156,54 @@ def _assistant_turn(content: str | list[dict[str, Any]], idx: int) -> dict[str, 
     return msg
 
 
-def function_tools(tools: list[dict[str, Any]] | None) -> tuple[list[dict[str, Any]], list[str]]:
-    """Client tools as chat function tools; server tools (a ``type`` other than custom) left out."""
+# A tool's name in a tool search's text result (Claude Code's ToolSearch: `<function>{"description":
+# "...", "name": "...", "parameters": {...}}</function>` lines).
+_NAMED = re.compile(r'"name"\s*:\s*"([^"\\]{1,256})"')
+
+
+def loaded_tools(prompt: Prompt) -> set[str]:
+    """The deferred tools (``defer_loading: true``) the conversation has loaded, as Anthropic's tool
+    search does: named by a ``tool_reference`` block or a search's text result in a ``tool_result``,
+    or called by an earlier ``tool_use``."""
+    names: set[str] = set()
+    for m in prompt.messages:
+        content = m["content"]
+        for block in content if isinstance(content, list) else []:
+            kind = block.get("type")
+            if kind == "tool_use" and isinstance(block.get("name"), str):
+                names.add(block["name"])
+            elif kind == "tool_result":
+                inner = block.get("content")
+                for part in inner if isinstance(inner, list) else [inner]:
+                    if isinstance(part, dict) and part.get("type") == "tool_reference":
+                        names.add(str(part.get("tool_name")))
+                    elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                        names.update(_NAMED.findall(part["text"]))
+                    elif isinstance(part, str):
+                        names.update(_NAMED.findall(part))
+    return names
+
+
+def function_tools(
+    tools: list[dict[str, Any]] | None, prompt: Prompt | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Client tools as chat function tools; server tools (a ``type`` other than custom) left out, and
+    deferred tools (``defer_loading: true``) until the conversation loads them (``loaded_tools``):
+    Anthropic keeps them out of the model's context until then. Claude Code defers its MCP tools: with
+    many servers it sends hundreds, and a chat request takes at most 128."""
     kept: list[dict[str, Any]] = []
     dropped: list[str] = []
+    loaded: set[str] | None = None
     for i, tool in enumerate(tools or []):
         kind = tool.get("type")
         if kind not in (None, "custom"):
             dropped.append(str(tool.get("name") or kind))
             continue
+        if tool.get("defer_loading") is True:
+            if loaded is None:
+                loaded = loaded_tools(prompt) if prompt is not None else set()
+            if tool.get("name") not in loaded:
+                continue
         if not isinstance(tool.get("name"), str):
             raise _bad(f"tools[{i}].name", "Field required")
         schema = tool.get("input_schema")
@@ -213,7 +254,7 @@ def to_chat(msg: Messages, *, reasoning: bool = True, tools_ok: bool = True) -> 
     ``tools_ok``: whether the route calls tools (if not, offered tools are dropped: the door refuses
     a request that forces one before it gets here)."""
     req, prompt = msg.head, msg.prompt
-    tools, dropped_tools = function_tools(prompt.tools)
+    tools, dropped_tools = function_tools(prompt.tools, prompt)
     if not tools_ok:
         dropped_tools += [t["function"]["name"] for t in tools]
         tools = []
