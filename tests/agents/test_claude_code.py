@@ -6,12 +6,14 @@ asks for ``Edit``, sees the edit's result, then answers; the file must have chan
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.agents.conftest import Agents, agent_turn, assert_task_done, base_env, run_agent
+from tests.agents.conftest import FINAL, Agents, agent_turn, assert_task_done, base_env, run_agent
+from tests.fakes import mcp_stdio
 from tests.fakes.agent_upstream import Step
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.threaded import BackgroundLoop
@@ -133,3 +135,39 @@ def test_claude_code_stops_at_once_on_a_bad_key_or_no_credits(
         assert result["api_error_status"] == 402 and "credit balance is too low" in result["result"].lower()
     else:
         assert result["api_error_status"] == 401 and "credit" not in result["result"].lower()
+
+
+@pytest.mark.parametrize("model", [None, "chat-agent"], ids=["native-default-model", "translated"])
+def test_claude_code_finds_an_mcp_tool_by_tool_search(
+    model: str | None,
+    agents: Agents,
+    agent_loop: BackgroundLoop,
+    make_live_server: Any,
+    openai_upstream: FakeOpenAI,
+    project: Path,
+    home: Path,
+) -> None:
+    """Claude Code defers an MCP server's tools behind its ToolSearch (``defer_loading: true``, the
+    advanced-tool-use beta): the search's ``tool_result`` loads a tool by a ``tool_reference`` block,
+    and a chat model is offered that tool from then on, as Anthropic's is, never the placeholder."""
+    config = project.parent / "mcp.json"
+    server_cmd = {"command": sys.executable, "args": [str(Path(mcp_stdio.__file__))]}
+    config.write_text(json.dumps({"mcpServers": {"tracker": server_cmd}}))
+    tool = "mcp__tracker__open_ticket"
+    steps = [Step("ToolSearch", {"query": f"select:{tool}"}), Step(tool, {"id": 7})]
+    with agent_turn(agent_loop, make_live_server, openai_upstream.base_url, steps) as (fake, server):
+        env = {**claude_env(home, server.url, server.create_key(), model), "ENABLE_TOOL_SEARCH": "true"}
+        argv = [str(agents.claude), "-p", "Open ticket 7.", "--output-format", "json"]
+        argv += ["--mcp-config", str(config), "--allowedTools", f"ToolSearch,{tool}", "--max-turns", "6"]
+        proc = run_agent(argv, project, env)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 0 and result["result"] == FINAL, (result, proc.stderr)
+    assert mcp_stdio.TICKET in fake.results[1]
+    loaded = fake.planned[1].json
+    if model is None:  # passed through: the deferred tools and the tool_reference as sent
+        assert any(t.get("defer_loading") for t in loaded["tools"] if t["name"] == tool)
+        assert '"tool_reference"' in fake.planned[1].body.decode()
+    else:
+        names = [t["function"]["name"] for t in loaded["tools"]]
+        assert tool in names and "DeferredToolPlaceholder" not in names
+        assert f"[tool loaded: {tool}]" in fake.results[0]

@@ -189,8 +189,9 @@ def function_tools(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Client tools as chat function tools; server tools (a ``type`` other than custom) left out, and
     deferred tools (``defer_loading: true``) until the conversation loads them (``loaded_tools``):
-    Anthropic keeps them out of the model's context until then. Claude Code defers its MCP tools: with
-    many servers it sends hundreds, and a chat request takes at most 128."""
+    Anthropic keeps them out of the model's context until then. Claude Code sends an MCP tool once its
+    ToolSearch loaded it, and a placeholder the model must never call; a client of Anthropic's own tool
+    search sends every deferred tool, often more than the 128 a chat request takes."""
     kept: list[dict[str, Any]] = []
     dropped: list[str] = []
     loaded: set[str] | None = None
