@@ -287,7 +287,9 @@ class MeteredCore(SettleSteps, CacheSteps):
             f.req = replace(f.req, cache=None)
         if f.meta.trace is not None:
             f.meta.trace.attempt_end()  # an attempt's span lasts until its first event
-        events = self._events(f, provider, UpstreamPump(first, upstream, provider=provider), attempts[-1])
+        pump = UpstreamPump(first, upstream, provider=provider)
+        attempts[-1].counter = lambda: pump.produced  # what a later report of the adapter counts
+        events = self._events(f, provider, pump, attempts[-1])
         # Run the generator to its priming point, inside its try: from now on it owns the hold, and
         # closing it (or its finalisation, if the door never iterates it because the client left
         # first) settles the hold to what the upstream produced.
@@ -317,8 +319,9 @@ class MeteredCore(SettleSteps, CacheSteps):
                 if bodies and kept is not None:
                     self._keep_bodies(f, [e.payload for e in kept])
                 # Output already reached the client: a failure after it (a reset, an error event, an
-                # invalid usage answer) is charged for what was produced, never a free request.
-                usage = pump.usage or f.estimate_usage(pump.produced)
+                # invalid usage answer) is charged for what was produced, never a free request: the
+                # upstream's last reported figures and the output since, estimated.
+                usage = self._known_usage(f, provider, pump, live)
                 settle = self._settle_and_log(
                     f,
                     provider,

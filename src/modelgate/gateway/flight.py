@@ -4,7 +4,8 @@ running usage an adapter reports during one attempt (``LiveUsage``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from modelgate.cache.stage import Lookup
 from modelgate.catalog.models import Route
@@ -48,6 +49,23 @@ class Flight:
         cap = self.prep.max_tokens * max(self.req.n, 1)
         return Usage(prompt_tokens=self.prep.prompt_estimate, completion_tokens=min(produced, cap))
 
+    def best_usage(self, reported: Usage | None, since: int) -> Usage:
+        """A stream that ended without the upstream's last word (an error after output, a client
+        gone and the drain cut short): the figures the upstream last reported, exact where it knew
+        them (input, cache reads and writes, output so far; Anthropic's ``message_start``, Gemini's
+        ``usageMetadata``, a usage chunk), plus the output produced since that report estimated (one
+        token per output event, within the output cap); never less than what was reported. Without
+        any report: ``estimate_usage`` of the events produced."""
+        if reported is None:
+            return self.estimate_usage(since)
+        cap = self.prep.max_tokens * max(self.req.n, 1)
+        output = reported.completion_tokens
+        output = max(output, min(output + since, cap))
+        prompt = reported.prompt_tokens or self.prep.prompt_estimate
+        if output == reported.completion_tokens and prompt == reported.prompt_tokens:
+            return reported
+        return replace(reported, prompt_tokens=prompt, completion_tokens=output)
+
     @property
     def pool(self) -> PoolRequest | None:
         """For a model balanced over a pool: what the router needs (its per-minute token count is
@@ -72,14 +90,23 @@ class Flight:
 class LiveUsage:
     """The last running totals an adapter reported for one attempt (``ProviderCall.on_usage``)."""
 
-    __slots__ = ("route", "usage")
+    __slots__ = ("at", "counter", "route", "usage")
 
     def __init__(self, route: Route) -> None:
         self.route = route  # its prices are the charge's (a route may carry its own sheet)
         self.usage: Usage | None = None
+        # A stream's count of output events read so far (``UpstreamPump.produced``), and its value
+        # at the last report: the output the report does not count yet is the difference.
+        self.counter: Callable[[], int] | None = None
+        self.at = 0
 
     def report(self, usage: Usage) -> None:
         self.usage = usage
+        self.at = self.counter() if self.counter is not None else 0
+
+    def since(self) -> int:
+        """Output events read after the last report (a stream's)."""
+        return self.counter() - self.at if self.counter is not None else 0
 
     def produced(self) -> Usage | None:
         """What was reported, when it counts anything."""

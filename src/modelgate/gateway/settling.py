@@ -5,6 +5,7 @@ request ends its hold exactly once, and leaves its log row.
                              by the client: a cancelled caller cannot skip them)
     failure ───────────────▶ release + log row
     client left a stream ──▶ drain the upstream for its usage (or the live counts) → settle (499)
+    failed after output ───▶ settle to the last reported usage + the output since, estimated
     cancelled whole answer ─▶ settle to the adapter's live counts when exact, else release
 """
 
@@ -113,15 +114,27 @@ class SettleSteps:
     async def _settle_abandoned(self, f: Flight, provider: str, pump: UpstreamPump, live: LiveUsage) -> None:
         """A stream whose client left: charge what the upstream produced (drained for its usage,
         or the adapter's live counts, or every event produced counted)."""
-        drain = self._drains(provider)
-        usage = await pump.abandon(drain=drain, drain_seconds=DRAIN_TIMEOUT)
-        reported = live.produced()
-        if not drain and reported is not None:
-            usage = reported
-        usage = usage or f.estimate_usage(pump.produced)
+        usage = await pump.abandon(drain=self._drains(provider), drain_seconds=DRAIN_TIMEOUT)
+        if not pump.ended or usage is None:  # the drain was cut short, or there was none
+            usage = self._known_usage(f, provider, pump, live)
         await self._settle_and_log(
             f, provider, usage, f.cost(usage, live.route), "client_disconnected", http_status=499
         )
+
+    def _known_usage(self, f: Flight, provider: str, pump: UpstreamPump, live: LiveUsage) -> Usage:
+        """What a stream that ended without the upstream's last word is charged: the adapter's live
+        counts where they are exact (the local model); else the latest figures the upstream
+        reported, in its events or to ``on_usage``, with the output since then estimated
+        (``Flight.best_usage``); else an estimate of what was produced."""
+        if not self._drains(provider):
+            exact = live.produced()
+            if exact is not None:
+                return exact
+        if live.usage is not None and (pump.usage is None or live.since() < pump.since):
+            return f.best_usage(live.usage, live.since())
+        if pump.usage is not None:
+            return f.best_usage(pump.usage, pump.since)
+        return f.estimate_usage(pump.produced)
 
     def _settle_cancelled(self, f: Flight, provider: str, live: LiveUsage) -> bool:
         """A cancelled whole answer from an adapter with exact live counts: charge what it produced."""

@@ -22,7 +22,18 @@ WAIT = Event(None, output=False)  # ``UpstreamPump.take``: nothing read yet (com
 
 
 class UpstreamPump:
-    __slots__ = ("_items", "_task", "_upstream", "_waiter", "abandoned", "finish", "produced", "usage")
+    __slots__ = (
+        "_items",
+        "_task",
+        "_upstream",
+        "_waiter",
+        "abandoned",
+        "ended",
+        "finish",
+        "produced",
+        "since",
+        "usage",
+    )
 
     def __init__(self, first: Event | None, upstream: AsyncIterator[Event], *, provider: str) -> None:
         self._upstream = upstream
@@ -35,8 +46,13 @@ class UpstreamPump:
         # Events with output read from the upstream (the client may have seen fewer): what an
         # upstream that never reports usage is charged for.
         self.produced = 0
+        # Of those, the ones read after the last event that carried usage: output the upstream's
+        # last report does not count yet (what a stream cut after that report is estimated for).
+        self.since = 0
+        self.ended = False  # the upstream ended its stream itself (``usage`` is then its last word)
         self.abandoned = False
         if first is None:
+            self.ended = True
             self._put(_END)
             self._task: asyncio.Task[None] | None = None
             return
@@ -49,17 +65,20 @@ class UpstreamPump:
         try:
             async for event in self._upstream:
                 # _note and _put inline: two calls per event fewer
-                if event.usage is not None:
-                    self.usage = event.usage
-                if event.finish is not None:
-                    self.finish = event.finish
                 if event.output:
                     self.produced += 1
+                    self.since += 1
+                if event.usage is not None:
+                    self.usage = event.usage
+                    self.since = 0
+                if event.finish is not None:
+                    self.finish = event.finish
                 if not self.abandoned:
                     items.append(event)
                     waiter = self._waiter
                     if waiter is not None and not waiter.done():
                         waiter.set_result(None)
+            self.ended = True
             self._put(_END)
         except GatewayError as exc:
             self._put(exc)
@@ -84,12 +103,14 @@ class UpstreamPump:
             waiter.set_result(None)
 
     def _note(self, event: Event) -> None:
-        if event.usage is not None:
-            self.usage = event.usage
-        if event.finish is not None:
-            self.finish = event.finish
         if event.output:
             self.produced += 1
+            self.since += 1
+        if event.usage is not None:
+            self.usage = event.usage
+            self.since = 0
+        if event.finish is not None:
+            self.finish = event.finish
 
     def take(self) -> Event | None:
         """The next event if one is already read (None at the end), else ``WAIT``: call ``next()``.

@@ -109,6 +109,8 @@ class AnthropicProvider(AdapterDefaults):
                     finished = True
                 elif delta is not None:
                     yield Chunk(choices=[_choice(delta, None)])
+                if kind == "message_start":  # exact input and cache figures, after the event they count
+                    call.on_usage(state.usage)
                 if state.stopped:
                     break
         if not state.stopped:
@@ -164,7 +166,11 @@ class AnthropicProvider(AdapterDefaults):
                         message = event.get("message")
                         if isinstance(message, dict) and isinstance(message.get("usage"), dict):
                             usage_raw.update(message["usage"])
-                        yield RawEvent(frame, kind)
+                        # The exact input and cache figures, so far: what a stream cut later is charged
+                        # (with its output since estimated); message_delta's usage is the last word.
+                        yield RawEvent(
+                            frame, kind, usage=parse_usage(usage_raw, self.name) if usage_raw else None
+                        )
                         continue
                     if kind == "message_delta":
                         if isinstance(event.get("usage"), dict):

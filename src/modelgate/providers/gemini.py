@@ -233,6 +233,8 @@ class GeminiProvider(AdapterDefaults):
                 deltas = state.feed(event)
                 if deltas:
                     yield Chunk(choices=deltas)
+                if state.usage is not None and "usageMetadata" in event:
+                    call.on_usage(state.usage)  # the counts so far, with the chunk they count: a cut stream's
         if not state.finished:
             raise UpstreamConnectionError(
                 f"upstream {self.name} ended the stream before a finish reason", provider=self.name
