@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelgate.errors import InsufficientCreditsError
+from modelgate.errors import DatabaseUnavailableError, InsufficientCreditsError
 from modelgate.store import sqlite_wal
 from modelgate.store.sqlite_writer import SQLiteWriter
 
@@ -136,6 +136,33 @@ async def test_a_checkpoint_never_holds_writes_off_while_a_reader_reads(db: Path
     _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     conn.close()
     assert frames <= 4
+    await w.aclose()
+
+
+async def test_a_database_locked_past_the_deadline_refuses_new_holds_at_once(db: Path) -> None:
+    """Another process holds the write lock: the first hold waits its deadline, then 503; once writes
+    have failed for that long, a new hold is refused at once (before: it waited the deadline again)
+    and nothing of it is queued; writes go on once the lock is released."""
+    w = SQLiteWriter(db, timeout=0.2)
+    w.start()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DatabaseUnavailableError):
+            await w.submit(insert(1), deadline=w.timeout)
+        await asyncio.sleep(w.timeout)  # the lock is still held: writes have now failed that long
+        assert w.failing()
+        late = w.submit(insert(2), at_once=True, deadline=w.timeout)
+        assert late.done()
+        with pytest.raises(DatabaseUnavailableError):
+            await late
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    await w.flush()  # the first hold's write, once the lock is gone
+    assert await w.submit(insert(3), at_once=True, deadline=w.timeout) == 3
+    await w.flush()
+    assert rows(db) == [1, 3]
     await w.aclose()
 
 

@@ -20,12 +20,13 @@ waiting: a hold's upstream call is on its way while the COMMIT happens in the ne
 Only a failed COMMIT (a disk error; not a lock, which is taken first) can undo an answer already
 given; the batch is then re-applied in order when the database accepts writes again.
 
-When the database cannot be written (another process holds the write lock, a full or failing
-disk), batches are retried with a growing delay, and what waits is bounded: an operation submitted
-with a ``deadline`` (a hold) fails with ``DatabaseUnavailableError`` (503) after that many seconds,
-and if it commits later after all, its ``orphan`` receives the result (a hold nobody will settle is
-released). Settles, releases and log rows are retried until they commit, so the books are exact
-once the database is writable again; only a closing writer gives up (after ``GIVE_UP_AFTER``).
+When the database cannot be written (another process holds the write lock, a full or failing disk),
+batches are retried with a growing delay, and what waits is bounded: an operation submitted with a
+``deadline`` (a hold) fails with ``DatabaseUnavailableError`` (503) after that many seconds, and if
+it commits later after all, its ``orphan`` receives the result (a hold nobody will settle is
+released); once writes have been failing for that long, new ones fail at once. Settles, releases and
+log rows are retried until they commit, so the books are exact once the database is writable again;
+only a closing writer gives up (after ``GIVE_UP_AFTER``).
 
 The loop never waits on a lock: the connection's busy timeout is zero, and a batch that finds the
 write lock taken (another process, or the SQLAlchemy pool's occasional admin write) is retried a
@@ -124,7 +125,8 @@ class SQLiteWriter:
 
         ``deadline``: seconds the caller waits at most; then the future fails with
         ``DatabaseUnavailableError`` (the op still runs when the database comes back, and its
-        result goes to ``orphan``).
+        result goes to ``orphan``). While writes have been failing for longer than ``deadline``
+        already, the op fails at once and is not queued.
 
         ``at_once``: when the writer is idle (nothing queued, no batch pending), run ``op`` right
         now in a new batch transaction and return a future that already holds its result; the
@@ -134,6 +136,10 @@ class SQLiteWriter:
         (one commit for many requests, and tasks resuming together)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
+        since = self._failing_since
+        if deadline is not None and since is not None and loop.time() - since >= deadline:
+            fut.set_exception(outage.unavailable())  # failing that long already: 503 now, nothing queued
+            return fut
         if at_once and self._scheduled is None and self._begin():
             conn = self._conn
             assert conn is not None
