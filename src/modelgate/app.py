@@ -52,6 +52,7 @@ from modelgate.providers.registry import ProviderTypeRegistry, build_providers, 
 from modelgate.settings import Settings, sqlite_path
 from modelgate.store.db import Database
 from modelgate.store.holds_owners import FileOwners, new_owner_id
+from modelgate.store.keys import last_used_through
 from modelgate.store.lease_keeper import LeaseKeeper
 from modelgate.store.leases import LeaseBook
 from modelgate.store.ledger import Ledger, LedgerBase
@@ -202,6 +203,8 @@ def build_app(
             timeout=settings.database_timeout,
             stale_on_outage=leases is not None,
         )
+        if isinstance(logsink, WriterLogSink):  # a SQLite file: no write transaction besides the writer's
+            keys.write_last_used = last_used_through(logsink.writer)
         metrics = Metrics()
         metrics.watch_queue_depth(providers)
         metrics.log_rows_set_aside.fn = lambda: {(): float(logsink.set_aside())}

@@ -79,6 +79,9 @@ class KeyAuthenticator:
         # Set by ``limits.share_invalidations``: tells every instance and waits for them all.
         self.fanout: Callable[..., Awaitable[None]] | None = None
         self._fanouts: set[asyncio.Future[None]] = set()
+        # On a SQLite file: last-used times go through the ledger's group-commit writer
+        # (``store.keys.last_used_through``), never a pooled connection's write transaction.
+        self.write_last_used: Callable[[dict[int, datetime]], Awaitable[None]] | None = None
         # Digests that matched no key, remembered briefly so a flood of bad keys spares the database.
         self._unknown: dict[str, float] = {}
 
@@ -214,8 +217,12 @@ class KeyAuthenticator:
         if not self._last_used:
             return
         pending, self._last_used = self._last_used, {}
+        used = {key_id: _utc(when) for key_id, when in pending.items()}
+        if self.write_last_used is not None:
+            await self.write_last_used(used)
+            return
         async with self._engine.begin() as conn:
-            await set_last_used(conn, {key_id: _utc(when) for key_id, when in pending.items()})
+            await set_last_used(conn, used)
 
 
 def _allowed(own: list[str] | None, project: tuple[str, ...] | None) -> frozenset[str] | None:

@@ -3,6 +3,9 @@ revoked (the ledgers' holds find that out; ``accounts/keys.py`` authenticates)."
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +18,7 @@ from modelgate.store.db import Conn
 from modelgate.store.organisations import ORG_WIDE_ROLES
 from modelgate.store.schema import Account, ApiKey
 from modelgate.store.schema_web import PlaygroundKey
+from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
 
 INVALID_KEY_MESSAGE = (
     "This request requires a valid API key. You can create a new API key on the Keys page: /app/keys"
@@ -117,6 +121,23 @@ async def key_row_by_digest(conn: Conn, *, digest: str) -> dict[str, Any] | None
 async def set_last_used(conn: Conn, used: dict[int, datetime]) -> None:
     for key_id, when in used.items():
         await conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when))
+
+
+def last_used_through(writer: SQLiteWriter) -> Callable[[dict[int, datetime]], asyncio.Future[None]]:
+    """``set_last_used`` on a SQLite file: one operation of the group-commit writer (one statement in
+    its next batch). Through a pooled connection, the UPDATEs held SQLite's write lock from the first
+    one to the COMMIT, across event-loop iterations (one per key, then the commit): on a busy loop, a
+    burst's flush kept the writer's holds waiting 0.2-0.6 s (measured)."""
+
+    def write(used: dict[int, datetime]) -> asyncio.Future[None]:
+        rows = [(sqlite_timestamp(when), key_id) for key_id, when in used.items()]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany("UPDATE api_keys SET last_used_at = ? WHERE id = ?", rows)
+
+        return writer.submit(op)
+
+    return write
 
 
 # -- the Keys page and the playground's internal key --------------------------------------------
