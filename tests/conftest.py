@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import secrets
 import socket
 import threading
@@ -96,7 +97,31 @@ models:
 """
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out for outgoing connections (and ``bind(0)``)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _free_port() -> int:
+    """A port nothing listens on now, for a server started a moment later (a subprocess, nginx,
+    PostgreSQL). Drawn at random below the kernel's ephemeral range where there is room: there no
+    client connection of this or a parallel test process (pytest-xdist workers) can take it before
+    the server binds it, and two processes drawing at once rarely meet. A server in this process
+    binds at once instead (``_ServerThread``)."""
+    low = _ephemeral_low()
+    if low > 12_000:
+        draw = random.SystemRandom()
+        for _ in range(100):
+            port = draw.randrange(10_000, low)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -234,19 +259,27 @@ class _ServerThread:
     """A live server as ``modelgate serve`` runs it: the guarded HTTP protocol (slow or idle
     clients) and the connection cap of ``settings`` (``httpserver.uvicorn_options``)."""
 
-    def __init__(self, app: Any, port: int, settings: Settings | None = None) -> None:
+    def __init__(self, app: Any, port: int = 0, settings: Settings | None = None) -> None:
         settings = settings or Settings()
+        # Bound here, before the thread starts: no other process (parallel test workers, their
+        # clients) can take the port between choosing it and listening on it.
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind(("127.0.0.1", port))
+        except OSError:
+            self.sock.bind(("127.0.0.1", 0))  # taken since it was chosen: any free port will do
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
-            port=port,
+            port=int(self.sock.getsockname()[1]),
             log_level="warning",
             lifespan="on",
             **uvicorn_options(settings),
         )
         config.modelgate_timeouts = (settings.http_header_timeout, settings.http_body_timeout)  # type: ignore[attr-defined]
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def start(self) -> None:
         self.thread.start()
@@ -259,6 +292,7 @@ class _ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+        self.sock.close()
 
 
 @pytest.fixture
@@ -278,7 +312,7 @@ def make_live_server(database_url: str, tmp_path: Path) -> Iterator[Any]:
         )
         app = build_app(settings)
         asyncio.run(_create_schema(database_url))
-        thread = _ServerThread(app, _free_port(), settings)
+        thread = _ServerThread(app, settings=settings)
         thread.start()
         threads.append(thread)
         return LiveServer(url=f"http://127.0.0.1:{thread.server.config.port}", settings=settings, app=app)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import _free_port
 from tests.spec_helpers import response_schema, validate
 
 KEY_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -54,12 +54,6 @@ def test_bad_config_fails_fast_with_file_and_key(tmp_path):
     out = run_cli("serve", "--config", str(cfg), "--port", "1", env=env)
     assert out.returncode == 2
     assert str(cfg) in out.stderr and "providers.x.type" in out.stderr and "teleport" in out.stderr
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.local_model

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,17 +26,12 @@ import requests
 from sqlalchemy import text
 
 from modelgate.store.db import Database
+from tests.conftest import _free_port
 
 # Far above the worker's own bound (shutdown_timeout 5 s + cancellation + closing), so a busy machine
 # passes; far below what the two generations left running would need without the fix.
 EXIT_BOUND = 60.0
 STORY = "Write a very long story."  # greedy SmolLM2 writes until max_tokens
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for(predicate: Any, within: float, what: str) -> None:

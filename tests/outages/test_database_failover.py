@@ -32,7 +32,7 @@ from modelgate.store.db import Database
 from modelgate.store.organisations import create_org, create_project
 from modelgate.store.schema import Budget, BudgetSpend, LedgerEntry
 from tests.books import books
-from tests.conftest import LiveServer, _create_schema, _free_port, _ServerThread, _truncate_pg
+from tests.conftest import LiveServer, _create_schema, _ServerThread, _truncate_pg
 from tests.fakes.chaos_proxy import ChaosProxy
 from tests.fakes.openai_server import FakeOpenAI
 from tests.outages.conftest import outage_config, target_port, through_proxy, until
@@ -152,7 +152,7 @@ def gateway(
         lease_fraction=0.5,
         outage_journal=tmp_path / "journal",
     )
-    thread = _ServerThread(build_app(settings), _free_port(), settings)
+    thread = _ServerThread(build_app(settings), settings=settings)
     thread.start()
     app = thread.server.config.app
     try:

@@ -21,7 +21,7 @@ import requests
 
 from modelgate.app import build_app
 from modelgate.settings import Settings, sqlite_path
-from tests.conftest import LiveServer, _create_schema, _free_port, _ServerThread, _truncate_pg
+from tests.conftest import LiveServer, _create_schema, _ServerThread, _truncate_pg
 from tests.fakes.chaos_proxy import ChaosProxy
 from tests.fakes.openai_server import FakeOpenAI, Scripted
 from tests.outages.conftest import (
@@ -75,7 +75,7 @@ def pg_gateway(
             database_timeout=BOUND,
             key_cache_ttl=3600,
         )
-        thread = _ServerThread(build_app(settings), _free_port(), settings)
+        thread = _ServerThread(build_app(settings), settings=settings)
         thread.start()
         threads.append(thread)
         url = f"http://127.0.0.1:{thread.server.config.port}"

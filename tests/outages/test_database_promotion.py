@@ -158,7 +158,7 @@ def test_failover_to_a_promoted_standby_under_load(
         ledger_synchronous_commit=True,
     )
     app = build_app(settings)
-    thread = _ServerThread(app, _free_port(), settings)
+    thread = _ServerThread(app, settings=settings)
     thread.start()
     load = Load(f"http://127.0.0.1:{thread.server.config.port}", [solo_key, team_key])
     try:

@@ -57,7 +57,7 @@ def cluster(
                 **kw,
             )
             app = build_app(settings)
-            t = _ServerThread(app, _free_port())
+            t = _ServerThread(app)
             t.start()
             threads.append(t)
             out.append(LiveServer(url=f"http://127.0.0.1:{t.server.config.port}", settings=settings, app=app))

@@ -15,7 +15,7 @@ import pytest
 
 from modelgate.app import build_app
 from modelgate.settings import Settings
-from tests.conftest import MOCK_CONFIG, LiveServer, _create_schema, _free_port, _ServerThread
+from tests.conftest import MOCK_CONFIG, LiveServer, _create_schema, _ServerThread
 from tests.fakes.openai_server import FakeOpenAI
 
 # Same upstream as mock/echo; generous output limit so the docs samples (max_tokens 15000) run as-is.
@@ -40,7 +40,7 @@ def serve(database_url: str, upstream: FakeOpenAI, tmp_path: Path, extra: str = 
     settings = Settings(database_url=database_url, config=config, bootstrap=False, log_flush_interval=0.05)
     app = build_app(settings)
     asyncio.run(_create_schema(database_url))
-    thread = _ServerThread(app, _free_port())
+    thread = _ServerThread(app)
     thread.start()
     try:
         yield LiveServer(url=f"http://127.0.0.1:{thread.server.config.port}", settings=settings, app=app)

@@ -14,7 +14,7 @@ import pytest
 
 from modelgate.app import build_app
 from modelgate.settings import Settings
-from tests.conftest import MOCK_CONFIG, LiveServer, _create_schema, _free_port, _ServerThread
+from tests.conftest import MOCK_CONFIG, LiveServer, _create_schema, _ServerThread
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.smtp import Mailbox, smtp_server
 from tests.web.conftest import DESKTOP, PHONE, new_page
@@ -54,7 +54,7 @@ def mail_web(database_url: str, openai_upstream: FakeOpenAI, tmp_path: Path) -> 
         )
         app = build_app(settings)
         asyncio.run(_create_schema(database_url))
-        thread = _ServerThread(app, _free_port())
+        thread = _ServerThread(app)
         thread.start()
         url = f"http://127.0.0.1:{thread.server.config.port}"
         yield MailServer(LiveServer(url=url, settings=settings, app=app), box)

@@ -20,7 +20,7 @@ from modelgate.app import build_app
 from modelgate.settings import Settings
 from modelgate.store.db import Database
 from modelgate.store.schema import RequestBody
-from tests.conftest import LiveServer, _free_port, _ServerThread
+from tests.conftest import LiveServer, _ServerThread
 from tests.fakes.openai_server import FakeOpenAI, Scripted
 from tests.web.helpers import create_key, csrf, eventually, logged_in, make_account, with_db
 
@@ -173,7 +173,7 @@ def test_the_switch_reaches_another_instance_without_a_restart(
         catalog_poll_interval=0.2,
     )
     app = build_app(settings)
-    second = _ServerThread(app, _free_port())
+    second = _ServerThread(app)
     second.start()
     try:
         other = LiveServer(url=f"http://127.0.0.1:{second.server.config.port}", settings=settings, app=app)
