@@ -347,27 +347,34 @@
     if (info.stopped) lookUpStopped(view, msg, info, gen);
   }
 
-  // A stopped stream never receives its usage frame: the request log has what it cost (written
-  // once the server has settled it, usually within a second).
+  // A stopped stream never receives its usage frame: the request log has what it cost, written
+  // once the server has settled it (usually within a second, far later on a busy server). Looked
+  // up with a growing interval for LOOKUP_MS: a 404 (not written yet), a 429, a 5xx or a failed
+  // fetch is tried again; any other answer ends the lookup ("see the request logs").
+  const LOOKUP_MS = 180000;
   async function lookUpStopped(view, msg, info, gen) {
     const id = info.requestId || info.clientId;
-    for (let i = 0; i < 40 && gen === generation; i++) {
-      await new Promise((done) => setTimeout(done, i < 10 ? 300 : 1000));
+    const until = Date.now() + LOOKUP_MS;
+    for (let wait = 300; gen === generation && Date.now() < until; wait = Math.min(wait * 1.5, 3000)) {
+      await new Promise((done) => setTimeout(done, wait));
+      let r;
       try {
-        const r = await fetch("/app/requests/" + encodeURIComponent(id), { headers: { Accept: "application/json" } });
-        if (r.status === 404) continue;
-        if (!r.ok) break;
+        r = await fetch("/app/requests/" + encodeURIComponent(id), { headers: { Accept: "application/json" } });
+      } catch (_) { continue; }
+      if (r.status === 404 || r.status === 429 || r.status >= 500) continue;
+      if (!r.ok) break;
+      try {
         const row = (await r.json()).data[0];
         info.requestId = row.inference_id;
         info.usage = { prompt_tokens: row.prompt_tokens, completion_tokens: row.completion_tokens,
           completion_tokens_details: { reasoning_tokens: row.reasoning_tokens } };
         info.cost = { credits_used: row.credits, usd_spent: row.credits / 2000000 };
-        if (gen !== generation) return;
-        paint(view, msg);
-        save();
-        refreshBalance();
-        return;
       } catch (_) { break; }
+      if (gen !== generation) return;
+      paint(view, msg);
+      save();
+      refreshBalance();
+      return;
     }
     info.lookupFailed = true;
     if (gen === generation) paint(view, msg);
