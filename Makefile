@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# Test worker processes (pytest-xdist) for `make test`. More than the cores pays: most tests wait on
+# servers, subprocesses and browsers. `make test WORKERS=0` runs the suite in one process.
+WORKERS ?= 4
 
 .PHONY: serve test install install-dev browser axe agents clients-latest lint typecheck bench clean
 
@@ -77,7 +80,7 @@ clients-latest: install-dev
 test: install-dev browser axe agents
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadgroup
 
 lint:
 	$(BIN)/ruff check src tests bench
