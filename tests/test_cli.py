@@ -92,7 +92,7 @@ def test_first_start_prints_key_and_seed_sample_works(tmp_path: Path):
         base = f"http://127.0.0.1:{port}"
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{base}/health", timeout=10).ok:
+                if requests.get(f"{base}/health", timeout=60).ok:
                     break
             except requests.ConnectionError:
                 time.sleep(0.2)

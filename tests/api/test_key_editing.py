@@ -45,19 +45,19 @@ def test_allowed_models_rpm_and_expiry_are_editable(live_server):
     assert r.json()["error"]["type"] == "permission_error"
 
     # An alias of an allowed model is allowed; PATCH changes only what it names.
-    r = requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"allowed_models": ["echo"]}, timeout=10)
+    r = requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"allowed_models": ["echo"]}, timeout=60)
     patched = check(r, "keys-patch.json", "/v1/keys/{prefix}", "patch")["data"]
     assert patched["allowed_models"] == ["echo"] and patched["name"] == "svc"
     assert chat(live_server, key, model="mock/echo").status_code == 200
     assert _messages(live_server, key).status_code == 200
 
     # rpm: the second request in the minute is refused with 429 and Retry-After.
-    r = requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"rpm": 1}, timeout=10)
+    r = requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"rpm": 1}, timeout=60)
     assert r.json()["data"]["rpm"] == 1
     assert chat(live_server, key).status_code == 200
     r = chat(live_server, key)
     assert r.status_code == 429 and "Retry-After" in r.headers
-    r = requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"rpm": None}, timeout=10)
+    r = requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"rpm": None}, timeout=60)
     assert r.json()["data"]["rpm"] is None
 
     # Expiry: a past time refuses the key at once; removing it restores it.
@@ -66,14 +66,14 @@ def test_allowed_models_rpm_and_expiry_are_editable(live_server):
     )
     assert r.json()["data"]["expires_at"] == "2020-01-01T00:00:00.000Z"
     assert "expired" in error(chat(live_server, key), 401)["message"]
-    requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"expires_at": None}, timeout=10)
+    requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"expires_at": None}, timeout=60)
     assert chat(live_server, key).status_code == 200
 
     # Invalid values are 400s in the envelope, never 500s.
     for bad in ({"expires_at": "tomorrow"}, {"rpm": 0}, {"allowed_models": "mock/echo"}, {"tpm": -1}):
-        error(requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json=bad, timeout=10), 400)
+        error(requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json=bad, timeout=60), 400)
     # PUT resets what it leaves out.
-    r = requests.put(f"{url}/{prefix}", headers=auth(mgmt), json={"name": "x"}, timeout=10)
+    r = requests.put(f"{url}/{prefix}", headers=auth(mgmt), json={"name": "x"}, timeout=60)
     assert r.json()["data"]["allowed_models"] is None
 
 

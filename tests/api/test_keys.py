@@ -29,7 +29,7 @@ def test_key_lifecycle(live_server):
     assert data["monthly_usage"] == 0 and data["disabled"] is False and data["name"] == "svc"
 
     # An empty body creates a key with defaults (the body is optional).
-    bare = check(requests.post(url, headers=auth(mgmt), timeout=10), "keys-post.json", "/v1/keys", "post")[
+    bare = check(requests.post(url, headers=auth(mgmt), timeout=60), "keys-post.json", "/v1/keys", "post")[
         "data"
     ]
     assert bare["name"] is None and bare["scopes"] is None and "limit" not in bare
@@ -40,7 +40,7 @@ def test_key_lifecycle(live_server):
     assert listed[0]["monthly_usage"] > 0 and "key" not in listed[0]
 
     # Disable: refused on the very next request (the auth cache is invalidated).
-    r = requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"disabled": True}, timeout=10)
+    r = requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"disabled": True}, timeout=60)
     patched = check(r, "keys-patch.json", "/v1/keys/{prefix}", "patch")["data"]
     assert patched["disabled"] is True and patched["name"] == "svc" and patched["scopes"] == SCOPES
     error(chat(live_server, key), 401)
@@ -51,21 +51,21 @@ def test_key_lifecycle(live_server):
     assert chat(live_server, key).status_code == 200
 
     # PUT replaces the full set: fields left out take their defaults.
-    r = requests.put(f"{url}/{prefix}", headers=auth(mgmt), json={"name": "put", "limit": None}, timeout=10)
+    r = requests.put(f"{url}/{prefix}", headers=auth(mgmt), json={"name": "put", "limit": None}, timeout=60)
     put = check(r, "keys-put.json", "/v1/keys/{prefix}", "put")["data"]
     assert (
         put["name"] == "put" and put["limit"] is None and put["scopes"] is None and put["disabled"] is False
     )
 
-    r = requests.delete(f"{url}/{prefix}", headers=auth(mgmt), timeout=10)
+    r = requests.delete(f"{url}/{prefix}", headers=auth(mgmt), timeout=60)
     assert check(r, "keys-delete.json", "/v1/keys/{prefix}", "delete")["data"] == {
         "prefix": prefix,
         "deleted": True,
     }
     error(chat(live_server, key), 401)
     assert prefix not in [k["prefix"] for k in get(live_server, "/v1/keys", mgmt).json()["data"]]
-    error(requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"name": "x"}, timeout=10), 404)
-    error(requests.delete(f"{url}/{prefix}", headers=auth(mgmt), timeout=10), 404)
+    error(requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"name": "x"}, timeout=60), 404)
+    error(requests.delete(f"{url}/{prefix}", headers=auth(mgmt), timeout=60), 404)
 
 
 def test_key_endpoint_errors(live_server):
@@ -73,15 +73,15 @@ def test_key_endpoint_errors(live_server):
     regular = live_server.create_key(email="owner@example.com", usd=0)
     stranger = live_server.create_key(email="other@example.com", usd=0)
     url = f"{live_server.url}/v1/keys"
-    error(requests.get(url, timeout=10), 401)
-    error(requests.get(url, headers=auth("0" * 32), timeout=10), 401)
-    error(requests.get(url, headers=auth(regular), timeout=10), 403)
-    error(requests.post(url, headers=auth(regular), json={}, timeout=10), 403)
+    error(requests.get(url, timeout=60), 401)
+    error(requests.get(url, headers=auth("0" * 32), timeout=60), 401)
+    error(requests.get(url, headers=auth(regular), timeout=60), 403)
+    error(requests.post(url, headers=auth(regular), json={}, timeout=60), 403)
     # A management key cannot call models.
     error(chat(live_server, mgmt), 403)
     # Not this account's key, a management key's own prefix, an unknown prefix: 404.
     for prefix in (stranger[:8], mgmt[:8], "ffffffff"):
-        error(requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"name": "x"}, timeout=10), 404)
+        error(requests.patch(f"{url}/{prefix}", headers=auth(mgmt), json={"name": "x"}, timeout=60), 404)
     for body in (
         {"unknown": 1},
         {"scopes": ["model:nope"]},
@@ -95,7 +95,7 @@ def test_key_endpoint_errors(live_server):
         {"name": 5},
         {"scopes": "model:chat"},
     ):
-        error(requests.post(url, headers=auth(mgmt), json=body, timeout=10), 400)
+        error(requests.post(url, headers=auth(mgmt), json=body, timeout=60), 400)
     error(
         requests.post(
             url, headers={**auth(mgmt), "Content-Type": "application/json"}, data=b"{nope", timeout=10
@@ -103,11 +103,11 @@ def test_key_endpoint_errors(live_server):
         400,
     )
     error(
-        requests.patch(f"{url}/{regular[:8]}", headers=auth(mgmt), json={"disabled": "maybe"}, timeout=10),
+        requests.patch(f"{url}/{regular[:8]}", headers=auth(mgmt), json={"disabled": "maybe"}, timeout=60),
         400,
     )
     for lax in ({"disabled": "true"}, {"disabled": 1}, {"disabled": 0}, {"limit": {"threshold": True}}):
-        error(requests.patch(f"{url}/{regular[:8]}", headers=auth(mgmt), json=lax, timeout=10), 400)
+        error(requests.patch(f"{url}/{regular[:8]}", headers=auth(mgmt), json=lax, timeout=60), 400)
     # An integer is still a number.
     r = requests.patch(
         f"{url}/{regular[:8]}",
@@ -136,7 +136,7 @@ def test_scopes_gate_chat(live_server):
 def test_limit_blocks_and_monthly_usage(live_server):
     mgmt = _mgmt(live_server, usd=10.0)
     url = f"{live_server.url}/v1/keys"
-    key = requests.post(url, headers=auth(mgmt), json={"name": "capped"}, timeout=10).json()["data"]["key"]
+    key = requests.post(url, headers=auth(mgmt), json={"name": "capped"}, timeout=60).json()["data"]["key"]
     prefix = key[:8]
     first = chat(live_server, key)
     assert first.status_code == 200
@@ -223,4 +223,4 @@ def test_internal_playground_key_is_invisible_to_the_key_api(live_server):
         f"{live_server.url}/v1/keys/{hidden}", headers=auth(mgmt), json={"disabled": True}, timeout=10
     )
     error(r, 404)
-    error(requests.delete(f"{live_server.url}/v1/keys/{hidden}", headers=auth(mgmt), timeout=10), 404)
+    error(requests.delete(f"{live_server.url}/v1/keys/{hidden}", headers=auth(mgmt), timeout=60), 404)

@@ -19,7 +19,7 @@ def chat(server, key, model, **extra):
 
 
 def metrics(server, query=""):
-    return requests.get(f"{server.url}/models/metrics{query}", timeout=10)
+    return requests.get(f"{server.url}/models/metrics{query}", timeout=60)
 
 
 def test_metrics_after_mixed_traffic(live_server, openai_upstream):

@@ -13,8 +13,8 @@ from tests.conftest import LiveServer
 
 @pytest.mark.parametrize("path", ["/", "/health", "/v1/models", "/v1/models/mock/echo", "/docs"])
 def test_head_answers_like_get_without_a_body(live_server: LiveServer, path: str) -> None:
-    got = requests.get(f"{live_server.url}{path}", timeout=10)
-    head = requests.head(f"{live_server.url}{path}", timeout=10)
+    got = requests.get(f"{live_server.url}{path}", timeout=60)
+    head = requests.head(f"{live_server.url}{path}", timeout=60)
     assert got.status_code == 200
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-type"] == got.headers["content-type"]
@@ -22,8 +22,8 @@ def test_head_answers_like_get_without_a_body(live_server: LiveServer, path: str
 
 
 def test_head_on_a_post_only_door_answers_as_get_does(live_server: LiveServer) -> None:
-    got = requests.get(f"{live_server.url}/v1/chat/completions", timeout=10)
-    head = requests.head(f"{live_server.url}/v1/chat/completions", timeout=10)
+    got = requests.get(f"{live_server.url}/v1/chat/completions", timeout=60)
+    head = requests.head(f"{live_server.url}/v1/chat/completions", timeout=60)
     assert head.status_code == got.status_code != 200 and head.content == b""
 
 
@@ -42,7 +42,7 @@ def test_anthropic_sdk_lists_and_retrieves_models(live_server: LiveServer) -> No
 
 def test_anthropic_page_fields(live_server: LiveServer) -> None:
     headers = {"anthropic-version": "2023-06-01"}
-    first = requests.get(f"{live_server.url}/v1/models", params={"limit": 1}, headers=headers, timeout=10)
+    first = requests.get(f"{live_server.url}/v1/models", params={"limit": 1}, headers=headers, timeout=60)
     body = first.json()
     assert set(body) == {"data", "has_more", "first_id", "last_id"} and body["has_more"] is True
     (item,) = body["data"]
@@ -62,7 +62,7 @@ def test_anthropic_page_fields(live_server: LiveServer) -> None:
         timeout=10,
     ).json()
     assert back["data"][0]["id"] == item["id"]
-    bad = requests.get(f"{live_server.url}/v1/models", params={"limit": 0}, headers=headers, timeout=10)
+    bad = requests.get(f"{live_server.url}/v1/models", params={"limit": 0}, headers=headers, timeout=60)
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
     # Without anthropic-version: OpenAI's list, as before.
-    assert requests.get(f"{live_server.url}/v1/models", timeout=10).json()["object"] == "list"
+    assert requests.get(f"{live_server.url}/v1/models", timeout=60).json()["object"] == "list"

@@ -78,15 +78,15 @@ def test_query_integers_and_dates_out_of_range(server):
 def test_nul_bytes_in_names_filters_and_paths(server):
     key = server.create_key(email="nul@example.com", usd=1.0)
     mkey = server.create_key(email="nul@example.com", usd=0, management=True)
-    r = requests.post(f"{server.url}/v1/keys", headers=auth(mkey), json={"name": "a\u0000b"}, timeout=10)
+    r = requests.post(f"{server.url}/v1/keys", headers=auth(mkey), json={"name": "a\u0000b"}, timeout=60)
     assert error(r, 400)["error"]["param"] == "name"
-    listed = requests.get(f"{server.url}/v1/keys", headers=auth(mkey), timeout=10).json()
+    listed = requests.get(f"{server.url}/v1/keys", headers=auth(mkey), timeout=60).json()
     prefix = (listed["data"] if isinstance(listed, dict) else listed)[0]["prefix"]
     r = requests.patch(
         f"{server.url}/v1/keys/{prefix}", headers=auth(mkey), json={"name": "x\u0000"}, timeout=10
     )
     error(r, 400)
-    r = requests.patch(f"{server.url}/v1/keys/ab%00cd", headers=auth(mkey), json={"name": "x"}, timeout=10)
+    r = requests.patch(f"{server.url}/v1/keys/ab%00cd", headers=auth(mkey), json={"name": "x"}, timeout=60)
     error(r, 400)
     for name in ("model", "client_request_id", "inference_id", "key_prefix"):
         error(get(server, "/v2/logs", key, period="1h", **{name: "a\x00b"}), 400)

@@ -167,5 +167,5 @@ def test_a_row_the_database_refuses_is_set_aside_and_nothing_else_is_lost(live_s
     billing = get(live_server, "/v2/billing", key)
     assert billing.status_code == 200
     assert_books_balance(live_server, email, key, initial_credits=int(USD * CREDITS_PER_USD), requests_made=5)
-    metrics = requests.get(f"{live_server.url}/metrics", timeout=10).text
+    metrics = requests.get(f"{live_server.url}/metrics", timeout=60).text
     assert "modelgate_log_rows_set_aside_total 1" in metrics

@@ -28,7 +28,7 @@ def chat(server: Any, key: str, text: str = "hello there", **kw: Any) -> request
 
 def get(server: Any, path: str, key: str | None, **params: Any) -> requests.Response:
     headers = auth(key) if key else {}
-    return requests.get(f"{server.url}{path}", headers=headers, params=params, timeout=10)
+    return requests.get(f"{server.url}{path}", headers=headers, params=params, timeout=60)
 
 
 def check(resp: requests.Response, spec: str, path: str, method: str = "get") -> dict[str, Any]:

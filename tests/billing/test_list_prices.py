@@ -285,13 +285,13 @@ def test_anthropic_at_list_price_through_every_door(server: LiveServer, fakes: d
                 assert row.uses == ('{"web_search":3}' if usage is SONNET_BELOW else None)
     # /v2/usage/detail and /v2/logs show what the spend is made of (12 requests: 6 below, 6 above)
     auth = {"Authorization": f"Bearer {key}"}
-    detail = requests.get(f"{server.url}/v2/usage/detail?period=1d", headers=auth, timeout=10).json()
+    detail = requests.get(f"{server.url}/v2/usage/detail?period=1d", headers=auth, timeout=60).json()
     (m,) = detail["models"]
     assert m["tokens"]["cache_write_1h"] == 6 * 10_000 and m["tokens"]["cache_write_5m"] == 6 * (
         30_000 + 50_000
     )
     assert m["tokens"]["cache_read"] == 6 * (120_000 + 170_000) and m["requests_above_base_tier"] == 6
-    logs = requests.get(f"{server.url}/v2/logs?period=1d&limit=100", headers=auth, timeout=10).json()["data"]
+    logs = requests.get(f"{server.url}/v2/logs?period=1d&limit=100", headers=auth, timeout=60).json()["data"]
     assert sorted(r["uses"].get("web_search", 0) for r in logs) == [0] * 6 + [3] * 6
     assert {r["tier"] for r in logs} == {0, 1} and all(r["overage"]["credits"] > 0 for r in logs)
 

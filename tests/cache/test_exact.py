@@ -60,7 +60,7 @@ def test_chat_hit_costs_nothing_and_says_what_it_saved(
         },
     }
     assert logs[1]["cache"]["result"] == "miss"
-    metrics = requests.get(cache_server.url + "/metrics", timeout=10).text
+    metrics = requests.get(cache_server.url + "/metrics", timeout=60).text
     assert 'modelgate_cache_lookups_total{mode="exact",outcome="hit",kind="exact"} 1' in metrics
     assert f'modelgate_cache_saved_credits_total{{model="mock/echo"}} {miss.credits}' in metrics
 
@@ -312,7 +312,7 @@ def test_a_keys_policy_applies_when_the_request_says_nothing(
     mgmt = cache_server.create_key(email="owner@example.com", management=True, name="mgmt")
     url = f"{cache_server.url}/v1/keys"
     auth = {"Authorization": f"Bearer {mgmt}"}
-    r = requests.post(url, headers=auth, json={"name": "cached", "cache": "exact"}, timeout=10)
+    r = requests.post(url, headers=auth, json={"name": "cached", "cache": "exact"}, timeout=60)
     assert r.status_code == 200, r.text
     data = r.json()["data"]
     key, prefix = data["key"], data["prefix"]
@@ -326,8 +326,8 @@ def test_a_keys_policy_applies_when_the_request_says_nothing(
     off = client.with_raw_response.create(**plain, extra_headers={"x-modelgate-cache": "off"})
     assert "x-modelgate-cache" not in off.headers  # the request's header wins
     assert len(openai_upstream.requests) == calls + 1
-    r = requests.patch(f"{url}/{prefix}", headers=auth, json={"cache": None}, timeout=10)
+    r = requests.patch(f"{url}/{prefix}", headers=auth, json={"cache": None}, timeout=60)
     assert r.status_code == 200 and r.json()["data"]["cache"] is None
     assert "x-modelgate-cache" not in client.with_raw_response.create(**plain).headers
-    bad = requests.patch(f"{url}/{prefix}", headers=auth, json={"cache": "always"}, timeout=10)
+    bad = requests.patch(f"{url}/{prefix}", headers=auth, json={"cache": "always"}, timeout=60)
     assert bad.status_code == 400

@@ -40,16 +40,16 @@ def test_one_body_limit_for_every_endpoint(make_live_server: Any, openai_upstrea
             auth = {**auth, "Authorization": f"Bearer {mgmt}"}
         else:
             auth = {**auth, "Authorization": f"Bearer {key}"}
-        declared = requests.post(f"{server.url}{path}", data=big, headers=auth, timeout=10)
+        declared = requests.post(f"{server.url}{path}", data=big, headers=auth, timeout=60)
         assert declared.status_code == 413, (path, declared.status_code, declared.text[:200])
         if path in ("/app/playground/chat", "/v2/logs", "/app/login"):
             continue  # refused before any body byte is read (no session / GET-only): nothing to limit
-        streamed = requests.post(f"{server.url}{path}", data=_chunked(LIMIT * 4), headers=auth, timeout=10)
+        streamed = requests.post(f"{server.url}{path}", data=_chunked(LIMIT * 4), headers=auth, timeout=60)
         assert streamed.status_code == 413, (path, streamed.status_code, streamed.text[:200])
     mgmt_auth = {"Authorization": f"Bearer {mgmt}", "content-type": "application/json"}
-    body = requests.post(f"{server.url}/v1/keys", data=big, headers=mgmt_auth, timeout=10).json()
+    body = requests.post(f"{server.url}/v1/keys", data=big, headers=mgmt_auth, timeout=60).json()
     assert body["statusCode"] == 413 and "larger than" in body["message"]
-    anthropic = requests.post(f"{server.url}/v1/messages", data=big, headers={"x-api-key": key}, timeout=10)
+    anthropic = requests.post(f"{server.url}/v1/messages", data=big, headers={"x-api-key": key}, timeout=60)
     assert anthropic.status_code == 413
     assert anthropic.json()["error"]["type"] == "request_too_large"
     # A body under the limit still works.

@@ -163,7 +163,7 @@ def test_gemini_route(embed_server: LiveServer, gemini_upstream: GeminiFake) -> 
 def test_metrics_after_embeddings(embed_server: LiveServer) -> None:
     key = embed_server.create_key()
     assert embed(embed_server, key, input="x").status_code == 200
-    body = requests.get(f"{embed_server.url}/models/metrics", timeout=10).json()
+    body = requests.get(f"{embed_server.url}/models/metrics", timeout=60).json()
     validate(body, response_schema("model-metrics.json", "/models/metrics"))
     (entry,) = [m for m in body["models"] if m["alias"] == "fake/openai-embed"]
     assert entry["endpoint"] == "/v1/embeddings" and set(entry["metrics"]) == {"duration_ms"}
@@ -173,7 +173,7 @@ def test_docs_page_samples_run(embed_server: LiveServer, tmp_path: Path) -> None
     """The Python and JavaScript samples of an embedding model's docs page run as written (key
     filled in) against the server."""
     key = embed_server.create_key()
-    page = requests.get(f"{embed_server.url}/docs/models/fake/openai-embed", timeout=10).text
+    page = requests.get(f"{embed_server.url}/docs/models/fake/openai-embed", timeout=60).text
     samples = {
         lang: html.unescape(re.search(rf'<code id="sample-{lang}">(.*?)</code>', page, re.S).group(1))
         for lang in ("python", "javascript")

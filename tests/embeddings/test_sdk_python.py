@@ -24,7 +24,7 @@ DIMS = {"fake/openai-embed": 16, "fake/gemini-embed": 32}
 
 
 def local_embedding_models(server: LiveServer) -> list[dict]:
-    data = requests.get(f"{server.url}/v1/models", params={"type": "embedding"}, timeout=10).json()["data"]
+    data = requests.get(f"{server.url}/v1/models", params={"type": "embedding"}, timeout=60).json()["data"]
     return [m for m in data if m["id"].startswith("local/") and m["available"]]
 
 

@@ -121,10 +121,10 @@ def test_fallback_to_the_next_route(media_server: LiveServer, openai_upstream: F
 
 
 def test_model_list_type(media_server: LiveServer) -> None:
-    data = requests.get(f"{media_server.url}/v1/models", timeout=10).json()["data"]
+    data = requests.get(f"{media_server.url}/v1/models", timeout=60).json()["data"]
     types = {m["id"]: m["type"] for m in data}
     assert types["fake/image"] == "openai/image-generations"
-    listed = requests.get(f"{media_server.url}/v1/models", params={"type": "image"}, timeout=10).json()[
+    listed = requests.get(f"{media_server.url}/v1/models", params={"type": "image"}, timeout=60).json()[
         "data"
     ]
     assert {m["id"] for m in listed} == {"fake/image", "fake/image-chain"}
@@ -170,15 +170,15 @@ def test_metrics_and_docs_pages_know_media_models(media_server: LiveServer) -> N
     assert requests.post(f"{media_server.url}/v1/audio/speech", json=speech, headers=auth, timeout=30).ok
 
     def endpoints() -> dict[str, str]:
-        data = requests.get(f"{media_server.url}/models/metrics", timeout=10).json()["models"]
+        data = requests.get(f"{media_server.url}/models/metrics", timeout=60).json()["models"]
         return {m["alias"]: m["endpoint"] for m in data}
 
     wait_for(lambda: {"fake/image", "fake/tts"} <= set(endpoints()))
     got = endpoints()
     assert got["fake/image"] == "/v1/images/generations" and got["fake/tts"] == "/v1/audio/speech"
     for model in ("fake/image", "fake/tts", "fake/whisper"):
-        page = requests.get(f"{media_server.url}/docs/models/{model}", timeout=10)
+        page = requests.get(f"{media_server.url}/docs/models/{model}", timeout=60)
         assert page.status_code == 200, (model, page.status_code)
         assert "per 1M tokens" not in page.text  # priced per unit, not per token
-    tts = requests.get(f"{media_server.url}/docs/models/fake/tts", timeout=10).text
+    tts = requests.get(f"{media_server.url}/docs/models/fake/tts", timeout=60).text
     assert "$15.00 per 1M characters" in tts  # the one money format (src/modelgate/money.py)

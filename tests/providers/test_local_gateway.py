@@ -47,7 +47,7 @@ def post(server: LiveServer, path: str, key: str, body: dict[str, Any], **kw: An
 
 
 def healthy(server: LiveServer) -> bool:
-    return requests.get(f"{server.url}/health", timeout=10).status_code == 200
+    return requests.get(f"{server.url}/health", timeout=60).status_code == 200
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no money moves here

@@ -34,7 +34,7 @@ def test_two_instances_report_the_same_window(cluster, openai_upstream):
     want = {"mock/echo", "local/smollm2-135m-instruct"}
     deadline = time.monotonic() + 30  # instances share their counts about once a second
     while True:
-        bodies = [requests.get(f"{s.url}/models/metrics", timeout=10).json() for s in (a, b)]
+        bodies = [requests.get(f"{s.url}/models/metrics", timeout=60).json() for s in (a, b)]
         seen = [{m["alias"] for m in body["models"]} for body in bodies]
         if all(s == want for s in seen) or time.monotonic() > deadline:
             break
@@ -43,7 +43,7 @@ def test_two_instances_report_the_same_window(cluster, openai_upstream):
     for body in bodies:
         validate(body, SPEC)
     assert [m["metrics"] for m in bodies[0]["models"]] == [m["metrics"] for m in bodies[1]["models"]]
-    only = requests.get(f"{b.url}/models/metrics", params=[("aliases", "echo")], timeout=10).json()
+    only = requests.get(f"{b.url}/models/metrics", params=[("aliases", "echo")], timeout=60).json()
     assert [m["alias"] for m in only["models"]] == ["mock/echo"]
 
 
