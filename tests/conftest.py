@@ -32,6 +32,15 @@ from tests.fakes.threaded import BackgroundLoop
 REDIS_URL = os.environ.get("MODELGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Servers the tests start (in process and as subprocesses, which inherit the environment)
+    start the embedded model's worker on its first call, not at start-up: most never call it, and
+    each start-up load cost a second or two of CPU and a stop that waited for the load to finish.
+    ``MODELGATE_WARM_UP=true`` runs the suite the way a server starts by default;
+    tests/providers/test_warm_up.py checks both."""
+    os.environ.setdefault("MODELGATE_WARM_UP", "false")
+
+
 def redis_available() -> bool:
     import redis
 

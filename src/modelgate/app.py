@@ -295,8 +295,9 @@ def build_app(
             _periodic(lambda: core.bodies.refresh(db.engine, settings), settings.catalog_poll_interval)
         )
         body_sweeper = asyncio.create_task(_periodic(lambda: core.bodies.sweep(db.engine), 600.0))
-        for provider in providers.values():
-            core.spawn(provider.start())
+        if settings.warm_up:
+            for provider in providers.values():
+                core.spawn(provider.start())
         if freeze_gc:
             gc.collect()
             gc.freeze()

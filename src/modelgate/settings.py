@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # Warm each provider up at start-up (the embedded chat model's worker starts and loads its
+    # model), so that the first request to it does not wait; false: on the first call that needs it
+    # (a faster start, and no worker where the local models go unused; the test suite runs so).
+    warm_up: bool = True
     # Credits given to the admin account created on the first start of an empty database.
     bootstrap_credits_usd: float = 10.0
     # Print the bootstrap key on first start (disable for unattended deployments).
