@@ -45,10 +45,13 @@ def test_stopped_replies_say_so_and_what_they_cost(
     page = _playground(browser, web_server, email, viewport, scheme)
 
     # Esc before the first token: the turn says so, costs nothing, and is never sent again.
-    openai_upstream.script(Scripted(text="late", delay=4))
+    openai_upstream.script(Scripted(text="late", delay=8))
     page.fill("#pg-input", "first question")
     page.keyboard.press("Enter")
     page.wait_for_selector("#pg-stop:not([hidden])")
+    # Stopped once the request is with the model, before its first token (8 s away). Stopped sooner,
+    # on a busy machine the server may not have read the request yet: nothing is logged to look up.
+    eventually(lambda: len(openai_upstream.requests) == 1, what="the request at the model")
     page.keyboard.press("Escape")
     page.wait_for_selector("#pg-send:not([hidden])")
     assert "stopped before the first token" in _meta(page, "status")
