@@ -1,7 +1,8 @@
 """A fake of Azure OpenAI's data plane and of Microsoft Entra ID's token endpoint, in one server.
 
 - ``POST /openai/deployments/{deployment}/chat/completions|embeddings?api-version=...`` and
-  ``POST /openai/responses?api-version=...``: an ``api-version`` query is required (400 without),
+  ``POST /openai/responses?api-version=...`` (and ``/responses/compact``, ``/input_tokens``): an
+  ``api-version`` query is required (400 without),
   the deployment must be one of ``deployments`` (404 ``DeploymentNotFound``), and the caller must
   present the ``api-key`` header or an ``Authorization: Bearer`` token this server issued and that
   has not expired (401 otherwise, in Azure's error shape).
@@ -23,7 +24,7 @@ from aiohttp import web
 from tests.fakes import ScriptedServer
 
 _DATA = re.compile(
-    r"^/openai/(deployments/(?P<deployment>[^/]+)/(?P<op>chat/completions|embeddings)|responses)$"
+    r"^/openai/(deployments/(?P<deployment>[^/]+)/(?P<op>chat/completions|embeddings)|responses(/compact|/input_tokens)?)$"
 )
 _TOKEN = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token$")
 SCOPE = "https://cognitiveservices.azure.com/.default"

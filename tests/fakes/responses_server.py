@@ -16,6 +16,12 @@ When nothing is scripted it answers deterministically from the request:
 for ``reasoning.encrypted_content``); a ``web_search`` tool adds a ``web_search_call`` item (a hosted
 tool run upstream); ``max_output_tokens`` below the word count cuts the text (``incomplete``).
 
+``POST /v1/responses/input_tokens`` answers ``{"object": "response.input_tokens", "input_tokens":
+1000 + the number of input items}`` (404 with ``counts`` False, as a server without the endpoint);
+``POST /v1/responses/compact`` answers a ``response.compaction`` with the user messages and one
+``compaction`` item of its own (``gAAAA-compacted-<n>``), usage 30 in / 7 out (404 with ``compacts``
+False).
+
 Every body or stream sent is kept in ``sent`` (bytes), for byte-for-byte assertions.
 """
 
@@ -28,6 +34,9 @@ import orjson
 from aiohttp import web
 
 from tests.fakes import ScriptedServer
+
+_COUNT = "/v1/responses/input_tokens"
+_COMPACT = "/v1/responses/compact"
 
 
 def _error(
@@ -69,13 +78,16 @@ class ResponsesFake(ScriptedServer):
         self.sent: list[bytes] = []
         self.stored: dict[str, list[dict[str, Any]]] = {}  # response id -> its conversation
         self._ids = itertools.count(1)
+        self.counts = True  # serves /v1/responses/input_tokens
+        self.compacts = True  # serves /v1/responses/compact
 
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
     async def guard(self, request: web.Request) -> web.StreamResponse | None:
-        if request.method != "POST" or request.path != "/v1/responses":
+        served = {"/v1/responses": True, _COUNT: self.counts, _COMPACT: self.compacts}
+        if request.method != "POST" or not served.get(request.path):
             return _error(404, f"Invalid URL ({request.method} {request.path})", kind="invalid_request_error")
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(
@@ -85,6 +97,15 @@ class ResponsesFake(ScriptedServer):
 
     async def default_reply(self, request: web.Request, body: bytes) -> web.StreamResponse | None:
         req = orjson.loads(body)
+        if request.path == _COUNT:
+            raw = req.get("input") or []
+            count = {
+                "object": "response.input_tokens",
+                "input_tokens": 1000 + (len(raw) if isinstance(raw, list) else 1),
+            }
+            return web.json_response(count)
+        if request.path == _COMPACT:
+            return self._compact(req)
         history: list[dict[str, Any]] = []
         prev = req.get("previous_response_id")
         if prev is not None:
@@ -155,6 +176,37 @@ class ResponsesFake(ScriptedServer):
         raw = orjson.dumps(response)
         self.sent.append(raw)
         return web.Response(body=raw, content_type="application/json")
+
+    def _compact(self, req: dict[str, Any]) -> web.Response:
+        n = next(self._ids)
+        raw = req.get("input") or []
+        items = [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw)
+        users = [
+            {"type": "message", "role": "user", "content": i["content"]}
+            for i in items
+            if isinstance(i, dict) and i.get("role") == "user"
+        ]
+        compaction = {
+            "type": "compaction",
+            "id": f"cmp_fake{n:06d}",
+            "encrypted_content": f"gAAAA-compacted-{n}",
+        }
+        body = {
+            "id": f"resp_fake{n:06d}",
+            "object": "response.compaction",
+            "created_at": 1_760_000_000 + n,
+            "output": [*users, compaction],
+            "usage": {
+                "input_tokens": 30,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": 7,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": 37,
+            },
+        }
+        raw_body = orjson.dumps(body)
+        self.sent.append(raw_body)
+        return web.Response(body=raw_body, content_type="application/json")
 
     def _stored_item(self, item_id: Any) -> dict[str, Any] | None:
         for conversation in self.stored.values():

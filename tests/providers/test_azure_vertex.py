@@ -130,6 +130,19 @@ async def test_azure_unknown_deployment_and_responses_path(azure: AzureFake) -> 
     assert azure.last.path == "/openai/responses" and azure.last.query["api-version"]
 
 
+async def test_azure_responses_compact_and_count_paths(azure: AzureFake) -> None:
+    p = _make("azure", azure.url, key="azure-key", responses=True)
+    try:
+        compaction = {"id": "resp_1", "object": "response.compaction", "output": [], "usage": {}}
+        azure.add(Reply(body=compaction), Reply(body={"object": "response.input_tokens", "input_tokens": 7}))
+        await p.passthrough("openai-responses-compact", b'{"model":"prod-4o","input":"hi"}', {})  # type: ignore[attr-defined]
+        assert azure.last.path == "/openai/responses/compact" and azure.last.query["api-version"]
+        count = await p.count_tokens("openai-responses", b'{"model":"prod-4o","input":"hi"}', {})  # type: ignore[attr-defined]
+        assert count == 7 and azure.last.path == "/openai/responses/input_tokens"
+    finally:
+        await p.aclose()
+
+
 def test_azure_needs_exactly_one_credential() -> None:
     with pytest.raises(ValueError, match=r"api_key or options\.entra"):
         _make("azure", "https://r.openai.azure.com")

@@ -59,8 +59,8 @@ class AzureOpenAIProvider(OpenAICompatProvider):
         )
 
     def _path(self, endpoint: str, model: str) -> str:
-        if endpoint == "responses":
-            return f"/responses?api-version={self._responses_version}"
+        if endpoint == "responses" or endpoint.startswith("responses/"):  # /compact, /input_tokens
+            return f"/{endpoint}?api-version={self._responses_version}"
         deployment = quote(model, safe="-._~")
         return f"/deployments/{deployment}/{endpoint}?api-version={self._version}"
 

@@ -6,7 +6,8 @@ usage is always asked for on streams, and ``reasoning_content`` / ``reasoning`` 
 
 Responses: with ``options: {responses: true}`` the provider also speaks OpenAI's Responses API
 natively (``dialects``): the Responses door passes its requests through to ``POST /responses``
-unchanged (``providers/openai_responses.py``).
+unchanged (``providers/openai_responses.py``), and its compactions to ``POST /responses/compact``;
+its input-token counts are the upstream's ``POST /responses/input_tokens`` where it answers.
 
 Embeddings: ``POST /embeddings`` with all inputs in one call (texts or token ids, ``dimensions``
 when asked); the answer is checked by ``providers.vectors`` (one finite vector of the expected
@@ -75,7 +76,9 @@ class OpenAICompatProvider(AdapterDefaults):
         responses = config.options.get("responses", False)
         if not isinstance(responses, bool):
             raise ValueError(f"provider {name}: options.responses must be true or false")
-        self.dialects = frozenset({openai_responses.DIALECT}) if responses else frozenset()
+        self.dialects = (
+            frozenset({openai_responses.DIALECT, openai_responses.COMPACT}) if responses else frozenset()
+        )
 
     def _upstream(self, name: str, config: ProviderConfig, context: ProviderContext) -> HTTPUpstream:
         """The pooled client with this upstream's credentials (``Authorization: Bearer``)."""
@@ -193,6 +196,10 @@ class OpenAICompatProvider(AdapterDefaults):
     # ---- native pass-through (the Responses door on a route that declares it) ---------------------
 
     async def passthrough(self, dialect: str, body: bytes, headers: Mapping[str, str]) -> RawReply:
+        if dialect == openai_responses.COMPACT:
+            path = self._path("responses/compact", "")
+            kind = "response.compaction"
+            return await openai_responses.passthrough(self._http, body, headers, path=path, kind=kind)
         path = self._path("responses", "")
         return await openai_responses.passthrough(self._http, body, headers, path=path)
 
@@ -201,6 +208,13 @@ class OpenAICompatProvider(AdapterDefaults):
     ) -> AsyncIterator[RawEvent]:
         path = self._path("responses", "")
         return openai_responses.passthrough_stream(self._http, body, headers, path=path)
+
+    async def count_tokens(self, dialect: str, body: bytes, headers: Mapping[str, str]) -> int | None:
+        """The upstream's ``/responses/input_tokens`` for a Responses body (None: it has none)."""
+        if dialect != openai_responses.DIALECT or dialect not in self.dialects:
+            return None
+        path = self._path("responses/input_tokens", "")
+        return await openai_responses.input_tokens(self._http, body, headers, path=path)
 
     async def generate_images(self, call: ImageCall) -> Images:
         """``POST /images/generations``, or ``/images/edits`` for an edit (``providers/openai_images.py``)."""

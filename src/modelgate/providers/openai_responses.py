@@ -21,6 +21,8 @@ from modelgate.providers.http import HTTPUpstream
 from modelgate.providers.sse import iter_sse_frames, loads_event
 
 DIALECT = "openai-responses"
+# ``POST /responses/compact`` passed through (a compaction: ``object: "response.compaction"``).
+COMPACT = "openai-responses-compact"
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # Events whose payload is read (usage, errors); every other one passes without being parsed.
 _READ = TERMINAL | {"error"}
@@ -112,8 +114,15 @@ def error_event(name: str, event: dict[str, Any]) -> UpstreamStatusError:
 
 
 async def passthrough(
-    http: HTTPUpstream, body: bytes, headers: Mapping[str, str], *, path: str = "/responses"
+    http: HTTPUpstream,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    path: str = "/responses",
+    kind: str = "response",
 ) -> RawReply:
+    """A whole answer of ``path``: an object of type ``kind`` (``response``, or
+    ``response.compaction`` for ``/responses/compact``)."""
     async with http.post(path, body, headers=dict(headers)) as resp:
         raw = await resp.read()
     try:
@@ -122,11 +131,28 @@ async def passthrough(
         raise UpstreamProtocolError(
             f"upstream {http.name} answered a body that is not JSON", provider=http.name
         ) from exc
-    if not isinstance(data, dict) or data.get("object") != "response":
+    if not isinstance(data, dict) or data.get("object") != kind:
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
             raise error_event(http.name, data)
-        raise UpstreamProtocolError(f"upstream {http.name} answered no response object", provider=http.name)
+        raise UpstreamProtocolError(f"upstream {http.name} answered no {kind} object", provider=http.name)
     return RawReply(raw, response_usage(data), finish_of(data))
+
+
+async def input_tokens(
+    http: HTTPUpstream, body: bytes, headers: Mapping[str, str], *, path: str
+) -> int | None:
+    """The upstream's ``POST /responses/input_tokens`` count; None when it has no such endpoint
+    (404 / 405: the door estimates)."""
+    try:
+        data = await http.post_json(path, body, headers=dict(headers))
+    except UpstreamStatusError as exc:
+        if exc.upstream_status in (404, 405):
+            return None
+        raise
+    tokens = data.get("input_tokens") if isinstance(data, dict) else None
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or not 0 <= tokens < 2**31:
+        raise UpstreamProtocolError(f"upstream {http.name} answered no token count", provider=http.name)
+    return tokens
 
 
 async def passthrough_stream(

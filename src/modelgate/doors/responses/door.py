@@ -18,7 +18,7 @@ DELETE / input_items endpoints are ``doors/responses/routes.py``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -36,11 +36,13 @@ from modelgate.doors.base import (
 )
 from modelgate.doors.rawjson import data_span, replace_string_in_frame, replace_top_level_string
 from modelgate.doors.responses import namespaces
+from modelgate.doors.responses.compact import compact, open_compactions
+from modelgate.doors.responses.count import count
 from modelgate.doors.responses.estimate import hosted_tool_bounds, prompt_upper_bound
 from modelgate.doors.responses.render import EventTranslator, ResponseShape, output_items, tools_echo
 from modelgate.doors.responses.state import Keeper, context, names_stored_reasoning, response_store
 from modelgate.doors.responses.translate import left_out, to_chat
-from modelgate.doors.responses.wire import ResponsesRequest
+from modelgate.doors.responses.wire import ResponsesRequest, needs_of
 from modelgate.errors import GatewayError, InvalidRequestError
 from modelgate.gateway.admission import supports
 from modelgate.gateway.metered import Attempt, Caller, Event, MeteredRequest, MeteredStream, Outcome, Settled
@@ -54,10 +56,13 @@ from modelgate.wire.chat import ChatRequest
 from modelgate.wire.media import check_responses_media
 
 if TYPE_CHECKING:
+    from modelgate.catalog.models import Route
     from modelgate.httpkit.deps import AppState
 
 FORWARDED_HEADERS = ("openai-beta",)
 DROPPED_TOOLS_HEADER = "x-modelgate-dropped-tools"  # before x-modelgate-dropped; kept
+COUNT_PATHS = frozenset({"/v1/responses/input_tokens", "/responses/input_tokens"})
+COMPACT_PATHS = frozenset({"/v1/responses/compact", "/responses/compact"})
 _RESPONSE_EVENTS = frozenset({"response.created", "response.in_progress", "response.queued"}) | TERMINAL
 
 
@@ -76,6 +81,7 @@ class ResponsesInvocation:
         "raw",
         "refs",
         "req",
+        "summaries",
     )
 
     def __init__(
@@ -86,6 +92,7 @@ class ResponsesInvocation:
         chain: Chain | None,
         refs: dict[str, dict[str, Any]],
         owned: frozenset[str] = frozenset(),
+        summaries: Mapping[str, str | None] | None = None,
     ) -> None:
         self.req = req
         self.raw = raw
@@ -93,6 +100,7 @@ class ResponsesInvocation:
         self.chain = chain
         self.refs = refs
         self.owned = owned  # reasoning items given by id that are the caller's own stored outputs
+        self.summaries = summaries or {}  # compaction items' encrypted_content -> summary (compact.py)
         self._chat: dict[bool, tuple[ChatRequest, list[str]]] = {}
         self._last: ChatRequest | None = None
         self.dropped: list[str] = []  # tools the last translated attempt left out
@@ -105,7 +113,12 @@ class ResponsesInvocation:
         if tools_ok not in self._chat:
             history = self.chain.items if self.chain is not None else []
             self._chat[tools_ok] = to_chat(
-                self.req, history, self.refs, stream=self.req.stream, tools_ok=tools_ok
+                self.req,
+                history,
+                self.refs,
+                stream=self.req.stream,
+                tools_ok=tools_ok,
+                summaries=self.summaries,
             )
         chat, self.dropped = self._chat[tools_ok]
         self._last = chat
@@ -138,17 +151,20 @@ class ResponsesInvocation:
         )
 
     def body(self, attempt: Attempt) -> bytes:
+        return self.body_for(attempt.route)
+
+    def body_for(self, route: Route) -> bytes:
         """The client's body for the upstream: byte for byte apart from the model name, unless the
         conversation behind ``previous_response_id`` lives here rather than at that upstream, or
         ``input`` names stored items by id (``doors/responses/state.py``: the upstream would resolve
         them under the operator's key, so the caller's own copies are sent instead)."""
         self.native = True
         chain = self.chain
-        here = chain is None or (chain.native and chain.provider == attempt.route.provider)
+        here = chain is None or (chain.native and chain.provider == route.provider)
         if here and not any(self._by_id(item) for item in self.req.items):
-            return replace_top_level_string(self.raw, "model", attempt.route.model)
+            return replace_top_level_string(self.raw, "model", route.model)
         data = orjson.loads(self.raw)
-        data["model"] = attempt.route.model
+        data["model"] = route.model
         items: list[dict[str, Any] | None] = []
         if not here:
             assert chain is not None
@@ -208,48 +224,26 @@ def _replayable(item: dict[str, Any]) -> dict[str, Any] | None:
     return {k: v for k, v in item.items() if k != "id"}
 
 
-def _forces_a_tool(req: ResponsesRequest) -> bool:
-    choice = req.tool_choice
-    if choice == "required":
-        return True
-    if isinstance(choice, dict):
-        return choice.get("type") == "function" or (
-            choice.get("type") == "allowed_tools" and choice.get("mode") == "required"
-        )
-    return False
-
-
-def _needs(req: ResponsesRequest) -> frozenset[str]:
-    needs: set[str] = set()
-    if req.stream:
-        needs.add("streaming")
-    if _forces_a_tool(req) and any(t.get("type") == "function" for t in req.tools or []):
-        needs.add("tools")  # offered tools go to a route without tools left out and named
-    fmt = req.format
-    if fmt is not None and fmt.type != "text":
-        needs.add("structured_output")
-    for item in req.items:
-        content = item.get("content")
-        if isinstance(content, list) and any(
-            isinstance(p, dict) and p.get("type") == "input_image" for p in content
-        ):
-            needs.add("vision")
-            break
-    return frozenset(needs)
-
-
 class ResponsesDoor(OpenAIEnvelopeDoor):
     name = "responses"
     note = "OpenAI's Responses API."
-    paths = frozenset({"/v1/responses", "/responses"})
+    paths = frozenset({"/v1/responses", "/responses", *COUNT_PATHS, *COMPACT_PATHS})
 
     def openapi(self) -> dict[str, dict[str, Any]]:
-        op = operation(
-            summary="Create a model response (JSON, or server-sent events with stream: true)",
-            body=json_body(ResponsesRequest),
-            upstream=True,
-        )
-        return dict.fromkeys(self.paths, op)
+        create = "Create a model response (JSON, or server-sent events with stream: true)"
+        ops = {
+            "/responses": operation(summary=create, body=json_body(ResponsesRequest), upstream=True),
+            "/responses/input_tokens": operation(
+                summary="Count the input tokens of a response request (not billed)",
+                body=json_body(ResponsesRequest),
+            ),
+            "/responses/compact": operation(
+                summary="Compact a conversation into its user messages and one compaction item",
+                body=json_body(ResponsesRequest),
+                upstream=True,
+            ),
+        }
+        return {path: ops[path.removeprefix("/v1")] for path in self.paths}
 
     def parse(self, req: DoorRequest) -> ResponsesRequest:
         parsed = validate_body(req.body, ResponsesRequest)
@@ -258,6 +252,8 @@ class ResponsesDoor(OpenAIEnvelopeDoor):
         if refused is not None:
             field, why = refused
             raise InvalidRequestError(f"{field}: {why}", param=field, code="unsupported_parameter")
+        if parsed.stream and req.path in COMPACT_PATHS:
+            raise InvalidRequestError("stream: a compaction is never streamed", param="stream")
         return parsed
 
     def error(self, exc: GatewayError, req: DoorRequest, request_id: str) -> DoorResponse:
@@ -272,8 +268,13 @@ class ResponsesDoor(OpenAIEnvelopeDoor):
             state.core.reject(caller, exc, model=rr.model, stream=rr.stream)
             raise
         headers = {h: v for h in FORWARDED_HEADERS if (v := req.header(h))}
-        invocation = ResponsesInvocation(rr, req.body, headers, chain, refs, owned)
         history = chain.items if chain is not None else []
+        summaries = await open_compactions(state, caller, [*history, *rr.items, *refs.values()])
+        invocation = ResponsesInvocation(rr, req.body, headers, chain, refs, owned, summaries)
+        if req.path in COUNT_PATHS:
+            return await count(state, invocation, caller)
+        if req.path in COMPACT_PATHS:
+            return await compact(state, invocation, caller, needs_of(rr))
         metered = MeteredRequest(
             model=rr.model,
             invocation=invocation,
@@ -282,7 +283,7 @@ class ResponsesDoor(OpenAIEnvelopeDoor):
             max_tokens=rr.max_output_tokens,
             max_tokens_field="max_output_tokens",
             prompt_estimate=prompt_upper_bound(rr, history, refs),
-            needs=_needs(rr),
+            needs=needs_of(rr),
             **hosted_tool_bounds(rr),
             cache=CacheAsk(req.body, "input", tuple(sorted(headers.items()))),
         )

@@ -3,7 +3,8 @@ Responses natively.
 
 - ``to_chat``: ``instructions`` + the conversation (``previous_response_id``'s stored items, then
   ``input``: messages with ``input_text`` / ``input_image`` / ``input_file`` parts, ``function_call``,
-  ``function_call_output``, ``reasoning`` summaries, ``item_reference``s resolved from the store),
+  ``function_call_output``, ``reasoning`` summaries, ``item_reference``s resolved from the store,
+  ``compaction`` items made by ``/v1/responses/compact`` as the summary they seal),
   function tools and ``tool_choice``, ``text.format``, ``reasoning.effort``, sampling and the output
   cap, as a validated ``ChatRequest``.
 - Hosted tools (web search, file search, code interpreter, computer use, MCP, custom tools…) that no
@@ -54,10 +55,11 @@ HOSTED_ITEMS = frozenset(
         "custom_tool_call_output",
         "tool_search_call",
         "tool_search_output",
-        "compaction",
     }
 )
 _IMAGE_DETAIL = {"low", "high", "auto"}
+# How a compaction item's summary reaches a chat upstream: a user message that says what it is.
+SUMMARY_PREFIX = "Summary of the conversation so far (earlier turns were compacted into it):\n\n"
 
 
 def _bad(where: str, what: str) -> InvalidRequestError:
@@ -143,9 +145,12 @@ def _reasoning_text(item: Mapping[str, Any]) -> str:
 class _Conversation:
     """Chat messages built item by item (function calls merge into one assistant turn)."""
 
-    def __init__(self, refs: Mapping[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, refs: Mapping[str, dict[str, Any]], summaries: Mapping[str, str | None] | None = None
+    ) -> None:
         self.messages: list[dict[str, Any]] = []
         self.refs = refs
+        self.summaries = summaries or {}
         self._reasoning: list[str] = []
 
     def _assistant(self, *, with_calls: bool) -> dict[str, Any]:
@@ -191,10 +196,29 @@ class _Conversation:
             if found is None:
                 raise NotFoundError(f"{where}: item with id {ref!r} not found", param=f"{where}.id")
             self.add(found, where)
+        elif kind == "compaction":
+            self.messages.append({"role": "user", "content": self._summary(item, where)})
         elif kind in HOSTED_ITEMS:
             return
         else:
             raise _bad(f"{where}.type", f"{kind!r} items are not supported on this model")
+
+    def _summary(self, item: dict[str, Any], where: str) -> str:
+        """A ``compaction`` item as the summary it seals (``doors/responses/compact.py``): only one
+        this gateway made for this account opens; any other is a 400."""
+        sealed = item.get("encrypted_content")
+        if not isinstance(sealed, str):
+            raise _bad(f"{where}.encrypted_content", "Field required")
+        summary = self.summaries.get(sealed)
+        if summary is None:
+            raise InvalidRequestError(
+                f"{where}.encrypted_content: this compaction item was not made by this gateway for this "
+                "account, or it was altered (on this model only compactions from this gateway's "
+                "/v1/responses/compact can be read)",
+                param=f"{where}.encrypted_content",
+                code="invalid_encrypted_content",
+            )
+        return SUMMARY_PREFIX + summary
 
     def _message(self, item: dict[str, Any], where: str) -> None:
         role, content = item.get("role"), item.get("content")
@@ -277,9 +301,12 @@ def _tool_choice(req: ResponsesRequest, tools: list[dict[str, Any]]) -> tuple[An
 
 
 def conversation(
-    req: ResponsesRequest, history: list[dict[str, Any]], refs: Mapping[str, dict[str, Any]]
+    req: ResponsesRequest,
+    history: list[dict[str, Any]],
+    refs: Mapping[str, dict[str, Any]],
+    summaries: Mapping[str, str | None] | None = None,
 ) -> list[dict[str, Any]]:
-    conv = _Conversation(refs)
+    conv = _Conversation(refs, summaries)
     if req.instructions:
         conv.messages.append({"role": "system", "content": req.instructions})
     for i, item in enumerate(history):
@@ -309,6 +336,7 @@ def to_chat(
     *,
     stream: bool,
     tools_ok: bool = True,
+    summaries: Mapping[str, str | None] | None = None,
 ) -> tuple[ChatRequest, list[str]]:
     """The request as chat, and the names of the tools left out: hosted ones, and every function
     tool when ``tools_ok`` is False (a model or route that cannot call tools)."""
@@ -317,7 +345,7 @@ def to_chat(
         dropped += [t["function"]["name"] for t in tools]
         tools = []
     choice, tools = _tool_choice(req, tools)
-    messages = conversation(req, history, refs)
+    messages = conversation(req, history, refs, summaries)
     if not messages:
         raise _bad("input", "the conversation is empty: send at least one input item")
     body: dict[str, Any] = {"model": req.model, "messages": messages, "stream": stream}

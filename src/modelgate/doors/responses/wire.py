@@ -148,3 +148,34 @@ class ResponsesRequest(_Open):
     @property
     def format(self) -> TextFormat | None:
         return self.text.format if self.text is not None else None
+
+
+def _forces_a_tool(req: ResponsesRequest) -> bool:
+    choice = req.tool_choice
+    if choice == "required":
+        return True
+    if isinstance(choice, dict):
+        return choice.get("type") == "function" or (
+            choice.get("type") == "allowed_tools" and choice.get("mode") == "required"
+        )
+    return False
+
+
+def needs_of(req: ResponsesRequest) -> frozenset[str]:
+    """The capabilities a route needs to serve ``req`` (``MeteredRequest.needs``)."""
+    needs: set[str] = set()
+    if req.stream:
+        needs.add("streaming")
+    if _forces_a_tool(req) and any(t.get("type") == "function" for t in req.tools or []):
+        needs.add("tools")  # offered tools go to a route without tools left out and named
+    fmt = req.format
+    if fmt is not None and fmt.type != "text":
+        needs.add("structured_output")
+    for item in req.items:
+        content = item.get("content")
+        if isinstance(content, list) and any(
+            isinstance(p, dict) and p.get("type") == "input_image" for p in content
+        ):
+            needs.add("vision")
+            break
+    return frozenset(needs)
