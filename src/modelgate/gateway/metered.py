@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from modelgate.providers.base import Usage
+from modelgate.providers.base import ProviderCall, Usage
 
 if TYPE_CHECKING:
     from modelgate.cache.policy import CacheAsk
     from modelgate.catalog.models import ModelSpec, Route
     from modelgate.gateway.holds import CachePrefix
     from modelgate.store.keys import KeyIdentity
+    from modelgate.wire.chat import ChatRequest
 
 
 @dataclass(slots=True, frozen=True)
@@ -52,6 +53,19 @@ class Attempt:
     on_usage: Callable[[Usage], None]
     # Headers for the upstream request, for the adapter (the trace context where it is forwarded).
     headers: dict[str, str] = field(default_factory=dict)
+
+    def call(self, request: ChatRequest) -> ProviderCall:
+        """The adapter's call for a chat-shaped ``request`` on this attempt's route."""
+        return ProviderCall(
+            request=request,
+            upstream_model=self.route.model,
+            max_tokens=self.max_tokens,
+            model=self.model,
+            inference_id=self.inference_id,
+            extra=self.route.options,
+            on_usage=self.on_usage,
+            headers=self.headers,
+        )
 
 
 @dataclass(slots=True)

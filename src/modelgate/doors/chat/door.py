@@ -48,16 +48,7 @@ class ChatInvocation:
         self.dropped: list[str] = []  # unknown top-level fields the last attempt's adapter left out
 
     def call(self, attempt: Attempt) -> ProviderCall:
-        return ProviderCall(
-            request=self.req,
-            upstream_model=attempt.route.model,
-            max_tokens=attempt.max_tokens,
-            model=attempt.model,
-            inference_id=attempt.inference_id,
-            extra=attempt.route.options,
-            on_usage=attempt.on_usage,
-            headers=attempt.headers,
-        )
+        return attempt.call(self.req)
 
     def _note_dropped(self, provider: Provider) -> None:
         extra = self.req.model_extra

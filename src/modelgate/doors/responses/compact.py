@@ -32,7 +32,7 @@ from modelgate.doors.responses.render import usage_wire
 from modelgate.doors.responses.translate import conversation
 from modelgate.doors.tokens import text_tokens
 from modelgate.gateway.metered import Attempt, Caller, MeteredRequest, Outcome
-from modelgate.providers.base import Completion, Provider, ProviderCall, RawReply, native
+from modelgate.providers.base import Completion, Provider, RawReply, native
 from modelgate.providers.openai_responses import COMPACT
 from modelgate.store.secrets import SealError, instance_secret, seal_with, unseal_with
 from modelgate.wire.chat import ChatRequest
@@ -119,16 +119,7 @@ class CompactInvocation(NeverStreamed):
             body = self.inv.body_for(attempt.route)
             reply = await nat.passthrough(COMPACT, body, {**self.inv.headers, **attempt.headers})
             return Outcome(reply, reply.usage, reply.finish)
-        call = ProviderCall(
-            request=compaction_chat(self.inv),
-            upstream_model=attempt.route.model,
-            max_tokens=attempt.max_tokens,
-            model=attempt.model,
-            inference_id=attempt.inference_id,
-            extra=attempt.route.options,
-            on_usage=attempt.on_usage,
-            headers=attempt.headers,
-        )
+        call = attempt.call(compaction_chat(self.inv))
         result = await provider.complete(call)
         finish = result.choices[0].get("finish_reason") if result.choices else None
         return Outcome(result, result.usage, finish)

@@ -139,16 +139,7 @@ class ResponsesInvocation:
         self.native = False
         model = attempt.model
         declared = "capabilities" not in model.model_fields_set or "tools" in model.capabilities
-        return ProviderCall(
-            request=self.chat(declared and supports(provider, "tools")),
-            upstream_model=attempt.route.model,
-            max_tokens=attempt.max_tokens,
-            model=attempt.model,
-            inference_id=attempt.inference_id,
-            extra=attempt.route.options,
-            on_usage=attempt.on_usage,
-            headers=attempt.headers,
-        )
+        return attempt.call(self.chat(declared and supports(provider, "tools")))
 
     def body(self, attempt: Attempt) -> bytes:
         return self.body_for(attempt.route)
