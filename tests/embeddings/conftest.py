@@ -16,6 +16,7 @@ from tests.conftest import MOCK_CONFIG, LiveServer
 from tests.fakes.gemini_server import GeminiFake
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.threaded import BackgroundLoop
+from tests.npm import install_once
 
 JS_DIR = Path(__file__).parent / "js"
 
@@ -90,14 +91,7 @@ def node_openai() -> Path:
     version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
     if int(version.lstrip("v").split(".")[0]) < 20:
         pytest.skip(f"the JS SDK tests need Node >= 20 (found {version.strip()})")
-    if not (JS_DIR / "node_modules" / "openai" / "package.json").exists():
-        done = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:  # no registry reachable: the Python SDK tests cover the same ground
-            pytest.skip(f"npm could not install the openai JS SDK: {done.stderr.strip()[-300:]}")
+    done = install_once(npm, JS_DIR, JS_DIR / "node_modules" / "openai" / "package.json", "install")
+    if done.returncode != 0:  # no registry reachable: the Python SDK tests cover the same ground
+        pytest.skip(f"npm could not install the openai JS SDK: {done.stderr.strip()[-300:]}")
     return Path(node)

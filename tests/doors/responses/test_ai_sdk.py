@@ -22,6 +22,7 @@ from tests.fakes import Reply
 from tests.fakes.gemini_server import GeminiFake, gemini_sse
 from tests.fakes.openai_server import FakeOpenAI, Scripted
 from tests.fakes.responses_server import ResponsesFake
+from tests.npm import install_once
 
 JS_DIR = Path(__file__).parent / "js"
 
@@ -34,10 +35,8 @@ def node() -> Path:
     version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
     if int(version.lstrip("v").split(".")[0]) < 20:
         pytest.skip(f"the AI SDK tests need Node >= 20 (found {version.strip()})")
-    if not (JS_DIR / "node_modules" / "@ai-sdk" / "openai" / "package.json").exists():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS_DIR, check=True, timeout=600
-        )
+    done = install_once(npm, JS_DIR, JS_DIR / "node_modules" / "@ai-sdk" / "openai" / "package.json")
+    assert done.returncode == 0, done.stderr[-2000:]
     return Path(node)
 
 
