@@ -18,7 +18,8 @@ from modelgate.store.db import Conn
 from modelgate.store.organisations import ORG_WIDE_ROLES
 from modelgate.store.schema import Account, ApiKey
 from modelgate.store.schema_web import PlaygroundKey
-from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
+from modelgate.store.sqlite_wal import sqlite_timestamp
+from modelgate.store.sqlite_writer import SQLiteWriter
 
 INVALID_KEY_MESSAGE = (
     "This request requires a valid API key. You can create a new API key on the Keys page: /app/keys"

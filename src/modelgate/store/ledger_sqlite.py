@@ -28,7 +28,8 @@ from modelgate.store.ledger import (
     spend_limit_error,
     split_buckets,
 )
-from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
+from modelgate.store.sqlite_wal import sqlite_timestamp
+from modelgate.store.sqlite_writer import SQLiteWriter
 
 log = logging.getLogger("modelgate.billing")
 

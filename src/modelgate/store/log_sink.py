@@ -31,7 +31,8 @@ from modelgate.store.request_bodies import COLUMNS as BODY_COLUMNS
 from modelgate.store.request_bodies import INSERT_SQLITE as INSERT_BODY
 from modelgate.store.request_bodies import insert_bodies
 from modelgate.store.schema import RequestLog
-from modelgate.store.sqlite_writer import SQLiteWriter, sqlite_timestamp
+from modelgate.store.sqlite_wal import sqlite_timestamp
+from modelgate.store.sqlite_writer import SQLiteWriter
 
 # The request-log columns stored as timestamps (SQLAlchemy's DateTime text on SQLite).
 _TIMESTAMP_COLUMNS = frozenset(c.name for c in RequestLog.__table__.columns if isinstance(c.type, DateTime))

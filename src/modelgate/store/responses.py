@@ -32,7 +32,7 @@ from modelgate.store.outage import bounded
 from modelgate.store.pg_writer import PGWriter
 from modelgate.store.schema import ApiKey, utcnow
 from modelgate.store.schema_responses import StoredResponse, StoredResponseItem
-from modelgate.store.sqlite_writer import sqlite_timestamp
+from modelgate.store.sqlite_wal import sqlite_timestamp
 
 if TYPE_CHECKING:
     from modelgate.store.sqlite_writer import SQLiteWriter

@@ -4,6 +4,7 @@
 wait (a batch that finds the write lock taken is retried by the writer, never waited on inside the
 event loop), no automatic checkpoint. ``checkpoint_loop`` runs the checkpoints instead, in a thread
 on a connection of their own, so that the commit path never copies the WAL into the database.
+``sqlite_timestamp`` is the text the writer's statements store for a ``DateTime`` column.
 """
 
 from __future__ import annotations
@@ -11,12 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from datetime import UTC, datetime
 
 log = logging.getLogger("modelgate.sqlite_writer")
 
 CHECKPOINT_EVERY = 2.0
 # The longest the RESTART pass waits for the write lock or for readers, holding writers off meanwhile.
 RESTART_WAIT = 0.05
+
+
+def sqlite_timestamp(dt: datetime) -> str:
+    """The text SQLAlchemy stores for a ``DateTime`` column on SQLite (UTC, naive)."""
+    if dt.tzinfo is not None:
+        dt = (dt if dt.tzinfo is UTC else dt.astimezone(UTC)).replace(tzinfo=None)
+    return dt.isoformat(" ", "microseconds")  # the same text as strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def connect(path: str) -> sqlite3.Connection:

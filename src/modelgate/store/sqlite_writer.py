@@ -41,7 +41,6 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,13 +54,6 @@ Op = Callable[[sqlite3.Connection], Any]
 RETRY_DELAY = 0.002
 MAX_RETRY_DELAY = 0.05
 GIVE_UP_AFTER = 30.0  # seconds a closing writer keeps retrying before its waiters get the error
-
-
-def sqlite_timestamp(dt: datetime) -> str:
-    """The text SQLAlchemy stores for a ``DateTime`` column on SQLite (UTC, naive)."""
-    if dt.tzinfo is not None:
-        dt = (dt if dt.tzinfo is UTC else dt.astimezone(UTC)).replace(tzinfo=None)
-    return dt.isoformat(" ", "microseconds")  # the same text as strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 _Queued = tuple[Op, "asyncio.Future[Any]", "Callable[[Any], None] | None"]
